@@ -1,0 +1,456 @@
+"""The routing configuration: one pydantic model used everywhere.
+
+The same classes validate the file at synth time, generate the JSON Schema that
+AppConfig's validator enforces, validate every fetched configuration at run time
+and drive the local server. Pure code: no AWS imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+Key = Annotated[str, Field(pattern=KEY_PATTERN)]
+Modality = Literal["text", "image", "document"]
+RouteMode = Literal["static", "dynamic", "shadow"]
+Strategy = Literal["cheapest_capable", "strongest_within_budget", "fastest_within_slo"]
+
+# Features a dynamic rule may test. Numeric ones take gt/gte/lt/lte/eq,
+# booleans take eq, string-valued ones take eq/in.
+NUMERIC_FEATURES = ("estimated_tokens", "complexity", "message_count")
+BOOLEAN_FEATURES = ("has_images", "has_documents", "uses_tools")
+TEXT_FEATURES = ("tier", "risk")
+FeatureName = Literal[
+    "estimated_tokens", "complexity", "message_count", "has_images", "has_documents", "uses_tools", "tier", "risk"
+]
+
+
+class ConfigError(ValueError):
+    """A routing configuration that must not reach traffic. `str()` names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    input_per_1k: float = Field(ge=0, description="USD per 1,000 input tokens")
+    output_per_1k: float = Field(ge=0, description="USD per 1,000 output tokens")
+
+
+class ModelSpec(_Strict):
+    """One entry of the model catalog. Its key is the model's alias."""
+
+    model_id: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Bedrock model id, cross-region inference profile id (us./eu./apac./global.) or ARN",
+    )
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+        description="Region to call this model in; default: the router's own region",
+    )
+    display_name: str | None = None
+    price: Price
+    context_window: int = Field(default=200_000, ge=1, description="Input tokens the model accepts")
+    max_output_tokens: int = Field(default=4096, ge=1)
+    modalities: tuple[Modality, ...] = Field(default=("text",), min_length=1)
+    supports_tools: bool = True
+    quality: int = Field(default=50, ge=0, le=100, description="Relative strength; higher is stronger")
+    latency_slo_ms: int = Field(default=10_000, ge=1, description="p90 latency the model should stay under")
+    fallbacks: tuple[Key, ...] = Field(default=(), description="Model keys to try, in order, if this one fails")
+    simulated_latency_ms: int = Field(
+        default=300, ge=0, le=60_000, description="Latency of the local simulated backend for this model"
+    )
+
+
+class Comparison(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    eq: float | bool | str | None = None
+    in_: tuple[str, ...] | None = Field(default=None, alias="in")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Comparison:
+        if all(v is None for v in (self.gt, self.gte, self.lt, self.lte, self.eq, self.in_)):
+            raise ValueError("a comparison needs at least one of gt, gte, lt, lte, eq, in")
+        return self
+
+    def bounds(self) -> tuple[float, bool, float, bool]:
+        """(low, low_inclusive, high, high_inclusive) of a numeric comparison."""
+        low, low_inc, high, high_inc = float("-inf"), True, float("inf"), True
+        if self.gt is not None:
+            low, low_inc = self.gt, False
+        if self.gte is not None and self.gte > low:
+            low, low_inc = self.gte, True
+        if self.lt is not None:
+            high, high_inc = self.lt, False
+        if self.lte is not None and self.lte < high:
+            high, high_inc = self.lte, True
+        if isinstance(self.eq, (int, float)) and not isinstance(self.eq, bool):
+            low = max(low, self.eq)
+            high = min(high, self.eq)
+        return low, low_inc, high, high_inc
+
+
+class Target(_Strict):
+    """Where a rule sends a request: exactly one of model, strategy, prompt_router."""
+
+    model: Key | None = None
+    strategy: Strategy | None = None
+    prompt_router: Key | None = None
+    prefer_within_slo: bool = Field(
+        default=False, description="Prefer candidates whose recent latency is inside their SLO"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Target:
+        chosen = [name for name in ("model", "strategy", "prompt_router") if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError("a target needs exactly one of model, strategy, prompt_router")
+        return self
+
+
+class Rule(_Strict):
+    id: Key
+    description: str = ""
+    when: dict[FeatureName, Comparison] = Field(
+        default_factory=dict, description="All conditions must hold; empty means always"
+    )
+    target: Target
+
+
+class DynamicPolicy(_Strict):
+    candidates: tuple[Key, ...] | None = Field(
+        default=None, description="Models this route may choose from; default: the whole catalog"
+    )
+    rules: tuple[Rule, ...] = ()
+    default: Target = Field(
+        default=Target(strategy="cheapest_capable"), description="Used when no rule matches"
+    )
+
+
+class Route(_Strict):
+    description: str = ""
+    model: Key = Field(description="The static choice (also the dynamic fallback and the shadow baseline)")
+    mode: RouteMode = "static"
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    fallbacks: tuple[Key, ...] | None = Field(
+        default=None, description="Overrides the chosen model's own fallback chain"
+    )
+    dynamic: DynamicPolicy | None = None
+
+
+class RiskPattern(_Strict):
+    id: Key
+    pattern: str = Field(min_length=1, max_length=2000, description="Python regular expression, matched case-insensitively")
+    action: Literal["force_model", "reject"]
+    model: Key | None = None
+    description: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _model_when_forced(self) -> RiskPattern:
+        if self.action == "force_model" and self.model is None:
+            raise ValueError("action force_model needs a model")
+        return self
+
+
+class Tier(_Strict):
+    allowed_models: tuple[Key, ...] | None = Field(default=None, description="Default: every model")
+    max_cost_per_request_usd: float | None = Field(default=None, gt=0)
+
+
+class PromptRouterSpec(_Strict):
+    arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(default-)?prompt-router/.+$",
+        description="Prompt-router ARN; omit to use the router created by the stack (PROMPT_ROUTER_ARN)",
+    )
+    models: tuple[Key, ...] = Field(min_length=1, description="Catalog keys of the models the router may invoke")
+    description: str = ""
+
+
+class Resilience(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=10, description="Models tried per request, fallbacks included")
+    total_deadline_ms: int = Field(default=25_000, ge=100, le=28_000, description="Must fit API Gateway's 29 s")
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_window_s: float = Field(default=30, gt=0)
+    breaker_cooldown_s: float = Field(default=30, gt=0)
+
+
+class Limits(_Strict):
+    max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=10_000_000)
+    max_messages: int = Field(default=200, ge=1)
+    default_max_tokens: int = Field(default=1024, ge=1)
+
+
+class RoutingConfig(_Strict):
+    """The `routing` AppConfig profile."""
+
+    version: str | None = Field(default=None, max_length=128, description="Free label shown in responses")
+    default_route: Key | None = Field(default=None, description="Route for unknown tasks; none means 400")
+    models: dict[Key, ModelSpec] = Field(min_length=1)
+    routes: dict[Key, Route] = Field(min_length=1)
+    aliases: dict[Key, Key] = Field(default_factory=dict, description="Extra names for routes or models")
+    tiers: dict[Key, Tier] = Field(default_factory=lambda: {"standard": Tier()})
+    default_tier: Key = "standard"
+    callers: dict[str, Key] = Field(
+        default_factory=dict, description="API key id or IAM principal ARN -> tier"
+    )
+    risk_patterns: tuple[RiskPattern, ...] = ()
+    prompt_routers: dict[Key, PromptRouterSpec] = Field(default_factory=dict)
+    resilience: Resilience = Resilience()
+    limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> RoutingConfig:
+        problems = list(_reference_problems(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def route_names(self) -> list[str]:
+        return sorted(self.routes)
+
+
+def _reference_problems(cfg: RoutingConfig):
+    models = cfg.models
+
+    def unknown_model(path: str, key: str | None):
+        if key is not None and key not in models:
+            return f"{path}: unknown model '{key}' (known: {', '.join(sorted(models))})"
+        return None
+
+    checks: list[str | None] = []
+    for key, spec in models.items():
+        for i, fb in enumerate(spec.fallbacks):
+            checks.append(unknown_model(f"models.{key}.fallbacks[{i}]", fb))
+            if fb == key:
+                checks.append(f"models.{key}.fallbacks[{i}]: a model cannot fall back to itself")
+    if cfg.default_route is not None and cfg.default_route not in cfg.routes:
+        checks.append(f"default_route: unknown route '{cfg.default_route}' (known: {', '.join(sorted(cfg.routes))})")
+    for name, route in cfg.routes.items():
+        base = f"routes.{name}"
+        checks.append(unknown_model(f"{base}.model", route.model))
+        for i, fb in enumerate(route.fallbacks or ()):
+            checks.append(unknown_model(f"{base}.fallbacks[{i}]", fb))
+        if route.mode != "static" and route.dynamic is None:
+            checks.append(f"{base}.dynamic: mode '{route.mode}' needs a dynamic policy")
+        if route.dynamic is not None:
+            checks.extend(_policy_problems(cfg, f"{base}.dynamic", route.dynamic))
+    for alias, target in cfg.aliases.items():
+        if alias in cfg.routes:
+            checks.append(f"aliases.{alias}: the name is already a route")
+        elif alias in models:
+            checks.append(f"aliases.{alias}: the name is already a model")
+        elif target not in cfg.routes and target not in models:
+            checks.append(f"aliases.{alias}: '{target}' is neither a route nor a model")
+    if cfg.default_tier not in cfg.tiers:
+        checks.append(f"default_tier: unknown tier '{cfg.default_tier}' (known: {', '.join(sorted(cfg.tiers))})")
+    for caller, tier in cfg.callers.items():
+        if tier not in cfg.tiers:
+            checks.append(f"callers.{caller}: unknown tier '{tier}'")
+    for name, tier in cfg.tiers.items():
+        for i, m in enumerate(tier.allowed_models or ()):
+            checks.append(unknown_model(f"tiers.{name}.allowed_models[{i}]", m))
+    seen_risk: set[str] = set()
+    for i, risk in enumerate(cfg.risk_patterns):
+        if risk.id in seen_risk:
+            checks.append(f"risk_patterns[{i}].id: duplicate id '{risk.id}'")
+        seen_risk.add(risk.id)
+        checks.append(unknown_model(f"risk_patterns[{i}].model", risk.model))
+    for name, router in cfg.prompt_routers.items():
+        for i, m in enumerate(router.models):
+            checks.append(unknown_model(f"prompt_routers.{name}.models[{i}]", m))
+    return [c for c in checks if c]
+
+
+def _policy_problems(cfg: RoutingConfig, base: str, policy: DynamicPolicy):
+    out: list[str | None] = []
+    models = cfg.models
+    for i, cand in enumerate(policy.candidates or ()):
+        if cand not in models:
+            out.append(f"{base}.candidates[{i}]: unknown model '{cand}' (known: {', '.join(sorted(models))})")
+    out.extend(_target_problems(cfg, f"{base}.default", policy.default))
+    seen: set[str] = set()
+    unconditional_at: int | None = None
+    for i, rule in enumerate(policy.rules):
+        path = f"{base}.rules[{i}]"
+        if rule.id in seen:
+            out.append(f"{path}.id: duplicate rule id '{rule.id}'")
+        seen.add(rule.id)
+        if unconditional_at is not None:
+            out.append(
+                f"{path}: can never match, rule {policy.rules[unconditional_at].id!r} before it matches every request"
+            )
+        out.extend(_target_problems(cfg, f"{path}.target", rule.target))
+        for feature, cmp in rule.when.items():
+            out.extend(_condition_problems(cfg, f"{path}.when.{feature}", feature, cmp))
+        if not rule.when:
+            unconditional_at = i
+    return out
+
+
+def _target_problems(cfg: RoutingConfig, path: str, target: Target):
+    if target.model is not None and target.model not in cfg.models:
+        return [f"{path}.model: unknown model '{target.model}' (known: {', '.join(sorted(cfg.models))})"]
+    if target.prompt_router is not None and target.prompt_router not in cfg.prompt_routers:
+        known = ", ".join(sorted(cfg.prompt_routers)) or "none configured"
+        return [f"{path}.prompt_router: unknown prompt router '{target.prompt_router}' (known: {known})"]
+    return []
+
+
+def _condition_problems(cfg: RoutingConfig, path: str, feature: str, cmp: Comparison):
+    out = []
+    numeric_ops = any(v is not None for v in (cmp.gt, cmp.gte, cmp.lt, cmp.lte))
+    if feature in NUMERIC_FEATURES:
+        if cmp.in_ is not None or isinstance(cmp.eq, (bool, str)):
+            out.append(f"{path}: '{feature}' is a number; use gt, gte, lt, lte or eq with a number")
+        low, low_inc, high, high_inc = cmp.bounds()
+        if low > high or (low == high and not (low_inc and high_inc)):
+            out.append(f"{path}: can never match (the range is empty)")
+        if feature == "complexity":
+            for op in ("gt", "gte", "lt", "lte", "eq"):
+                v = getattr(cmp, op)
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v <= 1:
+                    out.append(f"{path}.{op}: complexity thresholds must be within [0, 1], got {v}")
+        if feature in ("estimated_tokens", "message_count"):
+            for op in ("gt", "gte", "lt", "lte", "eq"):
+                v = getattr(cmp, op)
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+                    out.append(f"{path}.{op}: '{feature}' is never negative, got {v}")
+    elif feature in BOOLEAN_FEATURES:
+        if numeric_ops or cmp.in_ is not None or not isinstance(cmp.eq, bool):
+            out.append(f"{path}: '{feature}' is true or false; use eq: true or eq: false")
+    else:  # tier, risk
+        if numeric_ops or isinstance(cmp.eq, (bool, int, float)):
+            out.append(f"{path}: '{feature}' is a name; use eq or in with names")
+        names = ([cmp.eq] if isinstance(cmp.eq, str) else []) + list(cmp.in_ or ())
+        known = set(cfg.tiers) if feature == "tier" else {r.id for r in cfg.risk_patterns}
+        for n in names:
+            if n not in known:
+                out.append(f"{path}: unknown {feature} '{n}' (known: {', '.join(sorted(known)) or 'none'})")
+    return out
+
+
+# --- failover flags: their own AppConfig profile and environment ------------------------------
+
+
+class ModelFlag(_Strict):
+    state: Literal["down", "up"] = Field(description="down: skip the model; up: force it healthy")
+    source: Literal["alarm", "manual"] = Field(description="manual flags are never changed by the controller")
+    reason: str = Field(default="", max_length=1000)
+    set_by: str = Field(default="", max_length=512)
+    updated_at: str = Field(default="", max_length=64, description="ISO 8601 UTC time of the change")
+
+
+class FailoverFlags(_Strict):
+    """The `failover-flags` AppConfig profile, keyed by model key (alias)."""
+
+    models: dict[Key, ModelFlag] = Field(default_factory=dict)
+
+    def down_models(self) -> frozenset[str]:
+        return frozenset(k for k, f in self.models.items() if f.state == "down")
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def content_version(raw: bytes) -> str:
+    """A short, stable fingerprint of a configuration document."""
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
+def parse_routing_config(raw: bytes | str) -> RoutingConfig:
+    """Parse and validate a routing configuration document; raise ConfigError naming the field."""
+    return _parse(RoutingConfig, raw)
+
+
+def parse_failover_flags(raw: bytes | str) -> FailoverFlags:
+    return _parse(FailoverFlags, raw)
+
+
+def _parse(model: type[BaseModel], raw: bytes | str):
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("the document must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from exc
+
+
+def routing_json_schema() -> dict:
+    """The JSON Schema AppConfig's validator enforces (cross-references are checked by pydantic)."""
+    return _draft4(RoutingConfig.model_json_schema(by_alias=True), "Model router routing configuration")
+
+
+def flags_json_schema() -> dict:
+    return _draft4(FailoverFlags.model_json_schema(by_alias=True), "Model router failover flags")
+
+
+def _draft4(schema: dict, title: str) -> dict:
+    """Rewrite pydantic's 2020-12 output as JSON Schema draft-04, the dialect AppConfig validates with.
+
+    Titles and defaults are dropped: AppConfig caps a validator at 32,768 characters.
+    """
+
+    def walk(node):
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key in ("title", "default"):
+                    continue
+                if key == "$ref":
+                    out[key] = value.replace("#/$defs/", "#/definitions/")
+                elif key == "const":
+                    out["enum"] = [value]
+                elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+                    out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+                    out[key] = True
+                elif key == "$defs":
+                    out["definitions"] = {k: walk(v) for k, v in value.items()}
+                elif key == "properties":
+                    out[key] = {k: walk(v) for k, v in value.items()}
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    converted = walk(schema)
+    return {"$schema": "http://json-schema.org/draft-04/schema#", "title": title, **converted}

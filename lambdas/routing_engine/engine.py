@@ -1,0 +1,438 @@
+"""The routing decision: pure functions over a validated RoutingConfig.
+
+`Engine` is built once per configuration version (it precomputes what every
+request would otherwise recompute) and answers `decide()` per request. It never
+calls a model or AWS; the caller supplies the request's features and a view of
+live health, and gets back a `Decision` that explains itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from routing_engine.config import Comparison, DynamicPolicy, ModelSpec, Route, RoutingConfig, Target
+from routing_engine.features import RequestFeatures, RiskMatcher
+
+NO_HEALTH: Mapping[str, str] = {}
+
+
+class RoutingError(Exception):
+    """A request the configuration cannot route. Carries an HTTP status and a machine-readable code."""
+
+    status = 400
+    code = "routing_error"
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class UnknownRoute(RoutingError):
+    code = "unknown_task"
+
+
+class RiskRejected(RoutingError):
+    status = 403
+    code = "rejected_by_risk_policy"
+
+
+class NoCapableModel(RoutingError):
+    status = 422
+    code = "no_capable_model"
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Live health as seen by this instance: models to skip (with why) and recent latency."""
+
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    latency_ms: Mapping[str, float] = field(default_factory=dict)
+
+
+HEALTHY = Health()
+
+
+@dataclass(slots=True)
+class Decision:
+    route: str
+    mode: str
+    model: str  # catalog key of the model, or the prompt-router key
+    model_id: str  # what goes into Converse's modelId
+    reason: str
+    rule: str | None = None
+    is_prompt_router: bool = False
+    out_tokens: int = 0  # the output-token bound the cost estimate assumed
+    estimated_cost_usd: float | None = None
+    trace: dict | None = None
+    shadow: dict | None = None
+
+    def compact(self) -> dict:
+        return {"route": self.route, "mode": self.mode, "model": self.model, "rule": self.rule, "reason": self.reason}
+
+
+def estimate_cost(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
+    return input_tokens / 1000 * spec.price.input_per_1k + output_tokens / 1000 * spec.price.output_per_1k
+
+
+_GEO_PREFIXES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.")
+
+
+def _strip_geo(model_id: str) -> str:
+    for prefix in _GEO_PREFIXES:
+        if model_id.startswith(prefix):
+            return model_id[len(prefix):]
+    return model_id
+
+
+def _compare(value, cmp: Comparison) -> bool:
+    if isinstance(value, tuple):  # risk: matched ids
+        names = set(value)
+        if cmp.eq is not None and cmp.eq not in names:
+            return False
+        return not (cmp.in_ is not None and not names.intersection(cmp.in_))
+    if cmp.in_ is not None and value not in cmp.in_:
+        return False
+    if cmp.eq is not None and value != cmp.eq:
+        return False
+    if cmp.gt is not None and not value > cmp.gt:
+        return False
+    if cmp.gte is not None and not value >= cmp.gte:
+        return False
+    if cmp.lt is not None and not value < cmp.lt:
+        return False
+    return not (cmp.lte is not None and not value <= cmp.lte)
+
+
+class Engine:
+    def __init__(self, config: RoutingConfig, version: str, *, prompt_router_arn: str | None = None):
+        self.config = config
+        self.version = version
+        self.risk = RiskMatcher.compile(config.risk_patterns)
+        self._risk_actions = {p.id: p for p in config.risk_patterns}
+        self._names: dict[str, tuple[str, str | None]] = {}  # requested name -> (route, direct model)
+        for name in config.routes:
+            self._names[name] = (name, None)
+        for key in config.models:
+            self._names.setdefault(key, ("", key))
+        for alias, target in config.aliases.items():
+            self._names[alias] = (target, None) if target in config.routes else ("", target)
+        self._router_arns = {
+            key: (spec.arn or prompt_router_arn or "") for key, spec in config.prompt_routers.items()
+        }
+
+    def model_key_for(self, model_id: str | None) -> str | None:
+        """The catalog key of a model a prompt router invoked (its id may be a full ARN or a regional profile)."""
+        if not model_id:
+            return None
+        tail = model_id.rsplit("/", 1)[-1]
+        base = _strip_geo(tail)
+        for key, spec in self.config.models.items():
+            if spec.model_id in (model_id, tail) or _strip_geo(spec.model_id.rsplit("/", 1)[-1]) == base:
+                return key
+        return None
+
+    # --- names -----------------------------------------------------------------------------
+
+    def callable_names(self) -> list[tuple[str, str]]:
+        """(name, kind) for every name a caller may use: routes, aliases and model keys."""
+        out = [(n, "route") for n in self.config.routes]
+        out += [(a, "alias") for a in self.config.aliases]
+        out += [(m, "model") for m in self.config.models]
+        return out
+
+    def resolve(self, name: str | None) -> tuple[str, str | None]:
+        """Map a requested task/model name to (route, direct_model). Unknown names use the default route."""
+        if name is not None:
+            hit = self._names.get(name)
+            if hit is not None:
+                return hit
+        if self.config.default_route is not None:
+            return self.config.default_route, None
+        known = ", ".join(sorted(self.config.routes))
+        what = f"unknown task '{name}'" if name is not None else "no task given"
+        raise UnknownRoute(f"{what} and no default route is configured; known tasks: {known}",
+                           details={"known_tasks": sorted(self.config.routes)})
+
+    def needs_complexity(self, name: str | None) -> bool:
+        """Whether deciding for this name reads the complexity score (static routes never pay for it)."""
+        try:
+            route_name, direct = self.resolve(name)
+        except UnknownRoute:
+            return False
+        return direct is None and self.config.routes[route_name].mode != "static"
+
+    def tier_of(self, caller: str | None) -> str:
+        if caller is not None:
+            tier = self.config.callers.get(caller)
+            if tier is not None:
+                return tier
+        return self.config.default_tier
+
+    # --- the decision ------------------------------------------------------------------------
+
+    def decide(
+        self,
+        name: str | None,
+        features: RequestFeatures,
+        *,
+        tier: str | None = None,
+        max_cost_usd: float | None = None,
+        max_output_tokens: int | None = None,
+        health: Health = HEALTHY,
+        explain: bool = False,
+    ) -> Decision:
+        route_name, direct_model = self.resolve(name)
+        tier = tier or self.config.default_tier
+        if direct_model is not None:
+            return self._direct(direct_model, features, tier, max_cost_usd, max_output_tokens, health, explain)
+        route = self.config.routes[route_name]
+        out_tokens = self.output_tokens(route, max_output_tokens)
+        forced = self._risk_forced(route_name, route, features)
+        if route.mode == "dynamic":
+            decision = self._dynamic(route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain)
+        else:
+            decision = self._static(route_name, route, forced)
+            self._check_servable(decision.model, route_name, features, tier, max_cost_usd, out_tokens)
+            if route.mode == "shadow":
+                decision.shadow = self._shadow(route_name, route, features, tier, max_cost_usd, out_tokens, health,
+                                               forced, decision, explain)
+            elif explain:
+                decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
+                                  "choice": {"model": decision.model, "reason": decision.reason}}
+        decision.out_tokens = out_tokens
+        if explain:
+            decision.trace["fallbacks"] = list(self.fallbacks(decision, features, tier, max_cost_usd, health))
+        if decision.estimated_cost_usd is None and not decision.is_prompt_router:
+            decision.estimated_cost_usd = estimate_cost(self.config.models[decision.model], features.estimated_tokens, out_tokens)
+        return decision
+
+    def output_tokens(self, route: Route | None, requested: int | None) -> int:
+        limit = (route.max_tokens if route is not None else None) or self.config.limits.default_max_tokens
+        return min(requested, limit) if requested else limit
+
+    def _risk_forced(self, route_name: str, route: Route, features: RequestFeatures) -> str | None:
+        for risk_id in features.risk:
+            action = self._risk_actions[risk_id]
+            if action.action == "reject":
+                raise RiskRejected(
+                    f"the request matches risk pattern '{risk_id}', which this router is configured to reject",
+                    details={"risk": risk_id, "route": route_name},
+                )
+        for risk_id in features.risk:
+            action = self._risk_actions[risk_id]
+            if action.action == "force_model":
+                return action.model
+        return None
+
+    def _static(self, route_name: str, route: Route, forced: str | None) -> Decision:
+        model = forced or route.model
+        spec = self.config.models[model]
+        reason = f"risk policy forced {model}" if forced else f"static route {route_name} -> {model}"
+        return Decision(route=route_name, mode=route.mode, model=model, model_id=spec.model_id, reason=reason,
+                        rule="risk" if forced else None)
+
+    def _check_servable(self, model, route_name, features, tier, max_cost_usd, out_tokens) -> None:
+        """A static choice still honours the caller's tier, its cost ceiling and the model's capabilities."""
+        ceiling = self.cost_ceiling(tier, max_cost_usd)
+        _, filtered = self.filter_candidates((model,), features, tier, ceiling, out_tokens, HEALTHY)
+        if filtered:
+            raise NoCapableModel(
+                f"route '{route_name}' serves {model}, which cannot take this request: {filtered[model]}",
+                details={"route": route_name, "filtered": filtered, "tier": tier, "cost_ceiling_usd": ceiling},
+            )
+
+    def _shadow(self, route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, served, explain):
+        """What dynamic routing would have chosen; never affects the served decision."""
+        try:
+            dynamic = self._dynamic(route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain)
+        except RoutingError as exc:
+            return {"model": None, "agrees": False, "error": exc.code}
+        served.trace = dynamic.trace
+        return {
+            "model": dynamic.model,
+            "rule": dynamic.rule,
+            "agrees": dynamic.model == served.model,
+            "estimated_cost_usd": dynamic.estimated_cost_usd,
+        }
+
+    def _direct(self, model, features, tier, max_cost_usd, max_output_tokens, health, explain) -> Decision:
+        spec = self.config.models[model]
+        out_tokens = self.output_tokens(None, max_output_tokens)
+        self._check_servable(model, model, features, tier, max_cost_usd, out_tokens)
+        decision = Decision(route=model, mode="direct", model=model, model_id=spec.model_id,
+                            reason=f"model {model} requested by name")
+        decision.out_tokens = out_tokens
+        decision.estimated_cost_usd = estimate_cost(spec, features.estimated_tokens, out_tokens)
+        if explain:
+            decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
+                              "choice": {"model": model, "reason": decision.reason},
+                              "fallbacks": list(self.fallbacks(decision, features, tier, max_cost_usd, health))}
+        return decision
+
+    # --- dynamic -----------------------------------------------------------------------------
+
+    def filter_candidates(
+        self, pool, features: RequestFeatures, tier: str, ceiling: float | None, out_tokens: int, health: Health
+    ) -> tuple[list[str], dict[str, str]]:
+        allowed = self.config.tiers[tier].allowed_models
+        kept: list[str] = []
+        filtered: dict[str, str] = {}
+        models = self.config.models
+        for key in pool:
+            spec = models[key]
+            if allowed is not None and key not in allowed:
+                filtered[key] = f"not allowed for tier {tier}"
+            elif features.estimated_tokens + out_tokens > spec.context_window:
+                filtered[key] = (
+                    f"context window {spec.context_window} < {features.estimated_tokens} input + {out_tokens} output tokens"
+                )
+            elif features.has_images and "image" not in spec.modalities:
+                filtered[key] = "does not accept images"
+            elif features.has_documents and "document" not in spec.modalities:
+                filtered[key] = "does not accept documents"
+            elif features.uses_tools and not spec.supports_tools:
+                filtered[key] = "does not support tool use"
+            elif key in health.unavailable:
+                filtered[key] = health.unavailable[key]
+            elif ceiling is not None and estimate_cost(spec, features.estimated_tokens, out_tokens) > ceiling:
+                filtered[key] = (
+                    f"estimated cost ${estimate_cost(spec, features.estimated_tokens, out_tokens):.6f} "
+                    f"over the ceiling ${ceiling:.6f}"
+                )
+            else:
+                kept.append(key)
+        return kept, filtered
+
+    def cost_ceiling(self, tier: str, requested: float | None) -> float | None:
+        tier_max = self.config.tiers[tier].max_cost_per_request_usd
+        if requested is None:
+            return tier_max
+        return requested if tier_max is None else min(requested, tier_max)
+
+    def _dynamic(self, route_name, route: Route, features, tier, max_cost_usd, out_tokens, health, forced, explain):
+        policy = route.dynamic or DynamicPolicy(rules=(), default=Target(model=route.model))
+        ceiling = self.cost_ceiling(tier, max_cost_usd)
+        pool = (forced,) if forced else (policy.candidates or tuple(self.config.models))
+        candidates, filtered = self.filter_candidates(pool, features, tier, ceiling, out_tokens, health)
+        trace = {
+            "features": features.as_dict(),
+            "tier": tier,
+            "cost_ceiling_usd": ceiling,
+            "max_output_tokens": out_tokens,
+            "candidates": list(candidates),
+            "filtered": filtered,
+            "rules": [],
+        } if explain else None
+        if not candidates:
+            raise NoCapableModel(
+                f"no model can serve this request on route '{route_name}': "
+                + "; ".join(f"{k}: {v}" for k, v in filtered.items()),
+                details={"route": route_name, "filtered": filtered, "tier": tier, "cost_ceiling_usd": ceiling},
+            )
+        if forced:
+            choice = self._decision(route_name, route, forced, None, f"risk policy forced {forced}", features, out_tokens)
+            choice.rule = "risk"
+            choice.trace = trace
+            return choice
+        for rule in policy.rules:
+            matched = all(_compare(self._feature(features, feature, tier), cmp) for feature, cmp in rule.when.items())
+            outcome = None
+            if matched:
+                outcome, why = self._pick(rule.target, candidates, features, out_tokens, health)
+            if trace is not None:
+                trace["rules"].append({
+                    "id": rule.id,
+                    "matched": matched,
+                    **({"result": outcome or "skipped", "why": why} if matched else {}),
+                })
+            if outcome is not None:
+                return self._decision(route_name, route, outcome, rule.id, f"rule {rule.id}: {why}", features,
+                                      out_tokens, trace)
+        outcome, why = self._pick(policy.default, candidates, features, out_tokens, health)
+        if outcome is None:
+            # The default target is unavailable: serve the best remaining candidate rather than fail.
+            outcome, why = self._pick(Target(strategy="cheapest_capable"), candidates, features, out_tokens, health)
+            why = f"default target unavailable; {why}"
+        return self._decision(route_name, route, outcome, None, f"default: {why}", features, out_tokens, trace)
+
+    def _feature(self, features: RequestFeatures, name: str, tier: str):
+        if name == "tier":
+            return tier
+        value = getattr(features, name)
+        return 0.0 if value is None else value
+
+    def _pick(self, target: Target, candidates: list[str], features, out_tokens, health) -> tuple[str | None, str]:
+        models = self.config.models
+        if target.model is not None:
+            if target.model in candidates:
+                return target.model, f"target {target.model}"
+            return None, f"target {target.model} is not a capable candidate"
+        if target.prompt_router is not None:
+            router = self.config.prompt_routers[target.prompt_router]
+            missing = [m for m in router.models if m not in candidates]
+            if missing or not self._router_arns[target.prompt_router]:
+                why = f"models {missing} not capable" if missing else "no prompt-router ARN configured"
+                return None, f"prompt router {target.prompt_router} skipped: {why}"
+            return target.prompt_router, f"prompt router {target.prompt_router}"
+        pool = candidates
+        note = ""
+        if target.prefer_within_slo:
+            inside = [k for k in candidates if health.latency_ms.get(k, 0.0) <= models[k].latency_slo_ms]
+            if inside and len(inside) < len(candidates):
+                note = " (within latency SLO)"
+                pool = inside
+
+        def cost(k):
+            return estimate_cost(models[k], features.estimated_tokens, out_tokens)
+
+        if target.strategy == "cheapest_capable":
+            best = min(pool, key=lambda k: (cost(k), -models[k].quality, k))
+        elif target.strategy == "strongest_within_budget":
+            best = min(pool, key=lambda k: (-models[k].quality, cost(k), k))
+        else:  # fastest_within_slo
+            best = min(pool, key=lambda k: (health.latency_ms.get(k, models[k].latency_slo_ms), cost(k), k))
+        return best, f"{target.strategy}{note} -> {best}"
+
+    def _decision(self, route_name, route, key, rule_id, reason, features, out_tokens, trace=None) -> Decision:
+        if key in self.config.prompt_routers:
+            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=self._router_arns[key],
+                                reason=reason, rule=rule_id, is_prompt_router=True, trace=trace)
+            models = self.config.prompt_routers[key].models
+            decision.estimated_cost_usd = max(
+                estimate_cost(self.config.models[m], features.estimated_tokens, out_tokens) for m in models
+            )
+        else:
+            spec = self.config.models[key]
+            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=spec.model_id, reason=reason,
+                                rule=rule_id, trace=trace,
+                                estimated_cost_usd=estimate_cost(spec, features.estimated_tokens, out_tokens))
+        if trace is not None:
+            trace["choice"] = {"model": key, "model_id": decision.model_id, "rule": rule_id, "reason": reason,
+                               "estimated_cost_usd": decision.estimated_cost_usd}
+        return decision
+
+    # --- fallback ----------------------------------------------------------------------------
+
+    def fallbacks(self, decision: Decision, features, tier, max_cost_usd, health: Health = HEALTHY) -> tuple[str, ...]:
+        """Models to try after the choice: the configured chain, else every other capable model by closeness in
+        quality. Computed only when the first attempt fails (or for a dry run), so the happy path never pays for it."""
+        models = self.config.models
+        route = self.config.routes.get(decision.route)
+        configured = route.fallbacks if route is not None and route.fallbacks else None
+        if decision.is_prompt_router:
+            members = self.config.prompt_routers[decision.model].models
+            configured = configured or tuple(fb for m in members for fb in models[m].fallbacks if fb not in members)
+            anchor = max(models[m].quality for m in members)
+        else:
+            configured = configured or models[decision.model].fallbacks
+            anchor = models[decision.model].quality
+        if configured:
+            pool = [m for m in dict.fromkeys(configured) if m != decision.model]
+        else:
+            pool = sorted((m for m in models if m != decision.model), key=lambda m: (abs(models[m].quality - anchor), m))
+        capable, _ = self.filter_candidates(
+            pool, features, tier, self.cost_ceiling(tier, max_cost_usd), decision.out_tokens, health
+        )
+        return tuple(capable)
