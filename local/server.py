@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "lambdas"))
 
 MAX_BODY = 12 * 1024 * 1024  # above API Gateway's 10 MB: the router's own limit answers first
 LAMBDA_TIMEOUT_MS = 29_000
+LOCAL_PROMPT_ROUTER_ARN = "arn:aws:bedrock:us-east-1:000000000000:prompt-router/local-simulated"
 
 
 class LocalContext:
@@ -143,6 +144,8 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
         service = wiring.service_from_env(env=env)
         backend = None
     else:
+        # Prompt routers without their own ARN use the stack's; locally the simulated backend plays that router.
+        env.setdefault("PROMPT_ROUTER_ARN", LOCAL_PROMPT_ROUTER_ARN)
         holder: dict = {}
         backend = SimulatedBedrock(lambda: holder["service"].routing.get().value.config,
                                    faults=parse_faults(faults), latency_scale=latency_scale)

@@ -281,6 +281,8 @@ def _reference_problems(cfg: RoutingConfig):
         seen_risk.add(risk.id)
         checks.append(unknown_model(f"risk_patterns[{i}].model", risk.model))
     for name, router in cfg.prompt_routers.items():
+        if name in models:
+            checks.append(f"prompt_routers.{name}: the name is already a model")
         for i, m in enumerate(router.models):
             checks.append(unknown_model(f"prompt_routers.{name}.models[{i}]", m))
     return [c for c in checks if c]

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make local` runs the router, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: install local test test-fast synth lint bench eval clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+local: install ## run the router on http://127.0.0.1:8080 (PORT overrides) with simulated models
+	$(PY) -m local.server
+
+test: install ## unit, handler, infrastructure (synth, cdk-nag, cfn-lint) and end-to-end tests
+	$(PY) -m pytest
+
+test-fast: install ## everything but the infrastructure tests (no jsii start-up)
+	$(PY) -m pytest --ignore=tests/infra
+
+synth: install ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)
+	CDK_OUTDIR=cdk.out $(PY) app.py
+
+bench: install ## handler overhead, import time and decision speed
+	$(PY) -m benchmarks.handler_overhead
+	$(PY) -m pytest benchmarks --benchmark-only -p no:randomly
+
+eval: install ## the complexity score on the routing benchmark's dev split
+	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .benchmarks

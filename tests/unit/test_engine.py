@@ -1,0 +1,254 @@
+"""The routing decision, static and dynamic, as a caller of the engine sees it."""
+
+import pytest
+
+from routing_engine.engine import Health, NoCapableModel, RiskRejected, UnknownRoute, estimate_cost
+from tests.unit.engine_fixtures import config_dict, engine_for, features
+
+
+# --- static -------------------------------------------------------------------------------------
+
+
+def test_static_route_maps_task_to_its_model():
+    engine = engine_for()
+    decision = engine.decide("faq", features())
+    assert (decision.route, decision.model, decision.mode) == ("faq", "small", "static")
+    assert decision.model_id == "us.anthropic.small-v1:0"
+    assert "faq" in decision.reason and "small" in decision.reason
+
+
+def test_static_cost_estimate_uses_route_max_tokens_and_prices():
+    engine = engine_for()
+    decision = engine.decide("faq", features(tokens=1000))
+    # 1000 input tokens at $0.001/1K + 500 output tokens (the route's max_tokens) at $0.005/1K
+    assert decision.estimated_cost_usd == pytest.approx(0.001 + 0.0025)
+
+
+def test_unknown_task_goes_to_default_route():
+    decision = engine_for().decide("does-not-exist", features())
+    assert decision.route == "faq"
+
+
+def test_unknown_task_without_default_is_rejected_naming_known_tasks():
+    engine = engine_for(config_dict(default_route=None))
+    with pytest.raises(UnknownRoute) as err:
+        engine.decide("nope", features())
+    assert err.value.status == 400
+    assert "auto, faq, support" in err.value.message
+
+
+def test_model_key_can_be_called_directly():
+    decision = engine_for().decide("large", features())
+    assert (decision.mode, decision.model) == ("direct", "large")
+
+
+def test_alias_resolves_to_its_route():
+    data = config_dict(aliases={"gpt-4o-mini": "faq"})
+    assert engine_for(data).decide("gpt-4o-mini", features()).route == "faq"
+
+
+def test_static_route_refuses_a_model_the_tier_may_not_use():
+    data = config_dict()
+    data["routes"]["faq"]["model"] = "large"
+    with pytest.raises(NoCapableModel) as err:
+        engine_for(data).decide("faq", features(), tier="free")
+    assert "not allowed for tier free" in err.value.message
+
+
+def test_static_decision_ignores_complexity():
+    engine = engine_for()
+    assert not engine.needs_complexity("faq")
+    assert engine.needs_complexity("auto")
+
+
+# --- dynamic ------------------------------------------------------------------------------------
+
+
+def test_dynamic_default_picks_cheapest_capable():
+    decision = engine_for().decide("auto", features(complexity=0.2))
+    assert decision.model == "small"
+    assert decision.rule is None and "cheapest_capable" in decision.reason
+
+
+def test_dynamic_rule_on_complexity_picks_strongest_within_budget():
+    decision = engine_for().decide("auto", features(complexity=0.9))
+    assert (decision.model, decision.rule) == ("large", "hard")
+
+
+def test_tier_limits_which_models_dynamic_may_choose():
+    decision = engine_for().decide("auto", features(complexity=0.9), tier="free")
+    assert decision.model == "medium"  # large is not allowed for free
+
+
+def test_caller_tier_comes_from_the_callers_map():
+    engine = engine_for()
+    assert engine.tier_of("key-free") == "free"
+    assert engine.tier_of("someone-else") == "standard"
+    assert engine.tier_of(None) == "standard"
+
+
+def test_images_filter_out_text_only_models():
+    decision = engine_for().decide("auto", features(images=True), explain=True)
+    assert decision.model == "medium"
+    assert decision.trace["filtered"]["small"] == "does not accept images"
+
+
+def test_context_window_filters_small_models():
+    decision = engine_for().decide("auto", features(tokens=50_000), explain=True)
+    assert decision.model == "medium"
+    assert "context window 10000" in decision.trace["filtered"]["small"]
+
+
+def test_cost_ceiling_filters_expensive_models_and_request_can_lower_it():
+    engine = engine_for()
+    # With the caller's own ceiling of $0.02, large (>= $0.075 for 1K output tokens) is out.
+    decision = engine.decide("auto", features(complexity=0.9, tokens=100), max_cost_usd=0.02, explain=True)
+    assert decision.model == "medium"
+    assert "over the ceiling" in decision.trace["filtered"]["large"]
+    assert decision.estimated_cost_usd <= 0.02
+
+
+def test_request_cannot_raise_the_tier_ceiling():
+    engine = engine_for()
+    assert engine.cost_ceiling("free", 5.0) == 0.05
+    assert engine.cost_ceiling("free", 0.001) == 0.001
+
+
+def test_unhealthy_model_is_skipped_with_its_reason_in_the_trace():
+    health = Health(unavailable={"large": "failover flag down (alarm: errors)"})
+    decision = engine_for().decide("auto", features(complexity=0.9), health=health, explain=True)
+    assert decision.model == "medium"
+    assert decision.trace["filtered"]["large"].startswith("failover flag down")
+
+
+def test_no_capable_model_gives_a_clear_4xx_listing_reasons():
+    engine = engine_for()
+    with pytest.raises(NoCapableModel) as err:
+        engine.decide("auto", features(documents=True), tier="free")
+    assert err.value.status == 422
+    assert "does not accept documents" in err.value.message
+    assert set(err.value.details["filtered"]) == {"small", "medium", "large"}
+
+
+def test_rule_target_unavailable_falls_through_to_next_rule():
+    data = config_dict()
+    data["routes"]["auto"]["dynamic"]["rules"].insert(
+        0, {"id": "pin-large", "when": {"complexity": {"gte": 0.5}}, "target": {"model": "large"}})
+    decision = engine_for(data).decide("auto", features(complexity=0.9), tier="free", explain=True)
+    assert decision.rule == "hard"
+    assert decision.trace["rules"][0] == {"id": "pin-large", "matched": True, "result": "skipped",
+                                          "why": "target large is not a capable candidate"}
+
+
+def test_prefer_within_slo_avoids_slow_models():
+    data = config_dict()
+    data["routes"]["auto"]["dynamic"]["default"] = {"strategy": "cheapest_capable", "prefer_within_slo": True}
+    health = Health(latency_ms={"small": 9000.0, "medium": 1000.0})
+    decision = engine_for(data).decide("auto", features(complexity=0.2), health=health)
+    assert decision.model == "medium"
+    assert "within latency SLO" in decision.reason
+
+
+def test_dry_run_trace_explains_every_rule_and_the_choice():
+    decision = engine_for().decide("auto", features(complexity=0.9), explain=True)
+    trace = decision.trace
+    assert trace["features"]["complexity"] == 0.9
+    assert [r["id"] for r in trace["rules"]] == ["hard"]  # first match wins; later rules are not evaluated
+    assert trace["choice"]["model"] == "large"
+    assert trace["choice"]["estimated_cost_usd"] == pytest.approx(decision.estimated_cost_usd)
+    assert trace["fallbacks"]  # what would be tried next
+
+
+# --- shadow -------------------------------------------------------------------------------------
+
+
+def test_shadow_serves_static_and_reports_dynamic_choice():
+    data = config_dict()
+    data["routes"]["support"]["mode"] = "shadow"
+    data["routes"]["support"]["dynamic"] = data["routes"]["auto"]["dynamic"]
+    decision = engine_for(data).decide("support", features(complexity=0.9))
+    assert (decision.model, decision.mode) == ("medium", "shadow")
+    assert decision.shadow["model"] == "large"
+    assert decision.shadow["agrees"] is False
+    assert decision.shadow["estimated_cost_usd"] > decision.estimated_cost_usd
+
+
+def test_shadow_never_fails_the_request_when_dynamic_cannot_decide():
+    data = config_dict()
+    data["routes"]["support"]["mode"] = "shadow"
+    data["routes"]["support"]["dynamic"] = {"candidates": ["small"], "default": {"model": "small"}}
+    decision = engine_for(data).decide("support", features(images=True))
+    assert decision.model == "medium"
+    assert decision.shadow == {"model": None, "agrees": False, "error": "no_capable_model"}
+
+
+# --- risk ---------------------------------------------------------------------------------------
+
+
+def _risky_config():
+    return config_dict(risk_patterns=[
+        {"id": "ssn", "pattern": r"\b\d{3}-\d{2}-\d{4}\b", "action": "force_model", "model": "large"},
+        {"id": "secret", "pattern": "top secret", "action": "reject"},
+    ])
+
+
+def test_risk_pattern_forces_designated_model_even_on_static_routes():
+    engine = engine_for(_risky_config())
+    assert engine.risk.match(["my ssn is 123-45-6789"]) == ("ssn",)
+    decision = engine.decide("faq", features(risk=("ssn",)))
+    assert (decision.model, decision.rule) == ("large", "risk")
+
+
+def test_risk_pattern_can_reject():
+    engine = engine_for(_risky_config())
+    hits = engine.risk.match(["This is TOP SECRET"])
+    with pytest.raises(RiskRejected) as err:
+        engine.decide("auto", features(risk=hits))
+    assert err.value.status == 403 and "secret" in err.value.message
+
+
+# --- fallbacks and prompt routers ----------------------------------------------------------------
+
+
+def test_fallbacks_use_configured_chain_then_filter_incapable():
+    engine = engine_for()
+    decision = engine.decide("faq", features())
+    assert engine.fallbacks(decision, features(), "standard", None) == ("medium",)
+
+
+def test_fallbacks_derived_by_closeness_in_quality_when_none_configured():
+    engine = engine_for()
+    decision = engine.decide("support", features())  # medium, quality 70: large (95) is closer than small (40)
+    assert engine.fallbacks(decision, features(), "standard", None) == ("large", "small")
+
+
+def test_fallbacks_skip_unhealthy_and_tier_forbidden_models():
+    engine = engine_for()
+    decision = engine.decide("support", features(), tier="free")
+    health = Health(unavailable={"small": "circuit open"})
+    assert engine.fallbacks(decision, features(), "free", None, health) == ()
+
+
+def test_prompt_router_target_and_attribution():
+    data = config_dict(prompt_routers={"pr": {"models": ["small", "medium"]}})
+    data["routes"]["auto"]["dynamic"]["default"] = {"prompt_router": "pr"}
+    arn = "arn:aws:bedrock:us-east-1:123456789012:prompt-router/abc"
+    engine = engine_for(data, prompt_router_arn=arn)
+    decision = engine.decide("auto", features(complexity=0.2))
+    assert decision.is_prompt_router and decision.model_id == arn
+    # The invoked model is reported as a full ARN of an inference profile or foundation model.
+    assert engine.model_key_for("arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.medium-v1:0") == "medium"
+    assert engine.model_key_for("arn:aws:bedrock:us-east-1::foundation-model/anthropic.small-v1:0") == "small"
+
+
+def test_prompt_router_without_arn_is_skipped_not_called():
+    data = config_dict(prompt_routers={"pr": {"models": ["small", "medium"]}})
+    data["routes"]["auto"]["dynamic"]["default"] = {"prompt_router": "pr"}
+    decision = engine_for(data).decide("auto", features(complexity=0.2))
+    assert not decision.is_prompt_router
+    assert "default target unavailable" in decision.reason
+
+
+def test_estimate_cost_is_linear_in_tokens():
+    spec = engine_for().config.models["medium"]
+    assert estimate_cost(spec, 2000, 1000) == pytest.approx(2 * 0.003 + 0.015)
