@@ -1,0 +1,239 @@
+"""The synthesized stack, as cdk.json configures it (auth_mode=api_key)."""
+
+import json
+
+from aws_cdk.assertions import Match
+
+from routing_engine.config import parse_routing_config, routing_json_schema
+from stacks.bedrock_iam import merge_grants, model_grant
+from stacks.settings import REPO_ROOT
+from tests.infra.helpers import EXPECTED_ROUTES, as_list, method_routes, policy_statements, render, resources
+
+ROUTING_FILE = REPO_ROOT / "config" / "routing.json"
+TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="${AWS::Partition}")
+
+
+def _bedrock_statements(raw):
+    return [s for s in policy_statements(raw) if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
+
+
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+def test_bedrock_invoke_is_scoped_to_the_configured_models(api_key_app):
+    # Given the bundled routing configuration
+    config = parse_routing_config(ROUTING_FILE.read_bytes())
+    expected = merge_grants(model_grant(m.model_id, **{**TOKENS, **({"region": m.region} if m.region else {})})
+                            for m in config.models.values())
+
+    # When the stack is synthesized
+    statements = _bedrock_statements(api_key_app.raw)
+
+    # Then InvokeModel is the only Bedrock action, and its resources are exactly the models' ARNs
+    assert {a for s in statements for a in as_list(s["Action"])} == {"bedrock:InvokeModel"}
+    granted = {render(r, api_key_app.raw) for s in statements for r in as_list(s["Resource"])}
+    assert granted == set(expected.resources) | set(expected.via_profile)
+    assert "*" not in granted
+
+
+def test_region_wildcard_foundation_models_only_through_our_inference_profiles(api_key_app):
+    config = parse_routing_config(ROUTING_FILE.read_bytes())
+    profiles = {model_grant(m.model_id, **TOKENS).profiles[0] for m in config.models.values()}
+
+    for statement in _bedrock_statements(api_key_app.raw):
+        rendered = [render(r) for r in as_list(statement["Resource"])]
+        if any(":bedrock:*:" in r for r in rendered):
+            condition = statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
+            assert {render(c) for c in as_list(condition)} == profiles
+        else:
+            assert "Condition" not in statement
+
+
+def test_appconfig_read_is_scoped_to_the_routing_profile(api_key_app):
+    raw = api_key_app.raw
+    statements = [s for s in policy_statements(raw) if any(a.startswith("appconfig:") for a in as_list(s["Action"]))]
+
+    assert len(statements) == 1
+    assert sorted(as_list(statements[0]["Action"])) == [
+        "appconfig:GetLatestConfiguration",
+        "appconfig:StartConfigurationSession",
+    ]
+    assert render(statements[0]["Resource"], raw) == (
+        "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/${AWS::AppConfig::Application}"
+        "/environment/${AWS::AppConfig::Environment}/configuration/${AWS::AppConfig::ConfigurationProfile}"
+    )
+
+
+def test_no_wildcard_resource_except_xray(api_key_app):
+    for statement in policy_statements(api_key_app.raw):
+        if "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_lambda_role_has_no_managed_policies(api_key_app):
+    for role in resources(api_key_app.raw, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+# --- Lambda ------------------------------------------------------------------------------------
+
+
+def test_router_function_defaults(api_key_app):
+    api_key_app.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "router/handler.lambda_handler",
+            "Runtime": "python3.13",
+            "Architectures": ["arm64"],
+            "MemorySize": 1024,
+            "Timeout": 28,
+            "TracingConfig": {"Mode": "Active"},
+            "LoggingConfig": {"LogFormat": "JSON", "LogGroup": {"Ref": Match.any_value()}},
+        },
+    )
+
+
+def test_router_function_uses_the_public_powertools_layer_from_context(api_key_app):
+    (function,) = resources(api_key_app.raw, "AWS::Lambda::Function").values()
+
+    (layer,) = function["Properties"]["Layers"]
+
+    assert render(layer) == (
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+    )
+
+
+def test_router_function_environment(api_key_app):
+    (function,) = resources(api_key_app.raw, "AWS::Lambda::Function").values()
+    env = function["Properties"]["Environment"]["Variables"]
+
+    assert {k: v for k, v in env.items() if isinstance(v, str)} == {
+        "STAGE": "dev",
+        "AUTH_MODE": "api_key",
+        "CONFIG_MAX_AGE_SECONDS": "45",
+        "POWERTOOLS_SERVICE_NAME": "model-router",
+        "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "LOG_LEVEL": "INFO",
+    }
+    assert render(env["APPCONFIG_APPLICATION"], api_key_app.raw) == "${AWS::AppConfig::Application}"
+    assert render(env["APPCONFIG_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
+    assert render(env["APPCONFIG_PROFILE"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
+
+
+def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
+    (function,) = resources(api_key_app.raw, "AWS::Lambda::Function").values()
+    asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    asset_dir = api_key_app.outdir / f"asset.{asset_hash}"
+
+    assert (asset_dir / "router" / "bundled_routing.json").read_bytes() == ROUTING_FILE.read_bytes()
+    assert (asset_dir / "routing_engine" / "config.py").is_file()
+    assert not list(asset_dir.rglob("__pycache__"))
+
+
+def test_every_log_group_has_the_context_retention(api_key_app):
+    groups = resources(api_key_app.raw, "AWS::Logs::LogGroup")
+
+    assert len(groups) == 2  # router function, API access logs
+    assert {g["Properties"].get("RetentionInDays") for g in groups.values()} == {30}
+
+
+# --- API Gateway -------------------------------------------------------------------------------
+
+
+def test_api_is_regional(api_key_app):
+    api_key_app.template.has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}}
+    )
+
+
+def test_every_route_is_a_lambda_proxy_that_requires_an_api_key(api_key_app):
+    routes = method_routes(api_key_app.raw)
+
+    assert set(routes) == EXPECTED_ROUTES
+    for props in routes.values():
+        assert props["ApiKeyRequired"] is True
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        assert props["Integration"]["IntegrationHttpMethod"] == "POST"
+
+
+def test_stage_has_json_access_logs_throttling_and_tracing(api_key_app):
+    api_key_app.template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "dev",
+            "TracingEnabled": True,
+            "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]}, "Format": Match.any_value()},
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100}
+                    )
+                ]
+            ),
+        },
+    )
+    (stage,) = resources(api_key_app.raw, "AWS::ApiGateway::Stage").values()
+    log_format = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    assert {"requestId", "status", "apiKeyId", "integrationLatency"} <= set(log_format)
+
+
+def test_api_key_is_bound_to_a_throttled_usage_plan(api_key_app):
+    template = api_key_app.template
+    template.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    template.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {"Throttle": {"RateLimit": 50, "BurstLimit": 100}, "ApiStages": [Match.object_like({"Stage": Match.any_value()})]},
+    )
+    template.has_resource_properties("AWS::ApiGateway::UsagePlanKey", {"KeyType": "API_KEY"})
+
+
+# --- AppConfig ---------------------------------------------------------------------------------
+
+
+def test_routing_profile_validator_is_the_pydantic_schema(api_key_app):
+    (profile,) = resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
+    props = profile["Properties"]
+
+    assert (props["Name"], props["Type"], props["LocationUri"]) == ("routing", "AWS.Freeform", "hosted")
+    (validator,) = props["Validators"]
+    assert validator["Type"] == "JSON_SCHEMA"
+    assert json.loads(validator["Content"]) == routing_json_schema()
+    assert len(validator["Content"]) <= 32_768
+
+
+def test_hosted_configuration_is_the_routing_file(api_key_app):
+    api_key_app.template.has_resource_properties(
+        "AWS::AppConfig::HostedConfigurationVersion",
+        {"Content": ROUTING_FILE.read_text(), "ContentType": "application/json"},
+    )
+
+
+def test_initial_configuration_is_deployed_with_the_context_strategy(api_key_app):
+    template = api_key_app.template
+    template.has_resource_properties(
+        "AWS::AppConfig::DeploymentStrategy",
+        {"DeploymentDurationInMinutes": 1, "GrowthFactor": 20, "GrowthType": "LINEAR", "FinalBakeTimeInMinutes": 1},
+    )
+    template.has_resource_properties("AWS::AppConfig::Environment", {"Name": "dev"})
+    template.has_resource_properties(
+        "AWS::AppConfig::Deployment",
+        {
+            "ConfigurationVersion": Match.any_value(),
+            "EnvironmentId": {"Ref": Match.any_value()},
+            "DeploymentStrategyId": {"Ref": Match.any_value()},
+        },
+    )
+
+
+# --- Outputs -----------------------------------------------------------------------------------
+
+
+def test_outputs(api_key_app):
+    outputs = api_key_app.raw["Outputs"]
+
+    for name in ("ApiUrl", "ApiKeyId", "AppConfigApplicationId", "AppConfigEnvironmentId", "AppConfigProfileId"):
+        assert name in outputs, name
+    assert render(outputs["ApiKeyId"]["Value"], api_key_app.raw) == "${AWS::ApiGateway::ApiKey}"
+    assert render(outputs["AppConfigProfileId"]["Value"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
+    assert render(outputs["ApiUrl"]["Value"]).startswith("https://")
