@@ -149,7 +149,8 @@ def _serve(api: str, parse, render) -> Response:
 def _body(raw: str | None, is_base64: bool, limit: int) -> str | bytes:
     if raw is None:
         raise ApiError(400, "invalid_json", "the request body is empty; send a JSON object")
-    size = len(raw) * 3 // 4 if is_base64 else len(raw)
+    # The limit is in bytes: a str body of multi-byte UTF-8 characters is larger than its len().
+    size = len(raw) * 3 // 4 if is_base64 else len(raw.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise ApiError(413, "body_too_large", f"the request body is {size} bytes; the limit is {limit}")
     if is_base64:
@@ -310,12 +311,9 @@ def _error_response(error: ApiError) -> Response:
 
 def _observe(api: str, request: ChatRequest | None, result: RouteResult | None, error: ApiError | None,
              started: float, failed_attempts) -> None:
+    """One log line and one EMF document per request (plus one per failed model call, off the happy path)."""
     elapsed = (time.perf_counter() - started) * 1000
     attempts = result.attempts if result is not None else (failed_attempts or [])
-    for attempt in attempts:
-        if attempt.outcome != "skipped":
-            obs.model_attempt(attempt.model, error_class=attempt.error_class, retryable=attempt.retryable,
-                              latency_ms=attempt.latency_ms)
     line: dict = {"api": api, "status": 200 if error is None else error.status, "latency_ms": round(elapsed, 2)}
     if request is not None:
         line["requested"] = request.name
@@ -329,17 +327,23 @@ def _observe(api: str, request: ChatRequest | None, result: RouteResult | None, 
             line["shadow"] = d.shadow
     if attempts:
         line["attempts"] = [a.as_dict() for a in attempts]
-    m = obs.metrics
     route = result.decision.route if result is not None else "none"
     model = (result.answered_by or result.decision.model) if result is not None else "none"
+    m = obs.metrics
     m.add_dimension("Route", route)
     m.add_dimension("Model", model)
-    m.add_dimensions(Route=route)
-    m.add_dimensions(Model=model)
+    m.add_dimensions(service=obs.SERVICE, Route=route)
+    m.add_dimensions(service=obs.SERVICE, Model=model)
+    for attempt in attempts:
+        if attempt.outcome == "ok":  # the answering call shares the request's document: Model is its model
+            obs.add_attempt_metrics(m, error_class=None, retryable=True, latency_ms=attempt.latency_ms)
+        elif attempt.outcome == "error":
+            obs.model_attempt(attempt.model, error_class=attempt.error_class, retryable=attempt.retryable,
+                              latency_ms=attempt.latency_ms)
     if error is not None:
         line["error_code"] = error.code
+        m.add_dimensions(service=obs.SERVICE, ErrorCode=error.code)
         m.add_metric(name="RequestErrors", unit=MetricUnit.Count, value=1)
-        obs.emit({"ErrorCode": error.code}, {"RequestErrors": (MetricUnit.Count, 1)})
         obs.logger.info("request failed", extra=line)
         return
     assert result is not None
@@ -353,12 +357,13 @@ def _observe(api: str, request: ChatRequest | None, result: RouteResult | None, 
         m.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=reply.output_tokens)
         if result.cost_usd is not None:
             m.add_metric(name="EstimatedCostUSD", unit=MetricUnit.NoUnit, value=result.cost_usd)
-        m.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1 if result.fell_back else 0)
+        if result.fell_back:
+            m.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1)
     shadow = result.decision.shadow
     if shadow is not None:
-        served_cost = result.decision.estimated_cost_usd or 0.0
-        values = {"ShadowAgreement": (MetricUnit.Count, 1 if shadow.get("agrees") else 0)}
+        m.add_metric(name="ShadowAgreement", unit=MetricUnit.Count, value=1 if shadow.get("agrees") else 0)
         if shadow.get("estimated_cost_usd") is not None:
-            values["ShadowCostDeltaUSD"] = (MetricUnit.NoUnit, shadow["estimated_cost_usd"] - served_cost)
-        obs.emit({"Route": route}, values)
+            served_cost = result.decision.estimated_cost_usd or 0.0
+            m.add_metric(name="ShadowCostDeltaUSD", unit=MetricUnit.NoUnit,
+                         value=shadow["estimated_cost_usd"] - served_cost)
     obs.logger.info("request routed", extra=line)

@@ -52,7 +52,7 @@ class ChatRequest:
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class TextBlock(_Lenient):
@@ -147,7 +147,7 @@ def parse_route_body(body: str | bytes, *, max_messages: int) -> ChatRequest:
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields we do not use
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # OpenAI clients send fields we do not use
 
 
 class OpenAIFunction(_Open):

@@ -35,7 +35,8 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: validators are built on first use, not at import (a cold start pays for them once, either way).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Price(_Strict):
@@ -71,7 +72,7 @@ class ModelSpec(_Strict):
 
 
 class Comparison(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     gt: float | None = None
     gte: float | None = None
@@ -203,6 +204,10 @@ class Limits(_Strict):
     max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=10_000_000)
     max_messages: int = Field(default=200, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)
+    risk_scan_chars: int = Field(
+        default=32_000, ge=1_000, le=10_000_000,
+        description="Characters of each text part the risk patterns read (3/4 from the start, 1/4 from the end)",
+    )
 
 
 class RoutingConfig(_Strict):

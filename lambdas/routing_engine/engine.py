@@ -109,7 +109,7 @@ class Engine:
     def __init__(self, config: RoutingConfig, version: str, *, prompt_router_arn: str | None = None):
         self.config = config
         self.version = version
-        self.risk = RiskMatcher.compile(config.risk_patterns)
+        self.risk = RiskMatcher.compile(config.risk_patterns, config.limits.risk_scan_chars)
         self._risk_actions = {p.id: p for p in config.risk_patterns}
         self._names: dict[str, tuple[str, str | None]] = {}  # requested name -> (route, direct model)
         for name in config.routes:

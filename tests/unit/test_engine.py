@@ -194,14 +194,14 @@ def _risky_config():
 
 def test_risk_pattern_forces_designated_model_even_on_static_routes():
     engine = engine_for(_risky_config())
-    assert engine.risk.match(["my ssn is 123-45-6789"]) == ("ssn",)
+    assert engine.risk.match(["my ssn is 123-45-6789"]) == (("ssn",), False)
     decision = engine.decide("faq", features(risk=("ssn",)))
     assert (decision.model, decision.rule) == ("large", "risk")
 
 
 def test_risk_pattern_can_reject():
     engine = engine_for(_risky_config())
-    hits = engine.risk.match(["This is TOP SECRET"])
+    hits, _ = engine.risk.match(["This is TOP SECRET"])
     with pytest.raises(RiskRejected) as err:
         engine.decide("auto", features(risk=hits))
     assert err.value.status == 403 and "secret" in err.value.message
@@ -252,3 +252,19 @@ def test_prompt_router_without_arn_is_skipped_not_called():
 def test_estimate_cost_is_linear_in_tokens():
     spec = engine_for().config.models["medium"]
     assert estimate_cost(spec, 2000, 1000) == pytest.approx(2 * 0.003 + 0.015)
+
+
+def test_risk_scan_of_a_huge_prompt_reads_head_and_tail_and_says_so():
+    engine = engine_for(_risky_config())
+    filler = "lorem ipsum " * 10_000  # 120 KB
+    assert engine.risk.match([filler + " 123-45-6789"]) == (("ssn",), True)  # in the tail window
+    assert engine.risk.match(["123-45-6789 " + filler]) == (("ssn",), True)  # in the head window
+    assert engine.risk.match([filler[:60_000] + " 123-45-6789 " + filler[:60_000]]) == ((), True)
+
+
+def test_risk_scan_window_is_configurable():
+    data = _risky_config()
+    data["limits"] = {"risk_scan_chars": 1_000_000}
+    engine = engine_for(data)
+    filler = "lorem ipsum " * 10_000
+    assert engine.risk.match([filler[:60_000] + " 123-45-6789 " + filler[:60_000]]) == (("ssn",), False)

@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
-
 # Converse error code -> (retry on another model?, HTTP status for the caller, machine-readable code, hint)
 ERROR_CLASSES: dict[str, tuple[bool, int, str, str]] = {
     "ValidationException": (False, 400, "model_validation_error", "the model rejected the request as invalid"),
@@ -103,6 +101,10 @@ class BedrockConverse:
         request["inferenceConfig"] = inference
         if call.tool_config:
             request["toolConfig"] = call.tool_config
+        # botocore is imported here, not at module import: the handler module stays light and the SDK
+        # loads with the first client (its exceptions are cached in sys.modules from then on).
+        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+
         client = self.client(call.region, timeout_s)
         started = self._clock()
         try:
