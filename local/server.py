@@ -137,6 +137,14 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
     from router.handler import lambda_handler
     from router.observability import metrics
 
+    from routing_engine.config import parse_routing_config
+
+    try:  # say exactly what is wrong with the file before serving anything
+        parse_routing_config(Path(config_file).read_bytes())
+    except OSError as exc:
+        raise RuntimeError(f"cannot read the routing configuration {config_file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise RuntimeError(f"invalid routing configuration {config_file}: {exc}") from None
     env = {**os.environ, "ROUTER_CONFIG_FILE": config_file}
     if flags_file:
         env["ROUTER_FLAGS_FILE"] = flags_file
@@ -183,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bad config file or LOCAL_FAULTS: say what, do not show a traceback
         print(f"model-router: cannot start: {exc}", file=sys.stderr)
         return 2
-    server = ThreadingHTTPServer((args.host, args.port), make_handler_class(invoke))
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), make_handler_class(invoke))
+    except OSError as exc:  # most often: the port is taken
+        print(f"model-router: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     snap = service.routing.get()
     mode = "REAL Amazon Bedrock" if args.bedrock else "SIMULATED models (answers are not from real models)"
     print(f"model-router local mode on http://{args.host}:{server.server_address[1]}", file=sys.stderr)

@@ -92,7 +92,8 @@ def health_endpoint():
         for key, spec in snap.value.config.models.items()
     }
     body = {
-        "status": "ok" if len(health.unavailable) < len(models) else "degraded",
+        "status": "ok" if not health.unavailable else ("degraded" if len(health.unavailable) < len(models)
+                                                         else "unavailable"),
         "config_version": snap.version,
         "config_label": snap.value.config.version,
         "config_source": snap.source,

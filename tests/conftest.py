@@ -1,0 +1,312 @@
+"""Shared fixtures for the router's handler and end-to-end tests.
+
+Everything here is generic (no test-module prefixes) and opt-in, except two autouse
+fixtures that make every test offline and leave Powertools' global state clean:
+fake AWS credentials and `metrics.clear_metrics()` after each test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT / "lambdas", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+# Read at import time by Powertools' Tracer and by router.observability, so set before anything imports them.
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+# Handler tests pin their own configuration (the shape of config/routing.json when they were written) so that
+# tuning the bundled file does not change what they assert. The e2e tests use the bundled file itself.
+ROUTING_CONFIG: dict = {
+    "version": "2026-11-26.1",
+    "default_route": "faq",
+    "models": {
+        "claude-haiku": {
+            "model_id": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "price": {"input_per_1k": 0.001, "output_per_1k": 0.005},
+            "max_output_tokens": 8192, "modalities": ["text", "image", "document"], "quality": 60,
+            "fallbacks": ["nova-pro", "claude-sonnet"],
+        },
+        "claude-sonnet": {
+            "model_id": "us.anthropic.claude-sonnet-4-6",
+            "price": {"input_per_1k": 0.003, "output_per_1k": 0.015},
+            "max_output_tokens": 8192, "modalities": ["text", "image", "document"], "quality": 80,
+            "fallbacks": ["claude-haiku"],
+        },
+        "claude-opus": {
+            "model_id": "us.anthropic.claude-opus-4-6-v1",
+            "price": {"input_per_1k": 0.005, "output_per_1k": 0.025},
+            "max_output_tokens": 8192, "modalities": ["text", "image", "document"], "quality": 95,
+            "fallbacks": ["claude-sonnet"],
+        },
+        "nova-pro": {
+            "model_id": "us.amazon.nova-pro-v1:0",
+            "price": {"input_per_1k": 0.0008, "output_per_1k": 0.0032},
+            "context_window": 300000, "max_output_tokens": 5000, "modalities": ["text", "image", "document"],
+            "quality": 55, "fallbacks": ["claude-haiku"],
+        },
+    },
+    "routes": {
+        "faq": {"model": "claude-haiku", "max_tokens": 512},
+        "tech_support": {"model": "claude-sonnet", "max_tokens": 2048},
+        "creative": {"model": "claude-opus", "max_tokens": 4096, "temperature": 0.9},
+        "analytics": {"model": "nova-pro", "max_tokens": 2048},
+    },
+    "aliases": {"default": "faq"},
+    "tiers": {"standard": {"max_cost_per_request_usd": 0.5}},
+    "default_tier": "standard",
+}
+
+OFFLINE_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "model-router",
+    "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+@pytest.fixture(autouse=True)
+def offline_aws(monkeypatch):
+    """Fake credentials so no test can use real ones, and the Powertools settings the router expects."""
+    for name, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def clean_metrics():
+    """Powertools keeps metrics and dimensions on a module-level object: start and end each test empty."""
+    yield
+    if "router.observability" in sys.modules:
+        sys.modules["router.observability"].metrics.clear_metrics()
+
+
+# --- API Gateway events and the Lambda context -------------------------------------------------
+
+
+def build_event(method: str, path: str, body=None, *, api_key_id: str | None = "test-key-id",
+                headers: dict[str, str] | None = None, is_base64: bool = False) -> dict:
+    """An API Gateway REST (v1) proxy event, shaped like the ones API Gateway sends."""
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+    hdrs = {"Content-Type": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "User-Agent": "pytest", "X-Forwarded-Proto": "https", **(headers or {})}
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": hdrs,
+        "multiValueHeaders": {k: [v] for k, v in hdrs.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "resourceId": "r1",
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/prod{path}",
+            "stage": "prod",
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTimeEpoch": 1_767_225_600_000,
+            "identity": {
+                "apiKeyId": api_key_id,
+                "apiKey": None,
+                "sourceIp": "203.0.113.7",
+                "userArn": None,
+                "userAgent": "pytest",
+            },
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+@pytest.fixture
+def make_event() -> Callable[..., dict]:
+    """`make_event(method, path, body=None, api_key_id=..., headers=..., is_base64=...)`."""
+    return build_event
+
+
+class FakeLambdaContext:
+    function_name = "model-router"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:model-router"
+    log_group_name = "/aws/lambda/model-router"
+    log_stream_name = "2026/01/01/[$LATEST]abc"
+
+    def __init__(self, remaining_ms: int = 29_000):
+        self.aws_request_id = str(uuid.uuid4())
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+# --- a scriptable Converse client ----------------------------------------------------------------
+
+
+def converse_response(text: str = "Hello from the fake model.", *, input_tokens: int = 100, output_tokens: int = 20,
+                      stop_reason: str = "end_turn", content: list | None = None, latency_ms: int = 42,
+                      invoked_model_id: str | None = None) -> dict:
+    """A Converse response in the service's shape."""
+    response = {
+        "output": {"message": {"role": "assistant", "content": content if content is not None else [{"text": text}]}},
+        "stopReason": stop_reason,
+        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                  "totalTokens": input_tokens + output_tokens},
+        "metrics": {"latencyMs": latency_ms},
+        "ResponseMetadata": {"HTTPStatusCode": 200},
+    }
+    if invoked_model_id is not None:
+        response["trace"] = {"promptRouter": {"invokedModelId": invoked_model_id}}
+    return response
+
+
+def converse_error(code: str, message: str = "", status: int = 400):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": message or f"{code} from the fake"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "Converse")
+
+
+class FakeBedrock:
+    """Stands in for a `bedrock-runtime` client: records every Converse request, answers as scripted.
+
+    `script(model_id, *outcomes)` queues responses (dicts, see `response(...)`) or exceptions (see
+    `error(code)`) for one model id; the last outcome repeats. Unscripted models answer with `response()`.
+    """
+
+    response = staticmethod(converse_response)
+    error = staticmethod(converse_error)
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self._scripts: dict[str, list] = {}
+
+    def script(self, model_id: str, *outcomes) -> FakeBedrock:
+        self._scripts[model_id] = list(outcomes)
+        return self
+
+    def fail(self, model_id: str, code: str, message: str = "", status: int = 400) -> FakeBedrock:
+        return self.script(model_id, converse_error(code, message, status))
+
+    def converse(self, **request) -> dict:
+        self.requests.append(copy.deepcopy(request))
+        queue = self._scripts.get(request["modelId"])
+        outcome = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else converse_response()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return copy.deepcopy(outcome)
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [r["modelId"] for r in self.requests]
+
+
+@pytest.fixture
+def fake_bedrock() -> FakeBedrock:
+    return FakeBedrock()
+
+
+# --- the router service, wired over a config and the fake client -----------------------------------
+
+
+@pytest.fixture
+def routing_config() -> dict:
+    """A fresh copy of ROUTING_CONFIG (four routes, four models, alias default -> faq), free to edit."""
+    return copy.deepcopy(ROUTING_CONFIG)
+
+
+@pytest.fixture
+def router_service(tmp_path, fake_bedrock, routing_config):
+    """`router_service(config=None)`: a RouterService over a config (dict or file path; default:
+    `routing_config`) and `fake_bedrock`, injected into the API with `router.api.use_service`; reset afterwards."""
+    from router import api, wiring
+
+    built = []
+
+    def build(config: dict | str | Path | None = None, *, env: dict | None = None):
+        if config is None:
+            config = routing_config
+        if isinstance(config, dict):
+            path = tmp_path / f"routing-{len(built)}.json"
+            path.write_text(json.dumps(config))
+        else:
+            path = Path(config)
+        service = wiring.service_from_env(
+            env={"AWS_REGION": "us-east-1", "ROUTER_CONFIG_FILE": str(path), **(env or {})},
+            client_factory=lambda region, timeout_s: fake_bedrock,
+        )
+        api.use_service(service)
+        built.append(service)
+        return service
+
+    yield build
+    api.use_service(None)
+
+
+class _CurrentStdout:
+    """Writes to whatever sys.stdout is at the time of the write (capsys swaps it per test phase)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def captured_stdout(capsys):
+    """capsys, with the router's Logger writing to the captured stdout (the Logger binds its stream at import)."""
+    from router.observability import logger
+
+    handler = logger.registered_handler
+    previous = handler.stream
+    handler.stream = _CurrentStdout()
+    yield capsys
+    handler.stream = previous
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON objects among the lines of captured output (log lines and EMF metrics)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+@pytest.fixture
+def parse_json_lines() -> Callable[[str], list[dict]]:
+    return json_lines
