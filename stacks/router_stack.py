@@ -1,23 +1,36 @@
 """The model router stack: a composition of one construct per concern.
 
-Seams left for later issues (compose them here, next to what they watch or extend):
-* issue 3: a `PromptRouter` construct (Bedrock Intelligent Prompt Routing) that grants its own
-  invoke on `self.router_function` and passes PROMPT_ROUTER_ARN into its environment;
-* monitoring: CloudWatch alarms per model and a dashboard, from `self.api`,
-  `self.router_function` and the model catalog in `self.routing_document.config`;
-* issue 4: the failover-controller Lambda from `create_python_function`, and the
-  `<stage>-flags` environment with its `failover-flags` profile beside `self.config_store`.
+* `RoutingConfigStore`: AppConfig application, the routing environment/profile (gradual rollout,
+  monitored by the router-health alarm so a bad routing edit rolls back by itself);
+* `FailoverFlagsStore`: the `<stage>-flags` environment and `failover-flags` profile (all at once);
+* the router Lambda, its Bedrock policy (`ModelInvokePolicy`) and, with context `prompt_router`,
+  a `PromptRouter` that grants its own invoke and sets PROMPT_ROUTER_ARN;
+* `RouterApi`; `RouterAlarms` (per model and for the router); `FailoverController`;
+  `RouterDashboard`.
+
+Wiring notes. The routing environment's monitor names the composite alarm by its ARN, built
+from its deterministic name, not by reference: the alarm watches the router Lambda, whose
+environment names the routing environment, so a reference would be a dependency cycle. The
+routing profile's initial AppConfig deployment waits for the alarm instead.
 """
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
+from aws_cdk import aws_appconfig as appconfig
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from stacks.constructs.alarms import AlarmSettings, RouterAlarms, alarm_arn, alarm_prefix
 from stacks.constructs.api import RouterApi
+from stacks.constructs.dashboard import RouterDashboard
+from stacks.constructs.failover_controller import FailoverController
+from stacks.constructs.failover_flags import FailoverFlagsStore
 from stacks.constructs.lambda_factory import create_python_function
 from stacks.constructs.model_access import ModelInvokePolicy
+from stacks.constructs.prompt_router import PromptRouter
 from stacks.constructs.routing_config_store import RolloutSettings, RoutingConfigStore, RoutingDocument
 from stacks.settings import Settings
 
@@ -39,7 +52,28 @@ class RouterStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         self.routing_document = routing_document
+        config = routing_document.config
 
+        health_alarm_name = f"{alarm_prefix(settings.stage)}router-health"
+        self.rollout_monitor_role = iam.Role(
+            self, "RolloutMonitorRole",
+            assumed_by=iam.ServicePrincipal("appconfig.amazonaws.com"),
+            description=f"AppConfig reads the router-health alarm during {settings.stage} routing rollouts",
+            inline_policies={
+                "DescribeAlarms": iam.PolicyDocument(statements=[
+                    iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=["*"])
+                ])
+            },
+        )
+        Validations.of(self.rollout_monitor_role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="AppConfig's rollback monitor role: the AppConfig user guide ('Configure permissions for "
+                "rollback based on CloudWatch alarms') prescribes cloudwatch:DescribeAlarms on '*', and the CDK "
+                "L2 creates the same; AppConfig does not document how it calls DescribeAlarms, and a denied call "
+                "would break every routing rollout. Read-only alarm metadata, assumable only by appconfig.",
+            )
+        )
         self.config_store = RoutingConfigStore(
             self,
             "RoutingConfig",
@@ -51,7 +85,34 @@ class RouterStack(Stack):
                 growth_type=settings.deployment_growth_type,
                 final_bake_minutes=settings.deployment_final_bake_minutes,
             ),
+            monitors=[
+                appconfig.Monitor.from_cloud_watch_alarm(
+                    cw.Alarm.from_alarm_arn(self, "RouterHealthRef", alarm_arn(self, health_alarm_name)),
+                    self.rollout_monitor_role,
+                )
+            ],
         )
+        self.flags = FailoverFlagsStore(
+            self, "FailoverFlags", stage=settings.stage, application=self.config_store.application
+        )
+
+        self.prompt_router = (
+            PromptRouter(self, "PromptRouter", context=settings.prompt_router, stage=settings.stage)
+            if settings.prompt_router is not None
+            else None
+        )
+        environment = {
+            "APPCONFIG_APPLICATION": self.config_store.application_id,
+            "APPCONFIG_ENVIRONMENT": self.config_store.environment_id,
+            "APPCONFIG_PROFILE": self.config_store.profile_id,
+            "CONFIG_MAX_AGE_SECONDS": str(settings.config_cache_seconds),
+            "APPCONFIG_FLAGS_ENVIRONMENT": self.flags.environment_id,
+            "APPCONFIG_FLAGS_PROFILE": self.flags.profile_id,
+            "FLAGS_MAX_AGE_SECONDS": str(settings.flags_cache_seconds),
+            "AUTH_MODE": settings.auth_mode,
+        }
+        if self.prompt_router is not None:
+            environment["PROMPT_ROUTER_ARN"] = self.prompt_router.arn
 
         self.router_function = create_python_function(
             self,
@@ -66,20 +127,17 @@ class RouterStack(Stack):
             timeout=Duration.seconds(settings.lambda_timeout_seconds),
             log_retention_days=settings.log_retention_days,
             powertools_layer_version=settings.powertools_layer_version,
-            environment={
-                "APPCONFIG_APPLICATION": self.config_store.application_id,
-                "APPCONFIG_ENVIRONMENT": self.config_store.environment_id,
-                "APPCONFIG_PROFILE": self.config_store.profile_id,
-                "CONFIG_MAX_AGE_SECONDS": str(settings.config_cache_seconds),
-                "AUTH_MODE": settings.auth_mode,
-            },
+            environment=environment,
         )
         self.config_store.grant_read(self.router_function)
+        self.flags.grant_read(self.router_function)
         self.model_access = ModelInvokePolicy(
-            self, "ModelAccess", role=self.router_function.role, config=routing_document.config
+            self, "ModelAccess", role=self.router_function.role, config=config
         )
         # The API must not reach a function whose Bedrock policy does not exist yet.
         self.router_function.node.add_dependency(self.model_access.policy)
+        if self.prompt_router is not None:
+            self.router_function.node.add_dependency(self.prompt_router.grant_invoke(self.router_function.role))
 
         self.api = RouterApi(
             self,
@@ -90,6 +148,62 @@ class RouterStack(Stack):
             throttle_rate_limit=settings.throttle_rate_limit,
             throttle_burst_limit=settings.throttle_burst_limit,
             log_retention_days=settings.log_retention_days,
+        )
+
+        self.alarms = RouterAlarms(
+            self,
+            "Alarms",
+            stage=settings.stage,
+            config=config,
+            settings=AlarmSettings(
+                period_seconds=settings.alarm_period_seconds,
+                evaluation_periods=settings.alarm_evaluation_periods,
+                datapoints_to_alarm=settings.alarm_datapoints_to_alarm,
+                min_invocations=settings.alarm_min_invocations,
+                error_rate=settings.model_error_rate_threshold,
+                throttle_rate=settings.model_throttle_rate_threshold,
+                bedrock_alarms=settings.bedrock_metric_alarms,
+                api_5xx_rate=settings.api_5xx_rate_threshold,
+                lambda_errors=settings.router_lambda_errors_threshold,
+                lambda_throttles=settings.router_lambda_throttles_threshold,
+            ),
+            api_stage=self.api.rest_api.deployment_stage,
+            router_function=self.router_function,
+        )
+        assert self.alarms.health_name == health_alarm_name
+        # The routing profile's first deployment is monitored by the health alarm: create it first.
+        for child in self.config_store.profile.node.find_all():
+            if isinstance(child, appconfig.CfnDeployment):
+                child.node.add_dependency(self.alarms.health)
+
+        self.failover_controller = FailoverController(
+            self,
+            "FailoverController",
+            code=lambda_code,
+            stage=settings.stage,
+            flags=self.flags,
+            model_alarms=self.alarms.model_alarms,
+            model_of_alarm=self.alarms.model_of_alarm,
+            log_retention_days=settings.log_retention_days,
+            powertools_layer_version=settings.powertools_layer_version,
+            alarm_period=Duration.seconds(settings.alarm_period_seconds),
+        )
+
+        all_alarms: list[cw.IAlarm] = [
+            self.alarms.health,
+            *self.alarms.router_alarms,
+            *self.failover_controller.alarms,
+            *(self.alarms.model_alarms[name] for name in sorted(self.alarms.model_alarms)),
+        ]
+        self.dashboard = RouterDashboard(
+            self,
+            "Dashboard",
+            stage=settings.stage,
+            config=config,
+            api_stage=self.api.rest_api.deployment_stage,
+            alarms=all_alarms,
+            controller_log_group=self.failover_controller.function.log_group,
+            period=Duration.seconds(settings.alarm_period_seconds),
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the router API (ends with the stage)")
@@ -103,4 +217,10 @@ class RouterStack(Stack):
         CfnOutput(self, "AppConfigApplicationId", value=self.config_store.application_id)
         CfnOutput(self, "AppConfigEnvironmentId", value=self.config_store.environment_id)
         CfnOutput(self, "AppConfigProfileId", value=self.config_store.profile_id)
+        CfnOutput(self, "FlagsEnvironmentId", value=self.flags.environment_id)
+        CfnOutput(self, "FlagsProfileId", value=self.flags.profile_id)
         CfnOutput(self, "RouterFunctionName", value=self.router_function.function_name)
+        CfnOutput(self, "FailoverControllerFunctionName", value=self.failover_controller.function.function_name)
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)
+        if self.prompt_router is not None:
+            CfnOutput(self, "PromptRouterArn", value=self.prompt_router.arn)

@@ -8,10 +8,12 @@ something surprising. Values given with `-c` arrive as strings; pydantic's lax m
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +24,64 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 
 class SettingsError(ValueError):
     """A CDK context value that must not reach a deployment. `str()` names the key."""
+
+
+# A foundation-model id (`amazon.nova-lite-v1:0`), not an inference profile (no geo prefix) nor an ARN.
+FOUNDATION_MODEL_ID = r"^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$"
+PROMPT_ROUTER_ARN = r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(default-)?prompt-router/[A-Za-z0-9._:-]+$"
+GEO_PREFIXES = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PromptRouterDefinition(_Strict):
+    """A custom Bedrock Intelligent Prompt Router the stack creates (AWS::Bedrock::IntelligentPromptRouter)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^([0-9a-zA-Z][ _-]?)+$")
+    models: tuple[str, str] = Field(description="Two foundation-model ids of one family")
+    fallback_model: str = Field(description="One of `models`: used when the routing criteria are not met")
+    response_quality_difference: float = Field(
+        ge=0, le=100, description="Quality gap (percent) the router accepts to pick the cheaper model"
+    )
+    inference_profile_geo: Literal["us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"] = Field(
+        default="us", description="Geo prefix of the cross-region inference profiles the router may call through"
+    )
+    description: str = Field(default="", max_length=200, pattern=r"^([0-9a-zA-Z:.][ _-]?)*$",
+                             description="Letters, digits, ':', '.', single spaces, '_' or '-' (the API's pattern)")
+
+    @field_validator("models")
+    @classmethod
+    def _foundation_models_of_one_family(cls, value: tuple[str, str]) -> tuple[str, str]:
+        for model in value:
+            if re.match(FOUNDATION_MODEL_ID, model) is None or model.split(".", 1)[0] in GEO_PREFIXES:
+                raise ValueError(f"{model!r} is not a foundation-model id (e.g. amazon.nova-lite-v1:0)")
+        if value[0] == value[1]:
+            raise ValueError("the two models must differ")
+        if value[0].split(".", 1)[0] != value[1].split(".", 1)[0]:
+            raise ValueError(f"a prompt router routes within one model family; got {value[0]!r} and {value[1]!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _fallback_is_routed(self) -> PromptRouterDefinition:
+        if self.fallback_model not in self.models:
+            raise ValueError(f"fallback_model {self.fallback_model!r} must be one of models {list(self.models)}")
+        return self
+
+
+class PromptRouterContext(_Strict):
+    """Context `prompt_router`: exactly one of an existing router's ARN or a definition to create."""
+
+    arn: str | None = Field(default=None, pattern=PROMPT_ROUTER_ARN,
+                            description="Existing router, default routers included")
+    definition: PromptRouterDefinition | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PromptRouterContext:
+        if (self.arn is None) == (self.definition is None):
+            raise ValueError('give exactly one of {"arn": "<prompt-router ARN>"} or {"definition": {...}}')
+        return self
 
 
 class Settings(BaseModel):
@@ -48,6 +108,51 @@ class Settings(BaseModel):
     deployment_growth_factor: float = Field(default=20, ge=1, le=100, description="Percent of targets per step")
     deployment_growth_type: Literal["LINEAR", "EXPONENTIAL"] = "LINEAR"
     deployment_final_bake_minutes: int = Field(default=1, ge=0, le=1440)
+    prompt_router: PromptRouterContext | None = Field(
+        default=None, description='{"arn": ...} or {"definition": {...}}; none: prompt-router targets are skipped'
+    )
+    flags_cache_seconds: int = Field(default=10, ge=1, le=300,
+                                     description="How long the router keeps the failover flags (FLAGS_MAX_AGE_SECONDS)")
+    # Alarms on the router's own metrics (namespace ModelRouter) and on AWS/Bedrock.
+    alarm_period_seconds: int = Field(default=60, ge=60, le=3600,
+                                      description="Multiple of 60: EMF metrics are standard resolution")
+    alarm_evaluation_periods: int = Field(default=3, ge=1, le=60)
+    alarm_datapoints_to_alarm: int = Field(default=2, ge=1, le=60)
+    alarm_min_invocations: int = Field(default=5, ge=1, le=100_000,
+                                       description="Calls per period below which a rate alarm stays OK")
+    model_error_rate_threshold: float = Field(default=0.2, gt=0, le=1)
+    model_throttle_rate_threshold: float = Field(default=0.2, gt=0, le=1)
+    bedrock_metric_alarms: bool = Field(default=True,
+                                        description="Also alarm on AWS/Bedrock server errors and throttles by ModelId")
+    api_5xx_rate_threshold: float = Field(default=0.05, gt=0, le=1)
+    router_lambda_errors_threshold: int = Field(default=5, ge=1, description="Router Lambda Errors per period")
+    router_lambda_throttles_threshold: int = Field(default=5, ge=1, description="Router Lambda Throttles per period")
+
+    @field_validator("prompt_router", mode="before")
+    @classmethod
+    def _prompt_router_from_json(cls, value: Any) -> Any:
+        # `-c prompt_router='{"arn": "..."}'` arrives as a string.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not valid JSON: {exc}") from None
+        return value
+
+    @field_validator("alarm_period_seconds")
+    @classmethod
+    def _period_is_whole_minutes(cls, value: int) -> int:
+        if value % 60:
+            raise ValueError("must be a multiple of 60 (the router's EMF metrics have 1-minute resolution)")
+        return value
+
+    @field_validator("alarm_datapoints_to_alarm")
+    @classmethod
+    def _datapoints_fit_the_window(cls, value: int, info) -> int:
+        periods = info.data.get("alarm_evaluation_periods")
+        if periods is not None and value > periods:
+            raise ValueError(f"must be at most alarm_evaluation_periods ({periods})")
+        return value
 
     @field_validator("log_retention_days")
     @classmethod

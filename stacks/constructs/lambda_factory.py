@@ -55,6 +55,7 @@ def create_python_function(
     powertools_layer_version: int,
     metrics_namespace: str = "ModelRouter",
     log_level: str = "INFO",
+    reserved_concurrency: int | None = None,
 ) -> lambda_.Function:
     """A Python Lambda with the project's defaults, its own log group and its own role.
 
@@ -84,6 +85,8 @@ def create_python_function(
         "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
         "POWERTOOLS_LOG_LEVEL": log_level,
         "LOG_LEVEL": log_level,
+        # No pydantic plugins are used; without this pydantic scans every installed distribution at cold start.
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
         **(environment or {}),
     }
     function = lambda_.Function(
@@ -102,6 +105,7 @@ def create_python_function(
         tracing=lambda_.Tracing.ACTIVE,
         layers=[layer],
         environment=env,
+        reserved_concurrent_executions=reserved_concurrency,
     )
     Validations.of(role).acknowledge(
         Acknowledgment(

@@ -34,13 +34,23 @@ def routing_config_grant(config: RoutingConfig, *, region: str, account: str, pa
     return merge_grants(grants)
 
 
-def _nag_resource(arn: str, stack: Stack) -> str:
-    """How cdk-nag prints a resource in a finding id: pseudo-parameter tokens as <AWS::Name>."""
-    text = arn
-    for token, name in ((stack.partition, "AWS::Partition"), (stack.region, "AWS::Region"), (stack.account, "AWS::AccountId")):
-        if Token.is_unresolved(token):
-            text = text.replace(token, f"<{name}>")
-    return text
+def nag_resource(arn: str, stack: Stack) -> str:
+    """How cdk-nag prints a resource in a finding id: `<AWS::Region>` for pseudo parameters,
+    `<LogicalId>` for a Ref and `<LogicalId.Attr>` for a GetAtt."""
+
+    def render(value) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return sep.join(render(part) for part in parts)
+        if isinstance(value, dict) and "Ref" in value:
+            return f"<{value['Ref']}>"
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            return f"<{'.'.join(value['Fn::GetAtt'])}>"
+        raise ValueError(f"cannot render {value!r} for a cdk-nag finding id")
+
+    return render(stack.resolve(arn)) if Token.is_unresolved(arn) else arn
 
 
 class ModelInvokePolicy(Construct):
@@ -67,7 +77,7 @@ class ModelInvokePolicy(Construct):
         for arn in arns:
             Validations.of(self.policy).acknowledge(
                 Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::{_nag_resource(arn, stack)}]",
+                    id=f"AwsSolutions-IAM5[Resource::{nag_resource(arn, stack)}]",
                     reason="A cross-region inference profile routes to the model in regions AWS chooses, so the "
                     "foundation-model ARN needs a region wildcard ('' for global profiles). Scoped to this one "
                     "model and, by the bedrock:InferenceProfileArn condition, to calls through our profiles.",

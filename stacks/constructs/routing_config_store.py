@@ -4,10 +4,9 @@ The profile's JSON Schema validator and the synth-time check come from the same 
 the router validates with at run time (`routing_engine.config`), so a document AppConfig accepts
 is one the router can load, and a bad bundled file fails `cdk synth` instead of a deployment.
 
-Seam for issue 4: the failover flags get their own environment (`<stage>-flags`) and a
-`failover-flags` profile, so an urgent flag flip never waits behind a routing rollout (AppConfig
-runs one deployment at a time per environment). Add them next to this construct, reusing
-`Application` via `self.application` and `grant_read`'s ARN shape.
+The failover flags live beside it in their own environment (`FailoverFlagsStore`), so an urgent
+flag flip never waits behind a routing rollout (AppConfig runs one deployment at a time per
+environment). `monitors` (the router-health alarm) make a routing rollout roll back by itself.
 """
 
 from __future__ import annotations
@@ -70,6 +69,7 @@ class RoutingConfigStore(Construct):
         stage: str,
         document: RoutingDocument,
         rollout: RolloutSettings,
+        monitors: list[appconfig.Monitor] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         schema = compact_json(routing_json_schema())
@@ -86,6 +86,7 @@ class RoutingConfigStore(Construct):
         self.environment = appconfig.Environment(
             self, "Environment", application=self.application, environment_name=stage,
             description=f"Routing configuration served to the {stage} router",
+            monitors=monitors,
         )
         strategy_kwargs = dict(
             deployment_duration=Duration.minutes(rollout.duration_minutes),
@@ -129,15 +130,25 @@ class RoutingConfigStore(Construct):
     @property
     def profile_read_arn(self) -> str:
         """The resource AppConfig Data authorises StartConfigurationSession / GetLatestConfiguration on."""
-        stack = Stack.of(self)
-        return (
-            f"arn:{stack.partition}:appconfig:{stack.region}:{stack.account}:application/{self.application_id}"
-            f"/environment/{self.environment_id}/configuration/{self.profile_id}"
-        )
+        return configuration_read_arn(self, self.application_id, self.environment_id, self.profile_id)
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"],
-            resource_arns=[self.profile_read_arn],
-        )
+        return grant_configuration_read(grantee, self.profile_read_arn)
+
+
+READ_ACTIONS = ["appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"]
+
+
+def appconfig_arn(scope: Construct, resource: str) -> str:
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:appconfig:{stack.region}:{stack.account}:{resource}"
+
+
+def configuration_read_arn(scope: Construct, application_id: str, environment_id: str, profile_id: str) -> str:
+    return appconfig_arn(
+        scope, f"application/{application_id}/environment/{environment_id}/configuration/{profile_id}"
+    )
+
+
+def grant_configuration_read(grantee: iam.IGrantable, arn: str) -> iam.Grant:
+    return iam.Grant.add_to_principal(grantee=grantee, actions=READ_ACTIONS, resource_arns=[arn])

@@ -64,9 +64,37 @@ def api_key_app(synth_root) -> Synthesized:
     return synthesize(synth_root)
 
 
+DEFAULT_ROUTER_ARN = "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/amazon.nova:1"
+PROMPT_ROUTER_DEFINITION = {
+    "name": "model-router-nova",
+    "models": ["amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"],
+    "fallback_model": "amazon.nova-lite-v1:0",
+    "response_quality_difference": 10,
+}
+# Non-default alarm context: the iam app also proves thresholds come from context.
+IAM_APP_ALARM_CONTEXT = {
+    "model_error_rate_threshold": 0.3,
+    "model_throttle_rate_threshold": 0.4,
+    "alarm_evaluation_periods": 5,
+    "alarm_datapoints_to_alarm": 3,
+    "alarm_period_seconds": 120,
+    "alarm_min_invocations": 7,
+    "bedrock_metric_alarms": False,
+}
+
+
 @pytest.fixture(scope="session")
 def iam_app(synth_root) -> Synthesized:
-    return synthesize(synth_root, auth_mode="iam", stage="iamtest")
+    """auth_mode=iam, an existing (default) prompt router given by ARN, non-default alarm context."""
+    return synthesize(
+        synth_root, auth_mode="iam", stage="iamtest", prompt_router={"arn": DEFAULT_ROUTER_ARN}, **IAM_APP_ALARM_CONTEXT
+    )
+
+
+@pytest.fixture(scope="session")
+def prompt_router_app(synth_root) -> Synthesized:
+    """A prompt router the stack defines (AWS::Bedrock::IntelligentPromptRouter), context given as JSON text."""
+    return synthesize(synth_root, stage="prtest", prompt_router=json.dumps({"definition": PROMPT_ROUTER_DEFINITION}))
 
 
 @pytest.fixture(scope="session")

@@ -62,3 +62,24 @@ def method_routes(raw: dict) -> dict[tuple[str, str], dict]:
         (m["Properties"]["HttpMethod"], path_of(m["Properties"]["ResourceId"])): m["Properties"]
         for m in resources(raw, "AWS::ApiGateway::Method").values()
     }
+
+
+def function_with_handler(raw: dict, handler: str) -> dict:
+    (function,) = [f for f in resources(raw, "AWS::Lambda::Function").values() if f["Properties"]["Handler"] == handler]
+    return function
+
+
+def router_function(raw: dict) -> dict:
+    return function_with_handler(raw, "router/handler.lambda_handler")
+
+
+def controller_function(raw: dict) -> dict:
+    return function_with_handler(raw, "failover_controller.handler.lambda_handler")
+
+
+def alarms_by_name(raw: dict) -> dict[str, dict]:
+    out = {}
+    for type_ in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+        for res in resources(raw, type_).values():
+            out[res["Properties"]["AlarmName"]] = res["Properties"]
+    return out

@@ -1,6 +1,6 @@
 """auth_mode=iam: SigV4 on every method, no API key, no usage plan."""
 
-from tests.infra.helpers import EXPECTED_ROUTES, method_routes, resources
+from tests.infra.helpers import EXPECTED_ROUTES, method_routes, resources, router_function
 
 
 def test_every_route_requires_iam_authorization(iam_app):
@@ -19,7 +19,7 @@ def test_no_api_key_or_usage_plan(iam_app):
 
 
 def test_router_is_told_the_auth_mode(iam_app):
-    (function,) = resources(iam_app.raw, "AWS::Lambda::Function").values()
+    function = router_function(iam_app.raw)
 
     assert function["Properties"]["Environment"]["Variables"]["AUTH_MODE"] == "iam"
     assert function["Properties"]["Environment"]["Variables"]["STAGE"] == "iamtest"

@@ -7,7 +7,15 @@ from aws_cdk.assertions import Match
 from routing_engine.config import parse_routing_config, routing_json_schema
 from stacks.bedrock_iam import merge_grants, model_grant
 from stacks.settings import REPO_ROOT
-from tests.infra.helpers import EXPECTED_ROUTES, as_list, method_routes, policy_statements, render, resources
+from tests.infra.helpers import (
+    EXPECTED_ROUTES,
+    as_list,
+    method_routes,
+    policy_statements,
+    render,
+    resources,
+    router_function,
+)
 
 ROUTING_FILE = REPO_ROOT / "config" / "routing.json"
 TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="${AWS::Partition}")
@@ -49,25 +57,29 @@ def test_region_wildcard_foundation_models_only_through_our_inference_profiles(a
             assert "Condition" not in statement
 
 
-def test_appconfig_read_is_scoped_to_the_routing_profile(api_key_app):
+def test_router_reads_exactly_the_routing_and_flags_profiles(api_key_app):
     raw = api_key_app.raw
-    statements = [s for s in policy_statements(raw) if any(a.startswith("appconfig:") for a in as_list(s["Action"]))]
+    statements = [s for s in policy_statements(raw)
+                  if {"appconfig:GetLatestConfiguration", "appconfig:StartConfigurationSession"} & set(as_list(s["Action"]))]
 
     assert len(statements) == 1
     assert sorted(as_list(statements[0]["Action"])) == [
         "appconfig:GetLatestConfiguration",
         "appconfig:StartConfigurationSession",
     ]
-    assert render(statements[0]["Resource"], raw) == (
+    assert sorted(render(r, raw) for r in as_list(statements[0]["Resource"])) == sorted([
         "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/${AWS::AppConfig::Application}"
-        "/environment/${AWS::AppConfig::Environment}/configuration/${AWS::AppConfig::ConfigurationProfile}"
-    )
+        "/environment/${AWS::AppConfig::Environment}/configuration/${AWS::AppConfig::ConfigurationProfile}",
+    ] * 2)
 
 
 def test_no_wildcard_resource_except_xray(api_key_app):
     for statement in policy_statements(api_key_app.raw):
         if "*" in as_list(statement["Resource"]):
-            assert set(as_list(statement["Action"])) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+            assert set(as_list(statement["Action"])) in (
+                {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+                {"cloudwatch:DescribeAlarms"},  # AppConfig's rollback-monitor role, as AWS documents it
+            )
 
 
 def test_lambda_role_has_no_managed_policies(api_key_app):
@@ -94,7 +106,7 @@ def test_router_function_defaults(api_key_app):
 
 
 def test_router_function_uses_the_public_powertools_layer_from_context(api_key_app):
-    (function,) = resources(api_key_app.raw, "AWS::Lambda::Function").values()
+    function = router_function(api_key_app.raw)
 
     (layer,) = function["Properties"]["Layers"]
 
@@ -104,25 +116,31 @@ def test_router_function_uses_the_public_powertools_layer_from_context(api_key_a
 
 
 def test_router_function_environment(api_key_app):
-    (function,) = resources(api_key_app.raw, "AWS::Lambda::Function").values()
+    function = router_function(api_key_app.raw)
     env = function["Properties"]["Environment"]["Variables"]
 
     assert {k: v for k, v in env.items() if isinstance(v, str)} == {
         "STAGE": "dev",
         "AUTH_MODE": "api_key",
         "CONFIG_MAX_AGE_SECONDS": "45",
+        "FLAGS_MAX_AGE_SECONDS": "10",
         "POWERTOOLS_SERVICE_NAME": "model-router",
         "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "LOG_LEVEL": "INFO",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     assert render(env["APPCONFIG_APPLICATION"], api_key_app.raw) == "${AWS::AppConfig::Application}"
     assert render(env["APPCONFIG_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
     assert render(env["APPCONFIG_PROFILE"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
+    assert render(env["APPCONFIG_FLAGS_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
+    assert env["APPCONFIG_FLAGS_ENVIRONMENT"] != env["APPCONFIG_ENVIRONMENT"]
+    assert env["APPCONFIG_FLAGS_PROFILE"] != env["APPCONFIG_PROFILE"]
+    assert "PROMPT_ROUTER_ARN" not in env  # no prompt_router context
 
 
 def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
-    (function,) = resources(api_key_app.raw, "AWS::Lambda::Function").values()
+    function = router_function(api_key_app.raw)
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     asset_dir = api_key_app.outdir / f"asset.{asset_hash}"
 
@@ -134,7 +152,7 @@ def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
 def test_every_log_group_has_the_context_retention(api_key_app):
     groups = resources(api_key_app.raw, "AWS::Logs::LogGroup")
 
-    assert len(groups) == 2  # router function, API access logs
+    assert len(groups) == 3  # router function, failover controller, API access logs
     assert {g["Properties"].get("RetentionInDays") for g in groups.values()} == {30}
 
 
@@ -192,7 +210,8 @@ def test_api_key_is_bound_to_a_throttled_usage_plan(api_key_app):
 
 
 def test_routing_profile_validator_is_the_pydantic_schema(api_key_app):
-    (profile,) = resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
+    (profile,) = [p for p in resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
+                  if p["Properties"]["Name"] == "routing"]
     props = profile["Properties"]
 
     assert (props["Name"], props["Type"], props["LocationUri"]) == ("routing", "AWS.Freeform", "hosted")

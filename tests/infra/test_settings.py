@@ -39,6 +39,10 @@ def test_feature_flags_and_cli_keys_are_ignored():
         ("deployment_growth_type", "CANARY", "deployment_growth_type"),
         ("powertools_layer_version", "latest", "powertools_layer_version"),
         ("region", "mars-1", "region"),
+        ("alarm_period_seconds", 90, "multiple of 60"),
+        ("model_error_rate_threshold", 1.5, "model_error_rate_threshold"),
+        ("flags_cache_seconds", 0, "flags_cache_seconds"),
+        ("alarm_datapoints_to_alarm", 4, "at most alarm_evaluation_periods"),
     ],
 )
 def test_bad_values_name_the_key(key, value, expected):

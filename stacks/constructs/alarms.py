@@ -1,0 +1,228 @@
+"""CloudWatch alarms: per model on the router's own metrics (and AWS/Bedrock), and on the router.
+
+Per model (key `k` of the routing configuration's catalog), names `model-router-<stage>-model-<k>-<kind>`:
+
+* `error-rate`: Sum(ModelErrors) / calls, where calls = SampleCount(ModelLatency) (the router writes one
+  ModelLatency sample per call and a ModelErrors/ModelThrottles 1 only for a failed call);
+* `throttle-rate`: Sum(ModelThrottles) / calls;
+* `latency-p90`: p90 of ModelLatency above the model's `latency_slo_ms`;
+* `bedrock-server-errors`, `bedrock-throttles` (context `bedrock_metric_alarms`): AWS/Bedrock
+  InvocationServerErrors / Invocations and InvocationThrottles / (Invocations + InvocationThrottles)
+  by ModelId = the configured model id. They see every caller in the account, so they catch a
+  service-side problem even while the router has already moved its own traffic away.
+
+The router's metrics come from `router.observability.model_attempt`: one EMF record per call
+attempt with dimensions {Model, service} (EphemeralMetrics adds `service`), so the alarms use
+exactly that dimension set. Each rate is metric math with a traffic guard,
+`IF(calls >= alarm_min_invocations, rate, 0)`, and missing data is not breaching: a quiet model
+(or one the flags have taken out of rotation) goes back to OK, which lets the failover
+controller clear its flag and probe it again after the evaluation window.
+
+These per-model alarms feed the failover controller (`model_alarms`: alarm name -> model key).
+Router alarms (`model-router-<stage>-api-5xx-rate`, `-router-errors`, `-router-throttles`) and a
+composite `model-router-<stage>-router-health` (5xx rate OR Lambda errors) watch the router
+itself; the composite is the routing environment's AppConfig monitor. A composite alarm is
+INSUFFICIENT_DATA only for the moment after its creation, and AppConfig rolls a deployment back
+on INSUFFICIENT_DATA as well as ALARM, so the monitor must not be a metric alarm that goes
+INSUFFICIENT_DATA whenever traffic pauses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from routing_engine.config import RoutingConfig
+
+ROUTER_NAMESPACE = "ModelRouter"
+ROUTER_SERVICE = "model-router"
+BEDROCK_NAMESPACE = "AWS/Bedrock"
+MODEL_ALARM_KINDS = ("error-rate", "throttle-rate", "latency-p90", "bedrock-server-errors", "bedrock-throttles")
+
+
+def alarm_prefix(stage: str) -> str:
+    return f"model-router-{stage}-"
+
+
+def model_alarm_prefix(stage: str) -> str:
+    """Every per-model alarm name starts with this; the controller's EventBridge rule matches on it."""
+    return f"{alarm_prefix(stage)}model-"
+
+
+def alarm_arn(scope: Construct, name: str) -> str:
+    """An alarm's ARN from its (deterministic) name: usable before, and without a reference to, the alarm."""
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    period_seconds: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    min_invocations: int
+    error_rate: float
+    throttle_rate: float
+    bedrock_alarms: bool
+    api_5xx_rate: float
+    lambda_errors: int
+    lambda_throttles: int
+
+
+def model_metric(name: str, model: str, statistic: str, period: Duration) -> cw.Metric:
+    return cw.Metric(
+        namespace=ROUTER_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"Model": model, "service": ROUTER_SERVICE},
+        statistic=statistic,
+        period=period,
+    )
+
+
+def bedrock_metric(name: str, model_id: str, period: Duration) -> cw.Metric:
+    return cw.Metric(
+        namespace=BEDROCK_NAMESPACE, metric_name=name, dimensions_map={"ModelId": model_id},
+        statistic="Sum", period=period,
+    )
+
+
+class RouterAlarms(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        config: RoutingConfig,
+        settings: AlarmSettings,
+        api_stage: apigw.Stage,
+        router_function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.stage = stage
+        self.settings = settings
+        self.period = Duration.seconds(settings.period_seconds)
+        self.model_alarms: dict[str, cw.Alarm] = {}  # alarm name -> alarm
+        self.model_of_alarm: dict[str, str] = {}  # alarm name -> model key
+        for key, spec in sorted(config.models.items()):
+            self._model_alarms(key, spec.model_id, spec.latency_slo_ms, bedrock=settings.bedrock_alarms and not spec.region)
+
+        n = settings.min_invocations
+        self.api_5xx = self._alarm(
+            "Api5xxRate", "api-5xx-rate",
+            cw.MathExpression(
+                expression=f"IF(requests >= {n}, FILL(errors, 0) / requests, 0)",
+                using_metrics={
+                    "requests": api_stage.metric_count(statistic="Sum", period=self.period),
+                    "errors": api_stage.metric_server_error(statistic="Sum", period=self.period),
+                },
+                label="API 5XX rate", period=self.period,
+            ),
+            settings.api_5xx_rate,
+            "Share of API requests answered 5XX (router crash, timeout or every model failing)",
+        )
+        self.router_errors = self._alarm(
+            "RouterErrors", "router-errors",
+            router_function.metric_errors(statistic="Sum", period=self.period),
+            settings.lambda_errors, "Router Lambda invocations that raised (not handled error responses)",
+        )
+        self.router_throttles = self._alarm(
+            "RouterThrottles", "router-throttles",
+            router_function.metric_throttles(statistic="Sum", period=self.period),
+            settings.lambda_throttles, "Router Lambda invocations throttled by Lambda concurrency",
+        )
+        self.health_name = f"{alarm_prefix(stage)}router-health"
+        self.health = cw.CompositeAlarm(
+            self, "RouterHealth",
+            composite_alarm_name=self.health_name,
+            alarm_description="The router is failing (API 5XX rate or Lambda errors). Monitors routing rollouts: "
+            "AppConfig rolls a routing deployment back while this is in ALARM.",
+            alarm_rule=cw.AlarmRule.any_of(self.api_5xx, self.router_errors),
+        )
+        self.router_alarms: list[cw.Alarm] = [self.api_5xx, self.router_errors, self.router_throttles]
+
+    @property
+    def health_arn(self) -> str:
+        return alarm_arn(self, self.health_name)
+
+    def _alarm(self, construct_id: str, suffix: str, metric: cw.IMetric, threshold: float, description: str,
+               *, model: str | None = None,
+               comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD) -> cw.Alarm:
+        name = f"{model_alarm_prefix(self.stage)}{model}-{suffix}" if model else f"{alarm_prefix(self.stage)}{suffix}"
+        alarm = cw.Alarm(
+            self, construct_id,
+            alarm_name=name,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=self.settings.evaluation_periods,
+            datapoints_to_alarm=self.settings.datapoints_to_alarm,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        if model is not None:
+            self.model_alarms[name] = alarm
+            self.model_of_alarm[name] = model
+        return alarm
+
+    def _model_alarms(self, key: str, model_id: str, slo_ms: int, *, bedrock: bool) -> None:
+        s, p, n = self.settings, self.period, self.settings.min_invocations
+        calls = model_metric("ModelLatency", key, "SampleCount", p)
+        cid = "".join(part.capitalize() for part in key.replace(".", "-").replace(":", "-").replace("_", "-").split("-"))
+        self._alarm(
+            f"{cid}ErrorRate", "error-rate",
+            cw.MathExpression(
+                expression=f"IF(calls >= {n}, FILL(errors, 0) / calls, 0)",
+                using_metrics={"calls": calls, "errors": model_metric("ModelErrors", key, "Sum", p)},
+                label=f"{key} error rate", period=p,
+            ),
+            s.error_rate, f"{key}: share of calls failing with a retryable error (throttles excluded)", model=key,
+        )
+        self._alarm(
+            f"{cid}ThrottleRate", "throttle-rate",
+            cw.MathExpression(
+                expression=f"IF(calls >= {n}, FILL(throttles, 0) / calls, 0)",
+                using_metrics={"calls": calls, "throttles": model_metric("ModelThrottles", key, "Sum", p)},
+                label=f"{key} throttle rate", period=p,
+            ),
+            s.throttle_rate, f"{key}: share of calls throttled (Throttling, quota, model not ready)", model=key,
+        )
+        self._alarm(
+            f"{cid}LatencyP90", "latency-p90",
+            cw.MathExpression(
+                expression=f"IF(calls >= {n}, latency, 0)",
+                using_metrics={"calls": calls, "latency": model_metric("ModelLatency", key, "p90", p)},
+                label=f"{key} p90 latency (ms)", period=p,
+            ),
+            slo_ms, f"{key}: p90 call latency above its latency_slo_ms ({slo_ms} ms)", model=key,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+        if not bedrock:
+            return
+        invocations = bedrock_metric("Invocations", model_id, p)
+        self._alarm(
+            f"{cid}BedrockServerErrors", "bedrock-server-errors",
+            cw.MathExpression(
+                expression=f"IF(invocations >= {n}, FILL(errors, 0) / invocations, 0)",
+                using_metrics={"invocations": invocations,
+                               "errors": bedrock_metric("InvocationServerErrors", model_id, p)},
+                label=f"{model_id} server error rate (AWS/Bedrock)", period=p,
+            ),
+            s.error_rate, f"{key}: Bedrock server-side errors for {model_id}, all callers in the account", model=key,
+        )
+        self._alarm(
+            f"{cid}BedrockThrottles", "bedrock-throttles",
+            cw.MathExpression(
+                expression=f"IF(FILL(invocations, 0) + FILL(throttles, 0) >= {n}, "
+                f"FILL(throttles, 0) / (FILL(invocations, 0) + FILL(throttles, 0)), 0)",
+                using_metrics={"invocations": invocations,
+                               "throttles": bedrock_metric("InvocationThrottles", model_id, p)},
+                label=f"{model_id} throttle rate (AWS/Bedrock)", period=p,
+            ),
+            s.throttle_rate, f"{key}: Bedrock throttles for {model_id}, all callers in the account", model=key,
+        )

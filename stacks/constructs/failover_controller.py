@@ -1,0 +1,168 @@
+"""The failover controller: alarms in, failover flags out (see docs/failover-controller.md).
+
+* the Lambda (`failover_controller.handler.lambda_handler`, the router's staged asset) with
+  reserved concurrency 1, so reconciles are serialised and rarely conflict;
+* an EventBridge rule for `CloudWatch Alarm State Change` of the per-model alarms (name prefix
+  `model-router-<stage>-model-`), and a 1-minute schedule: the controller is level-triggered, so
+  the schedule catches a lost or out-of-order event within a minute;
+* asynchronous invocation: two retries, then the event goes to an encrypted SQS queue (a failed
+  reconcile is visible and alarmed, and the next schedule tick re-converges anyway);
+* least-privilege IAM: `cloudwatch:DescribeAlarms` on the watched alarms' ARNs (the action takes
+  the `alarm` resource type; the controller always passes AlarmNames), AppConfig reads/writes
+  only on the flags profile, environment and strategy (`FailoverFlagsStore.controller_statements`);
+* alarms on its own health: ReconcileFailures/FlagsDocumentInvalid and the failure queue.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.constructs.alarms import ROUTER_NAMESPACE, alarm_prefix, model_alarm_prefix
+from stacks.constructs.failover_flags import FailoverFlagsStore
+from stacks.constructs.lambda_factory import create_python_function
+from stacks.constructs.model_access import nag_resource
+
+SERVICE_NAME = "failover-controller"
+HANDLER = "failover_controller.handler.lambda_handler"
+
+
+class FailoverController(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        stage: str,
+        flags: FailoverFlagsStore,
+        model_alarms: Mapping[str, cw.IAlarm],
+        model_of_alarm: Mapping[str, str],
+        log_retention_days: int,
+        powertools_layer_version: int,
+        alarm_period: Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.failures = sqs.Queue(
+            self, "FailedReconciles",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.function = create_python_function(
+            self, "Function",
+            code=code,
+            handler=HANDLER,
+            description="Failover controller: keeps the failover flags in line with the model alarms",
+            service_name=SERVICE_NAME,
+            metrics_namespace=ROUTER_NAMESPACE,
+            stage=stage,
+            memory_mb=256,
+            timeout=Duration.seconds(60),  # room for conflict retries with backoff
+            log_retention_days=log_retention_days,
+            powertools_layer_version=powertools_layer_version,
+            reserved_concurrency=1,
+            environment={
+                "APPCONFIG_APPLICATION": flags.application.application_id,
+                "FLAGS_ENVIRONMENT": flags.environment_id,
+                "FLAGS_PROFILE": flags.profile_id,
+                "FLAGS_DEPLOYMENT_STRATEGY": flags.strategy_id,
+                "MODEL_ALARMS": json.dumps(dict(sorted(model_of_alarm.items())), separators=(",", ":")),
+            },
+        )
+        self.function.configure_async_invoke(
+            retry_attempts=2,
+            max_event_age=Duration.minutes(15),  # older events say nothing the schedule has not re-read
+            on_failure=destinations.SqsDestination(self.failures),
+        )
+        role = self.function.role
+        assert role is not None
+        self.policy = iam.Policy(
+            self, "Policy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadWatchedAlarms",
+                    actions=["cloudwatch:DescribeAlarms"],
+                    resources=[model_alarms[name].alarm_arn for name in sorted(model_alarms)],
+                ),
+                *flags.controller_statements(),
+            ],
+            roles=[role],
+        )
+        self.function.node.add_dependency(self.policy)
+
+        self.alarm_rule = events.Rule(
+            self, "AlarmStateChange",
+            description=f"Per-model alarm state changes of model-router {stage} -> failover controller",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                detail={"alarmName": events.Match.prefix(model_alarm_prefix(stage))},
+            ),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=4, max_event_age=Duration.minutes(15))],
+        )
+        self.schedule = events.Rule(
+            self, "Reconcile",
+            description=f"Level-triggered reconcile of the model-router {stage} failover flags every minute",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],  # the next tick is the retry
+        )
+
+        controller_metric = dict(namespace=ROUTER_NAMESPACE, dimensions_map={"service": SERVICE_NAME},
+                                 statistic="Sum", period=alarm_period)
+        self.failure_alarm = cw.Alarm(
+            self, "ReconcileFailures",
+            alarm_name=f"{alarm_prefix(stage)}controller-failures",
+            alarm_description="The failover controller could not reconcile (errors, persistent conflicts or an "
+            "invalid flags document a human must fix)",
+            metric=cw.MathExpression(
+                expression="FILL(failures, 0) + FILL(invalid, 0)",
+                using_metrics={
+                    "failures": cw.Metric(metric_name="ReconcileFailures", **controller_metric),
+                    "invalid": cw.Metric(metric_name="FlagsDocumentInvalid", **controller_metric),
+                },
+                label="Reconcile failures", period=alarm_period,
+            ),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        self.queue_alarm = cw.Alarm(
+            self, "FailedReconcilesQueued",
+            alarm_name=f"{alarm_prefix(stage)}controller-failed-events",
+            alarm_description="Reconcile events that failed after Lambda's retries are waiting in the failure queue",
+            metric=self.failures.metric_approximate_number_of_messages_visible(statistic="Maximum", period=alarm_period),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarms: list[cw.Alarm] = [self.failure_alarm, self.queue_alarm]
+
+        for arn in flags.controller_wildcard_resources():
+            Validations.of(self.policy).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::{nag_resource(arn, Stack.of(self))}]",
+                    reason="Hosted-version and deployment numbers are assigned by AppConfig at run time, so the "
+                    "controller's grant names every version of the flags profile / every deployment of the flags "
+                    "environment; both are under this stack's own flags profile and environment only.",
+                )
+            )
+        Validations.of(self.failures).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the failure destination of the controller's asynchronous invocations "
+                "(a dead-letter queue); it needs no dead-letter queue of its own.",
+            )
+        )

@@ -1,0 +1,305 @@
+"""Issue 4 infrastructure: flags store, alarms, failover controller, rollout monitor, dashboard."""
+
+import json
+
+from aws_cdk.assertions import Match
+
+from routing_engine.config import flags_json_schema, parse_routing_config
+from stacks.settings import REPO_ROOT
+from tests.infra.conftest import IAM_APP_ALARM_CONTEXT
+from tests.infra.helpers import (
+    alarms_by_name,
+    as_list,
+    controller_function,
+    policy_statements,
+    render,
+    resources,
+    router_function,
+)
+
+CONFIG = parse_routing_config((REPO_ROOT / "config" / "routing.json").read_bytes())
+MODELS = sorted(CONFIG.models)
+ROUTER_KINDS = ("error-rate", "throttle-rate", "latency-p90")
+BEDROCK_KINDS = ("bedrock-server-errors", "bedrock-throttles")
+
+
+def _metrics(alarm: dict) -> dict[str, dict]:
+    """Metric-math alarm: query id -> MetricStat.Metric."""
+    return {q["Id"]: q["MetricStat"] for q in alarm["Metrics"] if "MetricStat" in q}
+
+
+def _expression(alarm: dict) -> str:
+    (expr,) = [q["Expression"] for q in alarm["Metrics"] if "Expression" in q]
+    return expr
+
+
+# --- flags store ---------------------------------------------------------------------------------
+
+
+def test_flags_have_their_own_environment_profile_and_zero_bake_strategy(api_key_app):
+    template = api_key_app.template
+    template.has_resource_properties("AWS::AppConfig::Environment", {"Name": "dev-flags", "Monitors": Match.absent()})
+    template.has_resource_properties(
+        "AWS::AppConfig::DeploymentStrategy",
+        {"GrowthFactor": 100, "DeploymentDurationInMinutes": 0, "FinalBakeTimeInMinutes": 0},
+    )
+    (profile,) = [p["Properties"] for p in resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
+                  if p["Properties"]["Name"] == "failover-flags"]
+    assert (profile["Type"], profile["LocationUri"]) == ("AWS.Freeform", "hosted")
+    assert json.loads(profile["Validators"][0]["Content"]) == flags_json_schema()
+    template.has_resource_properties(
+        "AWS::AppConfig::HostedConfigurationVersion", {"Content": json.dumps({"models": {}})}
+    )
+
+
+def test_flags_and_routing_deploy_to_different_environments(api_key_app):
+    deployments = [d["Properties"] for d in resources(api_key_app.raw, "AWS::AppConfig::Deployment").values()]
+    environments = {d["EnvironmentId"]["Ref"] for d in deployments}
+    strategies = {d["DeploymentStrategyId"]["Ref"] for d in deployments}
+    assert len(deployments) == 2 and len(environments) == 2 and len(strategies) == 2
+
+
+# --- alarms --------------------------------------------------------------------------------------
+
+
+def test_every_model_has_every_alarm_kind_with_default_thresholds(api_key_app):
+    alarms = alarms_by_name(api_key_app.raw)
+    model_alarms = {n for n in alarms if n.startswith("model-router-dev-model-")}
+
+    expected = {f"model-router-dev-model-{m}-{k}" for m in MODELS for k in ROUTER_KINDS + BEDROCK_KINDS}
+    assert model_alarms == expected
+    for m, spec in CONFIG.models.items():
+        assert alarms[f"model-router-dev-model-{m}-error-rate"]["Threshold"] == 0.2
+        assert alarms[f"model-router-dev-model-{m}-throttle-rate"]["Threshold"] == 0.2
+        assert alarms[f"model-router-dev-model-{m}-latency-p90"]["Threshold"] == spec.latency_slo_ms
+
+
+def test_model_alarms_use_the_dimensions_the_router_emits(api_key_app):
+    alarms = alarms_by_name(api_key_app.raw)
+    for m, spec in CONFIG.models.items():
+        error = alarms[f"model-router-dev-model-{m}-error-rate"]
+        metrics = _metrics(error)
+        assert {(v["Metric"]["MetricName"], v["Stat"]) for v in metrics.values()} == {
+            ("ModelLatency", "SampleCount"), ("ModelErrors", "Sum")}
+        for stat in metrics.values():
+            assert stat["Metric"]["Namespace"] == "ModelRouter"
+            assert sorted(stat["Metric"]["Dimensions"], key=lambda d: d["Name"]) == [
+                {"Name": "Model", "Value": m}, {"Name": "service", "Value": "model-router"}]
+            assert stat["Period"] == 60
+        assert _expression(error).startswith("IF(calls >= 5,")  # the minimum-traffic guard
+        assert error["TreatMissingData"] == "notBreaching"
+        assert (error["EvaluationPeriods"], error["DatapointsToAlarm"]) == (3, 2)
+        latency = _metrics(alarms[f"model-router-dev-model-{m}-latency-p90"])
+        assert latency["latency"]["Stat"] == "p90"
+        bedrock = _metrics(alarms[f"model-router-dev-model-{m}-bedrock-server-errors"])
+        assert {v["Metric"]["Namespace"] for v in bedrock.values()} == {"AWS/Bedrock"}
+        assert {d["Value"] for v in bedrock.values() for d in v["Metric"]["Dimensions"]} == {spec.model_id}
+
+
+def test_alarm_thresholds_and_windows_come_from_context(iam_app):
+    alarms = alarms_by_name(iam_app.raw)
+    model_alarms = {n for n in alarms if n.startswith("model-router-iamtest-model-")}
+
+    assert model_alarms == {f"model-router-iamtest-model-{m}-{k}" for m in MODELS for k in ROUTER_KINDS}
+    for m in MODELS:
+        error = alarms[f"model-router-iamtest-model-{m}-error-rate"]
+        assert error["Threshold"] == IAM_APP_ALARM_CONTEXT["model_error_rate_threshold"]
+        assert alarms[f"model-router-iamtest-model-{m}-throttle-rate"]["Threshold"] == 0.4
+        assert (error["EvaluationPeriods"], error["DatapointsToAlarm"]) == (5, 3)
+        assert {s["Period"] for s in _metrics(error).values()} == {120}
+        assert _expression(error).startswith("IF(calls >= 7,")
+
+
+def test_router_alarms(api_key_app):
+    alarms = alarms_by_name(api_key_app.raw)
+
+    five_xx = alarms["model-router-dev-api-5xx-rate"]
+    assert five_xx["Threshold"] == 0.05
+    names = {v["Metric"]["MetricName"] for v in _metrics(five_xx).values()}
+    assert names == {"Count", "5XXError"}
+    for stat in _metrics(five_xx).values():
+        dims = {d["Name"]: render(d["Value"], api_key_app.raw) for d in stat["Metric"]["Dimensions"]}
+        assert dims == {"ApiName": "model-router-dev", "Stage": "${AWS::ApiGateway::Stage}"}  # Ref = stage name
+    assert alarms["model-router-dev-router-errors"]["MetricName"] == "Errors"
+    assert alarms["model-router-dev-router-throttles"]["MetricName"] == "Throttles"
+    assert alarms["model-router-dev-router-errors"]["Namespace"] == "AWS/Lambda"
+    health = alarms["model-router-dev-router-health"]
+    assert "ALARM(" in render(health["AlarmRule"], api_key_app.raw)
+
+
+def test_every_alarm_name_is_prefixed_with_the_stage(api_key_app):
+    assert all(name.startswith("model-router-dev-") for name in alarms_by_name(api_key_app.raw))
+
+
+# --- routing rollout monitor ---------------------------------------------------------------------
+
+
+def test_routing_environment_is_monitored_by_the_router_health_alarm(api_key_app):
+    (env,) = [e["Properties"] for e in resources(api_key_app.raw, "AWS::AppConfig::Environment").values()
+              if e["Properties"]["Name"] == "dev"]
+    (monitor,) = env["Monitors"]
+    assert render(monitor["AlarmArn"]) == (
+        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:model-router-dev-router-health"
+    )
+    role_id = monitor["AlarmRoleArn"]["Fn::GetAtt"][0]
+    role = api_key_app.raw["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "appconfig.amazonaws.com"}
+    (statement,) = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "cloudwatch:DescribeAlarms"
+
+
+def test_initial_routing_deployment_waits_for_the_health_alarm(api_key_app):
+    raw = api_key_app.raw
+    (composite_id,) = resources(raw, "AWS::CloudWatch::CompositeAlarm")
+    routing_env = [k for k, e in resources(raw, "AWS::AppConfig::Environment").items() if e["Properties"]["Name"] == "dev"]
+    (deployment,) = [d for d in resources(raw, "AWS::AppConfig::Deployment").values()
+                     if d["Properties"]["EnvironmentId"]["Ref"] in routing_env]
+    assert composite_id in deployment["DependsOn"]
+
+
+# --- failover controller -------------------------------------------------------------------------
+
+
+def test_controller_environment(api_key_app):
+    function = controller_function(api_key_app.raw)
+    props = function["Properties"]
+    env = props["Environment"]["Variables"]
+
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert env["POWERTOOLS_SERVICE_NAME"] == "failover-controller"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "ModelRouter"
+    assert render(env["APPCONFIG_APPLICATION"], api_key_app.raw) == "${AWS::AppConfig::Application}"
+    assert render(env["FLAGS_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
+    assert render(env["FLAGS_PROFILE"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
+    assert render(env["FLAGS_DEPLOYMENT_STRATEGY"], api_key_app.raw) == "${AWS::AppConfig::DeploymentStrategy}"
+    router_env = router_function(api_key_app.raw)["Properties"]["Environment"]["Variables"]
+    assert env["FLAGS_ENVIRONMENT"] == router_env["APPCONFIG_FLAGS_ENVIRONMENT"]
+    assert env["FLAGS_PROFILE"] == router_env["APPCONFIG_FLAGS_PROFILE"]
+
+    model_alarms = json.loads(env["MODEL_ALARMS"])
+    assert set(model_alarms.values()) == set(MODELS)
+    assert set(model_alarms) == {n for n in alarms_by_name(api_key_app.raw) if n.startswith("model-router-dev-model-")}
+    for name, model in model_alarms.items():
+        assert name.startswith(f"model-router-dev-model-{model}-")
+
+
+def test_controller_settings_accept_the_synthesized_environment(api_key_app):
+    from failover_controller.settings import ControllerSettings
+
+    env = dict(controller_function(api_key_app.raw)["Properties"]["Environment"]["Variables"])
+    env.update(APPCONFIG_APPLICATION="abc1234", FLAGS_ENVIRONMENT="def5678", FLAGS_PROFILE="ghi9012",
+               FLAGS_DEPLOYMENT_STRATEGY="jkl3456")  # CloudFormation fills in the real ids
+
+    settings = ControllerSettings.from_env(env)
+
+    assert set(settings.model_alarms.values()) == set(MODELS)
+
+
+def _controller_statements(raw):
+    function = controller_function(raw)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    out = []
+    for policy in resources(raw, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def test_controller_iam_is_least_privilege(api_key_app):
+    raw = api_key_app.raw
+    statements = _controller_statements(raw)
+    by_action: dict[str, set[str]] = {}
+    for s in statements:
+        for action in as_list(s["Action"]):
+            by_action.setdefault(action, set()).update(render(r, raw) for r in as_list(s["Resource"]))
+
+    assert {a for a in by_action if a.startswith("appconfig:")} == {
+        "appconfig:ListHostedConfigurationVersions", "appconfig:GetHostedConfigurationVersion",
+        "appconfig:CreateHostedConfigurationVersion", "appconfig:StartDeployment",
+        "appconfig:ListDeployments", "appconfig:GetDeployment",
+    }
+    for action, arns in by_action.items():
+        if action.startswith("appconfig:"):
+            assert "*" not in arns
+            assert all(a.startswith("arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:") for a in arns)
+    # The write actions touch the flags profile/environment only (the one DeploymentStrategy resource is ours).
+    create = by_action["appconfig:CreateHostedConfigurationVersion"]
+    assert any("/configurationprofile/${AWS::AppConfig::ConfigurationProfile}" in a for a in create)
+    start = by_action["appconfig:StartDeployment"]
+    assert any(a.endswith(":deploymentstrategy/${AWS::AppConfig::DeploymentStrategy}") for a in start)
+    assert any(a.endswith("/environment/${AWS::AppConfig::Environment}") for a in start)
+
+    # DescribeAlarms on exactly the per-model alarms.
+    alarm_ids = {k for k, v in resources(raw, "AWS::CloudWatch::Alarm").items()
+                 if v["Properties"]["AlarmName"].startswith("model-router-dev-model-")}
+    assert by_action["cloudwatch:DescribeAlarms"] == {f"${{GetAtt:{i}.Arn}}" for i in alarm_ids}
+    assert not any(a.startswith("bedrock:") for a in by_action)
+
+
+def test_controller_write_grants_are_not_on_the_routing_profile(api_key_app):
+    raw = api_key_app.raw
+    flags_profile = [k for k, p in resources(raw, "AWS::AppConfig::ConfigurationProfile").items()
+                     if p["Properties"]["Name"] == "failover-flags"][0]
+    for s in _controller_statements(raw):
+        if any(a.startswith("appconfig:") for a in as_list(s["Action"])):
+            for r in as_list(s["Resource"]):
+                refs = json.dumps(r)
+                assert "RoutingConfigRoutingProfile" not in refs
+                if "configurationprofile" in render(r):
+                    assert flags_profile in refs
+
+
+def test_alarm_state_changes_and_a_schedule_invoke_the_controller(api_key_app):
+    template = api_key_app.template
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "detail": {"alarmName": [{"prefix": "model-router-dev-model-"}]},
+            },
+            "State": "ENABLED",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [Match.any_value(), "Arn"]}})],
+        },
+    )
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+    function_id = [k for k, f in resources(api_key_app.raw, "AWS::Lambda::Function").items()
+                   if f["Properties"]["Handler"].startswith("failover_controller")][0]
+    for rule in resources(api_key_app.raw, "AWS::Events::Rule").values():
+        assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+
+
+def test_failed_reconciles_land_in_an_encrypted_queue(api_key_app):
+    template = api_key_app.template
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"MaximumRetryAttempts": 2,
+         "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [Match.any_value(), "Arn"]}}}},
+    )
+    template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
+    alarms = alarms_by_name(api_key_app.raw)
+    assert {"model-router-dev-controller-failures", "model-router-dev-controller-failed-events"} <= set(alarms)
+
+
+# --- dashboard -----------------------------------------------------------------------------------
+
+
+def test_dashboard_shows_every_route_model_metric_and_alarm(api_key_app):
+    (dashboard,) = resources(api_key_app.raw, "AWS::CloudWatch::Dashboard").values()
+    body = render(dashboard["Properties"]["DashboardBody"], api_key_app.raw)
+
+    assert dashboard["Properties"]["DashboardName"] == "model-router-dev"
+    for route in CONFIG.routes:
+        assert f'"Route","{route}"' in body
+    for model in MODELS:
+        assert f'"Model","{model}"' in body
+    for metric in ("Requests", "RequestLatency", "ModelLatency", "ModelErrors", "ModelThrottles",
+                   "RequestErrors", "Fallbacks", "EstimatedCostUSD", "InputTokens", "OutputTokens",
+                   "ConfigRejected", "ShadowAgreement", "5XXError"):
+        assert metric in body, metric
+    for stat in ("p50", "p90", "p99"):
+        assert f'"stat":"{stat}"' in body
+    assert '"type":"alarm"' in body
+    assert body.count("${GetAtt:") >= len(alarms_by_name(api_key_app.raw))  # every alarm's ARN
+    assert "failover flags reconciled" in body  # the controller's log of flag changes
