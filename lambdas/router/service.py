@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from router.adapters.bedrock import ERROR_CLASSES, UNKNOWN_CLASS, BedrockConverse, ModelCall, ModelCallError, ModelReply
+from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, classify
 from router.adapters.config_store import LastGoodStore, Snapshot
 from router.requests import ApiError, ChatRequest
 from routing_engine.config import FailoverFlags
@@ -252,7 +252,7 @@ class RouterService:
             return AllModelsFailed(attempts, last.status, last.code, f"{last.hint}: {last.message}")
         if len(called) == 1 and len(attempts) == 1 and last is None:
             only = called[0]
-            _, status, code, hint = ERROR_CLASSES.get(only.error_class or "", UNKNOWN_CLASS)
+            _, status, code, hint = classify(only.error_class or "")
             return AllModelsFailed(attempts, status, code, f"{hint} ({only.model})")
         return AllModelsFailed(attempts, 503, "all_models_failed",
                                f"no model could answer this request; tried: {summary or 'none available'}")

@@ -30,11 +30,16 @@ TIMEOUT_CLASS = (True, 504, "model_timeout", "no answer from Bedrock within the 
 UNKNOWN_CLASS = (True, 502, "model_error", "Bedrock returned an unexpected error")
 
 
+def classify(error_class: str) -> tuple[bool, int, str, str]:
+    """(retry on another model?, HTTP status, error code, hint) for a Converse error code or "Timeout"."""
+    if error_class == "Timeout":
+        return TIMEOUT_CLASS
+    return ERROR_CLASSES.get(error_class, UNKNOWN_CLASS)
+
+
 class ModelCallError(Exception):
     def __init__(self, error_class: str, message: str, *, latency_ms: float):
-        retryable, status, code, hint = ERROR_CLASSES.get(error_class, UNKNOWN_CLASS)
-        if error_class == "Timeout":
-            retryable, status, code, hint = TIMEOUT_CLASS
+        retryable, status, code, hint = classify(error_class)
         super().__init__(message)
         self.error_class = error_class
         self.retryable = retryable
