@@ -29,7 +29,8 @@ synth: install ## synthesize the CloudFormation template into cdk.out/ (no AWS a
 
 bench: install ## handler overhead, import time and decision speed
 	$(PY) -m benchmarks.handler_overhead
-	$(PY) -m pytest benchmarks --benchmark-only -p no:randomly
+	$(PY) -m benchmarks.failover_drill
+	$(PY) -m pytest benchmarks/bench_decision.py benchmarks/bench_complexity.py --benchmark-only --benchmark-columns=min,median,mean,max
 
 eval: install ## the complexity score on the routing benchmark's dev split
 	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl
