@@ -190,7 +190,7 @@ class RouterService:
                 region=region or self.default_region,
                 messages=request.converse_messages,
                 system=self._system(engine, decision, request),
-                max_tokens=decision.out_tokens,
+                max_tokens=self._max_tokens(engine, key, decision),
                 temperature=request.temperature if request.temperature is not None else self._route_temperature(
                     engine, decision),
                 top_p=request.top_p,
@@ -227,6 +227,11 @@ class RouterService:
             return decision.model_id, None, True
         spec = engine.config.models[key]
         return spec.model_id, spec.region, False
+
+    @staticmethod
+    def _max_tokens(engine: Engine, key: str, decision: Decision) -> int:
+        spec = engine.config.models.get(key)
+        return min(decision.out_tokens, spec.max_output_tokens) if spec is not None else decision.out_tokens
 
     @staticmethod
     def _system(engine: Engine, decision: Decision, request: ChatRequest) -> str | None:

@@ -209,8 +209,12 @@ class Engine:
         return decision
 
     def output_tokens(self, route: Route | None, requested: int | None) -> int:
-        limit = (route.max_tokens if route is not None else None) or self.config.limits.default_max_tokens
-        return min(requested, limit) if requested else limit
+        """The output-token bound for cost estimates and the call: what the caller asked for, capped by the
+        route's max_tokens; without a request, the route's max_tokens or the configured default."""
+        route_max = route.max_tokens if route is not None else None
+        if requested:
+            return min(requested, route_max) if route_max else requested
+        return route_max or self.config.limits.default_max_tokens
 
     def _risk_forced(self, route_name: str, route: Route, features: RequestFeatures) -> str | None:
         for risk_id in features.risk:

@@ -219,3 +219,17 @@ def test_prompt_router_answer_is_attributed_to_the_invoked_model():
     assert result.answered_by == "medium"
     # cost is billed at medium's prices: 10 input, 5 output tokens
     assert result.cost_usd == pytest.approx(10 / 1000 * 0.003 + 5 / 1000 * 0.015)
+
+
+def test_requested_max_tokens_is_capped_by_route_then_by_the_model():
+    data = config_dict()
+    data["models"]["medium"]["max_output_tokens"] = 300
+    service, client, _ = make_service({}, data)
+    seen = []
+    original = client.converse
+    client.converse = lambda **request: (seen.append(request["inferenceConfig"]["maxTokens"]), original(**request))[1]
+    for task, asked in (("faq", 2000), ("support", 2000), ("support", 100)):
+        request = parse_route_body(json.dumps({"task": task, "prompt": "hi", "max_tokens": asked}), max_messages=10)
+        service.handle(request, caller=None)
+    # faq caps at its route max_tokens (500); support has none, so the model's 300 caps; 100 passes through
+    assert seen == [500, 300, 100]
