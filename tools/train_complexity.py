@@ -12,7 +12,14 @@ Input: JSONL with ``prompt, weak_score, strong_score`` (and ``source``,
 Label definition
 ----------------
 Soft target ``t = (1 + strong_score - weak_score) / 2`` (clipped to [0, 1]),
-fitted by L2-regularised logistic regression (cross-entropy with soft labels).
+fitted by L2-regularised logistic regression (cross-entropy with soft labels)
+under the prior-knowledge constraints declared next to the features
+(``FEATURE_SIGNS``: a coefficient's sign; ``FEATURE_FLOORS``: a minimum effect
+for the core multi-step markers), solved by projected Newton
+(``--unconstrained`` drops them, for comparison).  The benchmark only holds
+grade-school maths and multiple-choice exams, so unconstrained fits learn its
+artefacts (e.g. money or numbers *lowering* the score); the constraints keep
+every feature's direction sensible for traffic the benchmark does not cover.
 The fitted ``sigmoid(f(x))`` estimates ``E[t | x]``, i.e. the score is
 ``(1 + expected gain of the strong model) / 2`` and ranking by it ranks by
 expected gain: a prompt both models get right (or both get wrong) is a 0.5
@@ -23,8 +30,8 @@ Rows are weighted so that every ``source`` carries the same total weight
 (``--balance source``, default) so a large benchmark does not drown a small
 one; ``--balance category`` equalises categories instead.
 
-Reproducible: pure Python (no numpy), deterministic full-batch Newton
-iterations (no random initialisation or sampling).  The "common words" list
+Reproducible: pure Python (no numpy), deterministic full-batch projected
+Newton iterations (no random initialisation or sampling).  The "common words" list
 used by the rarity feature is derived from the data: words that occur in at
 least ``--common-min-cat-share`` of the categories (so they are general
 English, not one subject's jargon).
@@ -50,7 +57,14 @@ from tools import _LAMBDAS  # noqa: F401  (puts <repo>/lambdas on sys.path)
 from tools._data import DataError, load_jsonl
 from tools._metrics import apgr
 
-from routing_engine.complexity import _NUMBER_TOKENS, FEATURE_NAMES, raw_features, word_tokens
+from routing_engine.complexity import (
+    _NUMBER_TOKENS,
+    FEATURE_FLOORS,
+    FEATURE_NAMES,
+    FEATURE_SIGNS,
+    raw_features,
+    word_tokens,
+)
 
 DEFAULT_L2 = 0.02
 DEFAULT_FOLDS = 5
@@ -138,51 +152,98 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return x
 
 
+def _loss_at(zcols: list[list[float]], y: list[float], wn: list[float], l2: float,
+             b: float, c: list[float]) -> tuple[float, list[float]]:
+    """Regularised weighted cross-entropy and the fitted probabilities."""
+    mul, add = operator.mul, operator.add
+    z = [b] * len(y)
+    for a, ca in enumerate(c):
+        if ca:
+            z = list(map(add, z, map(mul, zcols[a], repeat(ca))))
+    p = [1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)) for v in z]
+    loss = 0.0
+    for pi, yi, wi in zip(p, y, wn):
+        pi = min(max(pi, 1e-12), 1 - 1e-12)
+        loss -= wi * (yi * math.log(pi) + (1 - yi) * math.log(1 - pi))
+    loss += 0.5 * l2 * sum(v * v for v in c)
+    return loss, p
+
+
 def fit_logistic(zcols: list[list[float]], y: list[float], w: list[float], l2: float,
-                 iters: int = 30, tol: float = 1e-9) -> tuple[float, list[float]]:
-    """Minimise sum_i w_i CE(y_i, sigmoid(b + c.x_i)) / sum(w) + l2/2 |c|^2 by Newton."""
+                 iters: int = 60, tol: float = 1e-10,
+                 signs: list[int] | None = None,
+                 floors: list[float] | None = None) -> tuple[float, list[float]]:
+    """Minimise sum_i w_i CE(y_i, sigmoid(b + c.x_i)) / sum(w) + l2/2 |c|^2
+    subject to sign constraints: ``signs[a]`` = +1 forces ``c[a] >= 0``, -1 forces
+    ``c[a] <= 0``, 0 leaves it free (``signs=None``: all free).  ``floors[a]``
+    (>= 0) tightens a sign constraint to a minimum effect size:
+    ``c[a] >= floors[a]`` for +1, ``c[a] <= -floors[a]`` for -1.
+
+    Projected Newton (Bertsekas' two-metric projection): a coefficient sitting on
+    its bound whose gradient pushes it further out is held fixed; a Newton step is
+    taken in the remaining coordinates, projected back onto the feasible box, with
+    Armijo backtracking along the projection arc.  Without active bounds this is
+    plain Newton.  The problem is strictly convex, so the result is the unique
+    constrained optimum; the procedure is deterministic.
+    """
     d = len(zcols)
     n = len(y)
+    signs = list(signs) if signs is not None else [0] * d
+    floors = list(floors) if floors is not None else [0.0] * d
+    lo = [fl if sg > 0 else -math.inf for sg, fl in zip(signs, floors)]
+    hi = [-fl if sg < 0 else math.inf for sg, fl in zip(signs, floors)]
     wsum = sum(w)
     wn = [wi / wsum for wi in w]
-    mul, add = operator.mul, operator.add
-    b = math.log(max(1e-6, sum(map(mul, wn, y))) / max(1e-6, 1 - sum(map(mul, wn, y))))
-    c = [0.0] * d
-    prev = float("inf")
+    mul = operator.mul
+    ybar = sum(map(mul, wn, y))
+    b = math.log(max(1e-6, ybar) / max(1e-6, 1 - ybar))
+
+    def project(v: list[float]) -> list[float]:
+        return [min(h, max(l, x)) for x, l, h in zip(v, lo, hi)]
+
+    c = project([0.0] * d)  # feasible start
+
+    loss, p = _loss_at(zcols, y, wn, l2, b, c)
     for _ in range(iters):
-        z = [b] * n
-        for a in range(d):
-            if c[a]:
-                z = list(map(add, z, map(mul, zcols[a], repeat(c[a]))))
-        p = [1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)) for v in z]
-        loss = 0.0
-        for pi, yi, wi in zip(p, y, wn):
-            pi = min(max(pi, 1e-12), 1 - 1e-12)
-            loss -= wi * (yi * math.log(pi) + (1 - yi) * math.log(1 - pi))
-        loss += 0.5 * l2 * sum(v * v for v in c)
         r = [wi * (pi - yi) for wi, pi, yi in zip(wn, p, y)]  # weighted residuals
         h = [wi * pi * (1 - pi) for wi, pi in zip(wn, p)]
-        # parameters: [b, c_0..c_{d-1}]; columns with a leading column of ones
-        cols = [None] + zcols
-        grad = [sum(r)] + [sum(map(mul, r, zcols[a])) + l2 * c[a] for a in range(d)]
-        hx = [h] + [list(map(mul, h, zcols[a])) for a in range(d)]
-        hess = [[0.0] * (d + 1) for _ in range(d + 1)]
-        hess[0][0] = sum(h)
-        for a in range(d + 1):
-            for bb in range(a, d + 1):
-                if a == 0 and bb == 0:
-                    continue
-                col = cols[bb] if bb else None
-                v = sum(hx[a]) if col is None else sum(map(mul, hx[a], col))
-                if a and a == bb:
+        grad_b = sum(r)
+        grad = [sum(map(mul, r, zcols[a])) + l2 * c[a] for a in range(d)]
+        # coefficients held at their bound this iteration
+        free = [a for a in range(d)
+                if not ((c[a] <= lo[a] and grad[a] > 0) or (c[a] >= hi[a] and grad[a] < 0))]
+        # Newton system over [b] + free coefficients
+        hx = [h] + [list(map(mul, h, zcols[a])) for a in free]
+        cols = [None] + [zcols[a] for a in free]
+        m = len(cols)
+        hess = [[0.0] * m for _ in range(m)]
+        for i in range(m):
+            for j in range(i, m):
+                v = sum(hx[i]) if cols[j] is None else sum(map(mul, hx[i], cols[j]))
+                if i and i == j:
                     v += l2
-                hess[a][bb] = hess[bb][a] = v
-        step = _solve(hess, grad)
-        b -= step[0]
-        c = [ci - si for ci, si in zip(c, step[1:])]
-        if abs(prev - loss) < tol:
+                hess[i][j] = hess[j][i] = v
+        step = _solve(hess, [grad_b] + [grad[a] for a in free])
+        full = [0.0] * d
+        for k, a in enumerate(free):
+            full[a] = step[k + 1]
+        # Armijo backtracking along the projection arc
+        alpha, accepted = 1.0, False
+        for _ls in range(40):
+            nb = b - alpha * step[0]
+            nc = project([ci - alpha * si for ci, si in zip(c, full)])
+            decrease = grad_b * (b - nb) + sum(g * (ci - ni) for g, ci, ni in zip(grad, c, nc))
+            new_loss, new_p = _loss_at(zcols, y, wn, l2, nb, nc)
+            if new_loss <= loss - 1e-4 * decrease:
+                accepted = True
+                break
+            alpha *= 0.5
+        if not accepted:
             break
-        prev = loss
+        done = abs(loss - new_loss) < tol
+        b, c, loss, p = nb, nc, new_loss, new_p
+        if done:
+            break
     return b, c
 
 
@@ -193,8 +254,11 @@ def featurise(rows: list[dict], common: list[str]) -> list[list[float]]:
 
 def train(rows: list[dict], l2: float = DEFAULT_L2, balance: str = "source",
           common: list[str] | None = None, feats: list[list[float]] | None = None,
-          min_cat_share: float = 0.5) -> dict:
-    """Fit and return a weights dict loadable by ``ComplexityModel``."""
+          min_cat_share: float = 0.5, constrained: bool = True) -> dict:
+    """Fit and return a weights dict loadable by ``ComplexityModel``.
+
+    ``constrained`` applies the sign constraints and minimum effects declared
+    next to the features (``FEATURE_SIGNS``/``FEATURE_FLOORS``)."""
     if common is None:
         common = common_words(rows, min_cat_share=min_cat_share)
     if feats is None:
@@ -203,17 +267,23 @@ def train(rows: list[dict], l2: float = DEFAULT_L2, balance: str = "source",
     cols = [[f[a] for f in feats] for a in range(d)]
     means, scales = _standardise(cols)
     zcols = [[(x - means[a]) / scales[a] for x in cols[a]] for a in range(d)]
-    b, c = fit_logistic(zcols, targets(rows), sample_weights(rows, balance), l2)
+    signs = [FEATURE_SIGNS.get(n, 0) for n in FEATURE_NAMES] if constrained else None
+    floors = [FEATURE_FLOORS.get(n, 0.0) for n in FEATURE_NAMES] if constrained else None
+    b, c = fit_logistic(zcols, targets(rows), sample_weights(rows, balance), l2,
+                        signs=signs, floors=floors)
     return {
-        "version": "1",
-        "label": "soft target (1 + strong_score - weak_score) / 2, logistic regression",
+        "version": "2",
+        "label": "soft target (1 + strong_score - weak_score) / 2, logistic regression"
+                 + (" with sign constraints" if constrained else ""),
         "features": list(FEATURE_NAMES),
         "mean": [round(v, 8) for v in means],
         "scale": [round(v, 8) for v in scales],
         "coef": [round(v, 8) for v in c],
         "intercept": round(b, 8),
         "common_words": common,
-        "meta": {"n_train": len(rows), "l2": l2, "balance": balance},
+        "meta": {"n_train": len(rows), "l2": l2, "balance": balance,
+                 "signs": {n: v for n, v in FEATURE_SIGNS.items()} if constrained else {},
+                 "floors": dict(FEATURE_FLOORS) if constrained else {}},
     }
 
 
@@ -257,13 +327,15 @@ def _group_folds(rows: list[dict], k: int) -> list[int]:
 
 
 def cross_validate(rows: list[dict], k: int = DEFAULT_FOLDS, l2: float = DEFAULT_L2,
-                   balance: str = "source", min_cat_share: float = 0.5) -> dict:
+                   balance: str = "source", min_cat_share: float = 0.5,
+                   constrained: bool = True) -> dict:
     folds = _group_folds(rows, k)
     oof = [0.0] * len(rows)
     for f in range(k):
         tr = [r for r, g in zip(rows, folds) if g != f]
         te_idx = [i for i, g in enumerate(folds) if g == f]
-        weights = train(tr, l2=l2, balance=balance, min_cat_share=min_cat_share)
+        weights = train(tr, l2=l2, balance=balance, min_cat_share=min_cat_share,
+                            constrained=constrained)
         feats = featurise([rows[i] for i in te_idx], weights["common_words"])
         for i, s in zip(te_idx, _scores_from(weights, feats)):
             oof[i] = s
@@ -277,7 +349,8 @@ def cross_validate(rows: list[dict], k: int = DEFAULT_FOLDS, l2: float = DEFAULT
         for src in sources:
             tr = [r for r in rows if r["source"] != src]
             te = [r for r in rows if r["source"] == src]
-            weights = train(tr, l2=l2, balance=balance, min_cat_share=min_cat_share)
+            weights = train(tr, l2=l2, balance=balance, min_cat_share=min_cat_share,
+                            constrained=constrained)
             s = _scores_from(weights, featurise(te, weights["common_words"]))
             result["leave_source_out"][src] = _apgr_pair(te, list(range(len(te))), s)
     return result
@@ -302,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 strength (default %(default)s)")
     p.add_argument("--balance", choices=("source", "category", "none"), default="source")
     p.add_argument("--common-min-cat-share", type=float, default=0.5)
+    p.add_argument("--unconstrained", action="store_true",
+                   help="ignore the sign constraints / minimum effects (for comparison)")
     p.add_argument("--cv", action="store_true", help="report held-out APGR (grouped by category)")
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS)
     args = p.parse_args(argv)
@@ -316,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         t0 = time.perf_counter()
         weights = train(rows, l2=args.l2, balance=args.balance,
-                        min_cat_share=args.common_min_cat_share)
+                        min_cat_share=args.common_min_cat_share,
+                        constrained=not args.unconstrained)
         feats = featurise(rows, weights["common_words"])
         scores = _scores_from(weights, feats)
         report["train"] = {}
@@ -329,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         report["train_seconds"] = round(time.perf_counter() - t0, 2)
     if args.cv:
         report["cv"] = cross_validate(rows, k=args.folds, l2=args.l2, balance=args.balance,
-                                      min_cat_share=args.common_min_cat_share)
+                                      min_cat_share=args.common_min_cat_share,
+                                      constrained=not args.unconstrained)
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -6,19 +6,25 @@ returns the named inputs that went into it (for the router's decision trace).
 
 Model
 -----
-A small logistic model over ~35 hand-crafted, domain-agnostic features of what
+A small logistic model over ~30 hand-crafted, domain-agnostic features of what
 makes a prompt hard for a weaker model: length and structure (chars, words,
-sentences, questions, newlines, "|"-separated statements, multiple-choice
-options and how much of the prompt they take), multi-step quantitative content
-(numbers and their density, percentages, fractions, money, operators, quantity
-and unit words such as "each"/"remaining"/"hours"), logical traps (negation
-words), reasoning and question words, code symbols/words, first-person
-scenarios, named entities (capitalised words), and specialist vocabulary
-measured by rarity (share of words outside a general-English list, average
-word length, type/token ratio).  A few interactions let free-form prompts and
-multiple-choice prompts weigh length/entities differently.
+sentences, questions, line breaks outside option lines, "|"-separated
+statements), multi-step quantitative content (numbers and their density,
+percentages, fractions, money, operators, quantity and unit words such as
+"each"/"remaining"/"hours"), logical traps (negation words), reasoning words
+("prove", "derive", "explain", "step", ...) and exam-style hedges, look-up
+question words, code symbols/words, named entities (capitalised words not
+starting a sentence), and specialist vocabulary (share of words outside a
+general-English list, average word length).  Multiple-choice prompts get a few
+format features (option presence/count/length) that are constant on free-form
+prompts, so they never reorder free-form traffic.  Keyword and rare-word rates
+are shrunk for short prompts (``count / (words + 10)``).
+
 Coefficients live in ``complexity_weights.json`` next to this file and are
-produced by ``tools/train_complexity.py``.
+produced by ``tools/train_complexity.py`` under the sign constraints and
+minimum effects in ``FEATURE_SIGNS``/``FEATURE_FLOORS`` (prior knowledge of
+which way each feature may push, so dataset artefacts such as "money makes
+grade-school maths easier" cannot flip a feature's direction).
 
 Label definition (what the score estimates)
 -------------------------------------------
@@ -143,10 +149,14 @@ _KEYWORDS: dict[str, tuple[str, ...]] = {
     "kw_reasoning": (
         "why", "explain", "prove", "proof", "derive", "justify", "deduce", "infer",
         "implies", "imply", "therefore", "thus", "hence", "suppose", "assume",
-        "assuming", "given", "if", "then", "valid", "argument", "conclusion",
-        "premise", "consequently", "analyze", "analyse", "evaluate", "compare",
-        "contrast", "step", "steps", "determine", "calculate", "compute", "solve",
-        "estimate", "would", "should", "likely", "most", "best", "strongest",
+        "assuming", "conclusion", "premise", "consequently", "analyze", "analyse",
+        "evaluate", "compare", "contrast", "step", "steps", "determine", "calculate",
+        "compute", "solve", "estimate", "show",
+    ),
+    # Conditional / judgement words typical of exam-style questions.
+    "kw_hedge": (
+        "given", "if", "then", "valid", "argument", "would", "should", "likely", "most",
+        "best", "strongest",
     ),
     "kw_question": ("what", "which", "who", "whom", "whose", "when", "where", "how"),
     "kw_code": (
@@ -154,7 +164,6 @@ _KEYWORDS: dict[str, tuple[str, ...]] = {
         "string", "python", "java", "javascript", "sql", "select", "algorithm",
         "compile", "runtime", "recursion", "pointer", "bug", "code", "program",
     ),
-    "kw_first_person": ("i", "me", "my", "mine", "myself"),
 }
 _KW_NAMES = tuple(_KEYWORDS)
 _KW_INDEX: dict[bytes, int] = {}
@@ -178,7 +187,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "has_options",
     "n_options",
     "log_option_chars",
-    "option_share",
     "log_stem_chars",
     "pipes",
     "quotes",
@@ -187,18 +195,40 @@ FEATURE_NAMES: tuple[str, ...] = (
     "newlines",
     "avg_word_len",
     "rare_word_share",
-    "type_token_ratio",
     "log_capitalised",
-    "capitalised_share",
+    "log_entities",
 ) + tuple(n + "_rate" for n in _KW_NAMES) + (
-    "options_x_log_numbers",
     "options_x_log_words",
-    "freeform_x_log_capitalised",
-    "freeform_x_type_token_ratio",
 )
+
+# Prior knowledge used by the trainer (tools/train_complexity.py): the sign each
+# coefficient must have, from what makes a prompt hard for a weaker model.
+# +1: more of it never lowers the score; -1: never raises it; unlisted: free.
+# Multiple-choice format features (has_options, n_options, log_option_chars,
+# options_x_log_words) are free but are constant on free-form prompts, so they
+# only shift/rank multiple-choice prompts.
+FEATURE_SIGNS: dict[str, int] = {
+    "log_chars": 1, "log_words": 1, "log_sentences": 1, "questions": 1,
+    "log_numbers": 1, "number_density": 1, "percent": 1, "fractions": 1, "money": 1,
+    "math_symbols": 1, "log_stem_chars": 1, "pipes": 1, "code_symbols": 1, "newlines": 1,
+    "avg_word_len": 1, "rare_word_share": 1, "log_capitalised": 1, "log_entities": 1,
+    "kw_negation_rate": 1, "kw_quantity_rate": 1, "kw_units_rate": 1,
+    "kw_reasoning_rate": 1, "kw_hedge_rate": 1, "kw_code_rate": 1,
+    "kw_question_rate": -1,  # "what/who/when/where is ..." marks look-ups
+}
+# Minimum effect (standardised coefficient) for the core markers of multi-step
+# work: the benchmark barely separates them (it has no chit-chat or look-ups to
+# contrast with), so without a floor they fit to zero.
+FEATURE_FLOORS: dict[str, float] = {
+    "log_numbers": 0.01, "math_symbols": 0.01, "kw_reasoning_rate": 0.01, "code_symbols": 0.01,
+}
 _N_FEATURES = len(FEATURE_NAMES)
 _NUMBER_TOKENS = frozenset(b"0" * k for k in range(1, 33))
 _log1p = math.log1p
+# Rates are count / (words + _RATE_PRIOR): a few words are weak evidence, so a
+# short prompt's rates shrink towards zero instead of exploding ("why?" is not
+# 100% reasoning words).
+_RATE_PRIOR = 10
 
 
 def _bounded(text: str) -> tuple[str, float]:
@@ -232,10 +262,10 @@ def raw_features(text: str, common_words: frozenset | set = frozenset()) -> list
     words = wb.split()
     n_words = len(words)
     inv_words = 1.0 / n_words if n_words else 0.0
+    inv_rate = 1.0 / (n_words + _RATE_PRIOR)
 
     n_nums = wb.count(b" 0") + (wb[:1] == b"0")
     common = sum(map(common_words.__contains__, words))
-    distinct_ratio = len(set(words)) * inv_words
     kw = [0] * (_N_KW + 1)
     for k in filter(None, map(_KW_INDEX.get, words)):
         kw[k] += 1
@@ -248,6 +278,7 @@ def raw_features(text: str, common_words: frozenset | set = frozenset()) -> list
         stem_chars = max(0, len(t) - opt_chars - 4 * n_opt)
     else:
         has_opt = 0.0
+        n_opt = 0
         opt_chars = 0
         stem_chars = len(t)
 
@@ -260,8 +291,6 @@ def raw_features(text: str, common_words: frozenset | set = frozenset()) -> list
     capitalised = cb.count(b"Aa")
     log_numbers = _log1p(n_nums * scale)
     log_words = _log1p(n_words * scale)
-    log_caps = _log1p(capitalised * scale)
-    freeform = 1.0 - has_opt
 
     f = [
         _log1p(n_chars),
@@ -269,7 +298,7 @@ def raw_features(text: str, common_words: frozenset | set = frozenset()) -> list
         _log1p(sentences * scale),
         _log1p(questions * scale),
         log_numbers,
-        n_nums * inv_words,
+        n_nums * inv_rate,
         _log1p(cb.count(b"%") * scale),
         _log1p(cb.count(_FRACTION) * scale) if b"/" in cb else 0.0,
         _log1p(cb.count(b"$") * scale),
@@ -277,25 +306,22 @@ def raw_features(text: str, common_words: frozenset | set = frozenset()) -> list
         has_opt,
         float(min(n_opt, 10)),
         _log1p(opt_chars * scale),
-        opt_chars / len(t) if t else 0.0,
         _log1p(stem_chars * scale),
         _log1p(cb.count(b"|") * scale),
         _log1p(cb.count(b'"') * scale),
         _log1p(cb.count(b"(") * scale),
         _log1p(cb.count(b"{") * scale),
-        _log1p(b.count(b"\n") * scale),
+        # line breaks outside the option lines (code, lists, tables)
+        _log1p(max(0, b.count(b"\n") - n_opt) * scale),
         (cb.count(b"a") + cb.count(b"A")) * inv_words,
-        (n_words - common) * inv_words,
-        distinct_ratio,
-        log_caps,
-        capitalised * inv_words,
+        (n_words - common) * inv_rate,
+        _log1p(capitalised * scale),
+        # capitalised words that do not start a sentence or an option: names, entities
+        _log1p(max(0, capitalised - sentences - 1 - n_opt) * scale),
     ]
     for c in kw[1:]:
-        f.append(c * inv_words)
-    f.append(has_opt * log_numbers)
+        f.append(c * inv_rate)
     f.append(has_opt * log_words)
-    f.append(freeform * log_caps)
-    f.append(freeform * distinct_ratio)
     return f
 
 
@@ -358,12 +384,21 @@ class ComplexityModel:
         return out
 
 
-_DEFAULT_MODEL = ComplexityModel.from_file(WEIGHTS_PATH) if WEIGHTS_PATH.exists() else None
+def _load_default() -> tuple[ComplexityModel | None, Exception | None]:
+    # Loaded at import (cold start), but a stale or missing weights file must not
+    # make the module unimportable: the trainer imports it to write new weights.
+    try:
+        return ComplexityModel.from_file(WEIGHTS_PATH), None
+    except (OSError, ValueError, KeyError) as exc:  # pragma: no cover - only while retraining
+        return None, exc
+
+
+_DEFAULT_MODEL, _DEFAULT_ERROR = _load_default()
 
 
 def _default() -> ComplexityModel:
     if _DEFAULT_MODEL is None:  # pragma: no cover - only before the first training run
-        raise RuntimeError(f"missing complexity weights file: {WEIGHTS_PATH}")
+        raise RuntimeError(f"cannot load complexity weights {WEIGHTS_PATH}: {_DEFAULT_ERROR}")
     return _DEFAULT_MODEL
 
 
