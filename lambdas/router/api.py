@@ -138,7 +138,7 @@ def _serve(api: str, parse, render) -> Response:
     try:
         body = _body(event.body, event.is_base64_encoded, snap.value.config.limits.max_body_bytes)
         request = parse(body, max_messages=snap.value.config.limits.max_messages)
-        result = svc.handle(request, caller=_caller(event), remaining_ms=_remaining_ms())
+        result = svc.handle(request, caller=_caller(event), remaining_ms=_remaining_ms(), snapshot=snap)
     except (ApiError, RoutingError) as exc:
         error = exc if isinstance(exc, ApiError) else ApiError(exc.status, exc.code, exc.message, details=exc.details)
         _observe(api, request, None, error, started, getattr(exc, "attempts", None))
@@ -318,15 +318,19 @@ def _observe(api: str, request: ChatRequest | None, result: RouteResult | None, 
     line: dict = {"api": api, "status": 200 if error is None else error.status, "latency_ms": round(elapsed, 2)}
     if request is not None:
         line["requested"] = request.name
-        line["dry_run"] = request.dry_run
+        if request.dry_run:
+            line["dry_run"] = True
     if result is not None:
         d = result.decision
-        line.update(route=d.route, model=result.answered_by or d.model, chosen=d.model, mode=d.mode, rule=d.rule,
+        line.update(route=d.route, model=result.answered_by or d.model, mode=d.mode, rule=d.rule,
                     reason=d.reason, config_version=result.config_version, config_source=result.config_source,
                     tier=result.tier, features=result.features)
+        if result.answered_by is not None and result.answered_by != d.model:
+            line["chosen"] = d.model
         if d.shadow is not None:
             line["shadow"] = d.shadow
-    if attempts:
+    # The log line stays short on the happy path (every field costs time); any failure lists every attempt.
+    if attempts and (len(attempts) > 1 or attempts[0].outcome != "ok"):
         line["attempts"] = [a.as_dict() for a in attempts]
     route = result.decision.route if result is not None else "none"
     model = (result.answered_by or result.decision.model) if result is not None else "none"

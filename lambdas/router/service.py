@@ -88,11 +88,15 @@ class RouterService:
         self.clock = clock
         self.backend = backend
         self.default_region = default_region
+        self._breaker_version: str | None = None
 
     def snapshot(self) -> Snapshot[Engine]:
         snap = self.routing.get()
-        res = snap.value.config.resilience
-        self.health.configure(BreakerSettings(res.breaker_failure_threshold, res.breaker_window_s, res.breaker_cooldown_s))
+        if snap.version != self._breaker_version:  # breaker settings follow the configuration
+            res = snap.value.config.resilience
+            self.health.configure(
+                BreakerSettings(res.breaker_failure_threshold, res.breaker_window_s, res.breaker_cooldown_s))
+            self._breaker_version = snap.version
         return snap
 
     def flagged_down(self) -> dict[str, str]:
@@ -112,10 +116,10 @@ class RouterService:
             unavailable = {**unavailable, **flagged}
         return Health(unavailable=unavailable, latency_ms=self.health.latency_ms())
 
-    def handle(self, request: ChatRequest, *, caller: str | None, remaining_ms: Callable[[], float] | None = None
-               ) -> RouteResult:
+    def handle(self, request: ChatRequest, *, caller: str | None, remaining_ms: Callable[[], float] | None = None,
+               snapshot: Snapshot[Engine] | None = None) -> RouteResult:
         started = self.clock()
-        snap = self.snapshot()
+        snap = snapshot or self.snapshot()
         engine = snap.value
         tier = engine.tier_of(caller)
         features = extract_features(
