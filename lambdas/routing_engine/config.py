@@ -205,7 +205,7 @@ class Limits(_Strict):
     max_messages: int = Field(default=200, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)
     risk_scan_chars: int = Field(
-        default=32_000, ge=1_000, le=10_000_000,
+        default=16_000, ge=1_000, le=10_000_000,
         description="Characters of each text part the risk patterns read (3/4 from the start, 1/4 from the end)",
     )
 

@@ -15,6 +15,7 @@ from routing_engine.config import Comparison, DynamicPolicy, ModelSpec, Route, R
 from routing_engine.features import RequestFeatures, RiskMatcher
 
 NO_HEALTH: Mapping[str, str] = {}
+_CHEAPEST = Target(strategy="cheapest_capable")
 
 
 class RoutingError(Exception):
@@ -118,6 +119,7 @@ class Engine:
             self._names.setdefault(key, ("", key))
         for alias, target in config.aliases.items():
             self._names[alias] = (target, None) if target in config.routes else ("", target)
+        self._all_models = tuple(config.models)
         self._router_arns = {
             key: (spec.arn or prompt_router_arn or "") for key, spec in config.prompt_routers.items()
         }
@@ -277,9 +279,17 @@ class Engine:
 
     # --- dynamic -----------------------------------------------------------------------------
 
+    def costs(self, pool, features: RequestFeatures, out_tokens: int) -> dict[str, float]:
+        """Each model's estimated cost for this request, computed once per decision."""
+        models, tokens = self.config.models, features.estimated_tokens
+        return {key: estimate_cost(models[key], tokens, out_tokens) for key in pool}
+
     def filter_candidates(
-        self, pool, features: RequestFeatures, tier: str, ceiling: float | None, out_tokens: int, health: Health
+        self, pool, features: RequestFeatures, tier: str, ceiling: float | None, out_tokens: int, health: Health,
+        costs: dict[str, float] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
+        if costs is None:
+            costs = self.costs(pool, features, out_tokens)
         allowed = self.config.tiers[tier].allowed_models
         kept: list[str] = []
         filtered: dict[str, str] = {}
@@ -300,11 +310,8 @@ class Engine:
                 filtered[key] = "does not support tool use"
             elif key in health.unavailable:
                 filtered[key] = health.unavailable[key]
-            elif ceiling is not None and estimate_cost(spec, features.estimated_tokens, out_tokens) > ceiling:
-                filtered[key] = (
-                    f"estimated cost ${estimate_cost(spec, features.estimated_tokens, out_tokens):.6f} "
-                    f"over the ceiling ${ceiling:.6f}"
-                )
+            elif ceiling is not None and costs[key] > ceiling:
+                filtered[key] = f"estimated cost ${costs[key]:.6f} over the ceiling ${ceiling:.6f}"
             else:
                 kept.append(key)
         return kept, filtered
@@ -318,8 +325,9 @@ class Engine:
     def _dynamic(self, route_name, route: Route, features, tier, max_cost_usd, out_tokens, health, forced, explain):
         policy = route.dynamic or DynamicPolicy(rules=(), default=Target(model=route.model))
         ceiling = self.cost_ceiling(tier, max_cost_usd)
-        pool = (forced,) if forced else (policy.candidates or tuple(self.config.models))
-        candidates, filtered = self.filter_candidates(pool, features, tier, ceiling, out_tokens, health)
+        pool = (forced,) if forced else (policy.candidates or self._all_models)
+        costs = self.costs(pool, features, out_tokens)
+        candidates, filtered = self.filter_candidates(pool, features, tier, ceiling, out_tokens, health, costs)
         trace = {
             "features": features.as_dict(),
             "tier": tier,
@@ -336,7 +344,7 @@ class Engine:
                 details={"route": route_name, "filtered": filtered, "tier": tier, "cost_ceiling_usd": ceiling},
             )
         if forced:
-            choice = self._decision(route_name, route, forced, None, f"risk policy forced {forced}", features, out_tokens)
+            choice = self._decision(route_name, route, forced, None, f"risk policy forced {forced}", costs)
             choice.rule = "risk"
             choice.trace = trace
             return choice
@@ -344,7 +352,7 @@ class Engine:
             matched = all(_compare(self._feature(features, feature, tier), cmp) for feature, cmp in rule.when.items())
             outcome = None
             if matched:
-                outcome, why = self._pick(rule.target, candidates, features, out_tokens, health)
+                outcome, why = self._pick(rule.target, candidates, costs, health)
             if trace is not None:
                 trace["rules"].append({
                     "id": rule.id,
@@ -352,14 +360,13 @@ class Engine:
                     **({"result": outcome or "skipped", "why": why} if matched else {}),
                 })
             if outcome is not None:
-                return self._decision(route_name, route, outcome, rule.id, f"rule {rule.id}: {why}", features,
-                                      out_tokens, trace)
-        outcome, why = self._pick(policy.default, candidates, features, out_tokens, health)
+                return self._decision(route_name, route, outcome, rule.id, f"rule {rule.id}: {why}", costs, trace)
+        outcome, why = self._pick(policy.default, candidates, costs, health)
         if outcome is None:
             # The default target is unavailable: serve the best remaining candidate rather than fail.
-            outcome, why = self._pick(Target(strategy="cheapest_capable"), candidates, features, out_tokens, health)
+            outcome, why = self._pick(_CHEAPEST, candidates, costs, health)
             why = f"default target unavailable; {why}"
-        return self._decision(route_name, route, outcome, None, f"default: {why}", features, out_tokens, trace)
+        return self._decision(route_name, route, outcome, None, f"default: {why}", costs, trace)
 
     def _feature(self, features: RequestFeatures, name: str, tier: str):
         if name == "tier":
@@ -367,7 +374,7 @@ class Engine:
         value = getattr(features, name)
         return 0.0 if value is None else value
 
-    def _pick(self, target: Target, candidates: list[str], features, out_tokens, health) -> tuple[str | None, str]:
+    def _pick(self, target: Target, candidates: list[str], costs: dict[str, float], health) -> tuple[str | None, str]:
         models = self.config.models
         if target.model is not None:
             if target.model in candidates:
@@ -388,30 +395,23 @@ class Engine:
                 note = " (within latency SLO)"
                 pool = inside
 
-        def cost(k):
-            return estimate_cost(models[k], features.estimated_tokens, out_tokens)
-
         if target.strategy == "cheapest_capable":
-            best = min(pool, key=lambda k: (cost(k), -models[k].quality, k))
+            best = min(pool, key=lambda k: (costs[k], -models[k].quality, k))
         elif target.strategy == "strongest_within_budget":
-            best = min(pool, key=lambda k: (-models[k].quality, cost(k), k))
+            best = min(pool, key=lambda k: (-models[k].quality, costs[k], k))
         else:  # fastest_within_slo
-            best = min(pool, key=lambda k: (health.latency_ms.get(k, models[k].latency_slo_ms), cost(k), k))
+            best = min(pool, key=lambda k: (health.latency_ms.get(k, models[k].latency_slo_ms), costs[k], k))
         return best, f"{target.strategy}{note} -> {best}"
 
-    def _decision(self, route_name, route, key, rule_id, reason, features, out_tokens, trace=None) -> Decision:
+    def _decision(self, route_name, route, key, rule_id, reason, costs, trace=None) -> Decision:
         if key in self.config.prompt_routers:
             decision = Decision(route=route_name, mode=route.mode, model=key, model_id=self._router_arns[key],
                                 reason=reason, rule=rule_id, is_prompt_router=True, trace=trace)
-            models = self.config.prompt_routers[key].models
-            decision.estimated_cost_usd = max(
-                estimate_cost(self.config.models[m], features.estimated_tokens, out_tokens) for m in models
-            )
+            # Billed as whichever member answers; the estimate (and the ceiling check) assumes the dearest.
+            decision.estimated_cost_usd = max(costs[m] for m in self.config.prompt_routers[key].models)
         else:
-            spec = self.config.models[key]
-            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=spec.model_id, reason=reason,
-                                rule=rule_id, trace=trace,
-                                estimated_cost_usd=estimate_cost(spec, features.estimated_tokens, out_tokens))
+            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=self.config.models[key].model_id,
+                                reason=reason, rule=rule_id, trace=trace, estimated_cost_usd=costs[key])
         if trace is not None:
             trace["choice"] = {"model": key, "model_id": decision.model_id, "rule": rule_id, "reason": reason,
                                "estimated_cost_usd": decision.estimated_cost_usd}

@@ -23,7 +23,7 @@ DOCUMENT_BYTES_PER_TOKEN = 4
 # Risk patterns scan at most this many characters of each text part (three quarters from the start, a
 # quarter from the end), so one huge prompt cannot stall the router: Python's regex engine reads roughly
 # 50 MB/s, so every pattern costs about 20 us per KB scanned. Operators can raise it (limits.risk_scan_chars).
-RISK_SCAN_CHARS = 32_000
+RISK_SCAN_CHARS = 16_000
 
 
 @dataclass(frozen=True, slots=True)
