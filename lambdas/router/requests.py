@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from routing_engine.features import Message
 
 IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 DOCUMENT_FORMATS = ("pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md")
 
 
@@ -89,7 +91,7 @@ class RouteBody(_Lenient):
     max_tokens: int | None = Field(default=None, ge=1, le=200_000)
     temperature: float | None = Field(default=None, ge=0, le=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    stop: list[str] | None = Field(default=None, max_length=4)
+    stop: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, max_length=4)
     max_cost_usd: float | None = Field(default=None, gt=0)
     dry_run: bool = False
     metadata: dict[str, Any] | None = None
@@ -167,7 +169,7 @@ class OpenAIToolCallFunction(_Open):
 
 
 class OpenAIToolCall(_Open):
-    id: str
+    id: str = Field(min_length=1, max_length=64)
     type: Literal["function"] = "function"
     function: OpenAIToolCallFunction
 
@@ -186,7 +188,7 @@ class OpenAIBody(_Open):
     max_completion_tokens: int | None = Field(default=None, ge=1, le=200_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    stop: str | list[str] | None = None
+    stop: Annotated[str, Field(min_length=1)] | list[Annotated[str, Field(min_length=1)]] | None = None
     stream: bool | None = False
     n: int | None = Field(default=1, ge=1)
     tools: list[OpenAITool] | None = None
@@ -307,8 +309,16 @@ def _load_json(body: str | bytes | None):
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_request", "the request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(body if isinstance(body, str) else body.decode("utf-8", "replace")):
+        # JSON allows \ud800-style escapes that decode to lone surrogates, which no model API can encode.
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "invalid_json", "the request body contains an unpaired UTF-16 surrogate escape") from None
     return data
 
 

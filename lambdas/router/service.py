@@ -99,22 +99,26 @@ class RouterService:
             self._breaker_version = snap.version
         return snap
 
-    def flagged_down(self) -> dict[str, str]:
+    def flags_now(self) -> tuple[dict[str, str], frozenset[str]]:
+        """(models flagged down, with why; models an operator forced up)."""
         if self.flags is None:
-            return {}
+            return {}, frozenset()
         flags = self.flags.get().value
-        return {
+        down = {
             key: f"failover flag down ({flag.source}: {flag.reason or 'no reason given'})"
             for key, flag in flags.models.items()
             if flag.state == "down"
         }
+        return down, frozenset(key for key, flag in flags.models.items() if flag.state == "up")
 
     def current_health(self) -> Health:
         unavailable = self.health.unavailable()
-        flagged = self.flagged_down()
-        if flagged:
-            unavailable = {**unavailable, **flagged}
-        return Health(unavailable=unavailable, latency_ms=self.health.latency_ms())
+        down, forced_up = self.flags_now()
+        if forced_up:  # an operator's "up" overrides this instance's circuit breaker
+            unavailable = {k: v for k, v in unavailable.items() if k not in forced_up}
+        if down:
+            unavailable = {**unavailable, **down}
+        return Health(unavailable=unavailable, latency_ms=self.health.latency_ms(), forced_up=forced_up)
 
     def handle(self, request: ChatRequest, *, caller: str | None, remaining_ms: Callable[[], float] | None = None,
                snapshot: Snapshot[Engine] | None = None) -> RouteResult:
@@ -182,7 +186,7 @@ class RouterService:
             if left < MIN_ATTEMPT_S:
                 result.attempts.append(Attempt(key, model_id, "skipped", detail="request deadline reached"))
                 break
-            if not self.health.allow(key):  # last check: it may claim this call as the breaker's probe
+            if key not in health.forced_up and not self.health.allow(key):  # may claim this call as the probe
                 result.attempts.append(Attempt(key, model_id, "skipped", detail="circuit open: probe in flight"))
                 extend()
                 continue
@@ -207,11 +211,14 @@ class RouterService:
                 result.attempts.append(Attempt(key, model_id, "error", exc.error_class, exc.message[:300],
                                                exc.latency_ms, exc.retryable))
                 if not exc.retryable:
-                    self.health.record_success(key, exc.latency_ms)  # the model answered; the request was bad
+                    self.health.release(key)  # the request was bad, which says nothing about the model
                     raise self._failure(result.attempts, exc) from exc
                 self.health.record_failure(key, exc.latency_ms)
                 extend()
                 continue
+            except BaseException:
+                self.health.release(key)  # never leave a breaker probe claimed by a call that blew up
+                raise
             answered = (engine.model_key_for(reply.invoked_model_id) if is_router else key) or key
             self.health.record_success(key, reply.latency_ms)
             result.attempts.append(Attempt(answered, reply.invoked_model_id or model_id, "ok",

@@ -117,5 +117,5 @@ def _appconfigdata_client(region: str | None):
     return boto3.client(
         "appconfigdata",
         region_name=region,
-        config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"}),
+        config=Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 2, "mode": "standard"}),
     )

@@ -164,9 +164,9 @@ class RiskPattern(_Strict):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
+        try:  # with the flags the router matches with (routing_engine.features.RISK_FLAGS)
+            re.compile(value, re.IGNORECASE | re.ASCII)
+        except (re.error, ValueError) as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from exc
         return value
 

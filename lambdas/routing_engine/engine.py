@@ -50,6 +50,7 @@ class Health:
 
     unavailable: Mapping[str, str] = field(default_factory=dict)
     latency_ms: Mapping[str, float] = field(default_factory=dict)
+    forced_up: frozenset[str] = frozenset()  # an operator's "up" flag: never skipped by a circuit breaker
 
 
 HEALTHY = Health()
@@ -197,17 +198,17 @@ class Engine:
         else:
             decision = self._static(route_name, route, forced)
             self._check_servable(decision.model, route_name, features, tier, max_cost_usd, out_tokens)
+            if explain:
+                decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
+                                  "choice": {"model": decision.model, "reason": decision.reason}}
             if route.mode == "shadow":
                 decision.shadow = self._shadow(route_name, route, features, tier, max_cost_usd, out_tokens, health,
                                                forced, decision, explain)
-            elif explain:
-                decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
-                                  "choice": {"model": decision.model, "reason": decision.reason}}
         decision.out_tokens = out_tokens
         if explain:
             decision.trace["fallbacks"] = list(self.fallbacks(decision, features, tier, max_cost_usd, health))
         if decision.estimated_cost_usd is None and not decision.is_prompt_router:
-            decision.estimated_cost_usd = estimate_cost(self.config.models[decision.model], features.estimated_tokens, out_tokens)
+            decision.estimated_cost_usd = self.costs((decision.model,), features, out_tokens)[decision.model]
         return decision
 
     def output_tokens(self, route: Route | None, requested: int | None) -> int:
@@ -255,13 +256,15 @@ class Engine:
             dynamic = self._dynamic(route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain)
         except RoutingError as exc:
             return {"model": None, "agrees": False, "error": exc.code}
-        served.trace = dynamic.trace
-        return {
+        shadow = {
             "model": dynamic.model,
             "rule": dynamic.rule,
             "agrees": dynamic.model == served.model,
             "estimated_cost_usd": dynamic.estimated_cost_usd,
         }
+        if explain:  # a dry run shows the served (static) decision and, beside it, the dynamic one in full
+            shadow["trace"] = dynamic.trace
+        return shadow
 
     def _direct(self, model, features, tier, max_cost_usd, max_output_tokens, health, explain) -> Decision:
         spec = self.config.models[model]
@@ -270,7 +273,7 @@ class Engine:
         decision = Decision(route=model, mode="direct", model=model, model_id=spec.model_id,
                             reason=f"model {model} requested by name")
         decision.out_tokens = out_tokens
-        decision.estimated_cost_usd = estimate_cost(spec, features.estimated_tokens, out_tokens)
+        decision.estimated_cost_usd = self.costs((model,), features, out_tokens)[model]
         if explain:
             decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
                               "choice": {"model": model, "reason": decision.reason},
@@ -280,9 +283,11 @@ class Engine:
     # --- dynamic -----------------------------------------------------------------------------
 
     def costs(self, pool, features: RequestFeatures, out_tokens: int) -> dict[str, float]:
-        """Each model's estimated cost for this request, computed once per decision."""
+        """Each model's estimated cost for this request (output bounded by what the model can emit), once per
+        decision."""
         models, tokens = self.config.models, features.estimated_tokens
-        return {key: estimate_cost(models[key], tokens, out_tokens) for key in pool}
+        return {key: estimate_cost(models[key], tokens, min(out_tokens, models[key].max_output_tokens))
+                for key in pool}
 
     def filter_candidates(
         self, pool, features: RequestFeatures, tier: str, ceiling: float | None, out_tokens: int, health: Health,
@@ -298,9 +303,10 @@ class Engine:
             spec = models[key]
             if allowed is not None and key not in allowed:
                 filtered[key] = f"not allowed for tier {tier}"
-            elif features.estimated_tokens + out_tokens > spec.context_window:
+            elif features.estimated_tokens + min(out_tokens, spec.max_output_tokens) > spec.context_window:
                 filtered[key] = (
-                    f"context window {spec.context_window} < {features.estimated_tokens} input + {out_tokens} output tokens"
+                    f"context window {spec.context_window} < {features.estimated_tokens} input + "
+                    f"{min(out_tokens, spec.max_output_tokens)} output tokens"
                 )
             elif features.has_images and "image" not in spec.modalities:
                 filtered[key] = "does not accept images"

@@ -24,6 +24,7 @@ DOCUMENT_BYTES_PER_TOKEN = 4
 # quarter from the end), so one huge prompt cannot stall the router: Python's regex engine reads roughly
 # 50 MB/s, so every pattern costs about 20 us per KB scanned. Operators can raise it (limits.risk_scan_chars).
 RISK_SCAN_CHARS = 16_000
+RISK_FLAGS = re.IGNORECASE | re.ASCII
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,7 @@ class RiskMatcher:
 
     @classmethod
     def compile(cls, risk_patterns, scan_chars: int = RISK_SCAN_CHARS) -> RiskMatcher:
-        flags = re.IGNORECASE | re.ASCII
-        return cls(tuple((p.id, re.compile(p.pattern, flags)) for p in risk_patterns), scan_chars)
+        return cls(tuple((p.id, re.compile(p.pattern, RISK_FLAGS)) for p in risk_patterns), scan_chars)
 
     def match(self, texts: list[str]) -> tuple[tuple[str, ...], bool]:
         """(ids of the patterns found, whether any text was only partly scanned)."""

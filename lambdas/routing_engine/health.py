@@ -73,6 +73,13 @@ class HealthTracker:
         state.probing = True
         return True
 
+    def release(self, model: str) -> None:
+        """Free a probe slot taken by `allow` for a call that ended without a verdict on the model (a bug or an
+        unexpected exception): the next caller may probe instead, rather than the model staying skipped forever."""
+        state = self._models.get(model)
+        if state is not None:
+            state.probing = False
+
     def record_success(self, model: str, latency_ms: float) -> None:
         state = self._state(model)
         state.calls += 1

@@ -162,3 +162,12 @@ def test_one_client_is_reused_per_region_and_timeout(stubbed):
     adapter.converse(call, timeout_s=2.9)
     # Then one client serves both
     assert made == [("us-west-2", 3)]
+
+
+def test_real_clients_leave_retries_to_the_router():
+    # botocore would otherwise repeat a read timeout, turning one hanging model into three waits
+    from router.adapters.bedrock import boto3_client_factory
+
+    client = boto3_client_factory("us-east-1")("us-east-1", 7)
+    assert client.meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
+    assert client.meta.config.read_timeout == 7

@@ -272,3 +272,21 @@ def test_a_deleted_file_keeps_the_last_good_configuration(tmp_path, events, rout
     # Then the last good configuration serves and the failed read is reported
     assert store.get().version == good.version
     assert events[-1].kind == "fetch_failed"
+
+
+def test_any_failure_building_a_new_document_keeps_the_last_good_one():
+    from router.adapters.config_store import LastGoodStore
+
+    documents = [b'{"n": 1}', b'{"n": 2}']
+    events = []
+
+    def build(raw, version):
+        if raw == b'{"n": 2}':
+            raise RuntimeError("cannot build this one")
+        return raw
+
+    store = LastGoodStore("t", lambda: documents[0], build, source="test", on_event=events.append)
+    assert store.get().value == b'{"n": 1}'
+    documents.pop(0)
+    assert store.get().value == b'{"n": 1}'
+    assert [(e.kind, e.message) for e in events][-1] == ("rejected", "RuntimeError: cannot build this one")

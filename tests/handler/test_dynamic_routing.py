@@ -161,3 +161,27 @@ def test_dynamic_route_skips_a_flagged_model(router_service, make_event, lambda_
     body = json.loads(result["body"])
     assert body["routing"]["model"] != "nova-lite"
     assert body["decision"]["filtered"]["nova-lite"].startswith("failover flag down")
+
+
+def test_dry_run_on_a_shadow_route_shows_both_decisions_even_when_dynamic_cannot_choose(
+        router_service, make_event, lambda_context, tmp_path):
+    # Given every candidate of tech_support's dynamic policy flagged down
+    flags = tmp_path / "flags.json"
+    flags.write_text(json.dumps({"models": {m: {"state": "down", "source": "manual"}
+                                            for m in ("claude-haiku", "claude-sonnet", "nova-pro")}}))
+    router_service(str(BUNDLED), env={"ROUTER_FLAGS_FILE": str(flags)})
+    event = make_event("POST", "/v1/route", {"task": "tech_support", "prompt": "x", "dry_run": True})
+    result = lambda_handler(event, lambda_context)
+    body = json.loads(result["body"])
+    # Then the dry run still explains the served static choice, and says why shadow had none
+    assert result["statusCode"] == 200, body
+    assert body["decision"]["choice"]["model"] == "claude-sonnet"
+    assert body["routing"]["shadow"] == {"model": None, "agrees": False, "error": "no_capable_model"}
+    assert body["decision"]["fallbacks"] == []  # sonnet's configured fallback, claude-haiku, is down too
+
+
+def test_dry_run_on_a_shadow_route_includes_the_dynamic_trace(route):
+    status, body = route({"task": "tech_support", "prompt": "hello", "dry_run": True})
+    assert status == 200
+    assert body["decision"]["choice"]["model"] == "claude-sonnet"  # what is served
+    assert body["routing"]["shadow"]["trace"]["choice"]["model"] == body["routing"]["shadow"]["model"]

@@ -169,6 +169,9 @@ def test_an_unknown_task_without_a_default_route_is_rejected_listing_the_known_t
                      "start with a user message", id="starts-with-assistant"),
         pytest.param({"messages": [{"role": "user", "content": [{"type": "image", "format": "png", "data": "@@@"}]}]},
                      400, "invalid_request", "base64", id="image-not-base64"),
+        pytest.param({"prompt": "hi", "stop": [""]}, 400, "invalid_request", "stop", id="empty-stop-sequence"),
+        pytest.param('{"prompt": "hi \\ud800"}', 400, "invalid_json", "surrogate", id="lone-surrogate-escape"),
+        pytest.param("[" * 100_000 + "]" * 100_000, 400, "invalid_json", "nested too deeply", id="deep-nesting"),
     ],
 )
 def test_a_bad_request_gets_a_readable_4xx_and_no_model_call(router, call, fake_bedrock, body, status, code, says):

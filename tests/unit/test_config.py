@@ -144,3 +144,9 @@ def test_failover_flags_document():
     assert flags.down_models() == frozenset({"small"})
     with pytest.raises(ConfigError, match="models.small.state"):
         parse_failover_flags(json.dumps({"models": {"small": {"state": "sideways", "source": "alarm"}}}))
+
+
+def test_a_risk_pattern_that_cannot_compile_the_way_the_router_matches_is_rejected():
+    # (?u) contradicts the ASCII matching the router uses: it must fail validation, not every request
+    data = config_dict(risk_patterns=[{"id": "x", "pattern": r"(?u)\bsecret\b", "action": "reject"}])
+    assert "risk_patterns.0.pattern: not a valid regular expression" in rejected(data)

@@ -233,3 +233,46 @@ def test_requested_max_tokens_is_capped_by_route_then_by_the_model():
         service.handle(request, caller=None)
     # faq caps at its route max_tokens (500); support has none, so the model's 300 caps; 100 passes through
     assert seen == [500, 300, 100]
+
+
+def test_manual_up_flag_overrides_this_instances_circuit_breaker():
+    # Given a breaker opened by failures, then an operator forcing the model up
+    data = config_dict()
+    data["resilience"] = {"breaker_failure_threshold": 2}
+    service, client, clock = make_service({SMALL: "ThrottlingException"}, data)
+    for _ in range(2):
+        service.handle(ask(), caller=None)
+    assert "small" in service.current_health().unavailable
+    flag_raw = json.dumps({"models": {"small": {"state": "up", "source": "manual", "reason": "vendor fixed"}}}).encode()
+    service.flags = LastGoodStore("flags", lambda: flag_raw, lambda r, v: parse_failover_flags(r), source="test")
+    client.behaviour = {}
+    # Then the next request goes to it again, breaker or not
+    assert service.handle(ask(), caller=None).answered_by == "small"
+
+
+def test_an_unexpected_error_during_a_probe_does_not_block_the_model_forever():
+    data = config_dict()
+    data["resilience"] = {"breaker_failure_threshold": 1, "breaker_cooldown_s": 10}
+    service, client, clock = make_service({SMALL: "ThrottlingException"}, data)
+    service.handle(ask(), caller=None)  # opens the breaker
+    clock.now += 10
+    original = client.converse
+
+    def explode(**request):
+        raise RuntimeError("a bug, not a model failure")
+
+    client.converse = explode
+    with pytest.raises(RuntimeError):
+        service.handle(ask(), caller=None)  # this call was the probe
+    client.converse = original
+    client.behaviour = {}
+    assert "small" not in service.current_health().unavailable
+    assert service.handle(ask(), caller=None).answered_by == "small"
+
+
+def test_a_request_for_more_tokens_than_the_model_emits_is_capped_not_refused():
+    service, client, _ = make_service({})
+    request = parse_route_body(json.dumps({"task": "large", "prompt": "hi", "max_tokens": 200_000}), max_messages=10)
+    result = service.handle(request, caller=None)
+    assert result.answered_by == "large"
+    assert result.decision.estimated_cost_usd < 0.1 + 4096 / 1000 * 0.075  # bounded by large's 4,096 output tokens

@@ -108,7 +108,8 @@ class BedrockConverse:
             request["toolConfig"] = call.tool_config
         # botocore is imported here, not at module import: the handler module stays light and the SDK
         # loads with the first client (its exceptions are cached in sys.modules from then on).
-        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ParamValidationError
+        from botocore.exceptions import ReadTimeoutError
 
         client = self.client(call.region, timeout_s)
         started = self._clock()
@@ -121,6 +122,9 @@ class BedrockConverse:
             ) from exc
         except (ReadTimeoutError, BotoConnectionError) as exc:
             raise ModelCallError("Timeout", str(exc), latency_ms=(self._clock() - started) * 1000) from exc
+        except (ParamValidationError, UnicodeEncodeError) as exc:  # refused before it was sent: the request is bad
+            raise ModelCallError("ValidationException", str(exc)[:500],
+                                 latency_ms=(self._clock() - started) * 1000) from exc
         elapsed = (self._clock() - started) * 1000
         return parse_converse_response(response, elapsed)
 
@@ -142,7 +146,8 @@ def parse_converse_response(response: dict, elapsed_ms: float) -> ModelReply:
 
 
 def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
-    """Real clients: few SDK retries (the router fails over to another model instead) and tight timeouts."""
+    """Real clients: no SDK retries (the router fails over to another model instead, inside one deadline; botocore
+    would otherwise repeat a read timeout, tripling a hanging call) and tight timeouts."""
     import boto3
     from botocore.config import Config
 
@@ -150,7 +155,7 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
         config = Config(
             connect_timeout=2,
             read_timeout=timeout_s,
-            retries={"max_attempts": 2, "mode": "standard"},
+            retries={"total_max_attempts": 1, "mode": "standard"},
             user_agent_extra="model-router",
         )
         return boto3.client("bedrock-runtime", region_name=region or default_region, config=config)

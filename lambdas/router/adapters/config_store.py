@@ -73,9 +73,10 @@ class LastGoodStore(Generic[T]):
         version = content_version(raw)
         try:
             value = self._build(raw, version)
-        except ConfigError as exc:
+        except Exception as exc:  # ConfigError names the field; anything else is a document we cannot serve either
             self._rejected_raw = raw
-            self._on_event(ConfigEvent(self.name, "rejected", str(exc), version))
+            detail = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            self._on_event(ConfigEvent(self.name, "rejected", detail, version))
             return self._current or self._use_fallback()
         self._current = Snapshot(value, version, self._source)
         self._last_raw = raw
