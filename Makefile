@@ -29,7 +29,9 @@ synth: install ## synthesize the CloudFormation template into cdk.out/ (no AWS a
 
 bench: install ## handler overhead, import time and decision speed
 	$(PY) -m benchmarks.handler_overhead
+	$(PY) -m benchmarks.handler_breakdown
 	$(PY) -m benchmarks.failover_drill
+	$(PY) -m benchmarks.decision_breakdown
 	$(PY) -m pytest benchmarks/bench_decision.py benchmarks/bench_complexity.py --benchmark-only --benchmark-columns=min,median,mean,max
 
 eval: install ## the complexity score on the routing benchmark's dev split
