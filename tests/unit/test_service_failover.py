@@ -276,3 +276,33 @@ def test_a_request_for_more_tokens_than_the_model_emits_is_capped_not_refused():
     result = service.handle(request, caller=None)
     assert result.answered_by == "large"
     assert result.decision.estimated_cost_usd < 0.1 + 4096 / 1000 * 0.075  # bounded by large's 4,096 output tokens
+
+
+def test_fallback_to_the_same_model_in_another_region_uses_that_regions_client():
+    # Given the same model id registered twice: in the router's region, and in us-west-2 as its fallback
+    data = config_dict()
+    data["models"]["small"]["fallbacks"] = ["small-west"]
+    data["models"]["small-west"] = {**data["models"]["small"], "region": "us-west-2", "fallbacks": []}
+    clock = Clock()
+    regions = []
+
+    class RegionalClient:
+        def __init__(self, region):
+            self.region = region
+
+        def converse(self, **request):
+            regions.append(self.region)
+            if self.region != "us-west-2":
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "busy"}}, "Converse")
+            return ScriptedBedrock(clock, {}).converse(**request)
+
+    raw = json.dumps(data).encode()
+    routing = LastGoodStore("routing", lambda: raw, lambda r, v: Engine(parse_routing_config(r), v), source="test")
+    service = RouterService(routing, BedrockConverse(lambda region, timeout: RegionalClient(region), clock=clock),
+                            health=HealthTracker(clock=clock), clock=clock, default_region="us-east-1")
+    # When the home region throttles
+    result = service.handle(ask(), caller=None)
+    # Then the answer comes from the same model id through a us-west-2 client
+    assert regions == ["us-east-1", "us-west-2"]
+    assert result.answered_by == "small-west"
+    assert result.answered_model_id == SMALL
