@@ -124,6 +124,29 @@ class Engine:
         self._router_arns = {
             key: (spec.arn or prompt_router_arn or "") for key, spec in config.prompt_routers.items()
         }
+        # The per-request hot path (costs, filters, rules) reads these flat tuples instead of walking the
+        # (frozen) pydantic config: attribute lookups, generator expressions and `all()` per rule were most of
+        # a dynamic decision's time. Every value is the config's own, so results are unchanged.
+        self._rows: dict[str, tuple] = {
+            key: (spec.context_window, spec.max_output_tokens, "image" in spec.modalities,
+                  "document" in spec.modalities, spec.supports_tools, spec.price.input_per_1k,
+                  spec.price.output_per_1k, spec.quality, spec.latency_slo_ms)
+            for key, spec in config.models.items()
+        }
+        # tier -> (allowed models or None, max cost per request or None)
+        self._tiers = {name: (t.allowed_models, t.max_cost_per_request_usd) for name, t in config.tiers.items()}
+        self._model_ids = {key: spec.model_id for key, spec in config.models.items()}
+        # route -> (policy, candidate pool, ((rule, conditions), ...)); a condition is
+        # (feature, comparison, in, eq, gt, gte, lt, lte), checked in the configuration's order.
+        self._policies: dict[str, tuple] = {}
+        for name, route in config.routes.items():
+            policy = route.dynamic or DynamicPolicy(rules=(), default=Target(model=route.model))
+            rules = tuple(
+                (rule, tuple((feature, cmp, cmp.in_, cmp.eq, cmp.gt, cmp.gte, cmp.lt, cmp.lte)
+                             for feature, cmp in rule.when.items()))
+                for rule in policy.rules
+            )
+            self._policies[name] = (policy, policy.candidates or self._all_models, rules)
 
     def model_key_for(self, model_id: str | None) -> str | None:
         """The catalog key of a model a prompt router invoked (its id may be a full ARN or a regional profile)."""
@@ -285,9 +308,14 @@ class Engine:
     def costs(self, pool, features: RequestFeatures, out_tokens: int) -> dict[str, float]:
         """Each model's estimated cost for this request (output bounded by what the model can emit), once per
         decision."""
-        models, tokens = self.config.models, features.estimated_tokens
-        return {key: estimate_cost(models[key], tokens, min(out_tokens, models[key].max_output_tokens))
-                for key in pool}
+        rows, tokens = self._rows, features.estimated_tokens
+        out = {}
+        for key in pool:
+            _, max_out, _, _, _, price_in, price_out, _, _ = rows[key]
+            # Same arithmetic as estimate_cost(); `max_out if max_out < out_tokens else out_tokens` is min().
+            out[key] = (tokens / 1000 * price_in
+                        + (max_out if max_out < out_tokens else out_tokens) / 1000 * price_out)
+        return out
 
     def filter_candidates(
         self, pool, features: RequestFeatures, tier: str, ceiling: float | None, out_tokens: int, health: Health,
@@ -295,27 +323,28 @@ class Engine:
     ) -> tuple[list[str], dict[str, str]]:
         if costs is None:
             costs = self.costs(pool, features, out_tokens)
-        allowed = self.config.tiers[tier].allowed_models
+        allowed = self._tiers[tier][0]
         kept: list[str] = []
         filtered: dict[str, str] = {}
-        models = self.config.models
+        rows = self._rows
+        tokens, images, documents, tools = (features.estimated_tokens, features.has_images, features.has_documents,
+                                            features.uses_tools)
+        unavailable = health.unavailable
         for key in pool:
-            spec = models[key]
+            context_window, max_out, takes_images, takes_documents, takes_tools, _, _, _, _ = rows[key]
+            out = max_out if max_out < out_tokens else out_tokens  # min(out_tokens, max_out)
             if allowed is not None and key not in allowed:
                 filtered[key] = f"not allowed for tier {tier}"
-            elif features.estimated_tokens + min(out_tokens, spec.max_output_tokens) > spec.context_window:
-                filtered[key] = (
-                    f"context window {spec.context_window} < {features.estimated_tokens} input + "
-                    f"{min(out_tokens, spec.max_output_tokens)} output tokens"
-                )
-            elif features.has_images and "image" not in spec.modalities:
+            elif tokens + out > context_window:
+                filtered[key] = f"context window {context_window} < {tokens} input + {out} output tokens"
+            elif images and not takes_images:
                 filtered[key] = "does not accept images"
-            elif features.has_documents and "document" not in spec.modalities:
+            elif documents and not takes_documents:
                 filtered[key] = "does not accept documents"
-            elif features.uses_tools and not spec.supports_tools:
+            elif tools and not takes_tools:
                 filtered[key] = "does not support tool use"
-            elif key in health.unavailable:
-                filtered[key] = health.unavailable[key]
+            elif key in unavailable:
+                filtered[key] = unavailable[key]
             elif ceiling is not None and costs[key] > ceiling:
                 filtered[key] = f"estimated cost ${costs[key]:.6f} over the ceiling ${ceiling:.6f}"
             else:
@@ -323,15 +352,15 @@ class Engine:
         return kept, filtered
 
     def cost_ceiling(self, tier: str, requested: float | None) -> float | None:
-        tier_max = self.config.tiers[tier].max_cost_per_request_usd
+        tier_max = self._tiers[tier][1]
         if requested is None:
             return tier_max
         return requested if tier_max is None else min(requested, tier_max)
 
     def _dynamic(self, route_name, route: Route, features, tier, max_cost_usd, out_tokens, health, forced, explain):
-        policy = route.dynamic or DynamicPolicy(rules=(), default=Target(model=route.model))
+        policy, candidate_pool, rules = self._policies[route_name]
         ceiling = self.cost_ceiling(tier, max_cost_usd)
-        pool = (forced,) if forced else (policy.candidates or self._all_models)
+        pool = (forced,) if forced else candidate_pool
         costs = self.costs(pool, features, out_tokens)
         candidates, filtered = self.filter_candidates(pool, features, tier, ceiling, out_tokens, health, costs)
         trace = {
@@ -354,8 +383,30 @@ class Engine:
             choice.rule = "risk"
             choice.trace = trace
             return choice
-        for rule in policy.rules:
-            matched = all(_compare(self._feature(features, feature, tier), cmp) for feature, cmp in rule.when.items())
+        for rule, conditions in rules:
+            # Inlined `all(_compare(self._feature(...), cmp) ...)`: same checks, same order, no per-rule
+            # generator or calls. Tuples (risk ids) keep their set semantics in _compare.
+            matched = True
+            for feature, cmp, in_, eq, gt, gte, lt, lte in conditions:
+                if feature == "tier":
+                    value = tier
+                else:
+                    value = getattr(features, feature)
+                    if value is None:
+                        value = 0.0
+                if isinstance(value, tuple):
+                    matched = _compare(value, cmp)
+                else:
+                    matched = not (
+                        (in_ is not None and value not in in_)
+                        or (eq is not None and value != eq)
+                        or (gt is not None and not value > gt)
+                        or (gte is not None and not value >= gte)
+                        or (lt is not None and not value < lt)
+                        or (lte is not None and not value <= lte)
+                    )
+                if not matched:
+                    break
             outcome = None
             if matched:
                 outcome, why = self._pick(rule.target, candidates, costs, health)
@@ -395,16 +446,21 @@ class Engine:
             return target.prompt_router, f"prompt router {target.prompt_router}"
         pool = candidates
         note = ""
-        if target.prefer_within_slo:
+        # With no latency data every candidate is inside its SLO (0 <= slo), so nothing would change.
+        if target.prefer_within_slo and health.latency_ms:
             inside = [k for k in candidates if health.latency_ms.get(k, 0.0) <= models[k].latency_slo_ms]
             if inside and len(inside) < len(candidates):
                 note = " (within latency SLO)"
                 pool = inside
 
         if target.strategy == "cheapest_capable":
-            best = min(pool, key=lambda k: (costs[k], -models[k].quality, k))
+            # Same as min(pool, key=lambda k: (costs[k], -quality, k)) (keys are unique, so the same winner),
+            # without a Python call per candidate.
+            rows = self._rows
+            best = min([(costs[k], -rows[k][7], k) for k in pool])[2]
         elif target.strategy == "strongest_within_budget":
-            best = min(pool, key=lambda k: (-models[k].quality, costs[k], k))
+            rows = self._rows
+            best = min([(-rows[k][7], costs[k], k) for k in pool])[2]
         else:  # fastest_within_slo
             best = min(pool, key=lambda k: (health.latency_ms.get(k, models[k].latency_slo_ms), costs[k], k))
         return best, f"{target.strategy}{note} -> {best}"
@@ -416,7 +472,7 @@ class Engine:
             # Billed as whichever member answers; the estimate (and the ceiling check) assumes the dearest.
             decision.estimated_cost_usd = max(costs[m] for m in self.config.prompt_routers[key].models)
         else:
-            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=self.config.models[key].model_id,
+            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=self._model_ids[key],
                                 reason=reason, rule=rule_id, trace=trace, estimated_cost_usd=costs[key])
         if trace is not None:
             trace["choice"] = {"model": key, "model_id": decision.model_id, "rule": rule_id, "reason": reason,

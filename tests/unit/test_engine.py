@@ -268,3 +268,18 @@ def test_risk_scan_window_is_configurable():
     engine = engine_for(data)
     filler = "lorem ipsum " * 10_000
     assert engine.risk.match([filler[:60_000] + " 123-45-6789 " + filler[:60_000]]) == (("ssn",), False)
+
+
+def test_risk_patterns_that_must_match_a_digit_are_skipped_for_digitless_text_without_changing_results():
+    from routing_engine.config import RiskPattern
+    from routing_engine.features import RiskMatcher
+
+    patterns = [RiskPattern(id="ssn", pattern=r"\b\d{3}-\d{2}-\d{4}\b", action="reject"),
+                RiskPattern(id="card", pattern=r"\b(?:\d[ -]?){15}\d\b", action="reject"),
+                RiskPattern(id="word", pattern=r"top secret|classified", action="reject"),
+                RiskPattern(id="maybe-digit", pattern=r"id:?\d*", action="reject")]
+    matcher = RiskMatcher.compile(patterns)
+    assert matcher.needs_digit == (True, True, False, False)
+    assert matcher.match(["nothing numeric here, but it is top secret"]) == (("word",), False)
+    assert matcher.match(["ssn 123-45-6789 and card 4111 1111 1111 1111"]) == (("ssn", "card"), False)
+    assert matcher.match(["my id is unknown"]) == (("maybe-digit",), False)
