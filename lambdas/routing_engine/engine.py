@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from routing_engine.config import Comparison, DynamicPolicy, ModelSpec, Route, RoutingConfig, Target
 from routing_engine.features import RequestFeatures, RiskMatcher
 
-NO_HEALTH: Mapping[str, str] = {}
 _CHEAPEST = Target(strategy="cheapest_capable")
 
 
@@ -70,8 +69,6 @@ class Decision:
     trace: dict | None = None
     shadow: dict | None = None
 
-    def compact(self) -> dict:
-        return {"route": self.route, "mode": self.mode, "model": self.model, "rule": self.rule, "reason": self.reason}
 
 
 def estimate_cost(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
@@ -88,23 +85,12 @@ def _strip_geo(model_id: str) -> str:
     return model_id
 
 
-def _compare(value, cmp: Comparison) -> bool:
-    if isinstance(value, tuple):  # risk: matched ids
-        names = set(value)
-        if cmp.eq is not None and cmp.eq not in names:
-            return False
-        return not (cmp.in_ is not None and not names.intersection(cmp.in_))
-    if cmp.in_ is not None and value not in cmp.in_:
+def _risk_matches(risk_ids: tuple[str, ...], cmp: Comparison) -> bool:
+    """The `risk` feature is the set of matched pattern ids: `eq` means "includes", `in` means "includes any"."""
+    names = set(risk_ids)
+    if cmp.eq is not None and cmp.eq not in names:
         return False
-    if cmp.eq is not None and value != cmp.eq:
-        return False
-    if cmp.gt is not None and not value > cmp.gt:
-        return False
-    if cmp.gte is not None and not value >= cmp.gte:
-        return False
-    if cmp.lt is not None and not value < cmp.lt:
-        return False
-    return not (cmp.lte is not None and not value <= cmp.lte)
+    return not (cmp.in_ is not None and not names.intersection(cmp.in_))
 
 
 class Engine:
@@ -384,8 +370,8 @@ class Engine:
             choice.trace = trace
             return choice
         for rule, conditions in rules:
-            # Inlined `all(_compare(self._feature(...), cmp) ...)`: same checks, same order, no per-rule
-            # generator or calls. Tuples (risk ids) keep their set semantics in _compare.
+            # All conditions must hold, checked inline in configuration order (no per-rule generator or calls);
+            # the risk feature, a tuple of matched ids, has set semantics.
             matched = True
             for feature, cmp, in_, eq, gt, gte, lt, lte in conditions:
                 if feature == "tier":
@@ -395,7 +381,7 @@ class Engine:
                     if value is None:
                         value = 0.0
                 if isinstance(value, tuple):
-                    matched = _compare(value, cmp)
+                    matched = _risk_matches(value, cmp)
                 else:
                     matched = not (
                         (in_ is not None and value not in in_)
@@ -424,12 +410,6 @@ class Engine:
             outcome, why = self._pick(_CHEAPEST, candidates, costs, health)
             why = f"default target unavailable; {why}"
         return self._decision(route_name, route, outcome, None, f"default: {why}", costs, trace)
-
-    def _feature(self, features: RequestFeatures, name: str, tier: str):
-        if name == "tier":
-            return tier
-        value = getattr(features, name)
-        return 0.0 if value is None else value
 
     def _pick(self, target: Target, candidates: list[str], costs: dict[str, float], health) -> tuple[str | None, str]:
         models = self.config.models
