@@ -161,6 +161,9 @@ class RouterService:
         max_attempts = engine.config.resilience.max_attempts
         chain: list[str] = [decision.model]
         extended = False
+        system = self._system(engine, decision, request)  # the same for every model tried
+        temperature = request.temperature if request.temperature is not None else self._route_temperature(
+            engine, decision)
 
         def extend() -> None:  # fallbacks are derived only once the first choice is in trouble
             nonlocal extended
@@ -197,10 +200,9 @@ class RouterService:
                 model_id=model_id,
                 region=region or self.default_region,
                 messages=request.converse_messages,
-                system=self._system(engine, decision, request),
+                system=system,
                 max_tokens=self._max_tokens(engine, key, decision),
-                temperature=request.temperature if request.temperature is not None else self._route_temperature(
-                    engine, decision),
+                temperature=temperature,
                 top_p=request.top_p,
                 stop=request.stop,
                 tool_config=request.tool_config,
