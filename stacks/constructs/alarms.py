@@ -174,24 +174,22 @@ class RouterAlarms(Construct):
         s, p, n = self.settings, self.period, self.settings.min_invocations
         calls = model_metric("ModelLatency", key, "SampleCount", p)
         cid = "".join(part.capitalize() for part in key.replace(".", "-").replace(":", "-").replace("_", "-").split("-"))
-        self._alarm(
-            f"{cid}ErrorRate", "error-rate",
-            cw.MathExpression(
-                expression=f"IF(calls >= {n}, FILL(errors, 0) / calls, 0)",
-                using_metrics={"calls": calls, "errors": model_metric("ModelErrors", key, "Sum", p)},
-                label=f"{key} error rate", period=p,
-            ),
-            s.error_rate, f"{key}: share of calls failing with a retryable error (throttles excluded)", model=key,
+        rates = (  # (construct id, name suffix, metric, metric-math id, threshold, what it measures)
+            ("ErrorRate", "error-rate", "ModelErrors", "errors", s.error_rate,
+             "share of calls failing with a retryable error (throttles excluded)"),
+            ("ThrottleRate", "throttle-rate", "ModelThrottles", "throttles", s.throttle_rate,
+             "share of calls throttled (Throttling, quota, model not ready)"),
         )
-        self._alarm(
-            f"{cid}ThrottleRate", "throttle-rate",
-            cw.MathExpression(
-                expression=f"IF(calls >= {n}, FILL(throttles, 0) / calls, 0)",
-                using_metrics={"calls": calls, "throttles": model_metric("ModelThrottles", key, "Sum", p)},
-                label=f"{key} throttle rate", period=p,
-            ),
-            s.throttle_rate, f"{key}: share of calls throttled (Throttling, quota, model not ready)", model=key,
-        )
+        for suffix, kind, metric, var, threshold, what in rates:
+            self._alarm(
+                f"{cid}{suffix}", kind,
+                cw.MathExpression(
+                    expression=f"IF(calls >= {n}, FILL({var}, 0) / calls, 0)",
+                    using_metrics={"calls": calls, var: model_metric(metric, key, "Sum", p)},
+                    label=f"{key} {kind.replace('-', ' ')}", period=p,
+                ),
+                threshold, f"{key}: {what}", model=key,
+            )
         self._alarm(
             f"{cid}LatencyP90", "latency-p90",
             cw.MathExpression(
