@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+import math
+from collections import Counter
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from routing_engine.patterns import compile_risk_pattern
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 Key = Annotated[str, Field(pattern=KEY_PATTERN)]
@@ -36,7 +39,8 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     # defer_build: validators are built on first use, not at import (a cold start pays for them once, either way).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # allow_inf_nan=False: a price (or any number) of Infinity or NaN would make every cost comparison false.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 class Price(_Strict):
@@ -72,7 +76,8 @@ class ModelSpec(_Strict):
 
 
 class Comparison(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True,
+                              allow_inf_nan=False)
 
     gt: float | None = None
     gte: float | None = None
@@ -156,7 +161,10 @@ class Route(_Strict):
 
 class RiskPattern(_Strict):
     id: Key
-    pattern: str = Field(min_length=1, max_length=2000, description="Python regular expression, matched case-insensitively")
+    pattern: str = Field(
+        min_length=1, max_length=2000,
+        description="RE2 regular expression (no backreferences or lookarounds), matched case-insensitively",
+    )
     action: Literal["force_model", "reject"]
     model: Key | None = None
     description: str = ""
@@ -164,10 +172,7 @@ class RiskPattern(_Strict):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:  # with the flags the router matches with (routing_engine.features.RISK_FLAGS)
-            re.compile(value, re.IGNORECASE | re.ASCII)
-        except (re.error, ValueError) as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        compile_risk_pattern(value)  # the engine and options the router matches with; raises saying why not
         return value
 
     @model_validator(mode="after")
@@ -214,7 +219,7 @@ class RoutingConfig(_Strict):
     """The `routing` AppConfig profile."""
 
     version: str | None = Field(default=None, max_length=128, description="Free label shown in responses")
-    default_route: Key | None = Field(default=None, description="Route for unknown tasks; none means 400")
+    default_route: Key | None = Field(default=None, description="Route for requests that name no task")
     models: dict[Key, ModelSpec] = Field(min_length=1)
     routes: dict[Key, Route] = Field(min_length=1)
     aliases: dict[Key, Key] = Field(default_factory=dict, description="Extra names for routes or models")
@@ -407,13 +412,45 @@ def parse_failover_flags(raw: bytes | str) -> FailoverFlags:
     return _parse(FailoverFlags, raw)
 
 
+class _Object(dict):
+    """A JSON object that remembers the keys it had more than once (json keeps the last one silently)."""
+
+    __slots__ = ("duplicates",)
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    obj = _Object(pairs)
+    obj.duplicates = () if len(obj) == len(pairs) else sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    return obj
+
+
+def _document_problems(node, path: str = ""):
+    """Duplicate keys and non-finite numbers (`Infinity`, `NaN`, `1e999`), each named by its path."""
+    if isinstance(node, dict):
+        for key in getattr(node, "duplicates", ()):
+            yield f"{path + '.' if path else ''}{key}: duplicate key (JSON keeps only the last value)"
+        for key, value in node.items():
+            yield from _document_problems(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _document_problems(value, f"{path}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        yield f"{path}: {node} is not a finite number"
+
+
 def _parse(model: type[BaseModel], raw: bytes | str):
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json.loads(raw, object_pairs_hook=_object)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError("the document must be a JSON object")
+    try:
+        problems = list(_document_problems(data))
+    except RecursionError:
+        raise ConfigError("the document is nested too deeply") from None
+    if problems:
+        raise ConfigError("; ".join(problems))
     try:
         return model.model_validate(data)
     except ValidationError as exc:

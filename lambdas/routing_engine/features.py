@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from routing_engine.complexity import complexity_score
+from routing_engine.patterns import compile_risk_pattern
 
 # Rough, model-agnostic token estimates: about 4 characters per token for text,
 # a fixed budget per image (Claude bills roughly 1.6K tokens for a 1-megapixel
@@ -21,9 +22,10 @@ IMAGE_TOKENS = 1_600
 DOCUMENT_BYTES_PER_TOKEN = 4
 
 # Risk patterns scan at most this many characters of each text part (three quarters from the start, a
-# quarter from the end), so one huge prompt cannot stall the router: Python's regex engine reads roughly
-# 50 MB/s, so every pattern costs about 20 us per KB scanned. Operators can raise it (limits.risk_scan_chars).
+# quarter from the end), so one huge prompt costs a bounded time: RE2 (routing_engine.patterns) is linear in
+# the text, about 3 us per KB per pattern. Operators can raise it (limits.risk_scan_chars).
 RISK_SCAN_CHARS = 16_000
+# The flags under which the digit prefilter reads a pattern with Python's parser (see _needs_digit).
 RISK_FLAGS = re.IGNORECASE | re.ASCII
 
 
@@ -67,7 +69,8 @@ _ASCII_DIGITS = "0123456789"
 
 def _requires_digit(parsed) -> bool:
     """Whether every match of this (parsed) regex consumes an ASCII digit. Conservative: anything not understood
-    answers False. Sound under RISK_FLAGS: with re.ASCII, \\d is [0-9] and case folding never maps to a digit."""
+    answers False. Sound for RE2 too: \\d is [0-9] in both engines, and no case folding (ASCII or Unicode) maps
+    anything to an ASCII digit."""
     c = _sre_parse  # opcodes live on the parser module's namespace (re._constants)
     for op, av in parsed:
         if op is c.LITERAL and 0x30 <= av <= 0x39:
@@ -88,9 +91,24 @@ def _requires_digit(parsed) -> bool:
     return False
 
 
-def _needs_digit(pattern: re.Pattern) -> bool:
+# The proof reads the pattern with Python's parser, but the router matches with RE2, so it is only attempted
+# when both read the pattern alike: no POSIX classes ([[:digit:]] means a class to RE2 and a literal "[:" to
+# Python) and no escapes beyond those with one meaning in both. Anything else gets no proof and no shortcut.
+_SHARED_ESCAPES = frozenset("dDwWsSbBAntrfv")
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _parsers_agree(pattern: str) -> bool:
+    if "[:" in pattern:
+        return False
+    return all(c in _SHARED_ESCAPES or not c.isalnum() for c in _ESCAPE.findall(pattern))
+
+
+def _needs_digit(pattern: str) -> bool:
+    if not _parsers_agree(pattern):
+        return False
     try:
-        return _requires_digit(_sre_parse.parse(pattern.pattern, pattern.flags))
+        return _requires_digit(_sre_parse.parse(pattern, RISK_FLAGS))
     except Exception:  # noqa: BLE001 - no proof, no shortcut
         return False
 
@@ -102,24 +120,30 @@ def _has_digit(text: str) -> bool:
     return False
 
 
+def _utf8(text: str) -> bytes:
+    # RE2 reads UTF-8. A lone surrogate (valid in a JSON string, not in UTF-8) must not fail the request, so it
+    # passes through as bytes no pattern character matches.
+    return text.encode("utf-8", "surrogatepass")
+
+
 @dataclass(slots=True)
 class RiskMatcher:
-    """Compiled risk patterns, in configuration order. Matching is case-insensitive and ASCII-only for
-    \\d, \\w and \\b, which is what PII and keyword patterns need and about twice as fast."""
+    """Compiled risk patterns (RE2, see routing_engine.patterns), in configuration order. Matching is
+    case-insensitive and ASCII-only for \\d, \\w and \\b, which is what PII and keyword patterns need."""
 
-    patterns: tuple[tuple[str, re.Pattern], ...] = field(default_factory=tuple)
+    patterns: tuple[tuple[str, object], ...] = field(default_factory=tuple)  # (id, compiled RE2 pattern)
     scan_chars: int = RISK_SCAN_CHARS
     # Per pattern: every match consumes an ASCII digit (proved from the pattern), so a text without digits
     # cannot match it and is not searched. Most risk patterns are numbers (SSNs, cards) and most prompts have
-    # none; a regex search costs ~5-10 us on a median prompt, the digit check well under 1 us.
+    # none; a search costs ~1-2 us on a median prompt, the digit check well under 1 us.
     needs_digit: tuple[bool, ...] = field(init=False, default=())
 
     def __post_init__(self):
-        self.needs_digit = tuple(_needs_digit(pattern) for _, pattern in self.patterns)
+        self.needs_digit = tuple(_needs_digit(pattern.pattern) for _, pattern in self.patterns)
 
     @classmethod
     def compile(cls, risk_patterns, scan_chars: int = RISK_SCAN_CHARS) -> RiskMatcher:
-        return cls(tuple((p.id, re.compile(p.pattern, RISK_FLAGS)) for p in risk_patterns), scan_chars)
+        return cls(tuple((p.id, compile_risk_pattern(p.pattern)) for p in risk_patterns), scan_chars)
 
     def match(self, texts: list[str]) -> tuple[tuple[str, ...], bool]:
         """(ids of the patterns found, whether any text was only partly scanned)."""
@@ -127,29 +151,35 @@ class RiskMatcher:
             return (), False
         scan_chars = self.scan_chars
         if len(texts) == 1 and len(texts[0]) <= scan_chars:
-            # The common case (one short text): no windows to build.
+            # The common case (one short text): no windows to build, and no encoding if no pattern can match.
             text = texts[0]
             digits = _has_digit(text)
+            data = None
             hits = []
             for (risk_id, pattern), needs_digit in zip(self.patterns, self.needs_digit):
-                if (digits or not needs_digit) and pattern.search(text):
-                    hits.append(risk_id)
+                if digits or not needs_digit:
+                    if data is None:
+                        data = _utf8(text)
+                    if pattern.search(data):
+                        hits.append(risk_id)
             return tuple(hits), False
         head = scan_chars - scan_chars // 4
         tail = scan_chars // 4
         partial = False
-        windows = []
+        windows: list[tuple[bytes, int]] = []  # (UTF-8 bytes, where the search starts)
         for text in texts:
             if len(text) > scan_chars:
                 partial = True
-                windows.append((text, 0, head))
-                windows.append((text, len(text) - tail, len(text)))
+                windows.append((_utf8(text[:head]), 0))  # the window ends where the text seems to end, as endpos did
+                # One character before the tail window gives \b and ^ their context, as `pos` did with `re`.
+                start = len(text) - tail
+                windows.append((_utf8(text[start - 1:]), len(_utf8(text[start - 1]))))
             else:
-                windows.append((text, 0, len(text)))
+                windows.append((_utf8(text), 0))
         hits = []
         for risk_id, pattern in self.patterns:
-            for text, start, end in windows:
-                if pattern.search(text, start, end):
+            for data, pos in windows:
+                if pattern.search(data, pos):
                     hits.append(risk_id)
                     break
         return tuple(hits), partial

@@ -150,3 +150,35 @@ def test_a_risk_pattern_that_cannot_compile_the_way_the_router_matches_is_reject
     # (?u) contradicts the ASCII matching the router uses: it must fail validation, not every request
     data = config_dict(risk_patterns=[{"id": "x", "pattern": r"(?u)\bsecret\b", "action": "reject"}])
     assert "risk_patterns.0.pattern: not a valid regular expression" in rejected(data)
+
+
+def test_a_price_of_infinity_is_rejected_naming_the_field():
+    raw = json.dumps(config_dict()).replace('"input_per_1k": 0.015', '"input_per_1k": Infinity')
+    assert "models.large.price.input_per_1k: inf is not a finite number" in rejected_raw(raw)
+
+
+def test_nan_and_overflowing_numbers_are_rejected_anywhere_in_the_document():
+    raw = json.dumps(config_dict(version="x")).replace('"max_tokens": 500', '"max_tokens": NaN')
+    assert "routes.faq.max_tokens: nan is not a finite number" in rejected_raw(raw)
+    raw = json.dumps(config_dict()).replace('"max_cost_per_request_usd": 0.05', '"max_cost_per_request_usd": 1e999')
+    assert "tiers.free.max_cost_per_request_usd: inf is not a finite number" in rejected_raw(raw)
+
+
+def test_a_non_finite_number_is_rejected_when_the_model_is_built_in_code_too():
+    from routing_engine.config import Price
+    with pytest.raises(ValueError, match="finite number"):
+        Price(input_per_1k=float("inf"), output_per_1k=0.0)
+
+
+def test_a_duplicate_key_is_rejected_naming_its_path():
+    # json keeps the last of two equal keys silently: `faq` would route to whichever came last
+    raw = json.dumps(config_dict()).replace('"faq": {"model": "small",', '"faq": {"model": "large", "model": "small",')
+    assert "routes.faq.model: duplicate key" in rejected_raw(raw)
+    top = json.dumps(config_dict())[:-1] + ', "default_route": "support"}'
+    assert "default_route: duplicate key" in rejected_raw(top)
+
+
+def rejected_raw(raw: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_routing_config(raw)
+    return str(err.value)
