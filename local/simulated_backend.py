@@ -1,28 +1,69 @@
 """A simulated Bedrock Converse client for local mode and tests. Nothing here calls a real model.
 
-It answers like Converse does (same response shape, same error codes), so the
-router's real Bedrock adapter, error mapping and fallback code all run locally.
-Every answer says it is simulated. Latency comes from each model's
-`simulated_latency_ms` in the routing configuration (times LOCAL_LATENCY_SCALE).
+`SimulatedBedrock` stands in for a boto3 `bedrock-runtime` client: `converse` and `converse_stream` take the
+same requests and answer in the same shapes (events, stop reasons, error codes), so the router's real Bedrock
+adapter, error mapping, fallback and streaming code all run locally. Every text answer starts with
+"[SIMULATED]" and says that no model was called.
 
-Fault injection (LOCAL_FAULTS), comma-separated, each key a model alias or a model id:
-    claude-haiku=ThrottlingException:1.0     that error on every call (rate 0..1)
-    claude-sonnet=latency:3000               3,000 ms added to every call
-    claude-sonnet=latency:3000:0.5           ... to half of the calls
+What the simulated model does (deterministic: the same model and input give the same answer):
+- Text answers: a short fixed sentence naming the model and quoting the start of the last user message, with a
+  fingerprint (a hash of model and input). A prompt that asks for "N words" (the first "<number> words" in the
+  last user message, e.g. "write 300 words about owls") gets an answer of N words (at least the fixed sentence,
+  at most 20,000 words), so long answers and `max_tokens` cuts can be tried.
+- Tokens: a token is a run of up to 6 non-blank characters with the blanks before it (`\\s*\\S{1,6}`).
+  `outputTokens` counts them; streams send one token per `contentBlockDelta`. Input tokens: characters / 4.
+- `inferenceConfig.maxTokens` cuts a text answer after that many tokens (stopReason "max_tokens");
+  `stopSequences` cut it just before the first occurrence of any of them (stopReason "stop_sequence", and
+  `additionalModelResponseFields.stop_sequence` names it). Whichever comes first wins. Tool calls are not cut.
+- Tool calls, when `toolConfig.tools` is offered:
+    * toolChoice {"tool": {"name": N}}: always a call to N;
+    * toolChoice {"any": {}}: a call to the tool the last user message names, else to the first tool;
+    * toolChoice {"auto": {}} or none: a call when the last user message names a tool (its name,
+      case-insensitive, as a whole word; the earliest mentioned wins) and does not carry a toolResult;
+      otherwise a text answer;
+    * a last user turn with toolResult blocks (and no forced choice) gets a text answer quoting each result.
+  A call is one toolUse block (no text before it), stopReason "tool_use", whose input is a small valid instance
+  of the tool's inputSchema (see `example_from_schema`); a string or number property `p` takes its value from
+  the prompt when it says `p=value` or `p: value`. Streams send the input JSON in several fragments.
+  A model whose catalog entry has `supports_tools: false` refuses a toolConfig with ValidationException.
+- Prompt routers (a modelId that is a prompt-router ARN) answer with the strongest member for prompts of
+  complexity >= 0.5, the weakest otherwise, and report it in trace.promptRouter.invokedModelId.
+
+Pace: each model's `simulated_latency_ms` (L, times LOCAL_LATENCY_SCALE; 0 = no sleeping at all) is the time of a
+typical answer: the first token after L/2, then one token every L/100. A non-streamed answer takes
+max(L, L/2 + tokens x L/100), so long answers get slow. An attempt whose wait exceeds the client's read timeout
+raises botocore's ReadTimeoutError after that timeout (from `converse`, or from the stream's iterator).
+
+Fault injection (LOCAL_FAULTS), comma-separated KEY=FAULT[:ARGS]. KEY is a model's catalog key, its model id,
+an alias of a model, or a prompt-router key (or ARN): faults on a prompt router apply to every call through it.
+    claude-haiku=ThrottlingException:1.0     that error on every call (rate 0..1; any Converse error code)
     nova-pro=Timeout                         a read timeout (rate defaults to 1.0)
+    claude-sonnet=latency:3000               3,000 ms more for the whole answer (L grows by 3,000 ms)
+    claude-sonnet=latency:3000:0.5           ... on half of the calls
+    claude-opus=first_token_latency:5000     5,000 ms more before the first token only (:RATE as above)
+    claude-opus=stream_error:0.5             streams fail after their first tokens with botocore's
+                                             EventStreamError (modelStreamErrorException), on half of them
+Fault latencies are not scaled. `parse_faults(spec, known=config)` (or `validate_fault_keys`) refuses a key that
+names no model, listing the known keys.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import hashlib
+import json
 import math
 import random
+import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 
 from router.adapters.bedrock import ERROR_CLASSES
 from routing_engine.complexity import complexity_score
@@ -35,7 +76,19 @@ ERROR_STATUS = {
     "ThrottlingException": 429, "ServiceQuotaExceededException": 429, "InternalServerException": 500,
     "ServiceUnavailableException": 503,
 }
-KNOWN_FAULTS = set(ERROR_CLASSES) | {"Timeout", "latency"}
+LATENCY_FAULTS = {"latency", "first_token_latency"}
+KNOWN_FAULTS = set(ERROR_CLASSES) | {"Timeout", "stream_error"} | LATENCY_FAULTS
+STREAM_ERROR_CODE = "modelStreamErrorException"
+MAX_WORDS = 20_000
+DEFAULT_MAX_TOKENS = 1024
+KEEP_LAST = 256  # requests and streams kept for tests to inspect
+TOKEN_PATTERN = re.compile(r"\s*\S{1,6}|\s+")
+WORDS_ASKED = re.compile(r"\b(\d{1,6})\s+words\b", re.IGNORECASE)
+HINT_PATTERN = re.compile(
+    r"(?<![\w.-])([A-Za-z_][\w.-]*)\s*[:=]\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s,;]+))"
+)
+FILLER = ("the simulated model keeps writing so that long answers streaming and token limits can be tried "
+          "locally without calling any real model and every word here is placeholder text").split()
 
 
 class FaultSpecError(ValueError):
@@ -44,13 +97,15 @@ class FaultSpecError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    kind: str  # an error class, "Timeout" or "latency"
+    kind: str  # an error class, "Timeout", "stream_error", "latency" or "first_token_latency"
     rate: float = 1.0
     latency_ms: float = 0.0
 
 
-def parse_faults(spec: str | None) -> dict[str, list[Fault]]:
-    """Parse LOCAL_FAULTS; raise FaultSpecError naming the bad entry."""
+def parse_faults(spec: str | None, *, known: RoutingConfig | Iterable[str] | None = None) -> dict[str, list[Fault]]:
+    """Parse LOCAL_FAULTS; raise FaultSpecError naming the bad entry.
+
+    With `known` (a routing configuration, or the accepted keys), a key that names no model is refused too."""
     faults: dict[str, list[Fault]] = {}
     for entry in (spec or "").split(","):
         entry = entry.strip()
@@ -65,23 +120,487 @@ def parse_faults(spec: str | None) -> dict[str, list[Fault]]:
             raise FaultSpecError(
                 f"LOCAL_FAULTS entry '{entry}': unknown fault '{kind}' (known: {', '.join(sorted(KNOWN_FAULTS))})"
             )
+        max_parts = 3 if kind in LATENCY_FAULTS else 2
+        if len(parts) > max_parts:
+            raise FaultSpecError(f"LOCAL_FAULTS entry '{entry}': too many ':' fields for '{kind}'")
         try:
-            if kind == "latency":
+            if kind in LATENCY_FAULTS:
                 if len(parts) < 2:
                     raise ValueError
-                fault = Fault("latency", float(parts[2]) if len(parts) > 2 else 1.0, float(parts[1]))
+                fault = Fault(kind, float(parts[2]) if len(parts) > 2 else 1.0, float(parts[1]))
             else:
                 fault = Fault(kind, float(parts[1]) if len(parts) > 1 else 1.0)
         except ValueError:
             raise FaultSpecError(f"LOCAL_FAULTS entry '{entry}': numbers expected after '{kind}:'") from None
-        if not 0.0 <= fault.rate <= 1.0 or fault.latency_ms < 0:
+        if not 0.0 <= fault.rate <= 1.0 or not 0 <= fault.latency_ms < math.inf:
             raise FaultSpecError(f"LOCAL_FAULTS entry '{entry}': rate must be within [0, 1] and latency >= 0")
         faults.setdefault(key.strip(), []).append(fault)
+    if known is not None:
+        validate_fault_keys(faults, known)
     return faults
 
 
+def fault_keys(config: RoutingConfig) -> set[str]:
+    """Every name a LOCAL_FAULTS key may use: model keys and ids, model aliases, prompt-router keys and ARNs."""
+    keys: set[str] = set()
+    for key, spec in config.models.items():
+        keys.update((key, spec.model_id))
+    keys.update(alias for alias, target in config.aliases.items() if target in config.models)
+    for key, router in config.prompt_routers.items():
+        keys.add(key)
+        if router.arn:
+            keys.add(router.arn)
+    return keys
+
+
+def validate_fault_keys(faults: dict[str, list[Fault]], known: RoutingConfig | Iterable[str]) -> None:
+    """Refuse (FaultSpecError) a LOCAL_FAULTS key that names no model, so a typo cannot silently inject nothing."""
+    config = known if isinstance(known, RoutingConfig) else None
+    names = fault_keys(config) if config is not None else set(known)
+    bad = sorted(key for key in faults if key not in names)
+    if not bad:
+        return
+    hints = []
+    if config is not None:
+        for key in bad:
+            target = config.aliases.get(key, key)
+            if target in config.routes:
+                hints.append(f"'{key}' is a route: use its model '{config.routes[target].model}'")
+        groups = [("models", sorted(config.models)),
+                  ("model ids", sorted(spec.model_id for spec in config.models.values()))]
+        aliases = sorted(a for a, t in config.aliases.items() if t in config.models)
+        if aliases:
+            groups.append(("model aliases", aliases))
+        if config.prompt_routers:
+            groups.append(("prompt routers", sorted(config.prompt_routers)))
+        listing = "; ".join(f"{label}: {', '.join(values)}" for label, values in groups)
+    else:
+        listing = ", ".join(sorted(names))
+    raise FaultSpecError(
+        f"LOCAL_FAULTS names no model for {', '.join(repr(k) for k in bad)}"
+        + (f" ({'; '.join(hints)})" if hints else "")
+        + f". Known keys: {listing}"
+    )
+
+
+# --- the answer ----------------------------------------------------------------------------------
+
+
+def tokenize(text: str) -> list[str]:
+    """The simulated tokens of a text; they join back to the text exactly."""
+    return TOKEN_PATTERN.findall(text)
+
+
+@dataclass(slots=True)
+class _Answer:
+    content: list  # Converse content blocks: one {"text"} or one {"toolUse"}
+    pieces: list[str]  # the streamed fragments (text tokens or tool-input JSON fragments)
+    stop_reason: str
+    stop_sequence: str | None
+    input_tokens: int
+    output_tokens: int
+
+
+def _last_user_message(messages: list) -> dict:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message
+    return {}
+
+
+def _user_text(messages: list) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            texts = [b["text"] for b in message.get("content", []) if "text" in b]
+            if texts:
+                return "\n".join(texts)
+    return ""
+
+
+def _tool_names_by_id(messages: list) -> dict[str, str]:
+    names = {}
+    for message in messages:
+        for block in message.get("content", []):
+            use = block.get("toolUse")
+            if isinstance(use, dict) and "toolUseId" in use:
+                names[use["toolUseId"]] = use.get("name", "?")
+    return names
+
+
+def _render_tool_result(result: dict) -> str:
+    parts = []
+    for item in result.get("content", []):
+        if "text" in item:
+            parts.append(str(item["text"]))
+        elif "json" in item:
+            parts.append(json.dumps(item["json"], sort_keys=True))
+        else:
+            parts.append(f"<{next(iter(item), 'content')}>")
+    text = " ".join(parts).strip() or "(empty)"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _named_tools(text: str, tools: list[dict]) -> list[str]:
+    """Tool names the text mentions as whole words (case-insensitive), earliest mention first."""
+    found = []
+    for tool in tools:
+        name = tool.get("toolSpec", {}).get("name")
+        if not name:
+            continue
+        match = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE)
+        if match:
+            found.append((match.start(), name))
+    return [name for _, name in sorted(found)]
+
+
+def _pick_tool(request: dict, last_user: dict, operation: str) -> dict | None:
+    """The toolSpec to call, or None for a text answer (rules in the module docstring)."""
+    tool_config = request.get("toolConfig") or {}
+    tools = [t for t in tool_config.get("tools", []) if "toolSpec" in t]
+    if not tools:
+        return None
+    by_name = {t["toolSpec"]["name"]: t["toolSpec"] for t in tools}
+    choice = tool_config.get("toolChoice") or {"auto": {}}
+    last_text = "\n".join(b["text"] for b in last_user.get("content", []) if "text" in b)
+    named = _named_tools(last_text, tools)
+    if "tool" in choice:
+        name = choice["tool"].get("name")
+        if name not in by_name:
+            raise _validation(f"toolChoice names '{name}', which is not among the tools offered", operation)
+        return by_name[name]
+    if "any" in choice:
+        return by_name[named[0]] if named else tools[0]["toolSpec"]
+    if any("toolResult" in b for b in last_user.get("content", [])):
+        return None
+    return by_name[named[0]] if named else None
+
+
+def _validation(message: str, operation: str = "Converse") -> ClientError:
+    return ClientError({"Error": {"Code": "ValidationException", "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+
+
+def _tool_use_id(digest: str) -> str:
+    raw = base64.urlsafe_b64encode(bytes.fromhex(digest[:32])).decode().rstrip("=")
+    return "tooluse_SIM" + raw.replace("-", "x").replace("_", "y")[:19]
+
+
+def _split_json(text: str) -> list[str]:
+    pieces = tokenize(text)
+    if len(pieces) == 1 and len(text) > 1:  # e.g. "{}": still more than one fragment
+        pieces = [text[: len(text) // 2], text[len(text) // 2:]]
+    return pieces
+
+
+def _text_answer(key: str, spec, text_in: str, digest: str, tool_results: list[str]) -> str:
+    words = text_in.split()
+    answer = (
+        f"{SIMULATED_TAG} This is a simulated answer from {spec.display_name or key} ({spec.model_id}); "
+        f"no model was called. "
+    )
+    if tool_results:
+        answer += " ".join(tool_results) + " "
+    answer += (
+        f"Your message had {len(words)} words"
+        + (f", starting with \"{' '.join(words[:6])}\"" if words else "")
+        + f". Fingerprint {digest[:8]}."
+    )
+    asked = WORDS_ASKED.search(text_in)
+    if asked:
+        wanted = min(MAX_WORDS, int(asked.group(1)))
+        have = len(answer.split())
+        if wanted > have:
+            start = int(digest[8:12], 16) % len(FILLER)
+            extra = [FILLER[(start + i) % len(FILLER)] for i in range(wanted - have)]
+            answer += " " + " ".join(extra).capitalize() + "."
+    return answer
+
+
+def _build_answer(key: str, spec, request: dict, operation: str) -> _Answer:
+    messages = request.get("messages", [])
+    last_user = _last_user_message(messages)
+    text_in = _user_text(messages)
+    input_chars = len(text_in) + sum(len(s.get("text", "")) for s in request.get("system", []))
+    input_tokens = max(1, math.ceil(input_chars / 4))
+    tool_config = request.get("toolConfig")
+    if tool_config and tool_config.get("tools") and not spec.supports_tools:
+        raise _validation(f"simulated backend: {spec.model_id} does not support tool use", operation)
+    tool_names = _tool_names_by_id(messages)
+    tool_results = []
+    for block in last_user.get("content", []):
+        result = block.get("toolResult")
+        if isinstance(result, dict):
+            name = tool_names.get(result.get("toolUseId", ""), "?")
+            verb = "failed with" if result.get("status") == "error" else "returned"
+            tool_results.append(f"The tool {name} {verb}: {_render_tool_result(result)}.")
+    digest = hashlib.sha256(f"{key}\n{text_in}".encode()).hexdigest()
+    if tool_results:
+        digest = hashlib.sha256(f"{digest}\n{tool_results}".encode()).hexdigest()
+    tool = _pick_tool(request, last_user, operation) if tool_config else None
+    if tool is not None:
+        schema = (tool.get("inputSchema") or {}).get("json") or {"type": "object"}
+        value = example_from_schema(schema, text=text_in)
+        tool_input = value if isinstance(value, dict) else {}
+        use_digest = hashlib.sha256(f"{digest}\n{tool['name']}".encode()).hexdigest()
+        use = {"toolUseId": _tool_use_id(use_digest), "name": tool["name"], "input": tool_input}
+        pieces = _split_json(json.dumps(tool_input))
+        return _Answer([{"toolUse": use}], pieces, "tool_use", None, input_tokens, len(pieces))
+    text = _text_answer(key, spec, text_in, digest, tool_results)
+    inference = request.get("inferenceConfig") or {}
+    stop_reason, stop_sequence = "end_turn", None
+    cut = len(text)
+    for sequence in inference.get("stopSequences") or ():
+        at = text.find(sequence) if sequence else -1
+        if 0 <= at < cut:
+            cut, stop_reason, stop_sequence = at, "stop_sequence", sequence
+    pieces = tokenize(text[:cut])
+    max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
+    if len(pieces) > max_tokens:
+        pieces, stop_reason, stop_sequence = pieces[:max(0, max_tokens)], "max_tokens", None
+    return _Answer([{"text": "".join(pieces)}], pieces, stop_reason, stop_sequence, input_tokens, len(pieces))
+
+
+# --- a small JSON Schema instance generator ----------------------------------------------------------
+
+_FORMAT_SAMPLES = {
+    "date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z", "time": "00:00:00Z", "duration": "P1D",
+    "email": "simulated@example.com", "idn-email": "simulated@example.com", "hostname": "example.com",
+    "uri": "https://example.com/simulated", "url": "https://example.com/simulated", "iri": "https://example.com/",
+    "uri-reference": "https://example.com/simulated", "uuid": "00000000-0000-4000-8000-000000000000",
+    "ipv4": "192.0.2.1", "ipv6": "2001:db8::1",
+}
+_MAX_DEPTH = 12  # past half of it: only required properties and minimum array sizes
+
+
+def example_from_schema(schema: dict | bool, *, text: str = "") -> object:
+    """A small, deterministic instance of a JSON Schema (the tool-input subset models see).
+
+    Objects get their required properties, and all properties when there are at most 6; arrays one item (or
+    minItems); strings "simulated <name>" (or a format's sample, within min/maxLength); numbers 1 moved into
+    their bounds; booleans true; enum -> first value; const and default as given; anyOf/oneOf -> first non-null
+    branch; allOf merged; $ref into $defs/definitions. A property `p` takes the value the text gives as
+    `p=value` or `p: value` (quoted or up to a blank, comma or semicolon) when it fits the property's type.
+    Not handled: pattern, uniqueItems with several items, if/then/else, not, patternProperties."""
+    hints: dict[str, str] = {}
+    for match in HINT_PATTERN.finditer(text or ""):
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        if value is None:
+            value = match.group(4).rstrip(".!?)")
+        hints.setdefault(match.group(1).lower(), value)
+    return _SchemaExample(schema, hints).value(schema, None, 0)
+
+
+class _SchemaExample:
+    def __init__(self, root, hints: dict[str, str]):
+        self.root = root
+        self.hints = hints
+
+    def resolve(self, ref: str) -> dict:
+        if not ref.startswith("#"):
+            return {}
+        node = self.root
+        for part in ref[1:].split("/"):
+            if not part:
+                continue
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return {}
+        return node if isinstance(node, dict) else {}
+
+    def value(self, schema, name: str | None, depth: int):
+        if schema is True or schema is None:
+            schema = {}
+        if schema is False or not isinstance(schema, dict):
+            return None
+        if depth > _MAX_DEPTH:
+            return None
+        if "$ref" in schema:
+            merged = {**self.resolve(schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}}
+            return self.value(merged, name, depth + 1)
+        if "const" in schema:
+            return copy.deepcopy(schema["const"])
+        hint = self.hints.get(name.lower()) if name else None
+        if "enum" in schema and schema["enum"]:
+            for option in schema["enum"]:
+                if hint is not None and str(option).lower() == hint.lower():
+                    return copy.deepcopy(option)
+            return copy.deepcopy(schema["enum"][0])
+        if "default" in schema and hint is None:
+            return copy.deepcopy(schema["default"])
+        for key in ("anyOf", "oneOf"):
+            branches = [b for b in schema.get(key) or () if isinstance(b, dict | bool)]
+            if branches:
+                rest = {k: v for k, v in schema.items() if k not in (key, "default")}
+                non_null = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
+                chosen = non_null[0] if non_null and depth <= _MAX_DEPTH // 2 else branches[0]
+                chosen = chosen if isinstance(chosen, dict) else {}
+                return self.value({**rest, **chosen}, name, depth + 1)
+        if schema.get("allOf"):
+            merged = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                part = part if isinstance(part, dict) else {}
+                while "$ref" in part:
+                    part = {**self.resolve(part["$ref"]), **{k: v for k, v in part.items() if k != "$ref"}}
+                for k, v in part.items():
+                    if k == "properties":
+                        merged["properties"] = {**merged.get("properties", {}), **v}
+                    elif k == "required":
+                        merged["required"] = list(dict.fromkeys([*merged.get("required", []), *v]))
+                    else:
+                        merged.setdefault(k, v)
+            return self.value(merged, name, depth + 1)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind is None:
+            kind = _infer_type(schema)
+        if kind == "object":
+            return self.object(schema, depth)
+        if kind == "array":
+            return self.array(schema, name, depth)
+        if kind in ("integer", "number"):
+            return _number(schema, kind, hint)
+        if kind == "boolean":
+            return hint.lower() != "false" if hint is not None and hint.lower() in ("true", "false") else True
+        if kind == "null":
+            return None
+        return _string(schema, name, hint)
+
+    def object(self, schema: dict, depth: int) -> dict:
+        properties = schema.get("properties") or {}
+        required = [p for p in schema.get("required") or () if isinstance(p, str)]
+        names = list(dict.fromkeys(required))
+        if len(properties) <= 6 and depth <= _MAX_DEPTH // 2:
+            names += [p for p in properties if p not in names]
+        extra = schema.get("additionalProperties")
+        out = {}
+        for prop in names:
+            sub = properties.get(prop, extra if isinstance(extra, dict) else {})
+            out[prop] = self.value(sub, prop, depth + 1)
+        return out
+
+    def array(self, schema: dict, name: str | None, depth: int) -> list:
+        prefix = schema.get("prefixItems")
+        if isinstance(prefix, list):
+            return [self.value(item, name, depth + 1) for item in prefix]
+        items = schema.get("items", {})
+        if isinstance(items, list):  # draft 4-7 tuple form
+            return [self.value(item, name, depth + 1) for item in items]
+        count = max(1 if depth <= _MAX_DEPTH // 2 else 0, int(schema.get("minItems", 0)))
+        if "maxItems" in schema:
+            count = min(count, int(schema["maxItems"]))
+        return [self.value(items, name, depth + 1) for _ in range(count)]
+
+
+def _infer_type(schema: dict) -> str:
+    if any(k in schema for k in ("properties", "required", "additionalProperties", "minProperties")):
+        return "object"
+    if any(k in schema for k in ("items", "prefixItems", "minItems", "maxItems")):
+        return "array"
+    if any(k in schema for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")):
+        return "number"
+    return "string"
+
+
+def _string(schema: dict, name: str | None, hint: str | None) -> str:
+    if hint is not None:
+        value = hint
+    elif schema.get("format") in _FORMAT_SAMPLES:
+        value = _FORMAT_SAMPLES[schema["format"]]
+    else:
+        value = f"simulated {name}" if name else "simulated"
+    min_length, max_length = int(schema.get("minLength", 0)), schema.get("maxLength")
+    if len(value) < min_length:
+        value += "x" * (min_length - len(value))
+    if max_length is not None and len(value) > int(max_length):
+        value = value[: int(max_length)]
+    return value
+
+
+def _number(schema: dict, kind: str, hint: str | None):
+    value: float = 1
+    if hint is not None:
+        try:
+            value = float(hint)
+            if kind == "integer" and not value.is_integer():
+                value = 1
+        except ValueError:
+            value = 1
+    minimum, maximum = schema.get("minimum"), schema.get("maximum")
+    ex_min, ex_max = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    if ex_min is True:  # draft 4: a flag on minimum
+        ex_min, minimum = minimum, None
+    if ex_max is True:
+        ex_max, maximum = maximum, None
+    ex_min = ex_min if isinstance(ex_min, int | float) and not isinstance(ex_min, bool) else None
+    ex_max = ex_max if isinstance(ex_max, int | float) and not isinstance(ex_max, bool) else None
+    upper = maximum if maximum is not None else (ex_max if ex_max is not None else None)
+    step = 1 if kind == "integer" else None
+    if minimum is not None and value < minimum:
+        value = minimum
+    if ex_min is not None and value <= ex_min:
+        value = math.floor(ex_min) + 1 if step else (ex_min + 1 if upper is None else (ex_min + upper) / 2)
+    if maximum is not None and value > maximum:
+        value = maximum
+    if ex_max is not None and value >= ex_max:
+        value = math.ceil(ex_max) - 1 if step else (ex_max - 1 if ex_min is None else (ex_min + ex_max) / 2)
+    multiple = schema.get("multipleOf")
+    if isinstance(multiple, int | float) and multiple > 0 and not isinstance(multiple, bool):
+        value = math.ceil(value / multiple) * multiple
+    if kind == "integer":
+        return int(math.ceil(value))
+    return int(value) if float(value).is_integer() else value
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Shared:
+    """State the clones made by `with_timeout` share: the random source, the call log, the streams."""
+
+    random: random.Random
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    calls: list[str] = field(default_factory=list)
+    # The last requests and streams only (by reference, not copied): a long-running local server must not grow.
+    requests: deque[dict] = field(default_factory=lambda: deque(maxlen=KEEP_LAST))
+    streams: deque[SimulatedEventStream] = field(default_factory=lambda: deque(maxlen=KEEP_LAST))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How one call unfolds: which model answers, its faults, and its pace."""
+
+    key: str
+    spec: object
+    trace: dict | None
+    pace_ms: float  # L: the model's simulated latency (scaled) plus latency faults
+    first_token_extra_ms: float
+    error: str | None  # an error class or "Timeout", raised when the call starts
+    stream_error: bool
+
+    @property
+    def first_token_ms(self) -> float:
+        return self.pace_ms / 2 + self.first_token_extra_ms
+
+    @property
+    def per_token_ms(self) -> float:
+        return self.pace_ms / 100
+
+    def total_ms(self, tokens: int) -> float:
+        return max(self.pace_ms, self.pace_ms / 2 + tokens * self.per_token_ms) + self.first_token_extra_ms
+
+
 class SimulatedBedrock:
-    """Stands in for a boto3 `bedrock-runtime` client: only `converse` is implemented."""
+    """Stands in for a boto3 `bedrock-runtime` client: `converse` and `converse_stream` are implemented.
+
+    `calls` lists the model keys that answered, in order; `requests` the last requests received; `streams` the
+    last `SimulatedEventStream`s handed out (tests read `.closed`, `.finished`). All are shared with the clones
+    that `with_timeout` makes."""
 
     def __init__(
         self,
@@ -97,103 +616,236 @@ class SimulatedBedrock:
         self.faults = faults or {}
         self.latency_scale = latency_scale
         self.read_timeout_s = read_timeout_s
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
+        self._shared = _Shared(random.Random(seed))
         self._sleep = sleep
-        self.calls: list[str] = []  # model keys called, in order (tests and demos read it)
+
+    @property
+    def calls(self) -> list[str]:
+        return self._shared.calls
+
+    @property
+    def requests(self) -> deque[dict]:
+        return self._shared.requests
+
+    @property
+    def streams(self) -> deque[SimulatedEventStream]:
+        return self._shared.streams
 
     def with_timeout(self, read_timeout_s: float) -> SimulatedBedrock:
         clone = SimulatedBedrock(self._config, faults=self.faults, latency_scale=self.latency_scale,
                                  read_timeout_s=read_timeout_s, sleep=self._sleep)
-        clone._random, clone._lock, clone.calls = self._random, self._lock, self.calls
+        clone._shared = self._shared
         return clone
 
     def _roll(self, rate: float) -> bool:
         if rate >= 1.0:
             return True
-        with self._lock:
-            return self._random.random() < rate
+        if rate <= 0.0:
+            return False
+        with self._shared.lock:
+            return self._shared.random.random() < rate
 
-    def _lookup(self, model_id: str):
+    def _lookup(self, model_id: str, operation: str):
         config = self._config()
         for key, spec in config.models.items():
             if spec.model_id == model_id:
-                return key, spec, None
+                return key, spec, None, None
         for key, router in config.prompt_routers.items():
             if router.arn == model_id or (router.arn is None and ":prompt-router/" in model_id):
-                return key, None, router
+                return key, None, router, config
         raise ClientError(
             {"Error": {"Code": "ResourceNotFoundException", "Message": f"simulated backend: no model {model_id}"},
              "ResponseMetadata": {"HTTPStatusCode": 404}},
-            "Converse",
+            operation,
         )
 
-    def converse(self, **request) -> dict:
+    def _plan(self, request: dict, operation: str) -> _Plan:
         model_id = request["modelId"]
-        key, spec, router = self._lookup(model_id)
-        text_in = _user_text(request.get("messages", []))
+        key, spec, router, config = self._lookup(model_id, operation)
+        names = []
         trace = None
         if router is not None:
             # Like Intelligent Prompt Routing: the stronger model for harder prompts.
-            config = self._config()
+            names += [key, model_id]
             members = sorted(router.models, key=lambda m: config.models[m].quality)
+            text_in = _user_text(request.get("messages", []))
             key = members[-1] if complexity_score(text_in) >= 0.5 else members[0]
             spec = config.models[key]
             trace = {"promptRouter": {"invokedModelId": spec.model_id}}
-        self.calls.append(key)
-        latency_ms = spec.simulated_latency_ms * self.latency_scale
-        for name in (key, spec.model_id):
-            for fault in self.faults.get(name, ()):
-                if fault.kind == "latency" and self._roll(fault.rate):
-                    latency_ms += fault.latency_ms
+            config_aliases = config.aliases
+        else:
+            config_aliases = self._config().aliases
+        names += [key, spec.model_id] + [a for a, t in config_aliases.items() if t == key]
+        with self._shared.lock:
+            self._shared.calls.append(key)
+            self._shared.requests.append(request)
+        faults = [f for name in dict.fromkeys(names) for f in self.faults.get(name, ())]
+        pace = spec.simulated_latency_ms * self.latency_scale
+        first_extra = 0.0
+        for fault in faults:
+            if fault.kind == "latency" and self._roll(fault.rate):
+                pace += fault.latency_ms
+            elif fault.kind == "first_token_latency" and self._roll(fault.rate):
+                first_extra += fault.latency_ms
+        error = next((f.kind for f in faults if f.kind not in LATENCY_FAULTS | {"stream_error"}
+                      and self._roll(f.rate)), None)
+        stream_error = any(f.kind == "stream_error" and self._roll(f.rate) for f in faults)
+        return _Plan(key, spec, trace, pace, first_extra, error, stream_error)
+
+    def _raise_planned_error(self, plan: _Plan, operation: str) -> None:
+        if plan.error is None:
+            return
+        self._sleep_ms(min(plan.first_token_ms, 50 * self.latency_scale))
+        if plan.error == "Timeout":
+            raise ReadTimeoutError(endpoint_url=f"simulated://{plan.key}")
+        raise ClientError(
+            {"Error": {"Code": plan.error, "Message": f"simulated {plan.error} injected by LOCAL_FAULTS"},
+             "ResponseMetadata": {"HTTPStatusCode": ERROR_STATUS.get(plan.error, 500)}},
+            operation,
+        )
+
+    def _sleep_ms(self, ms: float) -> None:
+        if ms > 0:
+            self._sleep(ms / 1000)
+
+    def converse(self, **request) -> dict:
+        plan = self._plan(request, "Converse")
+        answer = _build_answer(plan.key, plan.spec, request, "Converse")
+        latency_ms = plan.total_ms(answer.output_tokens)
         if self.read_timeout_s is not None and latency_ms / 1000 > self.read_timeout_s:
             self._sleep(self.read_timeout_s)
-            raise ReadTimeoutError(endpoint_url=f"simulated://{key}")
-        for name in (key, spec.model_id):
-            for fault in self.faults.get(name, ()):
-                if fault.kind != "latency" and self._roll(fault.rate):
-                    self._sleep(min(latency_ms, 50 * self.latency_scale) / 1000)
-                    if fault.kind == "Timeout":
-                        raise ReadTimeoutError(endpoint_url=f"simulated://{key}")
-                    raise ClientError(
-                        {"Error": {"Code": fault.kind, "Message": f"simulated {fault.kind} injected by LOCAL_FAULTS"},
-                         "ResponseMetadata": {"HTTPStatusCode": ERROR_STATUS.get(fault.kind, 500)}},
-                        "Converse",
-                    )
-        if latency_ms > 0:
-            self._sleep(latency_ms / 1000)
-        max_tokens = request.get("inferenceConfig", {}).get("maxTokens", 1024)
-        digest = hashlib.sha256(f"{key}\n{text_in}".encode()).hexdigest()
-        words = text_in.split()
-        answer = (
-            f"{SIMULATED_TAG} This is a simulated answer from {spec.display_name or key} ({spec.model_id}); "
-            f"no model was called. Your message had {len(words)} words"
-            + (f", starting with \"{' '.join(words[:6])}\"" if words else "")
-            + f". Fingerprint {digest[:8]}."
-        )
-        output_tokens = min(max_tokens, math.ceil(len(answer) / 4))
-        input_chars = len(text_in) + sum(len(s.get("text", "")) for s in request.get("system", []))
-        input_tokens = max(1, math.ceil(input_chars / 4))
+            raise ReadTimeoutError(endpoint_url=f"simulated://{plan.key}")
+        self._raise_planned_error(plan, "Converse")
+        self._sleep_ms(latency_ms)
         response = {
-            "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
-            "stopReason": "end_turn",
-            "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
-                      "totalTokens": input_tokens + output_tokens},
+            "output": {"message": {"role": "assistant", "content": answer.content}},
+            "stopReason": answer.stop_reason,
+            "usage": {"inputTokens": answer.input_tokens, "outputTokens": answer.output_tokens,
+                      "totalTokens": answer.input_tokens + answer.output_tokens},
             "metrics": {"latencyMs": int(latency_ms)},
-            "ResponseMetadata": {"HTTPStatusCode": 200},
+            "ResponseMetadata": _response_metadata("application/json"),
         }
-        if trace is not None:
-            response["trace"] = trace
+        if answer.stop_sequence is not None:
+            response["additionalModelResponseFields"] = {"stop_sequence": answer.stop_sequence}
+        if plan.trace is not None:
+            response["trace"] = plan.trace
         return response
 
+    def converse_stream(self, **request) -> dict:
+        """Like boto3's: {"stream": <events>, "ResponseMetadata": ...}; errors before the stream are raised here."""
+        plan = self._plan(request, "ConverseStream")
+        answer = _build_answer(plan.key, plan.spec, request, "ConverseStream")
+        self._raise_planned_error(plan, "ConverseStream")
+        stream = SimulatedEventStream(self, plan, answer)
+        with self._shared.lock:
+            self._shared.streams.append(stream)
+        return {"stream": stream, "ResponseMetadata": _response_metadata("application/vnd.amazon.eventstream")}
 
-def _user_text(messages: list) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            texts = [b["text"] for b in message.get("content", []) if "text" in b]
-            if texts:
-                return "\n".join(texts)
-    return ""
+
+def _response_metadata(content_type: str) -> dict:
+    request_id = str(uuid.uuid4())
+    return {"RequestId": request_id, "HTTPStatusCode": 200, "RetryAttempts": 0,
+            "HTTPHeaders": {"content-type": content_type, "x-amzn-requestid": request_id}}
+
+
+class SimulatedEventStream:
+    """Behaves like botocore's EventStream for ConverseStream: iterate it once for the events; `close()` stops
+    the generation (from any thread; a pending wait ends at once when the real clock is used)."""
+
+    def __init__(self, backend: SimulatedBedrock, plan: _Plan, answer: _Answer):
+        self._backend = backend
+        self._plan = plan
+        self._answer = answer
+        self._closed = threading.Event()
+        self._generator = self._events()
+        self.model_key = plan.key
+        self.closed = False  # close() was called
+        self.finished = False  # every event was sent
+        self.events_sent = 0
+        self.pieces_sent = 0
+
+    def close(self) -> None:
+        self.closed = True
+        self._closed.set()
+
+    def __iter__(self) -> Iterator[dict]:
+        return self._generator  # one generator, as botocore's: a second loop continues where the first stopped
+
+    def _wait(self, ms: float) -> bool:
+        """Wait (raising a read timeout past the client's); False if the stream was closed meanwhile."""
+        backend = self._backend
+        timeout_s = backend.read_timeout_s
+        if timeout_s is not None and ms / 1000 > timeout_s:
+            self._pause(timeout_s)
+            if self._closed.is_set():
+                return False
+            raise ReadTimeoutError(endpoint_url=f"simulated://{self._plan.key}")
+        if ms > 0:
+            self._pause(ms / 1000)
+        return not self._closed.is_set()
+
+    def _pause(self, seconds: float) -> None:
+        if self._backend._sleep is time.sleep:
+            self._closed.wait(seconds)
+        else:
+            self._backend._sleep(seconds)
+
+    def _emit(self, event: dict) -> dict:
+        self.events_sent += 1
+        return event
+
+    def _events(self) -> Iterator[dict]:
+        plan, answer = self._plan, self._answer
+        if not self._wait(plan.first_token_ms):
+            return
+        yield self._emit({"messageStart": {"role": "assistant"}})
+        block = answer.content[0]
+        if "toolUse" in block:
+            use = block["toolUse"]
+            if self._closed.is_set():
+                return
+            yield self._emit({"contentBlockStart": {"start": {"toolUse": {"toolUseId": use["toolUseId"],
+                                                                           "name": use["name"]}},
+                                                    "contentBlockIndex": 0}})
+
+            def delta(piece):
+                return {"toolUse": {"input": piece}}
+        else:
+            def delta(piece):
+                return {"text": piece}
+        fail_after = min(2, len(answer.pieces)) if plan.stream_error else None
+        for i, piece in enumerate(answer.pieces):
+            if i and not self._wait(plan.per_token_ms):
+                return
+            if self._closed.is_set():
+                return
+            self.pieces_sent += 1
+            yield self._emit({"contentBlockDelta": {"delta": delta(piece), "contentBlockIndex": 0}})
+            if fail_after is not None and self.pieces_sent >= fail_after:
+                raise EventStreamError(
+                    {"Error": {"Code": STREAM_ERROR_CODE,
+                               "Message": f"simulated {STREAM_ERROR_CODE} injected by LOCAL_FAULTS"}},
+                    "ConverseStream",
+                )
+        if fail_after is not None:  # an empty answer: the error comes instead of the first token
+            raise EventStreamError({"Error": {"Code": STREAM_ERROR_CODE, "Message": "simulated stream error"}},
+                                   "ConverseStream")
+        if self._closed.is_set():
+            return
+        yield self._emit({"contentBlockStop": {"contentBlockIndex": 0}})
+        stop: dict = {"stopReason": answer.stop_reason}
+        if answer.stop_sequence is not None:
+            stop["additionalModelResponseFields"] = {"stop_sequence": answer.stop_sequence}
+        yield self._emit({"messageStop": stop})
+        metadata: dict = {
+            "usage": {"inputTokens": answer.input_tokens, "outputTokens": answer.output_tokens,
+                      "totalTokens": answer.input_tokens + answer.output_tokens},
+            "metrics": {"latencyMs": int(plan.first_token_ms + max(0, len(answer.pieces) - 1) * plan.per_token_ms)},
+        }
+        if plan.trace is not None:
+            metadata["trace"] = plan.trace
+        yield self._emit({"metadata": metadata})
+        self.finished = True
 
 
 def simulated_client_factory(backend: SimulatedBedrock):
