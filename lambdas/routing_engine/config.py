@@ -200,9 +200,15 @@ class PromptRouterSpec(_Strict):
 class Resilience(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=10, description="Models tried per request, fallbacks included")
     total_deadline_ms: int = Field(default=25_000, ge=100, le=28_000, description="Must fit API Gateway's 29 s")
-    breaker_failure_threshold: int = Field(default=5, ge=1)
-    breaker_window_s: float = Field(default=30, gt=0)
-    breaker_cooldown_s: float = Field(default=30, gt=0)
+    breaker_failure_rate: float = Field(
+        default=0.9, gt=0, le=1,
+        description="Share of this instance's recent calls to a model that must fail to open its breaker",
+    )
+    breaker_min_calls: int = Field(
+        default=10, ge=1, description="Calls within the window before the failure rate is judged at all"
+    )
+    breaker_window_s: float = Field(default=30, gt=0, description="Sliding window the rate is computed over")
+    breaker_cooldown_s: float = Field(default=30, gt=0, description="How long an open breaker skips the model")
 
 
 class Limits(_Strict):
@@ -219,7 +225,7 @@ class RoutingConfig(_Strict):
     """The `routing` AppConfig profile."""
 
     version: str | None = Field(default=None, max_length=128, description="Free label shown in responses")
-    default_route: Key | None = Field(default=None, description="Route for requests that name no task")
+    default_route: Key | None = Field(default=None, description="Route for unknown tasks; none means 400")
     models: dict[Key, ModelSpec] = Field(min_length=1)
     routes: dict[Key, Route] = Field(min_length=1)
     aliases: dict[Key, Key] = Field(default_factory=dict, description="Extra names for routes or models")
