@@ -85,7 +85,7 @@ KEEP_LAST = 256  # requests and streams kept for tests to inspect
 TOKEN_PATTERN = re.compile(r"\s*\S{1,6}|\s+")
 WORDS_ASKED = re.compile(r"\b(\d{1,6})\s+words\b", re.IGNORECASE)
 HINT_PATTERN = re.compile(
-    r"(?<![\w.-])([A-Za-z_][\w.-]*)\s*[:=]\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s,;]+))"
+    r"(?<![\w.-])([A-Za-z_][\w.-]*)\s*[:=]\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s,;=\"']+)(?=[\s,;]|$))"
 )
 FILLER = ("the simulated model keeps writing so that long answers streaming and token limits can be tried "
           "locally without calling any real model and every word here is placeholder text").split()
