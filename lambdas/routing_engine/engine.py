@@ -119,8 +119,12 @@ class Engine:
                   spec.price.output_per_1k, spec.quality, spec.latency_slo_ms)
             for key, spec in config.models.items()
         }
-        # tier -> (allowed models or None, max cost per request or None)
-        self._tiers = {name: (t.allowed_models, t.max_cost_per_request_usd) for name, t in config.tiers.items()}
+        # tier -> (allowed models or None, max cost per request or None); a set, as a tuple made the check
+        # O(catalog) per candidate and the filter quadratic (1.0 ms per decision at 500 models)
+        self._tiers = {
+            name: (None if t.allowed_models is None else frozenset(t.allowed_models), t.max_cost_per_request_usd)
+            for name, t in config.tiers.items()
+        }
         self._model_ids = {key: spec.model_id for key, spec in config.models.items()}
         # route -> (policy, candidate pool, ((rule, conditions), ...)); a condition is
         # (feature, comparison, in, eq, gt, gte, lt, lte), checked in the configuration's order.
