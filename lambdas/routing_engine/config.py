@@ -225,7 +225,11 @@ class RoutingConfig(_Strict):
     """The `routing` AppConfig profile."""
 
     version: str | None = Field(default=None, max_length=128, description="Free label shown in responses")
-    default_route: Key | None = Field(default=None, description="Route for unknown tasks; none means 400")
+    default_route: Key | None = Field(default=None, description="Route for requests that name no task")
+    unknown_model_route: Key | None = Field(
+        default=None,
+        description="Route for a name that is no route, alias or model; none means the request is refused",
+    )
     models: dict[Key, ModelSpec] = Field(min_length=1)
     routes: dict[Key, Route] = Field(min_length=1)
     aliases: dict[Key, Key] = Field(default_factory=dict, description="Extra names for routes or models")
@@ -266,6 +270,9 @@ def _reference_problems(cfg: RoutingConfig):
                 checks.append(f"models.{key}.fallbacks[{i}]: a model cannot fall back to itself")
     if cfg.default_route is not None and cfg.default_route not in cfg.routes:
         checks.append(f"default_route: unknown route '{cfg.default_route}' (known: {', '.join(sorted(cfg.routes))})")
+    if cfg.unknown_model_route is not None and cfg.unknown_model_route not in cfg.routes:
+        checks.append(f"unknown_model_route: unknown route '{cfg.unknown_model_route}' "
+                      f"(known: {', '.join(sorted(cfg.routes))})")
     for name, route in cfg.routes.items():
         base = f"routes.{name}"
         checks.append(unknown_model(f"{base}.model", route.model))

@@ -18,28 +18,37 @@ _CHEAPEST = Target(strategy="cheapest_capable")
 
 
 class RoutingError(Exception):
-    """A request the configuration cannot route. Carries an HTTP status and a machine-readable code."""
+    """A request the configuration cannot route.
 
-    status = 400
+    `kind` names the failure for the layer that answers the caller (which maps it to an HTTP status: the
+    engine knows no protocol); `code` is the machine-readable error code; `details` what the caller may act on.
+    """
+
+    kind = "invalid_request"
     code = "routing_error"
 
-    def __init__(self, message: str, *, details: dict | None = None):
+    def __init__(self, message: str, *, details: dict | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        if code is not None:
+            self.code = code
 
 
 class UnknownRoute(RoutingError):
-    code = "unknown_task"
+    """The requested name is no route, alias or model, and no unknown_model_route is configured."""
+
+    kind = "unknown_route"
+    code = "model_not_found"
 
 
 class RiskRejected(RoutingError):
-    status = 403
+    kind = "risk_rejected"
     code = "rejected_by_risk_policy"
 
 
 class NoCapableModel(RoutingError):
-    status = 422
+    kind = "no_capable_model"
     code = "no_capable_model"
 
 
@@ -50,6 +59,9 @@ class Health:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     latency_ms: Mapping[str, float] = field(default_factory=dict)
     forced_up: frozenset[str] = frozenset()  # an operator's "up" flag: never skipped by a circuit breaker
+    # Seconds until an unavailable model may be tried again, where known (HealthTracker.cooldowns()); a
+    # NoCapableModel names them in details["retry_after_s"], so an answer's Retry-After can tell the truth.
+    retry_after_s: Mapping[str, float] = field(default_factory=dict)
 
 
 HEALTHY = Health()
@@ -100,12 +112,14 @@ class Engine:
         self.risk = RiskMatcher.compile(config.risk_patterns, config.limits.risk_scan_chars)
         self._risk_actions = {p.id: p for p in config.risk_patterns}
         self._names: dict[str, tuple[str, str | None]] = {}  # requested name -> (route, direct model)
+        # Prompt routers are targets of rules, not names a caller may use, so they are not listed.
         for name in config.routes:
             self._names[name] = (name, None)
         for key in config.models:
             self._names.setdefault(key, ("", key))
         for alias, target in config.aliases.items():
             self._names[alias] = (target, None) if target in config.routes else ("", target)
+        self._available = sorted(set(self._names))
         self._all_models = tuple(config.models)
         self._router_arns = {
             key: (spec.arn or prompt_router_arn or "") for key, spec in config.prompt_routers.items()
@@ -158,24 +172,40 @@ class Engine:
         out += [(m, "model") for m in self.config.models]
         return out
 
+    def routable_names(self) -> list[str]:
+        """Every name a request may give, sorted: routes, aliases and model keys (what UnknownRoute lists)."""
+        return list(self._available)
+
     def resolve(self, name: str | None) -> tuple[str, str | None]:
-        """Map a requested task/model name to (route, direct_model). Unknown names use the default route."""
-        if name is not None:
-            hit = self._names.get(name)
-            if hit is not None:
-                return hit
-        if self.config.default_route is not None:
-            return self.config.default_route, None
-        known = ", ".join(sorted(self.config.routes))
-        what = f"unknown task '{name}'" if name is not None else "no task given"
-        raise UnknownRoute(f"{what} and no default route is configured; known tasks: {known}",
-                           details={"known_tasks": sorted(self.config.routes)})
+        """Map a requested task/model name to (route, direct_model).
+
+        No name: the default route. A name that is no route, alias or model: the `unknown_model_route` if one
+        is configured, else UnknownRoute; an unknown name never falls silently into the default route."""
+        route, direct, _ = self._resolve(name)
+        return route, direct
+
+    def _resolve(self, name: str | None) -> tuple[str, str | None, bool]:
+        """(route, direct model, whether an unknown name was sent to unknown_model_route)."""
+        if name is None:
+            if self.config.default_route is not None:
+                return self.config.default_route, None, False
+            raise RoutingError(
+                f"no task given and no default route is configured; known names: {', '.join(self._available)}",
+                code="task_required", details={"available": list(self._available)},
+            )
+        hit = self._names.get(name)
+        if hit is not None:
+            return hit[0], hit[1], False
+        if self.config.unknown_model_route is not None:
+            return self.config.unknown_model_route, None, True
+        raise UnknownRoute(f"unknown name '{name}'; known names: {', '.join(self._available)}",
+                           details={"available": list(self._available)})
 
     def needs_complexity(self, name: str | None) -> bool:
         """Whether deciding for this name reads the complexity score (static routes never pay for it)."""
         try:
             route_name, direct = self.resolve(name)
-        except UnknownRoute:
+        except RoutingError:
             return False
         return direct is None and self.config.routes[route_name].mode != "static"
 
@@ -199,7 +229,7 @@ class Engine:
         health: Health = HEALTHY,
         explain: bool = False,
     ) -> Decision:
-        route_name, direct_model = self.resolve(name)
+        route_name, direct_model, unknown = self._resolve(name)
         tier = tier or self.config.default_tier
         if direct_model is not None:
             return self._direct(direct_model, features, tier, max_cost_usd, max_output_tokens, health, explain)
@@ -222,6 +252,10 @@ class Engine:
             decision.trace["fallbacks"] = list(self.fallbacks(decision, features, tier, max_cost_usd, health))
         if decision.estimated_cost_usd is None and not decision.is_prompt_router:
             decision.estimated_cost_usd = self.costs((decision.model,), features, out_tokens)[decision.model]
+        if unknown:
+            decision.reason = f"unknown name '{name}' routed to '{route_name}' by unknown_model_route; {decision.reason}"
+            if decision.trace is not None:
+                decision.trace["choice"]["reason"] = decision.reason
         return decision
 
     def output_tokens(self, route: Route | None, requested: int | None) -> int:
@@ -363,10 +397,15 @@ class Engine:
             "rules": [],
         } if explain else None
         if not candidates:
+            details = {"route": route_name, "filtered": filtered, "tier": tier, "cost_ceiling_usd": ceiling}
+            waits = {k: health.retry_after_s[k] for k in filtered
+                     if k in health.retry_after_s and filtered[k] == health.unavailable.get(k)}
+            if waits:
+                details["retry_after_s"] = waits
             raise NoCapableModel(
                 f"no model can serve this request on route '{route_name}': "
                 + "; ".join(f"{k}: {v}" for k, v in filtered.items()),
-                details={"route": route_name, "filtered": filtered, "tier": tier, "cost_ceiling_usd": ceiling},
+                details=details,
             )
         if forced:
             choice = self._decision(route_name, route, forced, None, f"risk policy forced {forced}", costs)

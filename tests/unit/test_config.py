@@ -178,6 +178,10 @@ def test_a_duplicate_key_is_rejected_naming_its_path():
     assert "default_route: duplicate key" in rejected_raw(top)
 
 
+def test_unknown_model_route_must_name_a_route():
+    assert "unknown_model_route: unknown route 'nowhere'" in rejected(config_dict(unknown_model_route="nowhere"))
+
+
 def rejected_raw(raw: str) -> str:
     with pytest.raises(ConfigError) as err:
         parse_routing_config(raw)

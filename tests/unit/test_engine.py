@@ -2,7 +2,7 @@
 
 import pytest
 
-from routing_engine.engine import Health, NoCapableModel, RiskRejected, UnknownRoute, estimate_cost
+from routing_engine.engine import Health, NoCapableModel, RiskRejected, RoutingError, UnknownRoute, estimate_cost
 from tests.unit.engine_fixtures import config_dict, engine_for, features
 
 
@@ -24,17 +24,45 @@ def test_static_cost_estimate_uses_route_max_tokens_and_prices():
     assert decision.estimated_cost_usd == pytest.approx(0.001 + 0.0025)
 
 
-def test_unknown_task_goes_to_default_route():
-    decision = engine_for().decide("does-not-exist", features())
-    assert decision.route == "faq"
+def test_a_request_that_names_no_task_goes_to_the_default_route():
+    assert engine_for().decide(None, features()).route == "faq"
 
 
-def test_unknown_task_without_default_is_rejected_naming_known_tasks():
-    engine = engine_for(config_dict(default_route=None))
+def test_no_task_and_no_default_route_is_an_invalid_request():
+    with pytest.raises(RoutingError) as err:
+        engine_for(config_dict(default_route=None)).decide(None, features())
+    assert (err.value.kind, err.value.code) == ("invalid_request", "task_required")
+
+
+def test_an_unknown_name_is_refused_listing_the_names_that_exist_even_with_a_default_route():
+    # A typo must not be served silently by the default route's model
+    engine = engine_for()
     with pytest.raises(UnknownRoute) as err:
-        engine.decide("nope", features())
-    assert err.value.status == 400
-    assert "auto, faq, support" in err.value.message
+        engine.decide("gpt-4o-mimi", features())
+    assert (err.value.kind, err.value.code) == ("unknown_route", "model_not_found")
+    assert err.value.details == {"available": ["auto", "faq", "large", "medium", "small", "support"]}
+    assert "unknown name 'gpt-4o-mimi'" in err.value.message
+
+
+def test_unknown_model_route_takes_unknown_names_and_says_so():
+    engine = engine_for(config_dict(unknown_model_route="support"))
+    decision = engine.decide("gpt-4o-mimi", features(), explain=True)
+    assert (decision.route, decision.model) == ("support", "medium")
+    assert decision.reason.startswith("unknown name 'gpt-4o-mimi' routed to 'support' by unknown_model_route")
+    assert decision.trace["choice"]["reason"] == decision.reason
+    assert engine.decide(None, features()).route == "faq"  # no name still means the default route
+    assert engine.decide("faq", features()).reason == "static route faq -> small"
+
+
+def test_routable_names_are_routes_aliases_and_models():
+    engine = engine_for(config_dict(aliases={"gpt-4o-mini": "faq"}, prompt_routers={"pr": {"models": ["small"]}}))
+    assert engine.routable_names() == ["auto", "faq", "gpt-4o-mini", "large", "medium", "small", "support"]
+
+
+def test_each_routing_error_names_its_kind_not_a_protocol_status():
+    assert [cls.kind for cls in (RoutingError, UnknownRoute, RiskRejected, NoCapableModel)] == [
+        "invalid_request", "unknown_route", "risk_rejected", "no_capable_model"]
+    assert not hasattr(RoutingError("x"), "status")
 
 
 def test_model_key_can_be_called_directly():
@@ -125,7 +153,7 @@ def test_no_capable_model_gives_a_clear_4xx_listing_reasons():
     engine = engine_for()
     with pytest.raises(NoCapableModel) as err:
         engine.decide("auto", features(documents=True), tier="free")
-    assert err.value.status == 422
+    assert err.value.kind == "no_capable_model"
     assert "does not accept documents" in err.value.message
     assert set(err.value.details["filtered"]) == {"small", "medium", "large"}
 
@@ -138,6 +166,15 @@ def test_rule_target_unavailable_falls_through_to_next_rule():
     assert decision.rule == "hard"
     assert decision.trace["rules"][0] == {"id": "pin-large", "matched": True, "result": "skipped",
                                           "why": "target large is not a capable candidate"}
+
+
+def test_when_breakers_leave_nothing_the_error_says_when_each_model_may_be_tried_again():
+    health = Health(unavailable={"small": "circuit open: cooling down for 12s more", "medium": "circuit open: probe in flight"},
+                    retry_after_s={"small": 12.0, "medium": 0.0, "large": 30.0})
+    with pytest.raises(NoCapableModel) as err:
+        engine_for().decide("auto", features(complexity=0.2), tier="free", health=health)
+    # large is filtered by the tier, not its breaker, so its wait is not the reason this request failed
+    assert err.value.details["retry_after_s"] == {"small": 12.0, "medium": 0.0}
 
 
 def test_prefer_within_slo_avoids_slow_models():
@@ -204,7 +241,7 @@ def test_risk_pattern_can_reject():
     hits, _ = engine.risk.match(["This is TOP SECRET"])
     with pytest.raises(RiskRejected) as err:
         engine.decide("auto", features(risk=hits))
-    assert err.value.status == 403 and "secret" in err.value.message
+    assert err.value.kind == "risk_rejected" and "secret" in err.value.message
 
 
 # --- fallbacks and prompt routers ----------------------------------------------------------------
