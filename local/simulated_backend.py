@@ -27,7 +27,8 @@ What the simulated model does (deterministic: the same model and input give the 
   the prompt when it says `p=value` or `p: value`. Streams send the input JSON in several fragments.
   A model whose catalog entry has `supports_tools: false` refuses a toolConfig with ValidationException.
 - Prompt routers (a modelId that is a prompt-router ARN) answer with the strongest member for prompts of
-  complexity >= 0.5, the weakest otherwise, and report it in trace.promptRouter.invokedModelId.
+  complexity >= 0.5, the weakest otherwise, and report it in trace.promptRouter.invokedModelId (as an ARN, like
+  the service: inference-profile/... for a us./eu./... id, foundation-model/... otherwise).
 
 Pace: each model's `simulated_latency_ms` (L, times LOCAL_LATENCY_SCALE; 0 = no sleeping at all) is the time of a
 typical answer: the first token after L/2, then one token every L/100. A non-streamed answer takes
@@ -43,7 +44,8 @@ an alias of a model, or a prompt-router key (or ARN): faults on a prompt router 
     claude-opus=first_token_latency:5000     5,000 ms more before the first token only (:RATE as above)
     claude-opus=stream_error:0.5             streams fail after their first tokens with botocore's
                                              EventStreamError (modelStreamErrorException), on half of them
-Fault latencies are not scaled. `parse_faults(spec, known=config)` (or `validate_fault_keys`) refuses a key that
+Error faults (and Timeout) are raised by the call itself, `converse_stream` included, before any event; a read
+timeout caused by a slow first token or pace is raised by the stream's iterator. Fault latencies are not scaled. `parse_faults(spec, known=config)` (or `validate_fault_keys`) refuses a key that
 names no model, listing the known keys.
 """
 
@@ -671,7 +673,7 @@ class SimulatedBedrock:
             text_in = _user_text(request.get("messages", []))
             key = members[-1] if complexity_score(text_in) >= 0.5 else members[0]
             spec = config.models[key]
-            trace = {"promptRouter": {"invokedModelId": spec.model_id}}
+            trace = {"promptRouter": {"invokedModelId": _invoked_model_arn(model_id, spec.model_id)}}
             config_aliases = config.aliases
         else:
             config_aliases = self._config().aliases
@@ -740,6 +742,18 @@ class SimulatedBedrock:
         with self._shared.lock:
             self._shared.streams.append(stream)
         return {"stream": stream, "ResponseMetadata": _response_metadata("application/vnd.amazon.eventstream")}
+
+
+def _invoked_model_arn(router_arn: str, model_id: str) -> str:
+    """What a prompt router reports it invoked: an ARN (an inference profile's for a us./eu./... id), as the service
+    does, in the router's partition, region and account."""
+    if model_id.startswith("arn:"):
+        return model_id
+    parts = router_arn.split(":")
+    partition, region, account = (parts[1], parts[3], parts[4]) if len(parts) > 5 else ("aws", "us-east-1", "")
+    if re.match(r"^(us|eu|apac|global|us-gov|jp|au|ca)\.", model_id):
+        return f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}"
+    return f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}"
 
 
 def _response_metadata(content_type: str) -> dict:

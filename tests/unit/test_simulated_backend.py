@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 import time
 from datetime import date
@@ -134,6 +135,9 @@ def check_shape(value, shape_name: str, shapes: dict, path: str = "$") -> None:
         assert isinstance(value, str), f"{path}: expected a string, got {value!r}"
         if "enum" in shape:
             assert value in shape["enum"], f"{path}: {value!r} not in {shape_name} {shape['enum']}"
+        if "pattern" in shape:
+            assert re.fullmatch(shape["pattern"], value), f"{path}: {value!r} does not match {shape['pattern']}"
+        assert shape.get("min", 0) <= len(value) <= shape.get("max", len(value)), f"{path}: length out of bounds"
     elif kind in ("integer", "long"):
         assert isinstance(value, int) and not isinstance(value, bool), f"{path}: expected an integer"
         if "min" in shape:
@@ -243,9 +247,10 @@ def test_a_prompt_router_reports_the_model_it_invoked(config, shapes):
     sim = backend(config)
     events = events_of(sim.converse_stream(modelId=ROUTER_ARN, messages=user("hi")))
     check_stream_events(events, shapes)
-    assert events[-1]["metadata"]["trace"] == {"promptRouter": {"invokedModelId": HAIKU}}
+    invoked = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{HAIKU}"  # an ARN, as the service sends
+    assert events[-1]["metadata"]["trace"] == {"promptRouter": {"invokedModelId": invoked}}
     assert sim.calls == ["haiku"]
-    assert sim.converse(modelId=ROUTER_ARN, messages=user("hi"))["trace"]["promptRouter"]["invokedModelId"] == HAIKU
+    assert sim.converse(modelId=ROUTER_ARN, messages=user("hi"))["trace"]["promptRouter"]["invokedModelId"] == invoked
 
 
 def test_answers_are_deterministic_per_model_and_input(config):
