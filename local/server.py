@@ -1,8 +1,8 @@
-"""Run the router on this machine: a real HTTP server in front of the real Lambda handler.
+"""Run the router on this machine: the very app the Lambda serves, under uvicorn.
 
-Each HTTP request becomes an API Gateway REST proxy event for `router.handler.lambda_handler`.
-Routing configuration comes from a file in the repository (reloaded when it changes; an invalid
-edit is rejected and the last good one kept). Models are SIMULATED unless --bedrock is given.
+Routing configuration comes from a file in the repository (reloaded when it changes; an invalid edit is
+rejected and the last good one kept). Models are SIMULATED unless --bedrock is given. Requests run
+concurrently: the app does its blocking work in worker threads, as it does in Lambda.
 
     python -m local.server [--port 8080] [--config config/routing.json] [--flags FILE] [--bedrock]
 """
@@ -10,168 +10,75 @@ edit is rejected and the last good one kept). Models are SIMULATED unless --bedr
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import sys
-import threading
-import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambdas"))
-
-MAX_BODY = 12 * 1024 * 1024  # above API Gateway's 10 MB: the router's own limit answers first
-LAMBDA_TIMEOUT_MS = 29_000
 LOCAL_PROMPT_ROUTER_ARN = "arn:aws:bedrock:us-east-1:000000000000:prompt-router/local-simulated"
+WORKER_THREADS = 256  # blocking model calls in flight at once (the simulated models sleep in these threads)
 
 
-class LocalContext:
-    """The parts of the Lambda context object the handler and Powertools read."""
-
-    function_name = "model-router-local"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:model-router-local"
-    log_group_name = "local"
-    log_stream_name = "local"
-
-    def __init__(self):
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + LAMBDA_TIMEOUT_MS / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+class StartupError(Exception):
+    """Something a person must fix before the server can start; the message says what."""
 
 
-def to_event(method: str, raw_path: str, headers: dict[str, str], body: bytes | None) -> dict:
-    path, _, query = raw_path.partition("?")
-    params = {}
-    for pair in filter(None, query.split("&")):
-        k, _, v = pair.partition("=")
-        params[k] = v
-    lower = {k.lower(): v for k, v in headers.items()}
-    key = lower.get("x-api-key")
-    auth = lower.get("authorization", "")
-    if not key and auth.lower().startswith("bearer "):
-        key = auth[7:].strip()  # the openai client sends its api_key this way
-    text, is_b64 = None, False
-    if body:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            text, is_b64 = base64.b64encode(body).decode(), True
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": params or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "body": text,
-        "isBase64Encoded": is_b64,
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "stage": "local",
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/local{path}",
-            # Locally the key's value stands in for API Gateway's key id, so `callers` can map it to a tier.
-            "identity": {"apiKeyId": key, "sourceIp": "127.0.0.1", "userAgent": lower.get("user-agent")},
-        },
-    }
+def _check_bedrock_environment(env: dict) -> str:
+    """--bedrock calls real Bedrock: say at start-up what is missing, rather than failing every request."""
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise StartupError("--bedrock needs a region: set AWS_REGION (for example AWS_REGION=us-east-1)")
+    import boto3
+
+    if boto3.session.Session(region_name=region).get_credentials() is None:
+        raise StartupError("--bedrock needs AWS credentials: none were found (set AWS_PROFILE, or "
+                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure`)")
+    return region
 
 
-def make_handler_class(invoke):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "model-router-local"
-
-        def _serve(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._reply(413, {"content-type": "application/json"},
-                            json.dumps({"error": {"code": "body_too_large",
-                                                  "message": f"the body is over {MAX_BODY} bytes"}}).encode())
-                self.close_connection = True
-                return
-            body = self.rfile.read(length) if length else None
-            event = to_event(self.command, self.path, dict(self.headers.items()), body)
-            result = invoke(event)
-            headers = dict(result.get("headers") or {})
-            for k, values in (result.get("multiValueHeaders") or {}).items():
-                headers[k] = ", ".join(values)
-            payload = result.get("body") or ""
-            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-            self._reply(result.get("statusCode", 500), headers, data)
-
-        def _reply(self, status: int, headers: dict, data: bytes):
-            self.send_response(status)
-            for k, v in headers.items():
-                if k.lower() not in ("content-length", "connection"):
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-        def log_message(self, fmt, *args):  # the handler already logs one JSON line per request
-            pass
-
-    return Handler
-
-
-def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: str | None, latency_scale: float):
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "model-router")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    from local.simulated_backend import SimulatedBedrock, parse_faults, simulated_client_factory
-    from router import api, wiring
-    from router.handler import lambda_handler
-    from router.observability import metrics
-
+def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: str | None, latency_scale: float,
+          env: dict | None = None):
+    """(the ASGI app, the service, the simulated backend or None). Raises StartupError naming what is wrong."""
+    env = dict(os.environ if env is None else env)
+    for name, value in (("POWERTOOLS_SERVICE_NAME", "model-router"), ("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter"),
+                        ("POWERTOOLS_TRACE_DISABLED", "true"), ("POWERTOOLS_METRICS_DISABLED", "true")):
+        os.environ.setdefault(name, value)  # read by Powertools at import
+    from local.simulated_backend import FaultSpecError, SimulatedBedrock, parse_faults, simulated_client_factory
+    from router import wiring
+    from router.http.app import create_app
     from routing_engine.config import parse_routing_config
 
     try:  # say exactly what is wrong with the file before serving anything
-        parse_routing_config(Path(config_file).read_bytes())
+        config = parse_routing_config(Path(config_file).read_bytes())
     except OSError as exc:
-        raise RuntimeError(f"cannot read the routing configuration {config_file}: {exc.strerror}") from None
+        raise StartupError(f"cannot read the routing configuration {config_file}: {exc.strerror}") from None
     except ValueError as exc:
-        raise RuntimeError(f"invalid routing configuration {config_file}: {exc}") from None
-    env = {**os.environ, "ROUTER_CONFIG_FILE": config_file}
+        raise StartupError(f"invalid routing configuration {config_file}: {exc}") from None
+    env["ROUTER_CONFIG_FILE"] = config_file
     if flags_file:
         env["ROUTER_FLAGS_FILE"] = flags_file
+    backend = None
     if bedrock:
+        _check_bedrock_environment(env)
         service = wiring.service_from_env(env=env)
-        backend = None
     else:
         # Prompt routers without their own ARN use the stack's; locally the simulated backend plays that router.
         env.setdefault("PROMPT_ROUTER_ARN", LOCAL_PROMPT_ROUTER_ARN)
+        try:
+            parsed_faults = parse_faults(faults)
+            validate = getattr(sys.modules["local.simulated_backend"], "validate_fault_keys", None)
+            if validate is not None:
+                validate(parsed_faults, config)
+        except FaultSpecError as exc:
+            raise StartupError(str(exc)) from None
         holder: dict = {}
         backend = SimulatedBedrock(lambda: holder["service"].routing.get().value.config,
-                                   faults=parse_faults(faults), latency_scale=latency_scale)
+                                   faults=parsed_faults, latency_scale=latency_scale)
         service = wiring.service_from_env(env=env, client_factory=simulated_client_factory(backend),
                                           backend="simulated")
         holder["service"] = service
     service.routing.get()  # load (and validate) the configuration before the first request
-    api.use_service(service)
-    lock = threading.Lock()  # Powertools' resolver keeps the current event on a module-level app
-
-    def invoke(event):
-        with lock:
-            try:
-                return lambda_handler(event, LocalContext())
-            finally:
-                metrics.clear_metrics()  # with metrics disabled Powertools does not flush, so nothing clears them
-
-    return invoke, service, backend
+    return create_app(service, identity="api_key_header"), service, backend
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,31 +93,43 @@ def main(argv: list[str] | None = None) -> int:
                         help="multiply the simulated models' latency (0 = instant)")
     args = parser.parse_args(argv)
     try:
-        invoke, service, backend = build(args.config, args.flags, bedrock=args.bedrock,
-                                         faults=os.environ.get("LOCAL_FAULTS"), latency_scale=args.latency_scale)
-    except Exception as exc:  # a bad config file or LOCAL_FAULTS: say what, do not show a traceback
+        app, service, backend = build(args.config, args.flags, bedrock=args.bedrock,
+                                      faults=os.environ.get("LOCAL_FAULTS"), latency_scale=args.latency_scale)
+    except StartupError as exc:
         print(f"model-router: cannot start: {exc}", file=sys.stderr)
         return 2
-    try:
-        server = ThreadingHTTPServer((args.host, args.port), make_handler_class(invoke))
-    except OSError as exc:  # most often: the port is taken
+    import socket
+
+    import anyio.to_thread
+    import uvicorn
+
+    try:  # bind first, so a taken port is a one-line error and uvicorn gets a ready socket
+        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+    except OSError as exc:
         print(f"model-router: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     snap = service.routing.get()
     mode = "REAL Amazon Bedrock" if args.bedrock else "SIMULATED models (answers are not from real models)"
-    print(f"model-router local mode on http://{args.host}:{server.server_address[1]}", file=sys.stderr)
+    print(f"model-router local mode on http://{args.host}:{sock.getsockname()[1]}", file=sys.stderr)
     print(f"  backend: {mode}", file=sys.stderr)
     print(f"  config:  {args.config} (version {snap.version}, reloaded on change)", file=sys.stderr)
     print(f"  flags:   {args.flags}", file=sys.stderr)
     if backend is not None and backend.faults:
         print(f"  faults:  {os.environ.get('LOCAL_FAULTS')}", file=sys.stderr)
     sys.stderr.flush()
+
+    async def serve() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048,
+                                timeout_graceful_shutdown=5, lifespan="off")
+        await uvicorn.Server(config).serve(sockets=[sock])
+
     try:
-        server.serve_forever()
+        anyio.run(serve)
     except KeyboardInterrupt:
         pass
-    finally:
-        server.server_close()
     return 0
 
 

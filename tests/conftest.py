@@ -1,8 +1,7 @@
 """Shared fixtures for the router's handler and end-to-end tests.
 
-Everything here is generic (no test-module prefixes) and opt-in, except two autouse
-fixtures that make every test offline and leave Powertools' global state clean:
-fake AWS credentials and `metrics.clear_metrics()` after each test.
+Everything here is generic (no test-module prefixes) and opt-in, except one autouse
+fixture that makes every test offline: fake AWS credentials.
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-for _path in (ROOT / "lambdas", ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
 
 # Read at import time by Powertools' Tracer and by router.observability, so set before anything imports them.
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -87,14 +83,6 @@ def offline_aws(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-
-
-@pytest.fixture(autouse=True)
-def clean_metrics():
-    """Powertools keeps metrics and dimensions on a module-level object: start and end each test empty."""
-    yield
-    if "router.observability" in sys.modules:
-        sys.modules["router.observability"].metrics.clear_metrics()
 
 
 # --- API Gateway events and the Lambda context -------------------------------------------------
@@ -196,6 +184,53 @@ def converse_error(code: str, message: str = "", status: int = 400):
                         "ResponseMetadata": {"HTTPStatusCode": status}}, "Converse")
 
 
+def response_events(response: dict, *, chunk: int = 4) -> list[dict]:
+    """The ConverseStream events Bedrock would send for a Converse response: text in small deltas, each tool call
+    as a start and its input JSON in two fragments, then the stop and the metadata."""
+    events: list[dict] = [{"messageStart": {"role": "assistant"}}]
+    for index, block in enumerate(response["output"]["message"]["content"]):
+        if "text" in block:
+            text = block["text"]
+            for i in range(0, len(text), chunk):
+                events.append({"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": text[i:i + chunk]}}})
+        elif "toolUse" in block:
+            use = block["toolUse"]
+            events.append({"contentBlockStart": {"contentBlockIndex": index, "start": {
+                "toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}}})
+            raw = json.dumps(use.get("input", {}))
+            half = len(raw) // 2
+            for part in (raw[:half], raw[half:]):
+                events.append({"contentBlockDelta": {"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}})
+        events.append({"contentBlockStop": {"contentBlockIndex": index}})
+    events.append({"messageStop": {"stopReason": response.get("stopReason", "end_turn")}})
+    metadata = {"usage": response["usage"], "metrics": response.get("metrics", {"latencyMs": 1})}
+    if "trace" in response:
+        metadata["trace"] = response["trace"]
+    events.append({"metadata": metadata})
+    return events
+
+
+class FakeEventStream:
+    """Iterable like botocore's EventStream; `close()` is recorded (a disconnected client must stop the model)."""
+
+    def __init__(self, events: list):
+        self._events = events
+        self.closed = False
+        self.sent = 0
+
+    def __iter__(self):
+        for item in self._events:
+            if self.closed:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            self.sent += 1
+            yield copy.deepcopy(item)
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeBedrock:
     """Stands in for a `bedrock-runtime` client: records every Converse request, answers as scripted.
 
@@ -208,6 +243,7 @@ class FakeBedrock:
 
     def __init__(self):
         self.requests: list[dict] = []
+        self.streams: list[FakeEventStream] = []
         self._scripts: dict[str, list] = {}
 
     def script(self, model_id: str, *outcomes) -> FakeBedrock:
@@ -224,6 +260,19 @@ class FakeBedrock:
         if isinstance(outcome, BaseException):
             raise outcome
         return copy.deepcopy(outcome)
+
+    def converse_stream(self, **request) -> dict:
+        """ConverseStream over the same script: a response dict becomes its events; a list is taken as the events
+        themselves (an exception in it is raised at that point of the stream, as botocore raises one)."""
+        self.requests.append(copy.deepcopy(request))
+        queue = self._scripts.get(request["modelId"])
+        outcome = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else converse_response()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        events = list(outcome) if isinstance(outcome, list) else response_events(copy.deepcopy(outcome))
+        stream = FakeEventStream(events)
+        self.streams.append(stream)
+        return {"stream": stream, "ResponseMetadata": {"HTTPStatusCode": 200}}
 
     @property
     def model_ids(self) -> list[str]:
@@ -247,8 +296,10 @@ def routing_config() -> dict:
 @pytest.fixture
 def router_service(tmp_path, fake_bedrock, routing_config):
     """`router_service(config=None)`: a RouterService over a config (dict or file path; default:
-    `routing_config`) and `fake_bedrock`, injected into the API with `router.api.use_service`; reset afterwards."""
-    from router import api, wiring
+    `routing_config`) and `fake_bedrock`, served by the ASGI app that `tests.adapter.lambda_handler` sends
+    API Gateway events to (as the Lambda Web Adapter does); reset afterwards."""
+    from router import wiring
+    from tests import adapter
 
     built = []
 
@@ -264,12 +315,12 @@ def router_service(tmp_path, fake_bedrock, routing_config):
             env={"AWS_REGION": "us-east-1", "ROUTER_CONFIG_FILE": str(path), **(env or {})},
             client_factory=lambda region, timeout_s: fake_bedrock,
         )
-        api.use_service(service)
+        adapter.serve(service)
         built.append(service)
         return service
 
     yield build
-    api.use_service(None)
+    adapter.reset()
 
 
 class _CurrentStdout:

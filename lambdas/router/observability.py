@@ -1,82 +1,96 @@
-"""Powertools Logger, Metrics and Tracer for the router, and the metric names other code relies on.
+"""One structured log line per request, which is also its EMF metrics document; the metric names others rely on.
 
-Metric contract (namespace from POWERTOOLS_METRICS_NAMESPACE, default ModelRouter). One EMF document per
-request carries every metric below with the dimension sets {service, Route, Model}, {service, Route} and
-{service, Model} (error requests also {service, ErrorCode}):
-- Requests, RequestLatency (ms), InputTokens, OutputTokens, EstimatedCostUSD, RequestErrors; Fallbacks (1 when
-  the answer came from a fallback); ShadowAgreement (0/1) and ShadowCostDeltaUSD on shadow routes.
-- Model health, per model call: ModelLatency (ms; its SampleCount is the number of calls), and ModelErrors or
-  ModelThrottles (1 per failed call; nothing on success, to keep the hot path short), so
-  error rate = Sum(ModelErrors) / SampleCount(ModelLatency). The answering call is in the request's document
-  (its Model is the answering model); each failed call to another model gets its own document with
-  dimensions {service, Model}. Alarms read these by {service, Model}.
+The request's line is written once, when the request (or its stream) ends, through the Powertools Logger. It
+carries the routing facts for Logs Insights and, under `_aws`, the CloudWatch embedded-metric-format block, so
+CloudWatch extracts the metrics from the same line: one `json.dumps` per request, no per-metric machinery on
+the hot path. Failed calls to models other than the one that answered get their own small EMF document (off the
+happy path), because EMF gives one value per metric name per document.
+
+Metric contract (namespace from POWERTOOLS_METRICS_NAMESPACE, default ModelRouter), dimension sets
+{service, Route, Model}, {service, Route}, {service, Model} (failed requests also {service, ErrorCode}):
+- Requests, RequestLatency (ms), InputTokens, OutputTokens, EstimatedCostUSD, RequestErrors; Fallbacks (1 when the
+  answer came from a fallback); ShadowAgreement (0/1) and ShadowCostDeltaUSD on shadow routes; TimeToFirstToken
+  (ms, streamed requests); ClientDisconnects (a stream the caller left before its end); ColdStart (first request).
+- Model health, per model call: ModelLatency (ms; its SampleCount is the number of calls; for a stream it is the
+  time to its first token, which is what the model's latency SLO and breaker judge), and ModelErrors or
+  ModelThrottles (1 per failed call), ModelAccessDenied (1 per call refused for access: needs a human), so
+  error rate = Sum(ModelErrors) / SampleCount(ModelLatency). Alarms read these by {service, Model}.
 - ConfigRejected / ConfigFetchFailed by {service, Store}.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import os
+import sys
+import time
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools import Logger
+
+from router.adapters.bedrock import THROTTLE_CLASSES
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "model-router")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")
+REQUEST_DIMENSIONS = [["service", "Route", "Model"], ["service", "Route"], ["service", "Model"]]
+ERROR_DIMENSIONS = [*REQUEST_DIMENSIONS, ["service", "ErrorCode"]]
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
-_tracer: Tracer | None = None
+_cold = True
+
+MS, COUNT, NONE = "Milliseconds", "Count", "None"
 
 
-def tracer() -> Tracer:
-    """The Powertools Tracer, built on first use: constructing it loads the X-Ray SDK, which creates a botocore
-    client of its own (about as costly as importing boto3), so it is not paid at import time."""
-    global _tracer
-    if _tracer is None:
-        _tracer = Tracer(service=SERVICE)
-    return _tracer
+def metrics_enabled() -> bool:
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "false").lower() not in ("true", "1")
 
 
-def capture_lambda_handler(handler):
-    """`Tracer.capture_lambda_handler`, with the Tracer (and the X-Ray SDK) created by the first invocation."""
-    traced = None
-
-    @functools.wraps(handler)
-    def wrapper(event, context):
-        nonlocal traced
-        if traced is None:
-            traced = tracer().capture_lambda_handler(handler, capture_response=False)
-        return traced(event, context)
-
-    return wrapper
-
-THROTTLE_CLASSES = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "ModelNotReadyException"})
+def emf_block(values: dict[str, tuple[str, float]], dimensions: list[list[str]]) -> dict:
+    return {
+        "Timestamp": int(time.time() * 1000),
+        "CloudWatchMetrics": [{
+            "Namespace": NAMESPACE,
+            "Dimensions": dimensions,
+            "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in values.items()],
+        }],
+    }
 
 
 def emit(dimensions: dict[str, str], values: dict[str, tuple[str, float]]) -> None:
-    """One EMF line with its own dimensions, beside the request's own metrics."""
-    em = EphemeralMetrics(service=SERVICE, namespace=NAMESPACE)
-    for name, value in dimensions.items():
-        em.add_dimension(name, value)
-    for name, (unit, value) in values.items():
-        em.add_metric(name=name, unit=unit, value=value)
-    em.flush_metrics()
-
-
-def add_attempt_metrics(target, *, error_class: str | None, retryable: bool, latency_ms: float | None) -> None:
-    """Every call adds one ModelLatency sample (so SampleCount is the call count); failures add a 1 to
-    ModelErrors or ModelThrottles. A rejected bad request (non-retryable) is the caller's fault, not the model's."""
-    target.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms or 0.0)
-    if error_class is None or not retryable:
+    """A standalone EMF document with its own dimensions (configuration events, failed model calls)."""
+    if not metrics_enabled():
         return
-    name = "ModelThrottles" if error_class in THROTTLE_CLASSES else "ModelErrors"
-    target.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    doc: dict = {"_aws": emf_block(values, [["service", *dimensions]]), "service": SERVICE, **dimensions}
+    doc.update({name: value for name, (_, value) in values.items()})
+    sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
-def model_attempt(model: str, *, error_class: str | None, retryable: bool, latency_ms: float | None) -> None:
-    """A failed call to a model other than the one that answered: its own document, dimensions {service, Model}."""
-    em = EphemeralMetrics(service=SERVICE, namespace=NAMESPACE)
-    em.add_dimension("Model", model)
-    add_attempt_metrics(em, error_class=error_class, retryable=retryable, latency_ms=latency_ms)
-    em.flush_metrics()
+def attempt_values(*, error_class: str | None, retryable: bool, latency_ms: float | None) -> dict:
+    """Every call adds one ModelLatency sample (so SampleCount is the call count); failures add a 1 to ModelErrors
+    or ModelThrottles. A rejected bad request (non-retryable) is the caller's fault, not the model's."""
+    values: dict[str, tuple[str, float]] = {"ModelLatency": (MS, latency_ms or 0.0)}
+    if error_class is None or not retryable:
+        return values
+    values["ModelThrottles" if error_class in THROTTLE_CLASSES else "ModelErrors"] = (COUNT, 1)
+    if error_class == "AccessDeniedException":
+        values["ModelAccessDenied"] = (COUNT, 1)
+    return values
+
+
+def record_request(line: dict, values: dict[str, tuple[str, float]], *, route: str, model: str,
+                   error_code: str | None, failed_calls: list[tuple[str, dict]]) -> None:
+    """Write the request's one line (log + metrics), then one small document per failed call to another model."""
+    global _cold
+    if metrics_enabled():
+        if _cold:
+            values["ColdStart"] = (COUNT, 1)
+            _cold = False
+        line["_aws"] = emf_block(values, ERROR_DIMENSIONS if error_code else REQUEST_DIMENSIONS)
+        line["Route"] = route
+        line["Model"] = model
+        if error_code:
+            line["ErrorCode"] = error_code
+        line.update({name: value for name, (_, value) in values.items()})
+    logger.info("request failed" if error_code else "request routed", extra=line)
+    for failed_model, failed_values in failed_calls:
+        emit({"Model": failed_model}, failed_values)

@@ -1,26 +1,30 @@
-"""One request, end to end: decide, call the model, fail over, account for it.
+"""The core: one request, end to end — decide, call the model (buffered or streamed), fail over, account for it.
 
-The service is independent of the wire format and of where configuration and
-models come from: the handler wires AppConfig and Bedrock in, the local server
-wires a file and the simulated backend in, tests wire fakes in.
+It knows no wire format and no HTTP: it takes a `ChatRequest` and returns a `RouteResult` (buffered) or an
+`AnswerStream` (streamed), and every failure is a `RouterFailure` with a kind. Where configuration and models
+come from is injected: AppConfig and Bedrock in Lambda, files and the simulated backend locally, fakes in tests.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, classify
-from router.adapters.config_store import LastGoodStore, Snapshot
-from router.requests import ApiError, ChatRequest
+from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, ModelStream
+from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
+from router.chat import (STRUCTURED_TOOL, ChatRequest, Finished, StreamEvent, StreamFailed, TextDelta, ToolCallDelta,
+                         ToolCallStart)
+from router.failures import FailureKind, RouterFailure
 from routing_engine.config import FailoverFlags
-from routing_engine.engine import Decision, Engine, Health, estimate_cost
-from routing_engine.features import extract_features, with_complexity
+from routing_engine.engine import Decision, Engine, Health, RoutingError, estimate_cost
+from routing_engine.features import RequestFeatures, extract_features, with_complexity
 from routing_engine.health import BreakerSettings, HealthTracker
 
 MIN_ATTEMPT_S = 1.0  # do not start a model call with less time than this left
-FIRST_ATTEMPT_SHARE = 0.6  # a call that may be followed by a fallback gets at most this share of the time left
+DEADLINE_MARGIN_S = 0.5  # kept back from the invocation's own deadline to answer with an error in time
+NO_TOOLS_NOTE = "Do not call any tool in this answer; reply in text."
 
 
 @dataclass(slots=True)
@@ -32,15 +36,18 @@ class Attempt:
     detail: str | None = None
     latency_ms: float | None = None
     retryable: bool = True
+    retry_after_s: float | None = None  # for a skipped model: when it may be tried again
 
     def as_dict(self) -> dict:
-        out = {"model": self.model, "outcome": self.outcome}
+        out: dict = {"model": self.model, "outcome": self.outcome}
         if self.error_class:
             out["error"] = self.error_class
         if self.detail:
             out["detail"] = self.detail
         if self.latency_ms is not None:
             out["latency_ms"] = round(self.latency_ms, 1)
+        if self.retry_after_s is not None:
+            out["retry_after_s"] = round(self.retry_after_s, 1)
         return out
 
 
@@ -57,16 +64,21 @@ class RouteResult:
     attempts: list[Attempt] = field(default_factory=list)
     cost_usd: float | None = None
     latency_ms: float = 0.0
+    ttft_ms: float | None = None  # streams: time to the first content event
+    streamed: bool = False
+    request_features: RequestFeatures | None = None  # what the decision saw (fallbacks are filtered by it too)
 
     @property
     def fell_back(self) -> bool:
         return any(a.outcome != "ok" for a in self.attempts)
 
+    @property
+    def model(self) -> str:
+        return self.answered_by or self.decision.model
 
-class AllModelsFailed(ApiError):
-    def __init__(self, attempts: list[Attempt], status: int, code: str, message: str):
-        super().__init__(status, code, message, details={"attempts": [a.as_dict() for a in attempts]})
-        self.attempts = attempts
+
+def routing_failure(exc: RoutingError) -> RouterFailure:
+    return RouterFailure(FailureKind(exc.kind), exc.code, exc.message, details=exc.details)
 
 
 class RouterService:
@@ -80,6 +92,7 @@ class RouterService:
         clock: Callable[[], float] = time.monotonic,
         backend: str = "bedrock",
         default_region: str | None = None,
+        max_request_s: float | None = None,
     ):
         self.routing = routing
         self.flags = flags
@@ -88,15 +101,22 @@ class RouterService:
         self.clock = clock
         self.backend = backend
         self.default_region = default_region
+        self.max_request_s = max_request_s  # the hosting invocation's own limit (Lambda timeout), if any
         self._breaker_version: str | None = None
+        self._lock = threading.Lock()  # guards the breaker: requests run concurrently in the app's threads
+
+    # --- configuration and health -------------------------------------------------------------
 
     def snapshot(self) -> Snapshot[Engine]:
-        snap = self.routing.get()
+        try:
+            snap = self.routing.get()
+        except ConfigUnavailable as exc:
+            raise RouterFailure(FailureKind.CONFIG_UNAVAILABLE, "config_unavailable", str(exc)) from None
         if snap.version != self._breaker_version:  # breaker settings follow the configuration
             res = snap.value.config.resilience
-            self.health.configure(
-                BreakerSettings(res.breaker_failure_threshold, res.breaker_window_s, res.breaker_cooldown_s))
-            self._breaker_version = snap.version
+            with self._lock:
+                self.health.configure(BreakerSettings.from_resilience(res))
+                self._breaker_version = snap.version
         return snap
 
     def flags_now(self) -> tuple[dict[str, str], frozenset[str]]:
@@ -112,64 +132,157 @@ class RouterService:
         return down, frozenset(key for key, flag in flags.models.items() if flag.state == "up")
 
     def current_health(self) -> Health:
-        unavailable = self.health.unavailable()
+        with self._lock:
+            unavailable = self.health.unavailable()
+            latency = self.health.latency_ms()
         down, forced_up = self.flags_now()
         if forced_up:  # an operator's "up" overrides this instance's circuit breaker
             unavailable = {k: v for k, v in unavailable.items() if k not in forced_up}
         if down:
             unavailable = {**unavailable, **down}
-        return Health(unavailable=unavailable, latency_ms=self.health.latency_ms(), forced_up=forced_up)
+        return Health(unavailable=unavailable, latency_ms=latency, forced_up=forced_up)
 
-    def handle(self, request: ChatRequest, *, caller: str | None, remaining_ms: Callable[[], float] | None = None,
-               snapshot: Snapshot[Engine] | None = None) -> RouteResult:
-        started = self.clock()
+    def observed(self) -> dict[str, dict]:
+        """What this instance has seen of each model (calls, errors, latency, breaker state)."""
+        with self._lock:
+            return self.health.snapshot()
+
+    def retry_after_s(self, models) -> float | None:
+        """The shortest real wait until one of `models` may be tried again by this instance's breaker."""
+        with self._lock:
+            waits = [w for w in (self.health.retry_after_s(m) for m in models) if w is not None]
+        return min(waits) if waits else None
+
+    # --- the decision -------------------------------------------------------------------------
+
+    def decide(self, request: ChatRequest, *, caller: str | None, snapshot: Snapshot[Engine] | None = None
+               ) -> tuple[RouteResult, Health]:
         snap = snapshot or self.snapshot()
         engine = snap.value
         tier = engine.tier_of(caller)
-        features = extract_features(
-            request.messages,
-            system=request.system,
-            uses_tools=request.tool_config is not None,
-            risk=engine.risk,
-        )
+        features = extract_features(request.messages, system=request.system, uses_tools=request.uses_tools,
+                                    risk=engine.risk)
         if request.dry_run or engine.needs_complexity(request.name):
             features = with_complexity(features, request.messages)
         health = self.current_health()
-        decision = engine.decide(
-            request.name,
-            features,
-            tier=tier,
-            max_cost_usd=request.max_cost_usd,
-            max_output_tokens=request.max_tokens,
-            health=health,
-            explain=request.dry_run,
-        )
-        result = RouteResult(decision, snap.version, snap.source, tier, features.as_dict())
+        try:
+            decision = engine.decide(request.name, features, tier=tier, max_cost_usd=request.max_cost_usd,
+                                     max_output_tokens=request.max_tokens, health=health, explain=request.dry_run)
+        except RoutingError as exc:
+            raise routing_failure(exc) from None
+        if request.structured is not None and not decision.is_prompt_router:
+            spec = engine.config.models[decision.model]
+            if not spec.supports_tools:
+                raise RouterFailure(
+                    FailureKind.UNSUPPORTED, "response_format_unsupported",
+                    f"{decision.model} (chosen by {decision.reason}) cannot produce structured output: it has no "
+                    "tool use, which the router needs for response_format; route this request to a model with "
+                    "supports_tools", param="response_format")
+        return RouteResult(decision, snap.version, snap.source, tier, features.as_dict(),
+                           request_features=features), health
+
+    # --- buffered ----------------------------------------------------------------------------
+
+    def complete(self, request: ChatRequest, *, caller: str | None, remaining_s: Callable[[], float] | None = None,
+                 snapshot: Snapshot[Engine] | None = None) -> RouteResult:
+        started = self.clock()
+        snap = snapshot or self.snapshot()
+        result, health = self.decide(request, caller=caller, snapshot=snap)
         if request.dry_run:
             result.latency_ms = (self.clock() - started) * 1000
             return result
-        deadline = started + engine.config.resilience.total_deadline_ms / 1000
-        if remaining_ms is not None:  # never outlive the Lambda invocation itself
-            deadline = min(deadline, self.clock() + max(0.0, remaining_ms() - 500) / 1000)
-        self._invoke_with_fallback(engine, request, result, features, health, deadline)
-        result.latency_ms = (self.clock() - started) * 1000
-        return result
+        engine = snap.value
+        deadline = self._deadline(started, engine.config.resilience.total_deadline_ms, remaining_s)
+        for key, model_id, region, is_router, timeout in self._chain(engine, request, result, health, deadline):
+            call = self._model_call(engine, key, model_id, region, result.decision, request)
+            try:
+                reply = self.invoker.converse(call, timeout)
+            except ModelCallError as exc:
+                self._failed(key, model_id, exc, result)
+                continue
+            except BaseException:
+                self._release(key)  # never leave a breaker probe claimed by a call that blew up
+                raise
+            answered = (engine.model_key_for(reply.invoked_model_id) if is_router else key) or key
+            self._succeeded(key, reply.latency_ms)
+            result.attempts.append(Attempt(answered, reply.invoked_model_id or model_id, "ok",
+                                           latency_ms=reply.latency_ms))
+            result.reply = reply
+            result.answered_by = answered
+            result.answered_model_id = reply.invoked_model_id or model_id
+            spec = engine.config.models.get(answered)
+            if spec is not None:
+                result.cost_usd = estimate_cost(spec, reply.input_tokens, reply.output_tokens)
+            result.latency_ms = (self.clock() - started) * 1000
+            return result
+        raise self._exhausted(result)
 
-    def _invoke_with_fallback(self, engine: Engine, request, result: RouteResult, features, health: Health,
-                              deadline: float) -> None:
+    # --- streamed ----------------------------------------------------------------------------
+
+    def open_stream(self, request: ChatRequest, *, caller: str | None,
+                    remaining_s: Callable[[], float] | None = None,
+                    snapshot: Snapshot[Engine] | None = None) -> AnswerStream:
+        """Route and open a stream, failing over until a model has sent its first content event. From then on
+        the answer belongs to that model: `AnswerStream.events()` yields the rest, and a later failure ends the
+        stream with `StreamFailed` instead of switching models."""
+        started = self.clock()
+        snap = snapshot or self.snapshot()
+        result, health = self.decide(request, caller=caller, snapshot=snap)
+        result.streamed = True
+        engine = snap.value
+        deadline = self._deadline(started, engine.config.resilience.stream_deadline_ms, remaining_s)
+        for key, model_id, region, is_router, timeout in self._chain(engine, request, result, health, deadline):
+            call = self._model_call(engine, key, model_id, region, result.decision, request)
+            try:
+                stream = self.invoker.converse_stream(call, timeout)
+                events = stream.events()
+                head = []
+                for event in events:  # up to the first content: failures so far move on to the next model
+                    head.append(event)
+                    if "messageStart" not in event:
+                        break
+            except ModelCallError as exc:
+                self._failed(key, model_id, exc, result)
+                continue
+            except BaseException:
+                self._release(key)
+                raise
+            ttft = stream.elapsed_ms()
+            self._succeeded(key, ttft)  # a stream is "answered" at its first token: that is what the SLO measures
+            result.attempts.append(Attempt(key, model_id, "ok", latency_ms=ttft))
+            result.answered_by = key
+            result.answered_model_id = model_id
+            result.ttft_ms = (self.clock() - started) * 1000
+            return AnswerStream(self, engine, request, result, stream, head, events, started, deadline, is_router)
+        raise self._exhausted(result)
+
+    # --- shared by both -----------------------------------------------------------------------
+
+    def _deadline(self, started: float, configured_ms: int, remaining_s: Callable[[], float] | None) -> float:
+        deadline = started + configured_ms / 1000
+        if self.max_request_s is not None:
+            deadline = min(deadline, started + self.max_request_s - DEADLINE_MARGIN_S)
+        if remaining_s is not None:  # never outlive the invocation itself
+            deadline = min(deadline, self.clock() + max(0.0, remaining_s() - DEADLINE_MARGIN_S))
+        return deadline
+
+    def _chain(self, engine: Engine, request: ChatRequest, result: RouteResult, health: Health, deadline: float
+               ) -> Iterator[tuple[str, str, str | None, bool, float]]:
+        """The models to call in order, each with its timeout: the choice, then (only once it is in trouble) its
+        fallbacks. Skipped models are recorded in `result.attempts`. A first attempt that may be followed by a
+        fallback gets at most `attempt_slo_multiple` times its model's latency SLO, so a slow primary costs a
+        bounded, model-specific time before the fallback starts."""
         decision = result.decision
-        max_attempts = engine.config.resilience.max_attempts
+        res = engine.config.resilience
         chain: list[str] = [decision.model]
         extended = False
-        system = self._system(engine, decision, request)  # the same for every model tried
-        temperature = request.temperature if request.temperature is not None else self._route_temperature(
-            engine, decision)
 
-        def extend() -> None:  # fallbacks are derived only once the first choice is in trouble
+        def extend() -> None:
             nonlocal extended
             if not extended:
                 extended = True
-                fallbacks = engine.fallbacks(decision, features, result.tier, request.max_cost_usd, health)
+                fallbacks = engine.fallbacks(decision, result.request_features, result.tier, request.max_cost_usd,
+                                             health)
                 chain.extend(m for m in fallbacks if m not in chain)
 
         calls = 0
@@ -179,60 +292,101 @@ class RouterService:
             i += 1
             model_id, region, is_router = self._target(engine, key, decision)
             if key in health.unavailable:
-                result.attempts.append(Attempt(key, model_id, "skipped", detail=health.unavailable[key]))
+                result.attempts.append(Attempt(key, model_id, "skipped", detail=health.unavailable[key],
+                                               retry_after_s=self.retry_after_s([key])))
                 extend()
                 continue
-            if calls >= max_attempts:
-                result.attempts.append(Attempt(key, model_id, "skipped", detail=f"max attempts ({max_attempts}) reached"))
+            if calls >= res.max_attempts:
+                result.attempts.append(Attempt(key, model_id, "skipped",
+                                               detail=f"max attempts ({res.max_attempts}) reached"))
                 break
             left = deadline - self.clock()
             if left < MIN_ATTEMPT_S:
                 result.attempts.append(Attempt(key, model_id, "skipped", detail="request deadline reached"))
                 break
-            if key not in health.forced_up and not self.health.allow(key):  # may claim this call as the probe
-                result.attempts.append(Attempt(key, model_id, "skipped", detail="circuit open: probe in flight"))
+            if key not in health.forced_up and not self._allow(key):  # may claim this call as the probe
+                result.attempts.append(Attempt(key, model_id, "skipped", detail="circuit open: probe in flight",
+                                               retry_after_s=self.retry_after_s([key])))
                 extend()
                 continue
-            may_follow = calls + 1 < max_attempts and (i < len(chain) or not extended)
-            timeout = left * FIRST_ATTEMPT_SHARE if may_follow else left
+            may_follow = calls + 1 < res.max_attempts and (i < len(chain) or not extended)
+            timeout = left
+            if may_follow:
+                slo_s = self._slo_s(engine, key, decision)
+                timeout = max(MIN_ATTEMPT_S, min(left - MIN_ATTEMPT_S, res.attempt_slo_multiple * slo_s))
             calls += 1
-            call = ModelCall(
-                model_id=model_id,
-                region=region or self.default_region,
-                messages=request.converse_messages,
-                system=system,
-                max_tokens=self._max_tokens(engine, key, decision),
-                temperature=temperature,
-                top_p=request.top_p,
-                stop=request.stop,
-                tool_config=request.tool_config,
-            )
-            try:
-                reply = self.invoker.converse(call, timeout)
-            except ModelCallError as exc:
-                result.attempts.append(Attempt(key, model_id, "error", exc.error_class, exc.message[:300],
-                                               exc.latency_ms, exc.retryable))
-                if not exc.retryable:
-                    self.health.release(key)  # the request was bad, which says nothing about the model
-                    raise self._failure(result.attempts, exc) from exc
-                self.health.record_failure(key, exc.latency_ms)
+            before = len(result.attempts)
+            yield key, model_id, region, is_router, timeout
+            last = result.attempts[-1] if len(result.attempts) > before else None
+            if last is not None and last.outcome == "error":
+                if not last.retryable:
+                    return
                 extend()
-                continue
-            except BaseException:
-                self.health.release(key)  # never leave a breaker probe claimed by a call that blew up
-                raise
-            answered = (engine.model_key_for(reply.invoked_model_id) if is_router else key) or key
-            self.health.record_success(key, reply.latency_ms)
-            result.attempts.append(Attempt(answered, reply.invoked_model_id or model_id, "ok",
-                                           latency_ms=reply.latency_ms))
-            result.reply = reply
-            result.answered_by = answered
-            result.answered_model_id = reply.invoked_model_id or model_id
-            spec = engine.config.models.get(answered)
-            if spec is not None:
-                result.cost_usd = estimate_cost(spec, reply.input_tokens, reply.output_tokens)
-            return
-        raise self._failure(result.attempts, None)
+
+    @staticmethod
+    def _slo_s(engine: Engine, key: str, decision: Decision) -> float:
+        models = engine.config.models
+        if decision.is_prompt_router and key == decision.model:
+            return max(models[m].latency_slo_ms for m in engine.config.prompt_routers[key].models) / 1000
+        return models[key].latency_slo_ms / 1000
+
+    def _allow(self, key: str) -> bool:
+        with self._lock:
+            return self.health.allow(key)
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self.health.release(key)
+
+    def _succeeded(self, key: str, latency_ms: float) -> None:
+        with self._lock:
+            self.health.record_success(key, latency_ms)
+
+    def _failed(self, key: str, model_id: str, exc: ModelCallError, result: RouteResult) -> None:
+        result.attempts.append(Attempt(key, model_id, "error", exc.error_class, exc.message[:300], exc.latency_ms,
+                                       exc.retryable))
+        with self._lock:
+            if exc.retryable:
+                self.health.record_failure(key, exc.latency_ms)
+            else:
+                self.health.release(key)  # the request was bad, which says nothing about the model
+
+    def _model_call(self, engine: Engine, key: str, model_id: str, region: str | None, decision: Decision,
+                    request: ChatRequest) -> ModelCall:
+        route = engine.config.routes.get(decision.route)
+        system = route.system_prompt if route is not None else None
+        if request.system:
+            system = f"{system}\n\n{request.system}" if system else request.system
+        temperature = request.temperature
+        if temperature is None and route is not None:
+            temperature = route.temperature
+        tool_config = self._tool_config(request)
+        if request.no_tools and tool_config is not None:
+            system = f"{system}\n\n{NO_TOOLS_NOTE}" if system else NO_TOOLS_NOTE
+        spec = engine.config.models.get(key)
+        max_tokens = min(decision.out_tokens, spec.max_output_tokens) if spec is not None else decision.out_tokens
+        return ModelCall(model_id=model_id, region=region or self.default_region, messages=request.converse_messages,
+                         system=system, max_tokens=max_tokens, temperature=temperature, top_p=request.top_p,
+                         stop=request.stop, tool_config=tool_config)
+
+    @staticmethod
+    def _tool_config(request: ChatRequest) -> dict | None:
+        tools = list(request.tools)
+        structured = request.structured
+        if structured is not None:
+            spec: dict = {"name": structured.name, "inputSchema": {"json": structured.schema}}
+            spec["description"] = structured.description or "Reply by calling this tool: its input is your answer."
+            tools.append({"toolSpec": spec})
+        if not tools:
+            return None
+        if request.no_tools and not _has_tool_blocks(request.converse_messages):
+            return None  # Converse has no "none": leave the tools out (they may stay only when the history needs them)
+        config: dict = {"tools": tools}
+        if structured is not None:
+            config["toolChoice"] = {"tool": {"name": structured.name}} if not request.tools else {"any": {}}
+        elif request.tool_choice is not None and not request.no_tools:
+            config["toolChoice"] = request.tool_choice
+        return config
 
     @staticmethod
     def _target(engine: Engine, key: str, decision: Decision) -> tuple[str, str | None, bool]:
@@ -241,36 +395,133 @@ class RouterService:
         spec = engine.config.models[key]
         return spec.model_id, spec.region, False
 
-    @staticmethod
-    def _max_tokens(engine: Engine, key: str, decision: Decision) -> int:
-        spec = engine.config.models.get(key)
-        return min(decision.out_tokens, spec.max_output_tokens) if spec is not None else decision.out_tokens
-
-    @staticmethod
-    def _system(engine: Engine, decision: Decision, request: ChatRequest) -> str | None:
-        route = engine.config.routes.get(decision.route)
-        base = route.system_prompt if route is not None else None
-        if base and request.system:
-            return f"{base}\n\n{request.system}"
-        return base or request.system
-
-    @staticmethod
-    def _route_temperature(engine: Engine, decision: Decision) -> float | None:
-        route = engine.config.routes.get(decision.route)
-        return route.temperature if route is not None else None
-
-    @staticmethod
-    def _failure(attempts: list[Attempt], last: ModelCallError | None) -> ApiError:
-        called = [a for a in attempts if a.outcome == "error"]
+    def _exhausted(self, result: RouteResult) -> RouterFailure:
+        """No model answered: one failure whose kind says why, with every attempt in its details."""
+        attempts = result.attempts
+        details = {"attempts": [a.as_dict() for a in attempts]}
+        errors = [a for a in attempts if a.outcome == "error"]
+        last = errors[-1] if errors else None
+        if last is not None and not last.retryable:
+            _, kind, code, hint = _classify(last.error_class)
+            return RouterFailure(kind, code, f"{hint}: {last.detail or ''}".rstrip(": "), details=details)
+        skipped = [a.model for a in attempts if a.outcome == "skipped"]
+        retry_after = self.retry_after_s(skipped + [a.model for a in errors]) if skipped or errors else None
+        kinds = {_classify(a.error_class)[1] for a in errors}
+        if errors and len(errors) == len(attempts) and (len(errors) == 1 or kinds == {FailureKind.THROTTLED}):
+            # one model, one failure: say what it was (a lone timeout is a 504); every model throttling is a 429
+            # with the real wait, so clients back off instead of treating it as an outage
+            _, kind, code, hint = _classify(last.error_class)
+            names = ", ".join(a.model for a in errors)
+            return RouterFailure(kind, code, f"{hint} ({names})", details=details, retry_after_s=retry_after)
         summary = "; ".join(
-            f"{a.model}: {a.error_class or 'skipped'}{' (' + a.detail + ')' if a.detail and a.outcome == 'skipped' else ''}"
+            f"{a.model}: {a.error_class or 'skipped'}"
+            + (f" ({a.detail})" if a.detail and a.outcome == "skipped" else "")
             for a in attempts
         )
-        if last is not None and not last.retryable:
-            return AllModelsFailed(attempts, last.status, last.code, f"{last.hint}: {last.message}")
-        if len(called) == 1 and len(attempts) == 1 and last is None:
-            only = called[0]
-            _, status, code, hint = classify(only.error_class or "")
-            return AllModelsFailed(attempts, status, code, f"{hint} ({only.model})")
-        return AllModelsFailed(attempts, 503, "all_models_failed",
-                               f"no model could answer this request; tried: {summary or 'none available'}")
+        return RouterFailure(FailureKind.UNAVAILABLE, "all_models_failed",
+                             f"no model could answer this request; tried: {summary or 'none available'}",
+                             details=details, retry_after_s=retry_after)
+
+
+def _classify(error_class: str | None):
+    from router.adapters.bedrock import classify
+
+    return classify(error_class or "")
+
+
+def _has_tool_blocks(messages: list) -> bool:
+    return any("toolUse" in block or "toolResult" in block for m in messages for block in m["content"])
+
+
+class AnswerStream:
+    """A stream that has its first content: iterate `events()` for the answer; `close()` stops the model."""
+
+    def __init__(self, service: RouterService, engine: Engine, request: ChatRequest, result: RouteResult,
+                 stream: ModelStream, head: list[dict], rest: Iterator[dict], started: float, deadline: float,
+                 is_router: bool):
+        self.service = service
+        self.engine = engine
+        self.request = request
+        self.result = result
+        self._stream = stream
+        self._head = head
+        self._rest = rest
+        self._started = started
+        self._deadline = deadline
+        self._is_router = is_router
+        self.failure: RouterFailure | None = None
+        self.stop_reason: str | None = None
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def _raw(self) -> Iterator[dict]:
+        yield from self._head
+        yield from self._rest
+
+    def events(self) -> Iterator[StreamEvent]:
+        result, clock = self.result, self.service.clock
+        structured = self.request.structured.name if self.request.structured is not None else None
+        tools: dict[int, tuple[int, bool]] = {}  # content block index -> (tool call index, is the structured tool)
+        usage: dict = {}
+        metrics: dict = {}
+        stop_reason = "end_turn"
+        invoked: str | None = None
+        try:
+            for event in self._raw():
+                if clock() > self._deadline:
+                    raise ModelCallError("Timeout", "the stream ran past the request's deadline",
+                                         latency_ms=self._stream.elapsed_ms())
+                if "contentBlockDelta" in event:
+                    body = event["contentBlockDelta"]
+                    delta = body.get("delta", {})
+                    if "text" in delta:
+                        if delta["text"]:
+                            yield TextDelta(delta["text"])
+                    elif "toolUse" in delta:
+                        index, is_structured = tools.get(body.get("contentBlockIndex", 0), (0, False))
+                        yield ToolCallDelta(index, delta["toolUse"].get("input", ""), is_structured)
+                elif "contentBlockStart" in event:
+                    body = event["contentBlockStart"]
+                    tool = body.get("start", {}).get("toolUse")
+                    if tool is not None:
+                        is_structured = tool.get("name") == structured
+                        index = sum(1 for _, s in tools.values() if not s) if not is_structured else 0
+                        tools[body.get("contentBlockIndex", 0)] = (index, is_structured)
+                        yield ToolCallStart(index, tool.get("toolUseId", ""), tool.get("name", ""), is_structured)
+                elif "messageStop" in event:
+                    stop_reason = event["messageStop"].get("stopReason", "end_turn")
+                elif "metadata" in event:
+                    meta = event["metadata"]
+                    usage = meta.get("usage", {})
+                    metrics = meta.get("metrics", {})
+                    invoked = meta.get("trace", {}).get("promptRouter", {}).get("invokedModelId")
+        except ModelCallError as exc:
+            key = result.answered_by or result.decision.model
+            self.service._failed(key, result.answered_model_id or "", exc, result)
+            result.latency_ms = (clock() - self._started) * 1000
+            _, kind, code, hint = _classify(exc.error_class)
+            self.failure = RouterFailure(kind, code, f"{hint} after the answer had started ({key}): {exc.message}",
+                                         details={"attempts": [a.as_dict() for a in result.attempts]})
+            yield StreamFailed(self.failure)
+            return
+        finally:
+            self._stream.close()
+        if self._is_router and invoked:
+            result.answered_by = self.engine.model_key_for(invoked) or result.answered_by
+            result.answered_model_id = invoked
+            result.attempts[-1].model, result.attempts[-1].model_id = result.answered_by, invoked
+        input_tokens, output_tokens = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
+        spec = self.engine.config.models.get(result.answered_by or "")
+        if spec is not None:
+            result.cost_usd = estimate_cost(spec, input_tokens, output_tokens)
+        result.latency_ms = (clock() - self._started) * 1000
+        self.stop_reason = stop_reason
+        result.reply = ModelReply(text="", content=[], stop_reason=stop_reason, input_tokens=input_tokens,
+                                  output_tokens=output_tokens, latency_ms=float(metrics.get("latencyMs", 0.0)),
+                                  invoked_model_id=invoked)
+        yield Finished(stop_reason, input_tokens, output_tokens, result.cost_usd, result.ttft_ms or 0.0,
+                       result.latency_ms, float(metrics["latencyMs"]) if "latencyMs" in metrics else None)
+
+
+__all__ = ["STRUCTURED_TOOL", "AnswerStream", "Attempt", "RouteResult", "RouterService", "routing_failure"]

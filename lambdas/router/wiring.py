@@ -1,4 +1,8 @@
-"""Builds the RouterService from the environment: AppConfig + Bedrock in Lambda, files locally."""
+"""Builds the RouterService from the environment: AppConfig + Bedrock in Lambda, files locally.
+
+Nothing is wired at import time: the app factory (router.http.app.create_app_from_env) or a test calls
+`service_from_env`, and the configuration is fetched on the first request.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +92,9 @@ def service_from_env(
             on_event=report,
         )
     invoker = BedrockConverse(client_factory or boto3_client_factory(region))
-    return RouterService(routing, invoker, flags=flags, backend=backend, default_region=region)
+    max_request = env.get("ROUTER_MAX_REQUEST_SECONDS")
+    return RouterService(routing, invoker, flags=flags, backend=backend, default_region=region,
+                         max_request_s=float(max_request) if max_request else None)
 
 
 def _optional_file(path: str) -> Callable[[], bytes]:

@@ -11,6 +11,8 @@ import pytest
 from botocore.stub import Stubber
 
 from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
+from router.failures import RouterFailure
+from router.http.errors import status_of
 
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 ROUTER_ARN = "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1"
@@ -124,7 +126,7 @@ def test_tool_config_and_tool_use_pass_through_in_converse_shape(stubbed):
     ("code", "http_status", "retryable", "status", "api_code"),
     [
         ("ValidationException", 400, False, 400, "model_validation_error"),
-        ("AccessDeniedException", 403, False, 502, "model_access_denied"),
+        ("AccessDeniedException", 403, True, 502, "model_access_denied"),
         ("ThrottlingException", 429, True, 429, "model_throttled"),
         ("ModelTimeoutException", 408, True, 504, "model_timeout"),
         ("ServiceUnavailableException", 503, True, 503, "model_unavailable"),
@@ -144,7 +146,8 @@ def test_a_converse_error_maps_to_its_class(stubbed, code, http_status, retryabl
     error = caught.value
     assert error.error_class == code
     assert error.retryable is retryable
-    assert (error.status, error.code) == (status, api_code)
+    failure = RouterFailure(error.kind, error.code, error.message)  # what the caller gets, via the one table
+    assert (status_of(failure), error.code) == (status, api_code)
     assert error.message == f"{code} happened"
     assert error.latency_ms >= 0
 
@@ -171,3 +174,189 @@ def test_real_clients_leave_retries_to_the_router():
     client = boto3_client_factory("us-east-1")("us-east-1", 7)
     assert client.meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
     assert client.meta.config.read_timeout == 7
+
+
+# --- ConverseStream, through botocore's real serializer and event-stream parser -------------------------
+# The Stubber cannot return an event stream, so these tests answer at the HTTP layer instead: botocore serializes
+# and validates the real request, and parses our bytes (AWS's binary event-stream encoding) with the service
+# model, exactly as it parses Bedrock's.
+
+
+def _header(name: str, value: str) -> bytes:
+    n, v = name.encode(), value.encode()
+    return bytes([len(n)]) + n + bytes([7]) + len(v).to_bytes(2, "big") + v
+
+
+def _message(headers: dict[str, str], payload: dict) -> bytes:
+    import json
+    import zlib
+
+    head = b"".join(_header(k, v) for k, v in headers.items())
+    body = json.dumps(payload).encode()
+    prelude = (12 + len(head) + len(body) + 4).to_bytes(4, "big") + len(head).to_bytes(4, "big")
+    message = prelude + zlib.crc32(prelude).to_bytes(4, "big") + head + body
+    return message + zlib.crc32(message).to_bytes(4, "big")
+
+
+def event(kind: str, payload: dict) -> bytes:
+    return _message({":event-type": kind, ":content-type": "application/json", ":message-type": "event"}, payload)
+
+
+def exception_event(kind: str, message: str) -> bytes:
+    return _message({":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"},
+                    {"message": message})
+
+
+class _Raw:
+    def __init__(self, chunks: list[bytes]):
+        self._chunks = chunks
+        self.closed = False
+
+    def stream(self, **_):
+        for chunk in self._chunks:
+            if self.closed:
+                return
+            yield chunk
+
+    def read(self, *_):
+        return b"".join(self._chunks)
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def streaming():
+    """A real bedrock-runtime client whose HTTP layer answers ConverseStream with the bytes a test queues."""
+    import json
+
+    from botocore.awsrequest import AWSResponse
+
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    sent: list[dict] = []
+    queued: list[list[bytes]] = []
+    raws: list[_Raw] = []
+
+    def answer(request, **_):
+        sent.append(json.loads(request.body))
+        raw = _Raw(queued.pop(0))
+        raws.append(raw)
+        return AWSResponse(request.url, 200, {"content-type": "application/vnd.amazon.eventstream"}, raw)
+
+    client.meta.events.register("before-send.bedrock-runtime.ConverseStream", answer)
+    return BedrockConverse(lambda region, timeout_s: client), sent, queued, raws
+
+
+TOOL_CONFIG = {
+    "tools": [{"toolSpec": {"name": "get_weather", "description": "Weather for a city",
+                            "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                     "required": ["city"]}}}}],
+    "toolChoice": {"tool": {"name": "get_weather"}},
+}
+
+
+def test_a_text_stream_sends_the_request_and_yields_converse_stream_events(streaming):
+    adapter, sent, queued, _ = streaming
+    # Given Bedrock streams two text deltas, the stop and the usage
+    queued.append([
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Object "}}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "storage."}}),
+        event("contentBlockStop", {"contentBlockIndex": 0}),
+        event("messageStop", {"stopReason": "end_turn"}),
+        event("metadata", {"usage": {"inputTokens": 11, "outputTokens": 3, "totalTokens": 14},
+                           "metrics": {"latencyMs": 321}}),
+    ])
+    # When the adapter opens the stream and reads it
+    stream = adapter.converse_stream(
+        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "S3?"}]}],
+                  system="Be brief.", max_tokens=64, stop=("END",)), timeout_s=5)
+    events = list(stream.events())
+    # Then botocore serialized the request Bedrock expects, and parsed every event by the service model
+    assert sent == [{"messages": [{"role": "user", "content": [{"text": "S3?"}]}], "system": [{"text": "Be brief."}],
+                     "inferenceConfig": {"maxTokens": 64, "stopSequences": ["END"]}}]
+    assert [next(iter(e)) for e in events] == ["messageStart", "contentBlockDelta", "contentBlockDelta",
+                                               "contentBlockStop", "messageStop", "metadata"]
+    assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e) == \
+        "Object storage."
+    assert events[-1]["metadata"]["usage"]["outputTokens"] == 3
+
+
+def test_a_tool_use_stream_carries_the_tool_config_and_the_input_fragments(streaming):
+    adapter, sent, queued, _ = streaming
+    # Given a forced tool call answered as a toolUse block whose input arrives in two fragments
+    queued.append([
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockStart", {"contentBlockIndex": 0,
+                                    "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"city": "Pa'}}}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": 'ris"}'}}}),
+        event("contentBlockStop", {"contentBlockIndex": 0}),
+        event("messageStop", {"stopReason": "tool_use"}),
+        event("metadata", {"usage": {"inputTokens": 20, "outputTokens": 9, "totalTokens": 29},
+                           "metrics": {"latencyMs": 100}}),
+    ])
+    # When the adapter streams with the tool config
+    stream = adapter.converse_stream(ModelCall(model_id=HAIKU_ID, region="us-east-1", tool_config=TOOL_CONFIG,
+                                               messages=[{"role": "user", "content": [{"text": "Weather?"}]}]), 5)
+    events = list(stream.events())
+    # Then toolConfig (with toolChoice) went out in Converse's shape, and the tool's start and fragments came back
+    assert sent[0]["toolConfig"] == TOOL_CONFIG
+    assert events[1]["contentBlockStart"]["start"]["toolUse"] == {"toolUseId": "tooluse_1", "name": "get_weather"}
+    fragments = [e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events if "contentBlockDelta" in e]
+    assert "".join(fragments) == '{"city": "Paris"}'
+
+
+def test_an_exception_event_mid_stream_is_a_classified_model_call_error(streaming):
+    adapter, _, queued, _ = streaming
+    # Given Bedrock sends some text, then a throttling exception inside the stream
+    queued.append([
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
+        exception_event("throttlingException", "slow down"),
+    ])
+    stream = adapter.converse_stream(ModelCall(model_id=HAIKU_ID, region="us-east-1",
+                                               messages=[{"role": "user", "content": [{"text": "hi"}]}]), 5)
+    events = stream.events()
+    assert "messageStart" in next(events) and "contentBlockDelta" in next(events)
+    # When the reader reaches the exception, then it is a retryable throttle, named as Converse names it
+    with pytest.raises(ModelCallError) as caught:
+        next(events)
+    assert (caught.value.error_class, caught.value.retryable, caught.value.code) == (
+        "ThrottlingException", True, "model_throttled")
+
+
+def test_closing_a_stream_stops_reading_the_connection(streaming):
+    adapter, _, queued, raws = streaming
+    queued.append([event("messageStart", {"role": "assistant"})]
+                  + [event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}})] * 50)
+    stream = adapter.converse_stream(ModelCall(model_id=HAIKU_ID, region="us-east-1",
+                                               messages=[{"role": "user", "content": [{"text": "hi"}]}]), 5)
+    events = stream.events()
+    next(events)
+    # When the client goes away and the router closes the stream
+    stream.close()
+    # Then the HTTP body is closed and no further event is read
+    assert raws[0].closed
+    assert list(events) == []
+
+
+def test_a_refused_connection_is_labelled_as_a_connection_error_not_a_timeout():
+    # Given an endpoint nothing listens on (a closed local port: no traffic leaves the machine)
+    from router.adapters.bedrock import boto3_client_factory
+
+    make = boto3_client_factory("us-east-1")
+
+    def factory(region, timeout_s):
+        client = make(region, timeout_s)
+        client.meta._endpoint_url = "http://127.0.0.1:9"  # discard port: connection refused
+        client._endpoint.host = "http://127.0.0.1:9"
+        return client
+
+    adapter = BedrockConverse(factory)
+    with pytest.raises(ModelCallError) as caught:
+        adapter.converse(ModelCall(model_id=HAIKU_ID, region="us-east-1",
+                                   messages=[{"role": "user", "content": [{"text": "hi"}]}]), timeout_s=2)
+    # Then it says it could not connect (retryable on another model), rather than claiming a timeout
+    assert (caught.value.error_class, caught.value.code, caught.value.retryable) == (
+        "ConnectionError", "bedrock_unreachable", True)

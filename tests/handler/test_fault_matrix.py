@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from router.handler import lambda_handler
+from tests.adapter import lambda_handler
 
 PRIMARY, FALLBACK = "us.anthropic.primary-v1:0", "us.amazon.fallback-v1:0"
 PRICE = {"input_per_1k": 0.001, "output_per_1k": 0.002}
@@ -15,8 +15,8 @@ PRICE = {"input_per_1k": 0.001, "output_per_1k": 0.002}
 # error class -> (retried on the next model?, status when it is the only model, error code)
 MATRIX = {
     "ValidationException": (False, 400, "model_validation_error"),
-    "AccessDeniedException": (False, 502, "model_access_denied"),
-    "ResourceNotFoundException": (True, 502, "model_not_found"),
+    "AccessDeniedException": (True, 502, "model_access_denied"),  # falls back: see docs/decisions.md
+    "ResourceNotFoundException": (True, 502, "bedrock_model_not_found"),
     "ThrottlingException": (True, 429, "model_throttled"),
     "ServiceQuotaExceededException": (True, 429, "model_quota_exceeded"),
     "ModelNotReadyException": (True, 503, "model_not_ready"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from router.handler import lambda_handler
+from tests.adapter import lambda_handler
 
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"
@@ -119,32 +119,40 @@ def test_a_callers_max_tokens_below_the_routes_limit_is_passed_on(router, call, 
     assert fake_bedrock.requests[0]["inferenceConfig"] == {"maxTokens": 100, "temperature": 0.2}
 
 
-def test_an_unknown_task_goes_to_the_default_route(router, call, fake_bedrock):
-    # Given the bundled config's default route is faq
-    # When the task is not a route, alias or model
+def test_an_unknown_task_is_a_404_listing_every_name_that_exists(router, call, fake_bedrock):
+    # Given the bundled config does not route unknown names anywhere
+    # When the task is not a route, alias or model (a typo, or a name from another provider)
     reply = call("POST", "/v1/route", {"task": "astrology", "prompt": "Will it rain?"})
-    # Then faq serves it
-    assert reply.status == 200
-    assert reply.body["routing"]["route"] == "faq"
-    assert fake_bedrock.model_ids == [HAIKU_ID]
+    # Then 404 model_not_found names it and lists the names that exist, and no model is called
+    assert reply.status == 404
+    error = reply.body["error"]
+    assert error["code"] == "model_not_found"
+    assert "astrology" in error["message"]
+    for task in ("analytics", "creative", "faq", "tech_support"):
+        assert task in error["message"] and task in error["details"]["available"]
+    assert fake_bedrock.requests == []
 
 
-def test_an_unknown_task_without_a_default_route_is_rejected_listing_the_known_tasks(
-        router_service, routing_config, call, fake_bedrock):
-    # Given a config with no default route
-    del routing_config["default_route"]
+def test_unknown_names_go_to_a_route_only_when_the_config_says_so(router_service, routing_config, call,
+                                                                   fake_bedrock):
+    # Given a config that explicitly sends unknown names to faq
+    routing_config["unknown_model_route"] = "faq"
     router_service(routing_config)
     # When the task is unknown
     reply = call("POST", "/v1/route", {"task": "astrology", "prompt": "Will it rain?"})
-    # Then 400 unknown_task naming every known task, and no model is called
-    assert reply.status == 400
-    error = reply.body["error"]
-    assert error["code"] == "unknown_task"
-    assert "astrology" in error["message"]
-    for task in ("analytics", "creative", "faq", "tech_support"):
-        assert task in error["message"]
-    assert error["details"]["known_tasks"] == ["analytics", "creative", "faq", "tech_support"]
-    assert fake_bedrock.requests == []
+    # Then faq serves it, and the reason says why
+    assert reply.status == 200
+    assert reply.body["routing"]["route"] == "faq"
+    assert "unknown_model_route" in reply.body["routing"]["reason"]
+    assert fake_bedrock.model_ids == [HAIKU_ID]
+
+
+def test_a_request_without_a_task_goes_to_the_default_route(router, call, fake_bedrock):
+    # When our API is called with no task at all
+    reply = call("POST", "/v1/route", {"prompt": "Will it rain?"})
+    # Then the default route (faq) serves it
+    assert reply.status == 200
+    assert reply.body["routing"]["route"] == "faq"
 
 
 @pytest.mark.parametrize(
@@ -223,13 +231,15 @@ def test_a_base64_encoded_body_is_decoded(router, call):
     assert reply.body["routing"]["route"] == "faq"
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/nothing"), ("POST", "/v2/route"), ("GET", "/v1/route")])
-def test_an_unknown_endpoint_is_a_json_404(router, call, method, path):
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/v1/nothing", 404, "not_found"), ("POST", "/v2/route", 404, "not_found"),
+    ("GET", "/v1/route", 405, "method_not_allowed")])
+def test_an_unknown_endpoint_is_a_json_4xx(router, call, method, path, status, code):
     # When nothing serves the method and path
     reply = call(method, path)
-    # Then a JSON 404 names it and lists the real endpoints
-    assert reply.status == 404
-    assert reply.body["error"]["code"] == "not_found"
+    # Then a JSON 404 (or 405 for a known path) names it and lists the real endpoints
+    assert reply.status == status
+    assert reply.body["error"]["code"] == code
     assert path in reply.body["error"]["message"]
     assert "POST /v1/route" in reply.body["error"]["message"]
 
@@ -294,8 +304,23 @@ def test_a_validation_exception_is_a_400_and_no_fallback_is_tried(router, call, 
     assert fake_bedrock.model_ids == [HAIKU_ID]
 
 
-def test_access_denied_is_a_502_with_a_hint_to_enable_model_access(router, call, fake_bedrock):
-    # Given the account has no access to haiku
+def test_access_denied_on_the_primary_falls_back_and_counts_loudly(router, call, fake_bedrock, captured_stdout,
+                                                                   parse_json_lines):
+    # Given a new account whose Claude Marketplace subscription is not done yet: haiku refuses access
+    fake_bedrock.fail(HAIKU_ID, "AccessDeniedException", "You don't have access to the model", 403)
+    captured_stdout.readouterr()
+    # When faq is asked
+    reply = call("POST", "/v1/route", {"task": "faq", "prompt": "hi"})
+    # Then the caller is served by a capable fallback, and ModelAccessDenied counts the refusal against haiku
+    assert reply.status == 200
+    assert reply.body["routing"]["model"] == "nova-pro"
+    (denied,) = _emf(parse_json_lines(captured_stdout.readouterr().out), "ModelAccessDenied")
+    assert (denied["Model"], denied["ModelAccessDenied"]) == ("claude-haiku", 1)
+
+
+def test_access_denied_with_nothing_to_fall_back_to_is_a_502_with_a_hint(router_service, call, fake_bedrock):
+    # Given a one-model catalog whose model refuses access
+    router_service(single_model_config())
     fake_bedrock.fail(HAIKU_ID, "AccessDeniedException", "You don't have access to the model", 403)
     # When faq is asked
     reply = call("POST", "/v1/route", {"task": "faq", "prompt": "hi"})
@@ -406,17 +431,6 @@ def test_chat_completions_model_may_name_a_route_an_alias_or_a_model(router, cal
     assert reply.headers["x-router-route"] == route
     assert reply.headers["x-router-model"] == served_by
     assert fake_bedrock.model_ids == [model_id]
-
-
-def test_chat_completions_refuses_streaming(router, call, fake_bedrock):
-    # When the client asks for a stream
-    reply = call("POST", "/v1/chat/completions",
-                 {"model": "faq", "stream": True, "messages": [{"role": "user", "content": "Hi"}]})
-    # Then 400 streaming_not_supported, pointing at the stream parameter
-    assert reply.status == 400
-    assert reply.body["error"]["code"] == "streaming_not_supported"
-    assert reply.body["error"]["param"] == "stream"
-    assert fake_bedrock.requests == []
 
 
 def test_chat_completions_sends_system_messages_as_converse_system(router, call, fake_bedrock):
@@ -569,7 +583,7 @@ def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(route
     out = captured_stdout.readouterr().out
     assert secret_prompt not in out and "hunter2" not in out
     assert secret_answer not in out
-    logs = [line for line in parse_json_lines(out) if "_aws" not in line and line.get("api")]
+    logs = [line for line in parse_json_lines(out) if line.get("api")]
     assert len(logs) == 1
     (line,) = logs
     assert line["message"] == "request routed"
@@ -580,7 +594,9 @@ def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(route
     assert line["reason"] == reply.body["routing"]["reason"]
     assert line["config_version"] == reply.body["routing"]["config_version"]
     assert line["input_tokens"] == 100 and line["output_tokens"] == 20
-    assert line["correlation_id"]  # the API Gateway request id, for tracing one request
+    assert line["request_id"]  # the API Gateway request id, for tracing one request
+    # And the same line is the request's EMF metrics document: one line, one json.dumps per request
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelRouter" and line["Requests"] == 1
 
 
 def test_a_rejected_request_logs_one_line_with_the_error_code_and_no_prompt(router, call, captured_stdout,
@@ -593,7 +609,7 @@ def test_a_rejected_request_logs_one_line_with_the_error_code_and_no_prompt(rout
     assert reply.status == 400
     out = captured_stdout.readouterr().out
     assert "SECRET-PROMPT" not in out
-    logs = [line for line in parse_json_lines(out) if "_aws" not in line and line.get("api")]
+    logs = [line for line in parse_json_lines(out) if line.get("api")]
     assert [(line["message"], line["status"], line["error_code"]) for line in logs] == [
         ("request failed", 400, "invalid_request")]
 
@@ -623,15 +639,15 @@ def test_emf_metrics_count_requests_by_route_and_model_and_each_model_call(route
     assert request["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelRouter"
     assert {"Route", "Model", "service"} in _dimension_sets(request)
     assert {"service", "Model"} in _dimension_sets(request)
-    assert (request["Route"], request["Model"], request["Requests"]) == ("faq", "nova-pro", [1.0])
-    assert request["Fallbacks"] == [1.0]
-    assert request["ModelLatency"] == [42.0]  # the fake's metrics.latencyMs for the answering call
-    assert request["InputTokens"] == [100.0] and request["OutputTokens"] == [20.0]
+    assert (request["Route"], request["Model"], request["Requests"]) == ("faq", "nova-pro", 1)
+    assert request["Fallbacks"] == 1
+    assert request["ModelLatency"] == 42.0  # the fake's metrics.latencyMs for the answering call
+    assert request["InputTokens"] == 100 and request["OutputTokens"] == 20
     # And the throttled call to haiku is counted against haiku, by {service, Model}, in a document of its own
     (throttled,) = _emf(lines, "ModelThrottles")
     assert _dimension_sets(throttled) == [{"Model", "service"}]
-    assert (throttled["Model"], throttled["ModelThrottles"], len(throttled["ModelLatency"])) == (
-        "claude-haiku", [1.0], 1)
+    assert (throttled["Model"], throttled["ModelThrottles"], isinstance(throttled["ModelLatency"], float)) == (
+        "claude-haiku", 1, True)
     assert "ModelErrors" not in throttled
     assert _emf(lines, "ModelErrors") == []
 
@@ -644,7 +660,7 @@ def test_a_model_error_counts_in_model_errors(router, call, fake_bedrock, captur
     call("POST", "/v1/route", {"task": "faq", "prompt": "hi"})
     # Then haiku's call counts as an error (what the per-model alarms watch), not as a throttle
     (failed,) = _emf(parse_json_lines(captured_stdout.readouterr().out), "ModelErrors")
-    assert (failed["Model"], failed["ModelErrors"]) == ("claude-haiku", [1.0])
+    assert (failed["Model"], failed["ModelErrors"]) == ("claude-haiku", 1)
     assert "ModelThrottles" not in failed
 
 

@@ -1,49 +1,59 @@
-"""Bedrock Converse behind a small seam: one client per region, errors sorted into retryable or not."""
+"""Bedrock Converse and ConverseStream behind a small seam: one client per region, errors sorted into kinds.
+
+Nothing here knows HTTP. Each Converse error code maps to (retry on another model?, failure kind,
+machine-readable code, hint); the HTTP layer turns the kind into a status.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-# Converse error code -> (retry on another model?, HTTP status for the caller, machine-readable code, hint)
-ERROR_CLASSES: dict[str, tuple[bool, int, str, str]] = {
-    "ValidationException": (False, 400, "model_validation_error", "the model rejected the request as invalid"),
+from router.failures import FailureKind as K
+
+# Converse error code -> (retry on another model?, failure kind, machine-readable code, hint)
+ERROR_CLASSES: dict[str, tuple[bool, K, str, str]] = {
+    "ValidationException": (False, K.MODEL_REJECTED, "model_validation_error", "the model rejected the request as invalid"),
+    # Retried on the next model (see docs/decisions.md): in a new account the first call to a third-party model
+    # fails until its one-time Marketplace subscription / use-case form is done; a capable fallback keeps serving
+    # while the ModelAccessDenied metric says loudly that access needs fixing.
     "AccessDeniedException": (
-        False,
-        502,
+        True,
+        K.MODEL_ACCESS_DENIED,
         "model_access_denied",
         "the router may not call this model: enable model access in the Bedrock console for this account and "
         "region, and check that the router's IAM role allows bedrock:InvokeModel on it",
     ),
-    "ResourceNotFoundException": (True, 502, "model_not_found", "the model id is unknown in this region"),
-    "ThrottlingException": (True, 429, "model_throttled", "the model is throttling requests; retry later"),
-    "ServiceQuotaExceededException": (True, 429, "model_quota_exceeded", "a Bedrock quota is exhausted"),
-    "ModelNotReadyException": (True, 503, "model_not_ready", "the model is not ready to serve; retry later"),
-    "ModelTimeoutException": (True, 504, "model_timeout", "the model took too long to answer"),
-    "ModelErrorException": (True, 502, "model_error", "the model failed while processing the request"),
-    "InternalServerException": (True, 502, "model_internal_error", "Bedrock had an internal error"),
-    "ServiceUnavailableException": (True, 503, "model_unavailable", "Bedrock is unavailable"),
+    "ResourceNotFoundException": (True, K.MODEL_FAILED, "bedrock_model_not_found", "the model id is unknown in this region"),
+    "ThrottlingException": (True, K.THROTTLED, "model_throttled", "the model is throttling requests; retry later"),
+    "ServiceQuotaExceededException": (True, K.THROTTLED, "model_quota_exceeded", "a Bedrock quota is exhausted"),
+    "ModelNotReadyException": (True, K.UNAVAILABLE, "model_not_ready", "the model is not ready to serve; retry later"),
+    "ModelTimeoutException": (True, K.TIMEOUT, "model_timeout", "the model took too long to answer"),
+    "ModelErrorException": (True, K.MODEL_FAILED, "model_error", "the model failed while processing the request"),
+    "ModelStreamErrorException": (True, K.MODEL_FAILED, "model_stream_error", "the model's stream broke"),
+    "InternalServerException": (True, K.MODEL_FAILED, "model_internal_error", "Bedrock had an internal error"),
+    "ServiceUnavailableException": (True, K.UNAVAILABLE, "model_unavailable", "Bedrock is unavailable"),
+    "Timeout": (True, K.TIMEOUT, "model_timeout", "no answer from Bedrock within the time allowed for this call"),
+    "ConnectionError": (True, K.UNAVAILABLE, "bedrock_unreachable", "could not connect to Bedrock"),
 }
-TIMEOUT_CLASS = (True, 504, "model_timeout", "no answer from Bedrock within the time left for this request")
-UNKNOWN_CLASS = (True, 502, "model_error", "Bedrock returned an unexpected error")
+UNKNOWN_CLASS = (True, K.MODEL_FAILED, "model_error", "Bedrock returned an unexpected error")
+THROTTLE_CLASSES = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "ModelNotReadyException"})
 
 
-def classify(error_class: str) -> tuple[bool, int, str, str]:
-    """(retry on another model?, HTTP status, error code, hint) for a Converse error code or "Timeout"."""
-    if error_class == "Timeout":
-        return TIMEOUT_CLASS
+def classify(error_class: str) -> tuple[bool, K, str, str]:
+    """(retry on another model?, failure kind, error code, hint) for a Converse error code."""
     return ERROR_CLASSES.get(error_class, UNKNOWN_CLASS)
 
 
 class ModelCallError(Exception):
     def __init__(self, error_class: str, message: str, *, latency_ms: float):
-        retryable, status, code, hint = classify(error_class)
+        retryable, kind, code, hint = classify(error_class)
         super().__init__(message)
         self.error_class = error_class
         self.retryable = retryable
-        self.status = status
+        self.kind = kind
         self.code = code
         self.hint = hint
         self.message = message
@@ -60,7 +70,23 @@ class ModelCall:
     temperature: float | None = None
     top_p: float | None = None
     stop: tuple[str, ...] = ()
-    tool_config: dict | None = None
+    tool_config: dict | None = None  # Converse toolConfig, toolChoice included
+
+    def request(self) -> dict:
+        request: dict = {"modelId": self.model_id, "messages": self.messages}
+        if self.system:
+            request["system"] = [{"text": self.system}]
+        inference: dict = {"maxTokens": self.max_tokens}
+        if self.temperature is not None:
+            inference["temperature"] = self.temperature
+        if self.top_p is not None:
+            inference["topP"] = self.top_p
+        if self.stop:
+            inference["stopSequences"] = list(self.stop)
+        request["inferenceConfig"] = inference
+        if self.tool_config:
+            request["toolConfig"] = self.tool_config
+        return request
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +103,32 @@ class ModelReply:
 ClientFactory = Callable[[str | None, float], object]
 
 
+def _error_code(exc) -> tuple[str, str]:
+    err = exc.response.get("Error", {}) if hasattr(exc, "response") and isinstance(exc.response, dict) else {}
+    code = err.get("Code") or "Unknown"
+    # Exceptions inside an event stream are named like events ("throttlingException"): use the Converse spelling.
+    return code[:1].upper() + code[1:], err.get("Message") or str(exc)
+
+
+def _transport_class(exc: BaseException) -> str | None:
+    """"Timeout" or "ConnectionError" for a transport failure (botocore's or, mid-stream, urllib3's), else None."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ConnectTimeoutError, HTTPClientError, ReadTimeoutError
+
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return "Timeout"
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return "ConnectionError"
+    name = type(exc).__name__
+    if name in ("ReadTimeoutError", "TimeoutError", "SocketTimeout"):
+        return "Timeout"
+    if name in ("ProtocolError", "ConnectionResetError", "IncompleteRead"):
+        return "ConnectionError"
+    return None
+
+
 class BedrockConverse:
-    """Calls Converse with a per-attempt timeout; clients are cached per (region, timeout in whole seconds)."""
+    """Calls Converse / ConverseStream with a per-attempt timeout; clients cached per (region, whole seconds)."""
 
     def __init__(self, client_factory: ClientFactory, clock: Callable[[], float] = time.perf_counter):
         self._factory = client_factory
@@ -92,41 +142,75 @@ class BedrockConverse:
             client = self._clients[key] = self._factory(region, key[1])
         return client
 
-    def converse(self, call: ModelCall, timeout_s: float) -> ModelReply:
-        request: dict = {"modelId": call.model_id, "messages": call.messages}
-        if call.system:
-            request["system"] = [{"text": call.system}]
-        inference: dict = {"maxTokens": call.max_tokens}
-        if call.temperature is not None:
-            inference["temperature"] = call.temperature
-        if call.top_p is not None:
-            inference["topP"] = call.top_p
-        if call.stop:
-            inference["stopSequences"] = list(call.stop)
-        request["inferenceConfig"] = inference
-        if call.tool_config:
-            request["toolConfig"] = call.tool_config
-        # botocore is imported here, not at module import: the handler module stays light and the SDK
-        # loads with the first client (its exceptions are cached in sys.modules from then on).
-        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ParamValidationError
-        from botocore.exceptions import ReadTimeoutError
+    def _call(self, operation: str, call: ModelCall, timeout_s: float):
+        # botocore is imported here, not at module import: the app module stays light and the SDK loads with the
+        # first client (its exceptions are cached in sys.modules from then on).
+        from botocore.exceptions import ClientError, ParamValidationError
 
         client = self.client(call.region, timeout_s)
         started = self._clock()
         try:
-            response = client.converse(**request)
+            return getattr(client, operation)(**call.request()), started
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            raise ModelCallError(
-                err.get("Code", "Unknown"), err.get("Message", str(exc)), latency_ms=(self._clock() - started) * 1000
-            ) from exc
-        except (ReadTimeoutError, BotoConnectionError) as exc:
-            raise ModelCallError("Timeout", str(exc), latency_ms=(self._clock() - started) * 1000) from exc
+            code, message = _error_code(exc)
+            raise ModelCallError(code, message, latency_ms=(self._clock() - started) * 1000) from exc
         except (ParamValidationError, UnicodeEncodeError) as exc:  # refused before it was sent: the request is bad
             raise ModelCallError("ValidationException", str(exc)[:500],
                                  latency_ms=(self._clock() - started) * 1000) from exc
-        elapsed = (self._clock() - started) * 1000
-        return parse_converse_response(response, elapsed)
+        except Exception as exc:
+            transport = _transport_class(exc)
+            if transport is None:
+                raise
+            raise ModelCallError(transport, str(exc), latency_ms=(self._clock() - started) * 1000) from exc
+
+    def converse(self, call: ModelCall, timeout_s: float) -> ModelReply:
+        response, started = self._call("converse", call, timeout_s)
+        return parse_converse_response(response, (self._clock() - started) * 1000)
+
+    def converse_stream(self, call: ModelCall, timeout_s: float) -> ModelStream:
+        """Open a stream. Its events are read with `ModelStream.events()`; errors while reading are ModelCallErrors."""
+        response, started = self._call("converse_stream", call, timeout_s)
+        return ModelStream(response["stream"], started, self._clock)
+
+
+class ModelStream:
+    """One open ConverseStream: the raw events, with errors (an exception event, a read timeout) as ModelCallError."""
+
+    def __init__(self, stream, started: float, clock: Callable[[], float]):
+        self._stream = stream
+        self.started = started
+        self._clock = clock
+        self.closed = False
+
+    def events(self) -> Iterator[dict]:
+        from botocore.exceptions import ClientError
+
+        try:
+            yield from self._stream
+        except ClientError as exc:  # botocore's EventStreamError: an exception event inside the stream
+            code, message = _error_code(exc)
+            raise ModelCallError(code, message, latency_ms=self.elapsed_ms()) from exc
+        except Exception as exc:
+            if self.closed:  # we closed it ourselves (the client went away): not the model's failure
+                return
+            transport = _transport_class(exc)
+            if transport is None:
+                raise
+            raise ModelCallError(transport, str(exc), latency_ms=self.elapsed_ms()) from exc
+
+    def elapsed_ms(self) -> float:
+        return (self._clock() - self.started) * 1000
+
+    def close(self) -> None:
+        """Stop the model's stream (a disconnected client must not keep a model generating)."""
+        if not self.closed:
+            self.closed = True
+            close = getattr(self._stream, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # closing a broken connection may itself fail; it is closed either way
+                    pass
 
 
 def parse_converse_response(response: dict, elapsed_ms: float) -> ModelReply:

@@ -1,0 +1,49 @@
+"""Why a request could not be served, in the core's own terms: a kind, never an HTTP status.
+
+The HTTP layer owns the one table that turns a kind into a status, an error code default,
+an OpenAI error type and a `Retry-After` (router.http.errors). The routing engine raises
+`RoutingError`s that carry the same kinds; the Bedrock adapter classifies each Converse error
+into a kind as well. Nothing below the HTTP layer knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FailureKind(StrEnum):
+    INVALID_REQUEST = "invalid_request"  # the caller sent something we cannot accept
+    BODY_TOO_LARGE = "body_too_large"
+    UNKNOWN_ROUTE = "unknown_route"  # no route, alias or model by that name
+    UNSUPPORTED = "unsupported"  # a feature the chosen model cannot do (e.g. structured output without tools)
+    RISK_REJECTED = "risk_rejected"
+    NO_CAPABLE_MODEL = "no_capable_model"
+    MODEL_REJECTED = "model_rejected"  # the model refused the request as invalid (Converse ValidationException)
+    MODEL_ACCESS_DENIED = "model_access_denied"
+    THROTTLED = "throttled"
+    UNAVAILABLE = "unavailable"  # every model is down, open or out of attempts
+    TIMEOUT = "timeout"
+    MODEL_FAILED = "model_failed"  # the model or Bedrock broke
+    CONFIG_UNAVAILABLE = "config_unavailable"
+    NO_SUCH_ENDPOINT = "no_such_endpoint"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INTERNAL = "internal"
+
+
+class RouterFailure(Exception):
+    """A request the core could not serve. `code` is machine-readable; `retry_after_s` is the real wait, if any."""
+
+    def __init__(self, kind: FailureKind, code: str, message: str, *, details: dict | None = None,
+                 param: str | None = None, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.param = param
+        self.retry_after_s = retry_after_s
+
+
+def invalid(code: str, message: str, *, param: str | None = None, details: dict | None = None) -> RouterFailure:
+    """The common case: a 4xx-class refusal of what the caller sent."""
+    return RouterFailure(FailureKind.INVALID_REQUEST, code, message, param=param, details=details)

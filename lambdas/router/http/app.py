@@ -1,0 +1,370 @@
+"""The router's HTTP surface: one Starlette (ASGI) app for both homes.
+
+In Lambda it runs under uvicorn behind the AWS Lambda Web Adapter (response-stream mode), which passes API
+Gateway's request context (caller identity, request id) and the invocation's deadline in headers. Locally
+(`make local`) the very same app runs under uvicorn with the simulated backend. `create_app(service)` builds it
+around an injected `RouterService`; `create_app_from_env()` is the zero-argument factory uvicorn calls.
+
+The request path reads one way: wire format in (route_api / openai_api), `RouterService` core, wire format out.
+Blocking work (configuration fetches, Bedrock calls) runs in worker threads, one hop per request.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from router import observability as obs
+from router.chat import ChatRequest
+from router.failures import FailureKind, RouterFailure
+from router.http import errors, openai_api, route_api
+from router.http.parsing import decode_body, dumps
+from router.http.sse import relay
+from router.service import AnswerStream, RouteResult, RouterService
+
+JSON = "application/json"
+ENDPOINTS = "POST /v1/route, POST /v1/chat/completions, GET /v1/models, GET /v1/health"
+MS, COUNT, NONE = obs.MS, obs.COUNT, obs.NONE
+
+
+# --- who is calling, and how long this invocation may run -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    request_id: str
+    caller: str | None
+    deadline_epoch_s: float | None  # the Lambda invocation's deadline, if any
+
+    def remaining_s(self) -> Callable[[], float] | None:
+        if self.deadline_epoch_s is None:
+            return None
+        deadline = self.deadline_epoch_s
+        return lambda: deadline - time.time()
+
+
+def _json_header(request: Request, name: str) -> dict:
+    raw = request.headers.get(name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def apigateway_context(request: Request) -> CallContext:
+    """Behind the Lambda Web Adapter: API Gateway's request context and the Lambda context arrive as JSON headers
+    (the adapter sets them itself, replacing any a client sent). The caller is the API key id or the IAM
+    principal API Gateway authenticated: never a value the client chose."""
+    context = _json_header(request, "x-amzn-request-context")
+    identity = context.get("identity") or {}
+    lambda_context = _json_header(request, "x-amzn-lambda-context")
+    deadline_ms = lambda_context.get("deadline") or lambda_context.get("deadline_ms")
+    return CallContext(
+        request_id=str(context.get("requestId") or lambda_context.get("request_id") or uuid.uuid4()),
+        caller=identity.get("apiKeyId") or identity.get("userArn") or None,
+        deadline_epoch_s=float(deadline_ms) / 1000 if isinstance(deadline_ms, (int, float)) else None,
+    )
+
+
+def api_key_header_context(request: Request) -> CallContext:
+    """Local mode (and hosts without API Gateway in front): the key the client sends names the caller, so
+    `callers` in the routing configuration can map it to a tier. Never use this behind API Gateway."""
+    key = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()  # the openai SDK sends its api_key this way
+    return CallContext(request_id=uuid.uuid4().hex, caller=key or None, deadline_epoch_s=None)
+
+
+IDENTITIES: dict[str, Callable[[Request], CallContext]] = {
+    "apigateway": apigateway_context,
+    "api_key_header": api_key_header_context,
+}
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+
+def create_app(service: RouterService, *, identity: str = "apigateway", keepalive_s: float = 15.0) -> Starlette:
+    if identity not in IDENTITIES:
+        raise ValueError(f"identity must be one of {', '.join(IDENTITIES)}, not {identity!r}")
+    endpoints = _Endpoints(service, IDENTITIES[identity], keepalive_s)
+    app = Starlette(
+        routes=[
+            Route("/v1/route", endpoints.route, methods=["POST"]),
+            Route("/v1/chat/completions", endpoints.chat_completions, methods=["POST"]),
+            Route("/v1/models", endpoints.models, methods=["GET"]),
+            Route("/v1/health", endpoints.health, methods=["GET"]),
+            Route("/ready", endpoints.ready, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: endpoints.http_exception},
+    )
+    app.state.service = service
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """uvicorn's factory (`--factory router.http.app:create_app_from_env`): the service wired from the environment
+    (AppConfig and Bedrock in Lambda). Behind the adapter the caller comes from API Gateway's request context."""
+    from router import wiring
+
+    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    identity = os.environ.get("ROUTER_IDENTITY", "apigateway" if in_lambda else "api_key_header")
+    return create_app(wiring.service_from_env(), identity=identity,
+                      keepalive_s=float(os.environ.get("ROUTER_SSE_KEEPALIVE_SECONDS", "15")))
+
+
+def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def _safely(endpoint):
+    """The last line of defence: a bug still produces a JSON 500, logged with its stack."""
+
+    @functools.wraps(endpoint)
+    async def wrapper(self, request: Request) -> Response:
+        try:
+            return await endpoint(self, request)
+        except Exception:
+            obs.logger.exception("unhandled error", extra={"path": request.url.path})
+            failure = RouterFailure(FailureKind.INTERNAL, "internal_error",
+                                    "the router hit an unexpected error; it has been logged")
+            return _json(500, openai_api.error_body(failure, "unknown"))
+
+    return wrapper
+
+
+class _Endpoints:
+    def __init__(self, service: RouterService, context_of: Callable[[Request], CallContext], keepalive_s: float):
+        self.service = service
+        self.context_of = context_of
+        self.keepalive_s = keepalive_s
+
+    # --- chat ----------------------------------------------------------------------------------
+
+    @_safely
+    async def route(self, request: Request) -> Response:
+        return await self._serve(request, route_api, "route")
+
+    @_safely
+    async def chat_completions(self, request: Request) -> Response:
+        return await self._serve(request, openai_api, "openai")
+
+    async def _serve(self, request: Request, wire: ModuleType, api: str) -> Response:
+        started = time.perf_counter()
+        ctx = self.context_of(request)
+        raw = await request.body()
+        outcome = await anyio.to_thread.run_sync(self._handle, wire, api, raw, ctx, started)
+        if isinstance(outcome, Response):
+            return outcome
+        chat, answer = outcome
+        return self._stream_response(wire, api, chat, answer, ctx, started)
+
+    def _handle(self, wire: ModuleType, api: str, raw: bytes, ctx: CallContext, started: float):
+        """Everything blocking, in one worker thread: configuration, parse, decide, the model call (buffered) or
+        opening the stream up to its first content (streamed)."""
+        svc = self.service
+        chat: ChatRequest | None = None
+        try:
+            snap = svc.snapshot()
+            limits = snap.value.config.limits
+            chat = wire.parse(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages)
+            if chat.stream:
+                answer = svc.open_stream(chat, caller=ctx.caller, remaining_s=ctx.remaining_s(), snapshot=snap)
+                return chat, answer
+            result = svc.complete(chat, caller=ctx.caller, remaining_s=ctx.remaining_s(), snapshot=snap)
+        except RouterFailure as failure:
+            self._record(api, chat, None, failure, started, ctx)
+            return self._error(wire, failure, ctx)
+        self._record(api, chat, result, None, started, ctx)
+        body = wire.render(chat, result, request_id=ctx.request_id, backend=svc.backend)
+        return _json(200, body, self._routing_headers(result, ctx))
+
+    def _stream_response(self, wire: ModuleType, api: str, chat: ChatRequest, answer: AnswerStream,
+                         ctx: CallContext, started: float) -> StreamingResponse:
+        result = answer.result
+        if wire is openai_api:
+            frames = openai_api.stream_frames(answer.events(), chat, result, request_id=ctx.request_id,
+                                              backend=self.service.backend)
+        else:
+            frames = route_api.stream_frames(answer.events(), result, request_id=ctx.request_id,
+                                             backend=self.service.backend)
+        state = {"ended": False}
+
+        def tracked() -> Iterator[bytes]:
+            yield from frames
+            state["ended"] = True
+
+        def on_close() -> None:
+            answer.close()
+            self._record(api, chat, result, answer.failure, started, ctx, disconnected=not state["ended"])
+
+        headers = {**self._routing_headers(result, ctx), "cache-control": "no-cache", "x-accel-buffering": "no"}
+        return StreamingResponse(relay(tracked(), keepalive_s=self.keepalive_s, on_close=on_close),
+                                 media_type="text/event-stream", headers=headers)
+
+    def _error(self, wire: ModuleType, failure: RouterFailure, ctx: CallContext) -> Response:
+        return _json(errors.status_of(failure), wire.error_body(failure, ctx.request_id),
+                     {**errors.headers_of(failure), "x-request-id": ctx.request_id})
+
+    def _routing_headers(self, result: RouteResult, ctx: CallContext) -> dict[str, str]:
+        return {
+            "x-router-route": result.decision.route,
+            "x-router-model": result.model,
+            "x-router-config-version": result.config_version,
+            "x-router-backend": self.service.backend,
+            "x-request-id": ctx.request_id,
+        }
+
+    # --- one log line and metrics document per request --------------------------------------------
+
+    def _record(self, api: str, chat: ChatRequest | None, result: RouteResult | None,
+                failure: RouterFailure | None, started: float, ctx: CallContext, *, disconnected: bool = False
+                ) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        status = errors.status_of(failure) if failure is not None else 200
+        line: dict = {"api": api, "status": status, "latency_ms": round(elapsed, 2), "request_id": ctx.request_id}
+        values: dict[str, tuple[str, float]] = {}
+        if chat is not None:
+            line["requested"] = chat.name
+            if chat.dry_run:
+                line["dry_run"] = True
+            if chat.stream:
+                line["stream"] = True
+        if ctx.caller is not None:
+            line["caller"] = ctx.caller
+        attempts = result.attempts if result is not None else failure.details.get("attempts", []) if failure else []
+        if result is not None:
+            d = result.decision
+            line.update(route=d.route, model=result.model, mode=d.mode, rule=d.rule, reason=d.reason,
+                        config_version=result.config_version, config_source=result.config_source, tier=result.tier,
+                        features=result.features)
+            if result.answered_by is not None and result.answered_by != d.model:
+                line["chosen"] = d.model
+            if d.shadow is not None:
+                line["shadow"] = d.shadow
+                values["ShadowAgreement"] = (COUNT, 1 if d.shadow.get("agrees") else 0)
+                if d.shadow.get("estimated_cost_usd") is not None:
+                    values["ShadowCostDeltaUSD"] = (NONE, d.shadow["estimated_cost_usd"] - (d.estimated_cost_usd or 0))
+        failed_calls = []
+        if result is not None:
+            for a in result.attempts:
+                if a.outcome == "ok":  # the answering call shares the request's document: Model is its model
+                    values.update(obs.attempt_values(error_class=None, retryable=True, latency_ms=a.latency_ms))
+                elif a.outcome == "error":
+                    failed_calls.append((a.model, obs.attempt_values(error_class=a.error_class,
+                                                                     retryable=a.retryable, latency_ms=a.latency_ms)))
+            if len(result.attempts) > 1 or (result.attempts and result.attempts[0].outcome != "ok"):
+                line["attempts"] = [a.as_dict() for a in result.attempts]
+        elif attempts:  # a failed request: its attempts are in the failure's details, already as dicts
+            line["attempts"] = attempts
+            for a in attempts:
+                if a.get("outcome") == "error":
+                    failed_calls.append((a["model"], obs.attempt_values(
+                        error_class=a.get("error"), retryable=_retryable(a.get("error")),
+                        latency_ms=a.get("latency_ms"))))
+        route = result.decision.route if result is not None else "none"
+        model = result.model if result is not None else "none"
+        if failure is not None:
+            line["error_code"] = failure.code
+            values["RequestErrors"] = (COUNT, 1)
+        else:
+            values["Requests"] = (COUNT, 1)
+            values["RequestLatency"] = (MS, elapsed)
+        reply = result.reply if result is not None else None
+        if reply is not None:
+            line.update(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
+                        model_latency_ms=round(reply.latency_ms, 1), cost_usd=route_api.round_cost(result.cost_usd))
+            values["InputTokens"] = (COUNT, reply.input_tokens)
+            values["OutputTokens"] = (COUNT, reply.output_tokens)
+            if result.cost_usd is not None:
+                values["EstimatedCostUSD"] = (NONE, result.cost_usd)
+        if result is not None and result.fell_back:
+            values["Fallbacks"] = (COUNT, 1)
+        if result is not None and result.streamed and result.ttft_ms is not None:
+            line["ttft_ms"] = round(result.ttft_ms, 1)
+            values["TimeToFirstToken"] = (MS, result.ttft_ms)
+        if disconnected:
+            line["client_disconnected"] = True
+            values["ClientDisconnects"] = (COUNT, 1)
+        obs.record_request(line, values, route=route, model=model,
+                           error_code=failure.code if failure is not None else None, failed_calls=failed_calls)
+
+    # --- catalog and health --------------------------------------------------------------------
+
+    @_safely
+    async def models(self, request: Request) -> Response:
+        try:
+            snap = await anyio.to_thread.run_sync(self.service.snapshot)
+        except RouterFailure as failure:
+            return self._error(openai_api, failure, self.context_of(request))
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "model-router", "kind": kind}
+                for name, kind in snap.value.callable_names()]
+        return _json(200, {"object": "list", "data": data}, {"x-router-config-version": snap.version})
+
+    @_safely
+    async def health(self, request: Request) -> Response:
+        try:
+            body, version = await anyio.to_thread.run_sync(self._health_body)
+        except RouterFailure as failure:
+            return self._error(openai_api, failure, self.context_of(request))
+        return _json(200, body, {"x-router-config-version": version})
+
+    def _health_body(self) -> tuple[dict, str]:
+        svc = self.service
+        snap = svc.snapshot()
+        health = svc.current_health()
+        seen = svc.observed()
+        models = {
+            key: {
+                "model_id": spec.model_id,
+                "available": key not in health.unavailable,
+                **({"reason": health.unavailable[key]} if key in health.unavailable else {}),
+                **({"observed": seen[key]} if key in seen else {}),
+            }
+            for key, spec in snap.value.config.models.items()
+        }
+        down = len(health.unavailable.keys() & models.keys())
+        body = {
+            "status": "ok" if not down else ("degraded" if down < len(models) else "unavailable"),
+            "config_version": snap.version,
+            "config_label": snap.value.config.version,
+            "config_source": snap.source,
+            "backend": svc.backend,
+            "routes": {name: {"mode": r.mode, "model": r.model} for name, r in snap.value.config.routes.items()},
+            "models": models,
+        }
+        return body, snap.version
+
+    async def ready(self, request: Request) -> Response:
+        """For the Lambda Web Adapter's readiness check: the app is up; it loads no configuration."""
+        return _json(200, {"status": "ready"})
+
+    async def http_exception(self, request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        kind = FailureKind.METHOD_NOT_ALLOWED if status == 405 else FailureKind.NO_SUCH_ENDPOINT
+        failure = RouterFailure(kind, "method_not_allowed" if status == 405 else "not_found",
+                                f"no endpoint {request.method} {request.url.path}; try {ENDPOINTS}")
+        return _json(errors.status_of(failure), openai_api.error_body(failure, "none"))
+
+
+def _retryable(error_class: str | None) -> bool:
+    from router.adapters.bedrock import classify
+
+    return classify(error_class or "")[0]

@@ -1,0 +1,204 @@
+"""Our JSON API (`POST /v1/route`): the body in, the answer (or a stream of our own SSE events) out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed, TextDelta
+from router.failures import RouterFailure, invalid
+from router.http import errors
+from router.http.parsing import b64, check_count, load_json, merge_turns, validate
+from router.http.sse import sse
+from router.service import RouteResult
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class TextBlock(_Strict):
+    type: Literal["text"]
+    text: str
+
+
+class ImageBlock(_Strict):
+    type: Literal["image"]
+    format: Literal["png", "jpeg", "gif", "webp"]
+    data: str = Field(description="base64")
+
+
+class DocumentBlock(_Strict):
+    type: Literal["document"]
+    format: Literal["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"]
+    name: str = Field(min_length=1, max_length=200)
+    data: str = Field(description="base64")
+
+
+Block = Annotated[TextBlock | ImageBlock | DocumentBlock, Field(discriminator="type")]
+
+
+class RouteMessage(_Strict):
+    role: Literal["user", "assistant"]
+    content: str | list[Block]
+
+
+class RouteBody(_Strict):
+    task: str | None = Field(default=None, max_length=128)
+    messages: list[RouteMessage] | None = None
+    prompt: str | None = None
+    system: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, max_length=4)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    dry_run: bool = False
+    stream: bool = False
+    metadata: dict[str, Any] | None = None
+
+
+def parse(text: str, *, max_messages: int) -> ChatRequest:
+    parsed = validate(RouteBody, load_json(text))
+    if parsed.messages is not None and parsed.prompt is not None:
+        raise invalid("invalid_request", "give either 'messages' or 'prompt', not both", param="messages")
+    if parsed.prompt is not None:
+        if not parsed.prompt.strip():
+            raise invalid("empty_messages", "'prompt' is empty", param="prompt")
+        wire = [RouteMessage(role="user", content=parsed.prompt)]
+    elif parsed.messages:
+        wire = parsed.messages
+    else:
+        raise invalid("empty_messages", "give a non-empty 'messages' list or a 'prompt' string", param="messages")
+    check_count(len(wire), max_messages)
+    turns = []
+    for i, message in enumerate(wire):
+        blocks = [TextBlock(type="text", text=message.content)] if isinstance(message.content, str) else message.content
+        parts: list = []
+        converse: list = []
+        for j, block in enumerate(blocks):
+            where = f"messages[{i}].content[{j}]"
+            if isinstance(block, TextBlock):
+                if block.text:
+                    parts.append(("text", block.text))
+                    converse.append({"text": block.text})
+            elif isinstance(block, ImageBlock):
+                raw = b64(block.data, where)
+                parts.append(("image", len(raw)))
+                converse.append({"image": {"format": block.format, "source": {"bytes": raw}}})
+            else:
+                raw = b64(block.data, where)
+                parts.append(("document", len(raw)))
+                converse.append({"document": {"format": block.format, "name": block.name, "source": {"bytes": raw}}})
+        turns.append((message.role, parts, converse))
+    messages, converse_messages = merge_turns(turns)
+    return ChatRequest(
+        name=parsed.task,
+        messages=messages,
+        converse_messages=converse_messages,
+        system=parsed.system,
+        max_tokens=parsed.max_tokens,
+        temperature=parsed.temperature,
+        top_p=parsed.top_p,
+        stop=tuple(parsed.stop or ()),
+        max_cost_usd=parsed.max_cost_usd,
+        dry_run=parsed.dry_run,
+        stream=parsed.stream and not parsed.dry_run,
+    )
+
+
+def routing(result: RouteResult) -> dict:
+    """The routing facts every answer carries (also in the log line)."""
+    d = result.decision
+    out = {
+        "route": d.route,
+        "model": result.model,
+        "model_id": result.answered_model_id or d.model_id,
+        "mode": d.mode,
+        "rule": d.rule,
+        "reason": d.reason,
+        "config_version": result.config_version,
+        "tier": result.tier,
+    }
+    if d.is_prompt_router:
+        out["prompt_router"] = d.model
+    if result.attempts and (len(result.attempts) > 1 or result.attempts[0].outcome != "ok"):
+        out["fallback"] = True
+        out["attempts"] = [a.as_dict() for a in result.attempts]
+    if d.shadow is not None:
+        out["shadow"] = d.shadow
+    return out
+
+
+def dry_run_body(result: RouteResult, backend: str) -> dict:
+    return {
+        "dry_run": True,
+        "routing": routing(result),
+        "estimated_cost_usd": result.decision.estimated_cost_usd,
+        "decision": result.decision.trace,
+        "backend": backend,
+    }
+
+
+def round_cost(value: float | None) -> float | None:
+    return None if value is None else round(value, 8)
+
+
+def render(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> dict:
+    if request.dry_run:
+        return dry_run_body(result, backend)
+    reply = result.reply
+    assert reply is not None
+    return {
+        "id": request_id,
+        "output": {"role": "assistant", "content": reply.text},
+        "stop_reason": reply.stop_reason,
+        "routing": routing(result),
+        "usage": {
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "total_tokens": reply.input_tokens + reply.output_tokens,
+        },
+        "cost": {"estimated_usd": round_cost(result.cost_usd), "currency": "USD"},
+        "latency_ms": {"total": round(result.latency_ms, 1), "model": round(reply.latency_ms, 1)},
+        "backend": backend,
+    }
+
+
+def error_body(failure: RouterFailure, request_id: str) -> dict:
+    status, error_type = errors.status_of(failure), errors.openai_type(failure)
+    return {
+        "error": {
+            "code": failure.code,
+            "message": failure.message,
+            "type": error_type,
+            "param": failure.param,
+            **({"details": failure.details} if failure.details else {}),
+        },
+        "request_id": request_id,
+        "status": status,
+    }
+
+
+def stream_frames(events: Iterator[StreamEvent], result: RouteResult, *, request_id: str,
+                  backend: str) -> Iterator[bytes]:
+    """Our SSE stream: `routing` first, then `delta`s of text, then `done` with usage, cost and latency (or
+    `error`, in our error shape, if the model fails after it has started)."""
+    yield sse({"id": request_id, "routing": routing(result), "backend": backend}, event="routing")
+    for event in events:
+        if isinstance(event, TextDelta):
+            yield sse({"text": event.text}, event="delta")
+        elif isinstance(event, Finished):
+            yield sse({
+                "id": request_id,
+                "stop_reason": event.stop_reason,
+                "model": result.model,
+                "usage": {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens,
+                          "total_tokens": event.input_tokens + event.output_tokens},
+                "cost": {"estimated_usd": round_cost(event.cost_usd), "currency": "USD"},
+                "latency_ms": {"first_token": round(event.ttft_ms, 1), "total": round(event.total_ms, 1)},
+            }, event="done")
+        elif isinstance(event, StreamFailed):
+            yield sse(error_body(event.failure, request_id), event="error")  # type: ignore[arg-type]
