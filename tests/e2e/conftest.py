@@ -175,3 +175,49 @@ def wait_for(condition: Callable[[], object], *, timeout_s: float, interval_s: f
 @pytest.fixture
 def poll() -> Callable[..., object]:
     return wait_for
+
+
+# --- module-scoped servers (for the real-client test modules: one server process per module) ----------------
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory) -> Callable[..., LocalServer]:
+    """`start_module_server(latency_scale=0, faults=None, config=None)`: like `start_local_server`, but the server
+    lives until the end of the test module, so a module of client tests pays for one process start."""
+    started: list[LocalServer] = []
+
+    def start(*, latency_scale: float = 0, faults: str | None = None, config: dict | None = None) -> LocalServer:
+        workdir = tmp_path_factory.mktemp("module-server")
+        config_path = workdir / "routing.json"
+        if config is None:
+            shutil.copyfile(BUNDLED_CONFIG, config_path)
+        else:
+            config_path.write_text(json.dumps(config, indent=2))
+        stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+        extra = {"LOCAL_LATENCY_SCALE": repr(float(latency_scale))}
+        if faults:
+            extra["LOCAL_FAULTS"] = faults
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            process = subprocess.Popen(server_command(config_path, workdir / "flags.json"), cwd=ROOT,
+                                       env=server_env(**extra), stdout=out, stderr=err)
+        server = LocalServer(process, "", config_path, stdout_path, stderr_path)
+        started.append(server)
+        server.base_url = _wait_until_healthy(server)
+        return server
+
+    yield start
+    for server in started:
+        _stop(server.process)
+
+
+@pytest.fixture(scope="module")
+def module_server(start_module_server) -> LocalServer:
+    """One server for the whole module over a copy of config/routing.json: simulated models, no latency, no faults."""
+    return start_module_server()
+
+
+def observed_calls(server: LocalServer) -> int:
+    """How many model calls the server has made so far, over all models (from GET /v1/health)."""
+    reply = server.request("GET", "/v1/health")
+    assert reply.status == 200, reply.body
+    return sum(m.get("observed", {}).get("calls", 0) for m in reply.body["models"].values())
