@@ -20,9 +20,9 @@ from router.http.app import create_app
 _current: dict = {}
 
 
-def serve(service, *, identity: str = "apigateway") -> TestClient:
+def serve(service, *, identity: str = "apigateway", keepalive_s: float = 15.0) -> TestClient:
     """Make `service` the one `lambda_handler` sends to (the router_service fixture calls this)."""
-    client = TestClient(create_app(service, identity=identity), raise_server_exceptions=True)
+    client = TestClient(create_app(service, identity=identity, keepalive_s=keepalive_s), raise_server_exceptions=True)
     _current["client"] = client
     _current["service"] = service
     return client

@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -210,6 +211,13 @@ def response_events(response: dict, *, chunk: int = 4) -> list[dict]:
     return events
 
 
+class Pause:
+    """An item of a scripted event list: the fake stream waits this long (a slow model) before the next event."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+
 class FakeEventStream:
     """Iterable like botocore's EventStream; `close()` is recorded (a disconnected client must stop the model)."""
 
@@ -222,6 +230,9 @@ class FakeEventStream:
         for item in self._events:
             if self.closed:
                 return
+            if isinstance(item, Pause):
+                time.sleep(item.seconds)
+                continue
             if isinstance(item, BaseException):
                 raise item
             self.sent += 1

@@ -78,7 +78,19 @@ class RouteResult:
 
 
 def routing_failure(exc: RoutingError) -> RouterFailure:
-    return RouterFailure(FailureKind(exc.kind), exc.code, exc.message, details=exc.details)
+    waits = exc.details.get("retry_after_s") if isinstance(exc.details, dict) else None
+    retry_after = min(waits.values()) if isinstance(waits, dict) and waits else None
+    kind = FailureKind(exc.kind)
+    if kind is FailureKind.NO_CAPABLE_MODEL and retry_after is not None and _only_breakers(exc.details):
+        # every model that could take the request is only cooling down: that is "unavailable, retry soon"
+        kind = FailureKind.UNAVAILABLE
+    return RouterFailure(kind, exc.code, exc.message, details=exc.details, retry_after_s=retry_after)
+
+
+def _only_breakers(details: dict) -> bool:
+    filtered = details.get("filtered") or {}
+    waits = details.get("retry_after_s") or {}
+    return bool(filtered) and set(filtered) <= set(waits)
 
 
 class RouterService:
@@ -134,13 +146,15 @@ class RouterService:
     def current_health(self) -> Health:
         with self._lock:
             unavailable = self.health.unavailable()
+            cooldowns = self.health.cooldowns()
             latency = self.health.latency_ms()
         down, forced_up = self.flags_now()
         if forced_up:  # an operator's "up" overrides this instance's circuit breaker
             unavailable = {k: v for k, v in unavailable.items() if k not in forced_up}
+            cooldowns = {k: v for k, v in cooldowns.items() if k not in forced_up}
         if down:
             unavailable = {**unavailable, **down}
-        return Health(unavailable=unavailable, latency_ms=latency, forced_up=forced_up)
+        return Health(unavailable=unavailable, latency_ms=latency, forced_up=forced_up, retry_after_s=cooldowns)
 
     def observed(self) -> dict[str, dict]:
         """What this instance has seen of each model (calls, errors, latency, breaker state)."""
@@ -281,8 +295,10 @@ class RouterService:
             nonlocal extended
             if not extended:
                 extended = True
+                # Unhealthy models stay in the chain, to be listed as skipped (with their wait), not silently dropped
+                everyone = Health(latency_ms=health.latency_ms, forced_up=health.forced_up)
                 fallbacks = engine.fallbacks(decision, result.request_features, result.tier, request.max_cost_usd,
-                                             health)
+                                             everyone)
                 chain.extend(m for m in fallbacks if m not in chain)
 
         calls = 0

@@ -199,7 +199,20 @@ class PromptRouterSpec(_Strict):
 
 class Resilience(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=10, description="Models tried per request, fallbacks included")
-    total_deadline_ms: int = Field(default=25_000, ge=100, le=28_000, description="Must fit API Gateway's 29 s")
+    total_deadline_ms: int = Field(
+        default=120_000, ge=100, le=900_000,
+        description="Deadline of a buffered (non-streamed) request, fallbacks included; the API's integration "
+        "timeout (cdk.json stream_timeout_seconds) caps it",
+    )
+    stream_deadline_ms: int = Field(
+        default=600_000, ge=1_000, le=900_000,
+        description="Deadline of a streamed request, from its start to its last token",
+    )
+    attempt_slo_multiple: float = Field(
+        default=2.0, gt=0, le=100,
+        description="A call that may still be followed by a fallback gets at most this many times its model's "
+        "latency_slo_ms (for a stream: to its first token) before the fallback starts",
+    )
     breaker_failure_rate: float = Field(
         default=0.9, gt=0, le=1,
         description="Share of this instance's recent calls to a model that must fail to open its breaker",

@@ -1,0 +1,220 @@
+"""OpenAI compatibility that does not lie, identity behind the adapter, deadlines and Retry-After that tell the truth."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.adapter import lambda_handler
+
+HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+NOVA_ID = "us.amazon.nova-pro-v1:0"
+SONNET_ID = "us.anthropic.claude-sonnet-4-6"
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+@pytest.fixture
+def router(router_service):
+    return router_service()
+
+
+@pytest.fixture
+def post(make_event, lambda_context):
+    def send(body, path="/v1/chat/completions", **options):
+        reply = lambda_handler(make_event("POST", path, body, **options), lambda_context)
+        return reply["statusCode"], json.loads(reply["body"]), reply["headers"]
+
+    return send
+
+
+def chat(**body) -> dict:
+    return {"model": "faq", "messages": [{"role": "user", "content": "Weather in Paris?"}], **body}
+
+
+# --- response_format ---------------------------------------------------------------------------------
+
+
+def test_json_schema_is_served_by_a_forced_tool_and_returned_as_content(router, post, fake_bedrock):
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
+        {"toolUse": {"toolUseId": "t1", "name": "city_answer", "input": {"city": "Paris"}}}]))
+    status, body, _ = post(chat(response_format={"type": "json_schema", "json_schema": {
+        "name": "city_answer", "schema": SCHEMA, "strict": True}}))
+    # Then the model was forced to fill the schema, and the client gets JSON content, not a tool call
+    assert status == 200
+    sent = fake_bedrock.requests[0]["toolConfig"]
+    assert sent["toolChoice"] == {"tool": {"name": "city_answer"}}
+    assert sent["tools"][0]["toolSpec"]["inputSchema"] == {"json": SCHEMA}
+    message = body["choices"][0]["message"]
+    assert json.loads(message["content"]) == {"city": "Paris"} and "tool_calls" not in message
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def test_json_object_mode_asks_for_an_object(router, post, fake_bedrock):
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
+        {"toolUse": {"toolUseId": "t1", "name": "structured_output", "input": {"answer": 42}}}]))
+    status, body, _ = post(chat(response_format={"type": "json_object"}))
+    assert status == 200 and json.loads(body["choices"][0]["message"]["content"]) == {"answer": 42}
+    assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == {"tool": {"name": "structured_output"}}
+
+
+def test_structured_output_on_a_model_without_tools_is_a_clear_400(router_service, routing_config, post,
+                                                                  fake_bedrock):
+    # Given faq's model cannot use tools
+    routing_config["models"]["claude-haiku"]["supports_tools"] = False
+    routing_config["models"]["claude-haiku"]["fallbacks"] = []
+    router_service(routing_config)
+    status, body, _ = post(chat(response_format={"type": "json_object"}))
+    # Then 400 says which model and why, and no model is called
+    assert status in (400, 422)
+    assert body["error"]["code"] in ("response_format_unsupported", "no_capable_model")
+    assert "claude-haiku" in body["error"]["message"]
+    assert fake_bedrock.requests == []
+
+
+# --- tool_choice --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("choice", "converse"), [
+    ("auto", {"auto": {}}),
+    ("required", {"any": {}}),
+    ({"type": "function", "function": {"name": "get_weather"}}, {"tool": {"name": "get_weather"}}),
+])
+def test_tool_choice_reaches_converse(router, post, fake_bedrock, choice, converse):
+    status, _, _ = post(chat(tools=[TOOL], tool_choice=choice))
+    assert status == 200
+    assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == converse
+
+
+def test_tool_choice_none_sends_no_tools_when_the_history_has_none(router, post, fake_bedrock):
+    status, _, _ = post(chat(tools=[TOOL], tool_choice="none"))
+    assert status == 200 and "toolConfig" not in fake_bedrock.requests[0]
+
+
+def test_a_named_tool_choice_that_is_not_offered_is_a_400(router, post, fake_bedrock):
+    status, body, _ = post(chat(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "nope"}}))
+    assert status == 400 and body["error"]["param"] == "tool_choice" and "get_weather" in body["error"]["message"]
+    assert fake_bedrock.requests == []
+
+
+# --- names, dry runs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gpt-4o", "tech-support", "anthropic.claude-3-haiku-20240307-v1:0"])
+def test_an_unknown_model_is_openais_404_model_not_found_listing_the_names(router, post, fake_bedrock, name):
+    status, body, _ = post(chat(model=name))
+    assert status == 404
+    assert body["error"]["code"] == "model_not_found" and body["error"]["type"] == "invalid_request_error"
+    assert name in body["error"]["message"] and "tech_support" in body["error"]["message"]
+    assert fake_bedrock.requests == []
+
+
+def test_dry_run_from_extra_body_calls_no_model(router, post, fake_bedrock):
+    # extra_body={"dry_run": True} in the openai SDK merges the field into the body
+    status, body, _ = post(chat(dry_run=True))
+    assert status == 200 and fake_bedrock.requests == []
+    assert body["object"] == "chat.completion" and body["x_router"]["dry_run"] is True
+    assert body["x_router"]["decision"]["choice"]["model"] == "claude-haiku"
+
+
+# --- bad bodies -----------------------------------------------------------------------------------------
+
+
+def test_raw_invalid_utf8_is_invalid_json_not_a_model_error(router, make_event, lambda_context, fake_bedrock):
+    import base64
+
+    raw = b'{"model": "faq", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}'
+    event = make_event("POST", "/v1/chat/completions", base64.b64encode(raw).decode(), is_base64=True)
+    reply = lambda_handler(event, lambda_context)
+    assert reply["statusCode"] == 400 and json.loads(reply["body"])["error"]["code"] == "invalid_json"
+    assert fake_bedrock.requests == []
+
+
+def test_tool_call_arguments_nested_970_deep_are_a_400(router, post, fake_bedrock):
+    deep = "[" * 970 + "]" * 970
+    body = {"model": "faq", "tools": [TOOL], "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                              "function": {"name": "get_weather", "arguments": '{"a": ' + deep + "}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]}
+    status, reply, _ = post(body)
+    assert status == 400 and reply["error"]["code"] == "invalid_json"
+    assert fake_bedrock.requests == []
+
+
+# --- identity behind the Lambda Web Adapter -------------------------------------------------------------
+
+
+def test_the_tier_comes_from_api_gateways_identity_not_from_a_header_the_client_sets(
+        router_service, routing_config, post, fake_bedrock):
+    # Given a premium caller key id, and a free-tier key id that may only use haiku
+    routing_config["tiers"]["free"] = {"allowed_models": ["claude-haiku"]}
+    routing_config["tiers"]["premium"] = {}
+    routing_config["callers"] = {"key-free": "free", "key-premium": "premium"}
+    router_service(routing_config)
+    ask = chat(model="tech_support")
+    # When the free caller asks for sonnet, even sending another caller's key id as a header
+    status, body, _ = post(ask, api_key_id="key-free", headers={"x-api-key": "key-premium"})
+    # Then API Gateway's identity decides: the free tier may not use sonnet
+    assert status == 422 and body["error"]["code"] == "no_capable_model"
+    # And the premium key id, as API Gateway reports it, may
+    status, body, _ = post(ask, api_key_id="key-premium")
+    assert status == 200 and body["x_router"]["tier"] == "premium"
+
+
+def test_an_iam_principal_picks_its_tier(router_service, routing_config, make_event, lambda_context, fake_bedrock):
+    routing_config["tiers"]["premium"] = {}
+    routing_config["callers"] = {"arn:aws:iam::123456789012:role/analyst": "premium"}
+    router_service(routing_config)
+    event = make_event("POST", "/v1/chat/completions", chat(), api_key_id=None)
+    event["requestContext"]["identity"]["userArn"] = "arn:aws:iam::123456789012:role/analyst"
+    reply = lambda_handler(event, lambda_context)
+    assert json.loads(reply["body"])["x_router"]["tier"] == "premium"
+
+
+def test_api_gateways_request_id_is_the_answers_id(router, make_event, lambda_context, fake_bedrock):
+    event = make_event("POST", "/v1/route", {"task": "faq", "prompt": "hi"})
+    reply = lambda_handler(event, lambda_context)
+    assert json.loads(reply["body"])["id"] == event["requestContext"]["requestId"]
+    assert reply["headers"]["x-request-id"] == event["requestContext"]["requestId"]
+
+
+# --- deadlines from the model's SLO, and Retry-After from the breaker ------------------------------------
+
+
+def test_a_first_attempt_gets_a_multiple_of_its_models_slo_not_a_share_of_the_deadline(
+        router_service, routing_config, post, fake_bedrock):
+    # Given haiku's latency SLO is 3 s, the multiple is 2, and the buffered deadline is 120 s
+    routing_config["models"]["claude-haiku"]["latency_slo_ms"] = 3000
+    routing_config["resilience"] = {"attempt_slo_multiple": 2.0, "total_deadline_ms": 120_000}
+    timeouts = []
+    service = router_service(routing_config)
+    factory = service.invoker._factory
+
+    def recording(region, timeout_s):
+        timeouts.append(timeout_s)
+        return factory(region, timeout_s)
+
+    service.invoker._factory = recording
+    post(chat(), path="/v1/chat/completions")
+    # Then the first call may take 6 s (2 x SLO), so a hanging primary costs 6 s, not 60% of 120 s
+    assert timeouts == [6]
+
+
+def test_when_every_model_is_cooling_down_retry_after_is_the_real_cool_down(router_service, routing_config, post,
+                                                                            fake_bedrock):
+    # Given a breaker that opens on the first failure for 40 s, and every model failing
+    routing_config["resilience"] = {"breaker_failure_rate": 1.0, "breaker_min_calls": 1, "breaker_cooldown_s": 40}
+    router_service(routing_config)
+    for model_id in (HAIKU_ID, NOVA_ID, SONNET_ID):
+        fake_bedrock.fail(model_id, "ServiceUnavailableException", "down", 503)
+    post(chat())  # opens every breaker on the way down the chain
+    # When the next request comes, then 503 says which models were skipped, and to retry when they reopen
+    status, body, headers = post(chat())
+    assert status == 503
+    skipped = [a for a in body["error"]["details"]["attempts"] if a["outcome"] == "skipped"]
+    assert {a["model"] for a in skipped} >= {"claude-haiku", "nova-pro"}
+    assert all(35 <= a["retry_after_s"] <= 40 for a in skipped)
+    assert 35 <= int(headers["retry-after"]) <= 40

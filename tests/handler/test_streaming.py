@@ -1,0 +1,284 @@
+"""Streaming on both APIs, through the app as the Lambda Web Adapter drives it, with a scripted Bedrock.
+
+Each test sends an API Gateway event through `tests.adapter.lambda_handler` (the adapter's HTTP call, with
+API Gateway's request context in its header) and reads the server-sent events as a client would.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.adapter import lambda_handler
+from tests.conftest import Pause
+
+HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+NOVA_ID = "us.amazon.nova-pro-v1:0"
+SONNET_ID = "us.anthropic.claude-sonnet-4-6"
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def sse_events(text: str) -> list[tuple[str | None, str]]:
+    """(event name, data) for every event of an SSE body; comment lines come back as (":", comment)."""
+    out = []
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        name, data = None, []
+        for line in block.split("\n"):
+            if line.startswith(":"):
+                out.append((":", line[1:].strip()))
+            elif line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+        if data:
+            out.append((name, "\n".join(data)))
+    return out
+
+
+def chunks(text: str) -> list[dict]:
+    """The OpenAI stream's JSON chunks, asserting it ends with [DONE]."""
+    data = [d for name, d in sse_events(text) if name is None]
+    assert data[-1] == "[DONE]"
+    return [json.loads(d) for d in data[:-1]]
+
+
+@pytest.fixture
+def router(router_service):
+    return router_service()
+
+
+@pytest.fixture
+def post(make_event, lambda_context):
+    def send(path: str, body: dict, **options) -> dict:
+        return lambda_handler(make_event("POST", path, body, **options), lambda_context)
+
+    return send
+
+
+def chat(**body) -> dict:
+    return {"model": "faq", "messages": [{"role": "user", "content": "What is S3?"}], **body}
+
+
+# --- OpenAI chat.completion.chunk streams ---------------------------------------------------------------
+
+
+def test_an_openai_stream_sends_role_then_content_then_finish_then_done(router, post, fake_bedrock):
+    # Given haiku answers a known text
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Object storage on AWS."))
+    # When a client asks for a stream
+    reply = post("/v1/chat/completions", chat(stream=True))
+    # Then an SSE stream with the routing facts in its headers, shaped exactly as OpenAI's
+    assert reply["statusCode"] == 200
+    assert reply["headers"]["content-type"].startswith("text/event-stream")
+    assert reply["headers"]["x-router-model"] == "claude-haiku"
+    parts = chunks(reply["body"])
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == parts[0]["id"] for c in parts)
+    assert parts[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in parts) == "Object storage on AWS."
+    assert [c["choices"][0]["finish_reason"] for c in parts][-1] == "stop"
+    assert all(c["choices"][0]["finish_reason"] is None for c in parts[:-1])
+    # and the model was called through ConverseStream
+    assert fake_bedrock.streams and fake_bedrock.model_ids == [HAIKU_ID]
+
+
+def test_include_usage_adds_a_usage_chunk_with_no_choices_before_done(router, post, fake_bedrock):
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Hi.", input_tokens=12, output_tokens=3))
+    reply = post("/v1/chat/completions", chat(stream=True, stream_options={"include_usage": True}))
+    parts = chunks(reply["body"])
+    # Then the last chunk before [DONE] carries the usage, and only that one
+    assert parts[-1]["choices"] == []
+    assert parts[-1]["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    assert all("usage" not in c for c in parts[:-1])
+
+
+def test_streamed_tool_calls_carry_index_id_name_then_argument_fragments(router, post, fake_bedrock):
+    # Given haiku calls the weather tool
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
+        {"toolUse": {"toolUseId": "tooluse_w1", "name": "get_weather", "input": {"city": "Paris"}}}]))
+    # When the tool is offered in a streamed request
+    reply = post("/v1/chat/completions", chat(stream=True, tools=[WEATHER_TOOL], tool_choice="auto"))
+    parts = chunks(reply["body"])
+    calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in parts if c["choices"][0]["delta"].get("tool_calls")]
+    # Then the first tool-call delta names the call, the rest stream its arguments, and the stop is tool_calls
+    assert calls[0] == {"index": 0, "id": "tooluse_w1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""}}
+    assert len(calls) >= 3 and all(c["index"] == 0 and "id" not in c for c in calls[1:])
+    assert json.loads("".join(c["function"]["arguments"] for c in calls)) == {"city": "Paris"}
+    assert parts[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    # and tool_choice reached Converse
+    assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == {"auto": {}}
+
+
+def test_structured_output_streams_the_json_as_content(router, post, fake_bedrock):
+    # Given the model fills the forced structured-output tool
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
+        {"toolUse": {"toolUseId": "t1", "name": "answer", "input": {"city": "Paris", "population": 2100000}}}]))
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+              "required": ["city", "population"]}
+    # When a client streams with response_format json_schema
+    reply = post("/v1/chat/completions", chat(stream=True, response_format={
+        "type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}))
+    parts = chunks(reply["body"])
+    # Then the content is the JSON answer, the stop is "stop", and no tool call is shown to the client
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in parts)
+    assert json.loads(content) == {"city": "Paris", "population": 2100000}
+    assert parts[-1]["choices"][0]["finish_reason"] == "stop"
+    assert not any(c["choices"][0]["delta"].get("tool_calls") for c in parts)
+    assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == {"tool": {"name": "answer"}}
+
+
+# --- our own SSE stream on /v1/route -------------------------------------------------------------------
+
+
+def test_route_stream_sends_the_decision_first_then_deltas_then_usage_cost_and_latency(router, post, fake_bedrock):
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Paris is the capital.", input_tokens=1000,
+                                                        output_tokens=1000))
+    reply = post("/v1/route", {"task": "faq", "prompt": "Capital of France?", "stream": True})
+    events = [(name, json.loads(data)) for name, data in sse_events(reply["body"]) if name != ":"]
+    names = [name for name, _ in events]
+    # Then routing, deltas, done: in that order
+    assert names[0] == "routing" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
+    assert events[0][1]["routing"]["model"] == "claude-haiku"
+    assert "".join(data["text"] for name, data in events if name == "delta") == "Paris is the capital."
+    done = events[-1][1]
+    assert done["usage"] == {"input_tokens": 1000, "output_tokens": 1000, "total_tokens": 2000}
+    assert done["cost"]["estimated_usd"] == pytest.approx(0.001 + 0.005)
+    assert done["latency_ms"]["first_token"] >= 0 and done["latency_ms"]["total"] >= done["latency_ms"]["first_token"]
+
+
+# --- failover and failure in a stream ---------------------------------------------------------------------
+
+
+def test_a_failure_before_the_first_byte_moves_the_stream_to_the_fallback(router, post, fake_bedrock):
+    # Given haiku throttles when the stream is opened and nova-pro streams the answer
+    fake_bedrock.fail(HAIKU_ID, "ThrottlingException", "slow down", 429)
+    fake_bedrock.script(NOVA_ID, fake_bedrock.response("From Nova."))
+    reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
+    events = [(n, json.loads(d)) for n, d in sse_events(reply["body"]) if n != ":"]
+    # Then the caller gets Nova's stream, and the routing event lists the attempt that failed
+    assert reply["headers"]["x-router-model"] == "nova-pro"
+    routing = events[0][1]["routing"]
+    assert routing["model"] == "nova-pro" and routing["fallback"] is True
+    assert [(a["model"], a["outcome"]) for a in routing["attempts"]] == [("claude-haiku", "error"), ("nova-pro", "ok")]
+    assert "".join(d["text"] for n, d in events if n == "delta") == "From Nova."
+
+
+def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_and_no_other_model(router, post,
+                                                                                          fake_bedrock):
+    # Given haiku starts answering, then its stream breaks
+    fake_bedrock.script(HAIKU_ID, [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half an ans"}}},
+        fake_bedrock.error("modelStreamErrorException", "the model broke", 424),
+    ])
+    # When an OpenAI client streams
+    reply = post("/v1/chat/completions", chat(stream=True))
+    data = [d for n, d in sse_events(reply["body"]) if n is None]
+    # Then the stream ends with an error chunk in OpenAI's error shape (no [DONE]), and no second model was asked
+    error = json.loads(data[-1])["error"]
+    assert error["code"] == "model_stream_error" and error["type"] == "api_error"
+    assert "[DONE]" not in data
+    assert fake_bedrock.model_ids == [HAIKU_ID]
+
+
+def test_the_route_api_ends_a_broken_stream_with_an_error_event(router, post, fake_bedrock):
+    fake_bedrock.script(HAIKU_ID, [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Hal"}}},
+        fake_bedrock.error("throttlingException", "slow down", 429),
+    ])
+    reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
+    events = [(n, json.loads(d)) for n, d in sse_events(reply["body"]) if n != ":"]
+    assert events[-1][0] == "error" and events[-1][1]["error"]["code"] == "model_throttled"
+    assert "done" not in [n for n, _ in events]
+
+
+def test_long_pauses_are_filled_with_comment_keepalives(router_service, fake_bedrock, make_event, lambda_context):
+    from tests import adapter
+
+    service = router_service()
+    adapter.serve(service, keepalive_s=0.05)
+
+    events = [{"messageStart": {"role": "assistant"}},
+              {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "a"}}}]
+    tail = [{"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "b"}}},
+            {"messageStop": {"stopReason": "end_turn"}},
+            {"metadata": {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}, "metrics": {}}}]
+    fake_bedrock.script(HAIKU_ID, [*events, Pause(0.3), *tail])
+    reply = lambda_handler(make_event("POST", "/v1/chat/completions", chat(stream=True)), lambda_context)
+    # Then comment lines kept the connection alive during the pause, and the answer is whole
+    assert (":", "keep-alive") in sse_events(reply["body"])
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks(reply["body"])) == "ab"
+
+
+def test_a_streamed_request_logs_one_line_with_time_to_first_token(router, post, fake_bedrock, captured_stdout,
+                                                                   parse_json_lines):
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Hello."))
+    captured_stdout.readouterr()
+    reply = post("/v1/chat/completions", chat(stream=True))
+    assert reply["statusCode"] == 200
+    lines = [line for line in parse_json_lines(captured_stdout.readouterr().out) if line.get("api")]
+    # Then one line, written when the stream ended, with TTFT as a metric and ModelLatency measured to it
+    assert len(lines) == 1
+    (line,) = lines
+    assert line["stream"] is True and line["output_tokens"] == 20
+    assert line["TimeToFirstToken"] >= 0 and "TimeToFirstToken" in {
+        m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert "Hello." not in json.dumps(line)
+
+
+# --- a client that goes away stops the model --------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake_bedrock):
+    import uvicorn
+
+    from router.http.app import create_app
+
+    # Given a model that streams slowly (a long answer), behind a real HTTP server on loopback
+    service = router_service()
+    many = [{"messageStart": {"role": "assistant"}}]
+    for _ in range(200):
+        many += [Pause(0.01), {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "word "}}}]
+    fake_bedrock.script(HAIKU_ID, many)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service, identity="api_key_header"), host="127.0.0.1",
+                                           port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.02)
+        # When a client reads the first bytes of the stream, then hangs up
+        body = json.dumps(chat(stream=True)).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            assert b"200" in conn.recv(4096)
+        # Then the router closes the model's stream long before its 200 words were generated
+        for _ in range(150):
+            if fake_bedrock.streams and fake_bedrock.streams[0].closed:
+                break
+            time.sleep(0.02)
+        stream = fake_bedrock.streams[0]
+        assert stream.closed
+        assert stream.sent < 150
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
