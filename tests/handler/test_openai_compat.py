@@ -218,3 +218,21 @@ def test_when_every_model_is_cooling_down_retry_after_is_the_real_cool_down(rout
     assert {a["model"] for a in skipped} >= {"claude-haiku", "nova-pro"}
     assert all(35 <= a["retry_after_s"] <= 40 for a in skipped)
     assert 35 <= int(headers["retry-after"]) <= 40
+
+
+# --- tracing ------------------------------------------------------------------------------------------
+
+
+def test_the_tracer_is_built_only_when_tracing_is_on(router, post, fake_bedrock, monkeypatch):
+    from router import observability
+
+    # Given tracing is off (local mode, tests, POWERTOOLS_TRACE_DISABLED=true): serving builds no Tracer
+    monkeypatch.setattr(observability, "_tracer", None)
+    assert post(chat())[0] == 200
+    assert observability._tracer is None
+    # When the app runs in Lambda with tracing on, then the request is traced under the invocation's trace id
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "model-router")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    monkeypatch.setenv("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
+    assert post(chat())[0] == 200
+    assert observability._tracer is not None

@@ -48,6 +48,7 @@ class CallContext:
     request_id: str
     caller: str | None
     deadline_epoch_s: float | None  # the Lambda invocation's deadline, if any
+    trace_id: str | None = None  # X-Ray, behind the adapter
 
     def remaining_s(self) -> Callable[[], float] | None:
         if self.deadline_epoch_s is None:
@@ -79,6 +80,7 @@ def apigateway_context(request: Request) -> CallContext:
         request_id=str(context.get("requestId") or lambda_context.get("request_id") or uuid.uuid4()),
         caller=identity.get("apiKeyId") or identity.get("userArn") or None,
         deadline_epoch_s=float(deadline_ms) / 1000 if isinstance(deadline_ms, (int, float)) else None,
+        trace_id=lambda_context.get("xray_trace_id") or request.headers.get("x-amzn-trace-id"),
     )
 
 
@@ -179,6 +181,10 @@ class _Endpoints:
     def _handle(self, wire: ModuleType, api: str, raw: bytes, ctx: CallContext, started: float):
         """Everything blocking, in one worker thread: configuration, parse, decide, the model call (buffered) or
         opening the stream up to its first content (streamed)."""
+        with obs.traced(f"## {api}", ctx.trace_id):
+            return self._handle_traced(wire, api, raw, ctx, started)
+
+    def _handle_traced(self, wire: ModuleType, api: str, raw: bytes, ctx: CallContext, started: float):
         svc = self.service
         chat: ChatRequest | None = None
         try:
