@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from failover_controller.alarm_names import model_of_alarm
 from failover_controller.flag_store import AppConfigFlagStore, FlagsDocumentInvalid, WriteConflict
 from failover_controller.reconcile import AlarmObservation, Changes, plan
 from failover_controller.settings import ControllerSettings
 
 
 class AlarmSource(Protocol):
-    def observe(self, alarm_names: list[str]) -> Mapping[str, AlarmObservation]: ...
+    def discover(self, prefix: str) -> Mapping[str, AlarmObservation]: ...
 
 
 class MetricsSink(Protocol):
@@ -116,14 +117,18 @@ class FailoverController:
             return outcome
 
     def _attempt(self, attempt: int, trigger: str) -> Outcome:
-        names = self.settings.alarm_names
-        observed = self._alarms.observe(names)
+        prefix = self.settings.alarm_prefix
+        found = self._alarms.discover(prefix)
+        model_alarms = {name: model for name in found if (model := model_of_alarm(prefix, name)) is not None}
+        observed = {name: found[name] for name in model_alarms}
+        unrecognised = sorted(set(found) - set(model_alarms))
         snapshot = self._store.read()
         now = self._clock().astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        result = plan(snapshot.flags, self.settings.model_alarms, observed, now)
-        missing = sorted(set(names) - set(observed))
-        if missing:
-            self._metrics.add_metric(name="WatchedAlarmsMissing", unit="Count", value=len(missing))
+        result = plan(snapshot.flags, model_alarms, observed, now)
+        if not model_alarms:
+            # No per-model alarm under the prefix: a wrong prefix, missing permissions or a stack
+            # being deleted. Nothing is retired on no evidence (see reconcile); say so loudly.
+            self._metrics.add_metric(name="WatchedAlarmsMissing", unit="Count", value=1)
 
         version, deployment = snapshot.version, None
         if result.changes:
@@ -133,6 +138,7 @@ class FailoverController:
             # The new version exists now: count it even if its deployment has to be retried.
             self._metrics.add_metric(name="FlagsSet", unit="Count", value=len(result.changes.set_down))
             self._metrics.add_metric(name="FlagsCleared", unit="Count", value=len(result.changes.cleared))
+            self._metrics.add_metric(name="FlagsRetired", unit="Count", value=len(result.changes.retired))
             self._metrics.add_metric(name="FlagsUpdated", unit="Count", value=len(result.changes.updated))
             deployment = self._store.deploy(version, description=f"failover-controller: {result.changes.summary()}")
         elif version is not None:
@@ -152,9 +158,11 @@ class FailoverController:
                 "set_down": list(result.changes.set_down),
                 "updated": list(result.changes.updated),
                 "cleared": list(result.changes.cleared),
+                "retired": list(result.changes.retired),
                 "undecided": list(result.undecided),
                 "down_models": sorted(result.desired.down_models()),
-                "missing_alarms": missing,
+                "watched_alarms": len(model_alarms),
+                "unrecognised_alarms": unrecognised,
                 "firing_alarms": sorted(n for n, o in observed.items() if o.state == "ALARM"),
                 "read_version": snapshot.version,
                 "version": version,

@@ -1,16 +1,20 @@
 """Pure reconcile rules: the flags the alarms imply, given the flags there are now.
 
-No AWS imports. Rules, per model watched in MODEL_ALARMS:
+No AWS imports. `model_alarms` maps each watched alarm to its model: the per-model alarms the
+controller found under its prefix (`alarm_names.model_of_alarm`). Rules, per model:
 
-* a `manual` flag is never changed or removed, whatever its alarms say;
+* a `manual` flag is never changed or removed, whatever its alarms say (or if it has none);
 * any of its alarms in ALARM -> a `down` flag with `source: alarm`;
 * all of its alarms OK -> no alarm flag (an existing one is removed);
 * otherwise (INSUFFICIENT_DATA, or an alarm that no longer exists) -> the current
-  alarm flag, or its absence, stays as it is: missing data is not evidence.
+  alarm flag, or its absence, stays as it is: missing data is not evidence;
+* an alarm flag (`source: alarm`) of a model with no alarm at all is retired: the model left
+  the catalog (the stack deleted its alarms), so no alarm will ever clear the flag. Only when
+  at least one per-model alarm was found: an empty discovery means a broken prefix or a stack
+  being deleted, not a catalog without models, and retiring every flag then would be wrong.
 
-Flags of models not in MODEL_ALARMS are kept untouched. An alarm flag that is
-already down for the same alarms keeps its reason and time, so a reconcile with
-nothing new to say produces flags equal to the current ones and nothing is written.
+An alarm flag that is already down for the same alarms keeps its reason and time, so a
+reconcile with nothing new to say produces flags equal to the current ones and nothing is written.
 """
 
 from __future__ import annotations
@@ -41,14 +45,16 @@ class Changes:
     set_down: tuple[str, ...] = ()  # models newly taken down by an alarm
     updated: tuple[str, ...] = ()  # alarm flags whose firing alarms changed
     cleared: tuple[str, ...] = ()  # alarm flags removed because the alarms are OK
+    retired: tuple[str, ...] = ()  # alarm flags removed because the model has no alarms left (left the catalog)
 
     def __bool__(self) -> bool:
-        return bool(self.set_down or self.updated or self.cleared)
+        return bool(self.set_down or self.updated or self.cleared or self.retired)
 
     def summary(self) -> str:
         parts = [
             f"{label} {', '.join(models)}"
-            for label, models in (("down", self.set_down), ("updated", self.updated), ("cleared", self.cleared))
+            for label, models in (("down", self.set_down), ("updated", self.updated), ("cleared", self.cleared),
+                                  ("retired", self.retired))
             if models
         ]
         return "; ".join(parts) or "no change"
@@ -111,9 +117,16 @@ def plan(
         else:
             undecided.append(model)
 
+    retired = []
+    if alarms_by_model:
+        for model in sorted(set(flags) - set(alarms_by_model)):
+            if flags[model].source == "alarm":
+                del flags[model]
+                retired.append(model)
+
     return Plan(
         desired=FailoverFlags(models=flags),
-        changes=Changes(tuple(set_down), tuple(updated), tuple(cleared)),
+        changes=Changes(tuple(set_down), tuple(updated), tuple(cleared), tuple(retired)),
         undecided=tuple(undecided),
     )
 

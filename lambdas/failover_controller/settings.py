@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from routing_engine.config import KEY_PATTERN
 
 # AppConfig ids are short lowercase strings; a name or an ARN here is a wiring mistake.
 _ID = re.compile(r"^[a-z0-9]{4,7}$")
 # Deployment strategies also come predefined, e.g. "AppConfig.AllAtOnce".
 _STRATEGY = re.compile(r"^([a-z0-9]{4,7}|AppConfig\.[A-Za-z0-9]{9,40})$")  # the API's own pattern
-_MODEL_KEY = re.compile(KEY_PATTERN)
-_MAX_ALARM_NAME = 255
+# The per-model alarm name prefix (`model-router-<stage>-model-`): CloudWatch alarm-name characters,
+# ending with the dash that separates it from the model key.
+_ALARM_PREFIX = re.compile(r"^[A-Za-z0-9._:/#+=@-]{1,200}-$")
 
 
 class SettingsError(ValueError):
@@ -27,11 +25,7 @@ class ControllerSettings:
     environment_id: str
     profile_id: str
     deployment_strategy_id: str
-    model_alarms: Mapping[str, str]  # alarm name -> model key
-
-    @property
-    def alarm_names(self) -> list[str]:
-        return sorted(self.model_alarms)
+    alarm_prefix: str  # every per-model alarm is named `<alarm_prefix><model key>-<kind>`
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ControllerSettings:
@@ -51,30 +45,10 @@ class ControllerSettings:
         strategy_id = required(
             "FLAGS_DEPLOYMENT_STRATEGY", _STRATEGY, "an AppConfig deployment strategy id"
         )
-        model_alarms = _parse_model_alarms(environ.get("MODEL_ALARMS", ""), problems)
+        alarm_prefix = required(
+            "ALARM_NAME_PREFIX", _ALARM_PREFIX, "an alarm name prefix ending with '-' (model-router-<stage>-model-)"
+        )
         if problems:
             raise SettingsError("invalid failover controller settings: " + "; ".join(problems))
-        return cls(application_id, environment_id, profile_id, strategy_id, model_alarms)
+        return cls(application_id, environment_id, profile_id, strategy_id, alarm_prefix)
 
-
-def _parse_model_alarms(raw: str, problems: list[str]) -> dict[str, str]:
-    if not raw.strip():
-        problems.append('MODEL_ALARMS is not set (a JSON object: {"alarm name": "model key"})')
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        problems.append(f"MODEL_ALARMS is not valid JSON: {exc}")
-        return {}
-    if not isinstance(data, dict) or not data:
-        problems.append('MODEL_ALARMS must be a non-empty JSON object {"alarm name": "model key"}')
-        return {}
-    out: dict[str, str] = {}
-    for alarm, model in data.items():
-        if not 1 <= len(alarm) <= _MAX_ALARM_NAME:
-            problems.append(f"MODEL_ALARMS: alarm name {alarm!r} must be 1 to {_MAX_ALARM_NAME} characters")
-        elif not isinstance(model, str) or not _MODEL_KEY.match(model):
-            problems.append(f"MODEL_ALARMS[{alarm!r}]: {model!r} is not a model key")
-        else:
-            out[alarm] = model
-    return out

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from failover_controller import handler
+from failover_controller.alarm_names import model_alarm_name
 from failover_controller.alarm_source import CloudWatchAlarmSource
 from failover_controller.controller import FailoverController, ReconcileConflict, RetryPolicy
 from failover_controller.flag_store import AppConfigFlagStore, FlagsDocumentInvalid, WriteConflict, encode_flags
@@ -35,14 +36,19 @@ from failover_controller.wiring import build_controller
 from routing_engine.config import FailoverFlags, ModelFlag, parse_failover_flags
 
 APP, ENV, PROFILE, STRATEGY = "app0001", "env0001", "prof001", "strat01"
-MODEL_ALARMS = {"claude-errors": "claude", "claude-latency": "claude", "nova-errors": "nova"}
+PREFIX = "model-router-test-model-"  # what the stack passes as ALARM_NAME_PREFIX
+CLAUDE_ERRORS = model_alarm_name(PREFIX, "claude", "error-rate")
+CLAUDE_LATENCY = model_alarm_name(PREFIX, "claude", "latency-p90")
+NOVA_ERRORS = model_alarm_name(PREFIX, "nova", "error-rate")
+MODEL_ALARMS = {CLAUDE_ERRORS: "claude", CLAUDE_LATENCY: "claude", NOVA_ERRORS: "nova"}
 ENV_VARS = {
     "APPCONFIG_APPLICATION": APP,
     "FLAGS_ENVIRONMENT": ENV,
     "FLAGS_PROFILE": PROFILE,
     "FLAGS_DEPLOYMENT_STRATEGY": STRATEGY,
-    "MODEL_ALARMS": json.dumps(MODEL_ALARMS),
+    "ALARM_NAME_PREFIX": PREFIX,
 }
+DESCRIBE = {"AlarmNamePrefix": PREFIX, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], "MaxRecords": 100}
 FIXED_NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -312,22 +318,22 @@ def test_an_alarm_event_takes_the_model_down_and_the_schedule_brings_it_back(wor
     world.appconfig.operator_put(FailoverFlags(models={"llama": manual("down")}))
 
     # When claude's error alarm fires and EventBridge delivers the state change
-    world.set_alarm("claude-errors", "ALARM", "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0).")
-    result = handler.lambda_handler(alarm_event("claude-errors", "ALARM"), FakeContext())
+    world.set_alarm(CLAUDE_ERRORS, "ALARM", "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0).")
+    result = handler.lambda_handler(alarm_event(CLAUDE_ERRORS, "ALARM"), FakeContext())
 
     # Then the routers are served flags with claude down, and the operator's flag is intact
     live = world.appconfig.live()
     assert live.down_models() == {"claude", "llama"}
-    assert live.models["claude"].source == "alarm" and "claude-errors" in live.models["claude"].reason
+    assert live.models["claude"].source == "alarm" and CLAUDE_ERRORS in live.models["claude"].reason
     assert live.models["llama"] == manual("down")
     assert result["changed"] is True
     reconciled = [r for r in caplog.records if r.getMessage() == "failover flags reconciled"]
-    assert reconciled[0].set_down == ["claude"] and reconciled[0].trigger == "alarm:claude-errors:ALARM"
+    assert reconciled[0].set_down == ["claude"] and reconciled[0].trigger == f"alarm:{CLAUDE_ERRORS}:ALARM"
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf and emf[0]["FlagsSet"] in (1.0, [1.0]) and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelRouter"
 
     # When the alarm recovers and only the 1-minute schedule runs (its event was lost)
-    world.set_alarm("claude-errors", "OK")
+    world.set_alarm(CLAUDE_ERRORS, "OK")
     handler.lambda_handler(SCHEDULED_EVENT, FakeContext())
 
     # Then claude is back in service
@@ -341,7 +347,7 @@ def test_the_controller_ignores_what_a_stale_event_claims(world, monkeypatch):
                          cloudwatch_client=world.cloudwatch, appconfig_client=world.appconfig),
     )
     # Given nova's alarm is OK now, When a late "ALARM" event for it arrives
-    handler.lambda_handler(alarm_event("nova-errors", "ALARM"), FakeContext())
+    handler.lambda_handler(alarm_event(NOVA_ERRORS, "ALARM"), FakeContext())
 
     # Then nothing is taken down
     assert world.appconfig.live().down_models() == frozenset()
@@ -350,9 +356,9 @@ def test_the_controller_ignores_what_a_stale_event_claims(world, monkeypatch):
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
-        ({"MODEL_ALARMS": None}, "MODEL_ALARMS is not set"),
-        ({"MODEL_ALARMS": "claude-errors=claude"}, "MODEL_ALARMS is not valid JSON"),
-        ({"MODEL_ALARMS": json.dumps({"claude-errors": "not a key!"})}, "is not a model key"),
+        ({"ALARM_NAME_PREFIX": None}, "ALARM_NAME_PREFIX is not set"),
+        ({"ALARM_NAME_PREFIX": "model-router-test-model"}, "ALARM_NAME_PREFIX='model-router-test-model' is not"),
+        ({"ALARM_NAME_PREFIX": "model router test-"}, "ALARM_NAME_PREFIX="),
         ({"FLAGS_ENVIRONMENT": None}, "FLAGS_ENVIRONMENT is not set"),
         ({"FLAGS_PROFILE": "arn:aws:appconfig:us-east-1:1:application/x"}, "FLAGS_PROFILE="),
     ],
@@ -377,7 +383,7 @@ def test_a_misconfigured_function_fails_with_a_clear_error(monkeypatch, caplog, 
 
 
 def test_no_change_writes_nothing_and_deploys_nothing(world):
-    world.set_alarm("nova-errors", "ALARM")
+    world.set_alarm(NOVA_ERRORS, "ALARM")
     controller = world.controller()
     controller.reconcile(lambda: 60_000)
     versions, deployments = dict(world.appconfig.versions), list(world.appconfig.deployments)
@@ -402,7 +408,7 @@ def test_an_undeployed_latest_version_is_deployed(world):
 def test_a_conflicting_deployment_is_retried_and_ends_converged(world):
     # Given another deployment holds the flags environment for the first two tries
     world.appconfig.conflicts_on_deploy = 2
-    world.set_alarm("claude-latency", "ALARM")
+    world.set_alarm(CLAUDE_LATENCY, "ALARM")
 
     outcome = world.controller().reconcile(lambda: 60_000)
 
@@ -421,7 +427,7 @@ def test_a_running_deployment_of_an_older_version_is_waited_for(world):
                                      ConfigurationProfileId=PROFILE, ConfigurationVersion="1")
     world.appconfig.hold_deployments = False
     world.on_sleep = world.appconfig.finish_deployments  # it completes while the controller waits
-    world.set_alarm("claude-errors", "ALARM")
+    world.set_alarm(CLAUDE_ERRORS, "ALARM")
 
     world.controller().reconcile(lambda: 60_000)
 
@@ -433,7 +439,7 @@ def test_a_concurrent_console_edit_is_kept_not_overwritten(world):
     # Given the stack's seed version, and an operator who saves a manual override
     # between the controller's read and its write
     world.appconfig.operator_put(FailoverFlags())
-    world.set_alarm("nova-errors", "ALARM")
+    world.set_alarm(NOVA_ERRORS, "ALARM")
     world.appconfig.before_create = lambda: world.appconfig.operator_put(
         FailoverFlags(models={"claude": manual("down")}))
 
@@ -447,7 +453,7 @@ def test_a_concurrent_console_edit_is_kept_not_overwritten(world):
 
 def test_a_conflict_that_never_clears_raises_so_the_event_is_retried(world):
     world.appconfig.conflicts_on_deploy = 10_000
-    world.set_alarm("claude-errors", "ALARM")
+    world.set_alarm(CLAUDE_ERRORS, "ALARM")
 
     with pytest.raises(ReconcileConflict):
         world.controller(RetryPolicy(max_attempts=4)).reconcile(lambda: 60_000)
@@ -459,7 +465,7 @@ def test_a_conflict_that_never_clears_raises_so_the_event_is_retried(world):
 
 def test_retries_stop_when_the_lambda_is_about_to_time_out(world):
     world.appconfig.conflicts_on_deploy = 10_000
-    world.set_alarm("claude-errors", "ALARM")
+    world.set_alarm(CLAUDE_ERRORS, "ALARM")
 
     with pytest.raises(ReconcileConflict):
         world.controller(RetryPolicy(max_attempts=50)).reconcile(lambda: 4_000)
@@ -471,13 +477,74 @@ def test_an_unparseable_flags_document_is_never_overwritten(world):
     # Given an operator saved broken JSON in the console
     broken = b'{"models": {"claude": {"state": "dwon", "source": "manual"}}}'
     world.appconfig.operator_put(broken)
-    world.set_alarm("nova-errors", "ALARM")
+    world.set_alarm(NOVA_ERRORS, "ALARM")
 
     with pytest.raises(FlagsDocumentInvalid, match="version 1"):
         world.controller().reconcile(lambda: 60_000)
 
     assert world.appconfig.versions == {1: broken}
     assert world.metrics.counts["FlagsDocumentInvalid"] == 1 and world.metrics.counts["ReconcileFailures"] == 1
+
+
+def test_an_alarm_flag_of_a_model_removed_from_the_catalog_is_retired_and_manual_flags_stay(world):
+    # Given flags for models whose alarms the stack deleted (they left the catalog): one automatic, one manual
+    gone = ModelFlag(state="down", source="alarm", reason=f"alarms in ALARM: [\"{PREFIX}llama-error-rate\"]",
+                     set_by="failover-controller", updated_at="2025-05-01T00:00:00Z")
+    world.appconfig.operator_put(FailoverFlags(models={"llama": gone, "mistral": manual("down")}))
+
+    outcome = world.controller().reconcile(lambda: 60_000)
+
+    live = world.appconfig.live()
+    assert "llama" not in live.models  # no alarm will ever clear it: the controller does
+    assert live.models["mistral"] == manual("down")  # a human's flag is theirs to remove
+    assert outcome.changes.retired == ("llama",)
+    assert world.metrics.counts["FlagsRetired"] == 1
+
+
+def test_nothing_is_retired_when_no_watched_alarm_is_found():
+    # Given a prefix that matches nothing (a wiring mistake, or the stack being deleted)
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        world = World(cloudwatch=cloudwatch, appconfig=FakeAppConfig())
+        automatic = ModelFlag(state="down", source="alarm", reason="alarms in ALARM: []", set_by="failover-controller")
+        world.appconfig.operator_put(FailoverFlags(models={"claude": automatic}))
+
+        outcome = world.controller().reconcile(lambda: 60_000)
+
+    assert not outcome.changes and world.appconfig.latest().models["claude"] == automatic
+    assert world.metrics.counts["WatchedAlarmsMissing"] == 1
+
+
+def test_alarms_under_the_prefix_that_are_not_per_model_alarms_are_ignored(world):
+    # Given an alarm someone created under the prefix with a kind the stack never makes
+    put_alarms(world.cloudwatch, [f"{PREFIX}claude-custom"])
+    world.set_alarm(f"{PREFIX}claude-custom", "ALARM")
+
+    outcome = world.controller().reconcile(lambda: 60_000)
+
+    assert not outcome.changes and world.appconfig.live().down_models() == frozenset()
+    reconciled = [extra for level, msg, extra in world.logger.lines if msg == "failover flags reconciled"]
+    assert reconciled[-1]["unrecognised_alarms"] == [f"{PREFIX}claude-custom"]
+
+
+def test_concurrent_controller_runs_converge_without_reserved_concurrency(world):
+    # Given two controller invocations at once (an alarm event and the schedule: nothing serialises
+    # them now that reserved concurrency is opt-in), the second finishing between the first's read and write
+    world.appconfig.operator_put(FailoverFlags())
+    world.set_alarm(CLAUDE_ERRORS, "ALARM")
+    world.set_alarm(NOVA_ERRORS, "ALARM")
+    first, second = world.controller(), world.controller()
+    world.appconfig.before_create = lambda: second.reconcile(lambda: 60_000)
+
+    outcome = first.reconcile(lambda: 60_000)
+
+    # Then the first one's stale write is refused, it re-reads, finds the flags right and writes nothing
+    live = world.appconfig.live()
+    assert live.down_models() == {"claude", "nova"}
+    assert world.appconfig.latest() == live
+    assert len(world.appconfig.versions) == 2  # the seed and one controller write, not two
+    assert outcome.attempts == 2 and not outcome.changes
+    assert world.metrics.counts["ConflictsRetried"] == 1
 
 
 # --- property: any delivery order of events converges ------------------------------------------
@@ -602,21 +669,20 @@ def stubbed_controller(cloudwatch: Any, appconfig: Any, metrics: RecordingMetric
     )
 
 
-def test_describe_alarms_asks_for_all_watched_alarms_in_batches_of_100():
+def test_discovery_reads_every_page_of_the_prefix_query():
     cloudwatch, stub = stubbed("cloudwatch")
-    names = [f"model-{i:03d}-errors" for i in range(150)]
+    names = [model_alarm_name(PREFIX, f"model-{i:03d}", "error-rate") for i in range(150)]
     stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(n, "OK") for n in names[:100]], "NextToken": "t1"},
-                      {"AlarmNames": names[:100], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
-    stub.add_response("describe_alarms", {"MetricAlarms": []},
-                      {"AlarmNames": names[:100], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], "NextToken": "t1"})
-    stub.add_response("describe_alarms", {"CompositeAlarms": [metric_alarm(names[120], "ALARM", "children in ALARM")]},
-                      {"AlarmNames": names[100:], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
+                      DESCRIBE)
+    stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(n, "OK") for n in names[100:120]],
+                                          "CompositeAlarms": [metric_alarm(names[120], "ALARM", "children in ALARM")]},
+                      {**DESCRIBE, "NextToken": "t1"})
 
     with stub:
-        observed = CloudWatchAlarmSource(cloudwatch).observe(names)
+        observed = CloudWatchAlarmSource(cloudwatch).discover(PREFIX)
 
     stub.assert_no_pending_responses()
-    assert len(observed) == 101 and observed[names[120]].state == "ALARM"
+    assert len(observed) == 121 and observed[names[120]].state == "ALARM"
 
 
 def test_read_takes_the_highest_version_across_pages_and_parses_it():
@@ -643,11 +709,10 @@ def test_a_change_is_written_with_the_version_lock_then_deployed():
     appconfig, ac_stub = stubbed("appconfig")
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
     current = FailoverFlags(models={"llama": manual("down")})
-    cw_stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm("claude-errors", "ALARM"),
-                                                              metric_alarm("claude-latency", "OK"),
-                                                              metric_alarm("nova-errors", "OK")]},
-                         {"AlarmNames": ["claude-errors", "claude-latency", "nova-errors"],
-                          "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
+    cw_stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(CLAUDE_ERRORS, "ALARM"),
+                                                              metric_alarm(CLAUDE_LATENCY, "OK"),
+                                                              metric_alarm(NOVA_ERRORS, "OK")]},
+                         DESCRIBE)
     ac_stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 4}]},
                          {**base, "MaxResults": 50})
     ac_stub.add_response("get_hosted_configuration_version",
@@ -673,7 +738,7 @@ def test_no_change_checks_the_deployments_and_writes_nothing():
     appconfig, ac_stub = stubbed("appconfig")
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
     cw_stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(a, "OK") for a in ALARMS]},
-                         {"AlarmNames": ALARMS, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
+                         DESCRIBE)
     ac_stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 2}]},
                          {**base, "MaxResults": 50})
     ac_stub.add_response("get_hosted_configuration_version",
@@ -695,10 +760,10 @@ def test_a_stubbed_conflict_on_start_deployment_is_retried_from_a_fresh_read():
     cloudwatch, cw_stub = stubbed("cloudwatch")
     appconfig, ac_stub = stubbed("appconfig")
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
-    nova_firing = {"MetricAlarms": [metric_alarm("nova-errors", "ALARM")] + [metric_alarm(a, "OK") for a in ALARMS[:2]]}
+    nova_firing = {"MetricAlarms": [metric_alarm(NOVA_ERRORS, "ALARM")] + [metric_alarm(a, "OK") for a in ALARMS[:2]]}
     seed = encode_flags(FailoverFlags())
     written = encode_flags(plan(FailoverFlags(), MODEL_ALARMS,
-                                {"nova-errors": AlarmObservation("nova-errors", "ALARM", "Threshold Crossed")},
+                                {NOVA_ERRORS: AlarmObservation(NOVA_ERRORS, "ALARM", "Threshold Crossed")},
                                 "2025-06-01T12:00:00Z").desired)
     deploy_v2 = {"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentStrategyId": STRATEGY,
                  "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "2", "Description": ANY}

@@ -122,13 +122,34 @@ def test_a_manual_force_up_wins_over_a_firing_alarm():
     assert not result.changes
 
 
-def test_flags_of_models_the_controller_does_not_watch_are_kept():
-    unwatched_alarm_flag = alarm_down(alarm("old-model-errors"))
-    current = flags(llama=manual("down"), **{"old-model": unwatched_alarm_flag})
+def test_an_alarm_flag_of_a_model_with_no_alarms_left_is_retired():
+    # Given old-model left the catalog: the stack deleted its alarms, so none will ever clear its flag
+    current = flags(**{"old-model": alarm_down(alarm("old-model-errors"))})
+
+    result = plan(current, MODEL_ALARMS, observed(ok("claude-errors"), ok("claude-latency"), ok("nova-errors")), NOW)
+
+    assert "old-model" not in result.desired.models
+    assert result.changes.retired == ("old-model",)
+    assert "retired old-model" in result.changes.summary()
+
+
+def test_a_manual_flag_of_a_model_with_no_alarms_is_never_retired():
+    current = flags(llama=manual("down"), mistral=manual("up"))
 
     result = plan(current, MODEL_ALARMS, observed(ok("claude-errors"), ok("claude-latency"), ok("nova-errors")), NOW)
 
     assert result.desired == current
+    assert not result.changes
+
+
+def test_nothing_is_retired_when_no_per_model_alarm_was_found():
+    # An empty discovery is a broken prefix or a stack being deleted, not an empty catalog.
+    current = flags(claude=alarm_down(alarm("claude-errors")))
+
+    result = plan(current, {}, {}, NOW)
+
+    assert result.desired == current
+    assert not result.changes
 
 
 def test_a_model_already_down_for_the_same_alarms_keeps_its_reason_and_time():
@@ -164,3 +185,24 @@ def test_an_alarm_flag_written_by_someone_else_is_replaced_not_trusted():
     assert result.desired.models["claude"].state == "down"
     assert result.desired.models["claude"].set_by == "failover-controller"
     assert result.changes.set_down == ("claude",)
+
+
+# --- alarm names: the stack builds them, the controller reads the model back -------------------
+
+def test_every_alarm_name_the_stack_builds_reads_back_to_its_model():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from failover_controller.alarm_names import MODEL_ALARM_KINDS, model_alarm_name, model_of_alarm
+
+    keys = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,40}\Z")
+
+    @given(key=keys, kind=st.sampled_from(MODEL_ALARM_KINDS))
+    def round_trip(key, kind):
+        assert model_of_alarm("model-router-dev-model-", model_alarm_name("model-router-dev-model-", key, kind)) == key
+
+    round_trip()
+    # Model keys that end like a kind are still split on the real kind.
+    assert model_of_alarm("p-", "p-nova-error-rate-throttle-rate") == "nova-error-rate"
+    assert model_of_alarm("p-", "p-claude-custom") is None
+    assert model_of_alarm("p-", "q-claude-error-rate") is None
