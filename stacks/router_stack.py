@@ -1,14 +1,18 @@
 """The model router stack: a composition of one construct per concern.
 
 * `RoutingConfigStore`: AppConfig application, the routing environment/profile (gradual rollout,
-  monitored by the router-health alarm so a bad routing edit rolls back by itself);
+  monitored by the routing-rollout alarm so a bad routing edit rolls back by itself, unless context
+  `routing_rollout_monitor=false` detaches it; validated by the `config_validator` Lambda);
 * `FailoverFlagsStore`: the `<stage>-flags` environment and `failover-flags` profile (all at once);
-* the router Lambda, its Bedrock policy (`ModelInvokePolicy`) and, with context `prompt_router`,
-  a `PromptRouter` that grants its own invoke and sets PROMPT_ROUTER_ARN;
-* `RouterApi`; `RouterAlarms` (per model and for the router); `FailoverController`;
+* the router Lambda: one ASGI app (`router.http.app:create_app_from_env`) under uvicorn, started
+  by `router/run.sh` behind the AWS Lambda Web Adapter layer in response-stream mode; its Bedrock
+  policy (`ModelInvokePolicy`) and, with context `prompt_router`, a `PromptRouter` that grants its
+  own invoke and sets PROMPT_ROUTER_ARN;
+* `RouterApi` (every method streams); `RouterAlarms` (per model and for the router);
+  `FailoverController`; `HostedVersionsCleanup` (so `cdk destroy` can delete the profiles);
   `RouterDashboard`.
 
-Wiring notes. The routing environment's monitor names the composite alarm by its ARN, built
+Wiring notes. The routing environment's monitor names the rollout alarm by its ARN, built
 from its deterministic name, not by reference: the alarm watches the router Lambda, whose
 environment names the routing environment, so a reference would be a dependency cycle. The
 routing profile's initial AppConfig deployment waits for the alarm instead.
@@ -25,10 +29,11 @@ from constructs import Construct
 
 from stacks.constructs.alarms import AlarmSettings, RouterAlarms, alarm_arn, alarm_prefix
 from stacks.constructs.api import RouterApi
+from stacks.constructs.appconfig_cleanup import HostedVersionsCleanup
 from stacks.constructs.dashboard import RouterDashboard
 from stacks.constructs.failover_controller import FailoverController
 from stacks.constructs.failover_flags import FailoverFlagsStore
-from stacks.constructs.lambda_factory import create_python_function
+from stacks.constructs.lambda_factory import create_python_function, public_layers
 from stacks.constructs.model_access import ModelInvokePolicy
 from stacks.constructs.prompt_router import PromptRouter
 from stacks.constructs.routing_config_store import RolloutSettings, RoutingConfigStore, RoutingDocument
@@ -36,6 +41,9 @@ from stacks.settings import Settings
 
 SERVICE_NAME = "model-router"
 METRICS_NAMESPACE = "ModelRouter"
+ROUTER_START_SCRIPT = "router/run.sh"  # exec'd by the adapter's /opt/bootstrap
+APP_PORT = 8080  # uvicorn's port inside the function (AWS_LWA_PORT)
+READINESS_PATH = "/ready"  # cheap, no configuration load: the adapter polls it before the first request
 
 
 class RouterStack(Stack):
@@ -54,11 +62,28 @@ class RouterStack(Stack):
         self.routing_document = routing_document
         config = routing_document.config
 
-        health_alarm_name = f"{alarm_prefix(settings.stage)}router-health"
+        rollout_alarm_name = f"{alarm_prefix(settings.stage)}routing-rollout"
+        self.powertools_layer, self.web_adapter_layer = public_layers(
+            self, powertools_version=settings.powertools_version, lwa_layer_version=settings.lwa_layer_version
+        )
+        self.config_validator = create_python_function(
+            self,
+            "RoutingConfigValidator",
+            code=lambda_code,
+            handler="config_validator.handler.lambda_handler",
+            description="AppConfig validator: the router's own parser on every routing document",
+            service_name="config-validator",
+            metrics_namespace=METRICS_NAMESPACE,
+            stage=settings.stage,
+            memory_mb=512,
+            timeout=Duration.seconds(15),
+            log_retention_days=settings.log_retention_days,
+            layers=[self.powertools_layer],  # pydantic
+        )
         self.rollout_monitor_role = iam.Role(
             self, "RolloutMonitorRole",
             assumed_by=iam.ServicePrincipal("appconfig.amazonaws.com"),
-            description=f"AppConfig reads the router-health alarm during {settings.stage} routing rollouts",
+            description=f"AppConfig reads the routing-rollout alarm during {settings.stage} routing rollouts",
             inline_policies={
                 "DescribeAlarms": iam.PolicyDocument(statements=[
                     iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=["*"])
@@ -85,12 +110,15 @@ class RouterStack(Stack):
                 growth_type=settings.deployment_growth_type,
                 final_bake_minutes=settings.deployment_final_bake_minutes,
             ),
+            # Escape hatch (issue 8, item 8): while the router is failing, the monitor would roll back the
+            # very routing fix meant to cure it; `-c routing_rollout_monitor=false` detaches it for that deploy.
             monitors=[
                 appconfig.Monitor.from_cloud_watch_alarm(
-                    cw.Alarm.from_alarm_arn(self, "RouterHealthRef", alarm_arn(self, health_alarm_name)),
+                    cw.Alarm.from_alarm_arn(self, "RoutingRolloutRef", alarm_arn(self, rollout_alarm_name)),
                     self.rollout_monitor_role,
                 )
-            ],
+            ] if settings.routing_rollout_monitor else [],
+            validator_function=self.config_validator,
         )
         self.flags = FailoverFlagsStore(
             self, "FailoverFlags", stage=settings.stage, application=self.config_store.application
@@ -110,6 +138,13 @@ class RouterStack(Stack):
             "APPCONFIG_FLAGS_PROFILE": self.flags.profile_id,
             "FLAGS_MAX_AGE_SECONDS": str(settings.flags_cache_seconds),
             "AUTH_MODE": settings.auth_mode,
+            # AWS Lambda Web Adapter: run.sh starts uvicorn; the adapter streams its responses to API Gateway.
+            "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+            "AWS_LWA_INVOKE_MODE": "response_stream",
+            "AWS_LWA_PORT": str(APP_PORT),
+            "AWS_LWA_READINESS_CHECK_PATH": READINESS_PATH,
+            # The app caps every deadline (streamed or buffered) at what Lambda and API Gateway allow.
+            "ROUTER_MAX_REQUEST_SECONDS": str(settings.stream_timeout_seconds),
         }
         if self.prompt_router is not None:
             environment["PROMPT_ROUTER_ARN"] = self.prompt_router.arn
@@ -118,15 +153,15 @@ class RouterStack(Stack):
             self,
             "Router",
             code=lambda_code,
-            handler="router/handler.lambda_handler",
-            description="Model router: picks a Bedrock model per request and calls it",
+            handler=ROUTER_START_SCRIPT,
+            description="Model router: picks a Bedrock model per request and calls it (ASGI app, streamed)",
             service_name=SERVICE_NAME,
             metrics_namespace=METRICS_NAMESPACE,
             stage=settings.stage,
             memory_mb=settings.lambda_memory_mb,
-            timeout=Duration.seconds(settings.lambda_timeout_seconds),
+            timeout=Duration.seconds(settings.stream_timeout_seconds),
             log_retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
+            layers=[self.web_adapter_layer, self.powertools_layer],
             environment=environment,
         )
         self.config_store.grant_read(self.router_function)
@@ -148,6 +183,8 @@ class RouterStack(Stack):
             throttle_rate_limit=settings.throttle_rate_limit,
             throttle_burst_limit=settings.throttle_burst_limit,
             log_retention_days=settings.log_retention_days,
+            integration_timeout=Duration.seconds(settings.stream_timeout_seconds),
+            cloud_watch_role=settings.apigw_cloudwatch_role,
         )
 
         self.alarms = RouterAlarms(
@@ -170,11 +207,10 @@ class RouterStack(Stack):
             api_stage=self.api.rest_api.deployment_stage,
             router_function=self.router_function,
         )
-        assert self.alarms.health_name == health_alarm_name
-        # The routing profile's first deployment is monitored by the health alarm: create it first.
-        for child in self.config_store.profile.node.find_all():
-            if isinstance(child, appconfig.CfnDeployment):
-                child.node.add_dependency(self.alarms.health)
+        assert self.alarms.rollout_name == rollout_alarm_name
+        # The routing profile's first deployment is monitored by the rollout alarm: create it first.
+        for deployment in self.config_store.deployments:
+            deployment.node.add_dependency(self.alarms.rollout)
 
         self.failover_controller = FailoverController(
             self,
@@ -182,14 +218,24 @@ class RouterStack(Stack):
             code=lambda_code,
             stage=settings.stage,
             flags=self.flags,
-            model_alarms=self.alarms.model_alarms,
-            model_of_alarm=self.alarms.model_of_alarm,
             log_retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
+            powertools_layer=self.powertools_layer,
             alarm_period=Duration.seconds(settings.alarm_period_seconds),
+            reserved_concurrency=settings.controller_reserved_concurrency,
         )
+        self.cleanup = HostedVersionsCleanup(
+            self,
+            "AppConfigCleanup",
+            stage=settings.stage,
+            application=self.config_store.application,
+            profiles=[self.config_store.profile, self.flags.profile],
+            log_retention_days=settings.log_retention_days,
+        )
+        # The controller writes flags versions: it must be gone before the cleanup runs on delete.
+        self.cleanup.keep_alive_until_cleaned(self.failover_controller.function)
 
         all_alarms: list[cw.IAlarm] = [
+            self.alarms.rollout,
             self.alarms.health,
             *self.alarms.router_alarms,
             *self.failover_controller.alarms,

@@ -90,7 +90,8 @@ class Settings(BaseModel):
     stage: str = Field(default="dev", pattern=r"^[a-z][a-z0-9-]{0,19}$",
                        description="Names the stack, the API stage and the AppConfig environment")
     account: str | None = Field(default=None, pattern=r"^\d{12}$", description="Omit for an env-agnostic stack")
-    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+                               description="A commercial region: the adapter layer is not published elsewhere")
     auth_mode: Literal["api_key", "iam"] = "api_key"
     throttle_rate_limit: float = Field(default=50, gt=0, le=10_000, description="Stage steady-state requests/s")
     throttle_burst_limit: int = Field(default=100, ge=1, le=5_000)
@@ -99,11 +100,34 @@ class Settings(BaseModel):
     config_cache_seconds: int = Field(default=45, ge=1, le=300,
                                       description="How long the router keeps a fetched configuration")
     log_retention_days: int = 30
-    powertools_layer_version: int = Field(default=27, ge=1, le=1000,
-                                          description="Version of AWSLambdaPowertoolsPythonV3-python313-arm64")
+    powertools_version: str = Field(
+        default="3.37.0", pattern=r"^\d+\.\d+\.\d+$",
+        description="Powertools release whose public layer the functions use (SSM "
+        "/aws/service/powertools/python/arm64/python3.13/<version>); requirements.txt pins the same one",
+    )
+    lwa_layer_version: int = Field(default=26, ge=1, le=1000,
+                                   description="Version of the public LambdaAdapterLayerArm64 (AWS Lambda Web Adapter)")
     lambda_memory_mb: int = Field(default=1024, ge=128, le=10_240)
-    lambda_timeout_seconds: int = Field(default=28, ge=3, le=29,
-                                        description="API Gateway cuts REST integrations at 29 s")
+    stream_timeout_seconds: int = Field(
+        default=900, ge=30, le=900,
+        description="Router Lambda timeout and API Gateway integration timeout (streamed responses may run up to "
+        "15 minutes); the app caps every request's deadline at it (ROUTER_MAX_REQUEST_SECONDS)",
+    )
+    controller_reserved_concurrency: int | None = Field(
+        default=None, ge=1, le=1000,
+        description="Opt-in reserved concurrency for the failover controller; off by default because Lambda keeps "
+        "100 units unreserved and new accounts may have a quota of 10 or 50",
+    )
+    apigw_cloudwatch_role: bool = Field(
+        default=True,
+        description="Create (and retain) API Gateway's account-level CloudWatch Logs role, which access logging "
+        "needs; false when the account already manages it",
+    )
+    routing_rollout_monitor: bool = Field(
+        default=True,
+        description="Watch routing rollouts with the rollout alarm (automatic rollback); false is the escape hatch "
+        "that lets a routing fix deploy while the router is failing",
+    )
     deployment_duration_minutes: int = Field(default=1, ge=0, le=1440)
     deployment_growth_factor: float = Field(default=20, ge=1, le=100, description="Percent of targets per step")
     deployment_growth_type: Literal["LINEAR", "EXPONENTIAL"] = "LINEAR"
@@ -137,6 +161,16 @@ class Settings(BaseModel):
                 return json.loads(value)
             except ValueError as exc:
                 raise ValueError(f"not valid JSON: {exc}") from None
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _commercial_region(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("us-gov-") or value.startswith("cn-")):
+            raise ValueError(
+                "the router needs the AWS Lambda Web Adapter layer for arm64, which AWS publishes in commercial "
+                "regions only (aws partition); GovCloud and China regions are not supported"
+            )
         return value
 
     @field_validator("alarm_period_seconds")

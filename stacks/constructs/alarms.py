@@ -18,10 +18,15 @@ exactly that dimension set. Each rate is metric math with a traffic guard,
 (or one the flags have taken out of rotation) goes back to OK, which lets the failover
 controller clear its flag and probe it again after the evaluation window.
 
-These per-model alarms feed the failover controller (`model_alarms`: alarm name -> model key).
+These per-model alarms feed the failover controller, which finds them by their name prefix
+(`model_alarm_prefix`) and reads the model back from the name (`failover_controller.alarm_names`,
+the one module that builds and parses these names).
 Router alarms (`model-router-<stage>-api-5xx-rate`, `-router-errors`, `-router-throttles`) and a
 composite `model-router-<stage>-router-health` (5xx rate OR Lambda errors) watch the router
-itself; the composite is the routing environment's AppConfig monitor. A composite alarm is
+itself. `-routing-config-rejected` fires when routers reject the routing document AppConfig
+serves them (ConfigRejected by {service, Store=routing}: they keep their last good one, so no
+5xx would ever show it). The composite `model-router-<stage>-routing-rollout` (router-health OR
+routing-config-rejected) is the routing environment's AppConfig monitor. A composite alarm is
 INSUFFICIENT_DATA only for the moment after its creation, and AppConfig rolls a deployment back
 on INSUFFICIENT_DATA as well as ALARM, so the monitor must not be a metric alarm that goes
 INSUFFICIENT_DATA whenever traffic pauses.
@@ -37,12 +42,13 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from failover_controller.alarm_names import MODEL_ALARM_KINDS, model_alarm_name
 from routing_engine.config import RoutingConfig
 
 ROUTER_NAMESPACE = "ModelRouter"
 ROUTER_SERVICE = "model-router"
 BEDROCK_NAMESPACE = "AWS/Bedrock"
-MODEL_ALARM_KINDS = ("error-rate", "throttle-rate", "latency-p90", "bedrock-server-errors", "bedrock-throttles")
+__all__ = ["MODEL_ALARM_KINDS", "RouterAlarms", "alarm_arn", "alarm_prefix", "model_alarm_prefix"]
 
 
 def alarm_prefix(stage: str) -> str:
@@ -108,7 +114,6 @@ class RouterAlarms(Construct):
         self.settings = settings
         self.period = Duration.seconds(settings.period_seconds)
         self.model_alarms: dict[str, cw.Alarm] = {}  # alarm name -> alarm
-        self.model_of_alarm: dict[str, str] = {}  # alarm name -> model key
         for key, spec in sorted(config.models.items()):
             self._model_alarms(key, spec.model_id, spec.latency_slo_ms, bedrock=settings.bedrock_alarms and not spec.region)
 
@@ -144,7 +149,25 @@ class RouterAlarms(Construct):
             "AppConfig rolls a routing deployment back while this is in ALARM.",
             alarm_rule=cw.AlarmRule.any_of(self.api_5xx, self.router_errors),
         )
-        self.router_alarms: list[cw.Alarm] = [self.api_5xx, self.router_errors, self.router_throttles]
+        self.routing_config_rejected = self._alarm(
+            "RoutingConfigRejected", "routing-config-rejected",
+            cw.Metric(namespace=ROUTER_NAMESPACE, metric_name="ConfigRejected",
+                      dimensions_map={"service": ROUTER_SERVICE, "Store": "routing"}, statistic="Sum",
+                      period=self.period),
+            1, "Routers rejected the routing configuration AppConfig served (they keep their last good one)",
+            evaluation_periods=1, datapoints_to_alarm=1,
+        )
+        self.rollout_name = f"{alarm_prefix(stage)}routing-rollout"
+        self.rollout = cw.CompositeAlarm(
+            self, "RoutingRollout",
+            composite_alarm_name=self.rollout_name,
+            alarm_description="Monitors routing rollouts: AppConfig rolls a routing deployment back while this is in "
+            "ALARM (the router is failing, or routers reject the new document). Context "
+            "routing_rollout_monitor=false detaches it (escape hatch).",
+            alarm_rule=cw.AlarmRule.any_of(self.health, self.routing_config_rejected),
+        )
+        self.router_alarms: list[cw.Alarm] = [self.api_5xx, self.router_errors, self.router_throttles,
+                                              self.routing_config_rejected]
 
     @property
     def health_arn(self) -> str:
@@ -152,8 +175,10 @@ class RouterAlarms(Construct):
 
     def _alarm(self, construct_id: str, suffix: str, metric: cw.IMetric, threshold: float, description: str,
                *, model: str | None = None,
-               comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD) -> cw.Alarm:
-        name = f"{model_alarm_prefix(self.stage)}{model}-{suffix}" if model else f"{alarm_prefix(self.stage)}{suffix}"
+               comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+               evaluation_periods: int | None = None, datapoints_to_alarm: int | None = None) -> cw.Alarm:
+        name = (model_alarm_name(model_alarm_prefix(self.stage), model, suffix) if model
+                else f"{alarm_prefix(self.stage)}{suffix}")
         alarm = cw.Alarm(
             self, construct_id,
             alarm_name=name,
@@ -161,13 +186,12 @@ class RouterAlarms(Construct):
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
-            evaluation_periods=self.settings.evaluation_periods,
-            datapoints_to_alarm=self.settings.datapoints_to_alarm,
+            evaluation_periods=evaluation_periods or self.settings.evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm or self.settings.datapoints_to_alarm,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         if model is not None:
             self.model_alarms[name] = alarm
-            self.model_of_alarm[name] = model
         return alarm
 
     def _model_alarms(self, key: str, model_id: str, slo_ms: int, *, bedrock: bool) -> None:

@@ -3,6 +3,17 @@
 `auth_mode="api_key"` (default): every method requires an API key attached to a usage plan.
 `auth_mode="iam"`: every method requires SigV4 (AWS_IAM); no key, no usage plan.
 Stage-level throttling, JSON access logs to their own log group, X-Ray tracing on the stage.
+
+Every integration streams (`responseTransferMode: STREAM`): API Gateway then invokes the function
+with InvokeWithResponseStream (URI `2021-11-15/functions/<arn>/response-streaming-invocations`),
+which the Lambda API authorises as `lambda:InvokeFunction`, the action CDK's permission grants;
+the integration timeout may be up to 15 minutes for streamed responses (`integration_timeout`).
+Buffered answers travel the same way as one chunk; their shorter deadline is the app's.
+
+API Gateway needs an account-level CloudWatch Logs role for access logs, not only execution logs;
+a fresh account has none and the stage would fail to create. `cloud_watch_role=True` creates the
+role (AmazonAPIGatewayPushToCloudWatchLogs) and sets it as the region's API Gateway account
+setting; both are retained on `cdk destroy`, since other APIs in the account rely on the setting.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -59,6 +70,8 @@ class RouterApi(Construct):
         throttle_rate_limit: float,
         throttle_burst_limit: int,
         log_retention_days: int,
+        integration_timeout: Duration,
+        cloud_watch_role: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_log_group = logs.LogGroup(
@@ -76,7 +89,8 @@ class RouterApi(Construct):
             rest_api_name=f"model-router-{stage}",
             description="Model router for Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,
+            cloud_watch_role=cloud_watch_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if cloud_watch_role else None,
             default_method_options=method_options,
             deploy_options=apigw.StageOptions(
                 stage_name=stage,
@@ -88,7 +102,13 @@ class RouterApi(Construct):
                 metrics_enabled=True,
             ),
         )
-        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
+        integration = apigw.LambdaIntegration(
+            handler,
+            proxy=True,
+            allow_test_invoke=False,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+            timeout=integration_timeout,
+        )
         for method, path in ROUTES:
             resource = self.rest_api.root.resource_for_path(path)
             resource.add_method(method, integration)
@@ -107,13 +127,13 @@ class RouterApi(Construct):
             )
             plan.add_api_key(self.api_key)
             self.usage_plan = plan
-        self._acknowledge(auth_mode)
+        self._acknowledge(auth_mode, cloud_watch_role)
 
     @property
     def url(self) -> str:
         return self.rest_api.url
 
-    def _acknowledge(self, auth_mode: str) -> None:
+    def _acknowledge(self, auth_mode: str, cloud_watch_role: bool) -> None:
         acks = [
             Acknowledgment(
                 id="AwsSolutions-APIG2",
@@ -127,8 +147,8 @@ class RouterApi(Construct):
             ),
             Acknowledgment(
                 id="AwsSolutions-APIG6",
-                reason="JSON access logging is on for the stage. Execution logging needs the region-wide API "
-                "Gateway CloudWatch role (an account singleton this app must not own) and would log prompts.",
+                reason="JSON access logging is on for the stage. Execution logging stays off: it would write "
+                "request and response bodies, i.e. prompts and answers, to CloudWatch Logs.",
             ),
             Acknowledgment(
                 id="AwsSolutions-COG4",
@@ -145,3 +165,14 @@ class RouterApi(Construct):
                 )
             )
         Validations.of(self).acknowledge(*acks)
+        if cloud_watch_role:
+            role = self.rest_api.node.find_child("CloudWatchRole")
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs]",
+                    reason="API Gateway's account-level CloudWatch Logs role, which access logging requires: the API "
+                    "Gateway developer guide prescribes this AWS managed policy for it, and AWS maintains the log "
+                    "actions it needs. Assumable only by apigateway.amazonaws.com; retained on destroy.",
+                )
+            )

@@ -1,22 +1,24 @@
 """The failover controller: alarms in, failover flags out (see docs/failover-controller.md).
 
-* the Lambda (`failover_controller.handler.lambda_handler`, the router's staged asset) with
-  reserved concurrency 1, so reconciles are serialised and rarely conflict;
+* the Lambda (`failover_controller.handler.lambda_handler`, the router's staged asset). It is
+  level-triggered with an optimistic lock, so concurrent runs converge; reserved concurrency is
+  opt-in (context `controller_reserved_concurrency`): Lambda keeps 100 units unreserved and new
+  accounts may have a quota of 10 or 50, so any reservation can fail a first deploy;
 * an EventBridge rule for `CloudWatch Alarm State Change` of the per-model alarms (name prefix
   `model-router-<stage>-model-`), and a 1-minute schedule: the controller is level-triggered, so
   the schedule catches a lost or out-of-order event within a minute;
 * asynchronous invocation: two retries, then the event goes to an encrypted SQS queue (a failed
   reconcile is visible and alarmed, and the next schedule tick re-converges anyway);
-* least-privilege IAM: `cloudwatch:DescribeAlarms` on the watched alarms' ARNs (the action takes
-  the `alarm` resource type; the controller always passes AlarmNames), AppConfig reads/writes
-  only on the flags profile, environment and strategy (`FailoverFlagsStore.controller_statements`);
+* the watched alarms are found by name prefix (ALARM_NAME_PREFIX, `model-router-<stage>-model-`):
+  neither the environment nor the policy grows with the catalog. `cloudwatch:DescribeAlarms` is
+  granted on `*`: a prefix query names no alarm the policy could be scoped to, and the API
+  reference requires `*` to return composite alarms. Read-only alarm metadata. AppConfig
+  reads/writes only on the flags profile, environment and strategy
+  (`FailoverFlagsStore.controller_statements`);
 * alarms on its own health: ReconcileFailures/FlagsDocumentInvalid and the failure queue.
 """
 
 from __future__ import annotations
-
-import json
-from typing import Mapping
 
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
@@ -46,11 +48,10 @@ class FailoverController(Construct):
         code: lambda_.Code,
         stage: str,
         flags: FailoverFlagsStore,
-        model_alarms: Mapping[str, cw.IAlarm],
-        model_of_alarm: Mapping[str, str],
         log_retention_days: int,
-        powertools_layer_version: int,
+        powertools_layer: lambda_.ILayerVersion,
         alarm_period: Duration,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.failures = sqs.Queue(
@@ -70,14 +71,14 @@ class FailoverController(Construct):
             memory_mb=256,
             timeout=Duration.seconds(60),  # room for conflict retries with backoff
             log_retention_days=log_retention_days,
-            powertools_layer_version=powertools_layer_version,
-            reserved_concurrency=1,
+            layers=[powertools_layer],
+            reserved_concurrency=reserved_concurrency,
             environment={
                 "APPCONFIG_APPLICATION": flags.application.application_id,
                 "FLAGS_ENVIRONMENT": flags.environment_id,
                 "FLAGS_PROFILE": flags.profile_id,
                 "FLAGS_DEPLOYMENT_STRATEGY": flags.strategy_id,
-                "MODEL_ALARMS": json.dumps(dict(sorted(model_of_alarm.items())), separators=(",", ":")),
+                "ALARM_NAME_PREFIX": model_alarm_prefix(stage),
             },
         )
         self.function.configure_async_invoke(
@@ -90,11 +91,7 @@ class FailoverController(Construct):
         self.policy = iam.Policy(
             self, "Policy",
             statements=[
-                iam.PolicyStatement(
-                    sid="ReadWatchedAlarms",
-                    actions=["cloudwatch:DescribeAlarms"],
-                    resources=[model_alarms[name].alarm_arn for name in sorted(model_alarms)],
-                ),
+                iam.PolicyStatement(sid="DiscoverWatchedAlarms", actions=["cloudwatch:DescribeAlarms"], resources=["*"]),
                 *flags.controller_statements(),
             ],
             roles=[role],
@@ -150,6 +147,15 @@ class FailoverController(Construct):
         )
         self.alarms: list[cw.Alarm] = [self.failure_alarm, self.queue_alarm]
 
+        Validations.of(self.policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="cloudwatch:DescribeAlarms with AlarmNamePrefix: the request names no alarm a policy could "
+                "be scoped to, and the DescribeAlarms API reference requires the permission on '*' to return "
+                "composite alarms. Read-only alarm metadata; this is what keeps the controller's policy and "
+                "environment the same size whatever the catalog (issue 8, item 9).",
+            )
+        )
         for arn in flags.controller_wildcard_resources():
             Validations.of(self.policy).acknowledge(
                 Acknowledgment(

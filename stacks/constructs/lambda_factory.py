@@ -1,22 +1,44 @@
 """The one place that holds our Lambda defaults, so every function gets the same ones.
 
 Python 3.13 on ARM64, JSON logs to a log group with a retention period, X-Ray active tracing,
-Powertools from its public layer, Powertools environment variables. The router uses it now;
-the failover controller (issue 4) reuses it with its own handler, environment and timeout.
+Powertools environment variables; the layers each function needs are passed in. The public
+layers are resolved here:
+
+* Powertools for AWS Lambda (Python) from AWS's public SSM parameter
+  `/aws/service/powertools/python/arm64/python3.13/<version>` (a CloudFormation `ssm` dynamic
+  reference, resolved at deploy time in the stack's own region and partition), so the template
+  names the Powertools *release* (context `powertools_version`, the same pin as
+  requirements.txt) instead of a layer number whose content nobody can check offline;
+* the AWS Lambda Web Adapter (arm64), published by AWS in commercial regions only
+  (`arn:aws:lambda:<region>:753240598075:layer:LambdaAdapterLayerArm64:<n>`, context
+  `lwa_layer_version`). Its ARN names the `aws` partition on purpose: the stack refuses other
+  partitions at synth (`stacks.settings`), and an env-agnostic template deployed elsewhere fails
+  on the layer rather than running without its adapter.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import (
+    Acknowledgment,
+    Aws,
+    CfnDynamicReference,
+    CfnDynamicReferenceService,
+    Duration,
+    RemovalPolicy,
+    Token,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"  # AWS's public Powertools account (commercial partition)
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+# Documented at https://docs.aws.amazon.com/powertools/python/latest/#lambda-layer (SSM Parameter Store).
+POWERTOOLS_SSM_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/{version}"
+LWA_LAYER_ACCOUNT = "753240598075"  # AWS Lambda Web Adapter's publishing account (commercial regions)
+LWA_LAYER_NAME = "LambdaAdapterLayerArm64"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -33,9 +55,22 @@ def retention(days: int) -> logs.RetentionDays:
     return getattr(logs.RetentionDays, _RETENTION_BY_DAYS[days])
 
 
-def powertools_layer_arn(version: int) -> str:
+def powertools_layer_arn(version: str) -> str:
+    """`{{resolve:ssm:<public parameter>}}`: the layer ARN AWS publishes for this Powertools release."""
+    reference = CfnDynamicReference(CfnDynamicReferenceService.SSM, POWERTOOLS_SSM_PARAMETER.format(version=version))
+    return Token.as_string(reference)
+
+
+def lwa_layer_arn(version: int) -> str:
+    return f"arn:aws:lambda:{Aws.REGION}:{LWA_LAYER_ACCOUNT}:layer:{LWA_LAYER_NAME}:{version}"
+
+
+def public_layers(scope: Construct, *, powertools_version: str, lwa_layer_version: int
+                  ) -> tuple[lambda_.ILayerVersion, lambda_.ILayerVersion]:
+    """The Powertools and Lambda Web Adapter layers, once per stack."""
     return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
+        lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", powertools_layer_arn(powertools_version)),
+        lambda_.LayerVersion.from_layer_version_arn(scope, "WebAdapterLayer", lwa_layer_arn(lwa_layer_version)),
     )
 
 
@@ -52,10 +87,11 @@ def create_python_function(
     memory_mb: int = 256,
     timeout: Duration = Duration.seconds(10),
     log_retention_days: int = 30,
-    powertools_layer_version: int,
+    layers: Sequence[lambda_.ILayerVersion] = (),
     metrics_namespace: str = "ModelRouter",
     log_level: str = "INFO",
     reserved_concurrency: int | None = None,
+    tracing: bool = True,
 ) -> lambda_.Function:
     """A Python Lambda with the project's defaults, its own log group and its own role.
 
@@ -76,9 +112,6 @@ def create_python_function(
         description=f"{description} ({stage})",
     )
     log_group.grant_write(role)
-    layer = lambda_.LayerVersion.from_layer_version_arn(
-        group, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version)
-    )
     env = {
         "STAGE": stage,
         "POWERTOOLS_SERVICE_NAME": service_name,
@@ -102,18 +135,19 @@ def create_python_function(
         role=role,
         log_group=log_group,
         logging_format=lambda_.LoggingFormat.JSON,
-        tracing=lambda_.Tracing.ACTIVE,
-        layers=[layer],
+        tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+        layers=list(layers),
         environment=env,
         reserved_concurrent_executions=reserved_concurrency,
     )
-    Validations.of(role).acknowledge(
-        Acknowledgment(
-            id="AwsSolutions-IAM5[Resource::*]",
-            reason="X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
-            "resource-level permissions, so AWS requires Resource '*'.",
+    if tracing:
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+                "resource-level permissions, so AWS requires Resource '*'.",
+            )
         )
-    )
     Validations.of(function).acknowledge(
         Acknowledgment(
             id="AwsSolutions-L1",

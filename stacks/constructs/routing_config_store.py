@@ -6,7 +6,13 @@ is one the router can load, and a bad bundled file fails `cdk synth` instead of 
 
 The failover flags live beside it in their own environment (`FailoverFlagsStore`), so an urgent
 flag flip never waits behind a routing rollout (AppConfig runs one deployment at a time per
-environment). `monitors` (the router-health alarm) make a routing rollout roll back by itself.
+environment). `monitors` (the routing-rollout alarm) make a routing rollout roll back by itself.
+
+JSON Schema cannot express cross-references, so the profile also has a Lambda validator
+(`lambdas/config_validator`) that runs `parse_routing_config` itself: a document that names a
+model not in the catalog fails in AppConfig, naming the field, instead of deploying "COMPLETE"
+to routers that all reject it. `LambdaValidator.from_function` adds the resource-based permission
+AppConfig needs to invoke it (principal appconfig.amazonaws.com, lambda:InvokeFunction).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_appconfig as appconfig
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config, routing_json_schema
@@ -70,6 +77,7 @@ class RoutingConfigStore(Construct):
         document: RoutingDocument,
         rollout: RolloutSettings,
         monitors: list[appconfig.Monitor] | None = None,
+        validator_function: lambda_.Function | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         schema = compact_json(routing_json_schema())
@@ -110,10 +118,22 @@ class RoutingConfigStore(Construct):
             description="Routing rules and model catalog (validated by the router's pydantic schema)",
             type=appconfig.ConfigurationType.FREEFORM,
             content=appconfig.ConfigurationContent.from_inline_json(document.raw.decode("utf-8")),
-            validators=[appconfig.JsonSchemaValidator.from_inline(schema)],
+            validators=[
+                appconfig.JsonSchemaValidator.from_inline(schema),
+                *([appconfig.LambdaValidator.from_function(validator_function)] if validator_function else []),
+            ],
             deployment_strategy=self.deployment_strategy,
             deploy_to=[self.environment],
         )
+        if validator_function is not None:
+            # The first deployment runs the validator: AppConfig must be allowed to invoke it by then.
+            permission = validator_function.permissions_node.find_child("AppConfigPermission")
+            for deployment in self.deployments:
+                deployment.node.add_dependency(permission)
+
+    @property
+    def deployments(self) -> list[appconfig.CfnDeployment]:
+        return [c for c in self.profile.node.find_all() if isinstance(c, appconfig.CfnDeployment)]
 
     @property
     def application_id(self) -> str:

@@ -97,6 +97,22 @@ def prompt_router_app(synth_root) -> Synthesized:
     return synthesize(synth_root, stage="prtest", prompt_router=json.dumps({"definition": PROMPT_ROUTER_DEFINITION}))
 
 
+# The opt-in / escape-hatch switches, given as `-c key=value` strings, in one synth.
+VARIANT_CONTEXT = {
+    "stage": "variant",
+    "routing_rollout_monitor": "false",
+    "controller_reserved_concurrency": "1",
+    "apigw_cloudwatch_role": "false",
+    "stream_timeout_seconds": "120",
+}
+
+
+@pytest.fixture(scope="session")
+def variant_app(synth_root) -> Synthesized:
+    """Every non-default switch: no rollout monitor, reserved controller concurrency, no API Gateway role."""
+    return synthesize(synth_root, **VARIANT_CONTEXT)
+
+
 @pytest.fixture(scope="session")
 def cdk_context() -> dict:
     return cdk_json_context()

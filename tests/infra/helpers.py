@@ -70,7 +70,7 @@ def function_with_handler(raw: dict, handler: str) -> dict:
 
 
 def router_function(raw: dict) -> dict:
-    return function_with_handler(raw, "router/handler.lambda_handler")
+    return function_with_handler(raw, "router/run.sh")
 
 
 def controller_function(raw: dict) -> dict:

@@ -24,7 +24,7 @@ def _violations(report: dict) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("app_fixture", ["api_key_app", "iam_app", "prompt_router_app"])
+@pytest.mark.parametrize("app_fixture", ["api_key_app", "iam_app", "prompt_router_app", "variant_app"])
 def test_cdk_nag_reports_no_unacknowledged_findings(app_fixture, request):
     # The fixture's synth would have raised on an unacknowledged error; the report must also be clean.
     synthesized = request.getfixturevalue(app_fixture)
@@ -47,7 +47,7 @@ def test_cdk_nag_is_active_and_fails_synth_on_an_unacknowledged_finding(tmp_path
     assert any("AwsSolutions-IAM5[Resource::*]" in v for v in _violations(report))
 
 
-@pytest.mark.parametrize("app_fixture", ["api_key_app", "iam_app", "prompt_router_app"])
+@pytest.mark.parametrize("app_fixture", ["api_key_app", "iam_app", "prompt_router_app", "variant_app"])
 def test_cfn_lint_finds_no_errors_or_warnings(app_fixture, request):
     synthesized = request.getfixturevalue(app_fixture)
 

@@ -134,12 +134,12 @@ def test_every_alarm_name_is_prefixed_with_the_stage(api_key_app):
 # --- routing rollout monitor ---------------------------------------------------------------------
 
 
-def test_routing_environment_is_monitored_by_the_router_health_alarm(api_key_app):
+def test_routing_environment_is_monitored_by_the_rollout_alarm(api_key_app):
     (env,) = [e["Properties"] for e in resources(api_key_app.raw, "AWS::AppConfig::Environment").values()
               if e["Properties"]["Name"] == "dev"]
     (monitor,) = env["Monitors"]
     assert render(monitor["AlarmArn"]) == (
-        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:model-router-dev-router-health"
+        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:model-router-dev-routing-rollout"
     )
     role_id = monitor["AlarmRoleArn"]["Fn::GetAtt"][0]
     role = api_key_app.raw["Resources"][role_id]["Properties"]
@@ -148,13 +148,51 @@ def test_routing_environment_is_monitored_by_the_router_health_alarm(api_key_app
     assert statement["Action"] == "cloudwatch:DescribeAlarms"
 
 
-def test_initial_routing_deployment_waits_for_the_health_alarm(api_key_app):
+def test_rollout_alarm_fires_on_router_health_or_rejected_routing_configuration(api_key_app):
     raw = api_key_app.raw
-    (composite_id,) = resources(raw, "AWS::CloudWatch::CompositeAlarm")
+    alarms = alarms_by_name(raw)
+    ids = {res["Properties"]["AlarmName"]: key for type_ in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+           for key, res in resources(raw, type_).items()}
+
+    rule = render(alarms["model-router-dev-routing-rollout"]["AlarmRule"], raw)
+
+    assert f"${{GetAtt:{ids['model-router-dev-router-health']}.Arn}}" in rule
+    assert f"${{GetAtt:{ids['model-router-dev-routing-config-rejected']}.Arn}}" in rule
+    rejected = alarms["model-router-dev-routing-config-rejected"]
+    assert (rejected["Namespace"], rejected["MetricName"], rejected["Statistic"]) == ("ModelRouter", "ConfigRejected", "Sum")
+    assert sorted(rejected["Dimensions"], key=lambda d: d["Name"]) == [
+        {"Name": "Store", "Value": "routing"}, {"Name": "service", "Value": "model-router"}]
+    assert (rejected["Threshold"], rejected["EvaluationPeriods"], rejected["TreatMissingData"]) == (1, 1, "notBreaching")
+
+
+def test_initial_routing_deployment_waits_for_the_rollout_alarm_and_the_validator_permission(api_key_app):
+    raw = api_key_app.raw
+    (rollout_id,) = [k for k, a in resources(raw, "AWS::CloudWatch::CompositeAlarm").items()
+                     if a["Properties"]["AlarmName"] == "model-router-dev-routing-rollout"]
     routing_env = [k for k, e in resources(raw, "AWS::AppConfig::Environment").items() if e["Properties"]["Name"] == "dev"]
     (deployment,) = [d for d in resources(raw, "AWS::AppConfig::Deployment").values()
                      if d["Properties"]["EnvironmentId"]["Ref"] in routing_env]
-    assert composite_id in deployment["DependsOn"]
+    (permission_id,) = [k for k, p in resources(raw, "AWS::Lambda::Permission").items()
+                        if p["Properties"]["Principal"] == "appconfig.amazonaws.com"]
+    assert rollout_id in deployment["DependsOn"]
+    assert permission_id in deployment["DependsOn"]
+
+
+def test_escape_hatch_detaches_the_rollout_monitor(variant_app):
+    # Given the router is failing and an operator deploys a routing fix with the documented switch
+    # (`-c routing_rollout_monitor=false`)
+    app = variant_app
+
+    # Then the routing environment has no monitor, so AppConfig cannot roll the fix back
+    (env,) = [e["Properties"] for e in resources(app.raw, "AWS::AppConfig::Environment").values()
+              if e["Properties"]["Name"] == "variant"]
+    assert "Monitors" not in env or env["Monitors"] == []
+    # and everything else stays: the alarms still exist and still page
+    assert "model-router-variant-routing-rollout" in alarms_by_name(app.raw)
+    # and the flags environment never had one
+    (flags_env,) = [e["Properties"] for e in resources(app.raw, "AWS::AppConfig::Environment").values()
+                    if e["Properties"]["Name"] == "variant-flags"]
+    assert "Monitors" not in flags_env
 
 
 # --- failover controller -------------------------------------------------------------------------
@@ -165,7 +203,7 @@ def test_controller_environment(api_key_app):
     props = function["Properties"]
     env = props["Environment"]["Variables"]
 
-    assert props["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in props  # opt-in: a reservation can fail a new account's deploy
     assert env["POWERTOOLS_SERVICE_NAME"] == "failover-controller"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "ModelRouter"
     assert render(env["APPCONFIG_APPLICATION"], api_key_app.raw) == "${AWS::AppConfig::Application}"
@@ -175,12 +213,24 @@ def test_controller_environment(api_key_app):
     router_env = router_function(api_key_app.raw)["Properties"]["Environment"]["Variables"]
     assert env["FLAGS_ENVIRONMENT"] == router_env["APPCONFIG_FLAGS_ENVIRONMENT"]
     assert env["FLAGS_PROFILE"] == router_env["APPCONFIG_FLAGS_PROFILE"]
+    assert env["ALARM_NAME_PREFIX"] == "model-router-dev-model-"
+    assert "MODEL_ALARMS" not in env  # nothing in the environment grows with the catalog
 
-    model_alarms = json.loads(env["MODEL_ALARMS"])
-    assert set(model_alarms.values()) == set(MODELS)
-    assert set(model_alarms) == {n for n in alarms_by_name(api_key_app.raw) if n.startswith("model-router-dev-model-")}
-    for name, model in model_alarms.items():
-        assert name.startswith(f"model-router-dev-model-{model}-")
+
+def test_every_per_model_alarm_reads_back_to_its_model_under_the_controller_prefix(api_key_app):
+    from failover_controller.alarm_names import model_of_alarm
+
+    env = controller_function(api_key_app.raw)["Properties"]["Environment"]["Variables"]
+    names = [n for n in alarms_by_name(api_key_app.raw) if n.startswith(env["ALARM_NAME_PREFIX"])]
+
+    models = {model_of_alarm(env["ALARM_NAME_PREFIX"], n) for n in names}
+
+    assert models == set(MODELS)  # every model watched, no alarm unreadable
+    assert len(names) == len(MODELS) * len(ROUTER_KINDS + BEDROCK_KINDS)
+
+
+def test_reserved_concurrency_is_an_opt_in_setting(variant_app):
+    assert controller_function(variant_app.raw)["Properties"]["ReservedConcurrentExecutions"] == 1
 
 
 def test_controller_settings_accept_the_synthesized_environment(api_key_app):
@@ -192,7 +242,7 @@ def test_controller_settings_accept_the_synthesized_environment(api_key_app):
 
     settings = ControllerSettings.from_env(env)
 
-    assert set(settings.model_alarms.values()) == set(MODELS)
+    assert settings.alarm_prefix == "model-router-dev-model-"
 
 
 def _controller_statements(raw):
@@ -229,10 +279,9 @@ def test_controller_iam_is_least_privilege(api_key_app):
     assert any(a.endswith(":deploymentstrategy/${AWS::AppConfig::DeploymentStrategy}") for a in start)
     assert any(a.endswith("/environment/${AWS::AppConfig::Environment}") for a in start)
 
-    # DescribeAlarms on exactly the per-model alarms.
-    alarm_ids = {k for k, v in resources(raw, "AWS::CloudWatch::Alarm").items()
-                 if v["Properties"]["AlarmName"].startswith("model-router-dev-model-")}
-    assert by_action["cloudwatch:DescribeAlarms"] == {f"${{GetAtt:{i}.Arn}}" for i in alarm_ids}
+    # DescribeAlarms by prefix: '*' (the request names no alarm), and nothing else of CloudWatch.
+    assert by_action["cloudwatch:DescribeAlarms"] == {"*"}
+    assert {a for a in by_action if a.startswith("cloudwatch:")} == {"cloudwatch:DescribeAlarms"}
     assert not any(a.startswith("bedrock:") for a in by_action)
 
 

@@ -82,9 +82,14 @@ def test_no_wildcard_resource_except_xray(api_key_app):
             )
 
 
-def test_lambda_role_has_no_managed_policies(api_key_app):
+def test_only_api_gateways_account_role_has_a_managed_policy(api_key_app):
     for role in resources(api_key_app.raw, "AWS::IAM::Role").values():
-        assert "ManagedPolicyArns" not in role["Properties"]
+        principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        if principal == {"Service": "apigateway.amazonaws.com"}:
+            (arn,) = role["Properties"]["ManagedPolicyArns"]
+            assert render(arn).endswith(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+        else:
+            assert "ManagedPolicyArns" not in role["Properties"]
 
 
 # --- Lambda ------------------------------------------------------------------------------------
@@ -94,25 +99,48 @@ def test_router_function_defaults(api_key_app):
     api_key_app.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "router/handler.lambda_handler",
+            "Handler": "router/run.sh",  # the adapter's /opt/bootstrap execs it
             "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "MemorySize": 1024,
-            "Timeout": 28,
+            "Timeout": 900,  # stream_timeout_seconds: streamed answers may run up to 15 minutes
             "TracingConfig": {"Mode": "Active"},
             "LoggingConfig": {"LogFormat": "JSON", "LogGroup": {"Ref": Match.any_value()}},
         },
     )
 
 
-def test_router_function_uses_the_public_powertools_layer_from_context(api_key_app):
+POWERTOOLS_LAYER = "{{resolve:ssm:/aws/service/powertools/python/arm64/python3.13/%s}}"
+WEB_ADAPTER_LAYER = "arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerArm64:%s"
+
+
+def test_router_function_runs_behind_the_web_adapter_and_the_powertools_layer(api_key_app, cdk_context):
     function = router_function(api_key_app.raw)
 
-    (layer,) = function["Properties"]["Layers"]
+    layers = [render(layer) for layer in function["Properties"]["Layers"]]
 
-    assert render(layer) == (
-        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
-    )
+    # (no file overlaps: the adapter is /opt/bootstrap and /opt/extensions, Powertools /opt/python)
+    assert sorted(layers) == sorted([WEB_ADAPTER_LAYER % cdk_context["lwa_layer_version"],
+                                     POWERTOOLS_LAYER % cdk_context["powertools_version"]])
+
+
+def test_every_other_function_uses_the_powertools_release_of_context_or_no_layer(api_key_app, cdk_context):
+    for function in resources(api_key_app.raw, "AWS::Lambda::Function").values():
+        props = function["Properties"]
+        layers = [render(layer) for layer in props.get("Layers", [])]
+        if props["Handler"] == "index.handler":  # the inline AppConfig cleanup: boto3 only
+            assert layers == []
+        elif props["Handler"] != "router/run.sh":
+            assert layers == [POWERTOOLS_LAYER % cdk_context["powertools_version"]]
+
+
+def test_the_deployed_powertools_release_is_the_one_the_tests_run_against(cdk_context):
+    # requirements.txt pins what the tests import; the stack deploys the layer of the same release.
+    import aws_lambda_powertools.shared.version as installed
+
+    pins = dict(line.split("==") for line in (REPO_ROOT / "requirements.txt").read_text().split()
+                if line.startswith("aws-lambda-powertools"))
+    assert set(pins.values()) == {cdk_context["powertools_version"]} == {installed.VERSION}
 
 
 def test_router_function_environment(api_key_app):
@@ -129,6 +157,11 @@ def test_router_function_environment(api_key_app):
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "LOG_LEVEL": "INFO",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+        "AWS_LWA_INVOKE_MODE": "response_stream",
+        "AWS_LWA_PORT": "8080",
+        "AWS_LWA_READINESS_CHECK_PATH": "/ready",
+        "ROUTER_MAX_REQUEST_SECONDS": "900",
     }
     assert render(env["APPCONFIG_APPLICATION"], api_key_app.raw) == "${AWS::AppConfig::Application}"
     assert render(env["APPCONFIG_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
@@ -137,6 +170,15 @@ def test_router_function_environment(api_key_app):
     assert env["APPCONFIG_FLAGS_ENVIRONMENT"] != env["APPCONFIG_ENVIRONMENT"]
     assert env["APPCONFIG_FLAGS_PROFILE"] != env["APPCONFIG_PROFILE"]
     assert "PROMPT_ROUTER_ARN" not in env  # no prompt_router context
+
+
+def test_timeouts_follow_stream_timeout_seconds(variant_app):
+    # Given stream_timeout_seconds=120: the Lambda, every integration and the app's cap all move together
+    function = router_function(variant_app.raw)
+    assert function["Properties"]["Timeout"] == 120
+    assert function["Properties"]["Environment"]["Variables"]["ROUTER_MAX_REQUEST_SECONDS"] == "120"
+    for props in method_routes(variant_app.raw).values():
+        assert props["Integration"]["TimeoutInMillis"] == 120_000
 
 
 def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
@@ -152,7 +194,7 @@ def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
 def test_every_log_group_has_the_context_retention(api_key_app):
     groups = resources(api_key_app.raw, "AWS::Logs::LogGroup")
 
-    assert len(groups) == 3  # router function, failover controller, API access logs
+    assert len(groups) == 5  # router, failover controller, config validator, AppConfig cleanup, API access logs
     assert {g["Properties"].get("RetentionInDays") for g in groups.values()} == {30}
 
 
@@ -173,6 +215,55 @@ def test_every_route_is_a_lambda_proxy_that_requires_an_api_key(api_key_app):
         assert props["ApiKeyRequired"] is True
         assert props["Integration"]["Type"] == "AWS_PROXY"
         assert props["Integration"]["IntegrationHttpMethod"] == "POST"
+
+
+def test_every_route_streams_through_invoke_with_response_stream(api_key_app):
+    raw = api_key_app.raw
+    function_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
+                   if f["Properties"]["Handler"] == "router/run.sh"][0]
+
+    for (method, path), props in method_routes(raw).items():
+        integration = props["Integration"]
+        assert integration["ResponseTransferMode"] == "STREAM", (method, path)
+        assert integration["TimeoutInMillis"] == 900_000  # API Gateway's maximum for streamed responses
+        uri = render(integration["Uri"], raw)
+        assert uri == ("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2021-11-15/functions/"
+                       f"${{GetAtt:{function_id}.Arn}}/response-streaming-invocations")
+
+
+def test_api_gateway_may_invoke_the_router_for_every_route_and_nothing_else(api_key_app):
+    # InvokeWithResponseStream is authorised as lambda:InvokeFunction (Lambda API reference).
+    raw = api_key_app.raw
+    function_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
+                   if f["Properties"]["Handler"] == "router/run.sh"][0]
+    permissions = [p["Properties"] for p in resources(raw, "AWS::Lambda::Permission").values()
+                   if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+
+    assert len(permissions) == len(EXPECTED_ROUTES)
+    for permission in permissions:
+        assert permission["Action"] == "lambda:InvokeFunction"
+        assert permission["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        source = render(permission["SourceArn"], raw)
+        assert source.startswith("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:")
+        assert "/${AWS::ApiGateway::Stage}/" in source  # the stage's methods, not the test-invoke path (/test-invoke-stage/)
+
+
+def test_a_fresh_account_gets_api_gateways_cloudwatch_role_and_keeps_it(api_key_app):
+    raw = api_key_app.raw
+    (account,) = resources(raw, "AWS::ApiGateway::Account").values()
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = raw["Resources"][role_id]
+
+    assert account["DeletionPolicy"] == "Retain" and role["DeletionPolicy"] == "Retain"
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"}
+    (stage_id,) = resources(raw, "AWS::ApiGateway::Stage")
+    assert [k for k in raw["Resources"] if raw["Resources"][k]["Type"] == "AWS::ApiGateway::Account"][0] in (
+        raw["Resources"][stage_id].get("DependsOn", []))
+
+
+def test_an_account_that_manages_the_role_itself_can_opt_out(variant_app):
+    assert not resources(variant_app.raw, "AWS::ApiGateway::Account")
 
 
 def test_stage_has_json_access_logs_throttling_and_tracing(api_key_app):
@@ -215,10 +306,30 @@ def test_routing_profile_validator_is_the_pydantic_schema(api_key_app):
     props = profile["Properties"]
 
     assert (props["Name"], props["Type"], props["LocationUri"]) == ("routing", "AWS.Freeform", "hosted")
-    (validator,) = props["Validators"]
-    assert validator["Type"] == "JSON_SCHEMA"
-    assert json.loads(validator["Content"]) == routing_json_schema()
-    assert len(validator["Content"]) <= 32_768
+    schema_validator, lambda_validator = props["Validators"]
+    assert schema_validator["Type"] == "JSON_SCHEMA"
+    assert json.loads(schema_validator["Content"]) == routing_json_schema()
+    assert len(schema_validator["Content"]) <= 32_768
+    assert lambda_validator["Type"] == "LAMBDA"
+
+
+def test_routing_profile_is_also_validated_by_the_routers_own_parser(api_key_app):
+    raw = api_key_app.raw
+    (profile,) = [p for p in resources(raw, "AWS::AppConfig::ConfigurationProfile").values()
+                  if p["Properties"]["Name"] == "routing"]
+    (lambda_validator,) = [v for v in profile["Properties"]["Validators"] if v["Type"] == "LAMBDA"]
+    function_id = lambda_validator["Content"]["Fn::GetAtt"][0]
+    function = raw["Resources"][function_id]["Properties"]
+
+    assert function["Handler"] == "config_validator.handler.lambda_handler"
+    assert function["Timeout"] <= 15
+    (permission,) = [p["Properties"] for p in resources(raw, "AWS::Lambda::Permission").values()
+                     if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}]
+    assert (permission["Action"], permission["Principal"]) == ("lambda:InvokeFunction", "appconfig.amazonaws.com")
+    # The flags profile keeps its JSON Schema only (the controller writes it; its schema is complete).
+    (flags_profile,) = [p for p in resources(raw, "AWS::AppConfig::ConfigurationProfile").values()
+                        if p["Properties"]["Name"] == "failover-flags"]
+    assert [v["Type"] for v in flags_profile["Properties"]["Validators"]] == ["JSON_SCHEMA"]
 
 
 def test_hosted_configuration_is_the_routing_file(api_key_app):

@@ -1,0 +1,51 @@
+"""AppConfig Lambda validator: a routing document AppConfig accepts is one the router can load.
+
+AppConfig's JSON Schema validator cannot check cross-references (a route naming a model that is
+not in the catalog passes it, every router then rejects the document and keeps its last good
+one, and the deployment still reports COMPLETE). This validator runs the same
+`routing_engine.config.parse_routing_config` the router runs, and fails the hosted version or
+deployment with the ConfigError message, which names the field (`routes.faq.model: unknown
+model 'ghost'`).
+
+AppConfig invokes it with `{"applicationId", "configurationProfileId", "configurationVersion",
+"content": <base64>, "uri"}` and treats any raised exception (the X-Amz-Function-Error header)
+as "invalid"; the exception message is what the operator sees.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Any
+
+from routing_engine.config import ConfigError, parse_routing_config
+
+logger = logging.getLogger("config-validator")
+logger.setLevel(logging.INFO)
+
+
+class InvalidRoutingConfiguration(Exception):
+    """The document must not reach the routers. `str()` is shown by AppConfig and names the field."""
+
+
+def validate(event: dict[str, Any]) -> None:
+    try:
+        raw = base64.b64decode(event["content"], validate=True)
+    except (KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidRoutingConfiguration(f"the validator received no base64 'content' ({exc})") from None
+    try:
+        parse_routing_config(raw)
+    except ConfigError as exc:
+        raise InvalidRoutingConfiguration(f"routing configuration version {event.get('configurationVersion', '?')} "
+                                          f"is invalid: {exc}") from None
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    where = {k: event.get(k) for k in ("applicationId", "configurationProfileId", "configurationVersion")}
+    try:
+        validate(event)
+    except InvalidRoutingConfiguration as exc:
+        logger.error("routing configuration rejected", extra={**where, "error": str(exc)})
+        raise
+    logger.info("routing configuration valid", extra=where)

@@ -1,0 +1,64 @@
+"""The AppConfig Lambda validator of the routing profile: the router's parser, with the field named."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+
+from config_validator.handler import InvalidRoutingConfiguration, lambda_handler
+from stacks.settings import REPO_ROOT
+
+ROUTING_FILE = REPO_ROOT / "config" / "routing.json"
+
+
+def appconfig_event(document: bytes | str, version: str = "7") -> dict:
+    """The event AppConfig sends a Lambda validator (AppConfig user guide, 'Understanding validators')."""
+    raw = document.encode() if isinstance(document, str) else document
+    return {"applicationId": "app0001", "configurationProfileId": "prof001", "configurationVersion": version,
+            "content": base64.b64encode(raw).decode(), "uri": "hosted"}
+
+
+def test_the_bundled_routing_configuration_is_valid(caplog):
+    caplog.set_level(logging.INFO, logger="config-validator")
+
+    assert lambda_handler(appconfig_event(ROUTING_FILE.read_bytes()), None) is None
+
+    assert [r.getMessage() for r in caplog.records] == ["routing configuration valid"]
+
+
+def test_a_route_to_a_model_not_in_the_catalog_fails_naming_the_field(caplog):
+    # JSON Schema passes this one; the router would reject it and keep its last good configuration.
+    config = json.loads(ROUTING_FILE.read_text())
+    config["routes"]["faq"]["model"] = "ghost"
+
+    with pytest.raises(InvalidRoutingConfiguration) as info:
+        lambda_handler(appconfig_event(json.dumps(config), version="12"), None)
+
+    assert "routes.faq.model: unknown model 'ghost'" in str(info.value)
+    assert "version 12" in str(info.value)
+    (record,) = [r for r in caplog.records if r.getMessage() == "routing configuration rejected"]
+    assert record.levelname == "ERROR" and record.configurationVersion == "12"
+
+
+def test_a_schema_violation_names_the_field():
+    config = json.loads(ROUTING_FILE.read_text())
+    config["models"]["nova-pro"]["price"]["input_per_1k"] = -1
+
+    with pytest.raises(InvalidRoutingConfiguration, match=r"models\.nova-pro\.price\.input_per_1k"):
+        lambda_handler(appconfig_event(json.dumps(config)), None)
+
+
+@pytest.mark.parametrize("content", ["not base64!", None])
+def test_content_that_is_not_base64_is_rejected_not_crashed_on(content):
+    event = {**appconfig_event("{}"), "content": content}
+
+    with pytest.raises(InvalidRoutingConfiguration, match="base64"):
+        lambda_handler(event, None)
+
+
+def test_broken_json_is_rejected():
+    with pytest.raises(InvalidRoutingConfiguration, match="invalid"):
+        lambda_handler(appconfig_event(b'{"models": '), None)
