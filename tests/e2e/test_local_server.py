@@ -65,13 +65,13 @@ def test_the_openai_client_gets_a_completion_and_lists_models(local_server):
 def test_the_openai_client_sees_an_unsupported_request_as_a_400(local_server):
     # Given the official OpenAI client
     client = OpenAI(base_url=f"{local_server.base_url}/v1", api_key="local-test-key", max_retries=0, timeout=20)
-    # When it asks for a stream
+    # When it asks for more than one choice, which the router does not offer
     # Then it raises BadRequestError carrying the router's error code, type and parameter
     with pytest.raises(BadRequestError) as caught:
-        client.chat.completions.create(model="faq", stream=True, messages=[{"role": "user", "content": "Hi"}])
+        client.chat.completions.create(model="faq", n=2, messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.status_code == 400
     assert (caught.value.code, caught.value.type, caught.value.param) == (
-        "streaming_not_supported", "invalid_request_error", "stream")
+        "invalid_request", "invalid_request_error", "n")
 
 
 def test_a_config_edit_is_picked_up_and_an_invalid_one_is_rejected(local_server, poll):
