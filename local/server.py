@@ -43,7 +43,8 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
     for name, value in (("POWERTOOLS_SERVICE_NAME", "model-router"), ("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter"),
                         ("POWERTOOLS_TRACE_DISABLED", "true"), ("POWERTOOLS_METRICS_DISABLED", "true")):
         os.environ.setdefault(name, value)  # read by Powertools at import
-    from local.simulated_backend import FaultSpecError, SimulatedBedrock, parse_faults, simulated_client_factory
+    from local.simulated_backend import (FaultSpecError, SimulatedBedrock, parse_faults, simulated_client_factory,
+                                         validate_fault_keys)
     from router import wiring
     from router.http.app import create_app
     from routing_engine.config import parse_routing_config
@@ -66,9 +67,7 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
         env.setdefault("PROMPT_ROUTER_ARN", LOCAL_PROMPT_ROUTER_ARN)
         try:
             parsed_faults = parse_faults(faults)
-            validate = getattr(sys.modules["local.simulated_backend"], "validate_fault_keys", None)
-            if validate is not None:
-                validate(parsed_faults, config)
+            validate_fault_keys(parsed_faults, config)
         except FaultSpecError as exc:
             raise StartupError(str(exc)) from None
         holder: dict = {}

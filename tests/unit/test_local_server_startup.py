@@ -1,0 +1,43 @@
+"""The local server says at start-up what is wrong, instead of failing every request later."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.server import ROOT, StartupError, build, main
+
+CONFIG = str(ROOT / "config" / "routing.json")
+
+
+def test_bedrock_mode_without_a_region_refuses_to_start_naming_it(monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with pytest.raises(StartupError, match="AWS_REGION"):
+        build(CONFIG, None, bedrock=True, faults=None, latency_scale=0)
+
+
+def test_bedrock_mode_without_credentials_refuses_to_start(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup leaves this machine
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    with pytest.raises(StartupError, match="credentials"):
+        build(CONFIG, None, bedrock=True, faults=None, latency_scale=0)
+
+
+def test_an_unknown_fault_key_is_refused_naming_the_known_models():
+    with pytest.raises(StartupError) as caught:
+        build(CONFIG, None, bedrock=False, faults="claude-haikoo=ThrottlingException", latency_scale=0)
+    assert "claude-haikoo" in str(caught.value) and "claude-haiku" in str(caught.value)
+
+
+def test_main_prints_one_line_and_exits_2_on_a_bad_config(tmp_path, capsys):
+    bad = tmp_path / "routing.json"
+    bad.write_text('{"models": {"m": {"model_id": "x", "price": {"input_per_1k": 0, "output_per_1k": 0}}},'
+                   ' "routes": {"faq": {"model": "ghost"}}}')
+    assert main(["--config", str(bad), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("model-router: cannot start: invalid routing configuration") and "ghost" in err
