@@ -25,6 +25,10 @@ from routing_engine.health import BreakerSettings, HealthTracker
 MIN_ATTEMPT_S = 1.0  # do not start a model call with less time than this left
 DEADLINE_MARGIN_S = 0.5  # kept back from the invocation's own deadline to answer with an error in time
 NO_TOOLS_NOTE = "Do not call any tool in this answer; reply in text."
+# A stream's read timeout is the longest silence allowed between two bytes from Bedrock (the first included): kept
+# under API Gateway's 5-minute idle timeout for regional endpoints, which no keep-alive can cover before the first
+# byte (the response's headers name the answering model, so nothing is sent before it answers).
+STREAM_SILENCE_MAX_S = 240.0
 
 
 @dataclass(slots=True)
@@ -248,7 +252,7 @@ class RouterService:
         for key, model_id, region, is_router, timeout in self._chain(engine, request, result, health, deadline):
             call = self._model_call(engine, key, model_id, region, result.decision, request)
             try:
-                stream = self.invoker.converse_stream(call, timeout)
+                stream = self.invoker.converse_stream(call, min(timeout, STREAM_SILENCE_MAX_S))
                 events = stream.events()
                 head = []
                 for event in events:  # up to the first content: failures so far move on to the next model
