@@ -70,6 +70,20 @@ class PromptRouterDefinition(_Strict):
         return self
 
 
+# Which cross-region inference-profile geographies serve a region (by its prefix). Used only when
+# the stack's region is known at synth; an env-agnostic stack trusts `inference_profile_geo`.
+GEO_OF_REGION_PREFIX = {"us-": ("us", "global"), "eu-": ("eu", "global"), "ap-northeast-1": ("apac", "jp", "global"),
+                        "ap-southeast-2": ("apac", "au", "global"), "ap-": ("apac", "global"),
+                        "ca-": ("ca", "us", "global")}
+
+
+def geos_for_region(region: str) -> tuple[str, ...] | None:
+    for prefix in sorted(GEO_OF_REGION_PREFIX, key=len, reverse=True):
+        if region.startswith(prefix):
+            return GEO_OF_REGION_PREFIX[prefix]
+    return None
+
+
 class PromptRouterContext(_Strict):
     """Context `prompt_router`: exactly one of an existing router's ARN or a definition to create."""
 
@@ -172,6 +186,18 @@ class Settings(BaseModel):
                 "regions only (aws partition); GovCloud and China regions are not supported"
             )
         return value
+
+    @model_validator(mode="after")
+    def _prompt_router_geo_serves_the_region(self) -> Settings:
+        definition = self.prompt_router.definition if self.prompt_router else None
+        if definition is not None and self.region is not None:
+            geos = geos_for_region(self.region)
+            if geos is not None and definition.inference_profile_geo not in geos:
+                raise ValueError(
+                    f"prompt_router.definition.inference_profile_geo {definition.inference_profile_geo!r} has no "
+                    f"inference profiles in {self.region}; use one of {', '.join(geos)}"
+                )
+        return self
 
     @field_validator("alarm_period_seconds")
     @classmethod

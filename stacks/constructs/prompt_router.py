@@ -5,7 +5,10 @@ Context `prompt_router` (validated in `stacks.settings`):
 * `{"arn": "<prompt-router ARN>"}`: an existing router, e.g. a default one
   (`arn:aws:bedrock:<region>:<account>:default-prompt-router/amazon.nova:1`);
 * `{"definition": {...}}`: the stack creates an `AWS::Bedrock::IntelligentPromptRouter` over two
-  foundation models of one family.
+  models of one family, named by their cross-region inference-profile ARNs
+  (`inference-profile/<geo>.<model id>`, geo from `inference_profile_geo`): prompt routing takes
+  foundation-model ARNs only in us-east-1 and us-gov-west-1 (and only for some models), while
+  inference-profile ARNs work in every region that supports prompt routing.
 
 `grant_invoke` gives exactly what a Converse call with the router ARN as `modelId` needs, the
 way `PromptRouter.grantInvoke` in awslabs/generative-ai-cdk-constructs and the CDK bedrock-alpha
@@ -41,18 +44,19 @@ class PromptRouter(Construct):
         self.resource: bedrock.CfnIntelligentPromptRouter | None = None
         if context.definition is not None:
             definition = context.definition
-            fm_arn = {m: model_grant(m, **tokens).resources[0] for m in definition.models}
+            profile_arn = {m: model_grant(f"{definition.inference_profile_geo}.{m}", **tokens).resources[0]
+                           for m in definition.models}
             self.resource = bedrock.CfnIntelligentPromptRouter(
                 self,
                 "Resource",
                 prompt_router_name=f"{definition.name}",
                 description=definition.description or f"Model router {stage} prompt router",
                 models=[
-                    bedrock.CfnIntelligentPromptRouter.PromptRouterTargetModelProperty(model_arn=fm_arn[m])
+                    bedrock.CfnIntelligentPromptRouter.PromptRouterTargetModelProperty(model_arn=profile_arn[m])
                     for m in definition.models
                 ],
                 fallback_model=bedrock.CfnIntelligentPromptRouter.PromptRouterTargetModelProperty(
-                    model_arn=fm_arn[definition.fallback_model]
+                    model_arn=profile_arn[definition.fallback_model]
                 ),
                 routing_criteria=bedrock.CfnIntelligentPromptRouter.RoutingCriteriaProperty(
                     response_quality_difference=definition.response_quality_difference

@@ -20,16 +20,19 @@ def _grants(raw, action):
     return out
 
 
-def test_defined_router_is_created_over_the_two_foundation_models(prompt_router_app):
+def test_defined_router_is_created_over_the_two_models_inference_profiles(prompt_router_app):
     (router,) = resources(prompt_router_app.raw, "AWS::Bedrock::IntelligentPromptRouter").values()
     props = router["Properties"]
 
     assert props["PromptRouterName"] == "model-router-nova"
+    # Inference-profile ARNs: foundation-model ARNs work only in us-east-1 and us-gov-west-1.
+    profile = f"{PARTITION_REGION_ACCOUNT}:${{AWS::AccountId}}:inference-profile/us."
     assert [render(m["ModelArn"]) for m in props["Models"]] == [
-        f"{PARTITION_REGION_ACCOUNT}::foundation-model/amazon.nova-lite-v1:0",
-        f"{PARTITION_REGION_ACCOUNT}::foundation-model/amazon.nova-pro-v1:0",
+        f"{profile}amazon.nova-lite-v1:0",
+        f"{profile}amazon.nova-pro-v1:0",
     ]
-    assert render(props["FallbackModel"]["ModelArn"]) == f"{PARTITION_REGION_ACCOUNT}::foundation-model/amazon.nova-lite-v1:0"
+    assert render(props["FallbackModel"]["ModelArn"]) == f"{profile}amazon.nova-lite-v1:0"
+    assert "foundation-model" not in json.dumps(props)
     assert props["RoutingCriteria"] == {"ResponseQualityDifference": 10}
 
 
@@ -85,3 +88,11 @@ def test_bad_prompt_router_context_fails_synth_with_the_key(value, message, tmp_
     with pytest.raises(SettingsError, match=message) as info:
         build_app({**cdk_json_context(), "prompt_router": value}, outdir=str(tmp_path))
     assert "'prompt_router" in str(info.value)
+
+
+def test_a_geo_that_has_no_profiles_in_the_stacks_region_fails_synth(tmp_path):
+    definition = {**PROMPT_ROUTER_DEFINITION, "inference_profile_geo": "us"}
+
+    with pytest.raises(SettingsError, match="inference_profile_geo 'us' has no inference profiles in eu-west-1"):
+        build_app({**cdk_json_context(), "region": "eu-west-1", "prompt_router": {"definition": definition}},
+                  outdir=str(tmp_path))
