@@ -191,6 +191,18 @@ def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
     assert not list(asset_dir.rglob("__pycache__"))
 
 
+def test_lambda_asset_carries_the_start_script_executable_and_arm64_requirements(api_key_app):
+    function = router_function(api_key_app.raw)
+    asset_dir = api_key_app.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+
+    assert (asset_dir / "router" / "run.sh").stat().st_mode & 0o777 == 0o755  # what the adapter execs
+    assert (asset_dir / "vendor" / "starlette" / "__init__.py").is_file()
+    assert (asset_dir / "vendor" / "uvicorn" / "__init__.py").is_file()
+    assert not (asset_dir / "vendor" / "bin").exists()  # console scripts name this machine's interpreter
+    compiled = [p.name for p in (asset_dir / "vendor").rglob("*.so")]
+    assert all("aarch64" in name for name in compiled), compiled  # arm64 wheels, not this machine's
+
+
 def test_every_log_group_has_the_context_retention(api_key_app):
     groups = resources(api_key_app.raw, "AWS::Logs::LogGroup")
 
