@@ -27,9 +27,13 @@ test-fast: install ## everything but the infrastructure tests (no jsii start-up)
 synth: install ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
-bench: install ## handler overhead, import time and decision speed
-	$(PY) -m benchmarks.handler_overhead
-	$(PY) -m benchmarks.handler_breakdown
+bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throughput, failover drill, decision speed
+	test -x benchmarks/.venv-litellm/bin/litellm || ($(PYTHON) -m venv benchmarks/.venv-litellm && \
+		benchmarks/.venv-litellm/bin/pip install --quiet -r benchmarks/requirements-litellm.txt)
+	$(PY) -m benchmarks.app_overhead
+	$(PY) -m benchmarks.ttft
+	$(PY) -m benchmarks.cold_start
+	$(PY) -m benchmarks.server_throughput
 	$(PY) -m benchmarks.failover_drill
 	$(PY) -m benchmarks.decision_breakdown
 	$(PY) -m pytest benchmarks/bench_decision.py benchmarks/bench_complexity.py --benchmark-only --benchmark-columns=min,median,mean,max

@@ -32,7 +32,7 @@ def main() -> int:
         ENGINE.decide("auto", features)
         g = clock()
         if i >= 500:  # warm-up
-            for name, ns in zip(pieces, (b - a, c - b, d - c, g - e)):
+            for name, ns in zip(pieces, (b - a, c - b, d - c, g - e), strict=True):
                 pieces[name].append(ns)
     for name, samples in pieces.items():
         samples.sort()
