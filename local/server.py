@@ -43,8 +43,13 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
     for name, value in (("POWERTOOLS_SERVICE_NAME", "model-router"), ("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter"),
                         ("POWERTOOLS_TRACE_DISABLED", "true"), ("POWERTOOLS_METRICS_DISABLED", "true")):
         os.environ.setdefault(name, value)  # read by Powertools at import
-    from local.simulated_backend import (FaultSpecError, SimulatedBedrock, parse_faults, simulated_client_factory,
-                                         validate_fault_keys)
+    from local.simulated_backend import (
+        FaultSpecError,
+        SimulatedBedrock,
+        parse_faults,
+        simulated_client_factory,
+        validate_fault_keys,
+    )
     from router import wiring
     from router.http.app import create_app
     from routing_engine.config import parse_routing_config

@@ -14,8 +14,16 @@ from dataclasses import dataclass, field
 
 from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, ModelStream
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
-from router.chat import (STRUCTURED_TOOL, ChatRequest, Finished, StreamEvent, StreamFailed, TextDelta, ToolCallDelta,
-                         ToolCallStart)
+from router.chat import (
+    STRUCTURED_TOOL,
+    ChatRequest,
+    Finished,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
 from router.failures import FailureKind, RouterFailure
 from routing_engine.config import FailoverFlags
 from routing_engine.engine import Decision, Engine, Health, RoutingError, estimate_cost
@@ -430,7 +438,7 @@ class RouterService:
         if errors and len(errors) == len(attempts) and (len(errors) == 1 or kinds == {FailureKind.THROTTLED}):
             # one model, one failure: say what it was (a lone timeout is a 504); every model throttling is a 429
             # with the real wait, so clients back off instead of treating it as an outage
-            _, kind, code, hint = _classify(last.error_class)
+            _, kind, code, hint = _classify(errors[-1].error_class)
             names = ", ".join(a.model for a in errors)
             return RouterFailure(kind, code, f"{hint} ({names})", details=details, retry_after_s=retry_after)
         summary = "; ".join(
@@ -530,7 +538,8 @@ class AnswerStream:
         if self._is_router and invoked:
             result.answered_by = self.engine.model_key_for(invoked) or result.answered_by
             result.answered_model_id = invoked
-            result.attempts[-1].model, result.attempts[-1].model_id = result.answered_by, invoked
+            result.attempts[-1].model = result.answered_by or result.attempts[-1].model
+            result.attempts[-1].model_id = invoked
         input_tokens, output_tokens = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
         spec = self.engine.config.models.get(result.answered_by or "")
         if spec is not None:

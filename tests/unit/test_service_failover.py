@@ -13,12 +13,10 @@ from router.failures import RouterFailure
 from router.http.errors import status_of
 from router.http.route_api import parse as parse_route_body
 from router.service import RouterService
-from routing_engine.config import parse_failover_flags
+from routing_engine.config import parse_failover_flags, parse_routing_config
 from routing_engine.engine import Engine
 from routing_engine.health import HealthTracker
 from tests.unit.engine_fixtures import config_dict
-
-from routing_engine.config import parse_routing_config
 
 
 class Clock:

@@ -157,7 +157,7 @@ class BedrockConverse:
         except (ParamValidationError, UnicodeEncodeError) as exc:  # refused before it was sent: the request is bad
             raise ModelCallError("ValidationException", str(exc)[:500],
                                  latency_ms=(self._clock() - started) * 1000) from exc
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a transport failure
             transport = _transport_class(exc)
             if transport is None:
                 raise
@@ -190,7 +190,7 @@ class ModelStream:
         except ClientError as exc:  # botocore's EventStreamError: an exception event inside the stream
             code, message = _error_code(exc)
             raise ModelCallError(code, message, latency_ms=self.elapsed_ms()) from exc
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a transport failure or our own close
             if self.closed:  # we closed it ourselves (the client went away): not the model's failure
                 return
             transport = _transport_class(exc)
@@ -209,7 +209,7 @@ class ModelStream:
             if callable(close):
                 try:
                     close()
-                except Exception:  # closing a broken connection may itself fail; it is closed either way
+                except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is closed either way
                     pass
 
 

@@ -62,7 +62,7 @@ class LastGoodStore(Generic[T]):
     def get(self) -> Snapshot[T]:
         try:
             raw = self._fetch()
-        except Exception as exc:  # any fetch failure: keep serving what we have
+        except Exception as exc:  # noqa: BLE001 - any fetch failure: keep serving what we have
             self._on_event(ConfigEvent(self.name, "fetch_failed", f"{type(exc).__name__}: {exc}"))
             return self._current or self._use_fallback()
         if raw is self._last_raw or raw == self._last_raw:
@@ -73,7 +73,7 @@ class LastGoodStore(Generic[T]):
         version = content_version(raw)
         try:
             value = self._build(raw, version)
-        except Exception as exc:  # ConfigError names the field; anything else is a document we cannot serve either
+        except Exception as exc:  # noqa: BLE001 - ConfigError names the field; anything else is unservable too
             self._rejected_raw = raw
             detail = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
             self._on_event(ConfigEvent(self.name, "rejected", detail, version))

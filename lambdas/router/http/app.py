@@ -143,7 +143,7 @@ def _safely(endpoint):
     async def wrapper(self, request: Request) -> Response:
         try:
             return await endpoint(self, request)
-        except Exception:
+        except Exception:  # noqa: BLE001 - turned into a JSON 500 and logged with its stack
             obs.logger.exception("unhandled error", extra={"path": request.url.path})
             failure = RouterFailure(FailureKind.INTERNAL, "internal_error",
                                     "the router hit an unexpected error; it has been logged")
@@ -255,7 +255,7 @@ class _Endpoints:
                 line["stream"] = True
         if ctx.caller is not None:
             line["caller"] = ctx.caller
-        attempts = result.attempts if result is not None else failure.details.get("attempts", []) if failure else []
+        failed_attempts: list[dict] = (failure.details.get("attempts") or []) if failure and result is None else []
         if result is not None:
             d = result.decision
             line.update(route=d.route, model=result.model, mode=d.mode, rule=d.rule, reason=d.reason,
@@ -278,13 +278,13 @@ class _Endpoints:
                                                                      retryable=a.retryable, latency_ms=a.latency_ms)))
             if len(result.attempts) > 1 or (result.attempts and result.attempts[0].outcome != "ok"):
                 line["attempts"] = [a.as_dict() for a in result.attempts]
-        elif attempts:  # a failed request: its attempts are in the failure's details, already as dicts
-            line["attempts"] = attempts
-            for a in attempts:
-                if a.get("outcome") == "error":
-                    failed_calls.append((a["model"], obs.attempt_values(
-                        error_class=a.get("error"), retryable=_retryable(a.get("error")),
-                        latency_ms=a.get("latency_ms"))))
+        elif failed_attempts:  # a failed request: its attempts are in the failure's details, already as dicts
+            line["attempts"] = failed_attempts
+            for logged in failed_attempts:
+                if logged.get("outcome") == "error":
+                    failed_calls.append((logged["model"], obs.attempt_values(
+                        error_class=logged.get("error"), retryable=_retryable(logged.get("error")),
+                        latency_ms=logged.get("latency_ms"))))
         route = result.decision.route if result is not None else "none"
         model = result.model if result is not None else "none"
         if failure is not None:
@@ -293,14 +293,14 @@ class _Endpoints:
         else:
             values["Requests"] = (COUNT, 1)
             values["RequestLatency"] = (MS, elapsed)
-        reply = result.reply if result is not None else None
-        if reply is not None:
+        if result is not None and result.reply is not None:
+            reply, cost = result.reply, result.cost_usd
             line.update(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-                        model_latency_ms=round(reply.latency_ms, 1), cost_usd=route_api.round_cost(result.cost_usd))
+                        model_latency_ms=round(reply.latency_ms, 1), cost_usd=route_api.round_cost(cost))
             values["InputTokens"] = (COUNT, reply.input_tokens)
             values["OutputTokens"] = (COUNT, reply.output_tokens)
-            if result.cost_usd is not None:
-                values["EstimatedCostUSD"] = (NONE, result.cost_usd)
+            if cost is not None:
+                values["EstimatedCostUSD"] = (NONE, cost)
         if result is not None and result.fell_back:
             values["Fallbacks"] = (COUNT, 1)
         if result is not None and result.streamed and result.ttft_ms is not None:

@@ -10,8 +10,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.chat import (STRUCTURED_TOOL, ChatRequest, Finished, StreamEvent, StreamFailed, StructuredOutput,
-                         TextDelta, ToolCallDelta, ToolCallStart)
+from router.chat import (
+    STRUCTURED_TOOL,
+    ChatRequest,
+    Finished,
+    StreamEvent,
+    StreamFailed,
+    StructuredOutput,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
 from router.failures import RouterFailure, invalid
 from router.http import errors
 from router.http.parsing import b64, check_count, check_depth, load_json, merge_turns, validate
@@ -209,6 +218,7 @@ def _structured(fmt: ResponseFormat | None, tools: tuple[dict, ...]) -> Structur
     if fmt is None or fmt.type == "text":
         return None
     taken = {t["toolSpec"]["name"] for t in tools}
+    description: str | None
     if fmt.type == "json_object":
         name = STRUCTURED_TOOL
         schema: dict = {"type": "object", "additionalProperties": True}
@@ -269,8 +279,9 @@ def _x_router(result: RouteResult, backend: str) -> dict:
 
 
 def render(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> dict:
+    message: dict[str, Any]
     if request.dry_run:  # a chat.completion an SDK can read, with the whole decision beside it
-        message: dict = {"role": "assistant", "content": ""}
+        message = {"role": "assistant", "content": ""}
         finish, usage = "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         extra = {"dry_run": True, "estimated_cost_usd": result.decision.estimated_cost_usd,
                  "decision": result.decision.trace}

@@ -112,7 +112,7 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
 def routing(result: RouteResult) -> dict:
     """The routing facts every answer carries (also in the log line)."""
     d = result.decision
-    out = {
+    out: dict[str, Any] = {
         "route": d.route,
         "model": result.model,
         "model_id": result.answered_model_id or d.model_id,
