@@ -169,8 +169,9 @@ class RouterStack(Stack):
         self.model_access = ModelInvokePolicy(
             self, "ModelAccess", role=self.router_function.role, config=config
         )
-        # The API must not reach a function whose Bedrock policy does not exist yet.
-        self.router_function.node.add_dependency(self.model_access.policy)
+        # The API must not reach a function whose Bedrock policies do not exist yet.
+        for policy in self.model_access.policies:
+            self.router_function.node.add_dependency(policy)
         if self.prompt_router is not None:
             self.router_function.node.add_dependency(self.prompt_router.grant_invoke(self.router_function.role))
 

@@ -4,11 +4,18 @@ The ARN logic is the pure `stacks.bedrock_iam`; this construct turns it into one
 acknowledges, finding by finding, the region wildcards cross-region inference requires.
 Adding a model to the catalog therefore needs a redeploy of the stack (not only an AppConfig
 deployment) before the router may call it; the router reports AccessDenied until then.
+
+The grant grows with the catalog (about 350 characters a model through a cross-region profile),
+and IAM allows 10,240 characters of inline policy per role in total. So it is written as customer
+managed policies attached to the role, as many as needed, each kept under IAM's 6,144 characters
+for one managed policy (sizes estimated at synth with every token at its longest value); 40
+models take three. A role may have 10 managed policies attached by default.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import json
+from typing import Any, Iterable
 
 from aws_cdk import Acknowledgment, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
@@ -18,6 +25,25 @@ from routing_engine.config import RoutingConfig
 from stacks.bedrock_iam import ModelGrant, merge_grants, model_grant
 
 INVOKE_ACTIONS = ["bedrock:InvokeModel"]  # Converse and the prompt-router path authorise as InvokeModel
+MANAGED_POLICY_BUDGET = 5_500  # characters, under IAM's 6,144 for one managed policy, with room for its envelope
+MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
+_LONGEST = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-2x", "AWS::AccountId": "123456789012"}
+
+
+def _longest(value: Any) -> Any:
+    """A resolved policy value with every token at the longest string it can become."""
+    if isinstance(value, list):
+        return [_longest(v) for v in value]
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return _LONGEST.get(value["Ref"], "r" * 64)
+        if "Fn::GetAtt" in value:
+            return "g" * 160
+        if "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return sep.join(str(_longest(p)) for p in parts)
+        return {k: _longest(v) for k, v in value.items()}
+    return value
 
 
 def routing_config_grant(config: RoutingConfig, *, region: str, account: str, partition: str) -> ModelGrant:
@@ -53,29 +79,66 @@ def nag_resource(arn: str, stack: Stack) -> str:
     return render(stack.resolve(arn)) if Token.is_unresolved(arn) else arn
 
 
+def grant_statements(grant: ModelGrant, sid: str) -> list[iam.PolicyStatement]:
+    statements = [iam.PolicyStatement(sid=f"{sid}Models", actions=INVOKE_ACTIONS, resources=list(grant.resources))]
+    if grant.via_profile:
+        statements.append(
+            iam.PolicyStatement(
+                sid=f"{sid}ProfileDestinations",
+                actions=INVOKE_ACTIONS,
+                resources=list(grant.via_profile),
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": list(grant.profiles)}},
+            )
+        )
+    return statements
+
+
 class ModelInvokePolicy(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, config: RoutingConfig) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.grant = routing_config_grant(config, region=stack.region, account=stack.account, partition=stack.partition)
-        statements = [
-            iam.PolicyStatement(sid="InvokeConfiguredModels", actions=INVOKE_ACTIONS, resources=list(self.grant.resources))
+        tokens = dict(account=stack.account, partition=stack.partition)
+        per_model = [
+            model_grant(spec.model_id, region=spec.region or stack.region, **tokens)
+            for _, spec in sorted(config.models.items())
+        ] + [
+            model_grant(router.arn, region=stack.region, **tokens)
+            for _, router in sorted(config.prompt_routers.items())
+            if router.arn is not None
         ]
-        if self.grant.via_profile:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="InvokeProfileDestinations",
-                    actions=INVOKE_ACTIONS,
-                    resources=list(self.grant.via_profile),
-                    conditions={"StringEquals": {"bedrock:InferenceProfileArn": list(self.grant.profiles)}},
-                )
+        self.grant = merge_grants(per_model)
+        self.policies: list[iam.ManagedPolicy] = []
+        for number, chunk in enumerate(self._chunks(per_model, stack), start=1):
+            grant = merge_grants(chunk)
+            policy = iam.ManagedPolicy(
+                self, f"Policy{number}" if number > 1 else "Policy",
+                description=f"Bedrock InvokeModel on the routing catalog's models (part {number})",
+                statements=grant_statements(grant, "InvokeConfigured"),
+                roles=[role],
             )
-        self.policy = iam.Policy(self, "Policy", statements=statements, roles=[role])
-        self._acknowledge_region_wildcards(self.grant.via_profile, stack)
+            self.policies.append(policy)
+            self._acknowledge_region_wildcards(policy, grant.via_profile, stack)
+        if len(self.policies) > MAX_MANAGED_POLICIES:
+            raise ValueError(f"the catalog's Bedrock grant needs {len(self.policies)} managed policies; a role may "
+                             f"have {MAX_MANAGED_POLICIES} by default (raise the IAM quota, or trim the catalog)")
+        self.policy = self.policies[0]
 
-    def _acknowledge_region_wildcards(self, arns: Iterable[str], stack: Stack) -> None:
+    @staticmethod
+    def _size(grants: list[ModelGrant], stack: Stack) -> int:
+        document = iam.PolicyDocument(statements=grant_statements(merge_grants(grants), "InvokeConfigured"))
+        return len(json.dumps(_longest(stack.resolve(document.to_json())), separators=(",", ":")))
+
+    def _chunks(self, grants: list[ModelGrant], stack: Stack) -> list[list[ModelGrant]]:
+        chunks: list[list[ModelGrant]] = [[]]
+        for grant in grants:
+            if chunks[-1] and self._size([*chunks[-1], grant], stack) > MANAGED_POLICY_BUDGET:
+                chunks.append([])
+            chunks[-1].append(grant)
+        return chunks
+
+    def _acknowledge_region_wildcards(self, policy: iam.ManagedPolicy, arns: Iterable[str], stack: Stack) -> None:
         for arn in arns:
-            Validations.of(self.policy).acknowledge(
+            Validations.of(policy).acknowledge(
                 Acknowledgment(
                     id=f"AwsSolutions-IAM5[Resource::{nag_resource(arn, stack)}]",
                     reason="A cross-region inference profile routes to the model in regions AWS chooses, so the "

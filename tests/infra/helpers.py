@@ -40,8 +40,9 @@ def resources(raw: dict, type_: str) -> dict[str, dict]:
 
 def policy_statements(raw: dict) -> list[dict]:
     out = []
-    for res in resources(raw, "AWS::IAM::Policy").values():
-        out.extend(res["Properties"]["PolicyDocument"]["Statement"])
+    for type_ in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for res in resources(raw, type_).values():
+            out.extend(res["Properties"]["PolicyDocument"]["Statement"])
     for res in resources(raw, "AWS::IAM::Role").values():
         for policy in res["Properties"].get("Policies", []):
             out.extend(policy["PolicyDocument"]["Statement"])
