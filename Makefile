@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install local test test-fast synth lint bench eval clean
+.PHONY: install local test test-fast test-infra check-node synth lint bench eval clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ test: install ## unit, handler, infrastructure (synth, cdk-nag, cfn-lint) and en
 test-fast: install ## everything but the infrastructure tests (no jsii start-up)
 	$(PY) -m pytest --ignore=tests/infra
 
-synth: install ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)
+check-node: ## synth and the infrastructure tests run aws-cdk-lib on the jsii runtime, which needs Node.js
+	@command -v node >/dev/null 2>&1 || { echo "Node.js is required for synth and the infrastructure tests (aws-cdk-lib runs on jsii); install it, or run 'make test-fast' for the other tests" >&2; exit 1; }
+
+test-infra: install check-node ## only the infrastructure tests (synth, cdk-nag, cfn-lint, limits, asset)
+	$(PY) -m pytest tests/infra
+
+synth: install check-node ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
 bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throughput, failover drill, decision speed
