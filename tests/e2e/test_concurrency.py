@@ -174,3 +174,48 @@ def test_health_answers_while_64_slow_requests_are_in_flight(realistic_server):
     assert [status for status, _, _ in replies] == [200] * SLOW_IN_FLIGHT
     assert {headers["x-router-model"] for _, headers, _ in replies} == {"claude-opus"}
     assert all(json.loads(body)["choices"][0]["finish_reason"] == "stop" for _, _, body in replies)
+
+
+def test_streams_abandoned_midway_are_ended_and_logged_as_disconnects(realistic_server, poll):
+    # Given 16 long streams (thousands of words each, at a realistic pace) that have started to arrive
+    address = urlsplit(realistic_server.base_url)
+    streams = 16
+
+    def disconnect_lines() -> list[dict]:
+        return [line for line in realistic_server.logs() if line.get("client_disconnected")]
+
+    before = len(disconnect_lines())
+
+    async def run():
+        async def abandon(i: int) -> bool:
+            reader, writer = await asyncio.open_connection(address.hostname, address.port)
+            try:
+                writer.write(http_request(address, "POST", "/v1/chat/completions", {
+                    "model": "creative", "stream": True,
+                    "messages": [{"role": "user", "content": f"Write 3000 words about harbours (#{i})"}]}))
+                await writer.drain()
+                seen = b""
+                while b'"content":"' not in seen.partition(b'"role":"assistant"')[2]:  # a content delta after the role
+                    data = await asyncio.wait_for(reader.read(4096), timeout=60)
+                    if not data:
+                        return False
+                    seen += data
+                return True
+            finally:
+                # When the client goes away in the middle of the answer
+                writer.close()
+
+        return await asyncio.gather(*(abandon(i) for i in range(streams)))
+
+    started = asyncio.run(run())
+    assert all(started)
+    # Then the server ends each stream and records the disconnect, one log line per request
+    def all_logged() -> list[dict] | None:
+        found = disconnect_lines()[before:]
+        return found if len(found) >= streams else None
+
+    lines = poll(all_logged, timeout_s=30)
+    assert lines, f"only {len(disconnect_lines()) - before} of {streams} disconnects were logged"
+    assert all(line["route"] == "creative" and line["stream"] for line in lines)
+    # And the server still answers
+    assert realistic_server.request("GET", "/v1/health").status == 200

@@ -112,6 +112,14 @@ def test_streaming_true_still_gives_a_whole_message_to_invoke(server):
     assert message.response_metadata.get("finish_reason") == "stop"
 
 
+def test_max_tokens_is_reported_as_a_length_stop(server):
+    # Given a ChatOpenAI limited to 4 output tokens
+    message = make_llm(server, max_tokens=4).invoke(PROMPT)
+    # Then the answer is cut, and LangChain reports why
+    assert message.response_metadata["finish_reason"] == "length"
+    assert message.usage_metadata["output_tokens"] == 4
+
+
 def test_bind_tools_gets_a_tool_call_and_then_an_answer_using_its_result(llm):
     # Given the model with a tool bound
     with_tools = llm.bind_tools([get_weather])

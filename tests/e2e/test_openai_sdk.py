@@ -195,6 +195,30 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length(client):
     assert streamed["content"] == whole.choices[0].message.content
 
 
+def test_max_completion_tokens_is_honoured_like_max_tokens(client):
+    # When a newer client sends max_completion_tokens instead of max_tokens
+    completion = client.chat.completions.create(model="faq", messages=ask("Describe the sea"),
+                                                max_completion_tokens=3)
+    # Then the answer is cut there too
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage.completion_tokens == 3
+
+
+def test_a_stream_that_fails_midway_raises_in_the_sdk(start_module_server):
+    # Given a server whose faq model fails every stream after its first tokens
+    failing = start_module_server(faults="claude-haiku=stream_error:1.0")
+    with OpenAI(base_url=f"{failing.base_url}/v1", api_key="local", max_retries=0, timeout=20) as c:
+        # When a client streams from it
+        received = []
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in c.chat.completions.create(model="faq", messages=ask("Hello"), stream=True):
+                received.append(chunk)
+    # Then it got the first tokens and then an error it can see (not a silently short answer)
+    assert any(ch.choices and ch.choices[0].delta.content for ch in received)
+    assert caught.value.message
+    assert not any(ch.choices and ch.choices[0].finish_reason for ch in received)
+
+
 def test_a_stop_sequence_ends_the_answer_before_it(client):
     # When the caller stops at "Fingerprint" (the simulated answer's last sentence starts with it)
     completion = client.chat.completions.create(model="faq", messages=ask("Hello"), stop=["Fingerprint"])
