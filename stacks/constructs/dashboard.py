@@ -117,6 +117,17 @@ class RouterDashboard(Construct):
             ),
         )
         d.add_widgets(
+            cw.GraphWidget(title="Time to first token p50 / p90 per answering model (ms, streamed requests)",
+                           width=12,
+                           left=[_by_model("TimeToFirstToken", m, stat, p).with_(label=f"{m} {stat}")
+                                 for m in models for stat in ("p50", "p90")]),
+            cw.GraphWidget(title="Access denied per model (needs model access or a Marketplace subscription), "
+                           "client disconnects", width=12,
+                           left=[model_metric("ModelAccessDenied", m, "Sum", p).with_(label=m) for m in models],
+                           right=[_by_model("ClientDisconnects", m, "Sum", p).with_(label=f"{m} disconnects")
+                                  for m in models]),
+        )
+        d.add_widgets(
             cw.GraphWidget(title="Fallbacks per route", width=8, stacked=True,
                            left=[_route_metric("Fallbacks", r, "Sum", p) for r in routes]),
             cw.GraphWidget(title="Estimated cost (USD) per model", width=8, stacked=True,

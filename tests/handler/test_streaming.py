@@ -282,3 +282,16 @@ def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+def test_a_dry_run_asked_as_a_stream_is_a_stream_with_the_decision(router, post, fake_bedrock):
+    # When a streaming client asks for a dry run, on either API
+    openai = post("/v1/chat/completions", chat(stream=True, dry_run=True))
+    ours = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True, "dry_run": True})
+    # Then both answer with an SSE stream that carries the decision and ends properly, and no model is called
+    parts = chunks(openai["body"])
+    assert parts[0]["x_router"]["dry_run"] is True and parts[-1]["choices"][0]["finish_reason"] == "stop"
+    events = [(n, json.loads(d)) for n, d in sse_events(ours["body"])]
+    assert [n for n, _ in events] == ["routing", "done"]
+    assert events[0][1]["decision"]["choice"]["model"] == "claude-haiku"
+    assert fake_bedrock.requests == []

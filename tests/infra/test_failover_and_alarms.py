@@ -345,7 +345,8 @@ def test_dashboard_shows_every_route_model_metric_and_alarm(api_key_app):
         assert f'"Model","{model}"' in body
     for metric in ("Requests", "RequestLatency", "ModelLatency", "ModelErrors", "ModelThrottles",
                    "RequestErrors", "Fallbacks", "EstimatedCostUSD", "InputTokens", "OutputTokens",
-                   "ConfigRejected", "ShadowAgreement", "5XXError"):
+                   "ConfigRejected", "ShadowAgreement", "5XXError", "TimeToFirstToken", "ModelAccessDenied",
+                   "ClientDisconnects"):
         assert metric in body, metric
     for stat in ("p50", "p90", "p99"):
         assert f'"stat":"{stat}"' in body

@@ -191,7 +191,7 @@ class _Endpoints:
             snap = svc.snapshot()
             limits = snap.value.config.limits
             chat = wire.parse(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages)
-            if chat.stream:
+            if chat.stream and not chat.dry_run:
                 answer = svc.open_stream(chat, caller=ctx.caller, remaining_s=ctx.remaining_s(), snapshot=snap)
                 return chat, answer
             result = svc.complete(chat, caller=ctx.caller, remaining_s=ctx.remaining_s(), snapshot=snap)
@@ -199,6 +199,10 @@ class _Endpoints:
             self._record(api, chat, None, failure, started, ctx)
             return self._error(wire, failure, ctx)
         self._record(api, chat, result, None, started, ctx)
+        if chat.stream:  # a dry run a streaming client asked for: the decision, as a stream
+            frames = wire.dry_run_frames(chat, result, request_id=ctx.request_id, backend=svc.backend)
+            return Response(b"".join(frames), media_type="text/event-stream",
+                            headers={**self._routing_headers(result, ctx), "cache-control": "no-cache"})
         body = wire.render(chat, result, request_id=ctx.request_id, backend=svc.backend)
         return _json(200, body, self._routing_headers(result, ctx))
 

@@ -179,7 +179,7 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
         tool_choice=tool_choice,
         no_tools=no_tools,
         structured=_structured(parsed.response_format, tools),
-        stream=bool(parsed.stream) and not parsed.dry_run,
+        stream=bool(parsed.stream),
         include_usage=bool(parsed.stream_options and parsed.stream_options.include_usage),
     )
 
@@ -378,4 +378,16 @@ def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: R
             # OpenAI's own mid-stream error shape: one data line with an "error" object; then the stream ends
             yield sse(error_body(event.failure, request_id))  # type: ignore[arg-type]
             return
+    yield DONE
+
+
+def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> Iterator[bytes]:
+    """A dry run asked as a stream is a stream (a streaming client reads nothing else): one chunk with the role
+    and the whole decision in `x_router`, the finish chunk, then [DONE]. No model is called."""
+    body = render(request, result, request_id=request_id, backend=backend)
+    base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"], "model": request.name,
+            "system_fingerprint": result.config_version}
+    yield sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
+                                    "logprobs": None}], "x_router": body["x_router"]})
+    yield sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
     yield DONE

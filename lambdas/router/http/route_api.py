@@ -105,7 +105,7 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
         stop=tuple(parsed.stop or ()),
         max_cost_usd=parsed.max_cost_usd,
         dry_run=parsed.dry_run,
-        stream=parsed.stream and not parsed.dry_run,
+        stream=parsed.stream,
     )
 
 
@@ -202,3 +202,10 @@ def stream_frames(events: Iterator[StreamEvent], result: RouteResult, *, request
             }, event="done")
         elif isinstance(event, StreamFailed):
             yield sse(error_body(event.failure, request_id), event="error")  # type: ignore[arg-type]
+
+
+def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> Iterator[bytes]:
+    """A dry run asked as a stream: the `routing` event carries the whole decision, then `done`; no model call."""
+    yield sse({"id": request_id, **dry_run_body(result, backend)}, event="routing")
+    yield sse({"id": request_id, "dry_run": True, "estimated_cost_usd": result.decision.estimated_cost_usd},
+              event="done")
