@@ -7,10 +7,11 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install local test test-fast test-infra check-node synth lint bench eval clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
@@ -29,6 +30,10 @@ check-node: ## synth and the infrastructure tests run aws-cdk-lib on the jsii ru
 
 test-infra: install check-node ## only the infrastructure tests (synth, cdk-nag, cfn-lint, limits, asset)
 	$(PY) -m pytest tests/infra
+
+lint: install ## ruff over the whole tree, mypy over the Lambda code
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 synth: install check-node ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)
 	CDK_OUTDIR=cdk.out $(PY) app.py

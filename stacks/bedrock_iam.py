@@ -20,8 +20,8 @@ Partition, region and account may be CDK tokens: they are only ever interpolated
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 GEO_PREFIXES = ("us-gov", "global", "apac", "us", "eu", "jp", "au", "ca")
 _PROFILE_ID = re.compile(rf"^(?P<geo>{'|'.join(GEO_PREFIXES)})\.(?P<model>[a-z0-9][a-z0-9.:_-]*)$")

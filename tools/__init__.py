@@ -1,11 +1,3 @@
-"""Offline tools (evaluation, training) for the router.
-
-Importing this package puts ``<repo>/lambdas`` on ``sys.path`` so that the tools
-import the production code (``routing_engine.*``) exactly as the Lambda runs it.
+"""Offline tools (evaluation, training) for the router. They import the production code (`routing_engine.*`)
+exactly as the Lambda runs it; the project is installed as a package (pyproject.toml), so no path set-up is needed.
 """
-import sys
-from pathlib import Path
-
-_LAMBDAS = str(Path(__file__).resolve().parent.parent / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.insert(0, _LAMBDAS)

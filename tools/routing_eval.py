@@ -24,11 +24,9 @@ import json
 import math
 import sys
 
-from tools import _LAMBDAS  # noqa: F401  (puts <repo>/lambdas on sys.path)
+from routing_engine.complexity import ComplexityModel, complexity_score
 from tools._data import DataError, load_jsonl
 from tools._metrics import route_metrics, routing_curve, threshold_for_share
-
-from routing_engine.complexity import ComplexityModel, complexity_score
 
 RANDOM_METRICS = {"apgr": 0.5, "cpt50": 0.5, "cpt80": 0.8}
 

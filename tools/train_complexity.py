@@ -53,10 +53,6 @@ import zlib
 from itertools import repeat
 from pathlib import Path
 
-from tools import _LAMBDAS  # noqa: F401  (puts <repo>/lambdas on sys.path)
-from tools._data import DataError, load_jsonl
-from tools._metrics import apgr
-
 from routing_engine.complexity import (
     _NUMBER_TOKENS,
     FEATURE_FLOORS,
@@ -65,6 +61,8 @@ from routing_engine.complexity import (
     raw_features,
     word_tokens,
 )
+from tools._data import DataError, load_jsonl
+from tools._metrics import apgr
 
 DEFAULT_L2 = 0.02
 DEFAULT_FOLDS = 5
@@ -187,7 +185,6 @@ def fit_logistic(zcols: list[list[float]], y: list[float], w: list[float], l2: f
     constrained optimum; the procedure is deterministic.
     """
     d = len(zcols)
-    n = len(y)
     signs = list(signs) if signs is not None else [0] * d
     floors = list(floors) if floors is not None else [0.0] * d
     lo = [fl if sg > 0 else -math.inf for sg, fl in zip(signs, floors)]

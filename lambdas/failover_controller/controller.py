@@ -185,7 +185,8 @@ def describe_trigger(event: Any) -> str:
     """A short label for the log: which alarm changed, the schedule, or something else."""
     if not isinstance(event, dict):
         return "unknown"
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    raw_detail = event.get("detail")
+    detail: dict = raw_detail if isinstance(raw_detail, dict) else {}
     if event.get("detail-type") == "CloudWatch Alarm State Change":
         state = detail.get("state", {}).get("value", "?") if isinstance(detail.get("state"), dict) else "?"
         return f"alarm:{detail.get('alarmName', '?')}:{state}"

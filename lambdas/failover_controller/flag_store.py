@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from routing_engine.config import ConfigError, FailoverFlags, parse_failover_flags
 
 CONTENT_TYPE = "application/json"

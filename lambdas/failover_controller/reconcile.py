@@ -96,7 +96,10 @@ def plan(
         alarms_by_model.setdefault(model, []).append(alarm)
 
     flags = dict(current.models)
-    set_down, updated, cleared, undecided = [], [], [], []
+    set_down: list[str] = []
+    updated: list[str] = []
+    cleared: list[str] = []
+    undecided: list[str] = []
     for model in sorted(alarms_by_model):
         existing = flags.get(model)
         if existing is not None and existing.source == "manual":

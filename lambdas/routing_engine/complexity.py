@@ -48,9 +48,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from operator import mul as _mul
 from pathlib import Path
-from typing import Mapping
 
 __all__ = [
     "ComplexityModel",
@@ -368,7 +368,7 @@ class ComplexityModel:
         self.meta = dict(weights.get("meta", {}))
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ComplexityModel":
+    def from_file(cls, path: str | Path) -> ComplexityModel:
         with open(path, encoding="utf-8") as fh:
             return cls(json.load(fh))
 

@@ -304,9 +304,9 @@ def _reference_problems(cfg: RoutingConfig):
             checks.append(f"aliases.{alias}: '{target}' is neither a route nor a model")
     if cfg.default_tier not in cfg.tiers:
         checks.append(f"default_tier: unknown tier '{cfg.default_tier}' (known: {', '.join(sorted(cfg.tiers))})")
-    for caller, tier in cfg.callers.items():
-        if tier not in cfg.tiers:
-            checks.append(f"callers.{caller}: unknown tier '{tier}'")
+    for caller, caller_tier in cfg.callers.items():
+        if caller_tier not in cfg.tiers:
+            checks.append(f"callers.{caller}: unknown tier '{caller_tier}'")
     for name, tier in cfg.tiers.items():
         for i, m in enumerate(tier.allowed_models or ()):
             checks.append(unknown_model(f"tiers.{name}.allowed_models[{i}]", m))
@@ -442,6 +442,7 @@ class _Object(dict):
     """A JSON object that remembers the keys it had more than once (json keeps the last one silently)."""
 
     __slots__ = ("duplicates",)
+    duplicates: tuple[str, ...] | list[str]
 
 
 def _object(pairs: list[tuple[str, object]]) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from routing_engine.complexity import complexity_score
 from routing_engine.patterns import compile_risk_pattern
@@ -60,7 +61,7 @@ class RequestFeatures:
 
 
 try:  # the regex parser, to prove facts about a pattern (internal module: any failure means "no proof")
-    from re import _parser as _sre_parse
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - Python < 3.11
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
@@ -131,7 +132,7 @@ class RiskMatcher:
     """Compiled risk patterns (RE2, see routing_engine.patterns), in configuration order. Matching is
     case-insensitive and ASCII-only for \\d, \\w and \\b, which is what PII and keyword patterns need."""
 
-    patterns: tuple[tuple[str, object], ...] = field(default_factory=tuple)  # (id, compiled RE2 pattern)
+    patterns: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # (id, compiled RE2 pattern)
     scan_chars: int = RISK_SCAN_CHARS
     # Per pattern: every match consumes an ASCII digit (proved from the pattern), so a text without digits
     # cannot match it and is not searched. Most risk patterns are numbers (SSNs, cards) and most prompts have

@@ -25,7 +25,7 @@ def handler(event, context):
             cfg = Config(retries={"max_attempts": 8, "mode": "standard"})
             reason = cleanup(boto3.client("cloudformation", config=cfg), boto3.client("appconfig", config=cfg),
                              event["StackId"], app, profile, context.get_remaining_time_in_millis)
-    except Exception as exc:  # report, never leave CloudFormation waiting for an hour
+    except Exception as exc:  # noqa: BLE001 - report, never leave CloudFormation waiting for an hour
         status, reason = "FAILED", f"{type(exc).__name__}: {exc}"
     print(json.dumps({"request": event["RequestType"], "status": status, "reason": reason}))
     send(event, status, reason, physical)

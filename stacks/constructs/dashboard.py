@@ -9,7 +9,7 @@ Metric dimensions are exactly those the router emits (see `router.observability`
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw

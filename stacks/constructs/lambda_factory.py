@@ -18,7 +18,7 @@ layers are resolved here:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import (
     Acknowledgment,

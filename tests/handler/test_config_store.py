@@ -16,9 +16,9 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, appconfig_fetcher, file_fetcher
-from tests.adapter import lambda_handler
 from router.wiring import build_engine
 from routing_engine.config import content_version
+from tests.adapter import lambda_handler
 
 APP, ENV, PROFILE = "model-router", "prod", "routing"
 

@@ -11,7 +11,6 @@ from tests.infra.helpers import (
     alarms_by_name,
     as_list,
     controller_function,
-    policy_statements,
     render,
     resources,
     router_function,

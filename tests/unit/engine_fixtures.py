@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from routing_engine.config import parse_routing_config
 from routing_engine.engine import Engine
 from routing_engine.features import Message, RequestFeatures
-
-import json
 
 BASE: dict = {
     "default_route": "faq",

@@ -109,7 +109,7 @@ def test_retraining_is_reproducible_and_loadable(tmp_path):
     for i in range(40):
         hard = i % 2 == 0
         prompt = (MATH_PROBLEM if hard else FAQ) + f" ({i})"
-        rows.append({"id": str(i), "source": "toy", "category": "c%d" % (i % 4), "prompt": prompt,
+        rows.append({"id": str(i), "source": "toy", "category": f"c{i % 4}", "prompt": prompt,
                      "weak_score": 0.0 if hard else 1.0, "strong_score": 1.0})
     a = train_complexity.train(rows)
     b = train_complexity.train(rows)

@@ -5,7 +5,6 @@ import pytest
 from routing_engine.engine import Health, NoCapableModel, RiskRejected, RoutingError, UnknownRoute, estimate_cost
 from tests.unit.engine_fixtures import config_dict, engine_for, features
 
-
 # --- static -------------------------------------------------------------------------------------
 
 

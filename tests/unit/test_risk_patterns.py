@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from routing_engine.config import ConfigError, RiskPattern, parse_routing_config
 from routing_engine import patterns
+from routing_engine.config import ConfigError, RiskPattern, parse_routing_config
 from routing_engine.features import RiskMatcher
 from tests.unit.engine_fixtures import config_dict
 
@@ -35,8 +35,6 @@ def test_an_adversarial_prompt_against_the_catastrophic_pattern_scans_to_complet
     # character that makes `$` fail), when scanned in a child process, then the scan finishes and finds nothing.
     # The timeout only guards against a hang; the test asserts no duration.
     script = f"""
-import sys
-sys.path.insert(0, {str(ROOT / 'lambdas')!r})
 from routing_engine.config import RiskPattern
 from routing_engine.features import RiskMatcher
 matcher = RiskMatcher.compile([RiskPattern(id="words", pattern={CATASTROPHIC!r}, action="reject")])

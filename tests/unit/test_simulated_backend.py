@@ -423,7 +423,7 @@ def test_a_forced_tool_that_was_not_offered_is_a_validation_error(config):
 # --- the schema generator ----------------------------------------------------------------------------
 
 
-class Priority(str, Enum):
+class Priority(str, Enum):  # noqa: UP042 - the (str, Enum) form pydantic schemas are often written with
     low = "low"
     high = "high"
 
