@@ -445,9 +445,6 @@ def test_the_sdk_raises_bad_request_with_the_code_for_a_refused_parameter(client
     assert caught.value.param == "n"
 
 
-@pytest.mark.xfail(strict=True, reason="router bug: a dry run asked with stream=True is answered as one JSON "
-                   "chat.completion (openai_api.parse sets stream = stream and not dry_run), so a streaming client "
-                   "reads an empty stream and never sees the decision")
 def test_a_streamed_dry_run_is_a_stream_that_carries_the_decision(client, server):
     # Given the number of model calls so far
     before = observed_calls(server)
