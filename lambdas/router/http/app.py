@@ -253,6 +253,10 @@ class _Endpoints:
         values: dict[str, tuple[str, float]] = {}
         if chat is not None:
             line["requested"] = chat.name
+            if chat.max_tokens is not None:  # what the caller asked for: a replay re-decides with the same inputs
+                line["max_tokens"] = chat.max_tokens
+            if chat.max_cost_usd is not None:
+                line["max_cost_usd"] = chat.max_cost_usd
             if chat.dry_run:
                 line["dry_run"] = True
             if chat.stream:
