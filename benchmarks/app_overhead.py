@@ -1,7 +1,7 @@
 """Per-request overhead of the router's HTTP app with a zero-latency backend, in process and over HTTP, side by side
 with LiteLLM's proxy (also an ASGI server) on the same machine, interleaved in one run.
 
-    python -m benchmarks.app_overhead [--rounds 3] [--requests 2000] [--seq 300] [--seconds 3] [--no-litellm]
+    python -m benchmarks.app_overhead [--rounds 3] [--requests 1000] [--seq 200] [--seconds 3] [--no-litellm]
 
 1. In process: the Starlette app that `local.server` serves (simulated backend, latency scale 0), driven by a raw
    ASGI call loop (no client, no sockets), Powertools Logger and metrics on, output to /dev/null. The cases are
@@ -216,8 +216,8 @@ def over_http(rounds: int, seq: int, seconds: float, with_litellm: bool) -> tupl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=2000, help="in process: requests per case per round")
-    parser.add_argument("--seq", type=int, default=300, help="over HTTP: sequential requests per case per round")
+    parser.add_argument("--requests", type=int, default=1000, help="in process: requests per case per round")
+    parser.add_argument("--seq", type=int, default=200, help="over HTTP: sequential requests per case per round")
     parser.add_argument("--seconds", type=float, default=3.0, help="over HTTP: seconds of load per case per round")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     parser.add_argument("--skip-in-process", action="store_true")

@@ -1,6 +1,6 @@
 """Added time to first token: what the router adds to the backend's own first-token delay, streamed.
 
-    python -m benchmarks.ttft [--rounds 3] [--requests 100] [--delay-ms 50]
+    python -m benchmarks.ttft [--rounds 3] [--requests 100] [--delay-ms 20]
 
 The simulated backend is told to hold its first token for exactly D ms (LOCAL_FAULTS
 `claude-haiku=first_token_latency:D`, latency scale 0 otherwise: no other sleeping), and the client measures the
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=100, help="requests per case per round")
-    parser.add_argument("--delay-ms", type=float, default=50.0, help="the backend's own first-token delay D")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="the backend's own first-token delay D")
     args = parser.parse_args(argv)
     results = {"in process": in_process(args.rounds, args.requests, args.delay_ms),
                "over HTTP": over_http(args.rounds, args.requests, args.delay_ms)}
