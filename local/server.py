@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve() -> None:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
-        config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048,
+        # Clients keep connections alive between requests; a 5 s idle close (uvicorn's default) races a reuse.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048, timeout_keep_alive=75,
                                 timeout_graceful_shutdown=5, lifespan="off")
         await uvicorn.Server(config).serve(sockets=[sock])
 
