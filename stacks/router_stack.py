@@ -37,6 +37,7 @@ from stacks.constructs.lambda_factory import create_python_function, public_laye
 from stacks.constructs.model_access import ModelInvokePolicy
 from stacks.constructs.prompt_router import PromptRouter
 from stacks.constructs.routing_config_store import RolloutSettings, RoutingConfigStore, RoutingDocument
+from stacks.constructs.spend_table import SpendTable
 from stacks.settings import Settings
 
 SERVICE_NAME = "model-router"
@@ -129,7 +130,9 @@ class RouterStack(Stack):
             if settings.prompt_router is not None
             else None
         )
+        self.spend = SpendTable(self, "Spend", stage=settings.stage)
         environment = {
+            "SPEND_TABLE_NAME": self.spend.table_name,
             "APPCONFIG_APPLICATION": self.config_store.application_id,
             "APPCONFIG_ENVIRONMENT": self.config_store.environment_id,
             "APPCONFIG_PROFILE": self.config_store.profile_id,
@@ -166,6 +169,7 @@ class RouterStack(Stack):
         )
         self.config_store.grant_read(self.router_function)
         self.flags.grant_read(self.router_function)
+        self.spend.grant_router(self.router_function)
         self.model_access = ModelInvokePolicy(
             self, "ModelAccess", role=self.router_function.role, config=config
         )
@@ -250,6 +254,7 @@ class RouterStack(Stack):
             api_stage=self.api.rest_api.deployment_stage,
             alarms=all_alarms,
             controller_log_group=self.failover_controller.function.log_group,
+            router_log_group=self.router_function.log_group,
             period=Duration.seconds(settings.alarm_period_seconds),
         )
 
@@ -269,5 +274,6 @@ class RouterStack(Stack):
         CfnOutput(self, "RouterFunctionName", value=self.router_function.function_name)
         CfnOutput(self, "FailoverControllerFunctionName", value=self.failover_controller.function.function_name)
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)
+        CfnOutput(self, "SpendTableName", value=self.spend.table_name)
         if self.prompt_router is not None:
             CfnOutput(self, "PromptRouterArn", value=self.prompt_router.arn)

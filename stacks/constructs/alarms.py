@@ -166,8 +166,18 @@ class RouterAlarms(Construct):
             "routing_rollout_monitor=false detaches it (escape hatch).",
             alarm_rule=cw.AlarmRule.any_of(self.health, self.routing_config_rejected),
         )
+        # Budgets fail open (a DynamoDB problem never fails a request), so a broken spend store is silent
+        # overspending unless someone is told.
+        self.spend_store_errors = self._alarm(
+            "SpendStoreErrors", "spend-store-errors",
+            cw.Metric(namespace=ROUTER_NAMESPACE, metric_name="SpendStoreErrors",
+                      dimensions_map={"service": ROUTER_SERVICE, "Store": "spend"}, statistic="Sum",
+                      period=self.period),
+            1, "The router could not read or record spend in the DynamoDB spend table: budgets are not enforced "
+            "(requests are served, fail open) until it recovers",
+        )
         self.router_alarms: list[cw.Alarm] = [self.api_5xx, self.router_errors, self.router_throttles,
-                                              self.routing_config_rejected]
+                                              self.routing_config_rejected, self.spend_store_errors]
 
     @property
     def health_arn(self) -> str:

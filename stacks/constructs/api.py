@@ -34,6 +34,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "v1/chat/completions"),
     ("GET", "v1/models"),
     ("GET", "v1/health"),
+    ("GET", "v1/usage"),
 )
 
 # API Gateway $context variables; never the request body (prompts stay out of access logs).

@@ -27,6 +27,18 @@ FLAG_CHANGES_QUERY = [
     "sort @timestamp desc",
     "limit 50",
 ]
+# Budgets: what each tier and caller spent, from the request lines (cost_usd of the model that answered).
+COST_BY_TIER_QUERY = [
+    'filter message = "request routed" and ispresent(cost_usd)',
+    "stats sum(cost_usd) as usd, count(*) as requests by tier",
+    "sort usd desc",
+]
+COST_BY_CALLER_QUERY = [
+    'filter message = "request routed" and ispresent(cost_usd)',
+    "stats sum(cost_usd) as usd, count(*) as requests by caller, tier",
+    "sort usd desc",
+    "limit 25",
+]
 CONTROLLER_ERRORS_QUERY = [
     "fields @timestamp, message, error, trigger, attempt",
     'filter level = "ERROR" or level = "WARNING"',
@@ -59,6 +71,7 @@ class RouterDashboard(Construct):
         api_stage: apigw.Stage,
         alarms: Sequence[cw.IAlarm],
         controller_log_group: logs.ILogGroup,
+        router_log_group: logs.ILogGroup | None = None,
         period: Duration = Duration.minutes(1),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -154,6 +167,23 @@ class RouterDashboard(Construct):
                                  dimensions_map={"service": ROUTER_SERVICE, "Route": r}, period=p, label=f"{r} cost delta")
                        for r in shadow_routes],
             ),
+        )
+        d.add_widgets(
+            cw.GraphWidget(
+                title="Budgets: requests refused or steered to cheaper models; spend store errors (fail open)",
+                width=8 if router_log_group is not None else WIDTH,
+                left=[cw.MathExpression(
+                    expression=f"SEARCH('{{{ROUTER_NAMESPACE},Route,service}} MetricName=\"{name}\" "
+                    f"service=\"{ROUTER_SERVICE}\"', 'Sum', {int(p.to_seconds())})", period=p, label=name)
+                    for name in ("BudgetRejected", "BudgetSoftLimited")],
+                right=[cw.Metric(metric_name="SpendStoreErrors", label="SpendStoreErrors",
+                                 dimensions_map={"service": ROUTER_SERVICE, "Store": "spend"}, **store_metric)],
+            ),
+            *([cw.LogQueryWidget(title="Cost per tier (USD, dashboard period)", width=8, height=6,
+                                 log_group_names=[router_log_group.log_group_name], query_lines=COST_BY_TIER_QUERY),
+               cw.LogQueryWidget(title="Cost per caller (USD, top 25)", width=8, height=6,
+                                 log_group_names=[router_log_group.log_group_name], query_lines=COST_BY_CALLER_QUERY)]
+              if router_log_group is not None else []),
         )
         d.add_widgets(cw.AlarmStatusWidget(title="Alarms", width=WIDTH, height=8, alarms=list(alarms)))
         d.add_widgets(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 EXPECTED_ROUTES = frozenset(
-    {("POST", "/v1/route"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/v1/health")}
+    {("POST", "/v1/route"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/v1/health"),
+     ("GET", "/v1/usage")}
 )
 
 PSEUDO = {"AWS::Partition": "${AWS::Partition}", "AWS::Region": "${AWS::Region}", "AWS::AccountId": "${AWS::AccountId}"}
