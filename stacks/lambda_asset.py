@@ -24,6 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,24 @@ def _write(root: Path, rel: Path, data: bytes, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
+@contextmanager
+def _built_in_place(target: Path, prefix: str) -> Iterator[Path]:
+    """A scratch directory beside `target` that becomes `target` only when the block completes: a crashed or
+    concurrent build never leaves a half-written directory under the name others trust."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        yield scratch
+        try:
+            scratch.rename(target)
+        except OSError:  # another build produced the same content first
+            if not target.is_dir():
+                raise
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def install_requirements(requirements: Path, *, platform: Platform = LAMBDA_ARM64, cache_dir: Path | None = None,
                          pip: tuple[str, ...] = (sys.executable, "-m", "pip")) -> Path:
     """pip-install `requirements` for `platform` into a cached directory keyed by their hash; return it."""
@@ -98,23 +118,13 @@ def install_requirements(requirements: Path, *, platform: Platform = LAMBDA_ARM6
     target = cache_dir / f"deps-{key}"
     if target.is_dir():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".deps-", dir=cache_dir))
-    try:
+    with _built_in_place(target, ".deps-") as scratch:
         command = [*pip, "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--no-input",
                    "--target", str(scratch), *platform.pip_args(), "-r", str(requirements)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise BundlingError(f"pip could not install {requirements} for {platform}: "
                                 f"{(result.stderr or result.stdout).strip()[-2000:]}")
-        try:
-            scratch.rename(target)
-        except OSError:  # another synth installed the same requirements first
-            if not target.is_dir():
-                raise
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
@@ -142,9 +152,7 @@ def stage_lambda_asset(*, source_dir: Path, routing_config_file: Path, staging_r
     target = staging_root / f"lambdas-{digest.hexdigest()[:20]}"
     if target.is_dir():
         return target
-    staging_root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=staging_root))
-    try:
+    with _built_in_place(target, ".staging-") as scratch:
         for rel in files:
             src = source_dir / rel
             _write(scratch, rel, src.read_bytes(), _mode(src))
@@ -153,12 +161,4 @@ def stage_lambda_asset(*, source_dir: Path, routing_config_file: Path, staging_r
             _write(scratch, Path(VENDOR_DIR) / rel, (vendor_root / rel).read_bytes())
         # Lambda runs code as another user: directories 755, files 644 (755 if executable), whatever the umask.
         scratch.chmod(0o755)
-        try:
-            scratch.rename(target)
-        except OSError:  # another synth staged the same content first
-            if not target.is_dir():
-                raise
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
     return target
