@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -521,13 +522,13 @@ def render(out: dict) -> str:
             what = ", ".join(filter(None, [what, f"not JSON {sk['not_json']}"]))
         parts.append(f"{sum(sk['not_request'].values()) + sk['not_json']} not request lines ({what})")
     if sk["dry_run"]:
-        parts.append(f"{sk['dry_run']} dry runs")
+        parts.append(f"dry runs {sk['dry_run']}")
     if sk["failed_without_features"]:
         codes = ", ".join(f"{k} {n}" for k, n in sk["failed_without_features"].items())
         parts.append(f"{sum(sk['failed_without_features'].values())} failed before a decision was logged "
                      f"(no features: {codes})")
     if sk["malformed"]:
-        parts.append(f"{sk['malformed']} malformed request lines")
+        parts.append(f"malformed request lines {sk['malformed']}")
     if parts:
         rows.append("Skipped: " + "; ".join(parts))
     notes = out["notes"]
@@ -636,7 +637,11 @@ def main(argv: list[str] | None = None) -> int:
     except ReplayError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(out, indent=2) if args.json else render(out))
+    try:
+        print(json.dumps(out, indent=2) if args.json else render(out))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; no second error when Python flushes at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

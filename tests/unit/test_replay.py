@@ -408,7 +408,7 @@ def test_the_table_and_the_json_say_the_same_things(tmp_path, capsys):
     assert "route faq:" in table and "route analytics:" in table and "TOTAL:" in table
     assert "claude-haiku -> nova-lite" in table
     assert "no capable model now: 3 (tier_not_allowed 3)" in table
-    assert "Skipped:" in table and "1 dry run" in table
+    assert "Skipped:" in table and "dry runs 1" in table
     code, text, _ = _main(capsys, "--decisions", str(LOG), "--config", new, "--json")
     doc = json.loads(text)
     assert set(doc) == {"input", "config", "notes", "routes", "total", "speed"}
