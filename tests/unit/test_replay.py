@@ -434,3 +434,23 @@ def test_a_decision_a_budget_made_is_replayed_without_budget_pressure_and_counte
     faq = _run(tmp_path, decisions=path)["routes"]["faq"]
     assert faq["before"]["decided_by_budget"] == 1
     assert faq["changed_by_rule"] == {"budget -> static": {"count": 1, "models": {"nova-lite -> claude-haiku": 1}}}
+
+
+def test_a_malformed_request_line_is_skipped_and_counted(tmp_path):
+    """Given a request line whose features are not what the router writes,
+    when replayed, then it is counted as malformed and the rest replays."""
+    good = next(r for r in REPLAYABLE if r["route"] == "faq")
+    bad = dict(good, features=dict(good["features"], estimated_tokens="many"))
+    path = tmp_path / "malformed.jsonl"
+    path.write_text(json.dumps(bad) + "\n" + json.dumps(good) + "\n")
+    out = _run(tmp_path, decisions=path)
+    assert out["input"]["skipped"]["malformed"] == 1
+    assert out["total"]["replayed"] == 1
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "hard"])
+def test_assume_complexity_outside_0_to_1_is_refused(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        replay.main(["--decisions", str(LOG), "--config", _config(tmp_path), "--assume-complexity", value])
+    assert exc.value.code == 2
+    assert "a number in [0, 1]" in capsys.readouterr().err
