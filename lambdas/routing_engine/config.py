@@ -182,9 +182,37 @@ class RiskPattern(_Strict):
         return self
 
 
+class Budget(_Strict):
+    """Spend allowed per UTC day and/or UTC month. On a tier it caps the tier's callers together; under
+    `caller_budgets` it caps one caller. Where both apply, the tighter one wins."""
+
+    daily_usd: float | None = Field(default=None, gt=0, description="USD per UTC day (resets at 00:00 UTC)")
+    monthly_usd: float | None = Field(default=None, gt=0, description="USD per UTC month (resets on the 1st)")
+    soft_threshold: float = Field(
+        default=0.8, gt=0, le=1,
+        description="Share of a limit from which dynamic routes prefer the cheapest capable model",
+    )
+    over_budget: Literal["reject", "fallback"] = Field(
+        default="reject",
+        description="Over a limit: reject with 429 budget_exceeded, or serve every request with fallback_model",
+    )
+    fallback_model: Key | None = Field(default=None, description="The model over_budget: fallback serves")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Budget:
+        if self.daily_usd is None and self.monthly_usd is None:
+            raise ValueError("a budget needs daily_usd, monthly_usd or both")
+        if self.over_budget == "fallback" and self.fallback_model is None:
+            raise ValueError("over_budget fallback needs a fallback_model")
+        if self.over_budget == "reject" and self.fallback_model is not None:
+            raise ValueError("fallback_model is only used with over_budget: fallback")
+        return self
+
+
 class Tier(_Strict):
     allowed_models: tuple[Key, ...] | None = Field(default=None, description="Default: every model")
     max_cost_per_request_usd: float | None = Field(default=None, gt=0)
+    budget: Budget | None = Field(default=None, description="The total spend of all the tier's callers")
 
 
 class PromptRouterSpec(_Strict):
@@ -251,6 +279,9 @@ class RoutingConfig(_Strict):
     callers: dict[str, Key] = Field(
         default_factory=dict, description="API key id or IAM principal ARN -> tier"
     )
+    caller_budgets: dict[str, Budget] = Field(
+        default_factory=dict, description="API key id or IAM principal ARN -> that caller's own budget"
+    )
     risk_patterns: tuple[RiskPattern, ...] = ()
     prompt_routers: dict[Key, PromptRouterSpec] = Field(default_factory=dict)
     resilience: Resilience = Resilience()
@@ -310,6 +341,11 @@ def _reference_problems(cfg: RoutingConfig):
     for name, tier in cfg.tiers.items():
         for i, m in enumerate(tier.allowed_models or ()):
             checks.append(unknown_model(f"tiers.{name}.allowed_models[{i}]", m))
+        if tier.budget is not None:
+            checks.extend(_budget_problems(cfg, f"tiers.{name}.budget", tier.budget, name))
+    for caller, budget in cfg.caller_budgets.items():
+        checks.extend(_budget_problems(cfg, f"caller_budgets.{caller}.fallback_model", budget,
+                                       cfg.callers.get(caller, cfg.default_tier)))
     seen_risk: set[str] = set()
     for i, risk in enumerate(cfg.risk_patterns):
         if risk.id in seen_risk:
@@ -322,6 +358,21 @@ def _reference_problems(cfg: RoutingConfig):
         for i, m in enumerate(router.models):
             checks.append(unknown_model(f"prompt_routers.{name}.models[{i}]", m))
     return [c for c in checks if c]
+
+
+def _budget_problems(cfg: RoutingConfig, path: str, budget: Budget, tier_name: str) -> list[str]:
+    """A budget's fallback model must exist and be one its tier may use, or every over-budget request would fail."""
+    model = budget.fallback_model
+    if model is None:
+        return []
+    if not path.endswith(".fallback_model"):
+        path = f"{path}.fallback_model"
+    if model not in cfg.models:
+        return [f"{path}: unknown model '{model}' (known: {', '.join(sorted(cfg.models))})"]
+    tier = cfg.tiers.get(tier_name)
+    if tier is not None and tier.allowed_models is not None and model not in tier.allowed_models:
+        return [f"{path}: '{model}' is not in the allowed_models of tier '{tier_name}'"]
+    return []
 
 
 def _policy_problems(cfg: RoutingConfig, base: str, policy: DynamicPolicy):

@@ -67,6 +67,23 @@ class Health:
 HEALTHY = Health()
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetPressure:
+    """What the caller's spend asks of one decision. The router measures spend; the engine only obeys.
+
+    With `fallback_model` (a hard budget is spent and says `over_budget: fallback`) every route serves that model.
+    Without it (spend is over a soft threshold) dynamic routes choose the cheapest capable model; static routes
+    are unchanged. `why` starts the decision's reason, e.g. "over 80% of the daily budget of tier free".
+    """
+
+    why: str
+    fallback_model: str | None = None
+
+
+BUDGET_RULE = "budget"  # Decision.rule when a spent budget chose the fallback model
+BUDGET_SOFT_RULE = "budget_soft"  # Decision.rule when a soft threshold chose the cheapest capable model
+
+
 @dataclass(slots=True)
 class Decision:
     route: str
@@ -228,16 +245,21 @@ class Engine:
         max_output_tokens: int | None = None,
         health: Health = HEALTHY,
         explain: bool = False,
+        budget: BudgetPressure | None = None,
     ) -> Decision:
         route_name, direct_model, unknown = self._resolve(name)
         tier = tier or self.config.default_tier
+        if budget is not None and budget.fallback_model is not None:
+            return self._budget_fallback(name, route_name, direct_model, features, tier, max_cost_usd,
+                                         max_output_tokens, health, explain, budget)
         if direct_model is not None:
             return self._direct(direct_model, features, tier, max_cost_usd, max_output_tokens, health, explain)
         route = self.config.routes[route_name]
         out_tokens = self.output_tokens(route, max_output_tokens)
         forced = self._risk_forced(route_name, route, features)
         if route.mode == "dynamic":
-            decision = self._dynamic(route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain)
+            decision = self._dynamic(route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain,
+                                     cheaper=budget.why if budget is not None else None)
         else:
             decision = self._static(route_name, route, forced)
             self._check_servable(decision.model, route_name, features, tier, max_cost_usd, out_tokens)
@@ -256,6 +278,33 @@ class Engine:
             decision.reason = f"unknown name '{name}' routed to '{route_name}' by unknown_model_route; {decision.reason}"
             if decision.trace is not None:
                 decision.trace["choice"]["reason"] = decision.reason
+        return decision
+
+    def _budget_fallback(self, name, route_name, direct_model, features, tier, max_cost_usd, max_output_tokens,
+                         health, explain, budget: BudgetPressure) -> Decision:
+        """A spent budget that says `over_budget: fallback`: every route and named model serves the fallback model,
+        which must still take the request (tier, capabilities, cost ceiling, a risk policy's forced model)."""
+        model = budget.fallback_model
+        assert model is not None
+        route = self.config.routes.get(route_name) if direct_model is None else None
+        forced = self._risk_forced(route_name, route, features) if route is not None else None
+        out_tokens = self.output_tokens(route, max_output_tokens)
+        if forced is not None and forced != model:
+            raise NoCapableModel(
+                f"{budget.why}, and its fallback model {model} cannot take this request: risk policy forces {forced}",
+                details={"route": route_name or direct_model, "filtered": {model: f"risk policy forces {forced}"},
+                         "tier": tier},
+            )
+        self._check_servable(model, route_name or direct_model, features, tier, max_cost_usd, out_tokens)
+        spec = self.config.models[model]
+        reason = f"{budget.why}: over_budget fallback -> {model}"
+        decision = Decision(route=route_name or model, mode=route.mode if route is not None else "direct", model=model,
+                            model_id=spec.model_id, reason=reason, rule=BUDGET_RULE, out_tokens=out_tokens)
+        decision.estimated_cost_usd = self.costs((model,), features, out_tokens)[model]
+        if explain:
+            decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
+                              "choice": {"model": model, "rule": BUDGET_RULE, "reason": reason},
+                              "fallbacks": list(self.fallbacks(decision, features, tier, max_cost_usd, health))}
         return decision
 
     def output_tokens(self, route: Route | None, requested: int | None) -> int:
@@ -381,7 +430,8 @@ class Engine:
             return tier_max
         return requested if tier_max is None else min(requested, tier_max)
 
-    def _dynamic(self, route_name, route: Route, features, tier, max_cost_usd, out_tokens, health, forced, explain):
+    def _dynamic(self, route_name, route: Route, features, tier, max_cost_usd, out_tokens, health, forced, explain,
+                 cheaper: str | None = None):
         policy, candidate_pool, rules = self._policies[route_name]
         ceiling = self.cost_ceiling(tier, max_cost_usd)
         pool = (forced,) if forced else candidate_pool
@@ -412,6 +462,9 @@ class Engine:
             choice.rule = "risk"
             choice.trace = trace
             return choice
+        if cheaper is not None:  # over a soft budget threshold: the cheapest capable model, whatever the rules say
+            outcome, why = self._pick(_CHEAPEST, candidates, costs, health)
+            return self._decision(route_name, route, outcome, BUDGET_SOFT_RULE, f"{cheaper}: {why}", costs, trace)
         for rule, conditions in rules:
             # All conditions must hold, checked inline in configuration order (no per-rule generator or calls);
             # the risk feature, a tuple of matched ids, has set semantics.
@@ -521,6 +574,10 @@ class Engine:
             pool = [m for m in dict.fromkeys(configured) if m != decision.model]
         else:
             pool = sorted((m for m in models if m != decision.model), key=lambda m: (abs(models[m].quality - anchor), m))
+        if decision.rule == BUDGET_RULE and decision.estimated_cost_usd is not None:
+            # over budget, a failing fallback model may only hand over to models no dearer than itself
+            dearest = decision.estimated_cost_usd
+            pool = [m for m, cost in self.costs(pool, features, decision.out_tokens).items() if cost <= dearest]
         capable, _ = self.filter_candidates(
             pool, features, tier, self.cost_ceiling(tier, max_cost_usd), decision.out_tokens, health
         )
