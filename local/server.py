@@ -2,7 +2,9 @@
 
 Routing configuration comes from a file in the repository (reloaded when it changes; an invalid edit is
 rejected and the last good one kept). Models are SIMULATED unless --bedrock is given. Requests run
-concurrently: the app does its blocking work in worker threads, as it does in Lambda.
+concurrently: the app does its blocking work in worker threads, as it does in Lambda. Budgets are enforced
+against an in-memory stand-in for the spend table (moto's DynamoDB, in process, through the same adapter
+code as in Lambda); it starts empty each time.
 
     python -m local.server [--port 8080] [--config config/routing.json] [--flags FILE] [--bedrock]
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_PROMPT_ROUTER_ARN = "arn:aws:bedrock:us-east-1:000000000000:prompt-router/local-simulated"
 WORKER_THREADS = 256  # blocking model calls in flight at once (the simulated models sleep in these threads)
+LOCAL_SPEND_TABLE = "model-router-spend-local"
 
 
 class StartupError(Exception):
@@ -36,10 +39,34 @@ def _check_bedrock_environment(env: dict) -> str:
     return region
 
 
+def local_spend_table():
+    """(a DynamoDB client for an in-memory spend table, a function that stops the stand-in): moto, in this
+    process, with the table created; (None, a no-op) without moto. Only DynamoDB is faked: every other AWS call
+    (--bedrock) passes through with the real credentials. Stop it before returning: moto patches botocore
+    process-wide."""
+    try:
+        import boto3
+        from moto import mock_aws
+    except ImportError:
+        return None, lambda: None
+    from router.adapters.spend_store import create_table
+
+    mock = mock_aws(config={"core": {"mock_credentials": False,
+                                     "passthrough": {"urls": [r"^https?://(?!dynamodb\.)"], "services": []}}})
+    mock.start()  # for the life of the server
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="local",
+                          aws_secret_access_key="local")  # moto accepts any credentials
+    create_table(client, LOCAL_SPEND_TABLE)
+    return client, mock.stop
+
+
 def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: str | None, latency_scale: float,
-          env: dict | None = None):
-    """(the ASGI app, the service, the simulated backend or None). Raises StartupError naming what is wrong."""
+          env: dict | None = None, spend_client=None):
+    """(the ASGI app, the service, the simulated backend or None). Raises StartupError naming what is wrong.
+    `spend_client`: a DynamoDB client whose table LOCAL_SPEND_TABLE holds spend (see local_spend_table)."""
     env = dict(os.environ if env is None else env)
+    if spend_client is not None:
+        env["SPEND_TABLE_NAME"] = LOCAL_SPEND_TABLE
     for name, value in (("POWERTOOLS_SERVICE_NAME", "model-router"), ("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter"),
                         ("POWERTOOLS_TRACE_DISABLED", "true"), ("POWERTOOLS_METRICS_DISABLED", "true")):
         os.environ.setdefault(name, value)  # read by Powertools at import
@@ -66,7 +93,7 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
     backend = None
     if bedrock:
         _check_bedrock_environment(env)
-        service = wiring.service_from_env(env=env)
+        service = wiring.service_from_env(env=env, spend_client=spend_client)
     else:
         # Prompt routers without their own ARN use the stack's; locally the simulated backend plays that router.
         env.setdefault("PROMPT_ROUTER_ARN", LOCAL_PROMPT_ROUTER_ARN)
@@ -79,7 +106,7 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
         backend = SimulatedBedrock(lambda: holder["service"].routing.get().value.config,
                                    faults=parsed_faults, latency_scale=latency_scale)
         service = wiring.service_from_env(env=env, client_factory=simulated_client_factory(backend),
-                                          backend="simulated")
+                                          backend="simulated", spend_client=spend_client)
         holder["service"] = service
     service.routing.get()  # load (and validate) the configuration before the first request
     return create_app(service, identity="api_key_header"), service, backend
@@ -96,9 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-scale", type=float, default=float(os.environ.get("LOCAL_LATENCY_SCALE", "1")),
                         help="multiply the simulated models' latency (0 = instant)")
     args = parser.parse_args(argv)
+    spend_client, stop_spend_table = local_spend_table()
+    try:
+        return _serve(args, spend_client)
+    finally:
+        stop_spend_table()
+
+
+def _serve(args: argparse.Namespace, spend_client) -> int:
     try:
         app, service, backend = build(args.config, args.flags, bedrock=args.bedrock,
-                                      faults=os.environ.get("LOCAL_FAULTS"), latency_scale=args.latency_scale)
+                                      faults=os.environ.get("LOCAL_FAULTS"), latency_scale=args.latency_scale,
+                                      spend_client=spend_client)
     except StartupError as exc:
         print(f"model-router: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -123,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  backend: {mode}", file=sys.stderr)
     print(f"  config:  {args.config} (version {snap.version}, reloaded on change)", file=sys.stderr)
     print(f"  flags:   {args.flags}", file=sys.stderr)
+    if spend_client is not None:
+        print(f"  spend:   in-memory stand-in for the spend table (moto DynamoDB, {LOCAL_SPEND_TABLE}); "
+              "budgets enforced, spend forgotten at exit", file=sys.stderr)
+    else:
+        print("  spend:   no spend table (moto is not installed): budgets are not enforced", file=sys.stderr)
     if backend is not None and backend.faults:
         print(f"  faults:  {os.environ.get('LOCAL_FAULTS')}", file=sys.stderr)
     sys.stderr.flush()

@@ -21,6 +21,7 @@ class FailureKind(StrEnum):
     MODEL_REJECTED = "model_rejected"  # the model refused the request as invalid (Converse ValidationException)
     MODEL_ACCESS_DENIED = "model_access_denied"
     THROTTLED = "throttled"
+    BUDGET_EXCEEDED = "budget_exceeded"  # the caller's or its tier's budget for the day or month is spent
     UNAVAILABLE = "unavailable"  # every model is down, open or out of attempts
     TIMEOUT = "timeout"
     MODEL_FAILED = "model_failed"  # the model or Bedrock broke
@@ -42,6 +43,7 @@ class RouterFailure(Exception):
         self.details = details or {}
         self.param = param
         self.retry_after_s = retry_after_s
+        self.log: dict = {}  # facts for the request's log line only (budget state, spend-store errors): never sent
 
 
 def invalid(code: str, message: str, *, param: str | None = None, details: dict | None = None) -> RouterFailure:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, ModelStream
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
+from router.adapters.spend_store import SpendStoreError
+from router.budgets import BudgetCheck, BudgetGuard
 from router.chat import (
     STRUCTURED_TOOL,
     ChatRequest,
@@ -26,7 +28,7 @@ from router.chat import (
 )
 from router.failures import FailureKind, RouterFailure
 from routing_engine.config import FailoverFlags
-from routing_engine.engine import Decision, Engine, Health, RoutingError, estimate_cost
+from routing_engine.engine import Decision, Engine, Health, NoCapableModel, RoutingError, estimate_cost
 from routing_engine.features import RequestFeatures, extract_features, with_complexity
 from routing_engine.health import BreakerSettings, HealthTracker
 
@@ -79,6 +81,21 @@ class RouteResult:
     ttft_ms: float | None = None  # streams: time to the first content event
     streamed: bool = False
     request_features: RequestFeatures | None = None  # what the decision saw (fallbacks are filtered by it too)
+    caller: str | None = None
+    budget: BudgetCheck | None = None  # the budgets this request counted against, as checked before the call
+    spend_store_errors: int = 0  # failed reads or writes of the spend table (the request was served anyway)
+    spend_recorded: bool = False
+
+    def log_fields(self) -> dict:
+        """Budget facts for the request's log line."""
+        out: dict = {}
+        if self.budget is not None and self.budget.statuses:
+            out["budget"] = self.budget.as_dict()
+            if self.budget.action:
+                out["budget_action"] = self.budget.action
+        if self.spend_store_errors:
+            out["spend_store_errors"] = self.spend_store_errors
+        return out
 
     @property
     def fell_back(self) -> bool:
@@ -117,6 +134,7 @@ class RouterService:
         backend: str = "bedrock",
         default_region: str | None = None,
         max_request_s: float | None = None,
+        budgets: BudgetGuard | None = None,
     ):
         self.routing = routing
         self.flags = flags
@@ -126,6 +144,7 @@ class RouterService:
         self.backend = backend
         self.default_region = default_region
         self.max_request_s = max_request_s  # the hosting invocation's own limit (Lambda timeout), if any
+        self.budgets = budgets or BudgetGuard(None)
         self._breaker_version: str | None = None
         self._lock = threading.Lock()  # guards the breaker: requests run concurrently in the app's threads
 
@@ -179,6 +198,17 @@ class RouterService:
             waits = [w for w in (self.health.retry_after_s(m) for m in models) if w is not None]
         return min(waits) if waits else None
 
+    def usage(self, caller: str | None) -> dict:
+        """GET /v1/usage: this caller's own spend and budgets, and its tier's, read from the spend table now."""
+        snap = self.snapshot()
+        engine = snap.value
+        try:
+            return self.budgets.usage(engine.config, caller, engine.tier_of(caller))
+        except SpendStoreError as exc:
+            raise RouterFailure(FailureKind.UNAVAILABLE, "spend_store_unavailable",
+                                f"the spend table cannot be read right now; requests are still served ({exc})",
+                                retry_after_s=5.0) from None
+
     # --- the decision -------------------------------------------------------------------------
 
     def decide(self, request: ChatRequest, *, caller: str | None, snapshot: Snapshot[Engine] | None = None
@@ -186,6 +216,22 @@ class RouterService:
         snap = snapshot or self.snapshot()
         engine = snap.value
         tier = engine.tier_of(caller)
+        # the budget comes first: a spent budget refuses before any other work (a dry run says the same)
+        check = self.budgets.check(engine.config, caller, tier)
+        rejection = check.rejection()
+        if rejection is not None:
+            rejection.log.update(_check_log(check), tier=tier)
+            raise rejection
+        try:
+            return self._decide(request, caller, snap, tier, check)
+        except RouterFailure as failure:
+            failure.log.update(_check_log(check), tier=tier)
+            raise
+
+    def _decide(self, request: ChatRequest, caller: str | None, snap: Snapshot[Engine], tier: str,
+                check: BudgetCheck) -> tuple[RouteResult, Health]:
+        engine = snap.value
+        pressure = check.pressure(engine.config)
         features = extract_features(request.messages, system=request.system, uses_tools=request.uses_tools,
                                     risk=engine.risk)
         if request.dry_run or engine.needs_complexity(request.name):
@@ -193,9 +239,17 @@ class RouterService:
         health = self.current_health()
         try:
             decision = engine.decide(request.name, features, tier=tier, max_cost_usd=request.max_cost_usd,
-                                     max_output_tokens=request.max_tokens, health=health, explain=request.dry_run)
+                                     max_output_tokens=request.max_tokens, health=health, explain=request.dry_run,
+                                     budget=pressure)
+        except NoCapableModel as exc:
+            if pressure is not None and pressure.fallback_model is not None:  # over budget, and no cheap way out
+                raise check.rejection(include_fallback=True, why=exc.message) or routing_failure(exc) from None
+            raise routing_failure(exc) from None
         except RoutingError as exc:
             raise routing_failure(exc) from None
+        if decision.trace is not None:  # a dry run reports the budget state beside the decision
+            decision.trace["budget"] = {"enforcement": self.budgets.describe(engine.config),
+                                        "budgets": check.as_dict(), "pressure": pressure.why if pressure else None}
         if request.structured is not None and not decision.is_prompt_router:
             spec = engine.config.models[decision.model]
             if not spec.supports_tools:
@@ -205,7 +259,19 @@ class RouterService:
                     "tool use, which the router needs for response_format; route this request to a model with "
                     "supports_tools", param="response_format")
         return RouteResult(decision, snap.version, snap.source, tier, features.as_dict(),
-                           request_features=features), health
+                           request_features=features, caller=caller, budget=check,
+                           spend_store_errors=check.store_errors), health
+
+    def account(self, result: RouteResult, cost_usd: float | None = None) -> None:
+        """Add an answered request's cost to its caller's and tier's spend, once (never fails the request)."""
+        cost = result.cost_usd if cost_usd is None else cost_usd
+        if cost is None:
+            return
+        with self._lock:  # a stream's end and its client's disconnect may race to account for it
+            if result.spend_recorded:
+                return
+            result.spend_recorded = True
+        result.spend_store_errors += self.budgets.record(result.caller, result.tier, cost)
 
     # --- buffered ----------------------------------------------------------------------------
 
@@ -239,6 +305,7 @@ class RouterService:
             spec = engine.config.models.get(answered)
             if spec is not None:
                 result.cost_usd = estimate_cost(spec, reply.input_tokens, reply.output_tokens)
+            self.account(result)  # the cost of the model that answered, once the answer is complete
             result.latency_ms = (self.clock() - started) * 1000
             return result
         raise self._exhausted(result)
@@ -425,6 +492,11 @@ class RouterService:
 
     def _exhausted(self, result: RouteResult) -> RouterFailure:
         """No model answered: one failure whose kind says why, with every attempt in its details."""
+        failure = self._exhausted_failure(result)
+        failure.log.update(result.log_fields())
+        return failure
+
+    def _exhausted_failure(self, result: RouteResult) -> RouterFailure:
         attempts = result.attempts
         details = {"attempts": [a.as_dict() for a in attempts]}
         errors = [a for a in attempts if a.outcome == "error"]
@@ -449,6 +521,15 @@ class RouterService:
         return RouterFailure(FailureKind.UNAVAILABLE, "all_models_failed",
                              f"no model could answer this request; tried: {summary or 'none available'}",
                              details=details, retry_after_s=retry_after)
+
+
+def _check_log(check: BudgetCheck) -> dict:
+    out: dict = {}
+    if check.statuses:
+        out["budget"] = check.as_dict()
+    if check.store_errors:
+        out["spend_store_errors"] = check.store_errors
+    return out
 
 
 def _classify(error_class: str | None):
@@ -479,9 +560,22 @@ class AnswerStream:
         self._is_router = is_router
         self.failure: RouterFailure | None = None
         self.stop_reason: str | None = None
+        self._out_chars = 0  # text and tool input sent so far: what a stream cut short is billed for, roughly
 
     def close(self) -> None:
         self._stream.close()
+        if not self.result.spend_recorded and self._out_chars:
+            # the client left before the end: Bedrock bills what was generated, so count an estimate of it (in a
+            # thread: close() runs on the event loop, which must not wait for DynamoDB)
+            cost = self._estimated_cost()
+            threading.Thread(target=self.service.account, args=(self.result, cost), daemon=True).start()
+
+    def _estimated_cost(self) -> float | None:
+        spec = self.engine.config.models.get(self.result.answered_by or "")
+        features = self.result.request_features
+        if spec is None or features is None:
+            return None
+        return estimate_cost(spec, features.estimated_tokens, self._out_chars // 4)
 
     def _raw(self) -> Iterator[dict]:
         yield from self._head
@@ -505,9 +599,11 @@ class AnswerStream:
                     delta = body.get("delta", {})
                     if "text" in delta:
                         if delta["text"]:
+                            self._out_chars += len(delta["text"])
                             yield TextDelta(delta["text"])
                     elif "toolUse" in delta:
                         index, is_structured = tools.get(body.get("contentBlockIndex", 0), (0, False))
+                        self._out_chars += len(delta["toolUse"].get("input", ""))
                         yield ToolCallDelta(index, delta["toolUse"].get("input", ""), is_structured)
                 elif "contentBlockStart" in event:
                     body = event["contentBlockStart"]
@@ -531,6 +627,8 @@ class AnswerStream:
             _, kind, code, hint = _classify(exc.error_class)
             self.failure = RouterFailure(kind, code, f"{hint} after the answer had started ({key}): {exc.message}",
                                          details={"attempts": [a.as_dict() for a in result.attempts]})
+            if self._out_chars:  # what was generated before the failure is billed
+                self.service.account(result, self._estimated_cost())
             yield StreamFailed(self.failure)
             return
         finally:
@@ -544,6 +642,7 @@ class AnswerStream:
         spec = self.engine.config.models.get(result.answered_by or "")
         if spec is not None:
             result.cost_usd = estimate_cost(spec, input_tokens, output_tokens)
+        self.service.account(result)  # at the stream's end, with the answering model's exact usage
         result.latency_ms = (clock() - self._started) * 1000
         self.stop_reason = stop_reason
         result.reply = ModelReply(text="", content=[], stop_reason=stop_reason, input_tokens=input_tokens,

@@ -13,6 +13,8 @@ from pathlib import Path
 from router import observability as obs
 from router.adapters.bedrock import BedrockConverse, ClientFactory, boto3_client_factory
 from router.adapters.config_store import ConfigEvent, LastGoodStore, appconfig_fetcher, file_fetcher
+from router.adapters.spend_store import DynamoSpendStore, dynamodb_client
+from router.budgets import DEFAULT_CACHE_S, BudgetGuard
 from router.service import RouterService
 from routing_engine.config import FailoverFlags, parse_failover_flags, parse_routing_config
 from routing_engine.engine import Engine
@@ -46,8 +48,10 @@ def report(event: ConfigEvent) -> None:
 
 
 def service_from_env(
-    *, client_factory: ClientFactory | None = None, backend: str = "bedrock", env: dict | None = None
+    *, client_factory: ClientFactory | None = None, backend: str = "bedrock", env: dict | None = None,
+    spend_client=None,
 ) -> RouterService:
+    """`spend_client`: the DynamoDB client for the spend table (default: boto3's, when SPEND_TABLE_NAME is set)."""
     env = dict(os.environ if env is None else env)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     engine_builder = build_engine(env.get("PROMPT_ROUTER_ARN") or None)
@@ -94,7 +98,19 @@ def service_from_env(
     invoker = BedrockConverse(client_factory or boto3_client_factory(region))
     max_request = env.get("ROUTER_MAX_REQUEST_SECONDS")
     return RouterService(routing, invoker, flags=flags, backend=backend, default_region=region,
-                         max_request_s=float(max_request) if max_request else None)
+                         max_request_s=float(max_request) if max_request else None,
+                         budgets=budget_guard(env, region, spend_client))
+
+
+def budget_guard(env: dict, region: str | None, spend_client=None) -> BudgetGuard:
+    """Budgets are enforced when SPEND_TABLE_NAME names the spend table; without it a configuration's budgets
+    are reported (one warning, and /v1/health) but not enforced."""
+    table = env.get("SPEND_TABLE_NAME")
+    cache_s = float(env.get("BUDGET_CACHE_SECONDS", DEFAULT_CACHE_S))
+    store = None
+    if table:
+        store = DynamoSpendStore(table, spend_client if spend_client is not None else dynamodb_client(region))
+    return BudgetGuard(store, cache_s=cache_s, on_warning=lambda message: obs.logger.warning(message))
 
 
 def _optional_file(path: str) -> Callable[[], bytes]:

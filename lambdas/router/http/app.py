@@ -34,9 +34,10 @@ from router.http import errors, openai_api, route_api
 from router.http.parsing import decode_body, dumps
 from router.http.sse import relay
 from router.service import AnswerStream, RouteResult, RouterService
+from routing_engine.engine import BUDGET_SOFT_RULE
 
 JSON = "application/json"
-ENDPOINTS = "POST /v1/route, POST /v1/chat/completions, GET /v1/models, GET /v1/health"
+ENDPOINTS = "POST /v1/route, POST /v1/chat/completions, GET /v1/models, GET /v1/usage, GET /v1/health"
 MS, COUNT, NONE = obs.MS, obs.COUNT, obs.NONE
 
 
@@ -112,6 +113,7 @@ def create_app(service: RouterService, *, identity: str = "apigateway", keepaliv
             Route("/v1/route", endpoints.route, methods=["POST"]),
             Route("/v1/chat/completions", endpoints.chat_completions, methods=["POST"]),
             Route("/v1/models", endpoints.models, methods=["GET"]),
+            Route("/v1/usage", endpoints.usage, methods=["GET"]),
             Route("/v1/health", endpoints.health, methods=["GET"]),
             Route("/ready", endpoints.ready, methods=["GET"]),
         ],
@@ -293,6 +295,18 @@ class _Endpoints:
                     failed_calls.append((logged["model"], obs.attempt_values(
                         error_class=logged.get("error"), retryable=_retryable(logged.get("error")),
                         latency_ms=logged.get("latency_ms"))))
+        # budgets: the state checked before the call, spend-table errors (served anyway: fail open), the action
+        budget_log = result.log_fields() if result is not None else dict(failure.log) if failure is not None else {}
+        if result is None and "tier" in budget_log:
+            line["tier"] = budget_log.pop("tier")
+        line.update(budget_log)
+        if budget_log.get("spend_store_errors"):
+            values["SpendStoreErrors"] = (COUNT, budget_log["spend_store_errors"])
+        if failure is not None and failure.kind is FailureKind.BUDGET_EXCEEDED:
+            line["budget_action"] = "rejected"
+            values["BudgetRejected"] = (COUNT, 1)
+        if result is not None and result.decision.rule == BUDGET_SOFT_RULE:
+            values["BudgetSoftLimited"] = (COUNT, 1)
         route = result.decision.route if result is not None else "none"
         model = result.model if result is not None else "none"
         if failure is not None:
@@ -320,7 +334,19 @@ class _Endpoints:
         obs.record_request(line, values, route=route, model=model,
                            error_code=failure.code if failure is not None else None, failed_calls=failed_calls)
 
-    # --- catalog and health --------------------------------------------------------------------
+    # --- usage, catalog and health --------------------------------------------------------------
+
+    @_safely
+    async def usage(self, request: Request) -> Response:
+        """The caller's own spend and budgets. Who the caller is comes only from the call's identity (API Gateway's
+        context, or the local key header): no query parameter or body can name another caller. A request without
+        identity is served under the default tier, so it is shown that tier's budget (`own` is null)."""
+        ctx = self.context_of(request)
+        try:
+            body = await anyio.to_thread.run_sync(self.service.usage, ctx.caller)
+        except RouterFailure as failure:
+            return self._error(openai_api, failure, ctx)
+        return _json(200, body, {"x-request-id": ctx.request_id, "cache-control": "no-store"})
 
     @_safely
     async def models(self, request: Request) -> Response:
@@ -363,6 +389,7 @@ class _Endpoints:
             "backend": svc.backend,
             "routes": {name: {"mode": r.mode, "model": r.model} for name, r in snap.value.config.routes.items()},
             "models": models,
+            "budgets": svc.budgets.describe(snap.value.config),
         }
         return body, snap.version
 

@@ -30,6 +30,7 @@ TABLE: dict[K, HttpError] = {
     K.MODEL_REJECTED: HttpError(400, "invalid_request_error", None),
     K.MODEL_ACCESS_DENIED: HttpError(502, "api_error", None),
     K.THROTTLED: HttpError(429, "rate_limit_error", 1.0),
+    K.BUDGET_EXCEEDED: HttpError(429, "rate_limit_error", 60.0),  # its own wait: until the spent period resets
     K.UNAVAILABLE: HttpError(503, "api_error", 1.0),
     K.TIMEOUT: HttpError(504, "api_error", None),
     K.MODEL_FAILED: HttpError(502, "api_error", None),
