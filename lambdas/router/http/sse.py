@@ -3,13 +3,11 @@ goes away."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-
-import anyio
-import anyio.from_thread
-import anyio.lowlevel
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -21,41 +19,73 @@ def sse(data: dict, *, event: str | None = None) -> bytes:
 
 
 _END = object()
+BUFFER_FRAMES = 64  # frames the model may run ahead of a slow client before the pump waits
 
 
 async def relay(frames: Iterator[bytes], *, keepalive_s: float, on_close: Callable[[], None]) -> AsyncIterator[bytes]:
     """Pull `frames` (a blocking iterator over the model's stream) in one worker thread and yield them, with a
-    comment line whenever the model is silent for `keepalive_s`, so no idle timeout cuts a slow model. When the
-    client disconnects the ASGI server stops this generator: `on_close` then stops the model's stream, which ends
-    the worker thread too."""
-    send, receive = anyio.create_memory_object_stream[object](16)
-    token = anyio.lowlevel.current_token()
+    comment line whenever the model is silent for `keepalive_s`, so no idle timeout cuts a slow model.
+
+    The pump thread never waits for the event loop per frame: it appends to a queue and wakes the loop; the loop
+    sends every frame already waiting in one write. A bounded semaphore holds the model back when the client reads
+    slower than it generates. When the client disconnects the server stops this generator: `on_close` then stops
+    the model's stream, which ends the pump thread too."""
+    loop = asyncio.get_running_loop()
+    queue: deque = deque()
+    wake = asyncio.Event()
+    room = threading.Semaphore(BUFFER_FRAMES)
+    stopped = threading.Event()
+
+    def notify() -> None:
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # the loop is closed (server shutting down): nobody is listening
+            stopped.set()
 
     def pump() -> None:
         try:
             for frame in frames:
-                anyio.from_thread.run(send.send, frame, token=token)
-            anyio.from_thread.run(send.send, _END, token=token)
-        except BaseException as exc:  # noqa: BLE001 - handed to the event loop side, or dropped when nobody listens
-            try:
-                anyio.from_thread.run(send.send, exc, token=token)
-            except BaseException:  # noqa: BLE001 - the receiver is gone (client left, loop closed)
-                pass
+                while not room.acquire(timeout=1.0):
+                    if stopped.is_set():
+                        return
+                if stopped.is_set():
+                    return
+                queue.append(frame)
+                notify()
+            queue.append(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the event loop side, which re-raises it
+            queue.append(exc)
+        notify()
 
     threading.Thread(target=pump, name="sse-pump", daemon=True).start()
     try:
         while True:
-            item: object = None
-            with anyio.move_on_after(keepalive_s) as scope:
-                item = await receive.receive()
-            if scope.cancelled_caught:
-                yield KEEPALIVE
-                continue
-            if item is _END:
+            while not queue:
+                wake.clear()
+                if queue:
+                    break
+                try:
+                    await asyncio.wait_for(wake.wait(), keepalive_s)
+                except TimeoutError:
+                    yield KEEPALIVE
+            batch: list[bytes] = []
+            ended = False
+            while queue:
+                item = queue.popleft()
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, BaseException):
+                    if batch:
+                        yield b"".join(batch)
+                    raise item
+                batch.append(item)
+            if batch:
+                for _ in batch:
+                    room.release()
+                yield b"".join(batch)
+            if ended:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
     finally:
-        receive.close()
+        stopped.set()
         on_close()
