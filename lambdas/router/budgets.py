@@ -17,6 +17,7 @@ Keys: `caller#<id>#d2026-12-01`, `caller#<id>#m2026-12`, `tier#<name>#d2026-12-0
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -63,8 +64,12 @@ class Period:
 
 def periods_at(now_s: float) -> tuple[Period, Period]:
     """The UTC day and the UTC month that contain `now_s` (epoch seconds)."""
-    now = datetime.fromtimestamp(now_s, UTC)
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _periods_of_day(int(now_s // 86_400))  # a UTC day is exactly 86,400 epoch seconds (no leap seconds)
+
+
+@functools.lru_cache(maxsize=4)
+def _periods_of_day(day_number: int) -> tuple[Period, Period]:
+    day_start = datetime.fromtimestamp(day_number * 86_400, UTC)
     month_start = day_start.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     return (Period(DAY, day_start.strftime("%Y-%m-%d"), day_start, day_start + timedelta(days=1)),
