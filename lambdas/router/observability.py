@@ -80,7 +80,7 @@ def attempt_values(*, error_class: str | None, retryable: bool, latency_ms: floa
 
 
 def record_request(line: dict, values: dict[str, tuple[str, float]], *, route: str, model: str,
-                   error_code: str | None, failed_calls: list[tuple[str, dict]]) -> None:
+                   error_code: str | None, failed_calls: list[tuple[str, dict]], spend_store_errors: int = 0) -> None:
     """Write the request's one line (log + metrics), then one small document per failed call to another model."""
     global _cold
     if metrics_enabled():
@@ -96,6 +96,8 @@ def record_request(line: dict, values: dict[str, tuple[str, float]], *, route: s
     logger.info("request failed" if error_code else "request routed", extra=line)
     for failed_model, failed_values in failed_calls:
         emit({"Model": failed_model}, failed_values)
+    if spend_store_errors:  # by {service, Store=spend}, like ConfigRejected: one alarm watches the fleet's store
+        emit({"Store": "spend"}, {"SpendStoreErrors": (COUNT, spend_store_errors)})
 
 
 def tracing_enabled() -> bool:

@@ -241,12 +241,13 @@ class RouterService:
             decision = engine.decide(request.name, features, tier=tier, max_cost_usd=request.max_cost_usd,
                                      max_output_tokens=request.max_tokens, health=health, explain=request.dry_run,
                                      budget=pressure)
-        except NoCapableModel as exc:
-            if pressure is not None and pressure.fallback_model is not None:  # over budget, and no cheap way out
-                raise check.rejection(include_fallback=True, why=exc.message) or routing_failure(exc) from None
-            raise routing_failure(exc) from None
         except RoutingError as exc:
-            raise routing_failure(exc) from None
+            failure = None
+            if isinstance(exc, NoCapableModel) and pressure is not None and pressure.fallback_model is not None:
+                failure = check.rejection(include_fallback=True, why=exc.message)  # over budget, no cheap way out
+            failure = failure or routing_failure(exc)
+            failure.log["features"] = features.as_dict()  # so a replay can tell "refused then, served now"
+            raise failure from None
         if decision.trace is not None:  # a dry run reports the budget state beside the decision
             decision.trace["budget"] = {"enforcement": self.budgets.describe(engine.config),
                                         "budgets": check.as_dict(), "pressure": pressure.why if pressure else None}
@@ -265,8 +266,8 @@ class RouterService:
     def account(self, result: RouteResult, cost_usd: float | None = None) -> None:
         """Add an answered request's cost to its caller's and tier's spend, once (never fails the request)."""
         cost = result.cost_usd if cost_usd is None else cost_usd
-        if cost is None:
-            return
+        if cost is None or result.budget is None or not result.budget.statuses:
+            return  # no budget governs this caller or its tier: nothing to enforce, so no DynamoDB write either
         with self._lock:  # a stream's end and its client's disconnect may race to account for it
             if result.spend_recorded:
                 return

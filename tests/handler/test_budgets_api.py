@@ -93,9 +93,13 @@ def test_a_failing_spend_table_never_fails_a_request_and_the_line_counts_it(budg
     store.failing = True
     response, _ = ask(make_event)
     assert response["statusCode"] == 200
-    line = next(l for l in parse_json_lines(captured_stdout.readouterr().out) if l.get("message") == "request routed")
-    assert line["SpendStoreErrors"] == 2  # the read before the call and the write after it
-    assert line["spend_store_errors"] == 2 and line["tier"] == "free" and line["caller"] == "key-a"
+    lines = parse_json_lines(captured_stdout.readouterr().out)
+    line = next(entry for entry in lines if entry.get("message") == "request routed")
+    assert line["spend_store_errors"] == 2  # the read before the call and the write after it
+    assert line["tier"] == "free" and line["caller"] == "key-a"
+    # and the metric the spend-store alarm watches, by {service, Store=spend}
+    (doc,) = [entry for entry in lines if entry.get("Store") == "spend"]
+    assert doc["SpendStoreErrors"] == 2 and doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "Store"]]
 
 
 def test_a_rejected_request_counts_budget_rejected_in_its_line(budgeted, make_event, captured_stdout,
@@ -124,6 +128,16 @@ def test_a_stream_is_recorded_at_its_end(budgeted, fake_bedrock):
     assert store.adds == 0  # the first token is here; nothing is billed yet
     list(answer.events())
     assert store.adds == 1 and store.spend(f"tier#free#{DAY}") == pytest.approx(answer.result.cost_usd)
+
+
+def test_a_caller_no_budget_governs_costs_no_spend_table_write(budgeted, make_event, fake_bedrock):
+    # Given a budget for key-a only, and key-c in the (unbudgeted) default tier
+    _, store = budgeted(caller_budgets={"key-a": {"daily_usd": 10.0}})
+    # When key-c is answered, then nothing is written (no budget to enforce); key-a's answer is recorded
+    ask(make_event, key="key-c")
+    assert store.adds == 0
+    ask(make_event, key="key-a")
+    assert store.adds == 1
 
 
 def test_a_dry_run_records_nothing(budgeted, make_event, fake_bedrock):

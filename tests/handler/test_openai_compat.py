@@ -236,3 +236,12 @@ def test_the_tracer_is_built_only_when_tracing_is_on(router, post, fake_bedrock,
     monkeypatch.setenv("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
     assert post(chat())[0] == 200
     assert observability._tracer is not None
+
+
+def test_a_refused_request_logs_its_features_so_a_replay_can_re_decide_it(router, post, fake_bedrock,
+                                                                          captured_stdout, parse_json_lines):
+    captured_stdout.readouterr()
+    status, _, _ = post(chat(model="gpt-4o"))
+    assert status == 404
+    (line,) = [entry for entry in parse_json_lines(captured_stdout.readouterr().out) if entry.get("api")]
+    assert line["error_code"] == "model_not_found" and line["features"]["message_count"] == 1

@@ -300,8 +300,7 @@ class _Endpoints:
         if result is None and "tier" in budget_log:
             line["tier"] = budget_log.pop("tier")
         line.update(budget_log)
-        if budget_log.get("spend_store_errors"):
-            values["SpendStoreErrors"] = (COUNT, budget_log["spend_store_errors"])
+        spend_store_errors = budget_log.get("spend_store_errors") or 0
         if failure is not None and failure.kind is FailureKind.BUDGET_EXCEEDED:
             line["budget_action"] = "rejected"
             values["BudgetRejected"] = (COUNT, 1)
@@ -332,7 +331,8 @@ class _Endpoints:
             line["client_disconnected"] = True
             values["ClientDisconnects"] = (COUNT, 1)
         obs.record_request(line, values, route=route, model=model,
-                           error_code=failure.code if failure is not None else None, failed_calls=failed_calls)
+                           error_code=failure.code if failure is not None else None, failed_calls=failed_calls,
+                           spend_store_errors=spend_store_errors)
 
     # --- usage, catalog and health --------------------------------------------------------------
 
