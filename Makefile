@@ -46,6 +46,7 @@ bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throu
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.server_throughput
 	$(PY) -m benchmarks.failover_drill
+	$(PY) -m benchmarks.budget_check
 	$(PY) -m benchmarks.decision_breakdown
 	$(PY) -m pytest benchmarks/bench_decision.py benchmarks/bench_complexity.py --benchmark-only --benchmark-columns=min,median,mean,max
 
