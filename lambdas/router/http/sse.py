@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -20,6 +22,16 @@ def sse(data: dict, *, event: str | None = None) -> bytes:
 
 _END = object()
 BUFFER_FRAMES = 64  # frames the model may run ahead of a slow client before the pump waits
+MAX_STREAMS = 1024  # streams one process relays at once (each holds a pump thread while its model streams)
+_pool: ThreadPoolExecutor | None = None
+
+
+def _pumps() -> ThreadPoolExecutor:
+    """Threads that outlive one stream: starting a thread per stream cost more than the router's own decision."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="sse-pump")
+    return _pool
 
 
 async def relay(frames: Iterator[bytes], *, keepalive_s: float, on_close: Callable[[], None]) -> AsyncIterator[bytes]:
@@ -52,12 +64,15 @@ async def relay(frames: Iterator[bytes], *, keepalive_s: float, on_close: Callab
                     return
                 queue.append(frame)
                 notify()
+                # Hand the GIL to the event loop now: a model that streams faster than the loop wakes would
+                # otherwise keep it for the interpreter's whole switch interval (5 ms) per burst.
+                time.sleep(0)
             queue.append(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop side, which re-raises it
             queue.append(exc)
         notify()
 
-    threading.Thread(target=pump, name="sse-pump", daemon=True).start()
+    _pumps().submit(pump)
     try:
         while True:
             while not queue:
