@@ -56,7 +56,7 @@ async def relay(frames: Iterator[bytes], *, keepalive_s: float, on_close: Callab
 
     def pump() -> None:
         try:
-            for frame in frames:
+            for sent, frame in enumerate(frames):
                 while not room.acquire(timeout=1.0):
                     if stopped.is_set():
                         return
@@ -64,9 +64,11 @@ async def relay(frames: Iterator[bytes], *, keepalive_s: float, on_close: Callab
                     return
                 queue.append(frame)
                 notify()
-                # Hand the GIL to the event loop now: a model that streams faster than the loop wakes would
-                # otherwise keep it for the interpreter's whole switch interval (5 ms) per burst.
-                time.sleep(0)
+                if sent < 2:
+                    # The first frames (the role, the first content) go out now: hand the GIL to the event loop
+                    # rather than keep it for the interpreter's switch interval (5 ms) while the model runs on.
+                    # Later frames batch up instead; a handoff per frame would cost more than it saves.
+                    time.sleep(0)
             queue.append(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop side, which re-raises it
             queue.append(exc)
