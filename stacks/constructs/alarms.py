@@ -151,9 +151,7 @@ class RouterAlarms(Construct):
         )
         self.routing_config_rejected = self._alarm(
             "RoutingConfigRejected", "routing-config-rejected",
-            cw.Metric(namespace=ROUTER_NAMESPACE, metric_name="ConfigRejected",
-                      dimensions_map={"service": ROUTER_SERVICE, "Store": "routing"}, statistic="Sum",
-                      period=self.period),
+            self._store_metric("ConfigRejected", "routing"),
             1, "Routers rejected the routing configuration AppConfig served (they keep their last good one)",
             evaluation_periods=1, datapoints_to_alarm=1,
         )
@@ -170,14 +168,17 @@ class RouterAlarms(Construct):
         # overspending unless someone is told.
         self.spend_store_errors = self._alarm(
             "SpendStoreErrors", "spend-store-errors",
-            cw.Metric(namespace=ROUTER_NAMESPACE, metric_name="SpendStoreErrors",
-                      dimensions_map={"service": ROUTER_SERVICE, "Store": "spend"}, statistic="Sum",
-                      period=self.period),
+            self._store_metric("SpendStoreErrors", "spend"),
             1, "The router could not read or record spend in the DynamoDB spend table: budgets are not enforced "
             "(requests are served, fail open) until it recovers",
         )
         self.router_alarms: list[cw.Alarm] = [self.api_5xx, self.router_errors, self.router_throttles,
                                               self.routing_config_rejected, self.spend_store_errors]
+
+    def _store_metric(self, name: str, store: str) -> cw.Metric:
+        """A fleet-wide count the router writes by {service, Store} (configuration stores, the spend table)."""
+        return cw.Metric(namespace=ROUTER_NAMESPACE, metric_name=name, statistic="Sum", period=self.period,
+                         dimensions_map={"service": ROUTER_SERVICE, "Store": store})
 
     @property
     def health_arn(self) -> str:

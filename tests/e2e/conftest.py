@@ -90,6 +90,27 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
+def launch(workdir: Path, *, config: dict | None, **env: str) -> LocalServer:
+    """Start `python -m local.server` in `workdir` over a copy of the bundled config (or `config`) and wait until
+    it answers /v1/health."""
+    config_path = workdir / "routing.json"
+    if config is None:
+        shutil.copyfile(BUNDLED_CONFIG, config_path)
+    else:
+        config_path.write_text(json.dumps(config, indent=2))
+    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        process = subprocess.Popen(server_command(config_path, workdir / "flags.json"), cwd=ROOT,
+                                   env=server_env(**env), stdout=out, stderr=err)
+    server = LocalServer(process, "", config_path, stdout_path, stderr_path)
+    try:
+        server.base_url = _wait_until_healthy(server)
+    except BaseException:
+        _stop(process)
+        raise
+    return server
+
+
 @pytest.fixture
 def start_local_server(tmp_path) -> Callable[..., LocalServer]:
     """`start_local_server(faults=None, config=None)`: a running server over its own copy of the config."""
@@ -98,19 +119,8 @@ def start_local_server(tmp_path) -> Callable[..., LocalServer]:
     def start(*, faults: str | None = None, config: dict | None = None) -> LocalServer:
         workdir = tmp_path / f"server-{len(started)}"
         workdir.mkdir()
-        config_path = workdir / "routing.json"
-        if config is None:
-            shutil.copyfile(BUNDLED_CONFIG, config_path)
-        else:
-            config_path.write_text(json.dumps(config, indent=2))
-        stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
-        env = server_env(**({"LOCAL_FAULTS": faults} if faults else {}))
-        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            process = subprocess.Popen(server_command(config_path, workdir / "flags.json"), cwd=ROOT, env=env,
-                                       stdout=out, stderr=err)
-        server = LocalServer(process, "", config_path, stdout_path, stderr_path)
+        server = launch(workdir, config=config, **({"LOCAL_FAULTS": faults} if faults else {}))
         started.append(server)
-        server.base_url = _wait_until_healthy(server)
         return server
 
     yield start
@@ -187,22 +197,11 @@ def start_module_server(tmp_path_factory) -> Callable[..., LocalServer]:
     started: list[LocalServer] = []
 
     def start(*, latency_scale: float = 0, faults: str | None = None, config: dict | None = None) -> LocalServer:
-        workdir = tmp_path_factory.mktemp("module-server")
-        config_path = workdir / "routing.json"
-        if config is None:
-            shutil.copyfile(BUNDLED_CONFIG, config_path)
-        else:
-            config_path.write_text(json.dumps(config, indent=2))
-        stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
         extra = {"LOCAL_LATENCY_SCALE": repr(float(latency_scale))}
         if faults:
             extra["LOCAL_FAULTS"] = faults
-        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            process = subprocess.Popen(server_command(config_path, workdir / "flags.json"), cwd=ROOT,
-                                       env=server_env(**extra), stdout=out, stderr=err)
-        server = LocalServer(process, "", config_path, stdout_path, stderr_path)
+        server = launch(tmp_path_factory.mktemp("module-server"), config=config, **extra)
         started.append(server)
-        server.base_url = _wait_until_healthy(server)
         return server
 
     yield start
