@@ -1,8 +1,2 @@
-"""Benchmarks (scripts and pytest-benchmark files). Importing this package puts ``<repo>/lambdas`` on
-``sys.path`` so the benchmarks run the production code exactly as the Lambda imports it."""
-import sys
-from pathlib import Path
-
-_LAMBDAS = str(Path(__file__).resolve().parent.parent / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.insert(0, _LAMBDAS)
+"""Benchmarks (scripts and pytest-benchmark files). They import the production code as the Lambda does; the
+project is installed as a package (pyproject.toml), so no path set-up is needed."""
