@@ -3,7 +3,9 @@ third-party packages the router needs beyond the runtime (boto3) and the Powerto
 
 The router reads `router/bundled_routing.json` when AppConfig is unreachable at cold start,
 so the file chosen in context is copied there. `lambdas/requirements.txt` (starlette, uvicorn,
-...) is installed into `vendor/` by pip with `--platform manylinux_2_28_aarch64
+...) is installed at the asset's root (beside `router/`, on every function's path: the router,
+the failover controller and the AppConfig validator all import `routing_engine`, which needs `re2`) by pip with
+`--platform manylinux_2_28_aarch64
 --platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all:`:
 wheels for the Lambda's arm64 / CPython 3.13, fetched through pip's configured index, never
 built here. The install is cached (outside the repository, `MODEL_ROUTER_DEPS_CACHE` or
@@ -31,7 +33,6 @@ from pathlib import Path
 
 BUNDLED_CONFIG_PATH = "router/bundled_routing.json"
 REQUIREMENTS_FILE = "requirements.txt"  # in the source dir: bundled, not copied
-VENDOR_DIR = "vendor"  # run.sh puts it on PYTHONPATH
 _SKIP_DIRS = frozenset({"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 _SKIP_NAMES = frozenset({".DS_Store"})
@@ -146,8 +147,11 @@ def stage_lambda_asset(*, source_dir: Path, routing_config_file: Path, staging_r
         digest.update(rel.as_posix().encode() + b"\0" + oct(_mode(src)).encode() + b"\0" + src.read_bytes() + b"\0")
     config_bytes = routing_config_file.read_bytes()
     digest.update(BUNDLED_CONFIG_PATH.encode() + b"\0" + config_bytes)
+    clash = sorted({rel.as_posix() for rel in vendor_files} & {rel.as_posix() for rel in files})
+    if clash:
+        raise BundlingError(f"{requirements} installs files that lambdas/ already has: {', '.join(clash[:5])}")
     for rel in vendor_files:
-        digest.update(f"{VENDOR_DIR}/{rel.as_posix()}".encode() + b"\0" + (vendor_root / rel).read_bytes() + b"\0")
+        digest.update(f"pkg:{rel.as_posix()}".encode() + b"\0" + (vendor_root / rel).read_bytes() + b"\0")
 
     target = staging_root / f"lambdas-{digest.hexdigest()[:20]}"
     if target.is_dir():
@@ -158,7 +162,7 @@ def stage_lambda_asset(*, source_dir: Path, routing_config_file: Path, staging_r
             _write(scratch, rel, src.read_bytes(), _mode(src))
         _write(scratch, Path(BUNDLED_CONFIG_PATH), config_bytes)
         for rel in vendor_files:
-            _write(scratch, Path(VENDOR_DIR) / rel, (vendor_root / rel).read_bytes())
+            _write(scratch, rel, (vendor_root / rel).read_bytes())
         # Lambda runs code as another user: directories 755, files 644 (755 if executable), whatever the umask.
         scratch.chmod(0o755)
     return target

@@ -72,7 +72,7 @@ import urllib.request  # noqa: E402
 
 import pytest  # noqa: E402
 
-from stacks.lambda_asset import HOST, LAMBDA_ARM64, VENDOR_DIR, install_requirements  # noqa: E402
+from stacks.lambda_asset import HOST, LAMBDA_ARM64, install_requirements  # noqa: E402
 from stacks.settings import REPO_ROOT  # noqa: E402
 
 LAMBDAS = REPO_ROOT / "lambdas"
@@ -147,7 +147,7 @@ def test_a_requirements_change_changes_the_asset_hash(tmp_path, monkeypatch):
     second = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
 
     assert first != second
-    assert (second / VENDOR_DIR / "pkg" / "__init__.py").read_text() == "starlette==1.10.1\n"
+    assert (second / "pkg" / "__init__.py").read_text() == "starlette==1.10.1\n"
     assert not (second / "requirements.txt").exists()
 
 
@@ -181,7 +181,7 @@ def _free_port() -> int:
 
 def test_the_staged_asset_starts_the_app_with_run_sh_and_answers_ready(host_asset, tmp_path):
     # Given a `python` that sees only the staged asset (run.sh's PYTHONPATH) and the runtime + Powertools layer
-    # (-S: no site-packages of this venv, so starlette and uvicorn can only come from the asset's vendor/)
+    # (-S: no site-packages of this venv, so starlette and uvicorn can only come from the asset)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
@@ -225,15 +225,25 @@ def test_the_staged_asset_starts_the_app_with_run_sh_and_answers_ready(host_asse
             server.wait(timeout=10)
 
 
-def test_the_staged_asset_imports_its_http_stack_from_vendor(host_asset, tmp_path):
-    code = ("import starlette, uvicorn, router.http.app as app; "
+def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_path):
+    code = ("import starlette, uvicorn, re2, router.http.app as app; "
             "assert callable(app.create_app_from_env); "
-            "print(starlette.__file__); print(uvicorn.__file__)")
-    env = {"PYTHONPATH": os.pathsep.join([str(host_asset), str(host_asset / VENDOR_DIR),
-                                          _runtime_and_layer_dir(tmp_path / "runtime")]),
+            "print(starlette.__file__); print(uvicorn.__file__); print(re2.__file__)")
+    env = {"PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
            "PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "us-east-1"}
 
     result = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True)
 
     assert result.returncode == 0, result.stderr
-    assert all(line.startswith(str(host_asset / VENDOR_DIR)) for line in result.stdout.split())
+    assert all(line.startswith(str(host_asset)) for line in result.stdout.split())
+
+
+@pytest.mark.parametrize("handler", ["config_validator.handler", "failover_controller.handler"])
+def test_every_handler_based_function_imports_from_the_asset_and_the_layer_alone(host_asset, tmp_path, handler):
+    # Given only what a handler-based Lambda has on its path: the asset root (/var/task) and the layer (/opt/python)
+    env = {"PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
+           "PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "us-east-1"}
+    # When its handler module is imported, then it imports (routing_engine's re2 included)
+    result = subprocess.run([sys.executable, "-S", "-c", f"import {handler}"], env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr

@@ -196,10 +196,11 @@ def test_lambda_asset_carries_the_start_script_executable_and_arm64_requirements
     asset_dir = api_key_app.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
 
     assert (asset_dir / "router" / "run.sh").stat().st_mode & 0o777 == 0o755  # what the adapter execs
-    assert (asset_dir / "vendor" / "starlette" / "__init__.py").is_file()
-    assert (asset_dir / "vendor" / "uvicorn" / "__init__.py").is_file()
-    assert not (asset_dir / "vendor" / "bin").exists()  # console scripts name this machine's interpreter
-    compiled = [p.name for p in (asset_dir / "vendor").rglob("*.so")]
+    assert (asset_dir / "starlette" / "__init__.py").is_file()
+    assert (asset_dir / "uvicorn" / "__init__.py").is_file()
+    assert (asset_dir / "re2").exists() or list(asset_dir.glob("_re2*.so"))  # routing_engine's regex engine
+    assert not (asset_dir / "bin").exists()  # console scripts name this machine's interpreter
+    compiled = [p.name for p in asset_dir.rglob("*.so")]
     assert all("aarch64" in name for name in compiled), compiled  # arm64 wheels, not this machine's
 
 
