@@ -25,7 +25,9 @@ from constructs import Construct
 from routing_engine.config import RoutingConfig
 from stacks.bedrock_iam import ModelGrant, merge_grants, model_grant
 
-INVOKE_ACTIONS = ["bedrock:InvokeModel"]  # Converse and the prompt-router path authorise as InvokeModel
+# Converse (and the prompt-router path) authorises as InvokeModel, ConverseStream as InvokeModelWithResponseStream
+# (Bedrock API reference, ConverseStream: "requires permission for the bedrock:InvokeModelWithResponseStream action").
+INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
 MANAGED_POLICY_BUDGET = 5_500  # characters, under IAM's 6,144 for one managed policy, with room for its envelope
 MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
 _LONGEST = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-2x", "AWS::AccountId": "123456789012"}
@@ -112,7 +114,9 @@ class ModelInvokePolicy(Construct):
         for number, chunk in enumerate(self._chunks(per_model, stack), start=1):
             grant = merge_grants(chunk)
             policy = iam.ManagedPolicy(
-                self, f"Policy{number}" if number > 1 else "Policy",
+                # Not "Policy": that logical id was an inline AWS::IAM::Policy before, and CloudFormation refuses to
+                # change a resource's type in an update; a new id creates the managed policy, then deletes the old.
+                self, f"InvokePolicy{number}",
                 description=f"Bedrock InvokeModel on the routing catalog's models (part {number})",
                 statements=grant_statements(grant, "InvokeConfigured"),
                 roles=[role],

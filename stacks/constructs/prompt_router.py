@@ -33,7 +33,7 @@ from stacks.bedrock_iam import ModelGrant, merge_grants, model_grant
 from stacks.constructs.model_access import INVOKE_ACTIONS, nag_resource
 from stacks.settings import PromptRouterContext
 
-ROUTER_ACTIONS = ["bedrock:InvokeModel", "bedrock:GetPromptRouter"]
+ROUTER_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:GetPromptRouter"]
 
 
 class PromptRouter(Construct):

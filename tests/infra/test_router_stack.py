@@ -37,8 +37,12 @@ def test_bedrock_invoke_is_scoped_to_the_configured_models(api_key_app):
     # When the stack is synthesized
     statements = _bedrock_statements(api_key_app.raw)
 
-    # Then InvokeModel is the only Bedrock action, and its resources are exactly the models' ARNs
-    assert {a for s in statements for a in as_list(s["Action"])} == {"bedrock:InvokeModel"}
+    # Then the only Bedrock actions are the two invoke actions (Converse and ConverseStream authorise as these),
+    # and their resources are exactly the models' ARNs
+    assert {a for s in statements for a in as_list(s["Action"])} == {
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+    for statement in statements:  # every statement that grants one grants the other: no model streams-only
+        assert set(as_list(statement["Action"])) == {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
     granted = {render(r, api_key_app.raw) for s in statements for r in as_list(s["Resource"])}
     assert granted == set(expected.resources) | set(expected.via_profile)
     assert "*" not in granted
@@ -380,3 +384,10 @@ def test_outputs(api_key_app):
     assert render(outputs["ApiKeyId"]["Value"], api_key_app.raw) == "${AWS::ApiGateway::ApiKey}"
     assert render(outputs["AppConfigProfileId"]["Value"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
     assert render(outputs["ApiUrl"]["Value"]).startswith("https://")
+
+
+def test_a_stack_deployed_before_keeps_updating_the_bedrock_policy_is_not_retyped_in_place(api_key_app):
+    # Earlier versions had an inline AWS::IAM::Policy under this logical id; CloudFormation refuses to change a
+    # resource's type in an update, so the managed policies that replaced it must use new ids.
+    previous = api_key_app.raw["Resources"].get("ModelAccessPolicy2E8025FC")
+    assert previous is None or previous["Type"] == "AWS::IAM::Policy"
