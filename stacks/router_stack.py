@@ -237,7 +237,10 @@ class RouterStack(Stack):
             log_retention_days=settings.log_retention_days,
         )
         # The controller writes flags versions: it must be gone before the cleanup runs on delete.
-        self.cleanup.keep_alive_until_cleaned(self.failover_controller.function)
+        # ... and so must its role and policies: an invocation still running would otherwise keep the right to
+        # create flags versions while the cleanup lists them.
+        self.cleanup.keep_alive_until_cleaned(self.failover_controller.function, self.failover_controller.function.role,
+                                              self.failover_controller.policy)
 
         all_alarms: list[cw.IAlarm] = [
             self.alarms.rollout,

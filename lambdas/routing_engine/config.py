@@ -228,9 +228,10 @@ class PromptRouterSpec(_Strict):
 class Resilience(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=10, description="Models tried per request, fallbacks included")
     total_deadline_ms: int = Field(
-        default=120_000, ge=100, le=900_000,
-        description="Deadline of a buffered (non-streamed) request, fallbacks included; the API's integration "
-        "timeout (cdk.json stream_timeout_seconds) caps it",
+        default=120_000, ge=100, le=290_000,
+        description="Deadline of a buffered (non-streamed) request, fallbacks included. At most 290 s: a buffered "
+        "answer sends nothing until it is whole, and API Gateway's regional endpoints drop a streamed-mode "
+        "response that is silent for 5 minutes",
     )
     stream_deadline_ms: int = Field(
         default=600_000, ge=1_000, le=900_000,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, CustomResource, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnDeletionPolicy, CustomResource, Duration, Stack, Validations
 from aws_cdk import aws_appconfig as appconfig
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -47,6 +47,13 @@ class HostedVersionsCleanup(Construct):
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
+        # CDK retains the hosted versions it creates. On a failed first create CloudFormation would keep them too
+        # (Retain holds during a create rollback) and the profile could not be deleted: ROLLBACK_FAILED. Removing
+        # them on a create rollback is always safe, and this cleanup may not have been created yet at that point.
+        for profile in profiles:
+            for child in profile.node.find_all():
+                if isinstance(child, appconfig.CfnHostedConfigurationVersion):
+                    child.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE
         source = HANDLER_SOURCE.read_text()
         if len(source) > INLINE_CODE_MAX_CHARS:
             raise ValueError(f"{HANDLER_SOURCE.name} is {len(source)} characters; inline code allows "

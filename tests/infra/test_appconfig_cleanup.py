@@ -178,3 +178,19 @@ def test_the_response_is_the_put_cloudformation_expects(monkeypatch):
     assert captured["body"] == {"Status": "SUCCESS", "Reason": "deleted 2 hosted versions", "PhysicalResourceId": "phys",
                                 "StackId": STACK_ID, "RequestId": "req-1", "LogicalResourceId": "Cleanup"}
     assert captured["headers"]["Content-type"] == ""  # the presigned URL is signed without a content type
+
+
+def test_a_failed_first_create_does_not_keep_the_hosted_versions(api_key_app):
+    # Retain holds during a create rollback, and a kept version blocks deleting its profile (ROLLBACK_FAILED)
+    versions = resources(api_key_app.raw, "AWS::AppConfig::HostedConfigurationVersion")
+    assert versions and all(v.get("DeletionPolicy") == "RetainExceptOnCreate" for v in versions.values())
+
+
+def test_the_controllers_permissions_outlive_the_cleanup_too(api_key_app):
+    raw = api_key_app.raw
+    cleanups = set(resources(raw, "Custom::AppConfigHostedVersionsCleanup"))
+    controller_policies = [k for k, v in resources(raw, "AWS::IAM::Policy").items()
+                           if k.startswith("FailoverController")]
+    assert controller_policies
+    for key in controller_policies:
+        assert cleanups <= set(raw["Resources"][key].get("DependsOn", [])), key
