@@ -327,6 +327,7 @@ class RouterService:
         deadline = self._deadline(started, engine.config.resilience.stream_deadline_ms, remaining_s)
         for key, model_id, region, is_router, timeout in self._chain(engine, request, result, health, deadline):
             call = self._model_call(engine, key, model_id, region, result.decision, request)
+            stream: ModelStream | None = None
             try:
                 stream = self.invoker.converse_stream(call, min(timeout, STREAM_SILENCE_MAX_S))
                 events = stream.events()
@@ -336,9 +337,13 @@ class RouterService:
                     if "messageStart" not in event:
                         break
             except ModelCallError as exc:
+                if stream is not None:
+                    stream.close()  # the next model answers: this one must stop generating
                 self._failed(key, model_id, exc, result)
                 continue
             except BaseException:
+                if stream is not None:
+                    stream.close()
                 self._release(key)
                 raise
             ttft = stream.elapsed_ms()
@@ -562,17 +567,25 @@ class AnswerStream:
         self.failure: RouterFailure | None = None
         self.stop_reason: str | None = None
         self._out_chars = 0  # text and tool input sent so far: what a stream cut short is billed for, roughly
+        self._client_closed = False
 
     def close(self) -> None:
+        """Stop the model's stream. Called when the response ends, normally or because the client left."""
+        self._client_closed = True  # from here on events() bills nothing itself: only the estimate below counts
         self._stream.close()
         if not self.result.spend_recorded and self._out_chars:
-            # the client left before the end: Bedrock bills what was generated, so count an estimate of it (in a
-            # thread: close() runs on the event loop, which must not wait for DynamoDB)
-            cost = self._estimated_cost()
-            threading.Thread(target=self.service.account, args=(self.result, cost), daemon=True).start()
+            # The client left before the end: Bedrock bills what was generated, so count an estimate of it, now,
+            # while the invocation is still running (a write left to a thread could be frozen with the Lambda
+            # environment); an instance serves one request at a time there, and locally the store is in memory.
+            self.service.account(self.result, self._estimated_cost())
 
     def _estimated_cost(self) -> float | None:
-        spec = self.engine.config.models.get(self.result.answered_by or "")
+        models = self.engine.config.models
+        key = self.result.answered_by or ""
+        spec = models.get(key)
+        if spec is None and key in self.engine.config.prompt_routers:  # who answered is only known at the end
+            spec = max((models[m] for m in self.engine.config.prompt_routers[key].models),
+                       key=lambda s: s.price.output_per_1k)  # bill as the dearest member, as the estimate does
         features = self.result.request_features
         if spec is None or features is None:
             return None
@@ -634,6 +647,8 @@ class AnswerStream:
             return
         finally:
             self._stream.close()
+        if self._client_closed:
+            return  # the client left mid-answer: close() billed an estimate; there is no end to report
         if self._is_router and invoked:
             result.answered_by = self.engine.model_key_for(invoked) or result.answered_by
             result.answered_model_id = invoked

@@ -64,8 +64,8 @@ def test_a_converse_call_sends_the_expected_request_and_parses_the_reply(stubbed
     assert (reply.input_tokens, reply.output_tokens) == (11, 3)
     assert reply.latency_ms == 321
     assert reply.invoked_model_id is None
-    # and the client was made for the call's region with the timeout rounded up to whole seconds
-    assert made == [("us-east-1", 5)]
+    # and the client was made for the call's region with the timeout rounded down to whole seconds (4.2 s -> 4)
+    assert made == [("us-east-1", 4)]
 
 
 def test_a_prompt_router_reply_names_the_model_that_answered(stubbed):
@@ -163,8 +163,8 @@ def test_one_client_is_reused_per_region_and_timeout(stubbed):
     # When both are made
     adapter.converse(call, timeout_s=2.2)
     adapter.converse(call, timeout_s=2.9)
-    # Then one client serves both
-    assert made == [("us-west-2", 3)]
+    # Then one client serves both, its timeout rounded down (a call never gets more time than is left)
+    assert made == [("us-west-2", 2)]
 
 
 def test_real_clients_leave_retries_to_the_router():

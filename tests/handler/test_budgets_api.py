@@ -200,3 +200,26 @@ def test_the_404_message_lists_the_usage_endpoint(router_service, make_event):
     router_service()
     body = json.loads(lambda_handler(make_event("GET", "/v1/nope"), None)["body"])
     assert "GET /v1/usage" in body["error"]["message"]
+
+
+def test_a_stream_the_client_leaves_is_billed_an_estimate_not_nothing(budgeted, fake_bedrock):
+    from router.http.route_api import parse
+    from tests.conftest import Pause
+
+    # Given a long answer the client abandons after its first piece
+    service, store = budgeted({"daily_usd": 10.0})
+    fake_bedrock.script("us.anthropic.claude-haiku-4-5-20251001-v1:0", [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "x" * 400}}},
+        Pause(0.05),
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "y" * 400}}},
+    ])
+    request = parse(json.dumps({"task": "faq", "prompt": "hi", "stream": True}), max_messages=10)
+    answer = service.open_stream(request, caller="key-a")
+    events = answer.events()
+    next(events)
+    # When the response ends early (the relay closes the answer), and the reader notices the closed stream
+    answer.close()
+    list(events)
+    # Then what was generated is billed once, as an estimate, never as zero
+    assert store.adds == 1 and store.spend(f"caller#key-a#{DAY}") > 0

@@ -295,3 +295,30 @@ def test_a_dry_run_asked_as_a_stream_is_a_stream_with_the_decision(router, post,
     assert [n for n, _ in events] == ["routing", "done"]
     assert events[0][1]["decision"]["choice"]["model"] == "claude-haiku"
     assert fake_bedrock.requests == []
+
+
+def test_an_unexpected_error_mid_stream_still_ends_the_stream_with_an_error_event(router, post, fake_bedrock):
+    import ssl
+
+    # Given a stream that breaks with something no Converse error code names (a TLS failure)
+    fake_bedrock.script(HAIKU_ID, [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half"}}},
+        ssl.SSLError("decryption failed or bad record mac"),
+    ])
+    reply = post("/v1/chat/completions", chat(stream=True))
+    data = [d for n, d in sse_events(reply["body"]) if n is None]
+    # Then the client is told, in OpenAI's error shape, instead of reading a silently short answer
+    assert json.loads(data[-1])["error"]["code"] == "model_stream_error"
+
+
+def test_a_stream_that_fails_before_its_first_content_is_closed_before_the_fallback(router, post, fake_bedrock):
+    fake_bedrock.script(HAIKU_ID, [
+        {"messageStart": {"role": "assistant"}},
+        fake_bedrock.error("throttlingException", "slow down", 429),
+    ])
+    fake_bedrock.script(NOVA_ID, fake_bedrock.response("From Nova."))
+    reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
+    assert reply["headers"]["x-router-model"] == "nova-pro"
+    # the first model's stream was closed, not left to the garbage collector while the fallback answered
+    assert fake_bedrock.streams[0].closed

@@ -135,11 +135,17 @@ class BedrockConverse:
         self._clients: dict[tuple[str | None, int], object] = {}
         self._clock = clock
 
+    MAX_CLIENTS = 16  # timeouts follow the time left, so keep only the recently used ones
+
     def client(self, region: str | None, timeout_s: float):
-        key = (region, max(1, math.ceil(timeout_s)))
-        client = self._clients.get(key)
+        # Whole seconds, rounded down: a call must never be allowed longer than the time left for it.
+        key = (region, max(1, math.floor(timeout_s)))
+        client = self._clients.pop(key, None)
         if client is None:
-            client = self._clients[key] = self._factory(region, key[1])
+            client = self._factory(region, key[1])
+            while len(self._clients) >= self.MAX_CLIENTS:
+                self._clients.pop(next(iter(self._clients)))
+        self._clients[key] = client  # most recently used last
         return client
 
     def _call(self, operation: str, call: ModelCall, timeout_s: float):
@@ -190,13 +196,13 @@ class ModelStream:
         except ClientError as exc:  # botocore's EventStreamError: an exception event inside the stream
             code, message = _error_code(exc)
             raise ModelCallError(code, message, latency_ms=self.elapsed_ms()) from exc
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a transport failure or our own close
+        except Exception as exc:  # noqa: BLE001 - every failure of a started stream ends it as a model error
             if self.closed:  # we closed it ourselves (the client went away): not the model's failure
                 return
-            transport = _transport_class(exc)
-            if transport is None:
-                raise
-            raise ModelCallError(transport, str(exc), latency_ms=self.elapsed_ms()) from exc
+            # A transport failure, or anything else the stream raises (TLS, a checksum): the caller's stream must end
+            # with an error event, never silently short.
+            error_class = _transport_class(exc) or "ModelStreamErrorException"
+            raise ModelCallError(error_class, f"{type(exc).__name__}: {exc}", latency_ms=self.elapsed_ms()) from exc
 
     def elapsed_ms(self) -> float:
         return (self._clock() - self.started) * 1000

@@ -23,7 +23,7 @@ from types import ModuleType
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -173,7 +173,10 @@ class _Endpoints:
     async def _serve(self, request: Request, wire: ModuleType, api: str) -> Response:
         started = time.perf_counter()
         ctx = self.context_of(request)
-        raw = await request.body()
+        try:
+            raw = await request.body()
+        except ClientDisconnect:  # the client gave up while sending its body: nobody is left to answer
+            return Response(status_code=400)
         outcome = await anyio.to_thread.run_sync(self._handle, wire, api, raw, ctx, started)
         if isinstance(outcome, Response):
             return outcome
