@@ -329,13 +329,22 @@ class RouterService:
             call = self._model_call(engine, key, model_id, region, result.decision, request)
             stream: ModelStream | None = None
             try:
-                stream = self.invoker.converse_stream(call, min(timeout, STREAM_SILENCE_MAX_S))
-                events = stream.events()
-                head = []
-                for event in events:  # up to the first content: failures so far move on to the next model
-                    head.append(event)
-                    if "messageStart" not in event:
-                        break
+                # Reads may pause up to STREAM_SILENCE_MAX_S once the answer flows; the first token gets only this
+                # attempt's budget (a multiple of the model's SLO when a fallback may follow), by a watchdog.
+                stream = self.invoker.converse_stream(call, STREAM_SILENCE_MAX_S)
+                first_token = stream.watchdog(timeout)
+                try:
+                    events = stream.events()
+                    head = []
+                    for event in events:  # up to the first content: failures so far move on to the next model
+                        head.append(event)
+                        if "messageStart" not in event:
+                            break
+                finally:
+                    first_token.cancel()
+                if stream.expired:
+                    raise ModelCallError("Timeout", f"no first token within {timeout:.1f} s",
+                                         latency_ms=stream.elapsed_ms())
             except ModelCallError as exc:
                 if stream is not None:
                     stream.close()  # the next model answers: this one must stop generating
@@ -603,11 +612,12 @@ class AnswerStream:
         metrics: dict = {}
         stop_reason = "end_turn"
         invoked: str | None = None
+        deadline = self._stream.watchdog(self._deadline - clock())
         try:
             for event in self._raw():
                 if clock() > self._deadline:
-                    raise ModelCallError("Timeout", "the stream ran past the request's deadline",
-                                         latency_ms=self._stream.elapsed_ms())
+                    self._stream.expire()
+                    break
                 if "contentBlockDelta" in event:
                     body = event["contentBlockDelta"]
                     delta = body.get("delta", {})
@@ -634,6 +644,9 @@ class AnswerStream:
                     usage = meta.get("usage", {})
                     metrics = meta.get("metrics", {})
                     invoked = meta.get("trace", {}).get("promptRouter", {}).get("invokedModelId")
+            if self._stream.expired and not self._client_closed:
+                raise ModelCallError("DeadlineExceeded", f"the stream ran past the request's deadline "
+                                     f"({self._deadline - self._started:.0f} s)", latency_ms=self._stream.elapsed_ms())
         except ModelCallError as exc:
             key = result.answered_by or result.decision.model
             self.service._failed(key, result.answered_model_id or "", exc, result)
@@ -646,6 +659,7 @@ class AnswerStream:
             yield StreamFailed(self.failure)
             return
         finally:
+            deadline.cancel()
             self._stream.close()
         if self._client_closed:
             return  # the client left mid-answer: close() billed an estimate; there is no end to report

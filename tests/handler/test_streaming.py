@@ -322,3 +322,39 @@ def test_a_stream_that_fails_before_its_first_content_is_closed_before_the_fallb
     assert reply["headers"]["x-router-model"] == "nova-pro"
     # the first model's stream was closed, not left to the garbage collector while the fallback answered
     assert fake_bedrock.streams[0].closed
+
+
+def test_a_slow_first_token_moves_the_stream_to_the_fallback_within_the_models_slo_budget(
+        router_service, routing_config, post, fake_bedrock):
+    # Given haiku's SLO gives its first token 1 s (0.5 s x 2) when a fallback may follow, and haiku needs 3 s
+    routing_config["models"]["claude-haiku"]["latency_slo_ms"] = 500
+    routing_config["resilience"] = {"attempt_slo_multiple": 2.0}
+    router_service(routing_config)
+    fake_bedrock.script(HAIKU_ID, [{"messageStart": {"role": "assistant"}}, Pause(3.0),
+                                   {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "late"}}}])
+    fake_bedrock.script(NOVA_ID, fake_bedrock.response("From Nova."))
+    reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
+    events = [(n, json.loads(d)) for n, d in sse_events(reply["body"]) if n != ":"]
+    # Then Nova answers, and the attempt log says haiku timed out waiting for its first token (its stream closed:
+    # a real one stops at once; this fake finishes its sleep first)
+    routing = events[0][1]["routing"]
+    assert routing["model"] == "nova-pro"
+    assert routing["attempts"][0]["error"] == "Timeout" and "first token" in routing["attempts"][0]["detail"]
+    assert fake_bedrock.streams[0].closed
+
+
+def test_a_stream_that_outruns_its_deadline_ends_with_an_error_and_spares_the_breaker(
+        router_service, routing_config, post, fake_bedrock):
+    # Given a 1.5 s stream deadline and a model that starts, then pauses for 3 s
+    routing_config["resilience"] = {"stream_deadline_ms": 1500}
+    service = router_service(routing_config)
+    fake_bedrock.script(HAIKU_ID, [{"messageStart": {"role": "assistant"}},
+                                   {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Sta"}}},
+                                   Pause(3.0),
+                                   {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "rted"}}}])
+    reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
+    events = [(n, json.loads(d)) for n, d in sse_events(reply["body"]) if n != ":"]
+    # Then the stream ends with an error event at the deadline, and the model is not blamed for it
+    assert events[-1][0] == "error"
+    assert events[-1][1]["error"]["code"] == "request_deadline_exceeded"
+    assert service.observed().get("claude-haiku", {}).get("errors", 0) == 0

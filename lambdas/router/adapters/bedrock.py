@@ -7,6 +7,7 @@ machine-readable code, hint); the HTTP layer turns the kind into a status.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ ERROR_CLASSES: dict[str, tuple[bool, K, str, str]] = {
     "ServiceUnavailableException": (True, K.UNAVAILABLE, "model_unavailable", "Bedrock is unavailable"),
     "Timeout": (True, K.TIMEOUT, "model_timeout", "no answer from Bedrock within the time allowed for this call"),
     "ConnectionError": (True, K.UNAVAILABLE, "bedrock_unreachable", "could not connect to Bedrock"),
+    # Ours, not Bedrock's: the answer outran the request's own deadline. Not the model's fault, so not retried
+    # and not counted against its breaker.
+    "DeadlineExceeded": (False, K.TIMEOUT, "request_deadline_exceeded", "the answer ran past the request's deadline"),
 }
 UNKNOWN_CLASS = (True, K.MODEL_FAILED, "model_error", "Bedrock returned an unexpected error")
 THROTTLE_CLASSES = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "ModelNotReadyException"})
@@ -187,6 +191,7 @@ class ModelStream:
         self.started = started
         self._clock = clock
         self.closed = False
+        self.expired = False  # closed by a watchdog (no first token in time, or past the deadline)
 
     def events(self) -> Iterator[dict]:
         from botocore.exceptions import ClientError
@@ -206,6 +211,19 @@ class ModelStream:
 
     def elapsed_ms(self) -> float:
         return (self._clock() - self.started) * 1000
+
+    def expire(self) -> None:
+        """A watchdog's close: the reader ends as if closed, and can tell why from `expired`."""
+        self.expired = True
+        self.close()
+
+    def watchdog(self, seconds: float) -> threading.Timer:
+        """Expire the stream after `seconds` unless the returned timer is cancelled first. A botocore read timeout
+        bounds each read, not the whole: a model that trickles tokens would otherwise outrun any deadline."""
+        timer = threading.Timer(max(0.0, seconds), self.expire)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def close(self) -> None:
         """Stop the model's stream (a disconnected client must not keep a model generating)."""
