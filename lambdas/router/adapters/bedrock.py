@@ -6,6 +6,8 @@ machine-readable code, hint); the HTTP layer turns the kind into a status.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import threading
 import time
@@ -183,6 +185,62 @@ class BedrockConverse:
         return ModelStream(response["stream"], started, self._clock)
 
 
+class _Alarm:
+    __slots__ = ("when", "action", "cancelled")
+
+    def __init__(self, when: float, action: Callable[[], None]):
+        self.when, self.action, self.cancelled = when, action, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Watchdog:
+    """One thread that fires every stream's alarms: a timer thread per stream cost more than the router's own
+    work per token. Alarms are ordered by time; a cancelled one is dropped when it comes due."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Alarm]] = []
+        self._seq = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, action: Callable[[], None]) -> _Alarm:
+        alarm = _Alarm(time.monotonic() + max(0.0, seconds), action)
+        with self._wake:
+            if len(self._heap) > 4096:  # most alarms are cancelled long before they are due: drop those now
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (alarm.when, next(self._seq), alarm))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="stream-watchdog", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return alarm
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                alarm = heapq.heappop(self._heap)[2]
+            if not alarm.cancelled:
+                try:
+                    alarm.action()
+                except Exception:  # noqa: BLE001 - one stream's failing close must not stop every other alarm
+                    pass
+
+
+_WATCHDOG = _Watchdog()
+
+
 class ModelStream:
     """One open ConverseStream: the raw events, with errors (an exception event, a read timeout) as ModelCallError."""
 
@@ -217,13 +275,10 @@ class ModelStream:
         self.expired = True
         self.close()
 
-    def watchdog(self, seconds: float) -> threading.Timer:
-        """Expire the stream after `seconds` unless the returned timer is cancelled first. A botocore read timeout
+    def watchdog(self, seconds: float) -> _Alarm:
+        """Expire the stream after `seconds` unless the returned alarm is cancelled first. A botocore read timeout
         bounds each read, not the whole: a model that trickles tokens would otherwise outrun any deadline."""
-        timer = threading.Timer(max(0.0, seconds), self.expire)
-        timer.daemon = True
-        timer.start()
-        return timer
+        return _WATCHDOG.schedule(seconds, self.expire)
 
     def close(self) -> None:
         """Stop the model's stream (a disconnected client must not keep a model generating)."""
