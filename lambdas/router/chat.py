@@ -78,7 +78,6 @@ class Finished:
     cost_usd: float | None
     ttft_ms: float
     total_ms: float
-    model_latency_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

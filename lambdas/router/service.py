@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, ModelStream
+from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, ModelStream, classify
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
 from router.adapters.spend_store import SpendStoreError
 from router.budgets import BudgetCheck, BudgetGuard
@@ -88,14 +88,7 @@ class RouteResult:
 
     def log_fields(self) -> dict:
         """Budget facts for the request's log line."""
-        out: dict = {}
-        if self.budget is not None and self.budget.statuses:
-            out["budget"] = self.budget.as_dict()
-            if self.budget.action:
-                out["budget_action"] = self.budget.action
-        if self.spend_store_errors:
-            out["spend_store_errors"] = self.spend_store_errors
-        return out
+        return _budget_log(self.budget, self.spend_store_errors)
 
     @property
     def fell_back(self) -> bool:
@@ -220,12 +213,12 @@ class RouterService:
         check = self.budgets.check(engine.config, caller, tier)
         rejection = check.rejection()
         if rejection is not None:
-            rejection.log.update(_check_log(check), tier=tier)
+            rejection.log.update(_budget_log(check, check.store_errors), tier=tier)
             raise rejection
         try:
             return self._decide(request, caller, snap, tier, check)
         except RouterFailure as failure:
-            failure.log.update(_check_log(check), tier=tier)
+            failure.log.update(_budget_log(check, check.store_errors), tier=tier)
             raise
 
     def _decide(self, request: ChatRequest, caller: str | None, snap: Snapshot[Engine], tier: str,
@@ -517,15 +510,15 @@ class RouterService:
         errors = [a for a in attempts if a.outcome == "error"]
         last = errors[-1] if errors else None
         if last is not None and not last.retryable:
-            _, kind, code, hint = _classify(last.error_class)
+            _, kind, code, hint = classify(last.error_class or "")
             return RouterFailure(kind, code, f"{hint}: {last.detail or ''}".rstrip(": "), details=details)
         skipped = [a.model for a in attempts if a.outcome == "skipped"]
         retry_after = self.retry_after_s(skipped + [a.model for a in errors]) if skipped or errors else None
-        kinds = {_classify(a.error_class)[1] for a in errors}
+        kinds = {classify(a.error_class or "")[1] for a in errors}
         if errors and len(errors) == len(attempts) and (len(errors) == 1 or kinds == {FailureKind.THROTTLED}):
             # one model, one failure: say what it was (a lone timeout is a 504); every model throttling is a 429
             # with the real wait, so clients back off instead of treating it as an outage
-            _, kind, code, hint = _classify(errors[-1].error_class)
+            _, kind, code, hint = classify(errors[-1].error_class or "")
             names = ", ".join(a.model for a in errors)
             return RouterFailure(kind, code, f"{hint} ({names})", details=details, retry_after_s=retry_after)
         summary = "; ".join(
@@ -538,19 +531,16 @@ class RouterService:
                              details=details, retry_after_s=retry_after)
 
 
-def _check_log(check: BudgetCheck) -> dict:
+def _budget_log(check: BudgetCheck | None, store_errors: int) -> dict:
+    """The budget state a request was checked against, and the spend-table errors it met, for its log line."""
     out: dict = {}
-    if check.statuses:
+    if check is not None and check.statuses:
         out["budget"] = check.as_dict()
-    if check.store_errors:
-        out["spend_store_errors"] = check.store_errors
+        if check.action:
+            out["budget_action"] = check.action
+    if store_errors:
+        out["spend_store_errors"] = store_errors
     return out
-
-
-def _classify(error_class: str | None):
-    from router.adapters.bedrock import classify
-
-    return classify(error_class or "")
 
 
 def _has_tool_blocks(messages: list) -> bool:
@@ -574,7 +564,6 @@ class AnswerStream:
         self._deadline = deadline
         self._is_router = is_router
         self.failure: RouterFailure | None = None
-        self.stop_reason: str | None = None
         self._out_chars = 0  # text and tool input sent so far: what a stream cut short is billed for, roughly
         self._client_closed = False
 
@@ -651,7 +640,7 @@ class AnswerStream:
             key = result.answered_by or result.decision.model
             self.service._failed(key, result.answered_model_id or "", exc, result)
             result.latency_ms = (clock() - self._started) * 1000
-            _, kind, code, hint = _classify(exc.error_class)
+            _, kind, code, hint = classify(exc.error_class)
             self.failure = RouterFailure(kind, code, f"{hint} after the answer had started ({key}): {exc.message}",
                                          details={"attempts": [a.as_dict() for a in result.attempts]})
             if self._out_chars:  # what was generated before the failure is billed
@@ -674,12 +663,11 @@ class AnswerStream:
             result.cost_usd = estimate_cost(spec, input_tokens, output_tokens)
         self.service.account(result)  # at the stream's end, with the answering model's exact usage
         result.latency_ms = (clock() - self._started) * 1000
-        self.stop_reason = stop_reason
         result.reply = ModelReply(text="", content=[], stop_reason=stop_reason, input_tokens=input_tokens,
                                   output_tokens=output_tokens, latency_ms=float(metrics.get("latencyMs", 0.0)),
                                   invoked_model_id=invoked)
         yield Finished(stop_reason, input_tokens, output_tokens, result.cost_usd, result.ttft_ms or 0.0,
-                       result.latency_ms, float(metrics["latencyMs"]) if "latencyMs" in metrics else None)
+                       result.latency_ms)
 
 
 __all__ = ["STRUCTURED_TOOL", "AnswerStream", "Attempt", "RouteResult", "RouterService", "routing_failure"]

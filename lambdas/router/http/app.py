@@ -28,6 +28,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from router import observability as obs
+from router.adapters.bedrock import classify
 from router.chat import ChatRequest
 from router.failures import FailureKind, RouterFailure
 from router.http import errors, openai_api, route_api
@@ -296,7 +297,7 @@ class _Endpoints:
             for logged in failed_attempts:
                 if logged.get("outcome") == "error":
                     failed_calls.append((logged["model"], obs.attempt_values(
-                        error_class=logged.get("error"), retryable=_retryable(logged.get("error")),
+                        error_class=logged.get("error"), retryable=classify(logged.get("error") or "")[0],
                         latency_ms=logged.get("latency_ms"))))
         # budgets: the state checked before the call, spend-table errors (served anyway: fail open), the action
         budget_log = result.log_fields() if result is not None else dict(failure.log) if failure is not None else {}
@@ -406,9 +407,3 @@ class _Endpoints:
         failure = RouterFailure(kind, "method_not_allowed" if status == 405 else "not_found",
                                 f"no endpoint {request.method} {request.url.path}; try {ENDPOINTS}")
         return _json(errors.status_of(failure), openai_api.error_body(failure, "none"))
-
-
-def _retryable(error_class: str | None) -> bool:
-    from router.adapters.bedrock import classify
-
-    return classify(error_class or "")[0]
