@@ -502,6 +502,7 @@ class RouterService:
         """No model answered: one failure whose kind says why, with every attempt in its details."""
         failure = self._exhausted_failure(result)
         failure.log.update(result.log_fields())
+        failure.attempts = result.attempts
         return failure
 
     def _exhausted_failure(self, result: RouteResult) -> RouterFailure:

@@ -28,7 +28,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from router import observability as obs
-from router.adapters.bedrock import classify
 from router.chat import ChatRequest
 from router.failures import FailureKind, RouterFailure
 from router.http import errors, openai_api, route_api
@@ -269,7 +268,7 @@ class _Endpoints:
                 line["stream"] = True
         if ctx.caller is not None:
             line["caller"] = ctx.caller
-        failed_attempts: list[dict] = (failure.details.get("attempts") or []) if failure and result is None else []
+        attempts = result.attempts if result is not None else failure.attempts if failure is not None else []
         if result is not None:
             d = result.decision
             line.update(route=d.route, model=result.model, mode=d.mode, rule=d.rule, reason=d.reason,
@@ -283,22 +282,14 @@ class _Endpoints:
                 if d.shadow.get("estimated_cost_usd") is not None:
                     values["ShadowCostDeltaUSD"] = (NONE, d.shadow["estimated_cost_usd"] - (d.estimated_cost_usd or 0))
         failed_calls = []
-        if result is not None:
-            for a in result.attempts:
-                if a.outcome == "ok":  # the answering call shares the request's document: Model is its model
-                    values.update(obs.attempt_values(error_class=None, retryable=True, latency_ms=a.latency_ms))
-                elif a.outcome == "error":
-                    failed_calls.append((a.model, obs.attempt_values(error_class=a.error_class,
-                                                                     retryable=a.retryable, latency_ms=a.latency_ms)))
-            if len(result.attempts) > 1 or (result.attempts and result.attempts[0].outcome != "ok"):
-                line["attempts"] = [a.as_dict() for a in result.attempts]
-        elif failed_attempts:  # a failed request: its attempts are in the failure's details, already as dicts
-            line["attempts"] = failed_attempts
-            for logged in failed_attempts:
-                if logged.get("outcome") == "error":
-                    failed_calls.append((logged["model"], obs.attempt_values(
-                        error_class=logged.get("error"), retryable=classify(logged.get("error") or "")[0],
-                        latency_ms=logged.get("latency_ms"))))
+        for a in attempts:
+            if a.outcome == "ok":  # the answering call shares the request's document: Model is its model
+                values.update(obs.attempt_values(error_class=None, retryable=True, latency_ms=a.latency_ms))
+            elif a.outcome == "error":
+                failed_calls.append((a.model, obs.attempt_values(error_class=a.error_class, retryable=a.retryable,
+                                                                 latency_ms=a.latency_ms)))
+        if len(attempts) > 1 or (attempts and attempts[0].outcome != "ok"):
+            line["attempts"] = [a.as_dict() for a in attempts]
         # budgets: the state checked before the call, spend-table errors (served anyway: fail open), the action
         budget_log = result.log_fields() if result is not None else dict(failure.log) if failure is not None else {}
         if result is None and "tier" in budget_log:
