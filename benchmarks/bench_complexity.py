@@ -1,17 +1,30 @@
-"""Latency of the production complexity score (pytest-benchmark).
+"""Latency of the prompt scorer (routing_engine.scorer), pytest-benchmark.
 
-Run:  .venv/bin/python -m pytest benchmarks/bench_complexity.py --benchmark-only -o pythonpath="lambdas ."
+Run:  .venv/bin/python -m pytest benchmarks/bench_complexity.py --benchmark-only -o pythonpath="lambdas ." -p no:cacheprovider
 
-Budget: p50 <= ~30 us on the median-length prompt of the routing benchmark
-(the whole routing decision must stay under 100 us p99), and well under 2 ms
-for a 100 KB prompt (the scorer analyses a bounded window).
+Budget: 10-40 us on the median-length prompt of the routing benchmark (the whole routing decision must stay
+under 100 us p99), and under 2 ms for a 100 KB prompt (the scorer analyses a bounded window).  Timed:
+``split_prompt`` + ``score_text`` with the bundled weights (dense only) and with a retrained-like scorer that
+also has hashed weights (every bucket non-zero, the worst case), and ``vectorize`` alone (what the label
+sampler stores).
+
+Before/after: set OLD_COMPLEXITY to an old complexity.py (its complexity_weights.json beside it) to time it
+in the same run, for example the one committed at HEAD (for measurement only; do not commit the copy):
+
+    mkdir -p /tmp/oldcx && git show f054429:lambdas/routing_engine/complexity.py > /tmp/oldcx/complexity.py \\
+      && git show f054429:lambdas/routing_engine/complexity_weights.json > /tmp/oldcx/complexity_weights.json
+    OLD_COMPLEXITY=/tmp/oldcx/complexity.py .venv/bin/python -m pytest benchmarks/bench_complexity.py \\
+      --benchmark-only -o pythonpath="lambdas ." -p no:cacheprovider
 """
+import importlib.util
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from routing_engine.complexity import complexity_score
+from routing_engine.scorer import HASH_BUCKETS, Scorer, bundled, split_prompt, vectorize
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "routing-benchmark" / "dev.jsonl"
 
@@ -22,6 +35,9 @@ FALLBACK_MEDIAN = (
     "A. directional selection.\nB. stabilizing selection.\nC. sexual selection.\n"
     "D. disruptive selection.\nAnswer:"
 )
+JAPANESE = ("あるパン屋ではマフィンを1個250円、または6個入りの箱を1200円で売っています。プリヤはパーティーのために"
+            "マフィンが２０個必要で、できるだけ安く買いたいと考えています。彼女は４０００円を超える注文が１０％引きに"
+            "なるクーポンを持っています。彼女はいくら払い、すべてを1個ずつ買う場合と比べていくら節約できますか？")
 
 
 def _median_prompt() -> str:
@@ -32,18 +48,56 @@ def _median_prompt() -> str:
     return prompts[len(prompts) // 2]
 
 
+@dataclass(frozen=True)
+class _Msg:
+    role: str
+    parts: tuple
+
+
 MEDIAN = _median_prompt()
-BIG = (FALLBACK_MEDIAN + "\n") * (100_000 // (len(FALLBACK_MEDIAN) + 1) + 1)
+BIG = ((FALLBACK_MEDIAN + "\n") * (100_000 // (len(FALLBACK_MEDIAN) + 1) + 1))[:100_000]
+PROMPTS = {"median": MEDIAN, "short": "What is the capital of France?", "japanese": JAPANESE, "100kb": BIG}
+
+BUNDLED = bundled()
+_spec = BUNDLED.spec()
+_spec["hashed"] = {"buckets": HASH_BUCKETS, "coef": [[b, 0.01] for b in range(HASH_BUCKETS)]}
+HASHED = Scorer.from_spec(_spec, name="hashed")
 
 
-def test_median_prompt(benchmark):
-    benchmark(complexity_score, MEDIAN)
+def _decide(scorer, text):
+    return scorer.score_text(*split_prompt([_Msg("user", (("text", text),))]))
 
 
-def test_short_prompt(benchmark):
-    benchmark(complexity_score, "What is the capital of France?")
+@pytest.mark.parametrize("which", list(PROMPTS))
+def test_bundled_score(benchmark, which):
+    benchmark.group = which
+    benchmark(_decide, BUNDLED, PROMPTS[which])
 
 
-@pytest.mark.parametrize("size", [100_000])
-def test_100kb_prompt(benchmark, size):
-    benchmark(complexity_score, BIG[:size])
+@pytest.mark.parametrize("which", list(PROMPTS))
+def test_hashed_score(benchmark, which):
+    benchmark.group = which
+    benchmark(_decide, HASHED, PROMPTS[which])
+
+
+@pytest.mark.parametrize("which", list(PROMPTS))
+def test_vectorize(benchmark, which):
+    benchmark.group = which
+    benchmark(vectorize, PROMPTS[which])
+
+
+def _old():
+    path = os.environ.get("OLD_COMPLEXITY")
+    if not path:
+        pytest.skip("set OLD_COMPLEXITY=/path/to/old/complexity.py to time the old scorer")
+    spec = importlib.util.spec_from_file_location("old_complexity", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.complexity_score
+
+
+@pytest.mark.parametrize("which", list(PROMPTS))
+def test_old_complexity_score(benchmark, which):
+    old = _old()
+    benchmark.group = which
+    benchmark(old, PROMPTS[which])

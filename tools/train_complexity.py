@@ -1,108 +1,93 @@
-"""Train the weights of the production complexity score (``routing_engine.complexity``).
+"""Train the bundled complexity scorer (``routing_engine/scorer_weights.json``) on labelled prompts.
 
 Usage (from the repo root)::
 
     python -m tools.train_complexity --data ../shared/eval/routing-benchmark/dev.jsonl \
-        --out lambdas/routing_engine/complexity_weights.json
-    python -m tools.train_complexity --data FILE --cv      # honest held-out APGR only
+        --out lambdas/routing_engine/scorer_weights.json --no-hashed      # the bundled weights
 
-Input: JSONL with ``prompt, weak_score, strong_score`` (and ``source``,
-``category``, ``id``), e.g. your own traffic labelled with both models.
+Input: JSONL with ``prompt, weak_score, strong_score`` (and ``source``, ``category``, ``id``), e.g. your
+own traffic labelled with both models.  Each prompt is one user turn, split into instruction and pasted
+context by ``routing_engine.scorer.split_prompt`` and vectorised by ``scorer.vectorize`` (the code the
+router runs), then fitted by ``routing_engine.learning.fit_scorer`` (the code the label loop's trainer
+runs): soft-label logistic regression with the sign constraints, floors and caps declared next to the
+features, L2 on the dense and the hashed parts separately.
 
-Label definition
-----------------
-Soft target ``t = (1 + strong_score - weak_score) / 2`` (clipped to [0, 1]),
-fitted by L2-regularised logistic regression (cross-entropy with soft labels)
-under the prior-knowledge constraints declared next to the features
-(``FEATURE_SIGNS``: a coefficient's sign; ``FEATURE_FLOORS``: a minimum effect
-for the core multi-step markers), solved by projected Newton
-(``--unconstrained`` drops them, for comparison).  The benchmark only holds
-grade-school maths and multiple-choice exams, so unconstrained fits learn its
-artefacts (e.g. money or numbers *lowering* the score); the constraints keep
-every feature's direction sensible for traffic the benchmark does not cover.
-The fitted ``sigmoid(f(x))`` estimates ``E[t | x]``, i.e. the score is
-``(1 + expected gain of the strong model) / 2`` and ranking by it ranks by
-expected gain: a prompt both models get right (or both get wrong) is a 0.5
-"no gain" example, one only the strong model gets right is a 1, one only the
-weak model gets right is a 0.
+Label definition: ``t = (1 + strong_score - weak_score) / 2`` clipped to [0, 1]; a prompt both models get
+right (or both wrong) is a 0.5 "no gain" example, one only the strong model gets right is a 1.  The
+fitted score estimates ``E[t | prompt]``, so ranking by it ranks by the strong model's expected gain.
 
-Rows are weighted so that every ``source`` carries the same total weight
-(``--balance source``, default) so a large benchmark does not drown a small
-one; ``--balance category`` equalises categories instead.
+Rows are weighted so that every ``source`` carries the same total weight (``--balance source``, the
+default), so a large benchmark does not drown a small one.
 
-Reproducible: pure Python (no numpy), deterministic full-batch projected
-Newton iterations (no random initialisation or sampling).  The "common words" list
-used by the rarity feature is derived from the data: words that occur in at
-least ``--common-min-cat-share`` of the categories (so they are general
-English, not one subject's jargon).
-
-Cross-validation (``--cv``): MMLU-style subjects are held out whole
-(grouped K-fold by ``category``; single-category sources such as gsm8k are
-split by item into the same K folds), plus leave-one-source-out
-(train without a benchmark, test on it).  Reported APGRs are held-out.
+Deterministic: no randomness anywhere; the same data and settings write byte-identical weights.  The
+settings and a fingerprint of the training file go into the spec's ``meta``, so ``tools.routing_eval``
+trains its out-of-sample models with the same settings and can tell when it is handed the very file
+the weights were trained on.  This tool reports no quality figure: on its own training data any figure
+is in-sample.  For honest figures run ``python -m tools.routing_eval --data FILE --cv category`` (or
+``--cv source``).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import math
-import operator
 import sys
 import time
-import zlib
-from itertools import repeat
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
-from routing_engine.complexity import (
-    _NUMBER_TOKENS,
-    FEATURE_FLOORS,
-    FEATURE_NAMES,
-    FEATURE_SIGNS,
-    raw_features,
-    word_tokens,
-)
+from routing_engine import learning, scorer
 from tools._data import DataError, load_jsonl
-from tools._metrics import apgr
 
-DEFAULT_L2 = 0.02
-DEFAULT_FOLDS = 5
-
-
-# --------------------------------------------------------------------------
-# Data preparation
-# --------------------------------------------------------------------------
-def common_words(rows: list[dict], min_cat_share: float = 0.5, min_df: float = 0.01,
-                 max_words: int = 2000) -> list[str]:
-    """Words with document frequency >= min_df in >= min_cat_share of categories."""
-    by_cat: dict[str, list[str]] = {}
-    for r in rows:
-        by_cat.setdefault(r["category"], []).append(r["prompt"])
-    n_cat = len(by_cat)
-    cat_hits: dict[str, int] = {}
-    mean_df: dict[str, float] = {}
-    for prompts in by_cat.values():
-        df: dict[str, int] = {}
-        for p in prompts:
-            for w in set(word_tokens(p)):
-                if w.isalpha() and w.isascii():
-                    df[w] = df.get(w, 0) + 1
-        n = len(prompts)
-        for w, c in df.items():
-            frac = c / n
-            mean_df[w] = mean_df.get(w, 0.0) + frac / n_cat
-            if frac >= min_df:
-                cat_hits[w] = cat_hits.get(w, 0) + 1
-    need = max(1, math.ceil(min_cat_share * n_cat))
-    words = [w for w, h in cat_hits.items() if h >= need]
-    words.sort(key=lambda w: (-mean_df[w], w))
-    return sorted(w.decode("ascii") for w in words[:max_words])
+DEFAULT_VERSION_PREFIX = "bundled"
+BALANCES = ("source", "category", "none")
 
 
-def targets(rows: list[dict]) -> list[float]:
+class _Message(NamedTuple):
+    """A user turn, shaped like ``routing_engine.features.Message`` (role, parts)."""
+
+    role: str
+    parts: tuple[tuple[str, object], ...]
+
+
+NO_HASHED_NOTE = ("none: the training data is English benchmark text; hashed weights learnt from it would pull "
+                  "translations apart. A scorer retrained on traffic learns them.")
+
+
+def default_settings() -> dict:
+    return {"l2": learning.DEFAULT_L2, "l2_hashed": learning.DEFAULT_L2_HASHED, "balance": "source",
+            "hashed": True}
+
+
+def settings_of(s: Any) -> dict:
+    """The training settings of a scorer: L2 strengths and balance from its meta (the defaults where it
+    records none); hashed features only if it has hashed weights."""
+    out = default_settings()
+    spec = s.spec() if hasattr(s, "spec") else {}
+    out["hashed"] = bool((spec.get("hashed") or {}).get("coef"))
+    meta = getattr(s, "meta", None) or {}
+    fit = meta.get("fit") if isinstance(meta, Mapping) else None
+    if isinstance(fit, Mapping):
+        for key in ("l2", "l2_hashed"):
+            if isinstance(fit.get(key), (int, float)) and not isinstance(fit.get(key), bool):
+                out[key] = float(fit[key])
+    if isinstance(meta, Mapping) and meta.get("balance") in BALANCES:
+        out["balance"] = meta["balance"]
+    return out
+
+
+def vectorize_prompt(prompt: str) -> Any:
+    """The feature vector the router computes for a request whose only message is this user prompt."""
+    instruction, context = scorer.split_prompt([_Message("user", (("text", prompt),))])
+    return scorer.vectorize(instruction, context)
+
+
+def targets(rows: Sequence[Mapping]) -> list[float]:
     return [min(1.0, max(0.0, (1.0 + r["strong_score"] - r["weak_score"]) / 2.0)) for r in rows]
 
 
-def sample_weights(rows: list[dict], balance: str) -> list[float]:
+def sample_weights(rows: Sequence[Mapping], balance: str) -> list[float]:
     if balance == "none":
         return [1.0] * len(rows)
     key = "source" if balance == "source" else "category"
@@ -113,297 +98,81 @@ def sample_weights(rows: list[dict], balance: str) -> list[float]:
     return [n / (g * counts[r[key]]) for r in rows]
 
 
-# --------------------------------------------------------------------------
-# Logistic regression with soft labels, full-batch Newton (pure Python)
-# --------------------------------------------------------------------------
-def _standardise(cols: list[list[float]]) -> tuple[list[float], list[float]]:
-    means, scales = [], []
-    for c in cols:
-        n = len(c)
-        m = sum(c) / n
-        v = sum((x - m) ** 2 for x in c) / n
-        means.append(m)
-        scales.append(math.sqrt(v) if v > 1e-12 else 1.0)
-    return means, scales
+def train(rows: Sequence[Mapping], vectors: Sequence[Any] | None = None, *, l2: float | None = None,
+          l2_hashed: float | None = None, balance: str = "source", hashed: bool = True, version: str = "trained",
+          meta: Mapping | None = None, name: str = "") -> Any:
+    """Fit a scorer on labelled rows (their ``vectors`` if already computed); ``hashed=False`` fits the
+    dense features only.  Raises LearningError."""
+    if balance not in BALANCES:
+        raise learning.LearningError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
+    vecs = list(vectors) if vectors is not None else [vectorize_prompt(r["prompt"]) for r in rows]
+    m = dict(meta or {})
+    if not hashed:
+        vecs = [scorer.FeatureVector(v.dense, ()) for v in vecs]
+        m.setdefault("hashed", NO_HASHED_NOTE)
+    m.setdefault("balance", balance)
+    return learning.fit_scorer(vecs, targets(rows), sample_weights=sample_weights(rows, balance),
+                               l2=l2, l2_hashed=l2_hashed, version=version, meta=m, name=name)
 
 
-def _solve(a: list[list[float]], b: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting (a is SPD here)."""
-    n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
-    for col in range(n):
-        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
-        m[col], m[piv] = m[piv], m[col]
-        p = m[col][col]
-        if abs(p) < 1e-15:
-            continue
-        for r in range(col + 1, n):
-            f = m[r][col] / p
-            if f:
-                mr, mc = m[r], m[col]
-                for k in range(col, n + 1):
-                    mr[k] -= f * mc[k]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        s = m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))
-        x[r] = s / m[r][r] if abs(m[r][r]) > 1e-15 else 0.0
-    return x
+def file_fingerprint(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def _loss_at(zcols: list[list[float]], y: list[float], wn: list[float], l2: float,
-             b: float, c: list[float]) -> tuple[float, list[float]]:
-    """Regularised weighted cross-entropy and the fitted probabilities."""
-    mul, add = operator.mul, operator.add
-    z = [b] * len(y)
-    for a, ca in enumerate(c):
-        if ca:
-            z = list(map(add, z, map(mul, zcols[a], repeat(ca))))
-    p = [1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)) for v in z]
-    loss = 0.0
-    for pi, yi, wi in zip(p, y, wn):
-        pi = min(max(pi, 1e-12), 1 - 1e-12)
-        loss -= wi * (yi * math.log(pi) + (1 - yi) * math.log(1 - pi))
-    loss += 0.5 * l2 * sum(v * v for v in c)
-    return loss, p
-
-
-def fit_logistic(zcols: list[list[float]], y: list[float], w: list[float], l2: float,
-                 iters: int = 60, tol: float = 1e-10,
-                 signs: list[int] | None = None,
-                 floors: list[float] | None = None) -> tuple[float, list[float]]:
-    """Minimise sum_i w_i CE(y_i, sigmoid(b + c.x_i)) / sum(w) + l2/2 |c|^2
-    subject to sign constraints: ``signs[a]`` = +1 forces ``c[a] >= 0``, -1 forces
-    ``c[a] <= 0``, 0 leaves it free (``signs=None``: all free).  ``floors[a]``
-    (>= 0) tightens a sign constraint to a minimum effect size:
-    ``c[a] >= floors[a]`` for +1, ``c[a] <= -floors[a]`` for -1.
-
-    Projected Newton (Bertsekas' two-metric projection): a coefficient sitting on
-    its bound whose gradient pushes it further out is held fixed; a Newton step is
-    taken in the remaining coordinates, projected back onto the feasible box, with
-    Armijo backtracking along the projection arc.  Without active bounds this is
-    plain Newton.  The problem is strictly convex, so the result is the unique
-    constrained optimum; the procedure is deterministic.
-    """
-    d = len(zcols)
-    signs = list(signs) if signs is not None else [0] * d
-    floors = list(floors) if floors is not None else [0.0] * d
-    lo = [fl if sg > 0 else -math.inf for sg, fl in zip(signs, floors)]
-    hi = [-fl if sg < 0 else math.inf for sg, fl in zip(signs, floors)]
-    wsum = sum(w)
-    wn = [wi / wsum for wi in w]
-    mul = operator.mul
-    ybar = sum(map(mul, wn, y))
-    b = math.log(max(1e-6, ybar) / max(1e-6, 1 - ybar))
-
-    def project(v: list[float]) -> list[float]:
-        return [min(h, max(l, x)) for x, l, h in zip(v, lo, hi)]
-
-    c = project([0.0] * d)  # feasible start
-
-    loss, p = _loss_at(zcols, y, wn, l2, b, c)
-    for _ in range(iters):
-        r = [wi * (pi - yi) for wi, pi, yi in zip(wn, p, y)]  # weighted residuals
-        h = [wi * pi * (1 - pi) for wi, pi in zip(wn, p)]
-        grad_b = sum(r)
-        grad = [sum(map(mul, r, zcols[a])) + l2 * c[a] for a in range(d)]
-        # coefficients held at their bound this iteration
-        free = [a for a in range(d)
-                if not ((c[a] <= lo[a] and grad[a] > 0) or (c[a] >= hi[a] and grad[a] < 0))]
-        # Newton system over [b] + free coefficients
-        hx = [h] + [list(map(mul, h, zcols[a])) for a in free]
-        cols = [None] + [zcols[a] for a in free]
-        m = len(cols)
-        hess = [[0.0] * m for _ in range(m)]
-        for i in range(m):
-            for j in range(i, m):
-                v = sum(hx[i]) if cols[j] is None else sum(map(mul, hx[i], cols[j]))
-                if i and i == j:
-                    v += l2
-                hess[i][j] = hess[j][i] = v
-        step = _solve(hess, [grad_b] + [grad[a] for a in free])
-        full = [0.0] * d
-        for k, a in enumerate(free):
-            full[a] = step[k + 1]
-        # Armijo backtracking along the projection arc
-        alpha, accepted = 1.0, False
-        for _ls in range(40):
-            nb = b - alpha * step[0]
-            nc = project([ci - alpha * si for ci, si in zip(c, full)])
-            decrease = grad_b * (b - nb) + sum(g * (ci - ni) for g, ci, ni in zip(grad, c, nc))
-            new_loss, new_p = _loss_at(zcols, y, wn, l2, nb, nc)
-            if new_loss <= loss - 1e-4 * decrease:
-                accepted = True
-                break
-            alpha *= 0.5
-        if not accepted:
-            break
-        done = abs(loss - new_loss) < tol
-        b, c, loss, p = nb, nc, new_loss, new_p
-        if done:
-            break
-    return b, c
-
-
-def featurise(rows: list[dict], common: list[str]) -> list[list[float]]:
-    cw = frozenset(w.encode("ascii") for w in common) | _NUMBER_TOKENS
-    return [raw_features(r["prompt"], cw) for r in rows]
-
-
-def train(rows: list[dict], l2: float = DEFAULT_L2, balance: str = "source",
-          common: list[str] | None = None, feats: list[list[float]] | None = None,
-          min_cat_share: float = 0.5, constrained: bool = True) -> dict:
-    """Fit and return a weights dict loadable by ``ComplexityModel``.
-
-    ``constrained`` applies the sign constraints and minimum effects declared
-    next to the features (``FEATURE_SIGNS``/``FEATURE_FLOORS``)."""
-    if common is None:
-        common = common_words(rows, min_cat_share=min_cat_share)
-    if feats is None:
-        feats = featurise(rows, common)
-    d = len(FEATURE_NAMES)
-    cols = [[f[a] for f in feats] for a in range(d)]
-    means, scales = _standardise(cols)
-    zcols = [[(x - means[a]) / scales[a] for x in cols[a]] for a in range(d)]
-    signs = [FEATURE_SIGNS.get(n, 0) for n in FEATURE_NAMES] if constrained else None
-    floors = [FEATURE_FLOORS.get(n, 0.0) for n in FEATURE_NAMES] if constrained else None
-    b, c = fit_logistic(zcols, targets(rows), sample_weights(rows, balance), l2,
-                        signs=signs, floors=floors)
-    return {
-        "version": "2",
-        "label": "soft target (1 + strong_score - weak_score) / 2, logistic regression"
-                 + (" with sign constraints" if constrained else ""),
-        "features": list(FEATURE_NAMES),
-        "mean": [round(v, 8) for v in means],
-        "scale": [round(v, 8) for v in scales],
-        "coef": [round(v, 8) for v in c],
-        "intercept": round(b, 8),
-        "common_words": common,
-        "meta": {"n_train": len(rows), "l2": l2, "balance": balance,
-                 "signs": {n: v for n, v in FEATURE_SIGNS.items()} if constrained else {},
-                 "floors": dict(FEATURE_FLOORS) if constrained else {}},
-    }
-
-
-def _scores_from(weights: dict, feats: list[list[float]]) -> list[float]:
-    m, s, c, b = weights["mean"], weights["scale"], weights["coef"], weights["intercept"]
-    out = []
-    for f in feats:
-        z = b + sum(ci * (x - mi) / si for ci, x, mi, si in zip(c, f, m, s))
-        out.append(1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z)))
-    return out
-
-
-# --------------------------------------------------------------------------
-# Cross-validation
-# --------------------------------------------------------------------------
-def _fold_of(row: dict, multi_cat_sources: set[str], k: int) -> int:
-    key = row["category"] if row["source"] in multi_cat_sources else str(row["id"])
-    return zlib.crc32(key.encode("utf-8")) % k
-
-
-def _group_folds(rows: list[dict], k: int) -> list[int]:
-    """Grouped folds: whole categories for multi-category sources (balanced by
-    size, deterministic), items for single-category sources."""
-    cats_per_source: dict[str, set[str]] = {}
-    for r in rows:
-        cats_per_source.setdefault(r["source"], set()).add(r["category"])
-    multi = {s for s, cs in cats_per_source.items() if len(cs) > 1}
-    # greedy size-balanced assignment of categories to folds
-    sizes: dict[str, int] = {}
-    for r in rows:
-        if r["source"] in multi:
-            sizes[r["category"]] = sizes.get(r["category"], 0) + 1
-    load = [0] * k
-    cat_fold: dict[str, int] = {}
-    for cat in sorted(sizes, key=lambda c: (-sizes[c], c)):
-        f = min(range(k), key=lambda i: (load[i], i))
-        cat_fold[cat] = f
-        load[f] += sizes[cat]
-    return [cat_fold[r["category"]] if r["source"] in multi else _fold_of(r, multi, k)
-            for r in rows]
-
-
-def cross_validate(rows: list[dict], k: int = DEFAULT_FOLDS, l2: float = DEFAULT_L2,
-                   balance: str = "source", min_cat_share: float = 0.5,
-                   constrained: bool = True) -> dict:
-    folds = _group_folds(rows, k)
-    oof = [0.0] * len(rows)
-    for f in range(k):
-        tr = [r for r, g in zip(rows, folds) if g != f]
-        te_idx = [i for i, g in enumerate(folds) if g == f]
-        weights = train(tr, l2=l2, balance=balance, min_cat_share=min_cat_share,
-                            constrained=constrained)
-        feats = featurise([rows[i] for i in te_idx], weights["common_words"])
-        for i, s in zip(te_idx, _scores_from(weights, feats)):
-            oof[i] = s
-    result: dict = {"grouped_kfold": {"k": k}}
-    sources = sorted({r["source"] for r in rows})
-    for src in sources:
-        idx = [i for i, r in enumerate(rows) if r["source"] == src]
-        result["grouped_kfold"][src] = _apgr_pair(rows, idx, oof)
-    if len(sources) > 1:
-        result["leave_source_out"] = {}
-        for src in sources:
-            tr = [r for r in rows if r["source"] != src]
-            te = [r for r in rows if r["source"] == src]
-            weights = train(tr, l2=l2, balance=balance, min_cat_share=min_cat_share,
-                            constrained=constrained)
-            s = _scores_from(weights, featurise(te, weights["common_words"]))
-            result["leave_source_out"][src] = _apgr_pair(te, list(range(len(te))), s)
-    return result
-
-
-def _apgr_pair(rows: list[dict], idx: list[int], scores: list[float]) -> dict:
-    weak = [rows[i]["weak_score"] for i in idx]
-    strong = [rows[i]["strong_score"] for i in idx]
-    return {
-        "n": len(idx),
-        "apgr_heldout": round(apgr([scores[i] for i in idx], weak, strong), 4),
-        "apgr_length_baseline": round(
-            apgr([float(len(rows[i]["prompt"])) for i in idx], weak, strong), 4),
-    }
-
-
-# --------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.train_complexity", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="labelled JSONL file")
-    p.add_argument("--out", help="where to write the weights JSON")
-    p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 strength (default %(default)s)")
-    p.add_argument("--balance", choices=("source", "category", "none"), default="source")
-    p.add_argument("--common-min-cat-share", type=float, default=0.5)
-    p.add_argument("--unconstrained", action="store_true",
-                   help="ignore the sign constraints / minimum effects (for comparison)")
-    p.add_argument("--cv", action="store_true", help="report held-out APGR (grouped by category)")
-    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS)
+    p.add_argument("--out", required=True, help="where to write the scorer spec JSON")
+    p.add_argument("--l2", type=float, default=learning.DEFAULT_L2,
+                   help="L2 strength on the dense coefficients, in rows (default %(default)s)")
+    p.add_argument("--l2-hashed", type=float, default=learning.DEFAULT_L2_HASHED,
+                   help="L2 strength on the hashed coefficients, in rows (default %(default)s)")
+    p.add_argument("--balance", choices=BALANCES, default="source")
+    p.add_argument("--no-hashed", action="store_true",
+                   help="fit the dense features only (the bundled weights: benchmark words do not transfer)")
+    p.add_argument("--version", help="the spec's version (default: bundled-<8 hex of the data's sha256>-<8 hex of "
+                                     "the fitted weights>, with -dense under --no-hashed: new weights, new version)")
     args = p.parse_args(argv)
-    if not args.out and not args.cv:
-        p.error("give --out and/or --cv")
     try:
         rows = load_jsonl(args.data)
+        digest = file_fingerprint(args.data)
     except DataError as exc:
         print(f"train_complexity: error: {exc}", file=sys.stderr)
         return 2
-    report: dict = {}
-    if args.out:
-        t0 = time.perf_counter()
-        weights = train(rows, l2=args.l2, balance=args.balance,
-                        min_cat_share=args.common_min_cat_share,
-                        constrained=not args.unconstrained)
-        feats = featurise(rows, weights["common_words"])
-        scores = _scores_from(weights, feats)
-        report["train"] = {}
-        for src in sorted({r["source"] for r in rows}):
-            idx = [i for i, r in enumerate(rows) if r["source"] == src]
-            report["train"][src] = _apgr_pair(rows, idx, scores)
-            report["train"][src]["apgr_train"] = report["train"][src].pop("apgr_heldout")
-        Path(args.out).write_text(json.dumps(weights, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        report["weights"] = str(args.out)
-        report["train_seconds"] = round(time.perf_counter() - t0, 2)
-    if args.cv:
-        report["cv"] = cross_validate(rows, k=args.folds, l2=args.l2, balance=args.balance,
-                                      min_cat_share=args.common_min_cat_share,
-                                      constrained=not args.unconstrained)
+    t0 = time.perf_counter()
+    vectors = [vectorize_prompt(r["prompt"]) for r in rows]
+    t1 = time.perf_counter()
+    meta = {"trained_on": {"file": Path(args.data).name, "sha256": digest, "rows": len(rows),
+                           "sources": sorted({r["source"] for r in rows})}}
+    version = args.version or "pending"
+    try:
+        s = train(rows, vectors, l2=args.l2, l2_hashed=args.l2_hashed, balance=args.balance,
+                  hashed=not args.no_hashed, version=version, meta=meta)
+    except learning.LearningError as exc:
+        print(f"train_complexity: error: {exc}", file=sys.stderr)
+        return 2
+    t2 = time.perf_counter()
+    spec = s.spec()
+    if not args.version:  # name the weights, not only the data: a refit with other settings gets another version
+        fitted = json.dumps([spec["intercept"], spec["dense"], spec["hashed"]], sort_keys=True).encode()
+        spec["version"] = (f"{DEFAULT_VERSION_PREFIX}-{digest[:8]}-{hashlib.sha256(fitted).hexdigest()[:8]}"
+                           + ("-dense" if args.no_hashed else ""))
+    text = json.dumps(spec, indent=1, sort_keys=True) + "\n"
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"train_complexity: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    report = {
+        "weights": str(args.out), "version": spec["version"], "rows": len(rows), "bytes": len(text),
+        "fit": spec["meta"]["fit"], "hashed_nonzero": len(spec["hashed"]["coef"]),
+        "vectorize_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 2),
+        "quality": "not reported (in-sample); run python -m tools.routing_eval --data FILE --cv category",
+    }
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -1,11 +1,12 @@
-"""Behaviour of the production prompt complexity score (routing_engine.complexity)."""
-import json
+"""Behaviour of the prompt complexity score through its compatibility wrapper (routing_engine.complexity),
+which scores one user turn with the bundled scorer (routing_engine.scorer; its own tests: test_scorer*.py)."""
 import math
 
 import pytest
 
 from routing_engine import complexity as cx
-from routing_engine.complexity import ComplexityModel, complexity_features, complexity_score
+from routing_engine.complexity import complexity_features, complexity_score
+from routing_engine.scorer import bundled, split_prompt
 
 MATH_PROBLEM = (
     "Janet buys 3 boxes of pencils at $4.50 each and 2 notebooks that cost 20% more "
@@ -79,40 +80,9 @@ def test_features_are_named_and_include_the_score():
     assert mcq["has_options"] == 1.0 and mcq["n_options"] == 4
 
 
-def test_injected_model_is_used_instead_of_the_default(tmp_path):
-    weights = json.loads(cx.WEIGHTS_PATH.read_text())
-    flipped = dict(weights, coef=[-c for c in weights["coef"]], intercept=-weights["intercept"])
-    path = tmp_path / "w.json"
-    path.write_text(json.dumps(flipped))
-    model = ComplexityModel.from_file(path)
-    default = ComplexityModel(weights)
-    for text in (MATH_PROBLEM, GREETING):
-        assert default.score(text) == pytest.approx(complexity_score(text))
-        assert model.score(text) == pytest.approx(1.0 - default.score(text))
-    assert model.features(GREETING)["score"] == pytest.approx(model.score(GREETING), abs=1e-6)
+def test_wrapper_scores_like_the_router_on_a_one_message_request():
+    class Msg:
+        role = "user"
+        parts = (("text", MATH_PROBLEM),)
 
-
-def test_weights_for_another_feature_set_are_rejected():
-    weights = json.loads(cx.WEIGHTS_PATH.read_text())
-    with pytest.raises(ValueError):
-        ComplexityModel(dict(weights, features=weights["features"][:-1]))
-
-
-def test_weights_file_is_small():
-    assert cx.WEIGHTS_PATH.stat().st_size < 400 * 1024
-
-
-def test_retraining_is_reproducible_and_loadable(tmp_path):
-    from tools import train_complexity
-
-    rows = []
-    for i in range(40):
-        hard = i % 2 == 0
-        prompt = (MATH_PROBLEM if hard else FAQ) + f" ({i})"
-        rows.append({"id": str(i), "source": "toy", "category": f"c{i % 4}", "prompt": prompt,
-                     "weak_score": 0.0 if hard else 1.0, "strong_score": 1.0})
-    a = train_complexity.train(rows)
-    b = train_complexity.train(rows)
-    assert a == b
-    model = ComplexityModel(a)
-    assert model.score(MATH_PROBLEM) > model.score(FAQ)
+    assert complexity_score(MATH_PROBLEM) == bundled().score_text(*split_prompt([Msg()]))
