@@ -38,14 +38,30 @@ def run(benchmark, fn, rounds: int = 20_000):
 
 
 def test_dynamic_decision_on_median_dev_prompt(benchmark):
+    # as the router decides: features, then the complexity by the route's scorer, then the decision
     messages = (Message("user", (("text", median_prompt()),)),)
 
     def decide():
-        features = extract_features(messages, risk=ENGINE.risk, with_complexity=True)
+        features = ENGINE.with_complexity("auto", extract_features(messages, risk=ENGINE.risk), messages)
         return ENGINE.decide("auto", features)
 
     decision = run(benchmark, decide)
-    assert decision.mode == "dynamic"
+    assert decision.mode == "dynamic" and decision.scorer == "bundled"
+
+
+def test_dynamic_decision_with_a_retrained_scorer_on_median_dev_prompt(benchmark):
+    # a scorer delivered in the configuration with a weight on every hashed bucket (the dearest a spec can be)
+    from benchmarks.decision_breakdown import retrained_engine
+
+    engine = retrained_engine()
+    messages = (Message("user", (("text", median_prompt()),)),)
+
+    def decide():
+        features = engine.with_complexity("auto", extract_features(messages, risk=engine.risk), messages)
+        return engine.decide("auto", features)
+
+    decision = run(benchmark, decide)
+    assert decision.scorer_version == "bench-retrained"
 
 
 def test_static_decision(benchmark):
@@ -60,3 +76,14 @@ def test_features_of_a_100kb_prompt(benchmark):
     messages = (Message("user", (("text", text),)),)
     features = run(benchmark, lambda: extract_features(messages, risk=ENGINE.risk, with_complexity=True), rounds=2000)
     assert features.estimated_tokens == 25_000
+
+
+def test_features_of_a_100kb_prompt_with_a_retrained_scorer(benchmark):
+    from benchmarks.decision_breakdown import retrained_engine
+
+    engine = retrained_engine()
+    text = ("The quarterly report shows revenue of $12,400 across 3 regions; compute the growth. " * 1300)[:100_000]
+    messages = (Message("user", (("text", text),)),)
+    features = run(benchmark, lambda: engine.with_complexity("auto", extract_features(messages, risk=engine.risk),
+                                                             messages), rounds=2000)
+    assert features.scorer_version == "bench-retrained"

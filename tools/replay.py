@@ -109,6 +109,8 @@ def parse_logged(line: dict, risk_ids: frozenset[str]) -> Logged:
         risk=kept,
         complexity=None if complexity is None else float(complexity),
         risk_scan_partial=bool(f.get("risk_scan_partial", False)),
+        # the weights that scored the logged complexity (the log line names their version, not the scorer)
+        scorer_version=str(line["scorer_version"]) if complexity is not None and line.get("scorer_version") else None,
     )
     answered = str(line["model"])
     return Logged(
@@ -151,13 +153,16 @@ class Tally:
     no_capable_count: int = 0
     risk_dropped: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    # logged scorer version -> replayed requests whose logged complexity another scorer than the new route's made
+    other_scorer: Counter = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
         for name in ("requests", "replayed", "assumed_complexity", "tier_changed", "cost_before", "cost_after",
                      "estimated_before", "estimated_after", "unpriced_before", "fallback_before", "budget_before", "changed", "changed_model",
                      "no_capable_count"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("not_replayable", "before", "after", "rerouted", "no_capable", "risk_dropped", "errors"):
+        for name in ("not_replayable", "before", "after", "rerouted", "no_capable", "risk_dropped", "errors",
+                     "other_scorer"):
             getattr(self, name).update(getattr(other, name))
         for key, models in other.transitions.items():
             self.transitions.setdefault(key, Counter()).update(models)
@@ -274,6 +279,7 @@ class Replayer:
             features = _with(features, self.assume)
             tally.assumed_complexity += 1
         tally.replayed += 1
+        self._note_scorer(tally, req)
         if req.tier is not None and req.tier != tier:
             tally.tier_changed += 1
         tally.before[req.model] += 1
@@ -311,6 +317,20 @@ class Replayer:
         tally.cost_after += cost
         tally.estimated_after += estimated
         self._transition(tally, req, _label(d.rule, d.mode), d.model)
+
+    def _note_scorer(self, tally: Tally, req: Logged) -> None:
+        """Count a logged complexity scored by other weights than the new configuration's route uses: the
+        replay keeps the logged score, which the new scorer would not necessarily give."""
+        logged = req.features.scorer_version
+        if logged is None:
+            return
+        try:
+            route, direct = self.engine.resolve(req.requested)
+        except RoutingError:
+            return
+        scorer = self.engine.scorer_for(route) if direct is None else None
+        if scorer is not None and scorer.version != logged:
+            tally.other_scorer[logged] += 1
 
     @staticmethod
     def _transition(tally: Tally, req: Logged, new_label: str, new_model: str) -> None:
@@ -466,6 +486,8 @@ def _tally_json(t: Tally) -> dict:
         out["risk_ids_not_in_new_config"] = dict(t.risk_dropped.most_common())
     if t.errors:
         out["errors"] = dict(t.errors.most_common())
+    if t.other_scorer:
+        out["complexity_from_other_scorer"] = dict(t.other_scorer.most_common())
     return out
 
 
@@ -594,6 +616,9 @@ def _render_tally(name: str, t: dict) -> list[str]:
                     + ", ".join(f"{k} {n}" for k, n in t["risk_ids_not_in_new_config"].items()))
     if t.get("errors"):
         rows.append("  errors: " + ", ".join(f"{k} ({n})" for k, n in t["errors"].items()))
+    if t.get("complexity_from_other_scorer"):
+        rows.append("  logged complexity scored by other weights than the new route's scorer (replayed with the "
+                    "logged score): " + ", ".join(f"{k} {n}" for k, n in t["complexity_from_other_scorer"].items()))
     return rows
 
 

@@ -13,9 +13,10 @@ import math
 from collections import Counter
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from routing_engine.patterns import compile_risk_pattern
+from routing_engine.scorer import BUNDLED_NAME, Scorer, ScorerError, bundled
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 Key = Annotated[str, Field(pattern=KEY_PATTERN)]
@@ -144,6 +145,59 @@ class DynamicPolicy(_Strict):
     default: Target = Field(
         default=Target(strategy="cheapest_capable"), description="Used when no rule matches"
     )
+    scorer: Key = Field(
+        default=BUNDLED_NAME,
+        description="The scorer (a key of `scorers`, or bundled) whose score is this route's complexity feature",
+    )
+
+
+class Labelling(_Strict):
+    """Opt-in label loop of a dynamic or shadow route: sample answered requests, have a judge compare the weak
+    and the strong model's answers, and retrain the route's scorer on the verdicts."""
+
+    sample_rate: float = Field(gt=0, le=1, description="Share of answered requests sent for labelling")
+    daily_budget_usd: float = Field(gt=0, description="USD the labeller may spend per UTC day on this route")
+    judge_model: Key = Field(description="Catalog model that gives the pairwise verdicts")
+    weak_model: Key | None = Field(default=None, description="Default: the model of the policy's default target")
+    strong_model: Key | None = Field(default=None, description="Default: the model the labelled rule targets")
+    rule: Key | None = Field(
+        default=None,
+        description="The rule whose complexity threshold training calibrates; default: the first rule with a "
+        "complexity gte/gt condition",
+    )
+    target_strong_share: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="Calibrate the threshold so this share of requests goes to the strong model; default: keep "
+        "today's share",
+    )
+    auto_deploy: bool = Field(
+        default=False, description="Deploy a better scorer without review (gradual strategy, alarm rollback)"
+    )
+    min_labels: int = Field(default=200, ge=20, description="Labels needed before a scorer is trained")
+
+
+class DenseWeights(_Strict):
+    names: tuple[str, ...] = Field(min_length=1, description="Feature names, in the scorer's order")
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+
+
+class HashedWeights(_Strict):
+    buckets: int = Field(ge=1)
+    coef: tuple[tuple[int, float], ...] = Field(default=(), description="Sparse [bucket, weight] pairs")
+
+
+class ScorerSpec(_Strict):
+    """Weights of a complexity scorer (what routing_engine.scorer.Scorer.spec() writes); checked in full by
+    Scorer.from_spec when the configuration is parsed."""
+
+    version: str = Field(min_length=1, max_length=128, description="Shown as routing.scorer_version")
+    feature_set: str = Field(min_length=1, max_length=32, description="The feature code the weights were fit for")
+    intercept: float = 0.0
+    dense: DenseWeights
+    hashed: HashedWeights | None = Field(default=None, description="Weights of hashed word features; default none")
+    meta: dict = Field(default_factory=dict, description="Free facts about the training (labels, date, report)")
 
 
 class Route(_Strict):
@@ -157,6 +211,7 @@ class Route(_Strict):
         default=None, description="Overrides the chosen model's own fallback chain"
     )
     dynamic: DynamicPolicy | None = None
+    labelling: Labelling | None = Field(default=None, description="Label loop (dynamic or shadow routes only)")
 
 
 class RiskPattern(_Strict):
@@ -287,16 +342,137 @@ class RoutingConfig(_Strict):
     prompt_routers: dict[Key, PromptRouterSpec] = Field(default_factory=dict)
     resilience: Resilience = Resilience()
     limits: Limits = Limits()
+    scorers: dict[Key, ScorerSpec] = Field(
+        default_factory=dict,
+        description="Complexity scorers routes may name (DynamicPolicy.scorer); 'bundled' is built in",
+    )
+    # name -> Scorer, built once when the document is validated (never per request)
+    _scorers: dict[str, Scorer] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> RoutingConfig:
-        problems = list(_reference_problems(self))
+        problems, compiled = _scorer_problems(self)
+        problems += _reference_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
+        self._scorers = compiled
         return self
 
     def route_names(self) -> list[str]:
         return sorted(self.routes)
+
+    def scorer(self, name: str) -> Scorer:
+        """The compiled scorer of that name ('bundled' or a key of `scorers`); KeyError if there is none."""
+        if name == BUNDLED_NAME:
+            return bundled()
+        return self._scorers[name]
+
+    def labelling_of(self, route: str) -> Labelling | None:
+        """The route's labelling section with its defaults filled in (weak, strong model and rule), or None."""
+        r = self.routes[route]
+        if r.labelling is None or r.dynamic is None:
+            return None
+        lab = r.labelling
+        rule = _labelled_rule(r.dynamic, lab)
+        strong = lab.strong_model or (rule.target.model if rule is not None else None)
+        return lab.model_copy(update={"weak_model": lab.weak_model or r.dynamic.default.model,
+                                      "strong_model": strong, "rule": rule.id if rule is not None else lab.rule})
+
+
+def _scorer_problems(cfg: RoutingConfig) -> tuple[list[str], dict[str, Scorer]]:
+    """Each configured scorer compiled by the scorer itself (a spec that cannot score is refused here, before
+    traffic), and every route's scorer name resolved."""
+    problems: list[str] = []
+    compiled: dict[str, Scorer] = {}
+    for name, spec in cfg.scorers.items():
+        path = f"scorers.{name}"
+        if name == BUNDLED_NAME:
+            problems.append(f"{path}: the name '{BUNDLED_NAME}' is reserved for the built-in weights; "
+                            "give this scorer another name")
+            continue
+        try:
+            compiled[name] = Scorer.from_spec(spec.model_dump(mode="json", exclude_none=True), name=name)
+        except ScorerError as exc:
+            problems.append(_scorer_message(path, exc))
+        except (TypeError, ValueError, KeyError) as exc:  # a spec the scorer's checks did not foresee: still refused
+            problems.append(f"{path}: not a usable scorer spec ({type(exc).__name__}: {exc})")
+    known = ", ".join(sorted({BUNDLED_NAME, *cfg.scorers}))
+    for route_name, route in cfg.routes.items():
+        if route.dynamic is not None and route.dynamic.scorer != BUNDLED_NAME \
+                and route.dynamic.scorer not in cfg.scorers:
+            problems.append(f"routes.{route_name}.dynamic.scorer: unknown scorer '{route.dynamic.scorer}' "
+                            f"(known: {known})")
+    return problems, compiled
+
+
+def _scorer_message(path: str, exc: ScorerError) -> str:
+    """`scorers.<name>.<field>: why` (a ScorerError names its field in `path`)."""
+    return f"{path}.{exc.path}: {exc.reason}" if exc.path else f"{path}: {exc}"
+
+
+def _labelled_rule(policy: DynamicPolicy, lab: Labelling) -> Rule | None:
+    """The rule named by `labelling.rule`, else the first with a complexity lower bound (gte or gt)."""
+    if lab.rule is not None:
+        return next((r for r in policy.rules if r.id == lab.rule), None)
+    return next((r for r in policy.rules if _complexity_floor(r) is not None), None)
+
+
+def _complexity_floor(rule: Rule) -> float | None:
+    cmp = rule.when.get("complexity")
+    if cmp is None:
+        return None
+    floor = cmp.gte if cmp.gte is not None else cmp.gt
+    return None if floor is None or isinstance(floor, bool) else float(floor)
+
+
+def _labelling_problems(cfg: RoutingConfig, name: str, route: Route) -> list[str]:
+    lab = route.labelling
+    if lab is None:
+        return []
+    base = f"routes.{name}.labelling"
+    if route.mode == "static":
+        return [f"{base}: only a dynamic or shadow route can be labelled (mode is '{route.mode}'): labels compare "
+                "the models its dynamic policy chooses between"]
+    if route.dynamic is None:
+        return []  # "mode needs a dynamic policy" is reported already
+    policy = route.dynamic
+    models = cfg.models
+    out = []
+    for field_name in ("judge_model", "weak_model", "strong_model"):
+        key = getattr(lab, field_name)
+        if key is not None and key not in models:
+            out.append(f"{base}.{field_name}: unknown model '{key}' (known: {', '.join(sorted(models))})")
+    rule = _labelled_rule(policy, lab)
+    if lab.rule is not None and rule is None:
+        out.append(f"{base}.rule: no rule '{lab.rule}' in routes.{name}.dynamic.rules "
+                   f"(known: {', '.join(r.id for r in policy.rules) or 'none'})")
+    elif rule is None:
+        out.append(f"{base}.rule: no rule of routes.{name}.dynamic has a complexity gte or gt condition, so there "
+                   "is no threshold to train; add one, or name the rule")
+    elif _complexity_floor(rule) is None:
+        out.append(f"{base}.rule: rule '{rule.id}' has no complexity gte or gt condition, so there is no "
+                   "threshold to train")
+    elif rule.target.model is None:
+        kind = "strategy " + rule.target.strategy if rule.target.strategy else \
+            "prompt router " + str(rule.target.prompt_router)
+        out.append(f"{base}.rule: rule '{rule.id}' targets {kind}; labels compare two fixed models, so the labelled "
+                   "rule must target the strong model (target.model)")
+    elif lab.strong_model is not None and lab.strong_model != rule.target.model:
+        out.append(f"{base}.strong_model: '{lab.strong_model}' is not the model rule '{rule.id}' targets "
+                   f"('{rule.target.model}'); the labelled rule must send its requests to the strong model")
+    strong = lab.strong_model or (rule.target.model if rule is not None else None)
+    weak = lab.weak_model or policy.default.model
+    if weak is None:
+        kind = f"strategy {policy.default.strategy}" if policy.default.strategy else \
+            f"prompt router {policy.default.prompt_router}"
+        out.append(f"{base}.weak_model: required here: the policy's default target is {kind}, not a model")
+    if weak is not None and weak == strong:
+        out.append(f"{base}: the weak and the strong model are both '{weak}'; labels need two different models")
+    if policy.candidates is not None:
+        for field_name, key in (("weak_model", weak), ("strong_model", strong)):
+            if key is not None and key in models and key not in policy.candidates:
+                out.append(f"{base}.{field_name}: '{key}' is not one of routes.{name}.dynamic.candidates")
+    return out
 
 
 def _reference_problems(cfg: RoutingConfig):
@@ -327,6 +503,7 @@ def _reference_problems(cfg: RoutingConfig):
             checks.append(f"{base}.dynamic: mode '{route.mode}' needs a dynamic policy")
         if route.dynamic is not None:
             checks.extend(_policy_problems(cfg, f"{base}.dynamic", route.dynamic))
+        checks.extend(_labelling_problems(cfg, name, route))
     for alias, target in cfg.aliases.items():
         if alias in cfg.routes:
             checks.append(f"aliases.{alias}: the name is already a route")
@@ -504,17 +681,22 @@ def _object(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _document_problems(node, path: str = ""):
-    """Duplicate keys and non-finite numbers (`Infinity`, `NaN`, `1e999`), each named by its path."""
+    """Duplicate keys and non-finite numbers (`Infinity`, `NaN`, `1e999`), each named by its path. A leaf's path
+    is only spelled out when it is wrong: a scorer's weights are thousands of numbers."""
     if isinstance(node, dict):
         for key in getattr(node, "duplicates", ()):
             yield f"{path + '.' if path else ''}{key}: duplicate key (JSON keeps only the last value)"
         for key, value in node.items():
-            yield from _document_problems(value, f"{path}.{key}" if path else str(key))
+            if isinstance(value, (dict, list)):
+                yield from _document_problems(value, f"{path}.{key}" if path else str(key))
+            elif isinstance(value, float) and not math.isfinite(value):
+                yield f"{path + '.' if path else ''}{key}: {value} is not a finite number"
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _document_problems(value, f"{path}[{i}]")
-    elif isinstance(node, float) and not math.isfinite(node):
-        yield f"{path}: {node} is not a finite number"
+            if isinstance(value, (dict, list)):
+                yield from _document_problems(value, f"{path}[{i}]")
+            elif isinstance(value, float) and not math.isfinite(value):
+                yield f"{path}[{i}]: {value} is not a finite number"
 
 
 def _parse(model: type[BaseModel], raw: bytes | str):
@@ -561,6 +743,8 @@ def _draft4(schema: dict, title: str) -> dict:
                     out[key] = value.replace("#/$defs/", "#/definitions/")
                 elif key == "const":
                     out["enum"] = [value]
+                elif key == "prefixItems":  # a fixed-length tuple: draft-04 spells it as a list of `items`
+                    out["items"] = walk(value)
                 elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
                     out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
                     out[key] = True

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from routing_engine.config import Comparison, DynamicPolicy, ModelSpec, Route, RoutingConfig, Target
-from routing_engine.features import RequestFeatures, RiskMatcher
+from routing_engine.config import Comparison, DynamicPolicy, Labelling, ModelSpec, Route, RoutingConfig, Target
+from routing_engine.features import RequestFeatures, RiskMatcher, with_complexity
+from routing_engine.scorer import Scorer, bundled
 
 _CHEAPEST = Target(strategy="cheapest_capable")
 
@@ -96,8 +97,25 @@ class Decision:
     out_tokens: int = 0  # the output-token bound the cost estimate assumed
     estimated_cost_usd: float | None = None
     trace: dict | None = None
+    # A shadow route's dynamic choice: {"model", "rule", "agrees", "estimated_cost_usd"} (plus "trace" in a dry
+    # run), or {"model": None, "agrees": False, "error"} when dynamic routing would have refused the request.
+    # Its estimated_cost_usd is the WORST CASE (estimated input and every allowed output token), like the served
+    # decision's estimate; to compare like with like, price the shadow model at the served answer's actual tokens
+    # (Engine.cost_at).
     shadow: dict | None = None
+    # The scorer that computed the complexity feature, when it was computed: its name and its weights' version.
+    scorer: str | None = None
+    scorer_version: str | None = None
 
+
+def _stamped(decision: Decision, features: RequestFeatures) -> Decision:
+    """Name the scorer that computed the complexity feature on the decision and in its trace."""
+    if features.complexity is not None and (features.scorer is not None or features.scorer_version is not None):
+        decision.scorer = features.scorer
+        decision.scorer_version = features.scorer_version
+        if decision.trace is not None:
+            decision.trace["scorer"] = {"name": features.scorer, "version": features.scorer_version}
+    return decision
 
 
 def estimate_cost(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
@@ -168,6 +186,51 @@ class Engine:
                 for rule in policy.rules
             )
             self._policies[name] = (policy, policy.candidates or self._all_models, rules)
+        # Scorers are compiled once, when the configuration was validated; a route only maps to its scorer here.
+        self._scorers: dict[str, Scorer] = {
+            name: config.scorer(route.dynamic.scorer)
+            for name, route in config.routes.items() if route.mode != "static" and route.dynamic is not None
+        }
+        self._labelling: dict[str, Labelling] = {}
+        for name in config.routes:
+            labelling = config.labelling_of(name)
+            if labelling is not None:
+                self._labelling[name] = labelling
+
+    # --- the complexity scorer and the label loop -----------------------------------------
+
+    def scorer_for(self, route_name: str) -> Scorer | None:
+        """The scorer a dynamic or shadow route's complexity feature uses; None for a static or unknown route."""
+        return self._scorers.get(route_name)
+
+    def labelling_for(self, route_name: str) -> Labelling | None:
+        """The route's labelling section with its defaults resolved (weak_model, strong_model and rule are always
+        set), or None when the route is not labelled."""
+        return self._labelling.get(route_name)
+
+    def with_complexity(self, name: str | None, features: RequestFeatures, messages,
+                        system: str | None = None) -> RequestFeatures:
+        """`features` with complexity scored by the scorer of the route `name` resolves to; a request whose
+        route reads no complexity (a dry run of a static route or a named model) is scored by the bundled one."""
+        if features.complexity is not None:
+            return features
+        scorer = None
+        try:
+            route_name, direct = self.resolve(name)
+            if direct is None:
+                scorer = self._scorers.get(route_name)
+        except RoutingError:
+            pass
+        return with_complexity(features, messages, system=system, scorer=scorer or bundled())
+
+    def cost_at(self, key: str, input_tokens: int, output_tokens: int) -> float | None:
+        """What a model (or, at its dearest member, a prompt router) would cost for these actual tokens; None for
+        a key the catalog does not know. Prices a shadow choice like with like against the served answer."""
+        if key in self.config.prompt_routers:
+            members = [self.cost_at(m, input_tokens, output_tokens) for m in self.config.prompt_routers[key].models]
+            return max((c for c in members if c is not None), default=None)
+        spec = self.config.models.get(key)
+        return None if spec is None else estimate_cost(spec, input_tokens, output_tokens)
 
     def model_key_for(self, model_id: str | None) -> str | None:
         """The catalog key of a model a prompt router invoked (its id may be a full ARN or a regional profile)."""
@@ -250,10 +313,11 @@ class Engine:
         route_name, direct_model, unknown = self._resolve(name)
         tier = tier or self.config.default_tier
         if budget is not None and budget.fallback_model is not None:
-            return self._budget_fallback(name, route_name, direct_model, features, tier, max_cost_usd,
-                                         max_output_tokens, health, explain, budget)
+            return _stamped(self._budget_fallback(name, route_name, direct_model, features, tier, max_cost_usd,
+                                                  max_output_tokens, health, explain, budget), features)
         if direct_model is not None:
-            return self._direct(direct_model, features, tier, max_cost_usd, max_output_tokens, health, explain)
+            return _stamped(self._direct(direct_model, features, tier, max_cost_usd, max_output_tokens, health,
+                                         explain), features)
         route = self.config.routes[route_name]
         out_tokens = self.output_tokens(route, max_output_tokens)
         forced = self._risk_forced(route_name, route, features)
@@ -278,7 +342,7 @@ class Engine:
             decision.reason = f"unknown name '{name}' routed to '{route_name}' by unknown_model_route; {decision.reason}"
             if decision.trace is not None:
                 decision.trace["choice"]["reason"] = decision.reason
-        return decision
+        return _stamped(decision, features)
 
     def _budget_fallback(self, name, route_name, direct_model, features, tier, max_cost_usd, max_output_tokens,
                          health, explain, budget: BudgetPressure) -> Decision:
@@ -359,7 +423,7 @@ class Engine:
             "estimated_cost_usd": dynamic.estimated_cost_usd,
         }
         if explain:  # a dry run shows the served (static) decision and, beside it, the dynamic one in full
-            shadow["trace"] = dynamic.trace
+            shadow["trace"] = _stamped(dynamic, features).trace
         return shadow
 
     def _direct(self, model, features, tier, max_cost_usd, max_output_tokens, health, explain) -> Decision:

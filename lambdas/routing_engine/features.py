@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing_engine.complexity import complexity_score
 from routing_engine.patterns import compile_risk_pattern
+from routing_engine.scorer import Scorer, bundled, split_prompt
 
 # Rough, model-agnostic token estimates: about 4 characters per token for text,
 # a fixed budget per image (Claude bills roughly 1.6K tokens for a 1-megapixel
@@ -46,6 +46,10 @@ class RequestFeatures:
     risk: tuple[str, ...] = ()
     complexity: float | None = None  # computed only when a decision needs it
     risk_scan_partial: bool = False  # a text part was longer than the risk scan window
+    # The scorer that computed `complexity` (its name in the configuration, and its weights' version). Not in
+    # as_dict(): the decision carries them (Decision.scorer, Decision.scorer_version) and the log line names them.
+    scorer: str | None = None
+    scorer_version: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -204,6 +208,13 @@ def last_user_text(messages) -> str:
     return ""
 
 
+def complexity_of(messages, system: str | None, scorer: Scorer) -> float:
+    """The scorer's score of the request's task: the last user turn's own words weighed apart from pasted
+    material, earlier turns and the system prompt (routing_engine.scorer.split_prompt)."""
+    instruction, context = split_prompt(messages, system)
+    return scorer.score_text(instruction, context)
+
+
 def extract_features(
     messages,
     *,
@@ -211,7 +222,9 @@ def extract_features(
     uses_tools: bool = False,
     risk: RiskMatcher | None = None,
     with_complexity: bool = False,
+    scorer: Scorer | None = None,
 ) -> RequestFeatures:
+    """The request's features; with `with_complexity`, its complexity by `scorer` (default: the bundled one)."""
     chars = len(system) if system else 0
     images = documents = doc_bytes = 0
     for message in messages:
@@ -225,6 +238,10 @@ def extract_features(
                 doc_bytes += int(value)  # type: ignore[call-overload]
     tokens = -(-chars // CHARS_PER_TOKEN) + images * IMAGE_TOKENS + doc_bytes // DOCUMENT_BYTES_PER_TOKEN
     hits, partial = risk.match(text_of(messages, system)) if risk is not None else ((), False)
+    if with_complexity:
+        scorer = scorer or bundled()
+    else:
+        scorer = None
     return RequestFeatures(
         estimated_tokens=tokens,
         message_count=len(messages),
@@ -232,14 +249,20 @@ def extract_features(
         has_documents=documents > 0,
         uses_tools=uses_tools,
         risk=hits,
-        complexity=complexity_score(last_user_text(messages)) if with_complexity else None,
+        complexity=complexity_of(messages, system, scorer) if scorer is not None else None,
         risk_scan_partial=partial,
+        scorer=scorer.name if scorer is not None else None,
+        scorer_version=scorer.version if scorer is not None else None,
     )
 
 
-def with_complexity(features: RequestFeatures, messages) -> RequestFeatures:
+def with_complexity(features: RequestFeatures, messages, *, system: str | None = None,
+                    scorer: Scorer | None = None) -> RequestFeatures:
+    """`features` with the complexity of this request by `scorer` (default: the bundled one). The engine's
+    Engine.with_complexity picks the scorer the request's route names."""
     if features.complexity is not None:
         return features
+    scorer = scorer or bundled()
     return RequestFeatures(
         estimated_tokens=features.estimated_tokens,
         message_count=features.message_count,
@@ -247,6 +270,8 @@ def with_complexity(features: RequestFeatures, messages) -> RequestFeatures:
         has_documents=features.has_documents,
         uses_tools=features.uses_tools,
         risk=features.risk,
-        complexity=complexity_score(last_user_text(messages)),
+        complexity=complexity_of(messages, system, scorer),
         risk_scan_partial=features.risk_scan_partial,
+        scorer=scorer.name,
+        scorer_version=scorer.version,
     )

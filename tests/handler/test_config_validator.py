@@ -62,3 +62,27 @@ def test_content_that_is_not_base64_is_rejected_not_crashed_on(content):
 def test_broken_json_is_rejected():
     with pytest.raises(InvalidRoutingConfiguration, match="invalid"):
         lambda_handler(appconfig_event(b'{"models": '), None)
+
+
+def test_a_scorer_spec_that_cannot_score_is_rejected_before_any_router_sees_it():
+    # Given a retrained scorer proposed in the configuration with a coefficient list one short (JSON Schema
+    # cannot count it against the feature list; the scorer's own parser can)
+    from routing_engine.scorer import bundled
+
+    config = json.loads(ROUTING_FILE.read_text())
+    spec = bundled().spec()
+    spec["dense"]["coef"] = spec["dense"]["coef"][:-1]
+    config["scorers"] = {"retrained": spec}
+    config["routes"]["auto"]["dynamic"]["scorer"] = "retrained"
+
+    # When AppConfig validates the hosted version, then it fails naming the field inside the spec
+    with pytest.raises(InvalidRoutingConfiguration, match=r"scorers\.retrained\.dense\.coef: must be a list"):
+        lambda_handler(appconfig_event(json.dumps(config), version="31"), None)
+
+
+def test_a_route_naming_a_scorer_the_document_does_not_define_is_rejected():
+    config = json.loads(ROUTING_FILE.read_text())
+    config["routes"]["auto"]["dynamic"]["scorer"] = "retrained"
+
+    with pytest.raises(InvalidRoutingConfiguration, match=r"routes\.auto\.dynamic\.scorer: unknown scorer"):
+        lambda_handler(appconfig_event(json.dumps(config)), None)

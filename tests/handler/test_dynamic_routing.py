@@ -60,12 +60,13 @@ def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(router_
                                                                          tmp_path):
     # Given the bundled config with its hard-question threshold just below this prompt's score
     # (the score itself is the production scorer's; its quality is tested in tests/unit)
-    from routing_engine.complexity import complexity_score
+    from routing_engine.features import Message, extract_features
 
     config = json.loads(BUNDLED.read_text())
     rules = config["routes"]["auto"]["dynamic"]["rules"]
     (hard_rule,) = [r for r in rules if r["id"] == "hard-question"]
-    hard_rule["when"]["complexity"]["gte"] = round(complexity_score(HARD) - 0.001, 4)
+    score = extract_features((Message("user", (("text", HARD),)),), with_complexity=True).complexity
+    hard_rule["when"]["complexity"]["gte"] = round(score - 0.001, 4)
     router_service(config)
 
     def dry(prompt):
@@ -185,3 +186,65 @@ def test_dry_run_on_a_shadow_route_includes_the_dynamic_trace(route):
     assert status == 200
     assert body["decision"]["choice"]["model"] == "claude-sonnet"  # what is served
     assert body["routing"]["shadow"]["trace"]["choice"]["model"] == body["routing"]["shadow"]["model"]
+
+
+# --- the route's scorer (delivered in the configuration) ------------------------------------------------
+
+
+def flat_scorer(intercept: float, version: str) -> dict:
+    """A valid scorer spec that scores every prompt sigmoid(intercept) (all weights zero)."""
+    from routing_engine.scorer import bundled
+
+    spec = bundled().spec()
+    spec.update(version=version, intercept=intercept)
+    spec["dense"]["coef"] = [0.0] * len(spec["dense"]["coef"])
+    spec["hashed"]["coef"] = []
+    return spec
+
+
+def test_answers_of_a_dynamic_route_name_the_scorer_version(route, fake_bedrock):
+    from routing_engine.scorer import bundled
+
+    status, body = route({"task": "auto", "prompt": HARD})
+    assert status == 200 and body["routing"]["scorer_version"] == bundled().version
+    _, dry = route({"task": "auto", "prompt": HARD, "dry_run": True})
+    assert dry["routing"]["scorer_version"] == bundled().version
+    assert dry["decision"]["scorer"] == {"name": "bundled", "version": bundled().version}
+
+
+def test_answers_of_a_static_route_name_no_scorer(route, fake_bedrock):
+    status, body = route({"task": "faq", "prompt": HARD})
+    assert status == 200 and "scorer_version" not in body["routing"]
+
+
+def test_the_openai_api_names_the_scorer_version_too(route, make_event, lambda_context):
+    from routing_engine.scorer import bundled
+
+    event = make_event("POST", "/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": HARD}]})
+    body = json.loads(lambda_handler(event, lambda_context)["body"])
+    assert body["x_router"]["scorer_version"] == bundled().version
+
+
+def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redeploy(router_service, make_event,
+                                                                                    lambda_context):
+    # Given the bundled configuration with a retrained scorer for `auto` that finds every prompt easy
+    config = json.loads(BUNDLED.read_text())
+    config["scorers"] = {"retrained": flat_scorer(-4.0, "retrained-2026-12-02")}
+    config["routes"]["auto"]["dynamic"]["scorer"] = "retrained"
+    router_service(config, env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
+
+    def dry(prompt):
+        event = make_event("POST", "/v1/route", {"task": "auto", "prompt": prompt, "dry_run": True})
+        return json.loads(lambda_handler(event, lambda_context)["body"])
+
+    # When the hard prompt is routed, then its complexity is the retrained scorer's, the hard rule does not match
+    easy = dry(HARD)
+    assert easy["decision"]["features"]["complexity"] == pytest.approx(0.018, abs=1e-3)
+    assert easy["routing"]["rule"] != "hard-question"
+    assert easy["routing"]["scorer_version"] == "retrained-2026-12-02"
+    # and when the next configuration version's scorer finds every prompt hard, the same prompt is hard
+    config["scorers"]["retrained"] = flat_scorer(4.0, "retrained-2026-12-03")
+    router_service(config, env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
+    hard = dry(HARD)
+    assert (hard["routing"]["rule"], hard["routing"]["model"]) == ("hard-question", "claude-opus")
+    assert hard["decision"]["scorer"] == {"name": "retrained", "version": "retrained-2026-12-03"}

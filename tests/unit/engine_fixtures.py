@@ -61,3 +61,34 @@ def features(tokens: int = 100, complexity: float | None = 0.1, *, images: bool 
 
 def text_messages(*texts: str) -> tuple[Message, ...]:
     return tuple(Message("user", (("text", t),)) for t in texts)
+
+
+def scorer_spec(intercept: float, version: str = "test-1") -> dict:
+    """A valid scorer spec (the bundled one's shape) whose score is sigmoid(intercept) on every prompt: every
+    weight is zero, so a test can say exactly what the scorer answers."""
+    from routing_engine.scorer import bundled
+
+    spec = bundled().spec()
+    spec["version"] = version
+    spec["intercept"] = intercept
+    spec["dense"]["coef"] = [0.0] * len(spec["dense"]["coef"])
+    spec["hashed"]["coef"] = []
+    return spec
+
+
+def labelled(route: str = "tuned", **labelling) -> dict:
+    """BASE plus a dynamic route `route` that sends hard prompts to `large` and the rest to `small`, with a
+    labelling section (judge `large` unless given)."""
+    data = config_dict()
+    data["routes"][route] = {
+        "model": "small", "mode": "dynamic",
+        "dynamic": {
+            "rules": [
+                {"id": "images", "when": {"has_images": {"eq": True}}, "target": {"model": "medium"}},
+                {"id": "hard", "when": {"complexity": {"gte": 0.6}}, "target": {"model": "large"}},
+            ],
+            "default": {"model": "small"},
+        },
+        "labelling": {"sample_rate": 0.05, "daily_budget_usd": 2.0, "judge_model": "large", **labelling},
+    }
+    return data

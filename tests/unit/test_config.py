@@ -12,7 +12,7 @@ from routing_engine.config import (
     parse_routing_config,
     routing_json_schema,
 )
-from tests.unit.engine_fixtures import config_dict
+from tests.unit.engine_fixtures import config_dict, labelled, scorer_spec
 from tools import config_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,3 +186,186 @@ def rejected_raw(raw: str) -> str:
     with pytest.raises(ConfigError) as err:
         parse_routing_config(raw)
     return str(err.value)
+
+
+# --- scorers: the complexity weights delivered in the configuration -----------------------------------
+
+
+def with_scorer(name: str = "tuned-1", spec: dict | None = None, route: str = "auto") -> dict:
+    data = config_dict(scorers={name: spec if spec is not None else scorer_spec(0.0)})
+    data["routes"][route]["dynamic"]["scorer"] = name
+    return data
+
+
+def test_a_route_may_name_a_scorer_of_the_configuration():
+    # Given a scorer spec under `scorers` and a route that names it, when the document is parsed,
+    # then the scorer is compiled once, with the document, under its configured name and version
+    config = parse_routing_config(json.dumps(with_scorer(spec=scorer_spec(0.0, version="retrained-7"))))
+    scorer = config.scorer(config.routes["auto"].dynamic.scorer)
+    assert (scorer.name, scorer.version) == ("tuned-1", "retrained-7")
+    assert config.scorer("tuned-1") is scorer
+
+
+def test_routes_use_the_bundled_scorer_unless_they_name_another():
+    config = parse_routing_config(json.dumps(config_dict()))
+    assert config.routes["auto"].dynamic.scorer == "bundled"
+    assert config.scorer("bundled").name == "bundled"
+
+
+def test_a_route_naming_an_unknown_scorer_is_rejected():
+    data = config_dict()
+    data["routes"]["auto"]["dynamic"]["scorer"] = "ghost"
+    assert "routes.auto.dynamic.scorer: unknown scorer 'ghost' (known: bundled)" in rejected(data)
+
+
+def test_a_broken_scorer_spec_is_rejected_naming_the_field_inside_the_spec():
+    # Given a spec with one coefficient too few (the scorer itself finds it, not only the JSON Schema)
+    spec = scorer_spec(0.0)
+    spec["dense"]["coef"] = spec["dense"]["coef"][:-1]
+    message = rejected(with_scorer("my-scorer", spec))
+    assert message.startswith("scorers.my-scorer.dense.coef: must be a list of")
+
+
+def test_a_scorer_trained_for_another_feature_set_is_rejected():
+    spec = scorer_spec(0.0)
+    spec["feature_set"] = "v1"
+    assert "scorers.tuned-1.feature_set: 'v1' is not 'v2'" in rejected(with_scorer(spec=spec))
+
+
+def test_a_bucket_outside_the_hash_range_is_rejected_naming_the_pair():
+    spec = scorer_spec(0.0)
+    spec["hashed"]["coef"] = [[3, 0.5], [100_000, 0.1]]
+    assert "scorers.tuned-1.hashed.coef[1]: bucket 100000 is out of range" in rejected(with_scorer(spec=spec))
+
+
+def test_a_scorer_spec_of_the_wrong_type_is_rejected_by_the_schema_too():
+    spec = scorer_spec(0.0)
+    spec["intercept"] = "high"
+    data = with_scorer(spec=spec)
+    assert "scorers.tuned-1.intercept: Input should be a valid number" in rejected(data)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(routing_json_schema()).validate(data)
+
+
+def test_the_bundled_scorer_name_cannot_be_redefined():
+    data = config_dict(scorers={"bundled": scorer_spec(5.0)})
+    assert "scorers.bundled: the name 'bundled' is reserved" in rejected(data)
+
+
+def test_a_configuration_with_a_scorer_validates_against_the_appconfig_json_schema():
+    data = with_scorer()
+    jsonschema.Draft4Validator(routing_json_schema()).validate(data)
+    data["scorers"]["tuned-1"]["dense"]["extra"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(routing_json_schema()).validate(data)
+
+
+# --- labelling: the label loop of a route ---------------------------------------------------------------
+
+
+def test_labelling_defaults_come_from_the_policy():
+    # Given a labelled route with only the required fields, when parsed, then the weak model is the default
+    # target's, the strong model the one the first complexity rule targets, and that rule is the one trained
+    config = parse_routing_config(json.dumps(labelled()))
+    lab = config.labelling_of("tuned")
+    assert (lab.weak_model, lab.strong_model, lab.rule) == ("small", "large", "hard")
+    assert (lab.sample_rate, lab.daily_budget_usd, lab.judge_model) == (0.05, 2.0, "large")
+    assert (lab.auto_deploy, lab.min_labels, lab.target_strong_share) == (False, 200, None)
+    assert config.labelling_of("faq") is None
+
+
+def test_a_static_route_cannot_be_labelled():
+    data = config_dict()
+    data["routes"]["faq"]["labelling"] = {"sample_rate": 0.1, "daily_budget_usd": 1, "judge_model": "large"}
+    assert "routes.faq.labelling: only a dynamic or shadow route can be labelled" in rejected(data)
+
+
+def test_a_shadow_route_can_be_labelled():
+    data = labelled()
+    data["routes"]["tuned"]["mode"] = "shadow"
+    assert parse_routing_config(json.dumps(data)).labelling_of("tuned").strong_model == "large"
+
+
+def test_the_judge_must_be_a_catalog_model():
+    assert "routes.tuned.labelling.judge_model: unknown model 'oracle'" in rejected(labelled(judge_model="oracle"))
+
+
+def test_the_judge_is_required():
+    data = labelled()
+    del data["routes"]["tuned"]["labelling"]["judge_model"]
+    assert "routes.tuned.labelling.judge_model: Field required" in rejected(data)
+
+
+def test_weak_and_strong_must_differ():
+    assert "routes.tuned.labelling: the weak and the strong model are both 'large'" in rejected(
+        labelled(weak_model="large"))
+
+
+def test_the_strong_model_must_be_the_one_the_labelled_rule_targets():
+    assert ("routes.tuned.labelling.strong_model: 'medium' is not the model rule 'hard' targets ('large')"
+            in rejected(labelled(strong_model="medium")))
+
+
+def test_a_named_rule_must_exist_and_have_a_complexity_floor():
+    assert "routes.tuned.labelling.rule: no rule 'nope' in routes.tuned.dynamic.rules (known: images, hard)" \
+        in rejected(labelled(rule="nope"))
+    assert "routes.tuned.labelling.rule: rule 'images' has no complexity gte or gt condition" \
+        in rejected(labelled(rule="images"))
+
+
+def test_a_policy_without_a_complexity_threshold_cannot_be_labelled():
+    data = labelled()
+    data["routes"]["tuned"]["dynamic"]["rules"].pop()  # only the images rule is left
+    assert "routes.tuned.labelling.rule: no rule of routes.tuned.dynamic has a complexity gte or gt condition" \
+        in rejected(data)
+
+
+def test_a_complexity_ceiling_is_no_threshold_to_train():
+    data = labelled()
+    data["routes"]["tuned"]["dynamic"]["rules"][1]["when"] = {"complexity": {"lt": 0.3}}
+    assert "has a complexity gte or gt condition" in rejected(data)
+
+
+def test_the_labelled_rule_must_target_a_model_not_a_strategy():
+    data = labelled()
+    data["routes"]["tuned"]["dynamic"]["rules"][1]["target"] = {"strategy": "strongest_within_budget"}
+    assert ("routes.tuned.labelling.rule: rule 'hard' targets strategy strongest_within_budget; labels compare two "
+            "fixed models") in rejected(data)
+
+
+def test_the_weak_model_is_required_when_the_default_is_a_strategy():
+    data = labelled()
+    data["routes"]["tuned"]["dynamic"]["default"] = {"strategy": "cheapest_capable"}
+    assert "routes.tuned.labelling.weak_model: required here: the policy's default target is strategy " \
+           "cheapest_capable" in rejected(data)
+    data["routes"]["tuned"]["labelling"]["weak_model"] = "small"
+    assert parse_routing_config(json.dumps(data)).labelling_of("tuned").weak_model == "small"
+
+
+def test_labelled_models_must_be_candidates_of_the_route():
+    data = labelled(weak_model="medium")
+    data["routes"]["tuned"]["dynamic"]["candidates"] = ["small", "large"]
+    assert "routes.tuned.labelling.weak_model: 'medium' is not one of routes.tuned.dynamic.candidates" \
+        in rejected(data)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("sample_rate", 0, "routes.tuned.labelling.sample_rate: Input should be greater than 0"),
+    ("sample_rate", 1.5, "routes.tuned.labelling.sample_rate: Input should be less than or equal to 1"),
+    ("daily_budget_usd", 0, "routes.tuned.labelling.daily_budget_usd: Input should be greater than 0"),
+    ("min_labels", 5, "routes.tuned.labelling.min_labels: Input should be greater than or equal to 20"),
+    ("target_strong_share", 1, "routes.tuned.labelling.target_strong_share: Input should be less than 1"),
+    ("auto_deploy", "yes please", "routes.tuned.labelling.auto_deploy: Input should be a valid boolean"),
+    ("sampling", 0.1, "routes.tuned.labelling.sampling: Extra inputs are not permitted"),
+])
+def test_labelling_numbers_out_of_range_are_rejected(field, value, message):
+    assert message in rejected(labelled(**{field: value}))
+
+
+def test_a_labelled_configuration_validates_against_the_appconfig_json_schema():
+    data = labelled(target_strong_share=0.3, auto_deploy=True, min_labels=50)
+    parse_routing_config(json.dumps(data))
+    jsonschema.Draft4Validator(routing_json_schema()).validate(data)
+    data["routes"]["tuned"]["labelling"]["sample_rate"] = 2
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(routing_json_schema()).validate(data)

@@ -454,3 +454,45 @@ def test_assume_complexity_outside_0_to_1_is_refused(tmp_path, capsys, value):
         replay.main(["--decisions", str(LOG), "--config", _config(tmp_path), "--assume-complexity", value])
     assert exc.value.code == 2
     assert "a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_a_logged_scorer_version_is_carried_and_a_new_scorer_is_flagged(tmp_path):
+    # Given the log's dynamic lines stamped with the scorer version that scored them (as the router logs it)
+    from routing_engine.scorer import bundled
+
+    lines = []
+    for line in LINES:
+        obj = json.loads(line) if '"message":"request ' in line else None
+        if obj is not None and (obj.get("features") or {}).get("complexity") is not None:
+            obj["scorer_version"] = "weights-of-last-month"
+            line = json.dumps(obj)
+        lines.append(line)
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    scored = sum(1 for r in REPLAYABLE if r["route"] == "auto" and r["features"].get("complexity") is not None)
+    assert scored > 0
+
+    # When replayed under a configuration whose `auto` scores with other weights (the bundled ones)
+    out = _run(tmp_path, decisions=log)
+
+    # then the replay still re-decides every line with the logged score, and says how many came from other weights
+    assert out["routes"]["auto"]["replayed"] == sum(1 for r in REPLAYABLE if r["route"] == "auto")
+    assert out["routes"]["auto"]["complexity_from_other_scorer"] == {"weights-of-last-month": scored}
+    assert "complexity_from_other_scorer" not in out["routes"]["faq"]
+    assert "weights-of-last-month" in replay.render(out)
+
+    # and a line logged by the scorer the new route uses is not flagged
+    same = log.read_text().replace("weights-of-last-month", bundled().version)
+    log.write_text(same)
+    assert "complexity_from_other_scorer" not in _run(tmp_path, decisions=log)["routes"]["auto"]
+
+
+def test_the_logged_scorer_version_reaches_the_replayed_decision():
+    line = {**next(r for r in REPLAYABLE if r["route"] == "auto" and r["features"].get("complexity") is not None),
+            "scorer_version": "v-logged"}
+    from routing_engine.config import parse_routing_config
+
+    logged = replay.parse_logged(line, frozenset())
+    assert logged.features.scorer_version == "v-logged"
+    d = replay.Replayer(parse_routing_config(json.dumps(CONFIG)))._decide(logged, logged.features, "standard")
+    assert d.scorer_version == "v-logged"

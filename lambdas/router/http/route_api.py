@@ -124,6 +124,8 @@ def routing(result: RouteResult) -> dict:
     }
     if d.is_prompt_router:
         out["prompt_router"] = d.model
+    if d.scorer_version is not None:  # the weights that scored this request's complexity
+        out["scorer_version"] = d.scorer_version
     if result.attempts and (len(result.attempts) > 1 or result.attempts[0].outcome != "ok"):
         out["fallback"] = True
         out["attempts"] = [a.as_dict() for a in result.attempts]
