@@ -16,6 +16,12 @@ Metric contract (namespace from POWERTOOLS_METRICS_NAMESPACE, default ModelRoute
   ModelThrottles (1 per failed call), ModelAccessDenied (1 per call refused for access: needs a human), so
   error rate = Sum(ModelErrors) / SampleCount(ModelLatency). Alarms read these by {service, Model}.
 - ConfigRejected / ConfigFetchFailed by {service, Store}.
+- LabelSamples by {service, Outcome} (router.sampling): Outcome=queued per sample handed to the background sender,
+  then sent, failed or too_large; on shadow routes ShadowCostDeltaUSD is the shadow model's cost at the served
+  answer's own tokens minus the served answer's cost (negative: the dynamic choice would have been cheaper).
+
+The request's line also names `scorer_version` (the weights that computed its complexity, when they did) and
+`label_sample` (queued | not_drawn | off_pair | unsupported | too_large | queue_full) on a labelled route.
 """
 
 from __future__ import annotations

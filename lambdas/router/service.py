@@ -27,9 +27,10 @@ from router.chat import (
     ToolCallStart,
 )
 from router.failures import FailureKind, RouterFailure
+from router.sampling import Sampler
 from routing_engine.config import FailoverFlags
 from routing_engine.engine import Decision, Engine, Health, NoCapableModel, RoutingError, estimate_cost
-from routing_engine.features import RequestFeatures, extract_features, with_complexity
+from routing_engine.features import RequestFeatures, extract_features
 from routing_engine.health import BreakerSettings, HealthTracker
 
 MIN_ATTEMPT_S = 1.0  # do not start a model call with less time than this left
@@ -128,6 +129,7 @@ class RouterService:
         default_region: str | None = None,
         max_request_s: float | None = None,
         budgets: BudgetGuard | None = None,
+        sampler: Sampler | None = None,
     ):
         self.routing = routing
         self.flags = flags
@@ -138,6 +140,7 @@ class RouterService:
         self.default_region = default_region
         self.max_request_s = max_request_s  # the hosting invocation's own limit (Lambda timeout), if any
         self.budgets = budgets or BudgetGuard(None)
+        self.sampler = sampler or Sampler(None)  # label sampling (router.sampling); off without a label queue
         self._breaker_version: str | None = None
         self._lock = threading.Lock()  # guards the breaker: requests run concurrently in the app's threads
 
@@ -227,8 +230,8 @@ class RouterService:
         pressure = check.pressure(engine.config)
         features = extract_features(request.messages, system=request.system, uses_tools=request.uses_tools,
                                     risk=engine.risk)
-        if request.dry_run or engine.needs_complexity(request.name):
-            features = with_complexity(features, request.messages)
+        if request.dry_run or engine.needs_complexity(request.name):  # scored by the scorer the route names
+            features = engine.with_complexity(request.name, features, request.messages, request.system)
         health = self.current_health()
         try:
             decision = engine.decide(request.name, features, tier=tier, max_cost_usd=request.max_cost_usd,
@@ -299,6 +302,7 @@ class RouterService:
             spec = engine.config.models.get(answered)
             if spec is not None:
                 result.cost_usd = estimate_cost(spec, reply.input_tokens, reply.output_tokens)
+            shadow_at_served_tokens(engine, result.decision, reply.input_tokens, reply.output_tokens)
             self.account(result)  # the cost of the model that answered, once the answer is complete
             result.latency_ms = (self.clock() - started) * 1000
             return result
@@ -544,6 +548,18 @@ def _budget_log(check: BudgetCheck | None, store_errors: int) -> dict:
     return out
 
 
+def shadow_at_served_tokens(engine: Engine, decision: Decision, input_tokens: int, output_tokens: int) -> None:
+    """A shadow route's dynamic choice, priced like with like: the tokens the served answer actually used, at the
+    shadow model's prices (`cost_usd_at_served_tokens`). Its `estimated_cost_usd` assumes every allowed output
+    token, which made a cheaper model read as many times dearer than the served answer's real cost."""
+    shadow = decision.shadow
+    if not shadow or not shadow.get("model"):
+        return
+    cost = engine.cost_at(shadow["model"], input_tokens, output_tokens)  # a prompt router: at its dearest member
+    if cost is not None:
+        shadow["cost_usd_at_served_tokens"] = cost
+
+
 def _has_tool_blocks(messages: list) -> bool:
     return any("toolUse" in block or "toolResult" in block for m in messages for block in m["content"])
 
@@ -567,6 +583,12 @@ class AnswerStream:
         self.failure: RouterFailure | None = None
         self._out_chars = 0  # text and tool input sent so far: what a stream cut short is billed for, roughly
         self._client_closed = False
+        self.keep_text = False  # set for a stream drawn for label sampling: its answer's text is kept
+        self._text: list[str] = []
+
+    def answer_text(self) -> str:
+        """The answer's text, for a stream that kept it (`keep_text`)."""
+        return "".join(self._text)
 
     def close(self) -> None:
         """Stop the model's stream. Called when the response ends, normally or because the client left."""
@@ -614,6 +636,8 @@ class AnswerStream:
                     if "text" in delta:
                         if delta["text"]:
                             self._out_chars += len(delta["text"])
+                            if self.keep_text:
+                                self._text.append(delta["text"])
                             yield TextDelta(delta["text"])
                     elif "toolUse" in delta:
                         index, is_structured = tools.get(body.get("contentBlockIndex", 0), (0, False))
@@ -662,6 +686,7 @@ class AnswerStream:
         spec = self.engine.config.models.get(result.answered_by or "")
         if spec is not None:
             result.cost_usd = estimate_cost(spec, input_tokens, output_tokens)
+        shadow_at_served_tokens(self.engine, result.decision, input_tokens, output_tokens)
         self.service.account(result)  # at the stream's end, with the answering model's exact usage
         result.latency_ms = (clock() - self._started) * 1000
         result.reply = ModelReply(text="", content=[], stop_reason=stop_reason, input_tokens=input_tokens,
@@ -671,4 +696,5 @@ class AnswerStream:
                        result.latency_ms)
 
 
-__all__ = ["STRUCTURED_TOOL", "AnswerStream", "Attempt", "RouteResult", "RouterService", "routing_failure"]
+__all__ = ["STRUCTURED_TOOL", "AnswerStream", "Attempt", "RouteResult", "RouterService", "routing_failure",
+           "shadow_at_served_tokens"]

@@ -15,6 +15,7 @@ from router.adapters.bedrock import BedrockConverse, ClientFactory, boto3_client
 from router.adapters.config_store import ConfigEvent, LastGoodStore, appconfig_fetcher, file_fetcher
 from router.adapters.spend_store import DynamoSpendStore, dynamodb_client
 from router.budgets import DEFAULT_CACHE_S, BudgetGuard
+from router.sampling import sampler_from_env
 from router.service import RouterService
 from routing_engine.config import FailoverFlags, parse_failover_flags, parse_routing_config
 from routing_engine.engine import Engine
@@ -49,9 +50,11 @@ def report(event: ConfigEvent) -> None:
 
 def service_from_env(
     *, client_factory: ClientFactory | None = None, backend: str = "bedrock", env: dict | None = None,
-    spend_client=None,
+    spend_client=None, sqs_client=None,
 ) -> RouterService:
-    """`spend_client`: the DynamoDB client for the spend table (default: boto3's, when SPEND_TABLE_NAME is set)."""
+    """`spend_client`: the DynamoDB client for the spend table (default: boto3's, when SPEND_TABLE_NAME is set).
+    `sqs_client`: the SQS client for the label queue (default: boto3's, when LABEL_QUEUE_URL is set; without it
+    label sampling is off)."""
     env = dict(os.environ if env is None else env)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     engine_builder = build_engine(env.get("PROMPT_ROUTER_ARN") or None)
@@ -99,7 +102,8 @@ def service_from_env(
     max_request = env.get("ROUTER_MAX_REQUEST_SECONDS")
     return RouterService(routing, invoker, flags=flags, backend=backend, default_region=region,
                          max_request_s=float(max_request) if max_request else None,
-                         budgets=budget_guard(env, region, spend_client))
+                         budgets=budget_guard(env, region, spend_client),
+                         sampler=sampler_from_env(env, region, sqs_client))
 
 
 def budget_guard(env: dict, region: str | None, spend_client=None) -> BudgetGuard:

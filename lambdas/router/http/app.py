@@ -11,6 +11,7 @@ Blocking work (configuration fetches, Bedrock calls) runs in worker threads, one
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -22,6 +23,7 @@ from types import ModuleType
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
@@ -33,6 +35,7 @@ from router.failures import FailureKind, RouterFailure
 from router.http import errors, openai_api, route_api
 from router.http.parsing import decode_body, dumps
 from router.http.sse import relay
+from router.sampling import Ticket
 from router.service import AnswerStream, RouteResult, RouterService
 from routing_engine.engine import BUDGET_SOFT_RULE
 
@@ -108,7 +111,16 @@ def create_app(service: RouterService, *, identity: str = "apigateway", keepaliv
     if identity not in IDENTITIES:
         raise ValueError(f"identity must be one of {', '.join(IDENTITIES)}, not {identity!r}")
     endpoints = _Endpoints(service, IDENTITIES[identity], keepalive_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        # Lambda sends SIGTERM before it shuts an environment down (the Web Adapter registers an extension, which
+        # turns graceful shutdown on); uvicorn then ends the lifespan: give label samples still waiting a moment.
+        await anyio.to_thread.run_sync(service.sampler.flush)
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/v1/route", endpoints.route, methods=["POST"]),
             Route("/v1/chat/completions", endpoints.chat_completions, methods=["POST"]),
@@ -132,6 +144,13 @@ def create_app_from_env() -> Starlette:
     identity = os.environ.get("ROUTER_IDENTITY", "apigateway" if in_lambda else "api_key_header")
     return create_app(wiring.service_from_env(), identity=identity,
                       keepalive_s=float(os.environ.get("ROUTER_SSE_KEEPALIVE_SECONDS", "15")))
+
+
+def _released(ticket: Ticket):
+    async def release() -> None:  # inline on the event loop, after the response's last byte was sent
+        ticket.release()
+
+    return release
 
 
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
@@ -203,13 +222,23 @@ class _Endpoints:
         except RouterFailure as failure:
             self._record(api, chat, None, failure, started, ctx)
             return self._error(wire, failure, ctx)
-        self._record(api, chat, result, None, started, ctx)
         if chat.stream:  # a dry run a streaming client asked for: the decision, as a stream
+            self._record(api, chat, result, None, started, ctx)
             frames = wire.dry_run_frames(chat, result, request_id=ctx.request_id, backend=svc.backend)
             return Response(b"".join(frames), media_type="text/event-stream",
                             headers={**self._routing_headers(result, ctx), "cache-control": "no-cache"})
         body = wire.render(chat, result, request_id=ctx.request_id, backend=svc.backend)
-        return _json(200, body, self._routing_headers(result, ctx))
+        # The answer is ready: a sampled request is handed to the sender, which builds and sends its message only
+        # once this response's last byte is out (released by the response's background step).
+        ticket = None
+        if result.reply is not None:
+            ticket = svc.sampler.consider(snap.value, chat, result, request_id=ctx.request_id,
+                                          answer_text=result.reply.text)
+        self._record(api, chat, result, None, started, ctx, ticket=ticket)
+        response = _json(200, body, self._routing_headers(result, ctx))
+        if ticket is not None and ticket.job is not None:
+            response.background = BackgroundTask(_released(ticket))
+        return response
 
     def _stream_response(self, wire: ModuleType, api: str, chat: ChatRequest, answer: AnswerStream,
                          ctx: CallContext, started: float) -> StreamingResponse:
@@ -221,6 +250,9 @@ class _Endpoints:
             frames = route_api.stream_frames(answer.events(), result, request_id=ctx.request_id,
                                              backend=self.service.backend)
         state = {"ended": False}
+        sampler = self.service.sampler
+        answer.keep_text = sampler.predraw(answer.engine, result)  # only a drawn stream keeps its answer's text
+        tickets: list[Ticket] = []
 
         def tracked() -> Iterator[bytes]:
             yield from frames
@@ -228,11 +260,23 @@ class _Endpoints:
 
         def on_close() -> None:
             answer.close()
-            self._record(api, chat, result, answer.failure, started, ctx, disconnected=not state["ended"])
+            ticket = None
+            if state["ended"] and answer.failure is None and result.reply is not None:  # after the last event
+                ticket = sampler.consider(answer.engine, chat, result, request_id=ctx.request_id,
+                                          answer_text=answer.answer_text(), drawn=answer.keep_text)
+                if ticket is not None:
+                    tickets.append(ticket)
+            self._record(api, chat, result, answer.failure, started, ctx, disconnected=not state["ended"],
+                         ticket=ticket)
+
+        async def release() -> None:  # after the stream's last byte: the sender may build the sample now
+            for ticket in tickets:
+                ticket.release()
 
         headers = {**self._routing_headers(result, ctx), "cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(relay(tracked(), keepalive_s=self.keepalive_s, on_close=on_close),
-                                 media_type="text/event-stream", headers=headers)
+                                 media_type="text/event-stream", headers=headers,
+                                 background=BackgroundTask(release) if sampler.enabled else None)
 
     def _error(self, wire: ModuleType, failure: RouterFailure, ctx: CallContext) -> Response:
         return _json(errors.status_of(failure), wire.error_body(failure, ctx.request_id),
@@ -250,8 +294,8 @@ class _Endpoints:
     # --- one log line and metrics document per request --------------------------------------------
 
     def _record(self, api: str, chat: ChatRequest | None, result: RouteResult | None,
-                failure: RouterFailure | None, started: float, ctx: CallContext, *, disconnected: bool = False
-                ) -> None:
+                failure: RouterFailure | None, started: float, ctx: CallContext, *, disconnected: bool = False,
+                ticket: Ticket | None = None) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         status = errors.status_of(failure) if failure is not None else 200
         line: dict = {"api": api, "status": status, "latency_ms": round(elapsed, 2), "request_id": ctx.request_id}
@@ -274,13 +318,19 @@ class _Endpoints:
             line.update(route=d.route, model=result.model, mode=d.mode, rule=d.rule, reason=d.reason,
                         config_version=result.config_version, config_source=result.config_source, tier=result.tier,
                         features=result.features)
+            if d.scorer_version is not None:
+                line["scorer_version"] = d.scorer_version
             if result.answered_by is not None and result.answered_by != d.model:
                 line["chosen"] = d.model
             if d.shadow is not None:
                 line["shadow"] = d.shadow
                 values["ShadowAgreement"] = (COUNT, 1 if d.shadow.get("agrees") else 0)
-                if d.shadow.get("estimated_cost_usd") is not None:
-                    values["ShadowCostDeltaUSD"] = (NONE, d.shadow["estimated_cost_usd"] - (d.estimated_cost_usd or 0))
+                # like with like: the shadow model at the served answer's tokens, against the served answer's cost
+                at_served = d.shadow.get("cost_usd_at_served_tokens")
+                if at_served is not None and result.cost_usd is not None:
+                    values["ShadowCostDeltaUSD"] = (NONE, at_served - result.cost_usd)
+            if ticket is not None:
+                line["label_sample"] = ticket.status
         failed_calls = []
         for a in attempts:
             if a.outcome == "ok":  # the answering call shares the request's document: Model is its model

@@ -1,0 +1,308 @@
+"""Label sampling: a share of a route's answered requests goes to the label queue, after the caller has its answer.
+
+A route with `labelling` (routing configuration) names a weak and a strong model. For a request it served with
+one of them, a per-process random draw keeps `sample_rate` of the requests. What the request path does for a
+sample is small and bounded: the draw, a few checks and a handoff (a bounded queue's put_nowait) of the objects
+the sample is made of. One daemon thread builds the message (JSON of the prompt, the answer and the decision)
+and sends it, and only once the response is out: the app releases each handoff when the response's last byte
+has been sent (a background step of the response), so the message is never built while the caller waits. A full
+queue drops the sample (counted failed); a failing queue fails nothing but the sample.
+
+In Lambda the environment may be frozen as soon as the response is complete (behind the Web Adapter the
+invocation ends with the response: aws/aws-lambda-web-adapter#404), so a send may be paused mid-way; the thread
+resumes on the next invocation's thaw, and the SQS client's retries resend a request whose connection died in
+the freeze (at-least-once: the labeller keys labels by request id). When Lambda shuts the environment down it
+sends SIGTERM first; the app's shutdown flushes what is pending for a bounded time (see router.http.app).
+
+Metric LabelSamples by {service, Outcome}: `queued` when the sender takes a handoff up (written by the sender, so
+the request path pays no metric write), then exactly one of `sent`, `failed` (send error) or `too_large` (over
+MAX_SAMPLE_BYTES once encoded: not sent). A handoff refused because the sender's queue is full counts `failed`, a
+prompt longer than MAX_SAMPLE_BYTES characters `too_large`, both without `queued`. The request's log line says
+`label_sample: queued` at the handoff; queued lines minus the sender's outcomes is what a frozen and then
+discarded environment never sent.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from router import observability as obs
+from router.adapters.sample_queue import MAX_SAMPLE_BYTES, SampleQueue, SqsSampleQueue
+from router.adapters.sample_queue import sqs_client as make_sqs_client
+
+SCHEMA_VERSION = 1
+MAX_PENDING = 64  # handoffs waiting for the sender; more are dropped (counted failed), never waited for
+RELEASE_WAIT_S = 10.0  # a handoff whose response never reported its end is sent anyway after this long
+SHUTDOWN_FLUSH_S = 0.2  # Lambda gives the runtime 300 ms between SIGTERM and SIGKILL
+
+# log values (the request line's `label_sample`)
+QUEUED, NOT_DRAWN, OFF_PAIR, UNSUPPORTED, TOO_LARGE, QUEUE_FULL = (
+    "queued", "not_drawn", "off_pair", "unsupported", "too_large", "queue_full")
+
+
+def count(outcome: str) -> None:
+    obs.emit({"Outcome": outcome}, {"LabelSamples": (obs.COUNT, 1)})
+
+
+@dataclass(slots=True)
+class SampleJob:
+    """One handoff: builds its message body when the sender gets to it, once released."""
+
+    request_id: str
+    build: Callable[[], str]
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+class SampleSender:
+    """One daemon thread and a bounded queue in front of a `SampleQueue`. `submit` never blocks."""
+
+    def __init__(self, target: SampleQueue, *, max_pending: int = MAX_PENDING,
+                 on_outcome: Callable[[str], None] = count, release_wait_s: float = RELEASE_WAIT_S,
+                 max_bytes: int = MAX_SAMPLE_BYTES):
+        self.target = target
+        self.max_bytes = max_bytes
+        self._jobs: queue.Queue[SampleJob] = queue.Queue(maxsize=max_pending)
+        self._on_outcome = on_outcome
+        self._release_wait_s = release_wait_s
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._pending = 0  # submitted and not yet finished
+        self.counts: dict[str, int] = {}
+
+    def outcome(self, name: str) -> None:
+        with self._idle:
+            self.counts[name] = self.counts.get(name, 0) + 1
+        try:
+            self._on_outcome(name)
+        except Exception:  # noqa: BLE001 - a metric write must never fail a request or stop the sender
+            pass
+
+    def submit(self, job: SampleJob) -> bool:
+        """Hand a job over; False (counted failed) when the queue is full."""
+        self._ensure_thread()
+        with self._idle:
+            self._pending += 1
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            self._done()
+            self.outcome("failed")
+            return False
+        return True
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait at most `timeout_s` for every submitted job to finish; True when none is left."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout_s)
+
+    @property
+    def pending(self) -> int:
+        with self._idle:
+            return self._pending
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="label-sample-sender", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                self._send(job)
+            finally:
+                self._done()
+
+    def _send(self, job: SampleJob) -> None:
+        job.released.wait(self._release_wait_s)
+        self.outcome(QUEUED)  # counted here, not on the request path: the metric's write is the handoff's main cost
+        try:
+            body = job.build()
+        except Exception:  # noqa: BLE001 - a bug building one sample must not stop the sender
+            obs.logger.exception("label sample could not be built", extra={"request_id": job.request_id})
+            self.outcome("failed")
+            return
+        size = len(body.encode("utf-8"))
+        if size > self.max_bytes:
+            obs.logger.info("label sample not sent", extra={"request_id": job.request_id, "label_sample": TOO_LARGE,
+                                                            "bytes": size, "max_bytes": self.max_bytes})
+            self.outcome(TOO_LARGE)
+            return
+        try:
+            self.target.send(body)
+        except Exception as exc:  # noqa: BLE001 - counted and logged; the request was answered long ago
+            obs.logger.warning("label sample not sent", extra={"request_id": job.request_id, "label_sample": "failed",
+                                                               "error": f"{type(exc).__name__}: {exc}"[:300]})
+            self.outcome("failed")
+            return
+        self.outcome("sent")
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What the request path got back: the log value, and the step that releases the job once the response is out."""
+
+    status: str
+    job: SampleJob | None = None
+
+    def release(self) -> None:
+        if self.job is not None:
+            self.job.release()
+
+
+class Sampler:
+    """The sampling policy of one process. `sender` None: sampling is off (LABEL_QUEUE_URL unset)."""
+
+    def __init__(self, sender: SampleSender | None, *, seed: int | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.sender = sender
+        self._rng = random.Random(seed)  # seeded once per process (from os.urandom unless a seed is given)
+        self._clock = clock
+
+    @property
+    def enabled(self) -> bool:
+        return self.sender is not None
+
+    def labelling(self, engine, result):
+        """The route's labelling settings for this decision, or None (no labelling, sampling off, dry run)."""
+        if self.sender is None:
+            return None
+        decision = result.decision
+        if decision.mode not in ("dynamic", "shadow") or decision.route not in engine.config.routes:
+            return None
+        return engine.labelling_for(decision.route)
+
+    def draw(self, rate: float) -> bool:
+        return self._rng.random() < rate
+
+    def predraw(self, engine, result) -> bool:
+        """For a stream, at its start: is this request drawn? (Only a drawn stream keeps its answer's text.)"""
+        labelling = self.labelling(engine, result)
+        return labelling is not None and self.draw(labelling.sample_rate)
+
+    def consider(self, engine, chat, result, *, request_id: str, answer_text: str,
+                 drawn: bool | None = None) -> Ticket | None:
+        """After an answered request: sample it or say why not. None: the route does not label (no log field)."""
+        if chat.dry_run or result.reply is None:
+            return None
+        labelling = self.labelling(engine, result)
+        if labelling is None:
+            return None
+        served = result.answered_by
+        if served not in (labelling.weak_model, labelling.strong_model):
+            return Ticket(OFF_PAIR)
+        if not eligible(chat, result):
+            return Ticket(UNSUPPORTED)
+        if not (self.draw(labelling.sample_rate) if drawn is None else drawn):
+            return Ticket(NOT_DRAWN)
+        assert self.sender is not None
+        # Characters are a lower bound of UTF-8 bytes: a prompt this long cannot fit, and costs nothing to tell.
+        chars = len(answer_text) + len(chat.system or "") + sum(
+            len(value) for m in chat.messages for kind, value in m.parts if kind == "text")
+        if chars > self.sender.max_bytes:
+            self.sender.outcome(TOO_LARGE)
+            return Ticket(TOO_LARGE)
+        sampled_at = self._clock()
+        route_system = engine.config.routes[result.decision.route].system_prompt
+
+        def build() -> str:
+            return json.dumps(sample_message(engine, chat, result, labelling, request_id=request_id,
+                                             answer_text=answer_text, sampled_at=sampled_at,
+                                             route_system=route_system),
+                              ensure_ascii=False, separators=(",", ":"))
+
+        job = SampleJob(request_id, build)
+        if not self.sender.submit(job):
+            return Ticket(QUEUE_FULL)
+        return Ticket(QUEUED, job)
+
+    def flush(self, timeout_s: float = SHUTDOWN_FLUSH_S) -> bool:
+        if self.sender is None:
+            return True
+        return self.sender.flush(timeout_s)
+
+
+def eligible(chat, result) -> bool:
+    """Text in, text out: a judge compares two texts. Images, documents, tool calls and structured output are not
+    sampled (the labeller could not replay them faithfully, or a judge compare them)."""
+    if chat.uses_tools:
+        return False
+    for message in chat.converse_messages:
+        for block in message["content"]:
+            if "text" not in block:
+                return False
+    reply = result.reply
+    return not (reply is not None and any("text" not in block for block in reply.content))
+
+
+def _model_entry(spec) -> dict:
+    return {"model_id": spec.model_id, "region": spec.region, "input_per_1k": spec.price.input_per_1k,
+            "output_per_1k": spec.price.output_per_1k}
+
+
+def sample_message(engine, chat, result, labelling, *, request_id: str, answer_text: str, sampled_at: datetime,
+                   route_system: str | None = None) -> dict:
+    """The label queue's message (schema v1; see the contract in docs). `system` is the caller's own system text
+    (what the scorer saw); `route_system` the route's system prompt, which the models were also given."""
+    models = engine.config.models
+    keys = dict.fromkeys((labelling.weak_model, labelling.strong_model, labelling.judge_model))
+    decision = result.decision
+    reply = result.reply
+    return {
+        "v": SCHEMA_VERSION,
+        "request_id": request_id,
+        "sampled_at": sampled_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "route": decision.route,
+        "config_version": result.config_version,
+        "scorer": getattr(decision, "scorer", None),
+        "scorer_version": getattr(decision, "scorer_version", None),
+        "served_model": result.answered_by,
+        "weak_model": labelling.weak_model,
+        "strong_model": labelling.strong_model,
+        "judge_model": labelling.judge_model,
+        "daily_budget_usd": labelling.daily_budget_usd,
+        "models": {key: _model_entry(models[key]) for key in keys},
+        "system": chat.system,
+        "route_system": route_system,
+        "max_tokens": decision.out_tokens or None,
+        "messages": [{"role": m.role, "text": "\n\n".join(str(v) for kind, v in m.parts if kind == "text")}
+                     for m in chat.messages],
+        "answer": answer_text,
+        "served_usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
+        "served_cost_usd": result.cost_usd,
+    }
+
+
+def sampler_from_env(env: dict, region: str | None, sqs_client=None) -> Sampler:
+    """LABEL_QUEUE_URL names the label queue; unset, sampling is off. `sqs_client`: injected (default: boto3's,
+    made at the first send). LABEL_SAMPLE_SEED (optional) fixes the draw, for reproducible local runs."""
+    url = env.get("LABEL_QUEUE_URL")
+    seed = env.get("LABEL_SAMPLE_SEED")
+    if not url:
+        return Sampler(None)
+    if seed and not seed.lstrip("-").isdigit():
+        raise RuntimeError(f"LABEL_SAMPLE_SEED must be an integer (a fixed sampling seed), not {seed!r}")
+    queue = SqsSampleQueue(url, sqs_client, client_factory=lambda: make_sqs_client(region))
+    return Sampler(SampleSender(queue), seed=int(seed) if seed else None)
+
+
+__all__ = ["MAX_SAMPLE_BYTES", "SampleJob", "SampleSender", "Sampler", "Ticket", "eligible", "sample_message",
+           "sampler_from_env"]
