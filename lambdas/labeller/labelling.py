@@ -1,0 +1,231 @@
+"""One sample in, one label out: the other model's answer, two judge verdicts, a feature vector. Pure logic.
+
+Bedrock comes in as a callable, `converse(model_key, model_id, region, system, messages, max_tokens) ->
+(text, input_tokens, output_tokens)`, which raises on failure (the batch item is then retried, and finally lands in
+the dead-letter queue) or raises `ModelRejected` for a request the model will never take (not retried).
+
+What is stored is only what training needs (labeller.store): the feature vector of the prompt, the models, the
+verdicts, the target, the costs, the route and the configuration and scorer versions. The prompt and the answers
+live only in this invocation's memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from labeller.judge import JUDGE_MAX_TOKENS, JUDGE_SYSTEM, judge_messages, parse_verdict, question_text, strong_better
+from labeller.store import LabelStore, MemoryLabelStore
+from routing_engine.learning import target_from_verdicts
+from routing_engine.scorer import split_prompt, vectorize
+
+SCHEMA_VERSION = 1
+DEFAULT_MAX_TOKENS = 1024  # the other model's answer, when the sample does not say what the served one had
+MAX_OTHER_TOKENS = 8192
+
+Converse = Callable[[str, str, str | None, str | None, list, int], tuple[str, int, int]]
+
+STORED, OVER_BUDGET, UNPARSEABLE, INVALID, DUPLICATE, REJECTED = (
+    "stored", "over_budget", "judge_unparseable", "invalid", "duplicate", "model_rejected")
+
+
+class ModelRejected(Exception):
+    """A model refused the request itself (it is invalid for that model): retrying would only spend again."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabelOutcome:
+    kind: str  # stored | over_budget | judge_unparseable | invalid | duplicate | model_rejected
+    route: str
+    cost_usd: float = 0.0  # spent on this sample (the other model and the judge), added to the day's budget
+    detail: str = ""
+    label: dict | None = None
+    pair: str | None = None  # "<weak> vs <strong>"
+
+    @property
+    def target(self) -> float | None:
+        return self.label["target"] if self.label is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Msg:
+    """routing_engine's message shape (role, parts), which split_prompt reads."""
+
+    role: str
+    parts: tuple = field(default_factory=tuple)
+
+
+class InvalidSample(ValueError):
+    pass
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _text_or_none(sample: dict, name: str) -> None:
+    if sample.get(name) is not None and not isinstance(sample[name], str):
+        raise InvalidSample(f"{name} must be a string or null")
+
+
+def validate(sample) -> None:
+    """Raise InvalidSample saying which field is wrong."""
+    if not isinstance(sample, dict):
+        raise InvalidSample("the message is not a JSON object")
+    if sample.get("v") != SCHEMA_VERSION:
+        raise InvalidSample(f"v must be {SCHEMA_VERSION}, not {sample.get('v')!r}")
+    for name in ("request_id", "route", "served_model", "weak_model", "strong_model", "judge_model", "sampled_at"):
+        if not isinstance(sample.get(name), str) or not sample[name]:
+            raise InvalidSample(f"{name} must be a non-empty string")
+    try:
+        datetime.fromisoformat(sample["sampled_at"].replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidSample("sampled_at must be an ISO 8601 time") from None
+    if sample["weak_model"] == sample["strong_model"]:
+        raise InvalidSample("weak_model and strong_model must differ")
+    if sample["served_model"] not in (sample["weak_model"], sample["strong_model"]):
+        raise InvalidSample("served_model must be the weak or the strong model")
+    if not _is_number(sample.get("daily_budget_usd")) or sample["daily_budget_usd"] <= 0:
+        raise InvalidSample("daily_budget_usd must be a number above 0")
+    models = sample.get("models")
+    if not isinstance(models, dict):
+        raise InvalidSample("models must be an object")
+    for key in (sample["weak_model"], sample["strong_model"], sample["judge_model"]):
+        spec = models.get(key)
+        if not isinstance(spec, dict) or not isinstance(spec.get("model_id"), str) or not spec["model_id"]:
+            raise InvalidSample(f"models.{key}.model_id must be a non-empty string")
+        if spec.get("region") is not None and not isinstance(spec["region"], str):
+            raise InvalidSample(f"models.{key}.region must be a string or null")
+        for price in ("input_per_1k", "output_per_1k"):
+            if not _is_number(spec.get(price)) or spec[price] < 0:
+                raise InvalidSample(f"models.{key}.{price} must be a number of at least 0")
+    messages = sample.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidSample("messages must be a non-empty list")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            raise InvalidSample(f"messages[{i}].role must be user or assistant")
+        if not isinstance(m.get("text"), str) or not m["text"].strip():
+            raise InvalidSample(f"messages[{i}].text must be a non-empty string")
+    if messages[0]["role"] != "user":
+        raise InvalidSample("messages must start with a user message")
+    if not isinstance(sample.get("answer"), str):
+        raise InvalidSample("answer must be a string")
+    for name in ("system", "route_system", "config_version", "scorer", "scorer_version"):
+        _text_or_none(sample, name)
+    max_tokens = sample.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+        raise InvalidSample("max_tokens must be a positive integer or null")
+
+
+def cost_of(spec: dict, input_tokens: int, output_tokens: int) -> float:
+    return input_tokens / 1000 * spec["input_per_1k"] + output_tokens / 1000 * spec["output_per_1k"]
+
+
+def day_of(now: datetime) -> str:
+    """The UTC day the budget counts against (a naive time is taken as UTC)."""
+    return (now if now.tzinfo is None else now.astimezone(UTC)).date().isoformat()
+
+
+def converse_messages(messages: list[dict]) -> list[dict]:
+    """The sample's turns in Converse's shape, neighbours of one role merged (Converse wants them alternating)."""
+    out: list[dict] = []
+    for m in messages:
+        if out and out[-1]["role"] == m["role"]:
+            out[-1]["content"].append({"text": m["text"]})
+        else:
+            out.append({"role": m["role"], "content": [{"text": m["text"]}]})
+    return out
+
+
+def features_of(sample: dict) -> dict:
+    """The feature vector the router's scorer would compute for this prompt (its system text included)."""
+    messages = [_Msg(m["role"], (("text", m["text"]),)) for m in sample["messages"]]
+    instruction, context = split_prompt(messages, sample.get("system"))
+    return vectorize(instruction, context).to_json()
+
+
+def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelStore, now: datetime) -> LabelOutcome:
+    """Label one sample, within the route's daily budget. Raises what `converse` or the store raise (retried)."""
+    named = sample.get("route") if isinstance(sample, dict) else None
+    try:
+        validate(sample)
+    except InvalidSample as exc:
+        return LabelOutcome(INVALID, named if isinstance(named, str) and named else "unknown", detail=str(exc))
+    route: str = sample["route"]
+    weak, strong, served = sample["weak_model"], sample["strong_model"], sample["served_model"]
+    pair = f"{weak} vs {strong}"
+    if store.has_label(route, sample["sampled_at"], sample["request_id"]):
+        return LabelOutcome(DUPLICATE, route, detail="this sample is already labelled", pair=pair)
+    day = day_of(now)
+    budget = float(sample["daily_budget_usd"])
+    spent = store.spent_on(route, day)
+    if spent >= budget:
+        return LabelOutcome(OVER_BUDGET, route, detail=f"spent {spent:.4f} of {budget:.4f} USD on {day}", pair=pair)
+
+    models = sample["models"]
+    other = strong if served == weak else weak
+    system = "\n\n".join(s for s in (sample.get("route_system"), sample.get("system")) if s) or None
+    max_tokens = min(sample.get("max_tokens") or DEFAULT_MAX_TOKENS, MAX_OTHER_TOKENS)
+    judge = models[sample["judge_model"]]
+    costs = {"other": 0.0, "judge": 0.0}
+    try:
+        spec = models[other]
+        text, tokens_in, tokens_out = converse(other, spec["model_id"], spec.get("region"), system,
+                                               converse_messages(sample["messages"]), max_tokens)
+        costs["other"] = cost_of(spec, tokens_in, tokens_out)
+        answers = {served: sample["answer"], other: text}
+        question = question_text(sample["messages"], sample.get("system"))
+        verdicts: list[float | None] = []
+        # first the weak answer in position A, then swapped: a judge that favours a position cancels out
+        for a, b, strong_position in ((weak, strong, "B"), (strong, weak, "A")):
+            reply, j_in, j_out = converse(sample["judge_model"], judge["model_id"], judge.get("region"), JUDGE_SYSTEM,
+                                          judge_messages(question, answers[a], answers[b]), JUDGE_MAX_TOKENS)
+            costs["judge"] += cost_of(judge, j_in, j_out)
+            verdict = parse_verdict(reply)
+            verdicts.append(None if verdict is None else strong_better(verdict, strong_position))
+    except ModelRejected as exc:
+        return LabelOutcome(REJECTED, route, cost_usd=_spend(store, route, day, costs), detail=str(exc)[:300],
+                            pair=pair)
+    except BaseException:
+        _spend(store, route, day, costs)  # what was spent before the failure counts against the day, retry or not
+        raise
+    total = _spend(store, route, day, costs)
+    if any(v is None for v in verdicts):
+        return LabelOutcome(UNPARSEABLE, route, cost_usd=total, pair=pair,
+                            detail=f"the judge gave no VERDICT line in {sum(v is None for v in verdicts)} of 2 replies")
+    strong_wins = [float(v) for v in verdicts if v is not None]
+    label = {
+        "route": route,
+        "request_id": sample["request_id"],
+        "sampled_at": sample["sampled_at"],
+        "labelled_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "features": features_of(sample),
+        "weak_model": weak,
+        "strong_model": strong,
+        "served_model": served,
+        "judge_model": sample["judge_model"],
+        "verdicts": strong_wins,
+        "target": target_from_verdicts(strong_wins),
+        "cost_usd": {"other": round(costs["other"], 8), "judge": round(costs["judge"], 8), "total": round(total, 8)},
+        "config_version": sample.get("config_version"),
+        "scorer": sample.get("scorer"),
+        "scorer_version": sample.get("scorer_version"),
+    }
+    if not store.put_label(label):
+        return LabelOutcome(DUPLICATE, route, cost_usd=total, detail="labelled meanwhile by another delivery",
+                            pair=pair)
+    return LabelOutcome(STORED, route, cost_usd=total, label=label, pair=pair)
+
+
+def _spend(store: LabelStore | MemoryLabelStore, route: str, day: str, costs: dict) -> float:
+    total = costs["other"] + costs["judge"]
+    store.add_spend(route, day, total)
+    return total
+
+
+__all__ = ["DUPLICATE", "INVALID", "OVER_BUDGET", "REJECTED", "STORED", "UNPARSEABLE", "InvalidSample",
+           "LabelOutcome", "ModelRejected", "converse_messages", "cost_of", "features_of", "label_sample",
+           "validate"]

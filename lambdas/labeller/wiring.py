@@ -1,0 +1,61 @@
+"""The labeller's adapters, built from the environment: the labels table and Bedrock (through the router's
+Converse adapter, router.adapters.bedrock). Clients are injected; boto3's by default."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from labeller.labelling import Converse, ModelRejected
+from labeller.store import LabelStore, dynamodb_client
+from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
+
+CALL_TIMEOUT_S = 120.0  # one model call; the function's timeout (infrastructure) must leave room for three
+
+
+def bedrock_converse(invoker: BedrockConverse, *, default_region: str | None = None,
+                     timeout_s: float = CALL_TIMEOUT_S) -> Converse:
+    """The labelling logic's `converse` callable over the router's BedrockConverse. A request the model refuses as
+    invalid (ValidationException: too long for its context, say) is ModelRejected, which is not retried; every
+    other failure raises as it is, so the batch item is retried and finally dead-lettered."""
+
+    def converse(model_key: str, model_id: str, region: str | None, system: str | None, messages: list,
+                 max_tokens: int) -> tuple[str, int, int]:
+        call = ModelCall(model_id=model_id, region=region or default_region, messages=messages, system=system,
+                         max_tokens=max_tokens)
+        try:
+            reply = invoker.converse(call, timeout_s)
+        except ModelCallError as exc:
+            if exc.error_class == "ValidationException":
+                raise ModelRejected(f"{model_key} refused the request: {exc.message}") from exc
+            raise
+        return reply.text, reply.input_tokens, reply.output_tokens
+
+    return converse
+
+
+def bedrock_client_factory(default_region: str | None = None) -> Callable[[str | None, float], object]:
+    """bedrock-runtime clients with standard retries (unlike the router, which fails over instead: here a
+    throttled call may as well wait and try again)."""
+
+    def make(region: str | None, timeout_s: float):
+        import boto3
+        from botocore.config import Config
+
+        config = Config(connect_timeout=5, read_timeout=timeout_s, user_agent_extra="model-router-labeller",
+                        retries={"total_max_attempts": 3, "mode": "standard"})
+        return boto3.client("bedrock-runtime", region_name=region or default_region, config=config)
+
+    return make
+
+
+def store_from_env(env: dict, client=None) -> LabelStore:
+    table = env.get("LABELS_TABLE_NAME")
+    if not table:
+        raise RuntimeError("environment variable LABELS_TABLE_NAME is required (set by the CDK stack)")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    return LabelStore(table, client if client is not None else dynamodb_client(region))
+
+
+def converse_from_env(env: dict, client_factory=None) -> Converse:
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    return bedrock_converse(BedrockConverse(client_factory or bedrock_client_factory(region)), default_region=region)
