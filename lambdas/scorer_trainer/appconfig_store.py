@@ -1,0 +1,87 @@
+"""AppConfig adapter of the scorer trainer: read the deployed routing configuration, propose and deploy a new one.
+
+- `read_deployed()` reads what the environment SERVES (appconfigdata StartConfigurationSession +
+  GetLatestConfiguration), not the latest hosted version: the trainer compares against the scorer traffic
+  is actually routed with, and proposes a change to that document.
+- `propose()` creates a hosted configuration version (the proposal: nothing serves it until it is deployed; an
+  operator reviews and deploys it, or it is deployed by `deploy()` for routes that opted in to auto_deploy).
+- `deploy()` starts a deployment with the stack's gradual strategy; the environment's alarm monitor rolls it back.
+
+Clients are injected (boto3's `appconfigdata` and `appconfig`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+CONTENT_TYPE = "application/json"
+DESCRIPTION_MAX = 1024  # CreateHostedConfigurationVersion / StartDeployment Description
+VERSION_LABEL_MAX = 64
+# The smallest interval StartConfigurationSession accepts: the trainer reads once per run.
+_POLL_INTERVAL_S = 15
+
+
+class DeploymentRefused(Exception):
+    """AppConfig would not start the deployment (one already runs in the environment); the proposal stays."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedConfig:
+    content: bytes
+    version_label: str | None  # the deployed hosted version's label, when it has one
+
+
+class AppConfigRoutingStore:
+    def __init__(self, *, data_client: Any, control_client: Any, application_id: str, environment_id: str,
+                 profile_id: str, deployment_strategy_id: str) -> None:
+        self._data = data_client
+        self._control = control_client
+        self._app = application_id
+        self._env = environment_id
+        self._profile = profile_id
+        self._strategy = deployment_strategy_id
+
+    def read_deployed(self) -> DeployedConfig:
+        session = self._data.start_configuration_session(
+            ApplicationIdentifier=self._app, EnvironmentIdentifier=self._env,
+            ConfigurationProfileIdentifier=self._profile, RequiredMinimumPollIntervalInSeconds=_POLL_INTERVAL_S)
+        response = self._data.get_latest_configuration(ConfigurationToken=session["InitialConfigurationToken"])
+        body = response.get("Configuration")
+        raw = body.read() if hasattr(body, "read") else (body or b"")
+        if not raw:  # a first GetLatestConfiguration of a session always carries the content, unless none is deployed
+            raise LookupError("nothing is deployed to the routing configuration profile in this environment")
+        return DeployedConfig(raw, response.get("VersionLabel") or None)
+
+    def propose(self, content: bytes, *, description: str, label: str | None = None) -> int:
+        """Create a hosted configuration version; return its number."""
+        kwargs: dict[str, Any] = {
+            "ApplicationId": self._app, "ConfigurationProfileId": self._profile, "Content": content,
+            "ContentType": CONTENT_TYPE, "Description": header_safe(description, DESCRIPTION_MAX),
+        }
+        if label:
+            safe = header_safe(label, VERSION_LABEL_MAX)
+            if not safe.isdigit():  # AppConfig requires a non-numeric character in a label
+                kwargs["VersionLabel"] = safe
+        response = self._control.create_hosted_configuration_version(**kwargs)
+        return int(response["VersionNumber"])
+
+    def deploy(self, version: int, *, description: str) -> int:
+        """Deploy a hosted version with the gradual strategy; return the deployment number."""
+        try:
+            response = self._control.start_deployment(
+                ApplicationId=self._app, EnvironmentId=self._env, DeploymentStrategyId=self._strategy,
+                ConfigurationProfileId=self._profile, ConfigurationVersion=str(version),
+                Description=header_safe(description, DESCRIPTION_MAX))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConflictException":
+                raise DeploymentRefused(f"a deployment is already in progress in the environment: {exc}") from exc
+            raise
+        return int(response["DeploymentNumber"])
+
+
+def header_safe(text: str, limit: int) -> str:
+    """Descriptions and labels travel in HTTP headers: ASCII only, within AppConfig's length limit."""
+    return text.encode("ascii", "replace").decode()[:limit]

@@ -1,0 +1,72 @@
+"""Lambda entry point of the scorer trainer: a daily schedule (EventBridge) lands here; the event is not read.
+
+Environment (set by the stack): LABELS_TABLE_NAME, APPCONFIG_APPLICATION_ID, APPCONFIG_ENVIRONMENT_ID,
+APPCONFIG_PROFILE_ID (the routing profile), APPCONFIG_DEPLOYMENT_STRATEGY_ID (the gradual strategy).
+Metric ScorerTrainingRuns by {service, Route, Outcome}: one per labelled route per run.
+`job` is built on the first invocation; tests assign their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from scorer_trainer.job import TrainerJob
+
+logger = Logger()
+metrics = Metrics()
+
+REQUIRED_ENV = ("LABELS_TABLE_NAME", "APPCONFIG_APPLICATION_ID", "APPCONFIG_ENVIRONMENT_ID", "APPCONFIG_PROFILE_ID",
+                "APPCONFIG_DEPLOYMENT_STRATEGY_ID")
+
+job: TrainerJob | None = None
+
+
+def count_run(route: str, outcome: str) -> None:
+    """ScorerTrainingRuns{Route, Outcome}: its own EMF document, since each route has its own dimensions."""
+    with single_metric(name="ScorerTrainingRuns", unit=MetricUnit.Count, value=1,
+                       namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")) as metric:
+        metric.add_dimension(name="service", value=os.environ.get("POWERTOOLS_SERVICE_NAME", "scorer-trainer"))
+        metric.add_dimension(name="Route", value=route)
+        metric.add_dimension(name="Outcome", value=outcome)
+
+
+def build_job(environ: Mapping[str, str], *, data_client: Any = None, control_client: Any = None,
+              dynamodb_client: Any = None) -> TrainerJob:
+    missing = [name for name in REQUIRED_ENV if not environ.get(name)]
+    if missing:
+        raise RuntimeError(f"environment variables {', '.join(missing)} are required (set by the CDK stack)")
+    import boto3
+    from botocore.config import Config
+
+    from labeller.store import LabelStore
+    from scorer_trainer.appconfig_store import AppConfigRoutingStore
+
+    config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+    store = AppConfigRoutingStore(
+        data_client=data_client or boto3.client("appconfigdata", config=config),
+        control_client=control_client or boto3.client("appconfig", config=config),
+        application_id=environ["APPCONFIG_APPLICATION_ID"], environment_id=environ["APPCONFIG_ENVIRONMENT_ID"],
+        profile_id=environ["APPCONFIG_PROFILE_ID"],
+        deployment_strategy_id=environ["APPCONFIG_DEPLOYMENT_STRATEGY_ID"])
+    labels = LabelStore(environ["LABELS_TABLE_NAME"], dynamodb_client or boto3.client("dynamodb", config=config))
+    return TrainerJob(store, labels, on_outcome=count_run, logger=logger)
+
+
+def get_job() -> TrainerJob:
+    global job
+    if job is None:
+        job = build_job(os.environ)
+    return job
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = get_job().run()
+    return {"routes": {route: item["outcome"] for route, item in result["routes"].items()},
+            "proposals": result["proposals"]}

@@ -1,0 +1,119 @@
+"""One scheduled run of the trainer: every labelled route of the deployed configuration, trained and reported.
+
+For each route with `labelling` in the DEPLOYED routing configuration: load its labels, train (training.py),
+write the report item, and collect the better candidates. Proposals are then made in at most two hosted
+versions, so two better routes never overwrite each other:
+1. the routes that opted in to `auto_deploy`: one version with their changes, deployed with the gradual strategy;
+2. the other better routes: one version with their changes on top of (1), created and NOT deployed, for review.
+A route whose training fails is reported (outcome `failed`) and the others still run.
+
+Collaborators are injected: the AppConfig store, the label store, the clock, a metric callback and a logger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from routing_engine.config import ConfigError, parse_routing_config
+from scorer_trainer.appconfig_store import AppConfigRoutingStore, DeploymentRefused
+from scorer_trainer.training import TrainingReport, propose_config, train_from_config
+
+FAILED = "failed"  # a run that could not train at all (an error), besides training.OUTCOMES
+
+
+class TrainerJob:
+    def __init__(self, config_store: AppConfigRoutingStore, label_store: Any, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 on_outcome: Callable[[str, str], None] = lambda route, outcome: None, logger: Any = None):
+        self._config = config_store
+        self._labels = label_store
+        self._clock = clock
+        self._on_outcome = on_outcome
+        self._logger = logger
+
+    def run(self) -> dict:
+        """{"config_version_label", "routes": {route: report dict}, "proposals": [...]}."""
+        now = self._clock()
+        deployed = self._config.read_deployed()
+        config = parse_routing_config(deployed.content)  # what serves passed this; a failure here is an alarm
+        reports: dict[str, TrainingReport] = {}
+        failures: dict[str, str] = {}
+        for route in sorted(config.routes):
+            if config.routes[route].labelling is None:
+                continue
+            try:
+                reports[route] = train_from_config(config, route, self._labels.labels(route), now=now)
+            except Exception as exc:  # noqa: BLE001 - one route's failure must not stop the others' training
+                failures[route] = f"{type(exc).__name__}: {exc}"
+                self._log("error", "scorer training failed", route=route, error=failures[route])
+        better = [r for r in sorted(reports) if reports[r].outcome == "proposed"]
+        auto = [r for r in better if getattr(config.labelling_of(r), "auto_deploy", False)]
+        manual = [r for r in better if r not in auto]
+        base = deployed.content
+        proposals = []
+        if auto:
+            base, entry = self._propose(base, auto, reports, now, deploy=True)
+            proposals.append(entry)
+        if manual:
+            _, entry = self._propose(base, manual, reports, now, deploy=False)
+            proposals.append(entry)
+        out: dict[str, Any] = {"config_version_label": deployed.version_label, "routes": {}, "proposals": proposals}
+        for route, report in sorted(reports.items()):
+            self._finish(route, report.as_dict(), report.outcome, report.summary())
+            out["routes"][route] = report.as_dict()
+        for route, error in sorted(failures.items()):
+            item = {"route": route, "outcome": FAILED, "reason": error,
+                    "trained_at": now.astimezone(UTC).isoformat(timespec="seconds")}
+            self._finish(route, item, FAILED, error)
+            out["routes"][route] = item
+        return out
+
+    def _propose(self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *,
+                 deploy: bool) -> tuple[bytes, dict]:
+        doc = base
+        applied = []
+        for route in routes:
+            try:
+                doc = propose_config(doc, route, reports[route])
+                applied.append(route)
+            except (ConfigError, ValueError) as exc:  # the candidate cannot be expressed: reported, not fatal
+                reports[route] = reports[route].with_outcome("not_better", reason=f"proposal invalid: {exc}")
+        if not applied:
+            return base, {"routes": [], "hosted_version": None, "deployment": None}
+        description = f"scorer trainer {now.astimezone(UTC):%Y-%m-%dT%H:%MZ}: " + " | ".join(
+            reports[r].summary() for r in applied)
+        label = reports[applied[0]].candidate_version if len(applied) == 1 else \
+            f"scorer-trainer-{now.astimezone(UTC):%Y%m%dT%H%M}"
+        version = self._config.propose(doc, description=description, label=label)
+        deployment = None
+        reason = None
+        if deploy:
+            try:
+                deployment = self._config.deploy(version, description=description)
+            except DeploymentRefused as exc:
+                reason = f"proposed as hosted version {version}, not deployed: {exc}"
+        for route in applied:
+            rep = reports[route]
+            proposal = {"version": rep.candidate_version, "scorer": rep.candidate_name,
+                        "hosted_version": version, "deployment": deployment}
+            outcome = "deployed" if deployment is not None else "proposed"
+            where = reason or (f"deployed as hosted version {version} (deployment {deployment}, gradual strategy)"
+                               if deployment is not None else f"proposed as hosted version {version} for review")
+            reports[route] = rep.with_outcome(outcome, reason=f"{rep.reason}; {where}", proposal=proposal)
+        self._log("info", "routing configuration proposed", hosted_version=version, deployment=deployment,
+                  routes=applied)
+        return doc, {"routes": applied, "hosted_version": version, "deployment": deployment}
+
+    def _finish(self, route: str, item: dict, outcome: str, summary: str) -> None:
+        try:
+            self._labels.put_report(route, item)
+        except Exception as exc:  # noqa: BLE001 - the report item is a record; the run's result is in the log too
+            self._log("error", "report not stored", route=route, error=f"{type(exc).__name__}: {exc}")
+        self._on_outcome(route, outcome)
+        self._log("info", "scorer training report", route=route, outcome=outcome, summary=summary, report=item)
+
+    def _log(self, level: str, message: str, **fields) -> None:
+        if self._logger is not None:
+            getattr(self._logger, level)(message, extra=fields)

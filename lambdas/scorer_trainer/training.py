@@ -1,0 +1,310 @@
+"""Train a route's scorer on its judged labels, and turn a better one into a proposed routing configuration.
+
+Pure code (no AWS imports): the scheduled trainer Lambda (handler.py) and the offline command
+(`python -m tools.train_scorer`) run exactly this.
+
+How one route is trained (`train_route`):
+1. Usable labels: a feature vector of this code's feature set, a target in [0, 1], and the same (weak, strong)
+   model pair as the newest label (labels judged for another pair answer another question). Fewer than
+   `labelling.min_labels` usable labels: outcome `too_few`, nothing is fitted.
+2. Split: a label is in the holdout when a hash of its request id falls in the first `HOLDOUT_SHARE` (25%) of
+   the hash range. The split is deterministic, so a label held out once is held out in every later run too (a
+   label is never trained on in one run and used to judge the next), and no random state is involved.
+3. Fit: `learning.fit_scorer` on the training labels, regularised toward the current scorer (few labels => stays
+   near it).
+4. Threshold: the labelled rule's complexity threshold is calibrated on the training labels so the candidate
+   sends `labelling.target_strong_share` of them to the strong model, or, when that is not set, the share the
+   current threshold gives with the current scorer on the same labels (a new scorer must not quietly change
+   the route's cost).
+5. Compare on the holdout only: `learning.compare` gives each scorer's APGR with a 95% bootstrap interval and
+   a paired interval of the difference (the same resamples for both scorers). The candidate is better when the
+   lower bound of the difference in judged quality under the routing curve is above 0 (learning.compare's
+   verdict): a proposal must be better beyond resampling noise, not just on average.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from routing_engine import learning
+from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config
+from routing_engine.scorer import FeatureVector, Scorer, ScorerError
+
+HOLDOUT_SHARE = 0.25
+OUTCOMES = ("proposed", "deployed", "not_better", "too_few")
+LEARNED_SUFFIX = "-learned"
+_KEY_MAX = 64  # routing_engine.config.KEY_PATTERN
+
+
+class TrainingInputError(ValueError):
+    """The route cannot be trained as configured (no such route, no labelling); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTraining:
+    """What the deployed configuration says about training one route."""
+
+    route: str
+    labelling: Any  # routing_engine.config.Labelling, defaults filled in (config.labelling_of)
+    scorer: Scorer  # the scorer the route uses today
+    rule: str  # the labelled rule's id
+    threshold: float  # its complexity lower bound today
+    inclusive: bool  # gte (True) or gt (False)
+
+
+def route_training(config: RoutingConfig, route: str) -> RouteTraining:
+    """The route's labelling, current scorer and labelled rule threshold; TrainingInputError if it has none."""
+    if route not in config.routes:
+        raise TrainingInputError(f"no route '{route}' in the routing configuration "
+                                 f"(routes: {', '.join(sorted(config.routes))})")
+    labelling = config.labelling_of(route)
+    if labelling is None:
+        raise TrainingInputError(f"route '{route}' has no labelling section: there is nothing to train")
+    policy = config.routes[route].dynamic
+    rule = next((r for r in policy.rules if r.id == labelling.rule), None) if policy is not None else None
+    cmp = rule.when.get("complexity") if rule is not None else None
+    floor = None if cmp is None else (cmp.gte if cmp.gte is not None else cmp.gt)
+    if policy is None or rule is None or cmp is None or floor is None or isinstance(floor, bool):
+        # validation refuses such a configuration; say so rather than crash
+        raise TrainingInputError(f"route '{route}': rule '{labelling.rule}' has no complexity gte/gt threshold")
+    return RouteTraining(route, labelling, config.scorer(policy.scorer), rule.id, float(floor), cmp.gte is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingReport:
+    route: str
+    outcome: str  # one of OUTCOMES
+    reason: str
+    trained_at: str
+    labels: dict  # {"total", "usable", "train", "holdout", "skipped": {...}}
+    current: dict | None = None  # {"scorer", "version", "apgr", "ci"}
+    candidate: dict | None = None  # {"version", "apgr", "ci"}
+    difference: dict | None = None  # {"apgr", "ci"} candidate - current, paired
+    threshold: dict | None = None  # {"rule", "old", "new", "op"}
+    strong_share: dict | None = None  # {"target", "train", "holdout"}
+    proposal: dict | None = None  # {"version", "scorer", "hosted_version", "deployment"} once proposed
+    candidate_scorer: Scorer | None = field(default=None, compare=False)  # not in as_dict: it goes in the config
+
+    @property
+    def candidate_version(self) -> str:
+        return self.candidate_scorer.version if self.candidate_scorer is not None else ""
+
+    @property
+    def candidate_name(self) -> str:
+        return self.candidate_scorer.name if self.candidate_scorer is not None else ""
+
+    def with_outcome(self, outcome: str, *, reason: str | None = None, proposal: dict | None = None
+                     ) -> TrainingReport:
+        return replace(self, outcome=outcome, reason=self.reason if reason is None else reason,
+                       proposal={**(self.proposal or {}), **(proposal or {})} or None)
+
+    def as_dict(self) -> dict:
+        """JSON-able; what the report item and `--report` hold (no weights, no text)."""
+        out = {"route": self.route, "outcome": self.outcome, "reason": self.reason, "trained_at": self.trained_at,
+               "labels": self.labels}
+        for name in ("current", "candidate", "difference", "threshold", "strong_share", "proposal"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def summary(self) -> str:
+        """One line for a person (and for the hosted version's description)."""
+        parts = [f"route {self.route}: {self.outcome}", f"labels {self.labels.get('train', 0)} train / "
+                 f"{self.labels.get('holdout', 0)} holdout"]
+        if self.current and self.candidate and self.difference:
+            parts.append(f"holdout APGR {_fmt(self.current['apgr'])} {_fmt_ci(self.current['ci'])} -> "
+                         f"{_fmt(self.candidate['apgr'])} {_fmt_ci(self.candidate['ci'])}, gain "
+                         f"{_fmt(self.difference['apgr'])} {_fmt_ci(self.difference['ci'])}")
+        if self.threshold and self.threshold.get("new") is not None:
+            parts.append(f"rule {self.threshold['rule']} threshold {self.threshold['old']} -> {self.threshold['new']}")
+        if self.strong_share:
+            parts.append(f"strong share {_fmt(self.strong_share.get('holdout'))} (target "
+                         f"{_fmt(self.strong_share.get('target'))})")
+        parts.append(self.reason)
+        return "; ".join(parts)
+
+
+def in_holdout(request_id: str, share: float = HOLDOUT_SHARE) -> bool:
+    """Deterministic split: the first 8 bytes of SHA-256(request id) as a fraction of 2**64."""
+    digest = hashlib.sha256(request_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def scorer_version(route: str, now: datetime, labels: int) -> str:
+    return f"{route}-{now.astimezone(UTC):%Y%m%dT%H%M}-n{labels}"
+
+
+def learned_scorer_name(route: str) -> str:
+    return f"{route[: _KEY_MAX - len(LEARNED_SUFFIX)]}{LEARNED_SUFFIX}"
+
+
+def usable_labels(labels: Iterable[Mapping]) -> tuple[list[tuple[Mapping, FeatureVector, float]], dict]:
+    """[(label, vector, target)] of the newest label's model pair, and the counts of what was skipped and why."""
+    rows = sorted(labels, key=lambda lab: (str(lab.get("labelled_at", "")), str(lab.get("request_id", ""))))
+    skipped: Counter[str] = Counter()
+    parsed = []
+    for lab in rows:
+        target = lab.get("target")
+        if not isinstance(target, int | float) or isinstance(target, bool) or not 0 <= target <= 1 \
+                or not math.isfinite(target) or not lab.get("request_id"):
+            skipped["invalid"] += 1
+            continue
+        try:
+            vector = FeatureVector.from_json(lab.get("features"))
+        except (ScorerError, TypeError, ValueError, KeyError):
+            skipped["feature_set"] += 1  # another feature set (or a malformed vector): cannot be scored here
+            continue
+        parsed.append((lab, vector, float(target)))
+    if parsed:
+        newest = parsed[-1][0]
+        pair = (newest.get("weak_model"), newest.get("strong_model"))
+        kept = [row for row in parsed if (row[0].get("weak_model"), row[0].get("strong_model")) == pair]
+        if len(kept) < len(parsed):
+            skipped["other_pair"] += len(parsed) - len(kept)
+        parsed = kept
+    return parsed, dict(skipped)
+
+
+def train_route(route: str, labelling, current_scorer: Scorer, labels: Iterable[Mapping], *, now: datetime,
+                current_threshold: float, inclusive: bool = True, rule: str | None = None,
+                holdout_share: float = HOLDOUT_SHARE) -> TrainingReport:
+    """Fit, calibrate and compare (see the module docstring). `labelling`: the route's Labelling with defaults
+    filled in; `current_threshold`: the labelled rule's complexity threshold today (gte when `inclusive`)."""
+    labels = list(labels)
+    rows, skipped = usable_labels(labels)
+    trained_at = now.astimezone(UTC).isoformat(timespec="seconds")
+    rule = rule or labelling.rule
+    counts = {"total": len(labels), "usable": len(rows), "skipped": skipped}
+    if len(rows) < labelling.min_labels:
+        return TrainingReport(route, "too_few", f"{len(rows)} usable labels, {labelling.min_labels} needed",
+                              trained_at, {**counts, "train": 0, "holdout": 0})
+    train = [r for r in rows if not in_holdout(str(r[0]["request_id"]), holdout_share)]
+    hold = [r for r in rows if in_holdout(str(r[0]["request_id"]), holdout_share)]
+    counts.update(train=len(train), holdout=len(hold))
+    if len(train) < 2 or len(hold) < 2:
+        return TrainingReport(route, "too_few", "the split left fewer than 2 labels on one side", trained_at,
+                              counts)
+    version = scorer_version(route, now, len(train))
+    meta = {"route": route, "labels": len(train), "holdout": len(hold), "trained_at": trained_at,
+            "base": current_scorer.version,
+            "trained_on": f"judged labels {train[0][0].get('labelled_at', '?')} .. {train[-1][0].get('labelled_at', '?')}"}
+    try:
+        candidate = learning.fit_scorer([r[1] for r in train], [r[2] for r in train], prior=current_scorer,
+                                        version=version, meta=meta, name=learned_scorer_name(route))
+    except learning.LearningError as exc:  # e.g. every label a tie: nothing to learn from
+        return TrainingReport(route, "not_better", f"no scorer could be fitted: {exc}", trained_at, counts)
+
+    train_current = [current_scorer.score(r[1]) for r in train]
+    if labelling.target_strong_share is not None:
+        target_share = float(labelling.target_strong_share)
+    else:
+        target_share = _share(train_current, current_threshold, inclusive)
+    train_candidate = [candidate.score(r[1]) for r in train]
+    new_threshold = _config_threshold(learning.threshold_for_share(train_candidate, target_share))
+    hold_candidate = [candidate.score(r[1]) for r in hold]
+    share = {"target": round(target_share, 4),
+             "train": round(_share(train_candidate, new_threshold, True), 4),
+             "holdout": round(_share(hold_candidate, new_threshold, True), 4),
+             "holdout_current": round(_share([current_scorer.score(r[1]) for r in hold], current_threshold,
+                                             inclusive), 4)}
+    threshold = {"rule": rule, "op": "gte" if inclusive else "gt", "old": current_threshold, "new": new_threshold}
+
+    result = learning.compare(current_scorer, candidate, [r[1] for r in hold], [r[2] for r in hold])
+    current = {"scorer": current_scorer.name, "version": current_scorer.version, **_metric(result, "current")}
+    cand = {"scorer": candidate.name, "version": version, **_metric(result, "candidate")}
+    diff = _metric(result, "difference")
+    # Decided on the paired interval of the difference in mean judged quality under the routing curve (compare's
+    # verdict), not on APGR's: APGR divides by the holdout's quality gap, which judged labels often put near 0,
+    # and then its interval explodes. Both are in the report; they rank scorers alike when the gap is positive.
+    verdict = result.get("verdict")
+    if verdict == "better":
+        outcome, reason = "proposed", ("the candidate is better on the holdout: the 95% interval of its gain in "
+                                       "judged quality is above 0")
+    elif verdict == "undefined":
+        outcome, reason = "not_better", "the holdout's labels cannot compare the scorers (no quality under the curve)"
+    else:
+        outcome, reason = "not_better", (f"the candidate is {verdict} on the holdout: the 95% interval of its gain "
+                                         "in judged quality is not above 0")
+    return TrainingReport(route, outcome, reason, trained_at, counts, current, cand, diff, threshold, share,
+                          candidate_scorer=candidate)
+
+
+def train_from_config(config: RoutingConfig, route: str, labels: Iterable[Mapping], *, now: datetime
+                      ) -> TrainingReport:
+    """train_route with the route's labelling, scorer and threshold read from the deployed configuration."""
+    inputs = route_training(config, route)
+    return train_route(route, inputs.labelling, inputs.scorer, labels, now=now,
+                       current_threshold=inputs.threshold, inclusive=inputs.inclusive, rule=inputs.rule)
+
+
+def propose_config(config_json: bytes | str, route: str, report: TrainingReport) -> bytes:
+    """The routing configuration with the report's candidate scorer in `scorers["<route>-learned"]`, the route's
+    `dynamic.scorer` naming it and its labelled rule's complexity threshold replaced; everything else as it was.
+    Validated with parse_routing_config before it is returned (ConfigError names the field otherwise)."""
+    if report.candidate_scorer is None or report.threshold is None or report.threshold.get("new") is None:
+        raise TrainingInputError(f"route '{route}': the report holds no candidate scorer to propose "
+                                 f"(outcome {report.outcome})")
+    doc = json.loads(config_json)
+    try:
+        policy = doc["routes"][route]["dynamic"]
+        rule = next(r for r in policy.get("rules", []) if r.get("id") == report.threshold["rule"])
+        cmp = rule["when"]["complexity"]
+    except (KeyError, TypeError, StopIteration):
+        raise TrainingInputError(f"route '{route}' or its rule '{report.threshold['rule']}' is not in the "
+                                 "configuration any more") from None
+    name = learned_scorer_name(route)
+    doc.setdefault("scorers", {})[name] = report.candidate_scorer.spec()
+    policy["scorer"] = name
+    op = report.threshold["op"]
+    cmp.pop("gt" if op == "gte" else "gte", None)
+    cmp["gte"] = report.threshold["new"]  # calibrated as "score >= threshold"
+    raw = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+    try:
+        parse_routing_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"the proposed configuration does not validate: {exc}") from exc
+    return raw
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _share(scores: Sequence[float], threshold: float, inclusive: bool) -> float:
+    if not scores:
+        return 0.0
+    hits = sum(1 for s in scores if (s >= threshold if inclusive else s > threshold))
+    return hits / len(scores)
+
+
+def _config_threshold(value: float) -> float:
+    """Rounded DOWN to 4 places (a request scored exactly at the calibrated threshold stays above it), within
+    [0, 1] as the configuration requires."""
+    return min(1.0, max(0.0, math.floor(value * 10_000) / 10_000))
+
+
+def _metric(result: Mapping, name: str) -> dict:
+    """{"apgr", "ci"} for one entry of learning.compare's result."""
+    entry = result.get(name) or {}
+    apgr = entry.get("apgr")
+    ci = entry.get("ci")
+    out: dict[str, Any] = {"apgr": None if apgr is None or not math.isfinite(apgr) else round(float(apgr), 4),
+                           "ci": None}
+    if ci is not None and all(x is not None and math.isfinite(x) for x in ci):
+        out["ci"] = [round(float(ci[0]), 4), round(float(ci[1]), 4)]
+    return out
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _fmt_ci(ci) -> str:
+    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"

@@ -1,0 +1,354 @@
+"""The scorer trainer Lambda: deployed configuration in, a report per labelled route, proposals and deployments out.
+
+Behaviour runs against an in-memory AppConfig (moto has no appconfigdata, environments or deployments) and the
+labels table on moto's DynamoDB through the labeller's own LabelStore. The AWS calls' exact shapes are checked
+with botocore's Stubber (appconfigdata, StartDeployment) and moto (CreateHostedConfigurationVersion).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from labeller.store import LabelStore
+from routing_engine.config import parse_routing_config
+from scorer_trainer import handler
+from scorer_trainer.appconfig_store import AppConfigRoutingStore
+from scorer_trainer.job import TrainerJob
+from tests.unit.label_fixtures import ROUTE, labelled_config, make_labels
+
+APP, ENV, PROFILE, STRATEGY = "app1234", "env5678", "prof901", "strat12"
+TABLE = "labels-test"
+NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+LABELS = 1000  # rule-following labels: enough for the gain's interval to clear 0 on a 25% holdout (500 is not)
+ENV_VARS = {"LABELS_TABLE_NAME": TABLE, "APPCONFIG_APPLICATION_ID": APP, "APPCONFIG_ENVIRONMENT_ID": ENV,
+            "APPCONFIG_PROFILE_ID": PROFILE, "APPCONFIG_DEPLOYMENT_STRATEGY_ID": STRATEGY}
+
+
+@pytest.fixture(autouse=True)
+def _offline_aws(monkeypatch):
+    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                        "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter", "POWERTOOLS_SERVICE_NAME": "scorer-trainer",
+                        "POWERTOOLS_TRACE_DISABLED": "1"}.items():
+        monkeypatch.setenv(name, value)
+    importlib.reload(handler)  # Powertools reads its settings when Logger/Metrics are built
+    yield
+    handler.metrics.clear_metrics()
+    handler.job = None
+
+
+# --- fakes -------------------------------------------------------------------------------------
+
+
+def conflict(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ConflictException", "Message": "a deployment is in progress"},
+                        "ResponseMetadata": {"HTTPStatusCode": 409}}, operation)
+
+
+@dataclass
+class FakeAppConfig:
+    """appconfigdata + appconfig in memory: what is deployed, hosted versions, deployments."""
+
+    deployed: bytes
+    hosted: dict[int, dict] = field(default_factory=dict)
+    deployments: list[dict] = field(default_factory=list)
+    busy: bool = False  # StartDeployment refused with ConflictException
+
+    def start_configuration_session(self, **kwargs):
+        assert (kwargs["ApplicationIdentifier"], kwargs["EnvironmentIdentifier"],
+                kwargs["ConfigurationProfileIdentifier"]) == (APP, ENV, PROFILE)
+        return {"InitialConfigurationToken": "token-1"}
+
+    def get_latest_configuration(self, ConfigurationToken):
+        assert ConfigurationToken == "token-1"
+        return {"Configuration": StreamingBody(io.BytesIO(self.deployed), len(self.deployed)),
+                "ContentType": "application/json", "NextPollConfigurationToken": "token-2"}
+
+    def create_hosted_configuration_version(self, **kwargs):
+        number = len(self.hosted) + 1
+        self.hosted[number] = kwargs
+        return {"VersionNumber": number}
+
+    def start_deployment(self, **kwargs):
+        if self.busy:
+            raise conflict("StartDeployment")
+        self.deployments.append(kwargs)
+        return {"DeploymentNumber": len(self.deployments)}
+
+    def content(self, number: int) -> dict:
+        return json.loads(self.hosted[number]["Content"])
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[str, str]] = []
+        self.lines: list[tuple[str, str, dict]] = []
+
+    def __call__(self, route: str, outcome: str) -> None:
+        self.outcomes.append((route, outcome))
+
+    def info(self, message, extra=None):
+        self.lines.append(("INFO", message, extra or {}))
+
+    def error(self, message, extra=None):
+        self.lines.append(("ERROR", message, extra or {}))
+
+
+class FakeContext:
+    function_name = "scorer-trainer"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:scorer-trainer"
+    aws_request_id = "5f2e1c7a-0000-4000-8000-000000000002"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 600_000
+
+
+@pytest.fixture
+def dynamodb():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                  {"AttributeName": "sk", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
+        yield client
+
+
+class MemoryLabelStore:
+    """LabelStore's interface in memory, for the tests that are about the trainer's decisions (the moto-backed
+    LabelStore runs in the first test and the handler test)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[dict]] = {}
+        self.report_items: dict[str, list[dict]] = {}
+
+    def put_label(self, label: dict) -> bool:
+        self.items.setdefault(label["route"], []).append(json.loads(json.dumps(label)))
+        return True
+
+    def labels(self, route: str, *, since_iso: str | None = None) -> list[dict]:
+        return list(self.items.get(route, []))
+
+    def put_report(self, route: str, report: dict) -> None:
+        self.report_items.setdefault(route, []).insert(0, json.loads(json.dumps(report)))
+
+    def reports(self, route: str, *, limit: int = 10) -> list[dict]:
+        return self.report_items.get(route, [])[:limit]
+
+
+def label_store(client) -> LabelStore:
+    return LabelStore(TABLE, client, clock=lambda: NOW)
+
+
+def store_labels(store: LabelStore, labels: list[dict]) -> None:
+    for label in labels:
+        assert store.put_label(label)
+
+
+def job_for(fake: FakeAppConfig, store: LabelStore, recorder: Recorder) -> TrainerJob:
+    config_store = AppConfigRoutingStore(data_client=fake, control_client=fake, application_id=APP,
+                                         environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY)
+    return TrainerJob(config_store, store, clock=lambda: NOW, on_outcome=recorder, logger=recorder)
+
+
+def config_bytes(doc: dict) -> bytes:
+    return json.dumps(doc, indent=2).encode()
+
+
+def two_labelled_routes(auto_first: bool) -> dict:
+    """tech_support and a copy of it, 'support_b', both labelled; one of them deploys automatically."""
+    doc = labelled_config(target_strong_share=0.2, auto_deploy=auto_first)
+    doc["routes"]["support_b"] = copy.deepcopy(doc["routes"][ROUTE])
+    doc["routes"]["support_b"]["labelling"]["auto_deploy"] = not auto_first
+    return doc
+
+
+# --- behaviour ---------------------------------------------------------------------------------
+
+
+def test_a_better_scorer_is_proposed_as_a_hosted_version_and_not_deployed(dynamodb):
+    # Given a deployed configuration labelling tech_support (no auto deploy) and labels that follow a rule
+    fake = FakeAppConfig(config_bytes(labelled_config(target_strong_share=0.2)))
+    store = label_store(dynamodb)
+    store_labels(store, make_labels(LABELS))
+    recorder = Recorder()
+    # When the trainer runs
+    result = job_for(fake, store, recorder).run()
+    # Then one hosted version holds the proposal, it validates, and nothing was deployed
+    assert list(fake.hosted) == [1] and fake.deployments == []
+    proposal = fake.hosted[1]
+    config = parse_routing_config(proposal["Content"])
+    assert config.routes[ROUTE].dynamic.scorer == "tech_support-learned"
+    assert proposal["VersionLabel"] == config.scorer("tech_support-learned").version
+    assert proposal["VersionLabel"].startswith("tech_support-20261201T0630-n")
+    assert "holdout APGR" in proposal["Description"] and len(proposal["Description"]) <= 1024
+    # and the report is stored, counted and returned
+    report = store.reports(ROUTE)[0]
+    assert report["outcome"] == "proposed" and report["proposal"]["hosted_version"] == 1
+    assert report["difference"]["ci"][0] > 0
+    assert recorder.outcomes == [(ROUTE, "proposed")]
+    assert result["routes"][ROUTE]["outcome"] == "proposed"
+
+
+def test_auto_deploy_deploys_the_proposal_with_the_gradual_strategy():
+    fake = FakeAppConfig(config_bytes(labelled_config(target_strong_share=0.2, auto_deploy=True)))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS))
+    recorder = Recorder()
+    job_for(fake, store, recorder).run()
+    assert fake.deployments == [{"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentStrategyId": STRATEGY,
+                                 "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "1",
+                                 "Description": fake.hosted[1]["Description"]}]
+    assert store.reports(ROUTE)[0]["outcome"] == "deployed"
+    assert recorder.outcomes == [(ROUTE, "deployed")]
+
+
+def test_a_deployment_already_in_progress_leaves_the_proposal_for_later():
+    fake = FakeAppConfig(config_bytes(labelled_config(target_strong_share=0.2, auto_deploy=True)), busy=True)
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS))
+    recorder = Recorder()
+    job_for(fake, store, recorder).run()
+    report = store.reports(ROUTE)[0]
+    assert report["outcome"] == "proposed" and "not deployed" in report["reason"]
+    assert list(fake.hosted) == [1] and fake.deployments == []
+
+
+def test_too_few_labels_propose_nothing_and_say_so():
+    fake = FakeAppConfig(config_bytes(labelled_config(min_labels=200)))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(120))
+    recorder = Recorder()
+    job_for(fake, store, recorder).run()
+    assert fake.hosted == {} and fake.deployments == []
+    report = store.reports(ROUTE)[0]
+    assert report["outcome"] == "too_few" and report["labels"]["usable"] == 120
+    assert recorder.outcomes == [(ROUTE, "too_few")]
+
+
+def test_two_better_routes_never_overwrite_each_other():
+    # Given two labelled routes, tech_support deploying automatically and support_b for review
+    fake = FakeAppConfig(config_bytes(two_labelled_routes(auto_first=True)))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS) + make_labels(LABELS, seed=2, route="support_b"))
+    job_for(fake, store, Recorder()).run()
+    # Then version 1 (deployed) changes tech_support only; version 2 (for review) holds both changes
+    first, second = fake.content(1), fake.content(2)
+    assert first["routes"][ROUTE]["dynamic"]["scorer"] == "tech_support-learned"
+    assert "scorer" not in first["routes"]["support_b"]["dynamic"]
+    assert second["routes"][ROUTE]["dynamic"]["scorer"] == "tech_support-learned"
+    assert second["routes"]["support_b"]["dynamic"]["scorer"] == "support_b-learned"
+    assert [d["ConfigurationVersion"] for d in fake.deployments] == ["1"]
+    assert store.reports(ROUTE)[0]["outcome"] == "deployed"
+    assert store.reports("support_b")[0]["outcome"] == "proposed"
+
+
+def test_one_route_failing_does_not_stop_the_others():
+    fake = FakeAppConfig(config_bytes(two_labelled_routes(auto_first=False)))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS))
+    real_labels = store.labels
+
+    def labels(route, **kwargs):
+        if route == "support_b":
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                              "Query")
+        return real_labels(route, **kwargs)
+
+    store.labels = labels  # type: ignore[method-assign]
+    recorder = Recorder()
+    job_for(fake, store, recorder).run()
+    assert sorted(recorder.outcomes) == [("support_b", "failed"), (ROUTE, "proposed")]
+    assert "ProvisionedThroughputExceeded" in store.reports("support_b")[0]["reason"]
+    assert any(level == "ERROR" and extra.get("route") == "support_b" for level, _, extra in recorder.lines)
+
+
+def test_the_lambda_handler_counts_each_route_run(dynamodb, capsys):
+    # Given the handler wired from its environment, with AppConfig in memory and the labels table on moto
+    fake = FakeAppConfig(config_bytes(labelled_config(min_labels=200)))
+    store_labels(label_store(dynamodb), make_labels(50))
+    handler.job = handler.build_job(ENV_VARS, data_client=fake, control_client=fake, dynamodb_client=dynamodb)
+    # When the schedule invokes it
+    out = handler.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeContext())
+    # Then it says what happened per route, and emits ScorerTrainingRuns{Route, Outcome}
+    assert out == {"routes": {ROUTE: "too_few"}, "proposals": []}
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    runs = [d for d in docs if "ScorerTrainingRuns" in d]
+    assert len(runs) == 1
+    assert (runs[0]["Route"], runs[0]["Outcome"], runs[0]["ScorerTrainingRuns"]) == (ROUTE, "too_few", [1.0])
+    dims = runs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert set(dims) == {"service", "Route", "Outcome"}
+
+
+def test_a_missing_environment_variable_is_named():
+    with pytest.raises(RuntimeError, match="APPCONFIG_DEPLOYMENT_STRATEGY_ID"):
+        handler.build_job({k: v for k, v in ENV_VARS.items() if k != "APPCONFIG_DEPLOYMENT_STRATEGY_ID"})
+
+
+# --- the AWS calls' shapes ---------------------------------------------------------------------
+
+
+def test_read_deployed_uses_a_configuration_session():
+    data = boto3.client("appconfigdata", region_name="us-east-1")
+    content = config_bytes(labelled_config())
+    with Stubber(data) as stub:
+        stub.add_response("start_configuration_session", {"InitialConfigurationToken": "t" * 20},
+                          {"ApplicationIdentifier": APP, "EnvironmentIdentifier": ENV,
+                           "ConfigurationProfileIdentifier": PROFILE, "RequiredMinimumPollIntervalInSeconds": ANY})
+        stub.add_response("get_latest_configuration",
+                          {"Configuration": StreamingBody(io.BytesIO(content), len(content)),
+                           "ContentType": "application/json", "VersionLabel": "v7", "NextPollConfigurationToken": "n"},
+                          {"ConfigurationToken": "t" * 20})
+        store = AppConfigRoutingStore(data_client=data, control_client=None, application_id=APP, environment_id=ENV,
+                                      profile_id=PROFILE, deployment_strategy_id=STRATEGY)
+        deployed = store.read_deployed()
+        stub.assert_no_pending_responses()
+    assert deployed.content == content and deployed.version_label == "v7"
+
+
+def test_start_deployment_request_shape_and_conflict():
+    control = boto3.client("appconfig", region_name="us-east-1")
+    store = AppConfigRoutingStore(data_client=None, control_client=control, application_id=APP,
+                                  environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY)
+    expected = {"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentStrategyId": STRATEGY,
+                "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "4", "Description": "why"}
+    from scorer_trainer.appconfig_store import DeploymentRefused
+
+    with Stubber(control) as stub:
+        stub.add_response("start_deployment", {"DeploymentNumber": 3, "State": "DEPLOYING"}, expected)
+        stub.add_client_error("start_deployment", service_error_code="ConflictException", http_status_code=409,
+                              expected_params=expected)
+        assert store.deploy(4, description="why") == 3
+        with pytest.raises(DeploymentRefused):
+            store.deploy(4, description="why")
+        stub.assert_no_pending_responses()
+
+
+def test_a_proposal_is_a_hosted_version_in_moto():
+    with mock_aws():
+        control = boto3.client("appconfig", region_name="us-east-1")
+        app = control.create_application(Name="model-router")["Id"]
+        profile = control.create_configuration_profile(ApplicationId=app, Name="routing", LocationUri="hosted")["Id"]
+        store = AppConfigRoutingStore(data_client=None, control_client=control, application_id=app,
+                                      environment_id=ENV, profile_id=profile, deployment_strategy_id=STRATEGY)
+        content = config_bytes(labelled_config())
+        number = store.propose(content, description="r\u00e9sum\u00e9 " + "x" * 2000, label="tech_support-2026")
+        stored = control.get_hosted_configuration_version(ApplicationId=app, ConfigurationProfileId=profile,
+                                                          VersionNumber=number)
+    assert stored["Content"].read() == content
+    assert stored["VersionLabel"] == "tech_support-2026"
+    assert stored["Description"].startswith("r?sum? ") and len(stored["Description"]) == 1024

@@ -1,0 +1,259 @@
+"""Scorer training (lambdas/scorer_trainer/training.py): split, fit, calibrate, compare, propose.
+
+Labels here are made the way the labeller makes them (a feature vector of the prompt, a judged target), from the
+simulated traffic and the simulated judge's rule (database questions need the strong model), so a scorer that
+learns the rule is measurably better and one trained on noise is not.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from local import simulated_traffic
+from routing_engine import learning
+from routing_engine.config import ConfigError, parse_routing_config
+from routing_engine.scorer import FEATURE_SET, bundled, vectorize
+from scorer_trainer.training import (
+    HOLDOUT_SHARE,
+    TrainingInputError,
+    in_holdout,
+    learned_scorer_name,
+    propose_config,
+    route_training,
+    train_from_config,
+    train_route,
+)
+from tests.unit.label_fixtures import ROOT, ROUTE, fresh_eval, labelled_config, make_labels
+
+NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def learned():
+    """Given 1,200 labels that follow the rule, when the route is trained: the report and the config."""
+    doc = labelled_config(target_strong_share=0.2)
+    config = parse_routing_config(json.dumps(doc))
+    labels = make_labels(1200)
+    return doc, config, labels, train_from_config(config, ROUTE, labels, now=NOW)
+
+
+def test_fewer_usable_labels_than_min_labels_trains_nothing():
+    # Given a route that needs 200 labels and has 150
+    config = parse_routing_config(json.dumps(labelled_config(min_labels=200)))
+    # When it is trained
+    report = train_from_config(config, ROUTE, make_labels(150), now=NOW)
+    # Then nothing is fitted and the report says why
+    assert report.outcome == "too_few"
+    assert report.candidate_scorer is None and report.candidate is None
+    assert "150 usable labels, 200 needed" in report.reason
+    with pytest.raises(TrainingInputError):
+        propose_config(json.dumps(labelled_config()), ROUTE, report)
+
+
+def test_the_holdout_split_is_a_deterministic_function_of_the_request_id():
+    ids = [f"req-{i}" for i in range(4000)]
+    first = {i for i in ids if in_holdout(i)}
+    # the same ids in another order land on the same side, and about a quarter is held out
+    assert first == {i for i in reversed(ids) if in_holdout(i)}
+    assert abs(len(first) / len(ids) - HOLDOUT_SHARE) < 0.03
+
+
+def test_a_label_held_out_is_never_trained_on(learned, monkeypatch):
+    # Given the labels, when fit_scorer is called, then it sees exactly the non-holdout labels
+    doc, config, labels, _ = learned
+    seen = {}
+    real_fit = learning.fit_scorer
+
+    def spy(vectors, targets, **kwargs):
+        seen["n"] = len(vectors)
+        seen["vectors"] = {json.dumps(v.to_json()) for v in vectors}
+        return real_fit(vectors, targets, **kwargs)
+
+    monkeypatch.setattr(learning, "fit_scorer", spy)
+    report = train_from_config(config, ROUTE, labels, now=NOW)
+    held = [lab for lab in labels if in_holdout(lab["request_id"])]
+    assert seen["n"] == report.labels["train"] == len(labels) - len(held)
+    assert report.labels["holdout"] == len(held)
+    only_in_holdout = {json.dumps(lab["features"]) for lab in held} - {
+        json.dumps(lab["features"]) for lab in labels if not in_holdout(lab["request_id"])}
+    assert only_in_holdout and not (only_in_holdout & seen["vectors"])
+
+
+def test_labels_that_follow_the_rule_give_a_better_scorer_beyond_noise(learned):
+    _, _, _, report = learned
+    # Then the candidate is better on the holdout with the gain's interval above 0
+    assert report.outcome == "proposed"
+    assert report.difference["ci"][0] > 0
+    assert report.candidate["apgr"] > report.current["apgr"]
+    assert report.current["ci"][0] <= report.current["apgr"] <= report.current["ci"][1]
+    assert report.candidate["version"] == "tech_support-20261201T0630-n" + str(report.labels["train"])
+    # and it has learned the rule: on fresh prompts (other templates, other seed) it ranks better than bundled
+    vectors, targets = fresh_eval()
+    fresh = learning.compare(bundled(), report.candidate_scorer, vectors, targets)
+    assert fresh["difference"]["ci"][0] > 0
+
+
+def test_labels_without_signal_are_not_better():
+    # Given targets drawn at random, independent of the prompt
+    rng = random.Random(5)
+    coin = [rng.choice((0.0, 0.5, 1.0)) for _ in range(1000)]
+    config = parse_routing_config(json.dumps(labelled_config()))
+    # When trained, then the candidate is not proposed
+    report = train_from_config(config, ROUTE, make_labels(1000, target=lambda i, p: coin[i]), now=NOW)
+    assert report.outcome == "not_better"
+    assert report.difference["ci"][0] <= 0
+
+
+def test_all_ties_cannot_be_fitted_and_are_reported_not_better():
+    config = parse_routing_config(json.dumps(labelled_config()))
+    report = train_from_config(config, ROUTE, make_labels(300, target=lambda i, p: 0.5), now=NOW)
+    assert report.outcome == "not_better"
+    assert "no scorer could be fitted" in report.reason
+
+
+def test_the_threshold_is_calibrated_to_the_target_share_on_training_labels(learned):
+    doc, _, _, report = learned
+    today = doc["routes"][ROUTE]["dynamic"]["rules"][0]["when"]["complexity"]["gte"]
+    assert report.threshold["rule"] == "hard-question" and report.threshold["old"] == today
+    assert report.strong_share["target"] == 0.2
+    assert abs(report.strong_share["train"] - 0.2) < 0.03
+    assert 0 <= report.threshold["new"] <= 1
+
+
+def test_without_a_target_share_the_current_share_is_kept():
+    # Given no target share, and a current threshold that sends some training labels to the strong model
+    config = parse_routing_config(json.dumps(labelled_config()))
+    inputs = route_training(config, ROUTE)
+    labels = make_labels(800)
+    scores = sorted(bundled().score(vectorize(p.text)) for p in simulated_traffic.generate(800, seed=1))
+    current = scores[int(len(scores) * 0.7)]  # about 30% at or above
+    # When trained
+    report = train_route(ROUTE, inputs.labelling, inputs.scorer, labels, now=NOW, current_threshold=current)
+    # Then the candidate's threshold sends about the share the current one sends, on the same labels
+    train_scores = [bundled().score(vectorize(p.text)) for p, lab in
+                    zip(simulated_traffic.generate(800, seed=1), labels) if not in_holdout(lab["request_id"])]
+    share = sum(s >= current for s in train_scores) / len(train_scores)
+    assert report.strong_share["target"] == round(share, 4)
+    assert abs(report.strong_share["train"] - share) < 0.03
+
+
+def test_unusable_labels_are_skipped_and_counted():
+    labels = make_labels(260)
+    labels[0]["features"] = {**labels[0]["features"], "fs": "v1"}  # another feature set
+    labels[1]["target"] = 1.7  # not a probability
+    labels[2].pop("request_id")
+    old_pair = make_labels(5, seed=7, pair=("nova-pro", "claude-sonnet"))
+    for lab in old_pair:
+        lab["labelled_at"] = "2026-11-01T00:00:00Z"  # older than the rest: the newest label's pair is kept
+    config = parse_routing_config(json.dumps(labelled_config(min_labels=20)))
+    report = train_from_config(config, ROUTE, labels + old_pair, now=NOW)
+    assert report.labels["skipped"] == {"feature_set": 1, "invalid": 2, "other_pair": 5}
+    assert report.labels["usable"] == 257
+    assert FEATURE_SET == "v2"
+
+
+def test_the_proposal_is_the_current_config_with_the_new_scorer_and_threshold(learned):
+    doc, _, _, report = learned
+    raw = propose_config(json.dumps(doc), ROUTE, report)
+    proposed = json.loads(raw)
+    config = parse_routing_config(raw)  # it validates
+    name = learned_scorer_name(ROUTE)
+    assert name == "tech_support-learned"
+    assert config.routes[ROUTE].dynamic.scorer == name
+    rule = next(r for r in config.routes[ROUTE].dynamic.rules if r.id == "hard-question")
+    assert rule.when["complexity"].gte == report.threshold["new"]
+    # the scorer in the document scores as the candidate does
+    v = vectorize("How do I choose a primary key for a database table?")
+    assert config.scorer(name).score(v) == pytest.approx(report.candidate_scorer.score(v), abs=1e-9)
+    assert config.scorer(name).version == report.candidate["version"]
+    # everything else is as it was
+    expected = copy.deepcopy(doc)
+    expected["scorers"] = {name: proposed["scorers"][name]}
+    expected["routes"][ROUTE]["dynamic"]["scorer"] = name
+    expected["routes"][ROUTE]["dynamic"]["rules"][0]["when"]["complexity"]["gte"] = report.threshold["new"]
+    assert proposed == expected
+
+
+def test_a_proposal_that_would_not_validate_is_refused(learned):
+    doc, _, _, report = learned
+    broken = copy.deepcopy(doc)
+    broken["routes"]["faq"]["model"] = "ghost"
+    with pytest.raises(ConfigError, match="routes.faq.model"):
+        propose_config(json.dumps(broken), ROUTE, report)
+
+
+def test_a_route_without_labelling_cannot_be_trained():
+    config = parse_routing_config((ROOT / "config" / "routing.json").read_bytes())
+    with pytest.raises(TrainingInputError, match="no labelling"):
+        route_training(config, "faq")
+    with pytest.raises(TrainingInputError, match="no route 'nope'"):
+        route_training(config, "nope")
+
+
+def test_the_report_is_json_and_names_what_a_reviewer_needs(learned):
+    _, _, _, report = learned
+    item = json.loads(json.dumps(report.as_dict()))
+    assert set(item) >= {"route", "outcome", "labels", "current", "candidate", "difference", "threshold",
+                         "strong_share"}
+    assert "spec" not in json.dumps(item) and "coef" not in json.dumps(item)
+    assert len(report.summary()) < 1024
+
+
+# --- the offline command (tools/train_scorer.py) -------------------------------------------------
+
+
+def write_inputs(tmp_path, labels, doc):
+    labels_file, config_file = tmp_path / "labels.jsonl", tmp_path / "routing.json"
+    labels_file.write_text("".join(json.dumps(lab) + "\n" for lab in labels), encoding="utf-8")
+    config_file.write_text(json.dumps(doc), encoding="utf-8")
+    return labels_file, config_file
+
+
+def test_the_offline_command_writes_the_same_proposal_as_the_trainer(tmp_path, learned, capsys):
+    from tools.train_scorer import main
+
+    doc, _, labels, report = learned
+    labels_file, config_file = write_inputs(tmp_path, labels + make_labels(30, route="faq"), doc)
+    out, report_file = tmp_path / "proposal.json", tmp_path / "report.json"
+    code = main(["--labels", str(labels_file), "--config", str(config_file), "--route", ROUTE, "--out", str(out),
+                 "--report", str(report_file), "--now", "2026-12-01T06:30:00Z"])
+    assert code == 0
+    written = json.loads(report_file.read_text())
+    assert written["outcome"] == "proposed" and written["labels"]["usable"] == len(labels)  # faq labels left out
+    assert written["difference"] == report.difference
+    assert out.read_bytes() == propose_config(json.dumps(doc), ROUTE, report)
+    assert json.loads(capsys.readouterr().out)["outcome"] == "proposed"
+
+
+@pytest.mark.parametrize("change, message", [
+    ("missing_labels", "cannot read the labels file"),
+    ("bad_line", "labels.jsonl:2: not a JSON object"),
+    ("bad_config", "invalid routing configuration"),
+    ("unlabelled_route", "has no labelling section"),
+    ("bad_now", "--now 'yesterday' is not an ISO date-time"),
+])
+def test_the_offline_command_refuses_bad_input_in_one_line(tmp_path, capsys, change, message):
+    from tools.train_scorer import main
+
+    doc = labelled_config()
+    labels_file, config_file = write_inputs(tmp_path, make_labels(3), doc)
+    args = {"--labels": str(labels_file), "--config": str(config_file), "--route": ROUTE}
+    if change == "missing_labels":
+        args["--labels"] = str(tmp_path / "nope.jsonl")
+    elif change == "bad_line":
+        labels_file.write_text(labels_file.read_text().splitlines()[0] + "\n{oops\n", encoding="utf-8")
+    elif change == "bad_config":
+        config_file.write_text(json.dumps({**doc, "default_route": "ghost"}), encoding="utf-8")
+    elif change == "unlabelled_route":
+        args["--route"] = "faq"
+    elif change == "bad_now":
+        args["--now"] = "yesterday"
+    code = main([item for pair in args.items() for item in pair])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("train_scorer: ") and message in err

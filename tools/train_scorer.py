@@ -1,0 +1,107 @@
+"""Train a route's scorer offline on exported labels: the same code the scheduled trainer Lambda runs.
+
+    python -m tools.train_scorer --labels labels.jsonl --config routing.json --route tech_support \
+        [--out proposal.json] [--report report.json] [--now 2026-12-01T00:00:00Z]
+
+--labels: one label per line, as the labeller stores them (lambdas/labeller/store.py: features, target,
+weak_model, strong_model, request_id, labelled_at, ...). --config: the routing configuration the route is served
+with (its labelling section, scorer and labelled rule). The report (outcome, labels, holdout APGR of the current
+and the candidate scorer with 95% intervals, the paired interval of the gain, the threshold) is printed; with
+--report it is written as JSON too. When the candidate is better, --out receives the proposed configuration
+(validated like any routing configuration); without --out nothing is written. Deploying it is up to you.
+
+Exit status: 0 trained (whatever the outcome), 2 bad input (one line on stderr saying what).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from routing_engine.config import ConfigError, parse_routing_config
+from scorer_trainer.training import TrainingInputError, propose_config, train_from_config
+
+
+class InputError(Exception):
+    pass
+
+
+def read_labels(path: str) -> list[dict]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read the labels file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"the labels file {path} is not UTF-8 text") from None
+    labels = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"{path}:{number}: not a JSON object ({exc})") from None
+        if not isinstance(item, dict):
+            raise InputError(f"{path}:{number}: a label must be a JSON object")
+        labels.append(item)
+    return labels
+
+
+def parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"--now {text!r} is not an ISO date-time (e.g. 2026-12-01T00:00:00Z)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def run(args: argparse.Namespace) -> dict:
+    try:
+        raw = Path(args.config).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the routing configuration {args.config}: {exc.strerror}") from None
+    try:
+        config = parse_routing_config(raw)
+    except ConfigError as exc:
+        raise InputError(f"invalid routing configuration {args.config}: {exc}") from None
+    labels = [lab for lab in read_labels(args.labels) if lab.get("route", args.route) == args.route]
+    try:
+        report = train_from_config(config, args.route, labels, now=parse_now(args.now))
+    except TrainingInputError as exc:
+        raise InputError(str(exc)) from None
+    result = report.as_dict()
+    if report.outcome == "proposed" and args.out:
+        proposal = propose_config(raw, args.route, report)
+        Path(args.out).write_bytes(proposal)
+        result["proposal"] = {"version": report.candidate["version"], "scorer": report.candidate["scorer"],
+                              "file": args.out}
+    if args.report:
+        Path(args.report).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--labels", required=True, help="labels JSONL")
+    parser.add_argument("--config", required=True, help="the routing configuration (JSON)")
+    parser.add_argument("--route", required=True, help="the labelled route to train")
+    parser.add_argument("--out", help="write the proposed configuration here when the candidate is better")
+    parser.add_argument("--report", help="write the report (JSON) here")
+    parser.add_argument("--now", help="the training time (ISO; default now): it names the scorer version")
+    args = parser.parse_args(argv)
+    try:
+        result = run(args)
+    except InputError as exc:
+        print(f"train_scorer: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
