@@ -30,6 +30,10 @@ What the simulated model does (deterministic: the same model and input give the 
   complexity >= 0.5, the weakest otherwise, and report it in trace.promptRouter.invokedModelId (as an ARN, like
   the service: inference-profile/... for a us./eu./... id, foundation-model/... otherwise).
 
+- Judge requests (a system prompt starting "You are an impartial judge", as the labeller sends) are answered by
+  the simulated judge (local/simulated_judge.py: database questions need the strong model), whichever model is
+  asked, ending with a `VERDICT: A|B|TIE` line.
+
 Pace: each model's `simulated_latency_ms` (L, times LOCAL_LATENCY_SCALE; 0 = no sleeping at all) is the time of a
 typical answer: the first token after L/2, then one token every L/100. A non-streamed answer takes
 max(L, L/2 + tokens x L/100), so long answers get slow. An attempt whose wait exceeds the client's read timeout
@@ -67,6 +71,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 
+from local import simulated_judge
 from router.adapters.bedrock import ERROR_CLASSES
 from routing_engine.complexity import complexity_score
 from routing_engine.config import RoutingConfig
@@ -318,7 +323,10 @@ def _text_answer(key: str, spec, text_in: str, digest: str, tool_results: list[s
     return answer
 
 
-def _build_answer(key: str, spec, request: dict, operation: str) -> _Answer:
+def _build_answer(key: str, spec, request: dict, operation: str,
+                  quality_of: Callable[[str], float | None] | None = None) -> _Answer:
+    """The answer to one request. `quality_of` (a model's catalog quality by key, id or display name) lets a
+    judge request (local/simulated_judge.py) be answered by the simulated judge."""
     messages = request.get("messages", [])
     last_user = _last_user_message(messages)
     text_in = _user_text(messages)
@@ -347,7 +355,11 @@ def _build_answer(key: str, spec, request: dict, operation: str) -> _Answer:
         use = {"toolUseId": _tool_use_id(use_digest), "name": tool["name"], "input": tool_input}
         pieces = _split_json(json.dumps(tool_input))
         return _Answer([{"toolUse": use}], pieces, "tool_use", None, input_tokens, len(pieces))
-    text = _text_answer(key, spec, text_in, digest, tool_results)
+    system_text = "\n".join(s.get("text", "") for s in request.get("system", []))
+    if quality_of is not None and simulated_judge.is_judge_request(system_text):
+        text = simulated_judge.reply(text_in, quality_of)
+    else:
+        text = _text_answer(key, spec, text_in, digest, tool_results)
     inference = request.get("inferenceConfig") or {}
     stop_reason, stop_sequence = "end_turn", None
     cut = len(text)
@@ -639,6 +651,13 @@ class SimulatedBedrock:
         clone._shared = self._shared
         return clone
 
+    def quality_of(self, name: str) -> float | None:
+        """The catalog quality of the model a key, model id or display name names (None: no such model)."""
+        for key, spec in self._config().models.items():
+            if name in (key, spec.model_id, spec.display_name):
+                return spec.quality
+        return None
+
     def _roll(self, rate: float) -> bool:
         if rate >= 1.0:
             return True
@@ -712,7 +731,7 @@ class SimulatedBedrock:
 
     def converse(self, **request) -> dict:
         plan = self._plan(request, "Converse")
-        answer = _build_answer(plan.key, plan.spec, request, "Converse")
+        answer = _build_answer(plan.key, plan.spec, request, "Converse", self.quality_of)
         latency_ms = plan.total_ms(answer.output_tokens)
         if self.read_timeout_s is not None and latency_ms / 1000 > self.read_timeout_s:
             self._sleep(self.read_timeout_s)
@@ -736,7 +755,7 @@ class SimulatedBedrock:
     def converse_stream(self, **request) -> dict:
         """Like boto3's: {"stream": <events>, "ResponseMetadata": ...}; errors before the stream are raised here."""
         plan = self._plan(request, "ConverseStream")
-        answer = _build_answer(plan.key, plan.spec, request, "ConverseStream")
+        answer = _build_answer(plan.key, plan.spec, request, "ConverseStream", self.quality_of)
         self._raise_planned_error(plan, "ConverseStream")
         stream = SimulatedEventStream(self, plan, answer)
         with self._shared.lock:
