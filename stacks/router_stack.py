@@ -10,7 +10,8 @@
   own invoke and sets PROMPT_ROUTER_ARN;
 * `RouterApi` (every method streams); `RouterAlarms` (per model and for the router);
   `FailoverController`; `HostedVersionsCleanup` (so `cdk destroy` can delete the profiles);
-  `RouterDashboard`.
+  `LabelLoop` (sample queue, labeller, labels table, daily scorer trainer; the router may only send to
+  its queue, LABEL_QUEUE_URL); `RouterDashboard`.
 
 Wiring notes. The routing environment's monitor names the rollout alarm by its ARN, built
 from its deterministic name, not by reference: the alarm watches the router Lambda, whose
@@ -33,6 +34,7 @@ from stacks.constructs.appconfig_cleanup import HostedVersionsCleanup
 from stacks.constructs.dashboard import RouterDashboard
 from stacks.constructs.failover_controller import FailoverController
 from stacks.constructs.failover_flags import FailoverFlagsStore
+from stacks.constructs.label_loop import LabelLoop
 from stacks.constructs.lambda_factory import create_python_function, public_layers
 from stacks.constructs.model_access import ModelInvokePolicy
 from stacks.constructs.prompt_router import PromptRouter
@@ -131,6 +133,19 @@ class RouterStack(Stack):
             else None
         )
         self.spend = SpendTable(self, "Spend", stage=settings.stage)
+        self.label_loop = LabelLoop(
+            self, "LabelLoop",
+            stage=settings.stage,
+            config=config,
+            code=lambda_code,
+            config_store=self.config_store,
+            powertools_layer=self.powertools_layer,
+            log_retention_days=settings.log_retention_days,
+            metrics_namespace=METRICS_NAMESPACE,
+            max_concurrency=settings.labeller_max_concurrency,
+            trainer_schedule=settings.trainer_schedule,
+            alarm_period=Duration.seconds(settings.alarm_period_seconds),
+        )
         environment = {
             "SPEND_TABLE_NAME": self.spend.table_name,
             "APPCONFIG_APPLICATION": self.config_store.application_id,
@@ -148,6 +163,8 @@ class RouterStack(Stack):
             "AWS_LWA_READINESS_CHECK_PATH": READINESS_PATH,
             # The app caps every deadline (streamed or buffered) at what Lambda and API Gateway allow.
             "ROUTER_MAX_REQUEST_SECONDS": str(settings.stream_timeout_seconds),
+            # Sampled requests for the label loop (a route opts in with `labelling` in the routing configuration).
+            "LABEL_QUEUE_URL": self.label_loop.queue_url,
         }
         if self.prompt_router is not None:
             environment["PROMPT_ROUTER_ARN"] = self.prompt_router.arn
@@ -170,6 +187,7 @@ class RouterStack(Stack):
         self.config_store.grant_read(self.router_function)
         self.flags.grant_read(self.router_function)
         self.spend.grant_router(self.router_function)
+        self.label_loop.grant_send(self.router_function)
         self.model_access = ModelInvokePolicy(
             self, "ModelAccess", role=self.router_function.role, config=config
         )
@@ -241,12 +259,15 @@ class RouterStack(Stack):
         # create flags versions while the cleanup lists them.
         self.cleanup.keep_alive_until_cleaned(self.failover_controller.function, self.failover_controller.function.role,
                                               self.failover_controller.policy)
+        # So does the scorer trainer, which proposes (creates) hosted versions of the routing profile.
+        self.cleanup.keep_alive_until_cleaned(*self.label_loop.writers)
 
         all_alarms: list[cw.IAlarm] = [
             self.alarms.rollout,
             self.alarms.health,
             *self.alarms.router_alarms,
             *self.failover_controller.alarms,
+            *self.label_loop.alarms,
             *(self.alarms.model_alarms[name] for name in sorted(self.alarms.model_alarms)),
         ]
         self.dashboard = RouterDashboard(
@@ -259,6 +280,7 @@ class RouterStack(Stack):
             controller_log_group=self.failover_controller.function.log_group,
             router_log_group=self.router_function.log_group,
             period=Duration.seconds(settings.alarm_period_seconds),
+            label_loop=self.label_loop,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the router API (ends with the stage)")
@@ -278,5 +300,9 @@ class RouterStack(Stack):
         CfnOutput(self, "FailoverControllerFunctionName", value=self.failover_controller.function.function_name)
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)
         CfnOutput(self, "SpendTableName", value=self.spend.table_name)
+        CfnOutput(self, "LabelQueueUrl", value=self.label_loop.queue_url)
+        CfnOutput(self, "LabelDeadLetterQueueUrl", value=self.label_loop.dead_letters.queue_url)
+        CfnOutput(self, "LabelsTableName", value=self.label_loop.table.table_name)
+        CfnOutput(self, "ScorerTrainerFunctionName", value=self.label_loop.trainer.function_name)
         if self.prompt_router is not None:
             CfnOutput(self, "PromptRouterArn", value=self.prompt_router.arn)

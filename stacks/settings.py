@@ -166,6 +166,17 @@ class Settings(BaseModel):
     api_5xx_rate_threshold: float = Field(default=0.05, gt=0, le=1)
     router_lambda_errors_threshold: int = Field(default=5, ge=1, description="Router Lambda Errors per period")
     router_lambda_throttles_threshold: int = Field(default=5, ge=1, description="Router Lambda Throttles per period")
+    # The label loop (issue 9): spend is bounded per route by the routing configuration's daily budget, and here by
+    # how many labeller invocations may run at once.
+    labeller_max_concurrency: int = Field(
+        default=2, ge=2, le=1000,
+        description="MaximumConcurrency of the labeller's SQS event source (Lambda allows 2 to 1000)",
+    )
+    trainer_schedule: str = Field(
+        default="cron(30 1 * * ? *)",
+        description="EventBridge Scheduler expression (UTC) of the scorer training run: cron(<6 fields>) or "
+        "rate(<n> <unit>); the default runs daily at 01:30, after the UTC day whose labels it trains on",
+    )
 
     @field_validator("prompt_router", mode="before")
     @classmethod
@@ -199,6 +210,22 @@ class Settings(BaseModel):
                     f"inference profiles in {self.region}; use one of {', '.join(geos)}"
                 )
         return self
+
+    @field_validator("trainer_schedule")
+    @classmethod
+    def _schedule_expression(cls, value: str) -> str:
+        cron = re.fullmatch(r"cron\(([^()]+)\)", value)
+        if cron is not None:
+            if len(cron.group(1).split()) != 6:
+                raise ValueError("a cron expression has six fields: minutes hours day-of-month month day-of-week "
+                                 "year, e.g. cron(30 1 * * ? *)")
+            return value
+        rate = re.fullmatch(r"rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)", value)
+        if rate is None:
+            raise ValueError("must be cron(<6 fields>) or rate(<n> minute(s)|hour(s)|day(s)), e.g. cron(30 1 * * ? *)")
+        if (int(rate.group(1)) == 1) != (not rate.group(2).endswith("s")):
+            raise ValueError("rate(1 <unit>) takes the singular unit, rate(<n> <units>) the plural, e.g. rate(1 day)")
+        return value
 
     @field_validator("alarm_period_seconds")
     @classmethod

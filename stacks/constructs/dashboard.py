@@ -2,8 +2,10 @@
 
 Rows: traffic per route and the model mix; request latency percentiles per route and model-call
 latency against each SLO; errors (by ErrorCode, per-model error/throttle rates, API 5XX); fallbacks,
-estimated cost and tokens; configuration health and shadow agreement; every alarm's status; and
-the failover controller's log of flag changes (which models are down, which alarms fired).
+estimated cost and tokens; configuration health and shadow agreement; the label loop (samples,
+labels, judged win rates, label spend against each daily budget, training runs, the scorer version
+serving each route); every alarm's status; and the failover controller's log of flag changes
+(which models are down, which alarms fired).
 Metric dimensions are exactly those the router emits (see `router.observability`).
 """
 
@@ -19,6 +21,7 @@ from constructs import Construct
 
 from routing_engine.config import RoutingConfig
 from stacks.constructs.alarms import ROUTER_NAMESPACE, ROUTER_SERVICE, model_metric
+from stacks.constructs.label_loop import LabelLoop
 
 WIDTH = 24
 FLAG_CHANGES_QUERY = [
@@ -47,6 +50,68 @@ CONTROLLER_ERRORS_QUERY = [
 ]
 
 
+# The label loop: which scorer version served each route (the request lines carry route and scorer_version).
+SCORER_VERSION_QUERY = [
+    "fields route, scorer_version",
+    'filter message = "request routed" and ispresent(scorer_version)',
+    "stats count(*) as requests by route, scorer_version",
+    "sort route asc, requests desc",
+]
+
+
+def _search(metric: str, dimensions: Sequence[str], statistic: str, period: Duration) -> cw.MathExpression:
+    """Every series of `metric` with exactly `dimensions` (+ service), whoever wrote it: routes labelled only
+    through AppConfig show too. Each series is labelled with its own dimension values (a dynamic label)."""
+    schema = ",".join([ROUTER_NAMESPACE, *sorted([*dimensions, "service"])])
+    return cw.MathExpression(
+        expression=f"SEARCH('{{{schema}}} MetricName=\"{metric}\"', '{statistic}', {int(period.to_seconds())})",
+        period=period, label=" ".join(f"${{PROP('Dim.{d}')}}" for d in dimensions),
+    )
+
+
+def label_loop_widgets(label_loop: LabelLoop, config: RoutingConfig, period: Duration,
+                       router_log_group: logs.ILogGroup | None) -> list[list[cw.IWidget]]:
+    """Rows of the label loop: samples, labels, judged win rates, spend against the budget, training, scorers."""
+    p, day = period, Duration.days(1)
+    budgets = [
+        cw.HorizontalAnnotation(value=route.labelling.daily_budget_usd, label=f"{name} daily budget")
+        for name, route in sorted(config.routes.items())
+        if getattr(route, "labelling", None) is not None
+    ]
+    rows: list[list[cw.IWidget]] = [[
+        cw.TextWidget(width=WIDTH, height=1, markdown="### Label loop: sampled requests, judged labels, scorer "
+                      "training (routes opt in with `labelling`)"),
+    ], [
+        cw.GraphWidget(title="Label samples by outcome (router: queued, sent, failed, too large)", width=8,
+                       stacked=True, left=[_search("LabelSamples", ["Outcome"], "Sum", p)]),
+        cw.GraphWidget(title="Labels stored per route; skipped by reason (right)", width=8,
+                       left=[_search("LabelsStored", ["Route"], "Sum", p)],
+                       right=[_search("LabelsSkipped", ["Route", "Reason"], "Sum", p)]),
+        cw.GraphWidget(title="Judged strong-win rate per route and pair (weak>strong)", width=8,
+                       left=[_search("StrongWinRate", ["Route", "Pair"], "Average", p)],
+                       left_y_axis=cw.YAxisProps(min=0, max=1)),
+    ], [
+        cw.GraphWidget(title="Label spend per route per UTC day (USD) against each daily budget", width=8,
+                       period=day, left=[_search("LabelSpendUSD", ["Route"], "Sum", day)],
+                       left_annotations=budgets),
+        cw.GraphWidget(title="Scorer training runs per route by outcome (proposed, deployed, not better, too few)",
+                       width=8, period=day, stacked=True,
+                       left=[_search("ScorerTrainingRuns", ["Route", "Outcome"], "Sum", day)]),
+        cw.GraphWidget(title="Label queue: waiting, oldest (s, right); dead letters", width=8,
+                       left=[label_loop.queue.metric_approximate_number_of_messages_visible(
+                                 statistic="Maximum", period=p, label="waiting"),
+                             label_loop.dead_letters.metric_approximate_number_of_messages_visible(
+                                 statistic="Maximum", period=p, label="dead letters")],
+                       right=[label_loop.queue.metric_approximate_age_of_oldest_message(
+                                  statistic="Maximum", period=p, label="oldest (s)")]),
+    ]]
+    if router_log_group is not None:
+        rows.append([cw.LogQueryWidget(title="Scorer version serving each route (requests, dashboard period)",
+                                       width=WIDTH, height=6, log_group_names=[router_log_group.log_group_name],
+                                       query_lines=SCORER_VERSION_QUERY)])
+    return rows
+
+
 def _route_metric(name: str, route: str, statistic: str, period: Duration) -> cw.Metric:
     return cw.Metric(namespace=ROUTER_NAMESPACE, metric_name=name,
                      dimensions_map={"Route": route, "service": ROUTER_SERVICE},
@@ -73,6 +138,7 @@ class RouterDashboard(Construct):
         controller_log_group: logs.ILogGroup,
         router_log_group: logs.ILogGroup | None = None,
         period: Duration = Duration.minutes(1),
+        label_loop: LabelLoop | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         routes = config.route_names()
@@ -185,6 +251,9 @@ class RouterDashboard(Construct):
                                  log_group_names=[router_log_group.log_group_name], query_lines=COST_BY_CALLER_QUERY)]
               if router_log_group is not None else []),
         )
+        if label_loop is not None:
+            for row in label_loop_widgets(label_loop, config, p, router_log_group):
+                d.add_widgets(*row)
         d.add_widgets(cw.AlarmStatusWidget(title="Alarms", width=WIDTH, height=8, alarms=list(alarms)))
         d.add_widgets(
             cw.LogQueryWidget(title="Failover flag changes (failover controller)", width=16, height=8,

@@ -15,7 +15,7 @@ models take three. A role may have 10 managed policies attached by default.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Token, Validations
@@ -28,6 +28,7 @@ from stacks.bedrock_iam import ModelGrant, merge_grants, model_grant
 # Converse (and the prompt-router path) authorises as InvokeModel, ConverseStream as InvokeModelWithResponseStream
 # (Bedrock API reference, ConverseStream: "requires permission for the bedrock:InvokeModelWithResponseStream action").
 INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+CONVERSE_ACTIONS = ["bedrock:InvokeModel"]  # Converse alone (Bedrock API reference, Converse: bedrock:InvokeModel)
 MANAGED_POLICY_BUDGET = 5_500  # characters, under IAM's 6,144 for one managed policy, with room for its envelope
 MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
 _LONGEST = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-2x", "AWS::AccountId": "123456789012"}
@@ -82,13 +83,13 @@ def nag_resource(arn: str, stack: Stack) -> str:
     return render(stack.resolve(arn)) if Token.is_unresolved(arn) else arn
 
 
-def grant_statements(grant: ModelGrant, sid: str) -> list[iam.PolicyStatement]:
-    statements = [iam.PolicyStatement(sid=f"{sid}Models", actions=INVOKE_ACTIONS, resources=list(grant.resources))]
+def grant_statements(grant: ModelGrant, sid: str, actions: Sequence[str] = INVOKE_ACTIONS) -> list[iam.PolicyStatement]:
+    statements = [iam.PolicyStatement(sid=f"{sid}Models", actions=list(actions), resources=list(grant.resources))]
     if grant.via_profile:
         statements.append(
             iam.PolicyStatement(
                 sid=f"{sid}ProfileDestinations",
-                actions=INVOKE_ACTIONS,
+                actions=list(actions),
                 resources=list(grant.via_profile),
                 conditions={"StringEquals": {"bedrock:InferenceProfileArn": list(grant.profiles)}},
             )
@@ -97,18 +98,25 @@ def grant_statements(grant: ModelGrant, sid: str) -> list[iam.PolicyStatement]:
 
 
 class ModelInvokePolicy(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, config: RoutingConfig) -> None:
+    """`actions` default to the router's (Converse and ConverseStream); a function that only calls Converse (the
+    labeller) passes `CONVERSE_ACTIONS`. `prompt_routers=False` leaves out the configured prompt routers: only the
+    catalog's models are granted."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, config: RoutingConfig,
+                 actions: Sequence[str] = INVOKE_ACTIONS, prompt_routers: bool = True,
+                 description: str = "Bedrock InvokeModel on the routing catalog's models") -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.actions = list(actions)
         tokens = dict(account=stack.account, partition=stack.partition)
         per_model = [
             model_grant(spec.model_id, region=spec.region or stack.region, **tokens)
             for _, spec in sorted(config.models.items())
-        ] + [
+        ] + ([
             model_grant(router.arn, region=stack.region, **tokens)
             for _, router in sorted(config.prompt_routers.items())
             if router.arn is not None
-        ]
+        ] if prompt_routers else [])
         self.grant = merge_grants(per_model)
         self.policies: list[iam.ManagedPolicy] = []
         for number, chunk in enumerate(self._chunks(per_model, stack), start=1):
@@ -117,8 +125,8 @@ class ModelInvokePolicy(Construct):
                 # Not "Policy": that logical id was an inline AWS::IAM::Policy before, and CloudFormation refuses to
                 # change a resource's type in an update; a new id creates the managed policy, then deletes the old.
                 self, f"InvokePolicy{number}",
-                description=f"Bedrock InvokeModel on the routing catalog's models (part {number})",
-                statements=grant_statements(grant, "InvokeConfigured"),
+                description=f"{description} (part {number})",
+                statements=grant_statements(grant, "InvokeConfigured", self.actions),
                 roles=[role],
             )
             self.policies.append(policy)
@@ -128,9 +136,9 @@ class ModelInvokePolicy(Construct):
                              f"have {MAX_MANAGED_POLICIES} by default (raise the IAM quota, or trim the catalog)")
         self.policy = self.policies[0]
 
-    @staticmethod
-    def _size(grants: list[ModelGrant], stack: Stack) -> int:
-        document = iam.PolicyDocument(statements=grant_statements(merge_grants(grants), "InvokeConfigured"))
+    def _size(self, grants: list[ModelGrant], stack: Stack) -> int:
+        document = iam.PolicyDocument(statements=grant_statements(merge_grants(grants), "InvokeConfigured",
+                                                                  self.actions))
         return len(json.dumps(_longest(stack.resolve(document.to_json())), separators=(",", ":")))
 
     def _chunks(self, grants: list[ModelGrant], stack: Stack) -> list[list[ModelGrant]]:

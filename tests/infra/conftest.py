@@ -115,12 +115,15 @@ VARIANT_CONTEXT = {
     "controller_reserved_concurrency": "1",
     "apigw_cloudwatch_role": "false",
     "stream_timeout_seconds": "120",
+    "labeller_max_concurrency": "5",
+    "trainer_schedule": "rate(6 hours)",
 }
 
 
 @pytest.fixture(scope="session")
 def variant_app(synth_root) -> Synthesized:
-    """Every non-default switch: no rollout monitor, reserved controller concurrency, no API Gateway role."""
+    """Every non-default switch: no rollout monitor, reserved controller concurrency, no API Gateway role, a wider
+    labeller concurrency and another training schedule."""
     return synthesize(synth_root, **VARIANT_CONTEXT)
 
 

@@ -85,3 +85,27 @@ def alarms_by_name(raw: dict) -> dict[str, dict]:
         for res in resources(raw, type_).values():
             out[res["Properties"]["AlarmName"]] = res["Properties"]
     return out
+
+
+def role_id_of(function: dict) -> str:
+    return function["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+def role_statements(raw: dict, role_id: str) -> list[dict]:
+    """Every statement a role carries: its inline policies, and the policies and managed policies attached to it."""
+    out = [s for p in raw["Resources"][role_id]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    for type_ in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for res in resources(raw, type_).values():
+            if {"Ref": role_id} in res["Properties"].get("Roles", []):
+                out.extend(res["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def grants_by_action(raw: dict, statements: list[dict]) -> dict[str, set[str]]:
+    """action -> the rendered resources some statement allows it on."""
+    out: dict[str, set[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            out.setdefault(action, set()).update(render(r, raw) for r in as_list(statement["Resource"]))
+    return out

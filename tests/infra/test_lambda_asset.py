@@ -238,7 +238,8 @@ def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_pat
     assert all(line.startswith(str(host_asset)) for line in result.stdout.split())
 
 
-@pytest.mark.parametrize("handler", ["config_validator.handler", "failover_controller.handler"])
+@pytest.mark.parametrize("handler", ["config_validator.handler", "failover_controller.handler", "labeller.handler",
+                                     "scorer_trainer.handler"])
 def test_every_handler_based_function_imports_from_the_asset_and_the_layer_alone(host_asset, tmp_path, handler):
     # Given only what a handler-based Lambda has on its path: the asset root (/var/task) and the layer (/opt/python)
     env = {"PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),

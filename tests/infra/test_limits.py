@@ -120,3 +120,34 @@ def test_the_controller_does_not_grow_with_the_catalog(big_app, api_key_app):
     role = big["Properties"]["Role"]["Fn::GetAtt"][0]
     small_role = small["Properties"]["Role"]["Fn::GetAtt"][0]
     assert abs(_inline_policy_chars(big_app.raw)[role] - _inline_policy_chars(api_key_app.raw)[small_role]) < 64
+
+
+# --- the label loop (issue 9, item 5) ---------------------------------------------------------------------
+# SQS quotas (Amazon SQS developer guide, "Quotas related to messages"; 1 MiB messages since August 2025, which
+# Lambda's SQS event source delivers too: AWS Compute Blog, 2026-01-29); Lambda's synchronous payload quota (an SQS
+# batch arrives as one synchronous invocation); the event source's MaximumConcurrency range (Lambda API reference,
+# ScalingConfig).
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+SQS_MAX_RETENTION_SECONDS = 14 * 24 * 3600
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+ESM_MAX_CONCURRENCY = range(2, 1001)
+RECORD_ENVELOPE_BYTES = 4096  # an SQS record's own fields in the Lambda event (ids, receipt handle, attributes)
+
+
+def test_the_label_loop_stays_inside_sqs_and_lambda_limits(api_key_app):
+    from stacks.constructs.label_loop import MAX_SAMPLE_BYTES
+
+    raw = api_key_app.raw
+    (queue,) = [q["Properties"] for q in resources(raw, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    (mapping,) = [m["Properties"] for m in resources(raw, "AWS::Lambda::EventSourceMapping").values()]
+    (labeller,) = [f["Properties"] for f in resources(raw, "AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == "labeller.handler.lambda_handler"]
+
+    # The router's largest sample is a message SQS accepts (the router sends no message attributes).
+    assert MAX_SAMPLE_BYTES <= queue["MaximumMessageSize"] <= SQS_MAX_MESSAGE_BYTES
+    # A full batch of the largest samples fits one invocation, even if every byte of a body is escaped in the event.
+    assert mapping["BatchSize"] * (2 * MAX_SAMPLE_BYTES + RECORD_ENVELOPE_BYTES) <= LAMBDA_SYNC_PAYLOAD_BYTES
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] in ESM_MAX_CONCURRENCY
+    assert labeller["Timeout"] <= queue["VisibilityTimeout"] <= SQS_MAX_VISIBILITY_SECONDS
+    assert queue["MessageRetentionPeriod"] <= SQS_MAX_RETENTION_SECONDS

@@ -14,6 +14,8 @@ from tests.infra.helpers import (
     policy_statements,
     render,
     resources,
+    role_id_of,
+    role_statements,
     router_function,
 )
 
@@ -22,7 +24,9 @@ TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="$
 
 
 def _bedrock_statements(raw):
-    return [s for s in policy_statements(raw) if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
+    """The router's Bedrock grants (the labeller's own, Converse only, are tested in test_label_loop)."""
+    return [s for s in role_statements(raw, role_id_of(router_function(raw)))
+            if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -63,7 +67,7 @@ def test_region_wildcard_foundation_models_only_through_our_inference_profiles(a
 
 def test_router_reads_exactly_the_routing_and_flags_profiles(api_key_app):
     raw = api_key_app.raw
-    statements = [s for s in policy_statements(raw)
+    statements = [s for s in role_statements(raw, role_id_of(router_function(raw)))
                   if {"appconfig:GetLatestConfiguration", "appconfig:StartConfigurationSession"} & set(as_list(s["Action"]))]
 
     assert len(statements) == 1
@@ -174,6 +178,7 @@ def test_router_function_environment(api_key_app):
     assert env["APPCONFIG_FLAGS_ENVIRONMENT"] != env["APPCONFIG_ENVIRONMENT"]
     assert env["APPCONFIG_FLAGS_PROFILE"] != env["APPCONFIG_PROFILE"]
     assert "PROMPT_ROUTER_ARN" not in env  # no prompt_router context
+    assert render(env["LABEL_QUEUE_URL"], api_key_app.raw) == "${AWS::SQS::Queue}"  # the label loop's samples
 
 
 def test_timeouts_follow_stream_timeout_seconds(variant_app):
@@ -211,7 +216,8 @@ def test_lambda_asset_carries_the_start_script_executable_and_arm64_requirements
 def test_every_log_group_has_the_context_retention(api_key_app):
     groups = resources(api_key_app.raw, "AWS::Logs::LogGroup")
 
-    assert len(groups) == 5  # router, failover controller, config validator, AppConfig cleanup, API access logs
+    # router, failover controller, config validator, AppConfig cleanup, API access logs, labeller, scorer trainer
+    assert len(groups) == 7
     assert {g["Properties"].get("RetentionInDays") for g in groups.values()} == {30}
 
 
@@ -379,7 +385,8 @@ def test_initial_configuration_is_deployed_with_the_context_strategy(api_key_app
 def test_outputs(api_key_app):
     outputs = api_key_app.raw["Outputs"]
 
-    for name in ("ApiUrl", "ApiKeyId", "AppConfigApplicationId", "AppConfigEnvironmentId", "AppConfigProfileId"):
+    for name in ("ApiUrl", "ApiKeyId", "AppConfigApplicationId", "AppConfigEnvironmentId", "AppConfigProfileId",
+                 "LabelQueueUrl", "LabelDeadLetterQueueUrl", "LabelsTableName", "ScorerTrainerFunctionName"):
         assert name in outputs, name
     assert render(outputs["ApiKeyId"]["Value"], api_key_app.raw) == "${AWS::ApiGateway::ApiKey}"
     assert render(outputs["AppConfigProfileId"]["Value"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"

@@ -47,6 +47,12 @@ def test_feature_flags_and_cli_keys_are_ignored():
         ("model_error_rate_threshold", 1.5, "model_error_rate_threshold"),
         ("flags_cache_seconds", 0, "flags_cache_seconds"),
         ("alarm_datapoints_to_alarm", 4, "at most alarm_evaluation_periods"),
+        ("labeller_max_concurrency", 1, "labeller_max_concurrency"),  # Lambda's event source minimum is 2
+        ("labeller_max_concurrency", 1001, "labeller_max_concurrency"),
+        ("trainer_schedule", "daily", "must be cron"),
+        ("trainer_schedule", "cron(30 1 * * ?)", "six fields"),
+        ("trainer_schedule", "rate(1 days)", "singular"),
+        ("trainer_schedule", "rate(0 hours)", "must be cron"),
     ],
 )
 def test_bad_values_name_the_key(key, value, expected):
@@ -64,3 +70,8 @@ def test_burst_smaller_than_rate_is_refused():
 def test_unknown_key_is_refused_with_the_known_ones():
     with pytest.raises(SettingsError, match="unknown CDK context key.*throtle_rate_limit.*known: .*throttle_rate_limit"):
         settings_from_context({"throtle_rate_limit": 5})
+
+
+@pytest.mark.parametrize("expression", ["cron(30 1 * * ? *)", "cron(0 */6 ? * MON-FRI *)", "rate(1 day)", "rate(12 hours)"])
+def test_eventbridge_scheduler_expressions_are_accepted(expression):
+    assert settings_from_context({"trainer_schedule": expression}).trainer_schedule == expression
