@@ -216,9 +216,13 @@ class Settings(BaseModel):
     def _schedule_expression(cls, value: str) -> str:
         cron = re.fullmatch(r"cron\(([^()]+)\)", value)
         if cron is not None:
-            if len(cron.group(1).split()) != 6:
+            fields = cron.group(1).split()
+            if len(fields) != 6:
                 raise ValueError("a cron expression has six fields: minutes hours day-of-month month day-of-week "
                                  "year, e.g. cron(30 1 * * ? *)")
+            if (fields[2] == "?") == (fields[4] == "?"):  # EventBridge: exactly one of the two is '?'
+                raise ValueError("in a cron expression exactly one of day-of-month and day-of-week must be '?', "
+                                 "e.g. cron(30 1 * * ? *)")
             return value
         rate = re.fullmatch(r"rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)", value)
         if rate is None:

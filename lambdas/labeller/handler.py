@@ -27,7 +27,10 @@ from labeller.store import LabelStore
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "model-router-labeller")
 logger = Logger(service=SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch holds one sample (the stack's batch size): with the default, one failed record would fail the whole
+# invocation, counting as a function error (the labeller-errors alarm) and slowing the poller. Failed records
+# are reported in batchItemFailures instead, retried by SQS and dead-lettered after the redrive policy.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 # Built on the first invocation and reused while the environment lives; tests assign their own.
 store: LabelStore | None = None

@@ -9,7 +9,15 @@ from labeller.labelling import Converse, ModelRejected
 from labeller.store import LabelStore, dynamodb_client
 from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
 
-CALL_TIMEOUT_S = 120.0  # one model call; the function's timeout (infrastructure) must leave room for three
+# One model call: a read timeout per attempt, and attempts with standard retries (a throttled call may as well
+# wait and try again). A sample makes three calls one after another; the function's timeout (stacks/constructs/
+# label_loop.py) is WORST_SAMPLE_S plus a margin, so Lambda never kills a sample mid-way (its spend unrecorded).
+CALL_TIMEOUT_S = 100.0
+CONNECT_TIMEOUT_S = 5.0
+CALL_ATTEMPTS = 2
+MAX_BACKOFF_S = 20.0  # botocore's standard retry mode caps its back-off at 20 s
+WORST_CALL_S = CALL_ATTEMPTS * (CONNECT_TIMEOUT_S + CALL_TIMEOUT_S) + MAX_BACKOFF_S
+WORST_SAMPLE_S = 3 * WORST_CALL_S
 
 
 def bedrock_converse(invoker: BedrockConverse, *, default_region: str | None = None,
@@ -41,8 +49,9 @@ def bedrock_client_factory(default_region: str | None = None) -> Callable[[str |
         import boto3
         from botocore.config import Config
 
-        config = Config(connect_timeout=5, read_timeout=timeout_s, user_agent_extra="model-router-labeller",
-                        retries={"total_max_attempts": 3, "mode": "standard"})
+        config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=timeout_s,
+                        user_agent_extra="model-router-labeller",
+                        retries={"total_max_attempts": CALL_ATTEMPTS, "mode": "standard"})
         return boto3.client("bedrock-runtime", region_name=region or default_region, config=config)
 
     return make

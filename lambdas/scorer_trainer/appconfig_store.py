@@ -76,9 +76,13 @@ class AppConfigRoutingStore:
                 ConfigurationProfileId=self._profile, ConfigurationVersion=str(version),
                 Description=header_safe(description, DESCRIPTION_MAX))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConflictException":
+            # ConflictException: another deployment is in progress in the environment (one at a time).
+            # BadRequestException: e.g. the profile's validator refused the version (validators run at
+            # StartDeployment). Either way the proposal stays, for review, and the run goes on.
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ConflictException":
                 raise DeploymentRefused(f"a deployment is already in progress in the environment: {exc}") from exc
-            raise
+            raise DeploymentRefused(f"StartDeployment refused it ({code}): {exc}") from exc
         return int(response["DeploymentNumber"])
 
 

@@ -84,8 +84,9 @@ class TrainerJob:
             return base, {"routes": [], "hosted_version": None, "deployment": None}
         description = f"scorer trainer {now.astimezone(UTC):%Y-%m-%dT%H:%MZ}: " + " | ".join(
             reports[r].summary() for r in applied)
+        # One run may create two versions (auto-deploy routes, then the rest for review): their labels differ.
         label = reports[applied[0]].candidate_version if len(applied) == 1 else \
-            f"scorer-trainer-{now.astimezone(UTC):%Y%m%dT%H%M}"
+            f"scorer-trainer-{now.astimezone(UTC):%Y%m%dT%H%M}-{'auto' if deploy else 'review'}"
         version = self._config.propose(doc, description=description, label=label)
         deployment = None
         reason = None

@@ -36,7 +36,8 @@ What is here, and why:
   environment with the routing (gradual, alarm-monitored) strategy. AppConfig ARNs in the shapes of the Service
   Authorization Reference ("Actions, resources, and condition keys for AWS AppConfig"), as the failover
   controller's; version and deployment numbers are AppConfig's, so those two resources end in `/*`.
-* Alarms `model-router-<stage>-label-dlq` (a sample could not be labelled), `-labeller-errors`,
+* Alarms `model-router-<stage>-label-dlq` (a sample could not be labelled), `-label-backlog` (the oldest sample
+  is half the queue's retention old: expired samples are deleted, not dead-lettered), `-labeller-errors`,
   `-scorer-trainer-errors` (a crash or timeout; handled per-message failures do not count).
 """
 
@@ -52,7 +53,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from labeller.wiring import CALL_TIMEOUT_S
+from labeller.wiring import WORST_SAMPLE_S
 from routing_engine.config import RoutingConfig
 from stacks.constructs.alarms import alarm_prefix
 from stacks.constructs.lambda_factory import create_python_function
@@ -73,9 +74,9 @@ MAX_SAMPLE_BYTES = SQS_MAX_MESSAGE_BYTES
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload (what an SQS batch arrives in)
 
 # One sample per invocation: the other model's answer and two verdicts, each call bounded by the labeller's own
-# CALL_TIMEOUT_S, plus a minute for the store. Concurrency (not the batch) sets the labelling rate.
+# timeout and attempts (WORST_SAMPLE_S), plus a minute for the store. Concurrency (not the batch) sets the rate.
 BATCH_SIZE = 1
-LABELLER_TIMEOUT = Duration.seconds(int(3 * CALL_TIMEOUT_S) + 60)
+LABELLER_TIMEOUT = Duration.seconds(int(WORST_SAMPLE_S) + 60)
 LABELLER_MEMORY_MB = 512
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6 x the function timeout
 # Then the dead-letter queue: at least 5, as the Lambda developer guide advises for SQS event sources (fewer can
@@ -290,10 +291,24 @@ class LabelLoop(Construct):
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
+        # The queue keeps a sample QUEUE_RETENTION at most and then deletes it (no dead-letter queue for expiry):
+        # alarm while half of that is left, so a stalled labeller is seen before samples silently vanish.
+        self.backlog_alarm = cw.Alarm(
+            self, "SamplesAgeing",
+            alarm_name=f"{prefix}label-backlog",
+            alarm_description="The oldest waiting label sample is over half the queue's retention old: the labeller "
+            "is not keeping up (or is failing); samples older than the retention are deleted unlabelled",
+            metric=self.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=alarm_period),
+            threshold=QUEUE_RETENTION.to_seconds() / 2,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
         self.labeller_errors = cw.Alarm(
             self, "LabellerErrors",
             alarm_name=f"{prefix}labeller-errors",
-            alarm_description="Labeller invocations that crashed or timed out (their whole batch is retried)",
+            alarm_description="Labeller invocations that crashed or timed out (failed samples are reported per "
+            "item and do not count)",
             metric=self.labeller.metric_errors(statistic="Sum", period=alarm_period),
             threshold=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -310,7 +325,7 @@ class LabelLoop(Construct):
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        self.alarms: list[cw.Alarm] = [self.dlq_alarm, self.labeller_errors, self.trainer_errors]
+        self.alarms: list[cw.Alarm] = [self.dlq_alarm, self.backlog_alarm, self.labeller_errors, self.trainer_errors]
 
         # --- accepted cdk-nag findings ---------------------------------------------------------------------
         Validations.of(self.dead_letters).acknowledge(

@@ -337,6 +337,18 @@ def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_h
     assert not any(PROMPT in json.dumps(d) or ANSWER in json.dumps(d) for d in docs)  # logs never carry text
 
 
+def test_a_one_sample_batch_that_fails_is_reported_not_raised(lambda_handler, dynamodb):
+    # Given the stack's batch size (one sample) and Bedrock throttling the judge
+    def converse(model_key, model_id, region, system, messages, max_tokens):
+        raise ModelCallError("ThrottlingException", "slow down", latency_ms=1)
+
+    # When the batch is handled
+    result = lambda_handler(sqs_event(json.dumps(sample())), converse)
+    # Then the invocation succeeds and names the record for SQS to retry (a raised error would count against
+    # the labeller-errors alarm and slow the event source's polling)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+
+
 def test_the_handler_counts_budget_skips_and_deletes_them(lambda_handler, store, capsys):
     # Given today's (UTC) labelling budget of the route is spent
     store.add_spend("auto", datetime.now(UTC).date().isoformat(), 10.0)

@@ -332,8 +332,13 @@ def test_start_deployment_request_shape_and_conflict():
         stub.add_response("start_deployment", {"DeploymentNumber": 3, "State": "DEPLOYING"}, expected)
         stub.add_client_error("start_deployment", service_error_code="ConflictException", http_status_code=409,
                               expected_params=expected)
+        # AppConfig runs the profile's validators at StartDeployment: a refusal is a BadRequestException
+        stub.add_client_error("start_deployment", service_error_code="BadRequestException", http_status_code=400,
+                              service_message="validator refused", expected_params=expected)
         assert store.deploy(4, description="why") == 3
-        with pytest.raises(DeploymentRefused):
+        with pytest.raises(DeploymentRefused, match="in progress"):
+            store.deploy(4, description="why")
+        with pytest.raises(DeploymentRefused, match="BadRequestException"):  # the proposal stays, the run goes on
             store.deploy(4, description="why")
         stub.assert_no_pending_responses()
 

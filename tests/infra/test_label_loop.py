@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from labeller.wiring import CALL_TIMEOUT_S
+from labeller.wiring import WORST_SAMPLE_S
 from routing_engine.config import parse_routing_config
 from stacks.bedrock_iam import merge_grants, model_grant
 from stacks.constructs.label_loop import (
@@ -87,7 +87,7 @@ def test_the_label_queue_and_its_dlq_are_encrypted_and_refuse_plain_http(api_key
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_a_sample_failing_three_times_moves_to_a_dlq_that_keeps_it_longer_than_the_queue(api_key_app):
+def test_a_sample_failing_five_times_moves_to_a_dlq_that_keeps_it_longer_than_the_queue(api_key_app):
     raw = api_key_app.raw
     queue_id, dlq_id = _queues(raw)
     queue, dlq = raw["Resources"][queue_id]["Properties"], raw["Resources"][dlq_id]["Properties"]
@@ -144,7 +144,7 @@ def test_labeller_function_and_environment(api_key_app):
 
     assert (props["Runtime"], props["Architectures"], props["Timeout"], props["MemorySize"]) == (
         "python3.13", ["arm64"], LABELLER_TIMEOUT.to_seconds(), 512)
-    assert LABELLER_TIMEOUT.to_seconds() >= 3 * CALL_TIMEOUT_S  # the other answer and two verdicts fit
+    assert WORST_SAMPLE_S < LABELLER_TIMEOUT.to_seconds() <= 900  # three calls, every attempt, fit; Lambda's max
     assert env["LABELS_TABLE_NAME"] == {"Ref": _labels_table(raw)}
     assert env["POWERTOOLS_SERVICE_NAME"] == "labeller"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "ModelRouter"
@@ -347,6 +347,18 @@ def test_dead_letters_and_crashes_of_the_label_loop_raise_alarms(api_key_app):
     assert alarms["model-router-dev-scorer-trainer-errors"]["Period"] == 86400  # it runs once a day
 
 
+def test_samples_ageing_towards_expiry_raise_an_alarm_before_the_queue_deletes_them(api_key_app):
+    # Given the sample queue (expired messages are deleted, never dead-lettered)
+    raw = api_key_app.raw
+    queue_id, _ = _queues(raw)
+    retention = resources(raw, "AWS::SQS::Queue")[queue_id]["Properties"]["MessageRetentionPeriod"]
+    # Then an alarm watches the age of the oldest sample and fires while half the retention is left
+    backlog = alarms_by_name(raw)["model-router-dev-label-backlog"]
+    assert (backlog["Namespace"], backlog["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert backlog["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    assert 0 < backlog["Threshold"] <= retention / 2
+
+
 def test_the_dashboard_shows_labels_win_rates_spend_training_and_the_scorer_serving_each_route(api_key_app):
     raw = api_key_app.raw
     (dashboard,) = resources(raw, "AWS::CloudWatch::Dashboard").values()
@@ -365,7 +377,7 @@ def test_the_dashboard_shows_labels_win_rates_spend_training_and_the_scorer_serv
     assert "stats count(*) as requests by route, scorer_version" in body
     assert "ispresent(scorer_version)" in body
     assert "${PROP('Dim.Route')} ${PROP('Dim.Pair')}" in body  # one labelled series per route and pair
-    for name in ("label-dlq", "labeller-errors", "scorer-trainer-errors"):  # in the alarm status widget
+    for name in ("label-dlq", "label-backlog", "labeller-errors", "scorer-trainer-errors"):  # alarm status widget
         alarm_id = [k for k, a in resources(raw, "AWS::CloudWatch::Alarm").items()
                     if a["Properties"]["AlarmName"] == f"model-router-dev-{name}"][0]
         assert f"${{GetAtt:{alarm_id}.Arn}}" in body

@@ -51,6 +51,7 @@ def test_feature_flags_and_cli_keys_are_ignored():
         ("labeller_max_concurrency", 1001, "labeller_max_concurrency"),
         ("trainer_schedule", "daily", "must be cron"),
         ("trainer_schedule", "cron(30 1 * * ?)", "six fields"),
+        ("trainer_schedule", "cron(30 1 * * * *)", "exactly one of day-of-month and day-of-week"),
         ("trainer_schedule", "rate(1 days)", "singular"),
         ("trainer_schedule", "rate(0 hours)", "must be cron"),
     ],
