@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install local test test-fast test-infra check-node synth lint bench eval clean
+.PHONY: install local label-loop test test-fast test-infra check-node synth lint bench eval clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ install: $(VENV)/.installed
 
 local: install ## run the router on http://127.0.0.1:8080 (PORT overrides) with simulated models
 	$(PY) -m local.server
+
+label-loop: install ## the whole label loop in process: simulated traffic, labeller, simulated judge, trainer, proposal
+	$(PY) -m local.label_loop --requests 3000 --out label-loop-proposal.json --report label-loop-report.json
 
 test: install ## unit, handler, infrastructure (synth, cdk-nag, cfn-lint) and end-to-end tests
 	$(PY) -m pytest
@@ -50,8 +53,9 @@ bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throu
 	$(PY) -m benchmarks.decision_breakdown
 	$(PY) -m pytest benchmarks/bench_decision.py benchmarks/bench_complexity.py --benchmark-only --benchmark-columns=min,median,mean,max
 
-eval: install ## the complexity score on the routing benchmark's dev split
-	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl
+eval: install ## the complexity score out of sample on the routing benchmark (bundled weights are trained on dev.jsonl)
+	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl --cv category
+	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl --cv source
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .benchmarks
+	rm -rf $(VENV) cdk.out .pytest_cache .benchmarks label-loop-proposal.json label-loop-report.json
