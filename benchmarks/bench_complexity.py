@@ -56,7 +56,10 @@ class _Msg:
 
 MEDIAN = _median_prompt()
 BIG = ((FALLBACK_MEDIAN + "\n") * (100_000 // (len(FALLBACK_MEDIAN) + 1) + 1))[:100_000]
-PROMPTS = {"median": MEDIAN, "short": "What is the capital of France?", "japanese": JAPANESE, "100kb": BIG}
+# Adversarial: 100 KB of distinct unclosed <docN> tags after one closing tag (split_prompt was quadratic in them)
+TAGS = ("</x " + "".join(f"<doc{i}>" for i in range(20000)))[:100_000]
+PROMPTS = {"median": MEDIAN, "short": "What is the capital of France?", "japanese": JAPANESE, "100kb": BIG,
+           "100kb-tags": TAGS}
 
 BUNDLED = bundled()
 _spec = BUNDLED.spec()

@@ -412,12 +412,15 @@ class FeatureVector:
 # Splitting the task from the attachment
 # --------------------------------------------------------------------------
 _FENCE_RE = re.compile(r"(?s)(?:^|\n)[ \t]*(```|~~~)[^\n]*\n.*?(?:\n[ \t]*\1[ \t]*(?=\n|$)|$)")
-# Tags that wrap pasted material (<document>, <email>, <context>, <doc_2>, ...); their closing tag is found
-# with str.find, so a text full of unclosed tags still costs linear time.
+# Tags that wrap pasted material (<document>, <email>, <context>, <doc_2>, ...). The closing tags present are
+# collected in one pass first and a closing tag is then found with str.find only for a name that has one, so
+# a text full of distinct unclosed tags still costs linear time (it was quadratic: 14 ms on 20 KB).
 _OPEN_TAG_RE = re.compile(
     r"<((?:document|documents|doc|context|email|mail|message|text|article|file|transcript|data|input|"
     r"source|passage|code|log|logs|paper|essay|report|content|excerpt|quote|example|attachment|html|"
     r"xml|json|table)[\w-]{0,20})(?:\s[^<>]{0,200})?>", re.IGNORECASE)
+_CLOSE_TAG_RE = re.compile(r"</([\w-]{1,40})")
+_MAX_TAGS = 256
 _QUOTE_RE = re.compile(r"(?m)(?:^[ \t]*>.*(?:\n|$))+")
 _PARA_RE = re.compile(r"\n[ \t]*\n\s*")
 # A last user turn longer than this (in Latin-equivalent characters), in several paragraphs, may hold a
@@ -481,17 +484,17 @@ def _refers(paragraphs: Sequence[str]) -> bool:
 
 def _extract_tags(text: str, context: list[str]) -> str:
     low = text.lower()
+    closers = set(_CLOSE_TAG_RE.findall(low))
     out: list[str] = []
     pos = 0
-    unclosed: set[str] = set()
-    while True:
+    for _ in range(_MAX_TAGS):  # a bounded number of opening tags: what follows the last is left as it is
         m = _OPEN_TAG_RE.search(text, pos)
         if m is None:
             break
         name = m.group(1).lower()
-        close = -1 if name in unclosed else low.find("</" + name, m.end())
+        close = low.find("</" + name, m.end()) if name in closers else -1
         if close < 0:
-            unclosed.add(name)
+            closers.discard(name)  # closed only before this point: no later search can find it
             out.append(text[pos:m.end()])
             pos = m.end()
             continue
@@ -768,13 +771,23 @@ def vectorize(instruction: str, context: Sequence[str] = ()) -> FeatureVector:
 # Scorer
 # --------------------------------------------------------------------------
 def _sigmoid(z: float) -> float:
+    if z != z:  # NaN; from_spec's bounds keep logits finite, so this is belt and braces
+        return 0.5
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
 
 
-def _number_list(obj: Any, n: int, path: str, *, positive: bool = False) -> list[float]:
+# Magnitude bounds of a spec's numbers. Finite is not enough: coef 1e308 overflows the logit to inf, and
+# inf - inf is NaN, which no rule matches and no JSON log line can carry. Trained specs sit far inside these
+# (standardised coefficients of a few units, means of a few, scales down to ~1e-3).
+MAX_WEIGHT = 1e3  # |intercept|, |dense coef| (standardised), |hashed weight|
+MAX_MEAN = 1e6
+MIN_SCALE, MAX_SCALE = 1e-9, 1e6
+
+
+def _number_list(obj: Any, n: int, path: str, *, low: float, high: float, what: str) -> list[float]:
     if not isinstance(obj, list) or len(obj) != n:
         got = f"a list of {len(obj)}" if isinstance(obj, list) else type(obj).__name__
         raise ScorerError(f"must be a list of {n} numbers (one per dense feature), got {got}", path)
@@ -782,8 +795,8 @@ def _number_list(obj: Any, n: int, path: str, *, positive: bool = False) -> list
     for i, x in enumerate(obj):
         if not _finite(x):
             raise ScorerError(f"{x!r} is not a finite number", f"{path}[{i}]")
-        if positive and x <= 0:
-            raise ScorerError(f"{x!r} must be > 0", f"{path}[{i}]")
+        if not low <= x <= high:
+            raise ScorerError(f"{x!r} is out of range: {what} must be within [{low:g}, {high:g}]", f"{path}[{i}]")
         out.append(float(x))
     return out
 
@@ -823,6 +836,8 @@ class Scorer:
         intercept = spec.get("intercept", 0.0)
         if not _finite(intercept):
             raise ScorerError(f"{intercept!r} is not a finite number", "intercept")
+        if abs(intercept) > MAX_WEIGHT:
+            raise ScorerError(f"{intercept!r} is out of range: must be within ±{MAX_WEIGHT:g}", "intercept")
         dense = spec.get("dense")
         if not isinstance(dense, Mapping):
             raise ScorerError("must be an object with names, mean, scale and coef", "dense")
@@ -832,9 +847,11 @@ class Scorer:
             raise ScorerError("must list the dense features of feature set "
                               f"{FEATURE_SET} in order ({_N_DENSE} names)"
                               + (f"; missing {missing[:3]}" if missing else ""), "dense.names")
-        mean = _number_list(dense.get("mean"), _N_DENSE, "dense.mean")
-        scale = _number_list(dense.get("scale"), _N_DENSE, "dense.scale", positive=True)
-        coef = _number_list(dense.get("coef"), _N_DENSE, "dense.coef")
+        mean = _number_list(dense.get("mean"), _N_DENSE, "dense.mean", low=-MAX_MEAN, high=MAX_MEAN, what="a mean")
+        scale = _number_list(dense.get("scale"), _N_DENSE, "dense.scale", low=MIN_SCALE, high=MAX_SCALE,
+                             what="a scale (a standard deviation, > 0)")
+        coef = _number_list(dense.get("coef"), _N_DENSE, "dense.coef", low=-MAX_WEIGHT, high=MAX_WEIGHT,
+                            what="a standardised coefficient")
         hashed_spec = spec.get("hashed", {"buckets": HASH_BUCKETS, "coef": []})
         if not isinstance(hashed_spec, Mapping):
             raise ScorerError("must be an object with buckets and coef", "hashed")
@@ -856,6 +873,8 @@ class Scorer:
                 raise ScorerError(f"bucket {b} is listed twice", path)
             if not _finite(w):
                 raise ScorerError(f"weight {w!r} is not a finite number", path)
+            if abs(w) > MAX_WEIGHT:
+                raise ScorerError(f"weight {w!r} is out of range: must be within ±{MAX_WEIGHT:g}", path)
             if w:
                 hashed[b] = float(w)
         meta = spec.get("meta", {})

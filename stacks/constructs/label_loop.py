@@ -43,7 +43,7 @@ What is here, and why:
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -59,6 +59,7 @@ from stacks.constructs.alarms import alarm_prefix
 from stacks.constructs.lambda_factory import create_python_function
 from stacks.constructs.model_access import CONVERSE_ACTIONS, ModelInvokePolicy, nag_resource
 from stacks.constructs.routing_config_store import RoutingConfigStore, appconfig_arn, grant_configuration_read
+from stacks.constructs.spend_table import expiring_table
 
 LABELLER_HANDLER = "labeller.handler.lambda_handler"
 TRAINER_HANDLER = "scorer_trainer.handler.lambda_handler"
@@ -150,18 +151,8 @@ class LabelLoop(Construct):
         )
 
         # --- labels table ----------------------------------------------------------------------------------
-        self.table = dynamodb.Table(
-            self, "Table",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=TTL_ATTRIBUTE,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
-            # Labels hold feature vectors, verdicts and costs (no text) and expire: deleting the stack deletes them.
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        # Labels hold feature vectors, verdicts and costs (no text) and expire.
+        self.table = expiring_table(self, "Table", sort_key=True)
 
         # --- labeller --------------------------------------------------------------------------------------
         self.labeller = create_python_function(

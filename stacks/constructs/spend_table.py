@@ -18,20 +18,27 @@ ROUTER_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:GetI
 TTL_ATTRIBUTE = "expires_at"
 
 
+def expiring_table(scope: Construct, construct_id: str, *, sort_key: bool = False) -> dynamodb.Table:
+    """A table of derived data that expires (spend counters, labels): string `pk` (and `sk`), on demand, TTL
+    `expires_at`, encrypted, point-in-time recovery on; deleting the stack deletes it (nothing in it is a
+    source of truth: counters restart, labels are re-collected)."""
+    return dynamodb.Table(
+        scope, construct_id,
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING) if sort_key else None,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        time_to_live_attribute=TTL_ATTRIBUTE,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
 class SpendTable(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, stage: str) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self, "Table",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=TTL_ATTRIBUTE,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
-            # Spend counters are derived data that expire within weeks: deleting the stack deletes them.
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.table = expiring_table(self, "Table")
 
     @property
     def table_name(self) -> str:

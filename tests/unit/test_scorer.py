@@ -20,6 +20,9 @@ from routing_engine.scorer import (
     DENSE_SIGNS,
     FEATURE_SET,
     HASH_BUCKETS,
+    MAX_MEAN,
+    MAX_WEIGHT,
+    MIN_SCALE,
     FeatureVector,
     Scorer,
     ScorerError,
@@ -258,15 +261,33 @@ N = len(DENSE_FEATURES)
         (spec(hashed={"buckets": HASH_BUCKETS, "coef": [[3, float("nan")]]}), "hashed.coef[0]"),
         (spec(meta="x"), "meta"),
         ([1, 2], ""),
+        # finite but extreme: the logit would overflow to inf, and inf - inf is NaN
+        (spec(dense=_dense(coef=[1e308] * N)), "dense.coef[0]"),
+        (spec(intercept=-1e300), "intercept"),
+        (spec(dense=_dense(scale=[1e-300] * N)), "dense.scale[0]"),
+        (spec(hashed={"buckets": HASH_BUCKETS, "coef": [[3, 1e300]]}), "hashed.coef[0]"),
     ],
     ids=["feature-set", "version", "inf", "bool", "names", "lengths", "nan", "scale", "buckets", "bucket-high",
-         "bucket-negative", "bucket-twice", "hashed-nan", "meta", "not-object"],
+         "bucket-negative", "bucket-twice", "hashed-nan", "meta", "not-object", "coef-huge", "intercept-huge",
+         "scale-tiny", "hashed-huge"],
 )
 def test_bad_specs_are_refused_with_the_field_named(bad, path):
     with pytest.raises(ScorerError) as exc:
         Scorer.from_spec(bad)
     assert exc.value.path == path
     assert path in str(exc.value) and exc.value.reason
+
+
+def test_the_most_extreme_accepted_spec_still_scores_a_number_in_0_1():
+    # Given a spec at the edges of every accepted bound, with opposite signs that could cancel to inf - inf
+    d = _dense(coef=[MAX_WEIGHT if i % 2 else -MAX_WEIGHT for i in range(N)], scale=[MIN_SCALE] * N,
+               mean=[MAX_MEAN] * N)
+    s = Scorer.from_spec(spec(dense=d, intercept=MAX_WEIGHT,
+                              hashed={"buckets": HASH_BUCKETS, "coef": [[b, MAX_WEIGHT] for b in range(64)]}))
+    # Then every prompt still scores a number in [0, 1] (a NaN would match no rule and break JSON log lines)
+    for text in ("", "hi", "Prove it " * 500, "x" * 100_000, "数学の問題" * 100):
+        score = s.score_text(text)
+        assert 0.0 <= score <= 1.0
 
 
 def test_feature_set_error_says_to_retrain():
