@@ -2,7 +2,9 @@
 
 Each record is labelled by labeller.labelling. A record that fails (Bedrock or DynamoDB errors) is reported in
 `batchItemFailures`, so only it returns to the queue, to be retried and finally dead-lettered; invalid samples,
-samples over the day's budget and unparseable verdicts are final outcomes (logged, counted, deleted).
+samples over the day's budget, unparseable verdicts and requests a model refused for good (model_rejected: invalid
+for it, access denied, unknown model; the log line names the error class) are final outcomes (logged, counted,
+deleted).
 
 Metrics (namespace POWERTOOLS_METRICS_NAMESPACE), each by {service, Route, ...}:
 LabelsStored{Route}, LabelsSkipped{Route, Reason}, StrongWinRate{Route, Pair} (value: the label's target; its
@@ -57,6 +59,8 @@ def report(outcome: LabelOutcome, record_id: str) -> None:
                               "cost_usd": round(outcome.cost_usd, 8)}
     if outcome.detail:
         fields["detail"] = outcome.detail
+    if outcome.error_class:
+        fields["error_class"] = outcome.error_class
     if outcome.label is not None:
         fields.update(request_id=outcome.label["request_id"], target=outcome.label["target"],
                       verdicts=outcome.label["verdicts"], served_model=outcome.label["served_model"])

@@ -8,6 +8,7 @@ out instead of teaching the scorer that one model is better.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 # The first line is also how the local simulated judge recognises a judge request (local/simulated_judge.py).
@@ -23,7 +24,12 @@ Think briefly, then end your reply with exactly one line: VERDICT: A, VERDICT: B
 JUDGE_MAX_TOKENS = 1024
 _TAGS = ("question", "answer_a", "answer_b")
 _CLOSING = re.compile(r"</(" + "|".join(_TAGS) + r")\s*>", re.IGNORECASE)
-_VERDICT = re.compile(r"VERDICT\s*[:：]\s*[*_`\"']*\s*(A|B|TIE)\b", re.IGNORECASE)
+# A line that is a verdict and nothing else (after NFKC, so a full-width colon or letter counts): an optional
+# list/quote/heading marker, markdown emphasis around the word or the answer, `VERDICT:` or `Verdict -` in any case,
+# then A, B or TIE, and at most a closing full stop. "The verdict: a close call, but B" is no verdict line.
+_MARKS = r"[\s*_`\"']*"
+_VERDICT_LINE = re.compile(r"(?:[-+>#]+\s*)?" + _MARKS + r"verdict" + _MARKS + r"(?::|-|–|—)" + _MARKS
+                           + r"(A|B|TIE)" + _MARKS + r"[.!]?" + _MARKS, re.IGNORECASE)
 
 
 def _fenced(text: str) -> str:
@@ -53,9 +59,14 @@ def judge_messages(question: str, answer_a: str, answer_b: str) -> list[dict]:
 
 
 def parse_verdict(text: str) -> str | None:
-    """"A", "B" or "TIE" from the judge's reply (its last VERDICT line wins), or None when it gave none."""
-    found = _VERDICT.findall(text or "")
-    return found[-1].upper() if found else None
+    """"A", "B" or "TIE" from the judge's reply: its last line that is exactly a verdict (`VERDICT: B`,
+    `**Verdict**: B`, `Verdict - TIE`), or None when no line is (a misread would be a wrong label; unparseable is
+    only a lost one)."""
+    for line in reversed((text or "").splitlines()):
+        match = _VERDICT_LINE.fullmatch(unicodedata.normalize("NFKC", line).strip())
+        if match:
+            return match.group(1).upper()
+    return None
 
 
 def strong_better(verdict: str, strong_position: str) -> float:

@@ -1,8 +1,24 @@
 """One sample in, one label out: the other model's answer, two judge verdicts, a feature vector. Pure logic.
 
-Bedrock comes in as a callable, `converse(model_key, model_id, region, system, messages, max_tokens) ->
-(text, input_tokens, output_tokens)`, which raises on failure (the batch item is then retried, and finally lands in
-the dead-letter queue) or raises `ModelRejected` for a request the model will never take (not retried).
+Bedrock comes in as a callable, `converse(model_key, model_id, region, system, messages, max_tokens, *,
+inference=None) -> (text, input_tokens, output_tokens)`, which raises on failure (the batch item is then retried,
+and finally lands in the dead-letter queue) or raises `ModelRejected` for a request the model will never take
+(refused as invalid, access denied, unknown model: not retried). The other model is asked the way the served
+model was: the same conversation and system texts, the caller's stop sequences, temperature and top_p (the
+sample's `inference`), and the served answer's token bound capped at the other model's `max_output_tokens`.
+
+The daily budget. Before any model call, the sample's worst-case cost is reserved on the day's budget item with
+one atomic conditional update (`ADD spent_usd :estimate` if `spent_usd <= budget - estimate`); a failed condition
+is `over_budget` (final, no call made). Once the calls are done (or one failed) the reservation is corrected to
+what was really spent (`ADD real - estimate`). The estimate (`worst_case_cost`) prices, at the sample's prices,
+the prompt at characters / 4 input tokens and every call's full `max_tokens` of output: the other model's answer
+(the prompt), then twice the judge (the prompt, the served answer, the other answer at its token bound, the
+judge's own instructions). So concurrent labellers no longer overshoot the budget together: each one's worst case
+is on the item before it calls a model, and every other labeller sees it. The remaining bound is the estimate's
+error: a sample whose prompt has more tokens than characters / 4 (CJK text, some code) can cost more than it
+reserved, so the day can end over budget by that underestimate, one reservation's error for each sample in flight
+when the budget ran out, and nothing beyond. A labeller that dies mid-sample leaves its reservation in place (the
+day is then over-counted, never under-counted).
 
 What is stored is only what training needs (labeller.store): the feature vector of the prompt, the models, the
 verdicts, the target, the costs, the route and the configuration and scorer versions. The prompt and the answers
@@ -12,9 +28,9 @@ live only in this invocation's memory.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from labeller.judge import JUDGE_MAX_TOKENS, JUDGE_SYSTEM, judge_messages, parse_verdict, question_text, strong_better
 from labeller.store import LabelStore, MemoryLabelStore
@@ -25,14 +41,24 @@ SCHEMA_VERSION = 1
 DEFAULT_MAX_TOKENS = 1024  # the other model's answer, when the sample does not say what the served one had
 MAX_OTHER_TOKENS = 8192
 
-Converse = Callable[[str, str, str | None, str | None, list, int], tuple[str, int, int]]
+CHARS_PER_TOKEN = 4  # the budget's estimate of a text's input tokens: characters / 4
+
+
+class Converse(Protocol):
+    def __call__(self, model_key: str, model_id: str, region: str | None, system: str | None, messages: list,
+                 max_tokens: int, /, *, inference: dict | None = None) -> tuple[str, int, int]: ...
 
 STORED, OVER_BUDGET, UNPARSEABLE, INVALID, DUPLICATE, REJECTED = (
     "stored", "over_budget", "judge_unparseable", "invalid", "duplicate", "model_rejected")
 
 
 class ModelRejected(Exception):
-    """A model refused the request itself (it is invalid for that model): retrying would only spend again."""
+    """A model refused the request for good (invalid for that model, access denied, unknown model): retrying
+    would only spend again. `error_class`: Bedrock's error code, for the log line."""
+
+    def __init__(self, message: str, error_class: str | None = None):
+        super().__init__(message)
+        self.error_class = error_class
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +69,7 @@ class LabelOutcome:
     detail: str = ""
     label: dict | None = None
     pair: str | None = None  # "<weak> vs <strong>"
+    error_class: str | None = None  # model_rejected: the model's error code (AccessDeniedException, ...)
 
     @property
     def target(self) -> float | None:
@@ -101,6 +128,8 @@ def validate(sample) -> None:
         for price in ("input_per_1k", "output_per_1k"):
             if not _is_number(spec.get(price)) or spec[price] < 0:
                 raise InvalidSample(f"models.{key}.{price} must be a number of at least 0")
+        if spec.get("max_output_tokens") is not None and not _is_positive_int(spec["max_output_tokens"]):
+            raise InvalidSample(f"models.{key}.max_output_tokens must be a positive integer or null")
     messages = sample.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidSample("messages must be a non-empty list")
@@ -116,8 +145,24 @@ def validate(sample) -> None:
     for name in ("system", "route_system", "config_version", "scorer", "scorer_version"):
         _text_or_none(sample, name)
     max_tokens = sample.get("max_tokens")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+    if max_tokens is not None and not _is_positive_int(max_tokens):
         raise InvalidSample("max_tokens must be a positive integer or null")
+    inference = sample.get("inference")
+    if inference is None:
+        return
+    if not isinstance(inference, dict):
+        raise InvalidSample("inference must be an object or null")
+    stop = inference.get("stop")
+    if stop is not None and (not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop)):
+        raise InvalidSample("inference.stop must be a list of non-empty strings or null")
+    for name in ("temperature", "top_p"):
+        value = inference.get(name)
+        if value is not None and (not _is_number(value) or not 0 <= value <= 1):
+            raise InvalidSample(f"inference.{name} must be a number from 0 to 1 or null")
+
+
+def _is_positive_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
 
 
 def cost_of(spec: dict, input_tokens: int, output_tokens: int) -> float:
@@ -138,6 +183,48 @@ def converse_messages(messages: list[dict]) -> list[dict]:
         else:
             out.append({"role": m["role"], "content": [{"text": m["text"]}]})
     return out
+
+
+def other_model(sample: dict) -> str:
+    """The model of the pair that did not serve the request: it is asked now."""
+    return sample["strong_model"] if sample["served_model"] == sample["weak_model"] else sample["weak_model"]
+
+
+def other_max_tokens(sample: dict) -> int:
+    """The other model's token bound: the served answer's (the route's), capped at that model's own limit and at
+    MAX_OTHER_TOKENS."""
+    bound = min(sample.get("max_tokens") or DEFAULT_MAX_TOKENS, MAX_OTHER_TOKENS)
+    limit = sample["models"][other_model(sample)].get("max_output_tokens")
+    return min(bound, limit) if limit else bound
+
+
+def inference_of(sample: dict) -> dict | None:
+    """The caller's sampling settings the served model had (stop sequences, temperature, top_p), or None."""
+    inference = sample.get("inference") or {}
+    out = {name: inference[name] for name in ("stop", "temperature", "top_p") if inference.get(name) is not None}
+    return out or None
+
+
+def _system_of(sample: dict) -> str | None:
+    return "\n\n".join(s for s in (sample.get("route_system"), sample.get("system")) if s) or None
+
+
+def _tokens(chars: int) -> int:
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def worst_case_cost(sample: dict) -> float:
+    """What labelling this (valid) sample may cost at most, input tokens estimated at characters / 4: the other
+    model's answer at its full token bound, and two judge calls reading the prompt, the served answer and the other
+    answer at that bound, each answering JUDGE_MAX_TOKENS. Reserved on the day's budget before any call."""
+    models = sample["models"]
+    other, judge = models[other_model(sample)], models[sample["judge_model"]]
+    max_tokens = other_max_tokens(sample)
+    prompt_chars = sum(len(m["text"]) for m in sample["messages"]) + len(_system_of(sample) or "")
+    question_chars = len(question_text(sample["messages"], sample.get("system")))
+    framing_chars = len(JUDGE_SYSTEM) + len(judge_messages("", "", "")[0]["content"][0]["text"])
+    judge_in = _tokens(question_chars + len(sample["answer"]) + framing_chars) + max_tokens
+    return cost_of(other, _tokens(prompt_chars), max_tokens) + 2 * cost_of(judge, judge_in, JUDGE_MAX_TOKENS)
 
 
 def features_of(sample: dict) -> dict:
@@ -161,20 +248,24 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
         return LabelOutcome(DUPLICATE, route, detail="this sample is already labelled", pair=pair)
     day = day_of(now)
     budget = float(sample["daily_budget_usd"])
-    spent = store.spent_on(route, day)
-    if spent >= budget:
-        return LabelOutcome(OVER_BUDGET, route, detail=f"spent {spent:.4f} of {budget:.4f} USD on {day}", pair=pair)
+    estimate = worst_case_cost(sample)
+    if not store.reserve_spend(route, day, estimate, budget):
+        spent = store.spent_on(route, day)
+        return LabelOutcome(OVER_BUDGET, route, pair=pair, detail=(
+            f"spent {spent:.4f} of {budget:.4f} USD on {day}; this sample may cost up to {estimate:.4f}"))
 
     models = sample["models"]
-    other = strong if served == weak else weak
-    system = "\n\n".join(s for s in (sample.get("route_system"), sample.get("system")) if s) or None
-    max_tokens = min(sample.get("max_tokens") or DEFAULT_MAX_TOKENS, MAX_OTHER_TOKENS)
+    other = other_model(sample)
+    system = _system_of(sample)
+    max_tokens = other_max_tokens(sample)
+    inference = inference_of(sample)
     judge = models[sample["judge_model"]]
     costs = {"other": 0.0, "judge": 0.0}
     try:
         spec = models[other]
-        text, tokens_in, tokens_out = converse(other, spec["model_id"], spec.get("region"), system,
-                                               converse_messages(sample["messages"]), max_tokens)
+        messages = converse_messages(sample["messages"])
+        text, tokens_in, tokens_out = converse(other, spec["model_id"], spec.get("region"), system, messages,
+                                               max_tokens, inference=inference)
         costs["other"] = cost_of(spec, tokens_in, tokens_out)
         answers = {served: sample["answer"], other: text}
         question = question_text(sample["messages"], sample.get("system"))
@@ -187,12 +278,12 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
             verdict = parse_verdict(reply)
             verdicts.append(None if verdict is None else strong_better(verdict, strong_position))
     except ModelRejected as exc:
-        return LabelOutcome(REJECTED, route, cost_usd=_spend(store, route, day, costs), detail=str(exc)[:300],
-                            pair=pair)
+        return LabelOutcome(REJECTED, route, cost_usd=_settle(store, route, day, costs, estimate),
+                            detail=str(exc)[:300], pair=pair, error_class=exc.error_class)
     except BaseException:
-        _spend(store, route, day, costs)  # what was spent before the failure counts against the day, retry or not
+        _settle(store, route, day, costs, estimate)  # what was spent counts against the day, retry or not
         raise
-    total = _spend(store, route, day, costs)
+    total = _settle(store, route, day, costs, estimate)
     if any(v is None for v in verdicts):
         return LabelOutcome(UNPARSEABLE, route, cost_usd=total, pair=pair,
                             detail=f"the judge gave no VERDICT line in {sum(v is None for v in verdicts)} of 2 replies")
@@ -220,12 +311,13 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
     return LabelOutcome(STORED, route, cost_usd=total, label=label, pair=pair)
 
 
-def _spend(store: LabelStore | MemoryLabelStore, route: str, day: str, costs: dict) -> float:
+def _settle(store: LabelStore | MemoryLabelStore, route: str, day: str, costs: dict, estimate: float) -> float:
+    """Correct the day's reservation to what was really spent; the real spend."""
     total = costs["other"] + costs["judge"]
-    store.add_spend(route, day, total)
+    store.add_spend(route, day, total - estimate)
     return total
 
 
-__all__ = ["DUPLICATE", "INVALID", "OVER_BUDGET", "REJECTED", "STORED", "UNPARSEABLE", "InvalidSample",
-           "LabelOutcome", "ModelRejected", "converse_messages", "cost_of", "features_of", "label_sample",
-           "validate"]
+__all__ = ["DUPLICATE", "INVALID", "OVER_BUDGET", "REJECTED", "STORED", "UNPARSEABLE", "Converse", "InvalidSample",
+           "LabelOutcome", "ModelRejected", "converse_messages", "cost_of", "features_of", "inference_of",
+           "label_sample", "other_max_tokens", "other_model", "validate", "worst_case_cost"]

@@ -3,7 +3,9 @@
 Keys: pk (S), sk (S).
 - label  pk="label#<route>"  sk="<sampled_at>#<request_id>"  (a sample labelled twice, SQS delivers at least
   once, is stored once: the put is conditional)
-- budget pk="budget#<route>" sk="<yyyy-mm-dd>" (UTC day), spent_usd added atomically (ADD)
+- budget pk="budget#<route>" sk="<yyyy-mm-dd>" (UTC day), spent_usd added atomically (ADD): a sample's worst
+  case is reserved first with a conditional ADD (refused when it would take the day over its budget), then
+  corrected to what was really spent (ADD of the difference, negative when the sample cost less)
 - report pk="report#<route>" sk="<iso>"
 Items carry `expires_at` (epoch seconds, the table's TTL attribute). A label or report is stored as one JSON
 string attribute `doc` beside its keys: numbers stay floats and nothing but the label dict's fields is written.
@@ -13,6 +15,7 @@ The client is injected (boto3's low-level `dynamodb` client).
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 LABEL_TTL = timedelta(days=180)
@@ -41,8 +44,30 @@ class LabelStore:
                                      ConsistentRead=True).get("Item")
         return float(item["spent_usd"]["N"]) if item and "spent_usd" in item else 0.0
 
+    def reserve_spend(self, route: str, day: str, usd: float, budget: float) -> bool:
+        """Add `usd` to the day's spend if that keeps it within `budget`, in one atomic conditional update; False
+        (nothing added) when it would not. Concurrent labellers each see the others' reservations."""
+        from botocore.exceptions import ClientError
+
+        if usd > budget:
+            return False
+        try:
+            self._client.update_item(
+                TableName=self.table_name, Key=self._budget_key(route, day),
+                UpdateExpression="ADD spent_usd :usd SET expires_at = :exp",
+                ConditionExpression="attribute_not_exists(spent_usd) OR spent_usd <= :room",
+                ExpressionAttributeValues={":usd": {"N": repr(float(usd))}, ":room": {"N": repr(float(budget - usd))},
+                                           ":exp": _expires(self._clock(), BUDGET_TTL)},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def add_spend(self, route: str, day: str, usd: float) -> None:
-        if usd <= 0:
+        """Add `usd` (negative: give back what a reservation did not use) to the day's spend."""
+        if usd == 0:
             return
         self._client.update_item(
             TableName=self.table_name, Key=self._budget_key(route, day),
@@ -127,24 +152,36 @@ class MemoryLabelStore:
         self.spend: dict[tuple[str, str], float] = {}
         self._labels: dict[str, dict[str, dict]] = {}
         self._reports: dict[str, list[dict]] = {}
+        self._lock = threading.Lock()  # the table's atomic updates: labellers may share one store in threads
 
     def spent_on(self, route: str, day: str) -> float:
-        return self.spend.get((route, day), 0.0)
+        with self._lock:
+            return self.spend.get((route, day), 0.0)
+
+    def reserve_spend(self, route: str, day: str, usd: float, budget: float) -> bool:
+        with self._lock:
+            spent = self.spend.get((route, day))
+            if usd > budget or (spent is not None and spent > budget - usd):
+                return False
+            self.spend[(route, day)] = (spent or 0.0) + usd
+            return True
 
     def add_spend(self, route: str, day: str, usd: float) -> None:
-        if usd > 0:
-            self.spend[(route, day)] = self.spend.get((route, day), 0.0) + usd
+        if usd != 0:
+            with self._lock:
+                self.spend[(route, day)] = self.spend.get((route, day), 0.0) + usd
 
     def has_label(self, route: str, sampled_at: str, request_id: str) -> bool:
         return label_sort_key(sampled_at, request_id) in self._labels.get(route, {})
 
     def put_label(self, label: dict) -> bool:
         key = label_sort_key(label.get("sampled_at") or label["labelled_at"], label["request_id"])
-        labels = self._labels.setdefault(label["route"], {})
-        if key in labels:
-            return False
-        labels[key] = json.loads(json.dumps(label))
-        return True
+        with self._lock:
+            labels = self._labels.setdefault(label["route"], {})
+            if key in labels:
+                return False
+            labels[key] = json.loads(json.dumps(label))
+            return True
 
     def labels(self, route: str, *, since_iso: str | None = None) -> list[dict]:
         items = sorted(self._labels.get(route, {}).items())

@@ -20,21 +20,38 @@ WORST_CALL_S = CALL_ATTEMPTS * (CONNECT_TIMEOUT_S + CALL_TIMEOUT_S) + MAX_BACKOF
 WORST_SAMPLE_S = 3 * WORST_CALL_S
 
 
+# Errors that no retry clears: the request is invalid for the model (ValidationException: too long for its
+# context, say), the labeller may not call it (AccessDeniedException: a judge added to the catalog after the
+# labeller's IAM policy was deployed, or model access not enabled) or it does not exist in the region
+# (ResourceNotFoundException). The router fails over on the last two (another model may serve the caller); the
+# labeller has no other model to ask, and a redelivery would only buy the other model's answer again.
+FINAL_ERROR_CLASSES = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
+
+
+def is_final(exc: ModelCallError) -> bool:
+    """A failure that retrying the sample cannot fix: those above, and any the router's adapter does not retry."""
+    return exc.error_class in FINAL_ERROR_CLASSES or not exc.retryable
+
+
 def bedrock_converse(invoker: BedrockConverse, *, default_region: str | None = None,
                      timeout_s: float = CALL_TIMEOUT_S) -> Converse:
-    """The labelling logic's `converse` callable over the router's BedrockConverse. A request the model refuses as
-    invalid (ValidationException: too long for its context, say) is ModelRejected, which is not retried; every
-    other failure raises as it is, so the batch item is retried and finally dead-lettered."""
+    """The labelling logic's `converse` callable over the router's BedrockConverse. A failure no retry can fix
+    (`is_final`: refused as invalid, access denied, unknown model) is ModelRejected, which is not retried; every
+    other failure (throttling, timeouts, 5xx) raises as it is, so the batch item is retried and finally
+    dead-lettered. `inference`: the caller's stop sequences, temperature and top_p, when the sample has them."""
 
     def converse(model_key: str, model_id: str, region: str | None, system: str | None, messages: list,
-                 max_tokens: int) -> tuple[str, int, int]:
+                 max_tokens: int, /, *, inference: dict | None = None) -> tuple[str, int, int]:
+        settings = inference or {}
         call = ModelCall(model_id=model_id, region=region or default_region, messages=messages, system=system,
-                         max_tokens=max_tokens)
+                         max_tokens=max_tokens, temperature=settings.get("temperature"), top_p=settings.get("top_p"),
+                         stop=tuple(settings.get("stop") or ()))
         try:
             reply = invoker.converse(call, timeout_s)
         except ModelCallError as exc:
-            if exc.error_class == "ValidationException":
-                raise ModelRejected(f"{model_key} refused the request: {exc.message}") from exc
+            if is_final(exc):
+                raise ModelRejected(f"{model_key} refused the request: {exc.error_class}: {exc.message}"[:300],
+                                    exc.error_class) from exc
             raise
         return reply.text, reply.input_tokens, reply.output_tokens
 

@@ -18,7 +18,7 @@ from moto import mock_aws
 from labeller import handler, labelling, wiring
 from labeller.judge import JUDGE_SYSTEM
 from labeller.labelling import ModelRejected, label_sample
-from labeller.store import LabelStore, create_table
+from labeller.store import LabelStore, MemoryLabelStore, create_table
 from router.adapters.bedrock import BedrockConverse, ModelCallError
 from routing_engine.scorer import FeatureVector, split_prompt, vectorize
 from tests.conftest import json_lines
@@ -52,15 +52,19 @@ def sample(**over) -> dict:
 class FakeConverse:
     """Records each call; the other model answers OTHER_ANSWER, the judge answers by `judge(answer_a, answer_b)`."""
 
-    def __init__(self, judge=lambda a, b: "VERDICT: A", *, fail: dict | None = None, tokens=(1000, 100)):
+    def __init__(self, judge=lambda a, b: "VERDICT: A", *, fail: dict | None = None, tokens=(1000, 100), during=None):
         self.judge = judge
+        self.during = during  # called once, inside the first call: what happens while this sample is labelled
         self.calls: list[dict] = []
         self.fail = fail or {}
         self.tokens = tokens
 
-    def __call__(self, model_key, model_id, region, system, messages, max_tokens):
+    def __call__(self, model_key, model_id, region, system, messages, max_tokens, *, inference=None):
         self.calls.append({"model_key": model_key, "model_id": model_id, "region": region, "system": system,
-                           "messages": messages, "max_tokens": max_tokens})
+                           "messages": messages, "max_tokens": max_tokens, "inference": inference})
+        if self.during is not None:
+            during, self.during = self.during, None
+            during()
         is_judge = bool(system) and system.startswith("You are an impartial judge")
         failure = self.fail.get("judge" if is_judge else "other")
         if failure is not None:
@@ -164,22 +168,74 @@ def test_a_weak_win_in_both_orders_is_target_zero(store):
 
 
 def test_the_day_stops_when_the_budget_is_spent_and_the_next_day_starts_again(store, dynamodb):
-    # Given a budget of $0.03 and labels costing $0.0225 each
+    # Given labels costing $0.0225 each, and a budget with room for one worst case after two labels
+    worst = labelling.worst_case_cost(sample())
+    budget = worst + 0.03
     converse = FakeConverse()
-    first = label_sample(sample(daily_budget_usd=0.03), converse=converse, store=store, now=NOW)
-    second = label_sample(sample(daily_budget_usd=0.03, request_id="req-2"), converse=converse, store=store, now=NOW)
+    first = label_sample(sample(daily_budget_usd=budget), converse=converse, store=store, now=NOW)
+    second = label_sample(sample(daily_budget_usd=budget, request_id="req-2"), converse=converse, store=store, now=NOW)
     calls_so_far = len(converse.calls)
     # When a third sample arrives the same UTC day
-    third = label_sample(sample(daily_budget_usd=0.03, request_id="req-3"), converse=converse, store=store, now=NOW)
-    # Then the first two were labelled (the second started under the budget), the third is over it: no model call
+    third = label_sample(sample(daily_budget_usd=budget, request_id="req-3"), converse=converse, store=store, now=NOW)
+    # Then the first two were labelled (each reservation fitted), the third's worst case does not fit: no model call
     assert [first.kind, second.kind, third.kind] == ["stored", "stored", "over_budget"]
     assert len(converse.calls) == calls_so_far and third.cost_usd == 0
-    assert "0.0450 of 0.0300" in third.detail
+    assert f"spent 0.0450 of {budget:.4f}" in third.detail and f"may cost up to {worst:.4f}" in third.detail
+    assert store.spent_on("auto", "2026-12-01") == pytest.approx(0.045)  # the refused reservation left no trace
     # and the next UTC day labels again
     tomorrow = datetime(2026, 12, 2, 0, 0, 1, tzinfo=UTC)
-    assert label_sample(sample(daily_budget_usd=0.03, request_id="req-4"), converse=converse, store=store,
+    assert label_sample(sample(daily_budget_usd=budget, request_id="req-4"), converse=converse, store=store,
                         now=tomorrow).kind == "stored"
     assert len([i for i in scan(dynamodb) if i["pk"]["S"] == "label#auto"]) == 3
+
+
+def test_a_sample_whose_worst_case_does_not_fit_the_rest_of_the_budget_is_skipped_before_any_call(store):
+    # Given a $1 budget of which $0.90 is spent, and a long prompt (40,000 characters: 10,000 tokens)
+    store.add_spend("auto", "2026-12-01", 0.90)
+    big = sample(daily_budget_usd=1.0, messages=[{"role": "user", "text": "word " * 8000}])
+    worst = labelling.worst_case_cost(big)
+    assert worst > 0.10
+    converse = FakeConverse()
+    # When it arrives
+    outcome = label_sample(big, converse=converse, store=store, now=NOW)
+    # Then it is over the budget and no model is called (it could have cost more than what is left)
+    assert outcome.kind == "over_budget" and converse.calls == []
+    assert store.spent_on("auto", "2026-12-01") == pytest.approx(0.90)
+
+
+def test_concurrent_labellers_see_each_others_reservations(store):
+    # Given a budget with room for one sample's worst case but not two
+    budget = labelling.worst_case_cost(sample()) * 1.5
+    second: dict = {}
+
+    def another_labeller():  # a second sample arrives while the first one's other model is answering
+        second["outcome"] = label_sample(sample(daily_budget_usd=budget, request_id="req-2"),
+                                         converse=FakeConverse(), store=store, now=NOW)
+
+    # When two samples are labelled at the same time
+    first = label_sample(sample(daily_budget_usd=budget), converse=FakeConverse(during=another_labeller),
+                         store=store, now=NOW)
+    # Then the first one's reservation was on the day's budget before its first call: the second is over budget
+    assert first.kind == "stored" and second["outcome"].kind == "over_budget"
+    # and once the first is done, the day's spend is what it really cost
+    assert store.spent_on("auto", "2026-12-01") == pytest.approx(0.0225)
+
+
+def test_the_memory_store_reserves_like_the_table(store):
+    # Given both stores with $0.50 of a $1 budget spent
+    memory = MemoryLabelStore()
+    for s in (store, memory):
+        s.add_spend("auto", "2026-12-01", 0.5)
+    # Then both take a reservation that fits exactly, refuse one that does not, and take a correction
+    for s in (store, memory):
+        assert s.reserve_spend("auto", "2026-12-01", 0.25, 1.0) is True
+        assert s.reserve_spend("auto", "2026-12-01", 0.3, 1.0) is False
+        assert s.reserve_spend("auto", "2026-12-01", 0.25, 1.0) is True
+        s.add_spend("auto", "2026-12-01", -0.2)
+        assert s.spent_on("auto", "2026-12-01") == pytest.approx(0.8)
+        # and on a fresh day, a reservation larger than the whole budget is refused
+        assert s.reserve_spend("auto", "2026-12-02", 1.5, 1.0) is False
+        assert s.reserve_spend("auto", "2026-12-02", 1.0, 1.0) is True
 
 
 def test_an_unparseable_verdict_is_counted_spent_and_not_stored(store, dynamodb):
@@ -242,6 +298,32 @@ def test_the_conversation_and_both_system_texts_reach_the_other_model(store):
     assert "[User]\nHi" in judge_text and "[Assistant]\nHello" in judge_text and "Be brief." in judge_text
 
 
+def test_the_other_model_is_asked_with_the_callers_settings_and_within_its_output_limit(store):
+    # Given a sample the served model answered with stop sequences, a temperature and top_p, a 6,000-token bound,
+    # and an other model that answers 5,000 tokens at most
+    s = sample(max_tokens=6000, inference={"stop": ["END"], "temperature": 0.2, "top_p": 0.9})
+    s["models"]["claude-opus"]["max_output_tokens"] = 5000
+    converse = FakeConverse()
+    # When it is labelled
+    assert label_sample(s, converse=converse, store=store, now=NOW).kind == "stored"
+    # Then the other model got the same settings and its own limit as the bound; the judge keeps its own
+    other = converse.calls[0]
+    assert other["inference"] == {"stop": ["END"], "temperature": 0.2, "top_p": 0.9}
+    assert other["max_tokens"] == 5000
+    assert all(c["inference"] is None for c in converse.judge_calls)
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"inference": {"stop": "END"}}, "inference.stop"),
+    ({"inference": {"temperature": 2}}, "inference.temperature"),
+    ({"inference": []}, "inference must be an object"),
+])
+def test_invalid_sampling_settings_are_refused_before_any_call(store, change, problem):
+    converse = FakeConverse()
+    outcome = label_sample(sample(**change), converse=converse, store=store, now=NOW)
+    assert outcome.kind == "invalid" and problem in outcome.detail and converse.calls == []
+
+
 # --- the Converse adapter ----------------------------------------------------------------------------
 
 
@@ -261,18 +343,44 @@ def test_the_converse_adapter_sends_a_real_converse_request_and_reads_usage():
     stub.assert_no_pending_responses()
 
 
-def test_the_converse_adapter_turns_a_validation_error_into_a_final_rejection_and_raises_the_rest():
+@pytest.mark.parametrize("error_class", ["ValidationException", "AccessDeniedException",
+                                         "ResourceNotFoundException"])
+def test_the_converse_adapter_turns_errors_no_retry_can_fix_into_a_final_rejection(error_class):
+    # Given Bedrock refusing the call for good: invalid, not allowed, or an unknown model
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     stub = Stubber(client)
-    stub.add_client_error("converse", "ValidationException", "Input is too long")
-    stub.add_client_error("converse", "ThrottlingException", "slow down", http_status_code=429)
+    stub.add_client_error("converse", error_class, "no such luck", http_status_code=400)
     converse = wiring.bedrock_converse(BedrockConverse(lambda region, timeout: client))
-    messages = [{"role": "user", "content": [{"text": "q"}]}]
+    # Then it is a rejection naming the error class, which the labeller does not retry
+    with stub, pytest.raises(ModelRejected, match=error_class) as raised:
+        converse("claude-opus", "opus-id", None, None, [{"role": "user", "content": [{"text": "q"}]}], 64)
+    assert raised.value.error_class == error_class
+
+
+@pytest.mark.parametrize("error_class, status", [("ThrottlingException", 429), ("InternalServerException", 500),
+                                                 ("ServiceUnavailableException", 503)])
+def test_the_converse_adapter_raises_passing_failures_for_a_retry(error_class, status):
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_client_error("converse", error_class, "try again", http_status_code=status)
+    converse = wiring.bedrock_converse(BedrockConverse(lambda region, timeout: client))
+    with stub, pytest.raises(ModelCallError):
+        converse("claude-opus", "opus-id", None, None, [{"role": "user", "content": [{"text": "q"}]}], 64)
+
+
+def test_the_converse_adapter_sends_the_callers_settings():
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_response("converse", {
+        "output": {"message": {"role": "assistant", "content": [{"text": "one"}]}}, "stopReason": "stop_sequence",
+        "usage": {"inputTokens": 5, "outputTokens": 1, "totalTokens": 6}, "metrics": {"latencyMs": 9}},
+        {"modelId": "opus-id", "messages": [{"role": "user", "content": [{"text": "q"}]}],
+         "inferenceConfig": {"maxTokens": 64, "temperature": 0.2, "topP": 0.9, "stopSequences": ["END"]}})
+    converse = wiring.bedrock_converse(BedrockConverse(lambda region, timeout: client))
     with stub:
-        with pytest.raises(ModelRejected, match="too long"):
-            converse("claude-opus", "opus-id", None, None, messages, 64)
-        with pytest.raises(ModelCallError):
-            converse("claude-opus", "opus-id", None, None, messages, 64)
+        assert converse("claude-opus", "opus-id", None, None, [{"role": "user", "content": [{"text": "q"}]}], 64,
+                        inference={"stop": ["END"], "temperature": 0.2, "top_p": 0.9}) == ("one", 5, 1)
+    stub.assert_no_pending_responses()
 
 
 # --- the Lambda handler ----------------------------------------------------------------------------------
@@ -316,10 +424,10 @@ def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_h
     # Given three messages: a good sample, one whose judge call Bedrock throttles, and one that is not JSON
     good = FakeConverse()
 
-    def converse(model_key, model_id, region, system, messages, max_tokens):
+    def converse(model_key, model_id, region, system, messages, max_tokens, **options):
         if system == JUDGE_SYSTEM and "Throttle this one" in messages[0]["content"][0]["text"]:
             raise ModelCallError("ThrottlingException", "slow down", latency_ms=1)
-        return good(model_key, model_id, region, system, messages, max_tokens)
+        return good(model_key, model_id, region, system, messages, max_tokens, **options)
 
     throttled = sample(request_id="req-2", messages=[{"role": "user", "text": "Throttle this one"}])
     event = sqs_event(json.dumps(sample()), json.dumps(throttled), "not json")
@@ -339,7 +447,7 @@ def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_h
 
 def test_a_one_sample_batch_that_fails_is_reported_not_raised(lambda_handler, dynamodb):
     # Given the stack's batch size (one sample) and Bedrock throttling the judge
-    def converse(model_key, model_id, region, system, messages, max_tokens):
+    def converse(model_key, model_id, region, system, messages, max_tokens, **options):
         raise ModelCallError("ThrottlingException", "slow down", latency_ms=1)
 
     # When the batch is handled
@@ -359,3 +467,41 @@ def test_the_handler_counts_budget_skips_and_deletes_them(lambda_handler, store,
     assert result == {"batchItemFailures": []} and converse.calls == []
     metrics = emf_metrics(json_lines(capsys.readouterr().out))
     assert metrics[("LabelsSkipped", (("Route", "auto"), ("Reason", "budget")))] == 1
+
+
+@pytest.fixture
+def labeller_stdout(capsys):
+    """capsys, with the labeller's Logger writing to the captured stdout (the Logger binds its stream at import)."""
+    from tests.conftest import _CurrentStdout
+
+    log_handler = handler.logger.registered_handler
+    previous = log_handler.stream
+    log_handler.stream = _CurrentStdout()
+    yield capsys
+    log_handler.stream = previous
+
+
+def test_a_judge_the_labeller_may_not_call_is_a_final_skip_with_its_error_class(lambda_handler, store,
+                                                                               labeller_stdout):
+    # Given the real Converse adapter, the other model answering and the judge refused (AccessDeniedException)
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_response("converse", {
+        "output": {"message": {"role": "assistant", "content": [{"text": OTHER_ANSWER}]}}, "stopReason": "end_turn",
+        "usage": {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100}, "metrics": {"latencyMs": 9}})
+    stub.add_client_error("converse", "AccessDeniedException", "not authorized to invoke opus-id",
+                          http_status_code=403)
+    converse = wiring.bedrock_converse(BedrockConverse(lambda region, timeout: client))
+    # When the sample is handled
+    with stub:
+        result = lambda_handler(sqs_event(json.dumps(sample())), converse)
+    # Then it is not retried (a retry would only buy the other answer again), and it is counted model_rejected
+    assert result == {"batchItemFailures": []}
+    docs = json_lines(labeller_stdout.readouterr().out)
+    metrics = emf_metrics(docs)
+    assert metrics[("LabelsSkipped", (("Route", "auto"), ("Reason", "model_rejected")))] == 1
+    # and the log line names the error class, without the prompt's text; what was spent counts
+    (line,) = [d for d in docs if d.get("message") == "sample not labelled"]
+    assert line["outcome"] == "model_rejected" and line["error_class"] == "AccessDeniedException"
+    assert not any(PROMPT in json.dumps(d) or ANSWER in json.dumps(d) for d in docs)
+    assert store.spent_on("auto", datetime.now(UTC).date().isoformat()) == pytest.approx(0.0075)

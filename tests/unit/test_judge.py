@@ -14,6 +14,12 @@ from labeller.judge import JUDGE_SYSTEM, judge_messages, parse_verdict, question
     ("VERDICT:  `B`.", "B"),
     ("At first I thought VERDICT: A, but on reflection\nVERDICT: B", "B"),  # the last one wins
     ("VERDICT：A", "A"),  # a full-width colon
+    ("VERDICT：Ｂ", "B"),  # full-width throughout
+    ("**Verdict**: B", "B"),
+    ("VERDICT: **B**", "B"),
+    ("Verdict - TIE", "TIE"),
+    ("VERDICT: B\n\n(Note: had the units been wrong, my verdict: a would apply.)", "B"),  # a note is no verdict
+    ("VERDICT: A\nOn second thought:\nVERDICT: TIE", "TIE"),  # the last verdict line wins
 ])
 def test_a_verdict_line_is_read(reply, verdict):
     assert parse_verdict(reply) == verdict
@@ -21,6 +27,18 @@ def test_a_verdict_line_is_read(reply, verdict):
 
 @pytest.mark.parametrize("reply", ["", "Both are fine.", "VERDICT: C", "VERDICT: ABSTAIN", "The verdict is A"])
 def test_no_verdict_line_is_unparseable(reply):
+    assert parse_verdict(reply) is None
+
+
+@pytest.mark.parametrize("reply", [
+    "The verdict: a close call, but B is correct.",
+    "Verdict: A or B, hard to say",
+    "My final VERDICT: B because it is shorter",
+])
+def test_prose_around_the_word_verdict_is_unparseable_not_a_verdict(reply):
+    # Given a reply with no line that is only a verdict
+    # When it is parsed
+    # Then it is unparseable (counted judge_unparseable), never misread as a verdict
     assert parse_verdict(reply) is None
 
 
