@@ -2,11 +2,16 @@
 
 A route with `labelling` (routing configuration) names a weak and a strong model. For a request it served with
 one of them, a per-process random draw keeps `sample_rate` of the requests. What the request path does for a
-sample is small and bounded: the draw, a few checks and a handoff (a bounded queue's put_nowait) of the objects
-the sample is made of. One daemon thread builds the message (JSON of the prompt, the answer and the decision)
-and sends it, and only once the response is out: the app releases each handoff when the response's last byte
-has been sent (a background step of the response), so the message is never built while the caller waits. A full
-queue drops the sample (counted failed); a failing queue fails nothing but the sample.
+sample is small and bounded: the draw, a few checks and a handoff (a non-blocking append to a bounded queue) of
+the objects the sample is made of. One daemon thread builds the message (JSON of the prompt, the answer and the
+decision) and sends it, and only once the response is out: the app releases each handoff when the response's
+last byte has been sent (a background step of the response), so the message is never built while the caller
+waits. A full queue drops the sample (counted failed); a failing queue fails nothing but the sample.
+
+The sender takes handoffs up in order but sends them as they are released: one whose response never reported its
+end (the client went away before the last byte, so the background step never ran) is kept aside, never waited
+on while released ones queue behind it, and dropped after RELEASE_WAIT_S (counted failed: its response may not
+have reached the caller). At most `max_pending` handoffs are kept aside, beside the `max_pending` in the queue.
 
 In Lambda the environment may be frozen as soon as the response is complete (behind the Web Adapter the
 invocation ends with the response: aws/aws-lambda-web-adapter#404), so a send may be paused mid-way; the thread
@@ -15,19 +20,20 @@ the freeze (at-least-once: the labeller keys labels by request id). When Lambda 
 sends SIGTERM first; the app's shutdown flushes what is pending for a bounded time (see router.http.app).
 
 Metric LabelSamples by {service, Outcome}: `queued` when the sender takes a handoff up (written by the sender, so
-the request path pays no metric write), then exactly one of `sent`, `failed` (send error) or `too_large` (over
-MAX_SAMPLE_BYTES once encoded: not sent). A handoff refused because the sender's queue is full counts `failed`, a
-prompt longer than MAX_SAMPLE_BYTES characters `too_large`, both without `queued`. The request's log line says
-`label_sample: queued` at the handoff; queued lines minus the sender's outcomes is what a frozen and then
-discarded environment never sent.
+the request path pays no metric write), then exactly one of `sent`, `failed` (send error, or never released) or
+`too_large` (over MAX_SAMPLE_BYTES once encoded: not sent). A handoff refused because the sender's queue is full
+counts `failed`, a prompt longer than MAX_SAMPLE_BYTES characters `too_large`, both without `queued`. The
+request's log line says `label_sample: queued` at the handoff; queued lines minus the sender's outcomes is what a
+frozen and then discarded environment never sent.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import random
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +44,8 @@ from router.adapters.sample_queue import sqs_client as make_sqs_client
 
 SCHEMA_VERSION = 1
 MAX_PENDING = 64  # handoffs waiting for the sender; more are dropped (counted failed), never waited for
-RELEASE_WAIT_S = 10.0  # a handoff whose response never reported its end is sent anyway after this long
+RELEASE_WAIT_S = 10.0  # a handoff whose response never reported its end is dropped (counted failed) after this long
+FREEZE_SLACK_S = 1.0  # a wait that overran its timeout by more than this was a freeze, not a slow wake-up
 SHUTDOWN_FLUSH_S = 0.2  # Lambda gives the runtime 300 ms between SIGTERM and SIGKILL
 
 # log values (the request line's `label_sample`)
@@ -57,9 +64,12 @@ class SampleJob:
     request_id: str
     build: Callable[[], str]
     released: threading.Event = field(default_factory=threading.Event)
+    on_release: Callable[[], None] | None = None  # set by the sender it is submitted to: wakes it up
 
     def release(self) -> None:
         self.released.set()
+        if self.on_release is not None:
+            self.on_release()
 
 
 class SampleSender:
@@ -67,15 +77,17 @@ class SampleSender:
 
     def __init__(self, target: SampleQueue, *, max_pending: int = MAX_PENDING,
                  on_outcome: Callable[[str], None] = count, release_wait_s: float = RELEASE_WAIT_S,
-                 max_bytes: int = MAX_SAMPLE_BYTES):
+                 max_bytes: int = MAX_SAMPLE_BYTES, clock: Callable[[], float] = time.monotonic):
         self.target = target
         self.max_bytes = max_bytes
-        self._jobs: queue.Queue[SampleJob] = queue.Queue(maxsize=max_pending)
+        self._max_pending = max_pending
+        self._jobs: deque[SampleJob] = deque()  # submitted, not yet taken up by the sender (at most max_pending)
         self._on_outcome = on_outcome
         self._release_wait_s = release_wait_s
+        self._clock = clock
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._idle = threading.Condition()
+        self._idle = threading.Condition()  # guards the queue, the counts and `_pending`; the sender waits on it
         self._pending = 0  # submitted and not yet finished
         self.counts: dict[str, int] = {}
 
@@ -90,12 +102,14 @@ class SampleSender:
     def submit(self, job: SampleJob) -> bool:
         """Hand a job over; False (counted failed) when the queue is full."""
         self._ensure_thread()
+        job.on_release = self._wake
         with self._idle:
-            self._pending += 1
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
-            self._done()
+            full = len(self._jobs) >= self._max_pending
+            if not full:
+                self._jobs.append(job)
+                self._pending += 1
+                self._idle.notify_all()
+        if full:
             self.outcome("failed")
             return False
         return True
@@ -109,6 +123,10 @@ class SampleSender:
     def pending(self) -> int:
         with self._idle:
             return self._pending
+
+    def _wake(self) -> None:
+        with self._idle:
+            self._idle.notify_all()
 
     def _done(self) -> None:
         with self._idle:
@@ -124,23 +142,58 @@ class SampleSender:
                 self._thread.start()
 
     def _run(self) -> None:
+        aside: list[tuple[float, SampleJob]] = []  # taken up, not yet released: (deadline, job), oldest first
         while True:
-            job = self._jobs.get()
+            job, released = self._next(aside)
             try:
-                self._send(job)
+                if released:
+                    self._send(job)
+                else:
+                    self._expire(job)
             finally:
                 self._done()
 
+    def _next(self, aside: list[tuple[float, SampleJob]]) -> tuple[SampleJob, bool]:
+        """The next job to finish and whether it was released: the oldest released one, else the oldest past its
+        deadline. Jobs are taken from the queue into `aside` (at most max_pending there) while none is ready."""
+        with self._idle:
+            while True:
+                now = self._clock()
+                for i, (_, job) in enumerate(aside):
+                    if job.released.is_set():
+                        del aside[i]
+                        return job, True
+                for i, (deadline, job) in enumerate(aside):
+                    if deadline <= now:
+                        del aside[i]
+                        return job, False
+                if self._jobs and len(aside) < self._max_pending:
+                    aside.append((now + self._release_wait_s, self._jobs.popleft()))
+                    continue
+                timeout = min(d for d, _ in aside) - now if aside else None
+                self._idle.wait(timeout)
+                elapsed = self._clock() - now
+                if timeout is not None and elapsed > timeout + FREEZE_SLACK_S:
+                    # Woken long after asked: the environment was frozen (Lambda freezes it once a response is
+                    # out, possibly before the response's release step runs). A freeze is not a response that
+                    # never ended: the waiting jobs get the whole wait back instead of expiring on thaw.
+                    aside[:] = [(deadline + elapsed, job) for deadline, job in aside]
+
+    def _expire(self, job: SampleJob) -> None:
+        self.outcome(QUEUED)
+        obs.logger.info("label sample not sent", extra={"request_id": job.request_id, "label_sample": "failed",
+                                                        "error": f"never released within {self._release_wait_s} s"})
+        self.outcome("failed")
+
     def _send(self, job: SampleJob) -> None:
-        job.released.wait(self._release_wait_s)
         self.outcome(QUEUED)  # counted here, not on the request path: the metric's write is the handoff's main cost
         try:
             body = job.build()
+            size = len(body.encode("utf-8"))
         except Exception:  # noqa: BLE001 - a bug building one sample must not stop the sender
             obs.logger.exception("label sample could not be built", extra={"request_id": job.request_id})
             self.outcome("failed")
             return
-        size = len(body.encode("utf-8"))
         if size > self.max_bytes:
             obs.logger.info("label sample not sent", extra={"request_id": job.request_id, "label_sample": TOO_LARGE,
                                                             "bytes": size, "max_bytes": self.max_bytes})
@@ -255,14 +308,21 @@ def eligible(chat, result) -> bool:
 
 def _model_entry(spec) -> dict:
     return {"model_id": spec.model_id, "region": spec.region, "input_per_1k": spec.price.input_per_1k,
-            "output_per_1k": spec.price.output_per_1k}
+            "output_per_1k": spec.price.output_per_1k, "max_output_tokens": spec.max_output_tokens}
 
 
 def sample_message(engine, chat, result, labelling, *, request_id: str, answer_text: str, sampled_at: datetime,
                    route_system: str | None = None) -> dict:
     """The label queue's message (schema v1; see the contract in docs). `system` is the caller's own system text
-    (what the scorer saw); `route_system` the route's system prompt, which the models were also given."""
+    (what the scorer saw); `route_system` the route's system prompt, which the models were also given. `inference`:
+    the sampling settings the served model was called with (the caller's stop sequences and top_p, the caller's
+    temperature or else the route's), so the other model is asked the same way; each `models` entry carries the
+    model's `max_output_tokens`, which caps the token bound it is asked with."""
     models = engine.config.models
+    route = engine.config.routes.get(result.decision.route)
+    temperature = chat.temperature
+    if temperature is None and route is not None:
+        temperature = route.temperature
     keys = dict.fromkeys((labelling.weak_model, labelling.strong_model, labelling.judge_model))
     decision = result.decision
     reply = result.reply
@@ -283,6 +343,7 @@ def sample_message(engine, chat, result, labelling, *, request_id: str, answer_t
         "system": chat.system,
         "route_system": route_system,
         "max_tokens": decision.out_tokens or None,
+        "inference": {"stop": list(chat.stop) or None, "temperature": temperature, "top_p": chat.top_p},
         "messages": [{"role": m.role, "text": "\n\n".join(str(v) for kind, v in m.parts if kind == "text")}
                      for m in chat.messages],
         "answer": answer_text,

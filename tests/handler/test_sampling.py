@@ -112,11 +112,14 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
         "claude-haiku", "claude-haiku", "claude-opus", "claude-opus")
     assert sample["daily_budget_usd"] == 5.0
     assert sample["models"] == {
-        "claude-haiku": {"model_id": HAIKU_ID, "region": None, "input_per_1k": 0.001, "output_per_1k": 0.005},
-        "claude-opus": {"model_id": OPUS_ID, "region": None, "input_per_1k": 0.005, "output_per_1k": 0.025}}
+        "claude-haiku": {"model_id": HAIKU_ID, "region": None, "input_per_1k": 0.001, "output_per_1k": 0.005,
+                         "max_output_tokens": 8192},
+        "claude-opus": {"model_id": OPUS_ID, "region": None, "input_per_1k": 0.005, "output_per_1k": 0.025,
+                        "max_output_tokens": 8192}}
     assert sample["messages"] == [{"role": "user", "text": "Capital of France?"}]
     assert (sample["system"], sample["route_system"]) == ("Be brief.", "You are helpful.")
     assert sample["answer"] == "Paris." and sample["max_tokens"] == 300
+    assert sample["inference"] == {"stop": None, "temperature": None, "top_p": None}  # the caller set none
     assert sample["served_usage"] == {"input_tokens": 40, "output_tokens": 3}
     assert sample["served_cost_usd"] == pytest.approx(40 / 1000 * 0.001 + 3 / 1000 * 0.005)
     assert sample["scorer"] == "bundled" and sample["scorer_version"]
@@ -125,6 +128,26 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
     (line,) = request_lines(captured_stdout.readouterr().out + "")
     assert line["label_sample"] == "queued" and line["scorer_version"] == sample["scorer_version"]
     assert service.sampler.sender.counts == {"queued": 1, "sent": 1}
+
+
+def test_the_sample_carries_the_callers_sampling_settings_and_each_models_output_limit(
+        labelled, post, fake_bedrock):
+    # Given a labelled route whose pair is haiku and nova-pro (5,000 output tokens at most)
+    config = labelled_config()
+    config["routes"]["auto"]["dynamic"]["rules"][0]["target"] = {"model": "nova-pro"}
+    config["routes"]["auto"]["temperature"] = 0.3
+    service, queue = labelled(config=config)
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("One, two", output_tokens=3))
+    # When a caller asks with stop sequences and top_p (and no temperature: the route's applies)
+    reply = post({"model": "auto", "messages": [{"role": "user", "content": "Count to ten"}], "stop": ["three"],
+                  "top_p": 0.8}, "/v1/chat/completions")
+    assert reply["statusCode"] == 200, reply["body"]
+    assert service.sampler.flush(5)
+    # Then the sample says how the served model was asked, and how many tokens each model may answer
+    sample = json.loads(queue.bodies[0])
+    assert sample["inference"] == {"stop": ["three"], "temperature": 0.3, "top_p": 0.8}
+    assert sample["models"]["nova-pro"]["max_output_tokens"] == 5000
+    assert sample["models"]["claude-haiku"]["max_output_tokens"] == 8192
 
 
 def test_label_samples_are_counted_by_outcome_in_their_own_metric(labelled, post, captured_stdout):
@@ -333,6 +356,79 @@ def test_flush_waits_for_pending_samples_for_a_bounded_time():
     assert sender.flush(0.05) is False and sender.pending == 1  # stuck: flush gives up in time
     queue.gate.set()
     assert sender.flush(5) is True and queue.bodies == ["{}"]
+
+
+class SignalQueue(MemorySampleQueue):
+    """A queue that sets `sent` at each send."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent = threading.Event()
+
+    def send(self, body: str) -> None:
+        super().send(body)
+        self.sent.set()
+
+
+def test_a_sample_never_released_holds_up_no_released_one_behind_it():
+    # Given a sender that would wait a minute for a response to report its end
+    queue = SignalQueue()
+    sender = SampleSender(queue, release_wait_s=60.0)
+    # When a sample whose response never finished is handed over, then one whose response did
+    stuck = SampleJob("stuck", lambda: '"stuck"')
+    done = SampleJob("done", lambda: '"done"')
+    assert sender.submit(stuck) and sender.submit(done)
+    done.release()
+    # Then the released one is sent without waiting for the first, which is still held
+    assert queue.sent.wait(5)
+    assert queue.bodies == ['"done"'] and sender.pending >= 1
+    # and once the first is released, it goes out too
+    stuck.release()
+    assert sender.flush(5) and queue.bodies == ['"done"', '"stuck"']
+    assert sender.counts == {"queued": 2, "sent": 2}
+
+
+def test_a_sample_never_released_is_dropped_after_its_bound_and_counted_failed(captured_stdout):
+    # Given a sender that waits 50 ms for a response to report its end
+    queue = MemorySampleQueue()
+    sender = SampleSender(queue, release_wait_s=0.05)
+    # When a sample is handed over whose response never reports its end
+    assert sender.submit(SampleJob("r-never", lambda: "{}"))
+    # Then it is dropped, never sent, and counted failed
+    assert sender.flush(5)
+    assert queue.bodies == [] and sender.counts == {"queued": 1, "failed": 1}
+    (line,) = [d for d in json_lines(captured_stdout.readouterr().out) if d.get("message") == "label sample not sent"]
+    assert line["request_id"] == "r-never" and line["label_sample"] == "failed"
+
+
+def test_a_freeze_before_the_release_step_does_not_expire_the_sample():
+    # Given a sender whose first wait is cut by a 100 s freeze (Lambda freezes the environment once the response
+    # is out, possibly before the response's release step runs; both resume on the next invocation)
+    import threading
+    import time
+
+    queue = MemorySampleQueue()
+    offset = [0.0]
+    sender = SampleSender(queue, release_wait_s=5.0, clock=lambda: time.monotonic() + offset[0])
+    frozen = threading.Event()
+    real_wait = sender._idle.wait
+
+    def wait(timeout=None):
+        if timeout is not None and not frozen.is_set():
+            offset[0] += 100.0  # the clock ran on while nothing did
+            frozen.set()
+            return False
+        return real_wait(timeout)
+
+    sender._idle.wait = wait  # type: ignore[method-assign]
+    job = SampleJob("r-thawed", lambda: '{"v": 1}')
+    assert sender.submit(job)
+    # When the sender thaws first and the release step runs just after it
+    assert frozen.wait(5)
+    job.release()
+    # Then the sample is sent, not dropped as a response that never ended
+    assert sender.flush(10)
+    assert queue.bodies == ['{"v": 1}'] and sender.counts == {"queued": 1, "sent": 1}
 
 
 # --- streams -------------------------------------------------------------------------------------------
