@@ -70,18 +70,38 @@ class LoopResult:
                 "fresh": self.fresh, "proposed": self.proposal is not None}
 
 
-def loop_config(doc: dict, route: str, strong_share: float | None) -> dict:
-    """The configuration for the run: the route gets a labelling section when it has none."""
-    if route not in doc.get("routes", {}):
-        raise LoopError(f"no route '{route}' in the configuration (routes: {', '.join(sorted(doc.get('routes', {})))})")
+def loop_config(doc: object, route: str, strong_share: float | None) -> dict:
+    """The configuration for the run: the route gets a labelling section when it has none. LoopError when the
+    document is not shaped like a routing configuration (the rest is parse_routing_config's to check)."""
+    if not isinstance(doc, dict):
+        raise LoopError(f"the configuration must be a JSON object, not {_json_kind(doc)}")
+    routes = doc.get("routes")
+    if not isinstance(routes, dict):
+        raise LoopError("the configuration has no 'routes' object")
+    if route not in routes:
+        raise LoopError(f"no route '{route}' in the configuration (routes: {', '.join(sorted(routes)) or 'none'})")
+    if not isinstance(routes[route], dict):
+        raise LoopError(f"routes.{route} must be a JSON object, not {_json_kind(routes[route])}")
     doc = json.loads(json.dumps(doc))
     r = doc["routes"][route]
     if not r.get("labelling"):
-        judge = max(doc["models"], key=lambda k: doc["models"][k].get("quality", 0))
+        models = doc.get("models")
+        if not isinstance(models, dict) or not models or not all(isinstance(m, dict) for m in models.values()):
+            raise LoopError("the configuration's 'models' must be a non-empty object of model objects: the judge "
+                            "of the labelling section added for the run is one of them")
+        judge = max(models, key=lambda k: _number(models[k].get("quality")))
         r["labelling"] = {"sample_rate": 1.0, "daily_budget_usd": 1_000_000.0, "judge_model": judge, "min_labels": 200}
         if strong_share is not None:
             r["labelling"]["target_strong_share"] = strong_share
     return doc
+
+
+def _json_kind(value: object) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def run_loop(*, quiet_env: dict[str, str] | None = None, **kwargs) -> LoopResult:
@@ -115,7 +135,7 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
     from router.adapters.sample_queue import MemorySampleQueue
     from router.sampling import Sampler, SampleSender
     from routing_engine.config import ConfigError, parse_routing_config
-    from scorer_trainer.training import TrainingInputError, propose_config, train_from_config
+    from scorer_trainer.training import TrainingInputError, propose_config, route_training, train_from_config
 
     doc = loop_config(config_doc, route, strong_share)
     raw = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
@@ -125,6 +145,12 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
         raise LoopError(f"invalid routing configuration: {exc}") from None
     if config.labelling_of(route) is None:
         raise LoopError(f"route '{route}' cannot be labelled (it needs a dynamic policy)")
+    try:  # before any traffic: a rule the trainer cannot calibrate would make the whole run for nothing
+        problem = route_training(config, route).problem
+    except TrainingInputError as exc:
+        raise LoopError(str(exc)) from None
+    if problem is not None:
+        raise LoopError(f"route '{route}': the rule's range cannot be calibrated: {problem}")
     result = LoopResult(requests=requests)
     with tempfile.TemporaryDirectory() as tmp, mock_aws():
         config_file = Path(tmp) / "routing.json"
@@ -174,7 +200,10 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
         except TrainingInputError as exc:
             raise LoopError(str(exc)) from None
         if report.outcome == "proposed":
-            result.proposal = propose_config(raw, route, report)
+            try:
+                result.proposal = propose_config(raw, route, report)
+            except (ConfigError, ValueError) as exc:  # as the trainer Lambda reports it
+                report = report.with_outcome("not_better", reason=f"proposal invalid: {exc}")
         store.put_report(route, report.as_dict())
         result.report = report.as_dict()
         result.seconds["training"] = time.perf_counter() - started
@@ -259,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
             raise LoopError("--requests must be at least 1")
         if not 0 < args.strong_share < 1:
             raise LoopError("--strong-share must be between 0 and 1")
+        if args.eval < 0:
+            raise LoopError("--eval must be 0 or more")
+        if args.latency_scale < 0:
+            raise LoopError("--latency-scale must be 0 or more")
+        for option, path in (("--out", args.out), ("--report", args.report)):
+            if path and not Path(path).resolve().parent.is_dir():  # checked before the run, not after it
+                raise LoopError(f"{option} {path}: the directory {Path(path).resolve().parent} does not exist")
         try:
             doc = json.loads(Path(args.config).read_text(encoding="utf-8"))
         except OSError as exc:
@@ -268,20 +304,27 @@ def main(argv: list[str] | None = None) -> int:
         result = run_loop(quiet_env=quiet, requests=args.requests, config_doc=doc, route=args.route, seed=args.seed,
                           eval_n=args.eval, strong_share=args.strong_share, latency_scale=args.latency_scale,
                           labellers=args.labellers)
+        summary = result.summary()
+        if args.out and result.proposal is not None:
+            _write(args.out, result.proposal)
+            summary["proposal_file"] = args.out
+        if args.report:
+            _write(args.report, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
     except LoopError as exc:
-        print(f"label_loop: {exc}", file=sys.stderr)
+        print(f"label_loop: {' '.join(str(exc).splitlines())}", file=sys.stderr)  # one line
         return 2
-    summary = result.summary()
-    if args.out and result.proposal is not None:
-        Path(args.out).write_bytes(result.proposal)
-        summary["proposal_file"] = args.out
-    if args.report:
-        Path(args.report).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if args.out and result.proposal is None:
         print(f"label_loop: no proposal written: {result.report['outcome'] if result.report else '?'}",
               file=sys.stderr)
     return 0
+
+
+def _write(path: str, content: bytes) -> None:
+    try:
+        Path(path).write_bytes(content)
+    except OSError as exc:
+        raise LoopError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 if __name__ == "__main__":

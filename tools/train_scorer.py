@@ -10,7 +10,10 @@ and the candidate scorer with 95% intervals, the paired interval of the gain, th
 --report it is written as JSON too. When the candidate is better, --out receives the proposed configuration
 (validated like any routing configuration); without --out nothing is written. Deploying it is up to you.
 
-Exit status: 0 trained (whatever the outcome), 2 bad input (one line on stderr saying what).
+Exit status: 0 trained (whatever the outcome), 2 bad input (one line on stderr saying what): unreadable or
+invalid files, a route that cannot be trained (no labelling section; a labelled rule whose range cannot be
+calibrated -- the Lambda reports that as not_better), a proposal that does not validate or is over AppConfig's
+1 MB hosted limit, an --out or --report that cannot be written.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from routing_engine.config import ConfigError, parse_routing_config
-from scorer_trainer.training import TrainingInputError, propose_config, train_from_config
+from scorer_trainer.training import TrainingInputError, propose_config, route_training, train_from_config
 
 
 class InputError(Exception):
@@ -70,19 +73,33 @@ def run(args: argparse.Namespace) -> dict:
     except ConfigError as exc:
         raise InputError(f"invalid routing configuration {args.config}: {exc}") from None
     labels = [lab for lab in read_labels(args.labels) if lab.get("route", args.route) == args.route]
+    now = parse_now(args.now)
     try:
-        report = train_from_config(config, args.route, labels, now=parse_now(args.now))
+        inputs = route_training(config, args.route)
+        if inputs.problem is not None:
+            raise InputError(f"route '{args.route}': the rule's range cannot be calibrated: {inputs.problem}")
+        report = train_from_config(config, args.route, labels, now=now)
     except TrainingInputError as exc:
         raise InputError(str(exc)) from None
     result = report.as_dict()
     if report.outcome == "proposed" and args.out:
-        proposal = propose_config(raw, args.route, report)
-        Path(args.out).write_bytes(proposal)
+        try:
+            proposal = propose_config(raw, args.route, report)
+        except (ConfigError, ValueError) as exc:  # TrainingInputError, ProposalTooLarge are ValueErrors
+            raise InputError(f"no proposal written: {exc}") from None
+        write(args.out, proposal)
         result["proposal"] = {"version": report.candidate["version"], "scorer": report.candidate["scorer"],
                               "file": args.out}
     if args.report:
-        Path(args.report).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write(args.report, (json.dumps(result, indent=2, ensure_ascii=False) + "\n").encode())
     return result
+
+
+def write(path: str, content: bytes) -> None:
+    try:
+        Path(path).write_bytes(content)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(args)
     except InputError as exc:
-        print(f"train_scorer: {exc}", file=sys.stderr)
+        print(f"train_scorer: {' '.join(str(exc).splitlines())}", file=sys.stderr)  # one line
         return 2
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0

@@ -460,8 +460,21 @@ def _labelling_problems(cfg: RoutingConfig, name: str, route: Route) -> list[str
     elif lab.strong_model is not None and lab.strong_model != rule.target.model:
         out.append(f"{base}.strong_model: '{lab.strong_model}' is not the model rule '{rule.id}' targets "
                    f"('{rule.target.model}'); the labelled rule must send its requests to the strong model")
+    if rule is not None and _complexity_floor(rule) is not None:
+        cmp = rule.when["complexity"]
+        extra = [op for op, v in (("lt", cmp.lt), ("lte", cmp.lte), ("eq", cmp.eq)) if v is not None]
+        if extra:
+            out.append(f"{base}.rule: rule '{rule.id}' also bounds complexity with {'/'.join(extra)}; training "
+                       "calibrates a lower bound (gte/gt) only: move the upper bound to another rule")
+        others = sorted(k for k in rule.when if k != "complexity")
+        if others:
+            out.append(f"{base}.rule: rule '{rule.id}' also tests {', '.join(others)}; training calibrates its "
+                       "complexity threshold alone: label a rule whose only condition is complexity")
     strong = lab.strong_model or (rule.target.model if rule is not None else None)
     weak = lab.weak_model or policy.default.model
+    if lab.weak_model is not None and policy.default.model is not None and lab.weak_model != policy.default.model:
+        out.append(f"{base}.weak_model: '{lab.weak_model}' is not the model of routes.{name}.dynamic.default "
+                   f"('{policy.default.model}'); labels must compare the two models the route routes between")
     if weak is None:
         kind = f"strategy {policy.default.strategy}" if policy.default.strategy else \
             f"prompt router {policy.default.prompt_router}"

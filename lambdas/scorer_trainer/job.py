@@ -5,7 +5,11 @@ write the report item, and collect the better candidates. Proposals are then mad
 versions, so two better routes never overwrite each other:
 1. the routes that opted in to `auto_deploy`: one version with their changes, deployed with the gradual strategy;
 2. the other better routes: one version with their changes on top of (1), created and NOT deployed, for review.
-A route whose training fails is reported (outcome `failed`) and the others still run.
+A route whose training fails is reported (outcome `failed`) and the others still run. A proposal group whose
+CreateHostedConfigurationVersion fails: its routes are `failed`, with the error in the reason, and the other
+group still proceeds (on top of the deployed document when the first group's version was not created). A
+deployment AppConfig refuses or that fails leaves the hosted version: "proposed, not deployed". Every route's
+report is written, and its outcome counted, whatever happens to the proposals (a `finally`).
 
 Collaborators are injected: the AppConfig store, the label store, the clock, a metric callback and a logger.
 """
@@ -48,27 +52,45 @@ class TrainerJob:
             except Exception as exc:  # noqa: BLE001 - one route's failure must not stop the others' training
                 failures[route] = f"{type(exc).__name__}: {exc}"
                 self._log("error", "scorer training failed", route=route, error=failures[route])
-        better = [r for r in sorted(reports) if reports[r].outcome == "proposed"]
-        auto = [r for r in better if getattr(config.labelling_of(r), "auto_deploy", False)]
-        manual = [r for r in better if r not in auto]
-        base = deployed.content
-        proposals = []
-        if auto:
-            base, entry = self._propose(base, auto, reports, now, deploy=True)
-            proposals.append(entry)
-        if manual:
-            _, entry = self._propose(base, manual, reports, now, deploy=False)
-            proposals.append(entry)
+        proposals: list[dict] = []
         out: dict[str, Any] = {"config_version_label": deployed.version_label, "routes": {}, "proposals": proposals}
-        for route, report in sorted(reports.items()):
-            self._finish(route, report.as_dict(), report.outcome, report.summary())
-            out["routes"][route] = report.as_dict()
-        for route, error in sorted(failures.items()):
-            item = {"route": route, "outcome": FAILED, "reason": error,
-                    "trained_at": now.astimezone(UTC).isoformat(timespec="seconds")}
-            self._finish(route, item, FAILED, error)
-            out["routes"][route] = item
+        try:
+            better = [r for r in sorted(reports) if reports[r].outcome == "proposed"]
+            auto = [r for r in better if getattr(config.labelling_of(r), "auto_deploy", False)]
+            manual = [r for r in better if r not in auto]
+            base = deployed.content
+            if auto:
+                base, entry = self._propose_group(base, auto, reports, now, deploy=True)
+                proposals.append(entry)
+            if manual:
+                _, entry = self._propose_group(base, manual, reports, now, deploy=False)
+                proposals.append(entry)
+        finally:  # every route's report is written and counted, whatever happened to the proposals
+            for route, report in sorted(reports.items()):
+                item = report.as_dict()
+                self._finish(route, item, report.outcome, report.summary())
+                out["routes"][route] = item
+            for route, error in sorted(failures.items()):
+                item = {"route": route, "outcome": FAILED, "reason": error,
+                        "trained_at": now.astimezone(UTC).isoformat(timespec="seconds")}
+                self._finish(route, item, FAILED, error)
+                out["routes"][route] = item
         return out
+
+    def _propose_group(self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *,
+                       deploy: bool) -> tuple[bytes, dict]:
+        """_propose, with an error failing this group's routes only: (the base unchanged, the entry)."""
+        try:
+            return self._propose(base, routes, reports, now, deploy=deploy)
+        except Exception as exc:  # noqa: BLE001 - e.g. CreateHostedConfigurationVersion throttled: the other group goes on
+            error = f"{type(exc).__name__}: {exc}"
+            failed = [r for r in routes if reports[r].outcome == "proposed"]  # not those already not_better
+            for route in failed:
+                reports[route] = reports[route].with_outcome(
+                    FAILED, reason=f"{reports[route].reason}; the proposal was not created: {error}")
+            self._log("error", "routing configuration not proposed", routes=failed, error=error)
+            return base, {"routes": [], "failed": failed, "hosted_version": None, "deployment": None,
+                          "error": error}
 
     def _propose(self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *,
                  deploy: bool) -> tuple[bytes, dict]:
@@ -78,7 +100,8 @@ class TrainerJob:
             try:
                 doc = propose_config(doc, route, reports[route])
                 applied.append(route)
-            except (ConfigError, ValueError) as exc:  # the candidate cannot be expressed: reported, not fatal
+            except (ConfigError, ValueError) as exc:  # the candidate cannot be expressed (or is over AppConfig's
+                # hosted limit, training.ProposalTooLarge): reported, not fatal
                 reports[route] = reports[route].with_outcome("not_better", reason=f"proposal invalid: {exc}")
         if not applied:
             return base, {"routes": [], "hosted_version": None, "deployment": None}
@@ -95,6 +118,10 @@ class TrainerJob:
                 deployment = self._config.deploy(version, description=description)
             except DeploymentRefused as exc:
                 reason = f"proposed as hosted version {version}, not deployed: {exc}"
+            except Exception as exc:  # noqa: BLE001 - e.g. a connection error: the hosted version exists all the same
+                reason = f"proposed as hosted version {version}, not deployed: StartDeployment failed " \
+                         f"({type(exc).__name__}: {exc})"
+                self._log("error", "deployment not started", hosted_version=version, error=reason)
         for route in applied:
             rep = reports[route]
             proposal = {"version": rep.candidate_version, "scorer": rep.candidate_name,
@@ -112,7 +139,10 @@ class TrainerJob:
             self._labels.put_report(route, item)
         except Exception as exc:  # noqa: BLE001 - the report item is a record; the run's result is in the log too
             self._log("error", "report not stored", route=route, error=f"{type(exc).__name__}: {exc}")
-        self._on_outcome(route, outcome)
+        try:
+            self._on_outcome(route, outcome)
+        except Exception as exc:  # noqa: BLE001 - one metric must not stop the other routes' reports and metrics
+            self._log("error", "outcome not counted", route=route, error=f"{type(exc).__name__}: {exc}")
         self._log("info", "scorer training report", route=route, outcome=outcome, summary=summary, report=item)
 
     def _log(self, level: str, message: str, **fields) -> None:

@@ -4,8 +4,13 @@ Pure code (no AWS imports): the scheduled trainer Lambda (handler.py) and the of
 (`python -m tools.train_scorer`) run exactly this.
 
 How one route is trained (`train_route`):
-1. Usable labels: a feature vector of this code's feature set, a target in [0, 1], and the same (weak, strong)
-   model pair as the newest label (labels judged for another pair answer another question). Fewer than
+0. The labelled rule must be calibratable: its only condition is `complexity`, and that condition's only bounds
+   are gte/gt (a lower bound). A rule that also has lt/lte/eq on complexity, or other conditions (e.g.
+   estimated_tokens), sends a share of requests to the strong model that a complexity threshold alone does not
+   set, so it is not trained: outcome `not_better`, "the rule's range cannot be calibrated" and why.
+1. Usable labels: a feature vector of this code's feature set, a target in [0, 1], and the CONFIGURED (weak,
+   strong) model pair (`labelling.weak_model` / `strong_model`, defaults resolved by config.labelling_of):
+   labels judged for another pair answer another question, and are counted `other_pair`. Fewer than
    `labelling.min_labels` usable labels: outcome `too_few`, nothing is fitted.
 2. Split: a label is in the holdout when a hash of its request id falls in the first `HOLDOUT_SHARE` (25%) of
    the hash range. The split is deterministic, so a label held out once is held out in every later run too (a
@@ -38,6 +43,9 @@ from routing_engine.config import ConfigError, RoutingConfig, parse_routing_conf
 from routing_engine.scorer import FeatureVector, Scorer, ScorerError
 
 HOLDOUT_SHARE = 0.25
+# AWS::AppConfig::HostedConfigurationVersion: "configurations must be 1 MB or smaller" (Content); a proposal over
+# it would be refused by CreateHostedConfigurationVersion, so propose_config refuses it first and says why.
+APPCONFIG_HOSTED_MAX_BYTES = 1_048_576
 OUTCOMES = ("proposed", "deployed", "not_better", "too_few")
 LEARNED_SUFFIX = "-learned"
 _KEY_MAX = 64  # routing_engine.config.KEY_PATTERN
@@ -45,6 +53,10 @@ _KEY_MAX = 64  # routing_engine.config.KEY_PATTERN
 
 class TrainingInputError(ValueError):
     """The route cannot be trained as configured (no such route, no labelling); the message says why."""
+
+
+class ProposalTooLarge(ValueError):
+    """The proposed configuration is over AppConfig's hosted limit (APPCONFIG_HOSTED_MAX_BYTES)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +67,9 @@ class RouteTraining:
     labelling: Any  # routing_engine.config.Labelling, defaults filled in (config.labelling_of)
     scorer: Scorer  # the scorer the route uses today
     rule: str  # the labelled rule's id
-    threshold: float  # its complexity lower bound today
+    threshold: float  # its complexity lower bound today (the tighter one, if the rule has both gt and gte)
     inclusive: bool  # gte (True) or gt (False)
+    problem: str | None = None  # why the rule's range cannot be calibrated (see the module docstring, step 0)
 
 
 def route_training(config: RoutingConfig, route: str) -> RouteTraining:
@@ -70,11 +83,36 @@ def route_training(config: RoutingConfig, route: str) -> RouteTraining:
     policy = config.routes[route].dynamic
     rule = next((r for r in policy.rules if r.id == labelling.rule), None) if policy is not None else None
     cmp = rule.when.get("complexity") if rule is not None else None
-    floor = None if cmp is None else (cmp.gte if cmp.gte is not None else cmp.gt)
-    if policy is None or rule is None or cmp is None or floor is None or isinstance(floor, bool):
+    if policy is None or rule is None or cmp is None or (cmp.gte is None and cmp.gt is None):
         # validation refuses such a configuration; say so rather than crash
         raise TrainingInputError(f"route '{route}': rule '{labelling.rule}' has no complexity gte/gt threshold")
-    return RouteTraining(route, labelling, config.scorer(policy.scorer), rule.id, float(floor), cmp.gte is not None)
+    # The bound the engine applies: both gt and gte must hold, so the larger one is the threshold (a gt beside
+    # a gte is what proposals before the gt fix wrote; the next proposal removes both and writes one gte).
+    floor, inclusive = (cmp.gte, True) if cmp.gte is not None and (cmp.gt is None or cmp.gte > cmp.gt) \
+        else (cmp.gt, False)
+    return RouteTraining(route, labelling, config.scorer(policy.scorer), rule.id, float(floor or 0.0), inclusive,
+                         _calibration_problem(rule.id, rule.when))
+
+
+def _calibration_problem(rule_id: str, when: Mapping[Any, Any]) -> str | None:
+    """Why a rule's range cannot be calibrated as "complexity >= threshold", or None when it can."""
+    others = sorted(k for k in when if k != "complexity")
+    if others:
+        return (f"rule '{rule_id}' also tests {', '.join(others)}: the share it sends to the strong model is not "
+                "set by its complexity threshold alone; only a rule whose one condition is complexity gte/gt can "
+                "be calibrated")
+    cmp = when["complexity"]
+    bounds = [op for op, value in (("lt", _field(cmp, "lt")), ("lte", _field(cmp, "lte")), ("eq", _field(cmp, "eq")),
+                                   ("in", _field(cmp, "in_", "in"))) if value is not None]
+    if bounds:
+        return (f"rule '{rule_id}': its complexity condition also has {'/'.join(bounds)}; only a lower bound "
+                "(gte/gt) can be calibrated, so move the upper bound to another rule")
+    return None
+
+
+def _field(cmp: Any, name: str, key: str | None = None) -> Any:
+    """A bound of a parsed Comparison or of the document's {op: value} mapping."""
+    return cmp.get(key or name) if isinstance(cmp, Mapping) else getattr(cmp, name, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +125,7 @@ class TrainingReport:
     current: dict | None = None  # {"scorer", "version", "apgr", "ci"}
     candidate: dict | None = None  # {"version", "apgr", "ci"}
     difference: dict | None = None  # {"apgr", "ci"} candidate - current, paired
-    threshold: dict | None = None  # {"rule", "old", "new", "op"}
+    threshold: dict | None = None  # {"rule", "old", "new", "op"}: op is today's (a proposal always writes gte)
     strong_share: dict | None = None  # {"target", "train", "holdout"}
     proposal: dict | None = None  # {"version", "scorer", "hosted_version", "deployment"} once proposed
     candidate_scorer: Scorer | None = field(default=None, compare=False)  # not in as_dict: it goes in the config
@@ -124,7 +162,9 @@ class TrainingReport:
                          f"{_fmt(self.candidate['apgr'])} {_fmt_ci(self.candidate['ci'])}, gain "
                          f"{_fmt(self.difference['apgr'])} {_fmt_ci(self.difference['ci'])}")
         if self.threshold and self.threshold.get("new") is not None:
-            parts.append(f"rule {self.threshold['rule']} threshold {self.threshold['old']} -> {self.threshold['new']}")
+            old_op = "" if self.threshold.get("op", "gte") == "gte" else f"{self.threshold['op']} "
+            parts.append(f"rule {self.threshold['rule']} threshold {old_op}{self.threshold['old']} -> "
+                         f"{'gte ' if old_op else ''}{self.threshold['new']}")
         if self.strong_share:
             parts.append(f"strong share {_fmt(self.strong_share.get('holdout'))} (target "
                          f"{_fmt(self.strong_share.get('target'))})")
@@ -146,8 +186,10 @@ def learned_scorer_name(route: str) -> str:
     return f"{route[: _KEY_MAX - len(LEARNED_SUFFIX)]}{LEARNED_SUFFIX}"
 
 
-def usable_labels(labels: Iterable[Mapping]) -> tuple[list[tuple[Mapping, FeatureVector, float]], dict]:
-    """[(label, vector, target)] of the newest label's model pair, and the counts of what was skipped and why."""
+def usable_labels(labels: Iterable[Mapping], pair: tuple[Any, Any] | None = None
+                  ) -> tuple[list[tuple[Mapping, FeatureVector, float]], dict]:
+    """[(label, vector, target)] of the (weak, strong) model `pair` -- the configured one; only when no pair is
+    given, the newest label's -- and the counts of what was skipped and why."""
     rows = sorted(labels, key=lambda lab: (str(lab.get("labelled_at", "")), str(lab.get("request_id", ""))))
     skipped: Counter[str] = Counter()
     parsed = []
@@ -164,8 +206,8 @@ def usable_labels(labels: Iterable[Mapping]) -> tuple[list[tuple[Mapping, Featur
             continue
         parsed.append((lab, vector, float(target)))
     if parsed:
-        newest = parsed[-1][0]
-        pair = (newest.get("weak_model"), newest.get("strong_model"))
+        if pair is None:  # a caller without a labelling section: the newest label's pair
+            pair = (parsed[-1][0].get("weak_model"), parsed[-1][0].get("strong_model"))
         kept = [row for row in parsed if (row[0].get("weak_model"), row[0].get("strong_model")) == pair]
         if len(kept) < len(parsed):
             skipped["other_pair"] += len(parsed) - len(kept)
@@ -179,7 +221,8 @@ def train_route(route: str, labelling, current_scorer: Scorer, labels: Iterable[
     """Fit, calibrate and compare (see the module docstring). `labelling`: the route's Labelling with defaults
     filled in; `current_threshold`: the labelled rule's complexity threshold today (gte when `inclusive`)."""
     labels = list(labels)
-    rows, skipped = usable_labels(labels)
+    weak, strong = getattr(labelling, "weak_model", None), getattr(labelling, "strong_model", None)
+    rows, skipped = usable_labels(labels, (weak, strong) if weak and strong else None)
     trained_at = now.astimezone(UTC).isoformat(timespec="seconds")
     rule = rule or labelling.rule
     counts = {"total": len(labels), "usable": len(rows), "skipped": skipped}
@@ -241,14 +284,26 @@ def train_from_config(config: RoutingConfig, route: str, labels: Iterable[Mappin
                       ) -> TrainingReport:
     """train_route with the route's labelling, scorer and threshold read from the deployed configuration."""
     inputs = route_training(config, route)
+    if inputs.problem is not None:
+        labels = list(labels)
+        lab = inputs.labelling
+        rows, skipped = usable_labels(labels, (lab.weak_model, lab.strong_model))
+        return TrainingReport(route, "not_better", f"the rule's range cannot be calibrated: {inputs.problem}",
+                              now.astimezone(UTC).isoformat(timespec="seconds"),
+                              {"total": len(labels), "usable": len(rows), "skipped": skipped, "train": 0,
+                               "holdout": 0},
+                              threshold={"rule": inputs.rule, "op": "gte" if inputs.inclusive else "gt",
+                                         "old": inputs.threshold, "new": None})
     return train_route(route, inputs.labelling, inputs.scorer, labels, now=now,
                        current_threshold=inputs.threshold, inclusive=inputs.inclusive, rule=inputs.rule)
 
 
 def propose_config(config_json: bytes | str, route: str, report: TrainingReport) -> bytes:
     """The routing configuration with the report's candidate scorer in `scorers["<route>-learned"]`, the route's
-    `dynamic.scorer` naming it and its labelled rule's complexity threshold replaced; everything else as it was.
-    Validated with parse_routing_config before it is returned (ConfigError names the field otherwise)."""
+    `dynamic.scorer` naming it and its labelled rule's complexity threshold replaced; everything else as it was,
+    in the same key order, written compactly (no indent: a scorer's weights are thousands of numbers).
+    Validated with parse_routing_config before it is returned (ConfigError names the field otherwise);
+    ProposalTooLarge (a ValueError) when it is over AppConfig's hosted limit, APPCONFIG_HOSTED_MAX_BYTES."""
     if report.candidate_scorer is None or report.threshold is None or report.threshold.get("new") is None:
         raise TrainingInputError(f"route '{route}': the report holds no candidate scorer to propose "
                                  f"(outcome {report.outcome})")
@@ -257,16 +312,25 @@ def propose_config(config_json: bytes | str, route: str, report: TrainingReport)
         policy = doc["routes"][route]["dynamic"]
         rule = next(r for r in policy.get("rules", []) if r.get("id") == report.threshold["rule"])
         cmp = rule["when"]["complexity"]
-    except (KeyError, TypeError, StopIteration):
+        problem = _calibration_problem(rule["id"], rule["when"])
+    except (KeyError, TypeError, StopIteration, AttributeError):
         raise TrainingInputError(f"route '{route}' or its rule '{report.threshold['rule']}' is not in the "
                                  "configuration any more") from None
+    if problem is not None:
+        raise TrainingInputError(f"route '{route}': the rule's range cannot be calibrated: {problem}")
     name = learned_scorer_name(route)
     doc.setdefault("scorers", {})[name] = report.candidate_scorer.spec()
     policy["scorer"] = name
-    op = report.threshold["op"]
-    cmp.pop("gt" if op == "gte" else "gte", None)
-    cmp["gte"] = report.threshold["new"]  # calibrated as "score >= threshold"
-    raw = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+    # The new threshold is calibrated as "score >= new" (train_route measures its share with >=), so the rule's
+    # bound is written as gte: a gte rule stays gte, a gt rule BECOMES gte with the new value. Both old bounds
+    # are removed first: the engine requires every bound, so a stale gt beside the new gte would still cap it.
+    cmp.pop("gt", None)
+    cmp.pop("gte", None)
+    cmp["gte"] = report.threshold["new"]
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(raw) > APPCONFIG_HOSTED_MAX_BYTES:
+        raise ProposalTooLarge(f"the proposed configuration is {len(raw):,} bytes, over AppConfig's hosted limit "
+                               f"of {APPCONFIG_HOSTED_MAX_BYTES:,} bytes; remove unused scorers from it")
     try:
         parse_routing_config(raw)
     except ConfigError as exc:

@@ -89,3 +89,45 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "no route 'nope'" in run.stderr
+
+
+def band_rule_config() -> dict:
+    doc = json.loads((ROOT / "config" / "routing.json").read_text())
+    rule = next(r for r in doc["routes"]["tech_support"]["dynamic"]["rules"] if r["id"] == "hard-question")
+    rule["when"]["complexity"]["lte"] = 0.6
+    return doc
+
+
+@pytest.mark.parametrize("config, args, message", [
+    ([], [], "the configuration must be a JSON object, not an array"),
+    ({"models": {}, "routes": {"r": {}}}, ["--route", "r"], "'models' must be a non-empty object"),
+    ({"models": {"m": {}}, "routes": []}, [], "the configuration has no 'routes' object"),
+    ({"models": {"m": {}}, "routes": {"r": "x"}}, ["--route", "r"], "routes.r must be a JSON object, not a string"),
+    ("band", [], ("rule 'hard-question'", "calibrat", "lte")),  # the trainer's (or validation's) refusal
+    (None, ["--out", "{tmp}/no-such-dir/proposal.json"], "--out {tmp}/no-such-dir/proposal.json: the directory"),
+    (None, ["--report", "{tmp}/no-such-dir/report.json"], "--report {tmp}/no-such-dir/report.json: the directory"),
+    (None, ["--eval", "-1"], "--eval must be 0 or more"),
+])
+def test_every_bad_input_is_one_line_and_exit_2(tmp_path, capsys, config, args, message):
+    # Given a configuration that is not a routing configuration the loop can run, or an output it cannot write
+    argv = ["--requests", "5"] + [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if config is not None:
+        path = tmp_path / "routing.json"
+        path.write_text(json.dumps(band_rule_config() if config == "band" else config), encoding="utf-8")
+        argv += ["--config", str(path)]
+    # When the command runs
+    code = main(argv)
+    # Then it says what is wrong in one line on stderr, with exit 2, before any traffic
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("label_loop: ")
+    assert all(part.replace("{tmp}", str(tmp_path)) in err for part in ((message,) if isinstance(message, str)
+                                                                        else message))
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(tmp_path, capsys):
+    # Given a --report path that is a directory (its parent exists, so it is only found out when written)
+    code = main(["--requests", "20", "--eval", "0", "--report", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"label_loop: cannot write {tmp_path}: ")

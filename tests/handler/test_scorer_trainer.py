@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from labeller.store import LabelStore
 from routing_engine.config import parse_routing_config
-from scorer_trainer import handler
+from scorer_trainer import handler, training
 from scorer_trainer.appconfig_store import AppConfigRoutingStore
 from scorer_trainer.job import TrainerJob
 from tests.unit.label_fixtures import ROUTE, labelled_config, make_labels
@@ -65,6 +65,9 @@ class FakeAppConfig:
     hosted: dict[int, dict] = field(default_factory=dict)
     deployments: list[dict] = field(default_factory=list)
     busy: bool = False  # StartDeployment refused with ConflictException
+    fail_create: tuple[int, ...] = ()  # these CreateHostedConfigurationVersion calls (1 = the first) are throttled
+    deploy_error: Exception | None = None  # StartDeployment raises this
+    create_calls: int = 0
 
     def start_configuration_session(self, **kwargs):
         assert (kwargs["ApplicationIdentifier"], kwargs["EnvironmentIdentifier"],
@@ -77,6 +80,10 @@ class FakeAppConfig:
                 "ContentType": "application/json", "NextPollConfigurationToken": "token-2"}
 
     def create_hosted_configuration_version(self, **kwargs):
+        self.create_calls += 1
+        if self.create_calls in self.fail_create:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                               "ResponseMetadata": {"HTTPStatusCode": 429}}, "CreateHostedConfigurationVersion")
         number = len(self.hosted) + 1
         self.hosted[number] = kwargs
         return {"VersionNumber": number}
@@ -84,6 +91,8 @@ class FakeAppConfig:
     def start_deployment(self, **kwargs):
         if self.busy:
             raise conflict("StartDeployment")
+        if self.deploy_error is not None:
+            raise self.deploy_error
         self.deployments.append(kwargs)
         return {"DeploymentNumber": len(self.deployments)}
 
@@ -275,6 +284,86 @@ def test_one_route_failing_does_not_stop_the_others():
     assert sorted(recorder.outcomes) == [("support_b", "failed"), (ROUTE, "proposed")]
     assert "ProvisionedThroughputExceeded" in store.reports("support_b")[0]["reason"]
     assert any(level == "ERROR" and extra.get("route") == "support_b" for level, _, extra in recorder.lines)
+
+
+@pytest.mark.parametrize("failing", ["auto", "review"])
+def test_a_failed_hosted_version_fails_its_routes_and_the_other_group_still_proceeds(failing):
+    # Given two better routes, tech_support deploying automatically and support_b for review, and AppConfig
+    # throttling CreateHostedConfigurationVersion for one of the two groups
+    fake = FakeAppConfig(config_bytes(two_labelled_routes(auto_first=True)),
+                         fail_create=(1,) if failing == "auto" else (2,))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS) + make_labels(LABELS, seed=2, route="support_b"))
+    recorder = Recorder()
+    # When the trainer runs
+    result = job_for(fake, store, recorder).run()
+    # Then the failed group's route is reported failed with the reason, and the other group went ahead
+    failed, ok = (ROUTE, "support_b") if failing == "auto" else ("support_b", ROUTE)
+    failed_report, ok_report = store.reports(failed)[0], store.reports(ok)[0]
+    assert failed_report["outcome"] == "failed"
+    assert "the proposal was not created: ClientError" in failed_report["reason"]
+    assert "ThrottlingException" in failed_report["reason"]
+    assert failed_report["difference"]["ci"][0] > 0  # the training result is kept in the report
+    assert list(fake.hosted) == [1]
+    if failing == "auto":  # the review version is made on top of the deployed document, without tech_support
+        assert ok_report["outcome"] == "proposed" and ok_report["proposal"]["hosted_version"] == 1
+        assert "scorer" not in fake.content(1)["routes"][ROUTE]["dynamic"]
+        assert fake.deployments == []
+    else:
+        assert ok_report["outcome"] == "deployed" and ok_report["proposal"]["hosted_version"] == 1
+        assert [d["ConfigurationVersion"] for d in fake.deployments] == ["1"]
+    assert fake.content(1)["routes"][ok]["dynamic"]["scorer"] == f"{ok}-learned"
+    # and every route's report is stored and counted once
+    assert sorted(recorder.outcomes) == sorted([(failed, "failed"), (ok, ok_report["outcome"])])
+    assert {r: item["outcome"] for r, item in result["routes"].items()} == {failed: "failed", ok: ok_report["outcome"]}
+    assert any(level == "ERROR" and message == "routing configuration not proposed"
+               for level, message, _ in recorder.lines)
+
+
+def test_a_deployment_that_fails_leaves_the_proposal_and_the_review_group_goes_on():
+    # Given StartDeployment failing with something other than AppConfig's refusal (no connection)
+    fake = FakeAppConfig(config_bytes(two_labelled_routes(auto_first=True)),
+                         deploy_error=EndpointConnectionError(endpoint_url="https://appconfig.us-east-1.amazonaws.com"))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS) + make_labels(LABELS, seed=2, route="support_b"))
+    recorder = Recorder()
+    # When the trainer runs
+    job_for(fake, store, recorder).run()
+    # Then the auto group's version stays, proposed and not deployed, and the review version is made on top of it
+    auto = store.reports(ROUTE)[0]
+    assert auto["outcome"] == "proposed" and auto["proposal"]["hosted_version"] == 1
+    assert "proposed as hosted version 1, not deployed: StartDeployment failed (EndpointConnectionError" \
+        in auto["reason"]
+    assert store.reports("support_b")[0]["outcome"] == "proposed"
+    assert fake.content(2)["routes"][ROUTE]["dynamic"]["scorer"] == "tech_support-learned"
+    assert sorted(recorder.outcomes) == [("support_b", "proposed"), (ROUTE, "proposed")]
+
+
+def test_a_proposal_over_the_hosted_limit_is_not_sent_and_says_why(monkeypatch):
+    # Given a better route whose proposal would be over AppConfig's hosted limit (lowered here to 1,000 bytes)
+    monkeypatch.setattr(training, "APPCONFIG_HOSTED_MAX_BYTES", 1000)
+    fake = FakeAppConfig(config_bytes(labelled_config(target_strong_share=0.2, auto_deploy=True)))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS))
+    recorder = Recorder()
+    # When the trainer runs
+    job_for(fake, store, recorder).run()
+    # Then nothing is sent to AppConfig, and the report says why
+    assert fake.hosted == {} and fake.deployments == []
+    report = store.reports(ROUTE)[0]
+    assert report["outcome"] == "not_better"
+    assert "proposal invalid: the proposed configuration is" in report["reason"]
+    assert "over AppConfig's hosted limit of 1,000 bytes" in report["reason"]
+    assert recorder.outcomes == [(ROUTE, "not_better")]
+
+
+def test_a_proposal_is_written_compactly():
+    fake = FakeAppConfig(config_bytes(labelled_config(target_strong_share=0.2)))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS))
+    job_for(fake, store, Recorder()).run()
+    content = fake.hosted[1]["Content"]
+    assert b"\n" not in content and content == json.dumps(json.loads(content), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def test_the_lambda_handler_counts_each_route_run(dynamodb, capsys):

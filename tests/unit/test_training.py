@@ -17,9 +17,14 @@ import pytest
 from local import simulated_traffic
 from routing_engine import learning
 from routing_engine.config import ConfigError, parse_routing_config
-from routing_engine.scorer import FEATURE_SET, bundled, vectorize
+from routing_engine.engine import Engine
+from routing_engine.features import RequestFeatures
+from routing_engine.scorer import FEATURE_SET, FeatureVector, bundled, vectorize
+from scorer_trainer import training
 from scorer_trainer.training import (
+    APPCONFIG_HOSTED_MAX_BYTES,
     HOLDOUT_SHARE,
+    ProposalTooLarge,
     TrainingInputError,
     in_holdout,
     learned_scorer_name,
@@ -157,6 +162,120 @@ def test_unusable_labels_are_skipped_and_counted():
     assert FEATURE_SET == "v2"
 
 
+def with_rule(doc: dict, when: dict) -> dict:
+    """`doc` with the labelled rule 'hard-question' testing `when` instead."""
+    doc = copy.deepcopy(doc)
+    rule = next(r for r in doc["routes"][ROUTE]["dynamic"]["rules"] if r["id"] == "hard-question")
+    rule["when"] = when
+    return doc
+
+
+def strong_share_served(raw: bytes, labels: list[dict]) -> float:
+    """The share of `labels` the ENGINE sends to the strong model through the labelled rule, with the proposed
+    configuration's scorer and bounds (tech_support is a shadow route: its dynamic choice is decision.shadow)."""
+    config = parse_routing_config(raw)
+    engine = Engine(config, "proposal")
+    scorer = config.scorer(config.routes[ROUTE].dynamic.scorer)
+    hits = 0
+    for lab in labels:
+        f = RequestFeatures(estimated_tokens=100, message_count=1, has_images=False, has_documents=False,
+                            uses_tools=False, complexity=scorer.score(FeatureVector.from_json(lab["features"])))
+        hits += engine.decide(ROUTE, f).shadow["rule"] == "hard-question"
+    return hits / len(labels)
+
+
+@pytest.mark.parametrize("old", [0.9, 0.05])  # the new threshold below the old one, and above it
+def test_a_gt_rule_is_proposed_with_one_gte_bound_that_sends_the_reported_share(old):
+    # Given the labelled rule written with gt (not gte), and a target share of 0.6
+    doc = with_rule(labelled_config(target_strong_share=0.6), {"complexity": {"gt": old}})
+    labels = make_labels(1000)
+    report = train_from_config(parse_routing_config(json.dumps(doc)), ROUTE, labels, now=NOW)
+    assert report.outcome == "proposed" and report.threshold["op"] == "gt" and report.threshold["old"] == old
+    # When it is proposed
+    raw = propose_config(json.dumps(doc), ROUTE, report)
+    # Then the engine, with the proposal, sends the training labels to the strong model at the reported share
+    train = [lab for lab in labels if not in_holdout(lab["request_id"])]
+    assert strong_share_served(raw, train) == pytest.approx(report.strong_share["train"], abs=1e-4)
+    assert abs(report.strong_share["train"] - 0.6) < 0.03
+    # because the rule has one bound, gte at the new threshold (a gt rule becomes gte: calibrated as score >= t)
+    rule = next(r for r in json.loads(raw)["routes"][ROUTE]["dynamic"]["rules"] if r["id"] == "hard-question")
+    assert rule["when"] == {"complexity": {"gte": report.threshold["new"]}}
+    assert f"threshold gt {old} -> gte {report.threshold['new']}" in report.summary()
+
+
+def test_a_rule_with_both_gt_and_gte_is_trained_from_the_bound_that_applies():
+    # Given a rule a proposal before the gt fix wrote: the old gt beside a lower gte (both apply in the engine)
+    doc = with_rule(labelled_config(target_strong_share=0.6), {"complexity": {"gt": 0.9, "gte": 0.59}})
+    report = train_from_config(parse_routing_config(json.dumps(doc)), ROUTE, make_labels(1000), now=NOW)
+    # Then the report's old threshold is the one that caps the rule, and the proposal keeps one gte bound only
+    assert (report.threshold["op"], report.threshold["old"]) == ("gt", 0.9)
+    rule = json.loads(propose_config(json.dumps(doc), ROUTE, report))["routes"][ROUTE]["dynamic"]["rules"][0]
+    assert rule["when"] == {"complexity": {"gte": report.threshold["new"]}}
+
+
+@pytest.mark.parametrize("when, names", [
+    ({"complexity": {"gte": 0.3, "lte": 0.6}}, "lte"),
+    ({"complexity": {"gt": 0.3, "lt": 0.9}}, "lt"),
+    ({"complexity": {"gte": 0.3}, "estimated_tokens": {"lt": 4000}}, "estimated_tokens"),
+])
+def test_a_rule_whose_range_cannot_be_calibrated_is_reported_not_better(learned, when, names):
+    # Given a labelled rule with an upper complexity bound, or another condition, and labels that follow the rule
+    doc = with_rule(labelled_config(target_strong_share=0.2), when)
+    try:
+        config = parse_routing_config(json.dumps(doc))
+    except ConfigError as exc:  # should validation come to refuse such a rule, it must say why, like the trainer
+        assert "calibrat" in str(exc) and names in str(exc)
+        return
+    # When it is trained
+    report = train_from_config(config, ROUTE, make_labels(600), now=NOW)
+    # Then nothing is fitted or proposed, and the report says why (the labels are still counted)
+    assert report.outcome == "not_better" and report.candidate_scorer is None
+    assert report.reason.startswith("the rule's range cannot be calibrated: ") and names in report.reason
+    assert report.labels["usable"] == 600 and report.threshold["new"] is None
+    assert route_training(config, ROUTE).problem is not None
+    # and a report made for the rule before it changed is not proposed against it either
+    _, _, _, learned_report = learned
+    with pytest.raises(TrainingInputError, match="cannot be calibrated"):
+        propose_config(json.dumps(doc), ROUTE, learned_report)
+
+
+def test_labels_of_another_pair_are_skipped_even_when_newest():
+    # Given 1,000 labels of the configured pair (claude-haiku / claude-sonnet) and one LATER label of another pair
+    labels = make_labels(1000)
+    stale = make_labels(1, seed=8, pair=("claude-haiku", "claude-opus"))[0]
+    stale["labelled_at"] = "2026-12-01T06:00:00Z"  # e.g. a DLQ redrive of a sample from before the pair changed
+    config = parse_routing_config(json.dumps(labelled_config(target_strong_share=0.2)))
+    # When trained
+    report = train_from_config(config, ROUTE, labels + [stale], now=NOW)
+    # Then it trains on the configured pair, and the other pair's label is counted and skipped
+    assert report.labels["usable"] == 1000 and report.labels["skipped"] == {"other_pair": 1}
+    assert report.outcome == "proposed"
+
+
+def test_the_proposal_is_compact_in_the_documents_key_order(learned):
+    doc, _, _, report = learned
+    raw = propose_config(json.dumps(doc, indent=2), ROUTE, report)
+    proposed = json.loads(raw)
+    assert raw == json.dumps(proposed, ensure_ascii=False, separators=(",", ":")).encode()  # no indent, no spaces
+    assert "scorers" not in doc and list(proposed) == [*doc, "scorers"]
+    assert list(proposed["routes"]) == list(doc["routes"])
+    assert list(proposed["routes"][ROUTE]) == list(doc["routes"][ROUTE])
+    assert len(raw) < 20_000  # a whole learned spec included (it was 44 KB indented)
+
+
+def test_a_proposal_over_appconfigs_hosted_limit_is_refused(learned, monkeypatch):
+    doc, _, _, report = learned
+    # AWS::AppConfig::HostedConfigurationVersion: "configurations must be 1 MB or smaller"
+    assert APPCONFIG_HOSTED_MAX_BYTES == 1_048_576
+    size = len(propose_config(json.dumps(doc), ROUTE, report))
+    monkeypatch.setattr(training, "APPCONFIG_HOSTED_MAX_BYTES", size - 1)
+    with pytest.raises(ProposalTooLarge, match=f"is {size:,} bytes, over AppConfig's hosted limit") as info:
+        propose_config(json.dumps(doc), ROUTE, report)
+    assert isinstance(info.value, ValueError)
+    monkeypatch.setattr(training, "APPCONFIG_HOSTED_MAX_BYTES", size)  # exactly at the limit is fine
+    assert len(propose_config(json.dumps(doc), ROUTE, report)) == size
+
+
 def test_the_proposal_is_the_current_config_with_the_new_scorer_and_threshold(learned):
     doc, _, _, report = learned
     raw = propose_config(json.dumps(doc), ROUTE, report)
@@ -236,6 +355,8 @@ def test_the_offline_command_writes_the_same_proposal_as_the_trainer(tmp_path, l
     ("bad_config", "invalid routing configuration"),
     ("unlabelled_route", "has no labelling section"),
     ("bad_now", "--now 'yesterday' is not an ISO date-time"),
+    ("band_rule", ("rule 'hard-question'", "calibrat", "lte")),  # the trainer's (or validation's) refusal
+    ("unwritable_report", "cannot write"),
 ])
 def test_the_offline_command_refuses_bad_input_in_one_line(tmp_path, capsys, change, message):
     from tools.train_scorer import main
@@ -253,7 +374,37 @@ def test_the_offline_command_refuses_bad_input_in_one_line(tmp_path, capsys, cha
         args["--route"] = "faq"
     elif change == "bad_now":
         args["--now"] = "yesterday"
+    elif change == "band_rule":
+        config_file.write_text(json.dumps(with_rule(doc, {"complexity": {"gte": 0.5, "lte": 0.6}})), encoding="utf-8")
+    elif change == "unwritable_report":
+        args["--report"] = str(tmp_path / "no-such-dir" / "report.json")
     code = main([item for pair in args.items() for item in pair])
     err = capsys.readouterr().err
     assert code == 2
+    assert err.count("\n") == 1 and err.startswith("train_scorer: ")
+    assert all(part in err for part in ((message,) if isinstance(message, str) else message))
+
+
+@pytest.mark.parametrize("change, message", [
+    ("unwritable_out", "cannot write "),
+    ("too_large", "no proposal written: the proposed configuration is "),
+])
+def test_the_offline_command_refuses_a_proposal_it_cannot_write_in_one_line(tmp_path, learned, capsys, monkeypatch,
+                                                                           change, message):
+    from tools.train_scorer import main
+
+    # Given labels that give a better scorer
+    doc, _, labels, _ = learned
+    labels_file, config_file = write_inputs(tmp_path, labels, doc)
+    out = tmp_path / "proposal.json"
+    if change == "unwritable_out":
+        out = tmp_path / "no-such-dir" / "proposal.json"
+    else:  # a proposal over AppConfig's hosted limit
+        monkeypatch.setattr(training, "APPCONFIG_HOSTED_MAX_BYTES", 1000)
+    # When the command is asked to write the proposal
+    code = main(["--labels", str(labels_file), "--config", str(config_file), "--route", ROUTE, "--out", str(out)])
+    # Then it refuses in one line, with exit 2, and writes nothing
+    err = capsys.readouterr().err
+    assert code == 2
     assert err.count("\n") == 1 and err.startswith("train_scorer: ") and message in err
+    assert not out.exists()
