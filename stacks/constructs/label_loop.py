@@ -6,10 +6,10 @@ them with SEARCH over exactly these dimension sets, so a route labelled only thr
 
     LabelSamples{Outcome}              router   Outcome = queued|sent|failed|too_large            (Count)
     LabelsStored{Route}                labeller one per label written                             (Count)
-    LabelsSkipped{Route,Reason}        labeller Reason e.g. budget|invalid|model_error            (Count)
+    LabelsSkipped{Route,Reason}        labeller Reason = budget|invalid|judge_unparseable|model_rejected|duplicate (Count)
     StrongWinRate{Route,Pair}          labeller the label's target (0..1), Pair = "<weak> vs <strong>" (None; Average)
     LabelSpendUSD{Route}               labeller Bedrock cost of labelling (other answer + 2 verdicts) (None; Sum)
-    ScorerTrainingRuns{Route,Outcome}  trainer  Outcome = proposed|deployed|not_better|too_few     (Count)
+    ScorerTrainingRuns{Route,Outcome}  trainer  Outcome = proposed|deployed|not_better|too_few|failed (Count)
 
 What is here, and why:
 
