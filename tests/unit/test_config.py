@@ -326,6 +326,23 @@ def test_a_complexity_ceiling_is_no_threshold_to_train():
     assert "has a complexity gte or gt condition" in rejected(data)
 
 
+def test_the_labelled_rule_may_only_bound_complexity_from_below():
+    # Given a labelled rule that also caps complexity, or also tests the prompt's size
+    banded = labelled()
+    banded["routes"]["tuned"]["dynamic"]["rules"][1]["when"] = {"complexity": {"gte": 0.6, "lt": 0.9}}
+    sized = labelled()
+    sized["routes"]["tuned"]["dynamic"]["rules"][1]["when"] = {"complexity": {"gte": 0.6},
+                                                               "estimated_tokens": {"lte": 2000}}
+    # Then both are refused before traffic: training calibrates one lower bound and nothing else
+    assert "routes.tuned.labelling.rule: rule 'hard' also bounds complexity with lt" in rejected(banded)
+    assert "routes.tuned.labelling.rule: rule 'hard' also tests estimated_tokens" in rejected(sized)
+
+
+def test_the_weak_model_must_be_the_one_the_route_defaults_to():
+    assert ("routes.tuned.labelling.weak_model: 'medium' is not the model of routes.tuned.dynamic.default "
+            "('small')") in rejected(labelled(weak_model="medium"))
+
+
 def test_the_labelled_rule_must_target_a_model_not_a_strategy():
     data = labelled()
     data["routes"]["tuned"]["dynamic"]["rules"][1]["target"] = {"strategy": "strongest_within_budget"}
