@@ -270,52 +270,37 @@ class LabelLoop(Construct):
 
         # --- alarms ----------------------------------------------------------------------------------------
         prefix = alarm_prefix(stage)
-        self.dlq_alarm = cw.Alarm(
-            self, "DeadLettersVisible",
-            alarm_name=f"{prefix}label-dlq",
-            alarm_description="Sampled requests the labeller failed on after its retries wait in the label "
-            "dead-letter queue (they hold prompt text: read, redrive or purge them)",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum",
-                                                                                   period=alarm_period),
-            threshold=0,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
+
+        def alarm(construct_id: str, name: str, description: str, metric: cw.IMetric, threshold: float,
+                  at_least: bool = False) -> cw.Alarm:
+            return cw.Alarm(
+                self, construct_id, alarm_name=f"{prefix}{name}", alarm_description=description, metric=metric,
+                threshold=threshold, evaluation_periods=1, treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                comparison_operator=(cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD if at_least
+                                     else cw.ComparisonOperator.GREATER_THAN_THRESHOLD))
+
+        self.dlq_alarm = alarm(
+            "DeadLettersVisible", "label-dlq",
+            "Sampled requests the labeller failed on after its retries wait in the label dead-letter queue (they "
+            "hold prompt text: read, redrive or purge them)",
+            self.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum", period=alarm_period),
+            0)
         # The queue keeps a sample QUEUE_RETENTION at most and then deletes it (no dead-letter queue for expiry):
         # alarm while half of that is left, so a stalled labeller is seen before samples silently vanish.
-        self.backlog_alarm = cw.Alarm(
-            self, "SamplesAgeing",
-            alarm_name=f"{prefix}label-backlog",
-            alarm_description="The oldest waiting label sample is over half the queue's retention old: the labeller "
-            "is not keeping up (or is failing); samples older than the retention are deleted unlabelled",
-            metric=self.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=alarm_period),
-            threshold=QUEUE_RETENTION.to_seconds() / 2,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
-        self.labeller_errors = cw.Alarm(
-            self, "LabellerErrors",
-            alarm_name=f"{prefix}labeller-errors",
-            alarm_description="Labeller invocations that crashed or timed out (failed samples are reported per "
-            "item and do not count)",
-            metric=self.labeller.metric_errors(statistic="Sum", period=alarm_period),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
-        self.trainer_errors = cw.Alarm(
-            self, "TrainerErrors",
-            alarm_name=f"{prefix}scorer-trainer-errors",
-            alarm_description="The daily scorer training crashed or timed out in the last day",
-            metric=self.trainer.metric_errors(statistic="Sum", period=Duration.days(1)),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
+        self.backlog_alarm = alarm(
+            "SamplesAgeing", "label-backlog",
+            "The oldest waiting label sample is over half the queue's retention old: the labeller is not keeping "
+            "up (or is failing); samples older than the retention are deleted unlabelled",
+            self.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=alarm_period),
+            QUEUE_RETENTION.to_seconds() / 2)
+        self.labeller_errors = alarm(
+            "LabellerErrors", "labeller-errors",
+            "Labeller invocations that crashed or timed out (failed samples are reported per item and do not count)",
+            self.labeller.metric_errors(statistic="Sum", period=alarm_period), 1, at_least=True)
+        self.trainer_errors = alarm(
+            "TrainerErrors", "scorer-trainer-errors",
+            "The daily scorer training crashed or timed out in the last day",
+            self.trainer.metric_errors(statistic="Sum", period=Duration.days(1)), 1, at_least=True)
         self.alarms: list[cw.Alarm] = [self.dlq_alarm, self.backlog_alarm, self.labeller_errors, self.trainer_errors]
 
         # --- accepted cdk-nag findings ---------------------------------------------------------------------
