@@ -170,6 +170,11 @@ class Labelling(_Strict):
         description="Calibrate the threshold so this share of requests goes to the strong model; default: keep "
         "today's share",
     )
+    target_quality: float | None = Field(
+        default=None, gt=0, le=1,
+        description="Instead of a share: the fewest strong calls that recover this fraction of the judged quality "
+        "gap between the two models (PGR) on the training labels",
+    )
     auto_deploy: bool = Field(
         default=False, description="Deploy a better scorer without review (gradual strategy, alarm rollback)"
     )
@@ -438,6 +443,8 @@ def _labelling_problems(cfg: RoutingConfig, name: str, route: Route) -> list[str
     policy = route.dynamic
     models = cfg.models
     out = []
+    if lab.target_strong_share is not None and lab.target_quality is not None:
+        out.append(f"{base}: set target_strong_share or target_quality, not both (the threshold can meet one)")
     for field_name in ("judge_model", "weak_model", "strong_model"):
         key = getattr(lab, field_name)
         if key is not None and key not in models:

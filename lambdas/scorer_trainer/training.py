@@ -18,7 +18,8 @@ How one route is trained (`train_route`):
 3. Fit: `learning.fit_scorer` on the training labels, regularised toward the current scorer (few labels => stays
    near it).
 4. Threshold: the labelled rule's complexity threshold is calibrated on the training labels so the candidate
-   sends `labelling.target_strong_share` of them to the strong model, or, when that is not set, the share the
+   sends `labelling.target_strong_share` of them to the strong model (with `target_quality`: the fewest strong
+   calls that recover that fraction of the judged quality gap), or, when neither is set, the share the
    current threshold gives with the current scorer on the same labels (a new scorer must not quietly change
    the route's cost).
 5. Compare on the holdout only: `learning.compare` gives each scorer's APGR with a 95% bootstrap interval and
@@ -246,14 +247,21 @@ def train_route(route: str, labelling, current_scorer: Scorer, labels: Iterable[
         return TrainingReport(route, "not_better", f"no scorer could be fitted: {exc}", trained_at, counts)
 
     train_current = [current_scorer.score(r[1]) for r in train]
-    if labelling.target_strong_share is not None:
-        target_share = float(labelling.target_strong_share)
-    else:
-        target_share = _share(train_current, current_threshold, inclusive)
     train_candidate = [candidate.score(r[1]) for r in train]
+    quality_share = None
+    if labelling.target_quality is not None:
+        quality_share = share_for_quality(train_candidate, [r[2] for r in train], float(labelling.target_quality))
+    if quality_share is not None:
+        target_share = quality_share
+    elif labelling.target_strong_share is not None:
+        target_share = float(labelling.target_strong_share)
+    else:  # today's share (also when a quality target cannot be met: the labels show no gap to recover)
+        target_share = _share(train_current, current_threshold, inclusive)
     new_threshold = _config_threshold(learning.threshold_for_share(train_candidate, target_share))
     hold_candidate = [candidate.score(r[1]) for r in hold]
     share = {"target": round(target_share, 4),
+             **({"target_quality": labelling.target_quality, "quality_met": quality_share is not None}
+                if labelling.target_quality is not None else {}),
              "train": round(_share(train_candidate, new_threshold, True), 4),
              "holdout": round(_share(hold_candidate, new_threshold, True), 4),
              "holdout_current": round(_share([current_scorer.score(r[1]) for r in hold], current_threshold,
@@ -339,6 +347,27 @@ def propose_config(config_json: bytes | str, route: str, report: TrainingReport)
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def share_for_quality(scores: Sequence[float], targets: Sequence[float], quality: float) -> float | None:
+    """The smallest strong-call share (sending the highest scores first) whose judged quality recovers
+    `quality` of the gap between the two models (PGR) on these labels; None when the labels show no gap (the
+    strong model is not better on average), so there is nothing to recover. A label with target t is a
+    (weak 1 - t, strong t) outcome: sending it to the strong model gains 2t - 1."""
+    gains = [2.0 * t - 1.0 for t in targets]
+    total = sum(gains)
+    if not scores or total <= 1e-12:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    got, k = 0.0, 0
+    while k < len(order):
+        v = scores[order[k]]
+        while k < len(order) and scores[order[k]] == v:  # ties go together: a threshold cannot split them
+            got += gains[order[k]]
+            k += 1
+        if got >= quality * total - 1e-12:
+            return k / len(scores)
+    return 1.0
 
 
 def _share(scores: Sequence[float], threshold: float, inclusive: bool) -> float:

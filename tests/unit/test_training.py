@@ -408,3 +408,38 @@ def test_the_offline_command_refuses_a_proposal_it_cannot_write_in_one_line(tmp_
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("train_scorer: ") and message in err
     assert not out.exists()
+
+
+# --- a quality target instead of a share -----------------------------------------------------------------
+
+
+def test_share_for_quality_sends_the_highest_scores_until_the_gap_is_recovered():
+    from scorer_trainer.training import share_for_quality
+
+    # Given four labels: the two top-scored are strong wins (gain 1 each), then a tie, then a weak win (gain -1)
+    scores, targets = [0.9, 0.8, 0.5, 0.1], [1.0, 1.0, 0.5, 0.0]
+    # Then half of the total gain (1) takes one strong call, all of it (1 of 1 net) too; a tie adds nothing
+    assert share_for_quality(scores, targets, 0.5) == 0.25
+    assert share_for_quality(scores, targets, 1.0) == 0.25
+    # And labels that show no gap (all ties) have nothing to recover
+    assert share_for_quality(scores, [0.5] * 4, 0.8) is None
+
+
+def test_a_quality_target_sets_the_threshold_to_the_fewest_strong_calls_that_meet_it():
+    # Given a route asking to recover 90% of the judged quality gap, not a share
+    doc = labelled_config()
+    doc["routes"][ROUTE]["labelling"]["target_quality"] = 0.9
+    config = parse_routing_config(json.dumps(doc))
+    # When it is trained on labels that follow the rule
+    report = train_from_config(config, ROUTE, make_labels(1200), now=NOW)
+    # Then the report names the quality target, met, and a share below "everything to the strong model"
+    assert report.strong_share["target_quality"] == 0.9 and report.strong_share["quality_met"] is True
+    assert 0 < report.strong_share["target"] < 1
+    assert report.strong_share["train"] == pytest.approx(report.strong_share["target"], abs=0.02)
+
+
+def test_a_share_and_a_quality_target_together_are_refused():
+    doc = labelled_config(target_strong_share=0.2)
+    doc["routes"][ROUTE]["labelling"]["target_quality"] = 0.9
+    with pytest.raises(ConfigError, match="target_strong_share or target_quality, not both"):
+        parse_routing_config(json.dumps(doc))
