@@ -168,8 +168,9 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
         started = time.perf_counter()
         prompts = simulated_traffic.generate(requests, seed=seed)
         with TestClient(app) as client:
-            for p in prompts:
-                response = client.post("/v1/route", json={"task": route, "prompt": p.text})
+            for i, p in enumerate(prompts):  # fixed request ids: the train/holdout split hashes them
+                response = client.post("/v1/route", json={"task": route, "prompt": p.text},
+                                       headers={"x-request-id": f"loop-{seed}-{i}"})
                 result.answered += response.status_code == 200
         sender.flush(30.0)
         result.sample_outcomes = dict(sender.counts)
@@ -220,26 +221,26 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
 
 
 def judged_targets(config, route: str, texts: list[str], converse) -> list[float]:
-    """Each prompt answered by the weak and the strong model and judged twice (swapped), as the labeller does."""
-    from labeller.judge import JUDGE_MAX_TOKENS, JUDGE_SYSTEM, judge_messages, parse_verdict, strong_better
+    """Each prompt answered by the weak and the strong model and judged twice (swapped) by the labeller's own
+    `judge_twice`. Where the labeller would drop a reply with no verdict line, evaluation needs a target for
+    every fresh prompt, so it counts as a tie; the simulated judge always gives one."""
+    from labeller.labelling import judge_twice
     from routing_engine.learning import target_from_verdicts
 
     labelling = config.labelling_of(route)
     models = config.models
-    weak, strong, judge = (models[labelling.weak_model], models[labelling.strong_model],
-                           models[labelling.judge_model])
+    weak, strong = models[labelling.weak_model], models[labelling.strong_model]
+    judge = models[labelling.judge_model]
+    judge_spec = {"model_id": judge.model_id, "region": judge.region,
+                  "input_per_1k": judge.price.input_per_1k, "output_per_1k": judge.price.output_per_1k}
     targets = []
     for text in texts:
         messages = [{"role": "user", "content": [{"text": text}]}]
         answer_weak = converse(labelling.weak_model, weak.model_id, weak.region, None, messages, 1024)[0]
         answer_strong = converse(labelling.strong_model, strong.model_id, strong.region, None, messages, 1024)[0]
-        verdicts = []
-        for a, b, strong_position in ((answer_weak, answer_strong, "B"), (answer_strong, answer_weak, "A")):
-            reply = converse(labelling.judge_model, judge.model_id, judge.region, JUDGE_SYSTEM,
-                             judge_messages(text, a, b), JUDGE_MAX_TOKENS)[0]
-            verdict = parse_verdict(reply)
-            verdicts.append(0.5 if verdict is None else strong_better(verdict, strong_position))
-        targets.append(target_from_verdicts(verdicts))
+        verdicts = judge_twice(converse, labelling.judge_model, judge_spec, text, answer_weak, answer_strong,
+                               {"judge": 0.0})
+        targets.append(target_from_verdicts([0.5 if v is None else v for v in verdicts]))
     return targets
 
 

@@ -679,3 +679,17 @@ def test_a_rejected_bad_request_does_not_count_against_the_model(router, call, f
     assert errors["ErrorCode"] == "model_validation_error"
     assert {"service", "ErrorCode"} in _dimension_sets(errors)
     assert _emf(lines, "Requests") == []
+
+
+@pytest.mark.parametrize(("given", "kept"), [("loop-0-17", True), ("", False), ("bad id with spaces", False),
+                                             ("x" * 65, False)])
+def test_local_mode_keeps_a_clients_well_formed_request_id(given, kept):
+    # Given local mode's identity (no API Gateway in front) and a client sending its own x-request-id
+    from starlette.requests import Request
+
+    from router.http.app import api_key_header_context
+
+    headers = [(b"x-request-id", given.encode())] if given else []
+    ctx = api_key_header_context(Request({"type": "http", "method": "POST", "path": "/", "headers": headers}))
+    # Then a well-formed id is the request's id (so local runs repeat), anything else is replaced
+    assert (ctx.request_id == given) is kept and ctx.request_id

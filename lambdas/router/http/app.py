@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -95,7 +96,14 @@ def api_key_header_context(request: Request) -> CallContext:
     auth = request.headers.get("authorization", "")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()  # the openai SDK sends its api_key this way
-    return CallContext(request_id=uuid.uuid4().hex, caller=key or None, deadline_epoch_s=None)
+    # A client's own well-formed x-request-id is kept (correlation in local mode and repeatable local runs);
+    # behind API Gateway the id is always API Gateway's.
+    given = request.headers.get("x-request-id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    return CallContext(request_id=request_id, caller=key or None, deadline_epoch_s=None)
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 IDENTITIES: dict[str, Callable[[Request], CallContext]] = {
