@@ -85,9 +85,13 @@ def record_handler(record: SQSRecord) -> None:
     try:
         outcome = labelling.label_sample(sample, converse=the_converse, store=the_store, now=datetime.now(UTC))
     except Exception as exc:
+        cause = exc.__cause__ if isinstance(exc, labelling.FailedAfterSpending) and exc.__cause__ else exc
         logger.warning("sample failed: it returns to the queue (retried, then dead-lettered)",
-                       extra={"message_id": record.message_id, "error": f"{type(exc).__name__}: {exc}"[:500],
-                              "route": sample.get("route") if isinstance(sample, dict) else None})
+                       extra={"message_id": record.message_id, "error": f"{type(cause).__name__}: {cause}"[:500],
+                              "route": sample.get("route") if isinstance(sample, dict) else None,
+                              "cost_usd": round(getattr(exc, "cost_usd", 0.0), 8)})
+        if isinstance(exc, labelling.FailedAfterSpending):  # paid for, though failed: the dashboard's spend shows it
+            _metric("LabelSpendUSD", MetricUnit.NoUnit, exc.cost_usd, Route=exc.route)
         raise
     report(outcome, record.message_id)
 

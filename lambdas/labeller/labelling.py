@@ -84,6 +84,16 @@ class _Msg:
     parts: tuple = field(default_factory=tuple)
 
 
+class FailedAfterSpending(Exception):
+    """A call failed after others were paid for: the sample is retried (the cause is `__cause__`), and what it
+    spent is reported (the handler's LabelSpendUSD), as it already counts against the day's budget."""
+
+    def __init__(self, route: str, cost_usd: float):
+        super().__init__(f"failed after spending {cost_usd:.6f} USD on route {route}")
+        self.route = route
+        self.cost_usd = cost_usd
+
+
 class InvalidSample(ValueError):
     pass
 
@@ -167,6 +177,21 @@ def _is_positive_int(x) -> bool:
 
 def cost_of(spec: dict, input_tokens: int, output_tokens: int) -> float:
     return input_tokens / 1000 * spec["input_per_1k"] + output_tokens / 1000 * spec["output_per_1k"]
+
+
+def judge_twice(converse: Converse, judge_key: str, judge: dict, question: str, weak_answer: str,
+                strong_answer: str, costs: dict) -> list[float | None]:
+    """The judge's two verdicts as strong-better values (1, 0.5, 0; None: no verdict line), first with the weak
+    answer in position A, then swapped, so a judge that favours a position cancels out. Adds the calls' cost to
+    `costs["judge"]` as each returns (a failure after the first still leaves it counted)."""
+    verdicts: list[float | None] = []
+    for a, b, strong_position in ((weak_answer, strong_answer, "B"), (strong_answer, weak_answer, "A")):
+        reply, j_in, j_out = converse(judge_key, judge["model_id"], judge.get("region"), JUDGE_SYSTEM,
+                                      judge_messages(question, a, b), JUDGE_MAX_TOKENS)
+        costs["judge"] += cost_of(judge, j_in, j_out)
+        verdict = parse_verdict(reply)
+        verdicts.append(None if verdict is None else strong_better(verdict, strong_position))
+    return verdicts
 
 
 def day_of(now: datetime) -> str:
@@ -269,19 +294,18 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
         costs["other"] = cost_of(spec, tokens_in, tokens_out)
         answers = {served: sample["answer"], other: text}
         question = question_text(sample["messages"], sample.get("system"))
-        verdicts: list[float | None] = []
-        # first the weak answer in position A, then swapped: a judge that favours a position cancels out
-        for a, b, strong_position in ((weak, strong, "B"), (strong, weak, "A")):
-            reply, j_in, j_out = converse(sample["judge_model"], judge["model_id"], judge.get("region"), JUDGE_SYSTEM,
-                                          judge_messages(question, answers[a], answers[b]), JUDGE_MAX_TOKENS)
-            costs["judge"] += cost_of(judge, j_in, j_out)
-            verdict = parse_verdict(reply)
-            verdicts.append(None if verdict is None else strong_better(verdict, strong_position))
+        verdicts = judge_twice(converse, sample["judge_model"], judge, question, answers[weak], answers[strong],
+                               costs)
     except ModelRejected as exc:
         return LabelOutcome(REJECTED, route, cost_usd=_settle(store, route, day, costs, estimate),
                             detail=str(exc)[:300], pair=pair, error_class=exc.error_class)
+    except Exception as exc:
+        spent = _settle(store, route, day, costs, estimate)  # what was spent counts against the day, retry or not
+        if spent:
+            raise FailedAfterSpending(route, spent) from exc
+        raise
     except BaseException:
-        _settle(store, route, day, costs, estimate)  # what was spent counts against the day, retry or not
+        _settle(store, route, day, costs, estimate)
         raise
     total = _settle(store, route, day, costs, estimate)
     if any(v is None for v in verdicts):
@@ -300,7 +324,9 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
         "judge_model": sample["judge_model"],
         "verdicts": strong_wins,
         "target": target_from_verdicts(strong_wins),
-        "cost_usd": {"other": round(costs["other"], 8), "judge": round(costs["judge"], 8), "total": round(total, 8)},
+        # what labelling cost, beside what the judged answer cost the caller
+        "cost_usd": {"other": round(costs["other"], 8), "judge": round(costs["judge"], 8), "total": round(total, 8),
+                     "served": sample.get("served_cost_usd")},
         "config_version": sample.get("config_version"),
         "scorer": sample.get("scorer"),
         "scorer_version": sample.get("scorer_version"),

@@ -105,14 +105,10 @@ class LabelStore:
             raise
         return True
 
-    def labels(self, route: str, *, since_iso: str | None = None) -> list[dict]:
-        """Every stored label of the route (oldest first), or those sampled at or after `since_iso`."""
-        condition = "pk = :pk"
+    def labels(self, route: str) -> list[dict]:
+        """Every stored label of the route (oldest first; TTL keeps them 180 days)."""
         values: dict = {":pk": {"S": f"label#{route}"}}
-        if since_iso:
-            condition += " AND sk >= :since"
-            values[":since"] = {"S": since_iso}
-        return [json.loads(item["doc"]["S"]) for item in self._query(condition, values)]
+        return [json.loads(item["doc"]["S"]) for item in self._query("pk = :pk", values)]
 
     # --- reports ----------------------------------------------------------------------------
 
@@ -183,9 +179,9 @@ class MemoryLabelStore:
             labels[key] = json.loads(json.dumps(label))
             return True
 
-    def labels(self, route: str, *, since_iso: str | None = None) -> list[dict]:
+    def labels(self, route: str) -> list[dict]:
         items = sorted(self._labels.get(route, {}).items())
-        return [json.loads(json.dumps(doc)) for key, doc in items if not since_iso or key >= since_iso]
+        return [json.loads(json.dumps(doc)) for _, doc in items]
 
     def put_report(self, route: str, report: dict) -> None:
         self._reports.setdefault(route, []).append(json.loads(json.dumps(report, default=str)))

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from labeller import handler, labelling, wiring
 from labeller.judge import JUDGE_SYSTEM
-from labeller.labelling import ModelRejected, label_sample
+from labeller.labelling import FailedAfterSpending, ModelRejected, label_sample
 from labeller.store import LabelStore, MemoryLabelStore, create_table
 from router.adapters.bedrock import BedrockConverse, ModelCallError
 from routing_engine.scorer import FeatureVector, split_prompt, vectorize
@@ -43,7 +43,7 @@ def sample(**over) -> dict:
         },
         "system": None, "route_system": None, "max_tokens": 512,
         "messages": [{"role": "user", "text": PROMPT}], "answer": ANSWER,
-        "served_usage": {"input_tokens": 30, "output_tokens": 20}, "served_cost_usd": 0.00013,
+        "served_cost_usd": 0.00013,
     }
     body.update(over)
     return body
@@ -130,7 +130,7 @@ def test_a_label_is_stored_with_features_verdicts_and_costs_and_no_prompt_or_ans
                                                                                    "bundled-2026-12-01")
     # three calls of 1000 in / 100 out: opus answering ($0.0075) and judging twice ($0.015)
     assert label["cost_usd"] == {"other": pytest.approx(0.0075), "judge": pytest.approx(0.015),
-                                 "total": pytest.approx(0.0225)}
+                                 "total": pytest.approx(0.0225), "served": 0.00013}  # beside the judged answer's
     assert item["pk"] == {"S": "label#auto"} and item["sk"] == {"S": "2026-12-01T15:29:59.123Z#req-1"}
     assert int(item["expires_at"]["N"]) == int(NOW.timestamp()) + 180 * 86400
     # and the feature vector is the one the router's scorer computes for this prompt
@@ -274,9 +274,12 @@ def test_a_redelivered_sample_is_labelled_once(store):
 def test_a_bedrock_error_raises_and_what_was_spent_counts(store):
     # Given the other model answers but the judge fails
     converse = FakeConverse(fail={"judge": RuntimeError("ThrottlingException")})
-    with pytest.raises(RuntimeError):
+    with pytest.raises(FailedAfterSpending) as failed:
         label_sample(sample(), converse=converse, store=store, now=NOW)
-    # Then the other model's answer ($0.0075) is on the day's budget all the same
+    # Then the sample is retried for the judge's error, and the other model's answer ($0.0075) is on the day's
+    # budget all the same, and reported for the spend metric
+    assert isinstance(failed.value.__cause__, RuntimeError)
+    assert failed.value.cost_usd == pytest.approx(0.0075) and failed.value.route == "auto"
     assert store.spent_on("auto", "2026-12-01") == pytest.approx(0.0075)
 
 
@@ -406,7 +409,7 @@ def lambda_handler(store, monkeypatch):
 
 
 def emf_metrics(docs: list[dict]) -> dict:
-    """{(metric name, its dimension names in order): value} of the EMF documents among the log lines."""
+    """{(metric name, its dimension values in order): summed value} of the EMF documents among the log lines."""
     out = {}
     for d in docs:
         if "_aws" in d:
@@ -414,13 +417,13 @@ def emf_metrics(docs: list[dict]) -> dict:
             dims = tuple(spec["Dimensions"][0])
             for metric in spec["Metrics"]:
                 value = d[metric["Name"]]
-                out[(metric["Name"], tuple((k, d[k]) for k in dims if k != "service"))] = (
-                    value[0] if isinstance(value, list) else value)
+                key = (metric["Name"], tuple((k, d[k]) for k in dims if k != "service"))
+                out[key] = out.get(key, 0) + (value[0] if isinstance(value, list) else value)
                 assert dims[0] == "service"
     return out
 
 
-def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_handler, dynamodb, capsys):
+def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_handler, dynamodb, labeller_stdout):
     # Given three messages: a good sample, one whose judge call Bedrock throttles, and one that is not JSON
     good = FakeConverse()
 
@@ -436,12 +439,14 @@ def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_h
     # Then only the throttled record goes back to the queue; the invalid one is final (deleted)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert len([i for i in scan(dynamodb) if i["pk"]["S"] == "label#auto"]) == 1
-    docs = json_lines(capsys.readouterr().out)
+    docs = json_lines(labeller_stdout.readouterr().out)
     metrics = emf_metrics(docs)
     assert metrics[("LabelsStored", (("Route", "auto"),))] == 1
     assert metrics[("LabelsSkipped", (("Route", "unknown"), ("Reason", "invalid")))] == 1
     assert metrics[("StrongWinRate", (("Route", "auto"), ("Pair", "claude-haiku vs claude-opus")))] == 0.5
-    assert metrics[("LabelSpendUSD", (("Route", "auto"),))] == pytest.approx(0.0225)
+    # the stored label's $0.0225 and the throttled sample's $0.0075 (its other answer, paid before the judge failed)
+    assert metrics[("LabelSpendUSD", (("Route", "auto"),))] == pytest.approx(0.0225 + 0.0075)
+    assert any(d.get("message") == "sample labelled" for d in docs)  # the labeller's own lines are read here
     assert not any(PROMPT in json.dumps(d) or ANSWER in json.dumps(d) for d in docs)  # logs never carry text
 
 
@@ -457,7 +462,7 @@ def test_a_one_sample_batch_that_fails_is_reported_not_raised(lambda_handler, dy
     assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
 
 
-def test_the_handler_counts_budget_skips_and_deletes_them(lambda_handler, store, capsys):
+def test_the_handler_counts_budget_skips_and_deletes_them(lambda_handler, store, labeller_stdout):
     # Given today's (UTC) labelling budget of the route is spent
     store.add_spend("auto", datetime.now(UTC).date().isoformat(), 10.0)
     converse = FakeConverse()
@@ -465,7 +470,7 @@ def test_the_handler_counts_budget_skips_and_deletes_them(lambda_handler, store,
     result = lambda_handler(sqs_event(json.dumps(sample())), converse)
     # Then it is not retried, no model is called, and it is counted as skipped for the budget
     assert result == {"batchItemFailures": []} and converse.calls == []
-    metrics = emf_metrics(json_lines(capsys.readouterr().out))
+    metrics = emf_metrics(json_lines(labeller_stdout.readouterr().out))
     assert metrics[("LabelsSkipped", (("Route", "auto"), ("Reason", "budget")))] == 1
 
 
