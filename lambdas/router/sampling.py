@@ -313,7 +313,7 @@ def _model_entry(spec) -> dict:
 
 def sample_message(engine, chat, result, labelling, *, request_id: str, answer_text: str, sampled_at: datetime,
                    route_system: str | None = None) -> dict:
-    """The label queue's message (schema v1; see the contract in docs). `system` is the caller's own system text
+    """The label queue's message (schema v1; docs/decisions.md, "The label loop", lists its fields). `system` is the caller's own system text
     (what the scorer saw); `route_system` the route's system prompt, which the models were also given. `inference`:
     the sampling settings the served model was called with (the caller's stop sequences and top_p, the caller's
     temperature or else the route's), so the other model is asked the same way; each `models` entry carries the
@@ -325,7 +325,6 @@ def sample_message(engine, chat, result, labelling, *, request_id: str, answer_t
         temperature = route.temperature
     keys = dict.fromkeys((labelling.weak_model, labelling.strong_model, labelling.judge_model))
     decision = result.decision
-    reply = result.reply
     return {
         "v": SCHEMA_VERSION,
         "request_id": request_id,
@@ -347,7 +346,6 @@ def sample_message(engine, chat, result, labelling, *, request_id: str, answer_t
         "messages": [{"role": m.role, "text": "\n\n".join(str(v) for kind, v in m.parts if kind == "text")}
                      for m in chat.messages],
         "answer": answer_text,
-        "served_usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
         "served_cost_usd": result.cost_usd,
     }
 

@@ -47,7 +47,7 @@ HOLDOUT_SHARE = 0.25
 # AWS::AppConfig::HostedConfigurationVersion: "configurations must be 1 MB or smaller" (Content); a proposal over
 # it would be refused by CreateHostedConfigurationVersion, so propose_config refuses it first and says why.
 APPCONFIG_HOSTED_MAX_BYTES = 1_048_576
-OUTCOMES = ("proposed", "deployed", "not_better", "too_few")
+OUTCOMES = ("proposed", "deployed", "not_better", "too_few", "failed")  # the metric's Outcome values
 LEARNED_SUFFIX = "-learned"
 _KEY_MAX = 64  # routing_engine.config.KEY_PATTERN
 

@@ -149,7 +149,7 @@ class MemoryLabelStore:
         self.items.setdefault(label["route"], []).append(json.loads(json.dumps(label)))
         return True
 
-    def labels(self, route: str, *, since_iso: str | None = None) -> list[dict]:
+    def labels(self, route: str) -> list[dict]:
         return list(self.items.get(route, []))
 
     def put_report(self, route: str, report: dict) -> None:

@@ -218,24 +218,15 @@ def test_a_rule_with_both_gt_and_gte_is_trained_from_the_bound_that_applies():
     ({"complexity": {"gt": 0.3, "lt": 0.9}}, "lt"),
     ({"complexity": {"gte": 0.3}, "estimated_tokens": {"lt": 4000}}, "estimated_tokens"),
 ])
-def test_a_rule_whose_range_cannot_be_calibrated_is_reported_not_better(learned, when, names):
-    # Given a labelled rule with an upper complexity bound, or another condition, and labels that follow the rule
+def test_a_rule_whose_range_cannot_be_calibrated_is_refused_before_any_training(learned, when, names):
+    # Given a labelled rule with an upper complexity bound, or another condition
     doc = with_rule(labelled_config(target_strong_share=0.2), when)
-    try:
-        config = parse_routing_config(json.dumps(doc))
-    except ConfigError as exc:  # should validation come to refuse such a rule, it must say why, like the trainer
-        assert "calibrat" in str(exc) and names in str(exc)
-        return
-    # When it is trained
-    report = train_from_config(config, ROUTE, make_labels(600), now=NOW)
-    # Then nothing is fitted or proposed, and the report says why (the labels are still counted)
-    assert report.outcome == "not_better" and report.candidate_scorer is None
-    assert report.reason.startswith("the rule's range cannot be calibrated: ") and names in report.reason
-    assert report.labels["usable"] == 600 and report.threshold["new"] is None
-    assert route_training(config, ROUTE).problem is not None
+    # Then the configuration is refused (so no router or trainer ever serves it), naming what is in the way
+    with pytest.raises(ConfigError, match=names):
+        parse_routing_config(json.dumps(doc))
     # and a report made for the rule before it changed is not proposed against it either
     _, _, _, learned_report = learned
-    with pytest.raises(TrainingInputError, match="cannot be calibrated"):
+    with pytest.raises((TrainingInputError, ConfigError)):
         propose_config(json.dumps(doc), ROUTE, learned_report)
 
 
