@@ -41,7 +41,7 @@ lint: install ## ruff over the whole tree, mypy over the Lambda code
 synth: install check-node ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
-bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throughput, failover drill, decision speed
+bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throughput, failover drill, decision speed, label loop, translation gap
 	test -x benchmarks/.venv-litellm/bin/litellm || ($(PYTHON) -m venv benchmarks/.venv-litellm && \
 		benchmarks/.venv-litellm/bin/pip install --quiet -r benchmarks/requirements-litellm.txt)
 	$(PY) -m benchmarks.app_overhead
@@ -51,6 +51,8 @@ bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throu
 	$(PY) -m benchmarks.failover_drill
 	$(PY) -m benchmarks.budget_check
 	$(PY) -m benchmarks.decision_breakdown
+	$(PY) -m benchmarks.label_loop
+	$(PY) benchmarks/multilingual_gap.py
 	$(PY) -m pytest benchmarks/bench_decision.py benchmarks/bench_complexity.py --benchmark-only --benchmark-columns=min,median,mean,max
 
 eval: install ## the complexity score out of sample on the routing benchmark (bundled weights are trained on dev.jsonl)
