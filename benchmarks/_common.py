@@ -30,6 +30,19 @@ PROMPT = "What are your opening hours on public holidays?"
 # --- numbers ---------------------------------------------------------------------------------------
 
 
+def load_old_complexity(path: str):
+    """`complexity_score` of an old routing_engine/complexity.py (its complexity_weights.json beside it), for
+    before/after measurements: `git show f054429:lambdas/routing_engine/complexity.py` and its weights file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("old_complexity", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.complexity_score
+
+
 def percentile(samples: Sequence[float], q: float) -> float:
     ordered = sorted(samples)
     if not ordered:

@@ -16,15 +16,15 @@ in the same run, for example the one committed at HEAD (for measurement only; do
     OLD_COMPLEXITY=/tmp/oldcx/complexity.py .venv/bin/python -m pytest benchmarks/bench_complexity.py \\
       --benchmark-only -o pythonpath="lambdas ." -p no:cacheprovider
 """
-import importlib.util
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from routing_engine.scorer import HASH_BUCKETS, Scorer, bundled, split_prompt, vectorize
+from benchmarks._common import load_old_complexity
+from routing_engine.complexity import split_text
+from routing_engine.scorer import HASH_BUCKETS, Scorer, bundled, vectorize
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "routing-benchmark" / "dev.jsonl"
 
@@ -48,12 +48,6 @@ def _median_prompt() -> str:
     return prompts[len(prompts) // 2]
 
 
-@dataclass(frozen=True)
-class _Msg:
-    role: str
-    parts: tuple
-
-
 MEDIAN = _median_prompt()
 BIG = ((FALLBACK_MEDIAN + "\n") * (100_000 // (len(FALLBACK_MEDIAN) + 1) + 1))[:100_000]
 # Adversarial: 100 KB of distinct unclosed <docN> tags after one closing tag (split_prompt was quadratic in them)
@@ -68,7 +62,7 @@ HASHED = Scorer.from_spec(_spec, name="hashed")
 
 
 def _decide(scorer, text):
-    return scorer.score_text(*split_prompt([_Msg("user", (("text", text),))]))
+    return scorer.score_text(*split_text(text))
 
 
 @pytest.mark.parametrize("which", list(PROMPTS))
@@ -93,10 +87,7 @@ def _old():
     path = os.environ.get("OLD_COMPLEXITY")
     if not path:
         pytest.skip("set OLD_COMPLEXITY=/path/to/old/complexity.py to time the old scorer")
-    spec = importlib.util.spec_from_file_location("old_complexity", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.complexity_score
+    return load_old_complexity(path)
 
 
 @pytest.mark.parametrize("which", list(PROMPTS))

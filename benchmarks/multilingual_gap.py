@@ -22,40 +22,16 @@ The old module scores the whole last user turn (what the router did before ``spl
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks._common import load_old_complexity
+from routing_engine.complexity import complexity_score as new_score  # the bundled scorer, one user turn
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
-
-from routing_engine import scorer as _scorer  # noqa: E402
-
 DATA = ROOT / "tests" / "data" / "multilingual_prompts.json"
-
-
-@dataclass(frozen=True)
-class _Message:
-    role: str
-    parts: tuple[tuple[str, object], ...]
-
-
-def new_score(text: str) -> float:
-    """The bundled scorer on a request whose only message is this user turn."""
-    instruction, context = _scorer.split_prompt([_Message("user", (("text", text),))])
-    return _scorer.bundled().score_text(instruction, context)
-
-
-def load_old(path: str) -> Callable[[str], float]:
-    spec = importlib.util.spec_from_file_location("old_complexity", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot import {path}")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.complexity_score
 
 
 def load_data(path: Path = DATA) -> dict:
@@ -114,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_data()
     results = {"new": measure(new_score, data)}
     if args.old:
-        results["old"] = measure(load_old(args.old), data)
+        results["old"] = measure(load_old_complexity(args.old), data)
     if args.json:
         json.dump(results, sys.stdout, indent=1, ensure_ascii=False)
         print()

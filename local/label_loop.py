@@ -249,15 +249,11 @@ def fresh_comparison(config, route: str, candidate, converse, *, n: int, seed: i
     judge: APGR of each with its 95% interval, and the paired interval of the gain."""
     from local import simulated_traffic
     from routing_engine import learning
-    from routing_engine.scorer import bundled, split_prompt, vectorize
-
-    @dataclass(frozen=True)
-    class _Msg:
-        role: str
-        parts: tuple
+    from routing_engine.complexity import split_text
+    from routing_engine.scorer import bundled, vectorize
 
     prompts = simulated_traffic.generate(n, seed=seed, held_out=True)
-    vectors = [vectorize(*split_prompt([_Msg("user", (("text", p.text),))])) for p in prompts]
+    vectors = [vectorize(*split_text(p.text)) for p in prompts]
     targets = judged_targets(config, route, [p.text for p in prompts], converse)
     result = learning.compare(bundled(), candidate, vectors, targets)
     return {"n": n, "seed": seed, "database_prompts": sum(p.about_databases for p in prompts),

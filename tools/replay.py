@@ -34,7 +34,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config
@@ -206,22 +206,17 @@ class Replayer:
     # -- cost --
 
     def _price(self, key: str, input_tokens: int, output_tokens: int) -> float | None:
-        spec = self.config.models.get(key)
-        if spec is None:
-            return None
-        return input_tokens / 1000 * spec.price.input_per_1k + output_tokens / 1000 * spec.price.output_per_1k
+        return self.engine.cost_at(key, input_tokens, output_tokens)  # a prompt router: at its dearest member
 
     def _cost_after(self, d: Decision, req: Logged) -> tuple[float, bool]:
         """(cost, estimated?): the logged tokens at the new model's price, like with like."""
         if req.input_tokens is None or req.output_tokens is None or (req.input_tokens == 0 == req.output_tokens
                                                                     and req.cost_usd is None):
             return d.estimated_cost_usd or 0.0, True
-        if d.is_prompt_router:
-            members = self.config.prompt_routers[d.model].models
-            if req.answered in members:  # the router answered with this member before: assume it again
-                return self._price(req.answered, req.input_tokens, req.output_tokens) or 0.0, False
-            return max(self._price(m, req.input_tokens, req.output_tokens) or 0.0 for m in members), True
-        return self._price(d.model, req.input_tokens, req.output_tokens) or 0.0, False
+        if d.is_prompt_router and req.answered in self.config.prompt_routers[d.model].models:
+            # the router answered with this member before: assume it again
+            return self._price(req.answered, req.input_tokens, req.output_tokens) or 0.0, False
+        return self._price(d.model, req.input_tokens, req.output_tokens) or 0.0, d.is_prompt_router
 
     def _cost_before(self, req: Logged) -> tuple[float | None, bool]:
         if req.cost_usd is not None:
@@ -343,11 +338,7 @@ class Replayer:
 
 
 def _with(features: RequestFeatures, complexity: float) -> RequestFeatures:
-    return RequestFeatures(
-        estimated_tokens=features.estimated_tokens, message_count=features.message_count,
-        has_images=features.has_images, has_documents=features.has_documents, uses_tools=features.uses_tools,
-        risk=features.risk, complexity=complexity, risk_scan_partial=features.risk_scan_partial,
-    )
+    return replace(features, complexity=complexity)
 
 
 def _probe_points(route) -> tuple[float, ...]:

@@ -35,20 +35,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from routing_engine import learning, scorer
+from routing_engine.complexity import split_text
 from tools._data import DataError, load_jsonl
 
 DEFAULT_VERSION_PREFIX = "bundled"
 BALANCES = ("source", "category", "none")
-
-
-class _Message(NamedTuple):
-    """A user turn, shaped like ``routing_engine.features.Message`` (role, parts)."""
-
-    role: str
-    parts: tuple[tuple[str, object], ...]
 
 
 NO_HASHED_NOTE = ("none: the training data is English benchmark text; hashed weights learnt from it would pull "
@@ -79,8 +73,7 @@ def settings_of(s: Any) -> dict:
 
 def vectorize_prompt(prompt: str) -> Any:
     """The feature vector the router computes for a request whose only message is this user prompt."""
-    instruction, context = scorer.split_prompt([_Message("user", (("text", prompt),))])
-    return scorer.vectorize(instruction, context)
+    return scorer.vectorize(*split_text(prompt))
 
 
 def targets(rows: Sequence[Mapping]) -> list[float]:

@@ -28,12 +28,13 @@ live only in this invocation's memory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from labeller.judge import JUDGE_MAX_TOKENS, JUDGE_SYSTEM, judge_messages, parse_verdict, question_text, strong_better
 from labeller.store import LabelStore, MemoryLabelStore
+from routing_engine.features import Message
 from routing_engine.learning import target_from_verdicts
 from routing_engine.scorer import split_prompt, vectorize
 
@@ -74,14 +75,6 @@ class LabelOutcome:
     @property
     def target(self) -> float | None:
         return self.label["target"] if self.label is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class _Msg:
-    """routing_engine's message shape (role, parts), which split_prompt reads."""
-
-    role: str
-    parts: tuple = field(default_factory=tuple)
 
 
 class FailedAfterSpending(Exception):
@@ -254,7 +247,7 @@ def worst_case_cost(sample: dict) -> float:
 
 def features_of(sample: dict) -> dict:
     """The feature vector the router's scorer would compute for this prompt (its system text included)."""
-    messages = [_Msg(m["role"], (("text", m["text"]),)) for m in sample["messages"]]
+    messages = [Message(m["role"], (("text", m["text"]),)) for m in sample["messages"]]
     instruction, context = split_prompt(messages, sample.get("system"))
     return vectorize(instruction, context).to_json()
 

@@ -9,7 +9,7 @@ or ``("document", n_bytes)``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from routing_engine.patterns import compile_risk_pattern
@@ -263,15 +263,5 @@ def with_complexity(features: RequestFeatures, messages, *, system: str | None =
     if features.complexity is not None:
         return features
     scorer = scorer or bundled()
-    return RequestFeatures(
-        estimated_tokens=features.estimated_tokens,
-        message_count=features.message_count,
-        has_images=features.has_images,
-        has_documents=features.has_documents,
-        uses_tools=features.uses_tools,
-        risk=features.risk,
-        complexity=complexity_of(messages, system, scorer),
-        risk_scan_partial=features.risk_scan_partial,
-        scorer=scorer.name,
-        scorer_version=scorer.version,
-    )
+    return replace(features, complexity=complexity_of(messages, system, scorer), scorer=scorer.name,
+                   scorer_version=scorer.version)

@@ -20,6 +20,7 @@ from labeller.judge import JUDGE_SYSTEM
 from labeller.labelling import FailedAfterSpending, ModelRejected, label_sample
 from labeller.store import LabelStore, MemoryLabelStore, create_table
 from router.adapters.bedrock import BedrockConverse, ModelCallError
+from routing_engine.features import Message
 from routing_engine.scorer import FeatureVector, split_prompt, vectorize
 from tests.conftest import json_lines
 
@@ -135,7 +136,7 @@ def test_a_label_is_stored_with_features_verdicts_and_costs_and_no_prompt_or_ans
     assert int(item["expires_at"]["N"]) == int(NOW.timestamp()) + 180 * 86400
     # and the feature vector is the one the router's scorer computes for this prompt
     assert FeatureVector.from_json(label["features"]) == vectorize(*split_prompt(
-        [labelling._Msg("user", (("text", PROMPT),))], None))
+        [Message("user", (("text", PROMPT),))], None))
     # and no word of the prompt or either answer is anywhere in the table
     everything = json.dumps(scan(dynamodb)).lower()
     for word in {*PROMPT.lower().split(), *ANSWER.lower().split(), *OTHER_ANSWER.lower().split()} - {
