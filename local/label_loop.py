@@ -145,12 +145,10 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
         raise LoopError(f"invalid routing configuration: {exc}") from None
     if config.labelling_of(route) is None:
         raise LoopError(f"route '{route}' cannot be labelled (it needs a dynamic policy)")
-    try:  # before any traffic: a rule the trainer cannot calibrate would make the whole run for nothing
-        problem = route_training(config, route).problem
+    try:  # before any traffic: a route the trainer cannot read would make the whole run for nothing
+        route_training(config, route)
     except TrainingInputError as exc:
         raise LoopError(str(exc)) from None
-    if problem is not None:
-        raise LoopError(f"route '{route}': the rule's range cannot be calibrated: {problem}")
     result = LoopResult(requests=requests)
     with tempfile.TemporaryDirectory() as tmp, mock_aws():
         config_file = Path(tmp) / "routing.json"

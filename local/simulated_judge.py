@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-JUDGE_PREFIX = "You are an impartial judge"
+from labeller.judge import JUDGE_PREFIX  # the labeller's own: a reworded prompt still reaches this judge
 
 # Each term is a database concept in one language. The simulated traffic's database topics each contain one.
 DATABASE_TERMS: tuple[str, ...] = (

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from routing_engine.config import ConfigError, parse_routing_config
-from scorer_trainer.training import TrainingInputError, propose_config, route_training, train_from_config
+from scorer_trainer.training import TrainingInputError, propose_config, train_from_config
 
 
 class InputError(Exception):
@@ -75,9 +75,6 @@ def run(args: argparse.Namespace) -> dict:
     labels = [lab for lab in read_labels(args.labels) if lab.get("route", args.route) == args.route]
     now = parse_now(args.now)
     try:
-        inputs = route_training(config, args.route)
-        if inputs.problem is not None:
-            raise InputError(f"route '{args.route}': the rule's range cannot be calibrated: {inputs.problem}")
         report = train_from_config(config, args.route, labels, now=now)
     except TrainingInputError as exc:
         raise InputError(str(exc)) from None

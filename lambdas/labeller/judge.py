@@ -11,8 +11,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-# The first line is also how the local simulated judge recognises a judge request (local/simulated_judge.py).
-JUDGE_SYSTEM = """You are an impartial judge comparing two answers to the same request.
+# How the system prompt starts is also how the local simulated judge recognises a judge request
+# (local/simulated_judge.py imports it).
+JUDGE_PREFIX = "You are an impartial judge"
+JUDGE_SYSTEM = JUDGE_PREFIX + """ comparing two answers to the same request.
 Read the request between <question></question>, then answer A between <answer_a></answer_a> and answer B between \
 <answer_b></answer_b>. Decide which answer serves the person who asked better: correct, complete for what was \
 asked, following every instruction, and clear. Length is not a merit in itself; a shorter answer that is right \

@@ -4,10 +4,8 @@ Pure code (no AWS imports): the scheduled trainer Lambda (handler.py) and the of
 (`python -m tools.train_scorer`) run exactly this.
 
 How one route is trained (`train_route`):
-0. The labelled rule must be calibratable: its only condition is `complexity`, and that condition's only bounds
-   are gte/gt (a lower bound). A rule that also has lt/lte/eq on complexity, or other conditions (e.g.
-   estimated_tokens), sends a share of requests to the strong model that a complexity threshold alone does not
-   set, so it is not trained: outcome `not_better`, "the rule's range cannot be calibrated" and why.
+0. The labelled rule's only condition is a complexity lower bound (gte/gt): routing_engine.config refuses any
+   other labelled rule, since its strong-call share would not be set by the threshold alone.
 1. Usable labels: a feature vector of this code's feature set, a target in [0, 1], and the CONFIGURED (weak,
    strong) model pair (`labelling.weak_model` / `strong_model`, defaults resolved by config.labelling_of):
    labels judged for another pair answer another question, and are counted `other_pair`. Fewer than
@@ -70,7 +68,6 @@ class RouteTraining:
     rule: str  # the labelled rule's id
     threshold: float  # its complexity lower bound today (the tighter one, if the rule has both gt and gte)
     inclusive: bool  # gte (True) or gt (False)
-    problem: str | None = None  # why the rule's range cannot be calibrated (see the module docstring, step 0)
 
 
 def route_training(config: RoutingConfig, route: str) -> RouteTraining:
@@ -91,29 +88,7 @@ def route_training(config: RoutingConfig, route: str) -> RouteTraining:
     # a gte is what proposals before the gt fix wrote; the next proposal removes both and writes one gte).
     floor, inclusive = (cmp.gte, True) if cmp.gte is not None and (cmp.gt is None or cmp.gte > cmp.gt) \
         else (cmp.gt, False)
-    return RouteTraining(route, labelling, config.scorer(policy.scorer), rule.id, float(floor or 0.0), inclusive,
-                         _calibration_problem(rule.id, rule.when))
-
-
-def _calibration_problem(rule_id: str, when: Mapping[Any, Any]) -> str | None:
-    """Why a rule's range cannot be calibrated as "complexity >= threshold", or None when it can."""
-    others = sorted(k for k in when if k != "complexity")
-    if others:
-        return (f"rule '{rule_id}' also tests {', '.join(others)}: the share it sends to the strong model is not "
-                "set by its complexity threshold alone; only a rule whose one condition is complexity gte/gt can "
-                "be calibrated")
-    cmp = when["complexity"]
-    bounds = [op for op, value in (("lt", _field(cmp, "lt")), ("lte", _field(cmp, "lte")), ("eq", _field(cmp, "eq")),
-                                   ("in", _field(cmp, "in_", "in"))) if value is not None]
-    if bounds:
-        return (f"rule '{rule_id}': its complexity condition also has {'/'.join(bounds)}; only a lower bound "
-                "(gte/gt) can be calibrated, so move the upper bound to another rule")
-    return None
-
-
-def _field(cmp: Any, name: str, key: str | None = None) -> Any:
-    """A bound of a parsed Comparison or of the document's {op: value} mapping."""
-    return cmp.get(key or name) if isinstance(cmp, Mapping) else getattr(cmp, name, None)
+    return RouteTraining(route, labelling, config.scorer(policy.scorer), rule.id, float(floor or 0.0), inclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,16 +267,6 @@ def train_from_config(config: RoutingConfig, route: str, labels: Iterable[Mappin
                       ) -> TrainingReport:
     """train_route with the route's labelling, scorer and threshold read from the deployed configuration."""
     inputs = route_training(config, route)
-    if inputs.problem is not None:
-        labels = list(labels)
-        lab = inputs.labelling
-        rows, skipped = usable_labels(labels, (lab.weak_model, lab.strong_model))
-        return TrainingReport(route, "not_better", f"the rule's range cannot be calibrated: {inputs.problem}",
-                              now.astimezone(UTC).isoformat(timespec="seconds"),
-                              {"total": len(labels), "usable": len(rows), "skipped": skipped, "train": 0,
-                               "holdout": 0},
-                              threshold={"rule": inputs.rule, "op": "gte" if inputs.inclusive else "gt",
-                                         "old": inputs.threshold, "new": None})
     return train_route(route, inputs.labelling, inputs.scorer, labels, now=now,
                        current_threshold=inputs.threshold, inclusive=inputs.inclusive, rule=inputs.rule)
 
@@ -320,12 +285,9 @@ def propose_config(config_json: bytes | str, route: str, report: TrainingReport)
         policy = doc["routes"][route]["dynamic"]
         rule = next(r for r in policy.get("rules", []) if r.get("id") == report.threshold["rule"])
         cmp = rule["when"]["complexity"]
-        problem = _calibration_problem(rule["id"], rule["when"])
     except (KeyError, TypeError, StopIteration, AttributeError):
         raise TrainingInputError(f"route '{route}' or its rule '{report.threshold['rule']}' is not in the "
                                  "configuration any more") from None
-    if problem is not None:
-        raise TrainingInputError(f"route '{route}': the rule's range cannot be calibrated: {problem}")
     name = learned_scorer_name(route)
     doc.setdefault("scorers", {})[name] = report.candidate_scorer.spec()
     policy["scorer"] = name

@@ -103,7 +103,7 @@ def band_rule_config() -> dict:
     ({"models": {}, "routes": {"r": {}}}, ["--route", "r"], "'models' must be a non-empty object"),
     ({"models": {"m": {}}, "routes": []}, [], "the configuration has no 'routes' object"),
     ({"models": {"m": {}}, "routes": {"r": "x"}}, ["--route", "r"], "routes.r must be a JSON object, not a string"),
-    ("band", [], ("rule 'hard-question'", "calibrat", "lte")),  # the trainer's (or validation's) refusal
+    ("band", [], ("rule 'hard-question'", "calibrat", "lte")),  # refused by validation, before any traffic
     (None, ["--out", "{tmp}/no-such-dir/proposal.json"], "--out {tmp}/no-such-dir/proposal.json: the directory"),
     (None, ["--report", "{tmp}/no-such-dir/report.json"], "--report {tmp}/no-such-dir/report.json: the directory"),
     (None, ["--eval", "-1"], "--eval must be 0 or more"),

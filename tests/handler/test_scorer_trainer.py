@@ -21,7 +21,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from labeller.store import LabelStore
+from labeller.store import LabelStore, MemoryLabelStore
 from routing_engine.config import parse_routing_config
 from scorer_trainer import handler, training
 from scorer_trainer.appconfig_store import AppConfigRoutingStore
@@ -135,28 +135,6 @@ def dynamodb():
                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                                        {"AttributeName": "sk", "KeyType": "RANGE"}])
         yield client
-
-
-class MemoryLabelStore:
-    """LabelStore's interface in memory, for the tests that are about the trainer's decisions (the moto-backed
-    LabelStore runs in the first test and the handler test)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, list[dict]] = {}
-        self.report_items: dict[str, list[dict]] = {}
-
-    def put_label(self, label: dict) -> bool:
-        self.items.setdefault(label["route"], []).append(json.loads(json.dumps(label)))
-        return True
-
-    def labels(self, route: str) -> list[dict]:
-        return list(self.items.get(route, []))
-
-    def put_report(self, route: str, report: dict) -> None:
-        self.report_items.setdefault(route, []).insert(0, json.loads(json.dumps(report)))
-
-    def reports(self, route: str, *, limit: int = 10) -> list[dict]:
-        return self.report_items.get(route, [])[:limit]
 
 
 def label_store(client) -> LabelStore:
