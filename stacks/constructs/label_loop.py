@@ -69,10 +69,8 @@ TRAINER_SERVICE = "scorer-trainer"
 # SQS's message size quota: 1 MiB (1,048,576 bytes), body and attributes together, since August 2025; Lambda's SQS
 # event source mapping delivers messages of that size (AWS Compute Blog, 2026-01-29, "serverless services now
 # support payloads up to 1 MB"). The router refuses (and counts as too_large) a sample whose UTF-8 JSON body is
-# larger than MAX_SAMPLE_BYTES; it sends no message attributes.
+# larger than its MAX_SAMPLE_BYTES (router.adapters.sample_queue); it sends no message attributes.
 SQS_MAX_MESSAGE_BYTES = 1_048_576
-MAX_SAMPLE_BYTES = SQS_MAX_MESSAGE_BYTES
-LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload (what an SQS batch arrives in)
 
 # One sample per invocation: the other model's answer and two verdicts, each call bounded by the labeller's own
 # timeout and attempts (WORST_SAMPLE_S), plus a minute for the store. Concurrency (not the batch) sets the rate.
@@ -90,7 +88,6 @@ TRAINER_TIMEOUT = Duration.minutes(10)
 TRAINER_MEMORY_MB = 1024
 TRAINER_RETRY_ATTEMPTS = 1  # a failed run is alarmed; the next day's run trains on every label anyway
 SCHEDULE_RETRY_ATTEMPTS = 2  # Scheduler's retries of the (asynchronous) invoke itself, e.g. when Lambda throttles
-TTL_ATTRIBUTE = "expires_at"
 
 # What each function may do on the labels table, by partition-key prefix (the IAM condition dynamodb:LeadingKeys).
 LABELLER_TABLE_ACCESS = (

@@ -50,18 +50,20 @@ def _longest(value: Any) -> Any:
     return value
 
 
-def routing_config_grant(config: RoutingConfig, *, region: str, account: str, partition: str) -> ModelGrant:
-    """Every model id and prompt-router ARN the configuration names, as one grant."""
+def routing_config_grants(config: RoutingConfig, *, region: str, account: str, partition: str,
+                          prompt_routers: bool = True) -> list[ModelGrant]:
+    """One grant per model id (and, with `prompt_routers`, per prompt-router ARN) the configuration names."""
     grants = [
         model_grant(spec.model_id, region=spec.region or region, account=account, partition=partition)
         for _, spec in sorted(config.models.items())
     ]
-    grants += [
-        model_grant(router.arn, region=region, account=account, partition=partition)
-        for _, router in sorted(config.prompt_routers.items())
-        if router.arn is not None
-    ]
-    return merge_grants(grants)
+    if prompt_routers:
+        grants += [
+            model_grant(router.arn, region=region, account=account, partition=partition)
+            for _, router in sorted(config.prompt_routers.items())
+            if router.arn is not None
+        ]
+    return grants
 
 
 def nag_resource(arn: str, stack: Stack) -> str:
@@ -108,16 +110,8 @@ class ModelInvokePolicy(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.actions = list(actions)
-        tokens = dict(account=stack.account, partition=stack.partition)
-        per_model = [
-            model_grant(spec.model_id, region=spec.region or stack.region, **tokens)
-            for _, spec in sorted(config.models.items())
-        ] + ([
-            model_grant(router.arn, region=stack.region, **tokens)
-            for _, router in sorted(config.prompt_routers.items())
-            if router.arn is not None
-        ] if prompt_routers else [])
-        self.grant = merge_grants(per_model)
+        per_model = routing_config_grants(config, region=stack.region, account=stack.account,
+                                          partition=stack.partition, prompt_routers=prompt_routers)
         self.policies: list[iam.ManagedPolicy] = []
         for number, chunk in enumerate(self._chunks(per_model, stack), start=1):
             grant = merge_grants(chunk)
@@ -134,7 +128,6 @@ class ModelInvokePolicy(Construct):
         if len(self.policies) > MAX_MANAGED_POLICIES:
             raise ValueError(f"the catalog's Bedrock grant needs {len(self.policies)} managed policies; a role may "
                              f"have {MAX_MANAGED_POLICIES} by default (raise the IAM quota, or trim the catalog)")
-        self.policy = self.policies[0]
 
     def _size(self, grants: list[ModelGrant], stack: Stack) -> int:
         document = iam.PolicyDocument(statements=grant_statements(merge_grants(grants), "InvokeConfigured",

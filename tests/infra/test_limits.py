@@ -136,7 +136,7 @@ RECORD_ENVELOPE_BYTES = 4096  # an SQS record's own fields in the Lambda event (
 
 
 def test_the_label_loop_stays_inside_sqs_and_lambda_limits(api_key_app):
-    from stacks.constructs.label_loop import MAX_SAMPLE_BYTES
+    from router.adapters.sample_queue import MAX_SAMPLE_BYTES  # what the router enforces
 
     raw = api_key_app.raw
     (queue,) = [q["Properties"] for q in resources(raw, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
