@@ -199,15 +199,6 @@ def text_of(messages: tuple[Message, ...] | list[Message], system: str | None = 
     return texts
 
 
-def last_user_text(messages) -> str:
-    for message in reversed(messages):
-        if message.role == "user":
-            texts = [v for k, v in message.parts if k == "text"]
-            if texts:
-                return "\n".join(texts)  # type: ignore[arg-type]
-    return ""
-
-
 def complexity_of(messages, system: str | None, scorer: Scorer) -> float:
     """The scorer's score of the request's task: the last user turn's own words weighed apart from pasted
     material, earlier turns and the system prompt (routing_engine.scorer.split_prompt)."""
