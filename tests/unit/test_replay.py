@@ -364,15 +364,23 @@ def test_an_invalid_new_configuration_exits_2_naming_the_field(tmp_path, capsys)
     assert "Traceback" not in err
 
 
+def _file(name: str, text: str):
+    """A decisions file of this content, made in the test's folder (its path, always a str)."""
+    def make(folder) -> str:
+        (folder / name).write_text(text)
+        return str(folder / name)
+    return make
+
+
 @pytest.mark.parametrize("make, expected", [
     (lambda p: str(p / "missing.jsonl"), "cannot read the decisions file"),
-    (lambda p: (p / "config-only.jsonl").write_text(LINES[0] + "\n") and str(p / "config-only.jsonl"),
-     "no request lines"),
-    (lambda p: (p / "empty.csv").write_text("") and str(p / "empty.csv"), "no request lines"),
-    (lambda p: (p / "cols.csv").write_text("@timestamp,level\nx,y\n") and str(p / "cols.csv"), "no @message column"),
-    (lambda p: (p / "broken.json").write_text('{"events": [') and str(p / "broken.json"), "not valid JSON"),
-    (lambda p: (p / "failed.jsonl").write_text("\n".join(l for l in LINES if "error_code" in l and "features" not in l))
-     and str(p / "failed.jsonl"), "nothing to replay"),
+    (_file("config-only.jsonl", LINES[0] + "\n"), "no request lines"),
+    # (written as `write_text("") and path` this case passed 0, and the tool read and closed file descriptor 0)
+    (_file("empty.csv", ""), "no request lines"),
+    (_file("cols.csv", "@timestamp,level\nx,y\n"), "no @message column"),
+    (_file("broken.json", '{"events": ['), "not valid JSON"),
+    (_file("failed.jsonl", "\n".join(line for line in LINES if "error_code" in line and "features" not in line)),
+     "nothing to replay"),
 ])
 def test_bad_decision_files_exit_2_with_a_reason(tmp_path, capsys, make, expected):
     """Given a decisions file that is missing, has no request lines, or is no shape the tool knows,
