@@ -46,6 +46,12 @@ class ChatRequest:
     def uses_tools(self) -> bool:
         return bool(self.tools) or self.structured is not None
 
+    def temperature_on(self, route) -> float | None:
+        """The temperature a model is called with: the caller's, else the route's (`route` may be None)."""
+        if self.temperature is not None or route is None:
+            return self.temperature
+        return route.temperature
+
 
 # --- a streamed answer ----------------------------------------------------------------------------
 

@@ -320,9 +320,7 @@ def sample_message(engine, chat, result, labelling, *, request_id: str, answer_t
     model's `max_output_tokens`, which caps the token bound it is asked with."""
     models = engine.config.models
     route = engine.config.routes.get(result.decision.route)
-    temperature = chat.temperature
-    if temperature is None and route is not None:
-        temperature = route.temperature
+    temperature = chat.temperature_on(route)
     keys = dict.fromkeys((labelling.weak_model, labelling.strong_model, labelling.judge_model))
     decision = result.decision
     return {

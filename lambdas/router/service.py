@@ -259,6 +259,15 @@ class RouterService:
                            request_features=features, caller=caller, budget=check,
                            spend_store_errors=check.store_errors), health
 
+    def settle(self, engine: Engine, result: RouteResult, input_tokens: int, output_tokens: int) -> None:
+        """An answer is complete: price the model that answered at its actual tokens, the shadow choice at the same
+        tokens (like with like), and record the spend."""
+        spec = engine.config.models.get(result.answered_by or "")
+        if spec is not None:
+            result.cost_usd = estimate_cost(spec, input_tokens, output_tokens)
+        shadow_at_served_tokens(engine, result.decision, input_tokens, output_tokens)
+        self.account(result)
+
     def account(self, result: RouteResult, cost_usd: float | None = None) -> None:
         """Add an answered request's cost to its caller's and tier's spend, once (never fails the request)."""
         cost = result.cost_usd if cost_usd is None else cost_usd
@@ -299,11 +308,7 @@ class RouterService:
             result.reply = reply
             result.answered_by = answered
             result.answered_model_id = reply.invoked_model_id or model_id
-            spec = engine.config.models.get(answered)
-            if spec is not None:
-                result.cost_usd = estimate_cost(spec, reply.input_tokens, reply.output_tokens)
-            shadow_at_served_tokens(engine, result.decision, reply.input_tokens, reply.output_tokens)
-            self.account(result)  # the cost of the model that answered, once the answer is complete
+            self.settle(engine, result, reply.input_tokens, reply.output_tokens)  # once the answer is complete
             result.latency_ms = (self.clock() - started) * 1000
             return result
         raise self._exhausted(result)
@@ -464,9 +469,7 @@ class RouterService:
         system = route.system_prompt if route is not None else None
         if request.system:
             system = f"{system}\n\n{request.system}" if system else request.system
-        temperature = request.temperature
-        if temperature is None and route is not None:
-            temperature = route.temperature
+        temperature = request.temperature_on(route)
         tool_config = self._tool_config(request)
         if request.no_tools and tool_config is not None:
             system = f"{system}\n\n{NO_TOOLS_NOTE}" if system else NO_TOOLS_NOTE
@@ -665,8 +668,8 @@ class AnswerStream:
             key = result.answered_by or result.decision.model
             self.service._failed(key, result.answered_model_id or "", exc, result)
             result.latency_ms = (clock() - self._started) * 1000
-            _, kind, code, hint = classify(exc.error_class)
-            self.failure = RouterFailure(kind, code, f"{hint} after the answer had started ({key}): {exc.message}",
+            self.failure = RouterFailure(exc.kind, exc.code, f"{exc.hint} after the answer had started ({key}): "
+                                         f"{exc.message}",
                                          details={"attempts": [a.as_dict() for a in result.attempts]})
             if self._out_chars:  # what was generated before the failure is billed
                 self.service.account(result, self._estimated_cost())
@@ -683,11 +686,7 @@ class AnswerStream:
             result.attempts[-1].model = result.answered_by or result.attempts[-1].model
             result.attempts[-1].model_id = invoked
         input_tokens, output_tokens = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
-        spec = self.engine.config.models.get(result.answered_by or "")
-        if spec is not None:
-            result.cost_usd = estimate_cost(spec, input_tokens, output_tokens)
-        shadow_at_served_tokens(self.engine, result.decision, input_tokens, output_tokens)
-        self.service.account(result)  # at the stream's end, with the answering model's exact usage
+        self.service.settle(self.engine, result, input_tokens, output_tokens)  # at the end, with the exact usage
         result.latency_ms = (clock() - self._started) * 1000
         result.reply = ModelReply(text="", content=[], stop_reason=stop_reason, input_tokens=input_tokens,
                                   output_tokens=output_tokens, latency_ms=float(metrics.get("latencyMs", 0.0)),

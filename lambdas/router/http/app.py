@@ -251,12 +251,8 @@ class _Endpoints:
     def _stream_response(self, wire: ModuleType, api: str, chat: ChatRequest, answer: AnswerStream,
                          ctx: CallContext, started: float) -> StreamingResponse:
         result = answer.result
-        if wire is openai_api:
-            frames = openai_api.stream_frames(answer.events(), chat, result, request_id=ctx.request_id,
-                                              backend=self.service.backend)
-        else:
-            frames = route_api.stream_frames(answer.events(), result, request_id=ctx.request_id,
-                                             backend=self.service.backend)
+        frames = wire.stream_frames(answer.events(), chat, result, request_id=ctx.request_id,
+                                    backend=self.service.backend)
         state = {"ended": False}
         sampler = self.service.sampler
         answer.keep_text = sampler.predraw(answer.engine, result)  # only a drawn stream keeps its answer's text

@@ -184,7 +184,7 @@ def error_body(failure: RouterFailure, request_id: str) -> dict:
     }
 
 
-def stream_frames(events: Iterator[StreamEvent], result: RouteResult, *, request_id: str,
+def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str,
                   backend: str) -> Iterator[bytes]:
     """Our SSE stream: `routing` first, then `delta`s of text, then `done` with usage, cost and latency (or
     `error`, in our error shape, if the model fails after it has started)."""
