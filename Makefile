@@ -34,8 +34,9 @@ check-node: ## synth and the infrastructure tests run aws-cdk-lib on the jsii ru
 test-infra: install check-node ## only the infrastructure tests (synth, cdk-nag, cfn-lint, limits, asset)
 	$(PY) -m pytest tests/infra
 
-lint: install ## ruff over the whole tree, mypy over the Lambda code
+lint: install ## ruff (lint and format) over the whole tree, mypy over the Lambda code
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
 synth: install check-node ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)

@@ -67,7 +67,9 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -
     line = "  ".join("-" * w for w in widths)
     out = [title, line]
     for n, row in enumerate(cells):
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        out.append(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
         if n == 0:
             out.append(line)
     out.append(line)
@@ -101,9 +103,14 @@ def free_port() -> int:
 
 def bench_env(**extra: str) -> dict[str, str]:
     """The environment the router's processes get: the Lambda's Powertools settings, tracing off."""
-    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "model-router", "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
-           "POWERTOOLS_TRACE_DISABLED": "true", "PYDANTIC_DISABLE_PLUGINS": "__all__",
-           "ROUTER_CONFIG_FILE": str(ROOT / "config" / "routing.json")}
+    env = {
+        **os.environ,
+        "POWERTOOLS_SERVICE_NAME": "model-router",
+        "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        "ROUTER_CONFIG_FILE": str(ROOT / "config" / "routing.json"),
+    }
     env.pop("LOCAL_FAULTS", None)
     env.update(extra)
     return env
@@ -121,8 +128,15 @@ class Server:
 
     def start(self) -> Server:
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         return self
 
     def stop(self) -> None:
@@ -138,8 +152,15 @@ class Server:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
 
-    def wait_ready(self, path: str, *, timeout_s: float, body: dict | None = None, headers: dict | None = None,
-                   poll_s: float = 0.005) -> float:
+    def wait_ready(
+        self,
+        path: str,
+        *,
+        timeout_s: float,
+        body: dict | None = None,
+        headers: dict | None = None,
+        poll_s: float = 0.005,
+    ) -> float:
         """Poll until `path` answers 200; seconds since start(). Raises if the process dies or time runs out."""
         raw = request_bytes(path, body, headers=headers, method="GET" if body is None else "POST", port=self.port)
         deadline = self.started_at + timeout_s
@@ -179,8 +200,9 @@ def running(*servers: Server):
 # --- the load client -------------------------------------------------------------------------------
 
 
-def request_bytes(path: str, body: dict | None, *, headers: dict | None = None, method: str = "POST",
-                  port: int = 0) -> bytes:
+def request_bytes(
+    path: str, body: dict | None, *, headers: dict | None = None, method: str = "POST", port: int = 0
+) -> bytes:
     payload = b"" if body is None else json.dumps(body).encode()
     lines = [f"{method} {path} HTTP/1.1", f"host: {HOST}:{port}", "user-agent: bench", "accept: */*"]
     if body is not None:
@@ -221,7 +243,7 @@ class Connection:
         closing = b"\r\nconnection: close" in lower
         i = lower.find(b"\r\ncontent-length:")
         if i >= 0:
-            n = int(lower[i + 17:lower.index(b"\r\n", i + 2)])
+            n = int(lower[i + 17 : lower.index(b"\r\n", i + 2)])
             data = await reader.readexactly(n)
             if marker is not None and marker in data:
                 first = clock() - started
@@ -267,8 +289,16 @@ class LoadResult:
         return self.ok / self.elapsed_s if self.elapsed_s else 0.0
 
 
-async def _load(port: int, raw: bytes, *, concurrency: int, requests: int, duration_s: float,
-                marker: bytes | None, per_request_timeout_s: float) -> LoadResult:
+async def _load(
+    port: int,
+    raw: bytes,
+    *,
+    concurrency: int,
+    requests: int,
+    duration_s: float,
+    marker: bytes | None,
+    per_request_timeout_s: float,
+) -> LoadResult:
     result = LoadResult()
     remaining = [requests]
     started = time.perf_counter()
@@ -282,8 +312,7 @@ async def _load(port: int, raw: bytes, *, concurrency: int, requests: int, durat
                 if conn is None:
                     conn = await asyncio.wait_for(Connection.open(port), per_request_timeout_s)
                 status, first, total = await asyncio.wait_for(conn.request(raw, marker), per_request_timeout_s)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
-                    ValueError):
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
                 result.errors += 1
                 if conn is not None:
                     conn.close()
@@ -301,16 +330,35 @@ async def _load(port: int, raw: bytes, *, concurrency: int, requests: int, durat
     return result
 
 
-def load(port: int, raw: bytes, *, concurrency: int = 1, requests: int = 1000, duration_s: float = 10.0,
-         marker: bytes | None = None, per_request_timeout_s: float = 10.0) -> LoadResult:
+def load(
+    port: int,
+    raw: bytes,
+    *,
+    concurrency: int = 1,
+    requests: int = 1000,
+    duration_s: float = 10.0,
+    marker: bytes | None = None,
+    per_request_timeout_s: float = 10.0,
+) -> LoadResult:
     """Send `raw` over `concurrency` keep-alive connections until `requests` were sent or `duration_s` passed."""
-    return asyncio.run(_load(port, raw, concurrency=concurrency, requests=requests, duration_s=duration_s,
-                             marker=marker, per_request_timeout_s=per_request_timeout_s))
+    return asyncio.run(
+        _load(
+            port,
+            raw,
+            concurrency=concurrency,
+            requests=requests,
+            duration_s=duration_s,
+            marker=marker,
+            per_request_timeout_s=per_request_timeout_s,
+        )
+    )
 
 
 # --- LiteLLM's proxy ----------------------------------------------------------------------------------
 
-LITELLM_MASTER_KEY = "sk-bench-3f9c2a7e41d84b0c9e6f5a1d2b7c8e90"  # a local-only key: the proxy refuses to start without one
+LITELLM_MASTER_KEY = (
+    "sk-bench-3f9c2a7e41d84b0c9e6f5a1d2b7c8e90"  # a local-only key: the proxy refuses to start without one
+)
 LITELLM_VENV = ROOT / "benchmarks" / ".venv-litellm"
 
 
@@ -319,8 +367,12 @@ def litellm_command() -> list[str] | None:
     else next to this interpreter. None when LiteLLM's proxy is not installed."""
     import shutil
 
-    for candidate in (os.environ.get("LITELLM_BIN"), str(LITELLM_VENV / "bin" / "litellm"),
-                      shutil.which("litellm"), str(Path(sys.executable).parent / "litellm")):
+    for candidate in (
+        os.environ.get("LITELLM_BIN"),
+        str(LITELLM_VENV / "bin" / "litellm"),
+        shutil.which("litellm"),
+        str(Path(sys.executable).parent / "litellm"),
+    ):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return [candidate]
     return None
@@ -330,8 +382,14 @@ def litellm_config(path: Path, models: dict[str, str]) -> Path:
     """A proxy config with mock deployments (`mock_response`: no network call), as LiteLLM documents for load tests."""
     lines = ["model_list:"]
     for name, answer in models.items():
-        lines += [f"  - model_name: {name}", "    litellm_params:", "      model: openai/x", "      api_key: sk-mock",
-                  f"      api_base: http://{HOST}:9/v1", f"      mock_response: {json.dumps(answer)}"]
+        lines += [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            "      model: openai/x",
+            "      api_key: sk-mock",
+            f"      api_base: http://{HOST}:9/v1",
+            f"      mock_response: {json.dumps(answer)}",
+        ]
     lines += ["litellm_settings:", "  telemetry: false", "general_settings:", f"  master_key: {LITELLM_MASTER_KEY}"]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -341,7 +399,17 @@ def litellm_server(config: Path, port: int) -> Server | None:
     cmd = litellm_command()
     if cmd is None:
         return None
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
-           "LITELLM_TELEMETRY": "False", "NO_PROXY": "*"}
-    return Server("litellm-proxy", [*cmd, "--config", str(config), "--host", HOST, "--port", str(port)], port, env,
-                  cwd=str(config.parent))
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY": "False",
+        "NO_PROXY": "*",
+    }
+    return Server(
+        "litellm-proxy",
+        [*cmd, "--config", str(config), "--host", HOST, "--port", str(port)],
+        port,
+        env,
+        cwd=str(config.parent),
+    )

@@ -59,8 +59,9 @@ LITELLM_CASES = ("chat", "chat stream")  # LiteLLM has no /v1/route
 CONCURRENCY = 16
 # 117 characters: LiteLLM's mock streams 3 characters a chunk, so 39 content chunks, as the simulated model's 39
 # tokens for PROMPT.
-MOCK_ANSWER = ("[SIMULATED] This is a mock answer from LiteLLM's proxy; no model was called. It is about as long "
-               "as ours, ok.")[:117].ljust(117, ".")
+MOCK_ANSWER = (
+    "[SIMULATED] This is a mock answer from LiteLLM's proxy; no model was called. It is about as long as ours, ok."
+)[:117].ljust(117, ".")
 
 
 # --- in process --------------------------------------------------------------------------------------
@@ -74,18 +75,30 @@ def build_app():
     from local.server import build
 
     with quiet_stdout():
-        app, service, _ = build(str(ROOT / "config" / "routing.json"), None, bedrock=False, faults=None,
-                                latency_scale=0.0)
+        app, service, _ = build(
+            str(ROOT / "config" / "routing.json"), None, bedrock=False, faults=None, latency_scale=0.0
+        )
     return app
 
 
 def asgi_scope(path: str, body: bytes, method: str = "POST") -> dict:
     return {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
-        "headers": [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())],
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+        "headers": [
+            (b"host", b"127.0.0.1:8080"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
     }
 
 
@@ -106,8 +119,12 @@ async def asgi_call(app, path: str, body: bytes, marker: bytes | None = None) ->
         kind = message["type"]
         if kind == "http.response.start":
             state["status"] = message["status"]
-        elif kind == "http.response.body" and state["first"] is None and marker is not None \
-                and marker in message.get("body", b""):
+        elif (
+            kind == "http.response.body"
+            and state["first"] is None
+            and marker is not None
+            and marker in message.get("body", b"")
+        ):
             state["first"] = clock() - started
 
     await app(asgi_scope(path, body), receive, send)
@@ -152,9 +169,12 @@ def in_process(rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
 
 def over_http(rounds: int, seq: int, seconds: float, with_litellm: bool) -> tuple[dict, dict, str | None]:
     ours_port = free_port()
-    ours = Server("router (local.server)",
-                  [sys.executable, "-m", "local.server", "--port", str(ours_port), "--latency-scale", "0"],
-                  ours_port, bench_env())
+    ours = Server(
+        "router (local.server)",
+        [sys.executable, "-m", "local.server", "--port", str(ours_port), "--latency-scale", "0"],
+        ours_port,
+        bench_env(),
+    )
     servers = [ours]
     skipped = None
     tmp = tempfile.TemporaryDirectory(prefix="bench-litellm-")
@@ -162,25 +182,30 @@ def over_http(rounds: int, seq: int, seconds: float, with_litellm: bool) -> tupl
     if with_litellm:
         proxy = litellm_server(litellm_config(Path(tmp.name) / "cfg.yaml", {"faq": MOCK_ANSWER}), free_port())
         if proxy is None:
-            skipped = ("LiteLLM's proxy is not installed: run `make bench` (it makes benchmarks/.venv-litellm) or "
-                       "set LITELLM_BIN")
+            skipped = (
+                "LiteLLM's proxy is not installed: run `make bench` (it makes benchmarks/.venv-litellm) or "
+                "set LITELLM_BIN"
+            )
         else:
             servers.append(proxy)
     auth = {"authorization": f"Bearer {LITELLM_MASTER_KEY}"}
     targets = {ours.name: {name: request_bytes(path, body, port=ours.port) for name, (path, body) in CASES.items()}}
     if proxy is not None:
-        targets[proxy.name] = {name: request_bytes(*CASES[name], headers=auth, port=proxy.port)
-                               for name in LITELLM_CASES}
+        targets[proxy.name] = {
+            name: request_bytes(*CASES[name], headers=auth, port=proxy.port) for name in LITELLM_CASES
+        }
     by_name = {s.name: s for s in servers}
     results: dict[str, dict[str, dict[str, list[float]]]] = {
         s: {c: {"p50": [], "p99": [], "rps": [], "load_p99": [], "errors": []} for c in cases}
-        for s, cases in targets.items()}
+        for s, cases in targets.items()
+    }
     ratios: dict[str, dict[str, list[float]]] = {c: {"rps": [], "load_p99": [], "p99": []} for c in LITELLM_CASES}
     try:
         with running(*servers):
             for s in servers:
-                s.wait_ready("/v1/chat/completions", timeout_s=120, body=CASES["chat"][1],
-                             headers=auth if s is proxy else None)
+                s.wait_ready(
+                    "/v1/chat/completions", timeout_s=120, body=CASES["chat"][1], headers=auth if s is proxy else None
+                )
             for name, cases in targets.items():  # warm-up
                 for raw in cases.values():
                     load(by_name[name].port, raw, concurrency=CONCURRENCY, requests=400, duration_s=2)
@@ -225,11 +250,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_in_process:
         ip = in_process(args.rounds, args.requests)
-        rows = [[name, f"{median(v['p50']):.3f}", spread(v["p50"], 3), f"{median(v['p99']):.3f}", spread(v["p99"], 3)]
-                for name, v in ip.items()]
-        print(table(f"In process (raw ASGI calls, zero-latency simulated backend), ms; median of {args.rounds} "
-                    f"rounds x {args.requests} requests per case, interleaved",
-                    ["case", "p50", "p50 range", "p99", "p99 range"], rows))
+        rows = [
+            [name, f"{median(v['p50']):.3f}", spread(v["p50"], 3), f"{median(v['p99']):.3f}", spread(v["p99"], 3)]
+            for name, v in ip.items()
+        ]
+        print(
+            table(
+                f"In process (raw ASGI calls, zero-latency simulated backend), ms; median of {args.rounds} "
+                f"rounds x {args.requests} requests per case, interleaved",
+                ["case", "p50", "p50 range", "p99", "p99 range"],
+                rows,
+            )
+        )
         print()
         sys.stdout.flush()
 
@@ -237,24 +269,49 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for server, cases in results.items():
         for case, v in cases.items():
-            rows.append([f"{server}: {case}", f"{median(v['p50']):.2f}", f"{median(v['p99']):.2f}",
-                         f"{median(v['rps']):.0f}", spread(v["rps"], 0), f"{median(v['load_p99']):.2f}",
-                         f"{sum(v['errors'])}"])
-    print(table(f"Over HTTP on 127.0.0.1, median of {args.rounds} rounds (servers interleaved); latency ms "
-                f"one at a time ({args.seq}/round); throughput at {CONCURRENCY} connections ({args.seconds:g} s/round)",
-                ["server: case", "p50", "p99", "req/s", "req/s range", "p99@16", "errors"], rows))
+            rows.append(
+                [
+                    f"{server}: {case}",
+                    f"{median(v['p50']):.2f}",
+                    f"{median(v['p99']):.2f}",
+                    f"{median(v['rps']):.0f}",
+                    spread(v["rps"], 0),
+                    f"{median(v['load_p99']):.2f}",
+                    f"{sum(v['errors'])}",
+                ]
+            )
+    print(
+        table(
+            f"Over HTTP on 127.0.0.1, median of {args.rounds} rounds (servers interleaved); latency ms "
+            f"one at a time ({args.seq}/round); throughput at {CONCURRENCY} connections ({args.seconds:g} s/round)",
+            ["server: case", "p50", "p99", "req/s", "req/s range", "p99@16", "errors"],
+            rows,
+        )
+    )
     if skipped:
         print(f"\nLiteLLM comparison skipped: {skipped}")
     if ratios:
         print()
         rows = []
         for case, v in ratios.items():
-            rows.append([case, f"{median(v['rps']):.1f}x", spread(v["rps"], 1), f"{median(v['load_p99']):.1f}x",
-                         spread(v["load_p99"], 1), f"{median(v['p99']):.1f}x",
-                         "met" if median(v["rps"]) >= 10 and median(v["load_p99"]) >= 10 else "MISSED"])
-        print(table("Ours vs LiteLLM's proxy, same run (per-round ratios, median and range); target >= 10x both",
-                    ["case", "throughput", "range", "p99@16 (theirs/ours)", "range", "p99 1-at-a-time",
-                     "target"], rows))
+            rows.append(
+                [
+                    case,
+                    f"{median(v['rps']):.1f}x",
+                    spread(v["rps"], 1),
+                    f"{median(v['load_p99']):.1f}x",
+                    spread(v["load_p99"], 1),
+                    f"{median(v['p99']):.1f}x",
+                    "met" if median(v["rps"]) >= 10 and median(v["load_p99"]) >= 10 else "MISSED",
+                ]
+            )
+        print(
+            table(
+                "Ours vs LiteLLM's proxy, same run (per-round ratios, median and range); target >= 10x both",
+                ["case", "throughput", "range", "p99@16 (theirs/ours)", "range", "p99 1-at-a-time", "target"],
+                rows,
+            )
+        )
     return 0
 
 

@@ -16,6 +16,7 @@ in the same run, for example the one committed at HEAD (for measurement only; do
     OLD_COMPLEXITY=/tmp/oldcx/complexity.py .venv/bin/python -m pytest benchmarks/bench_complexity.py \\
       --benchmark-only -o pythonpath="lambdas ." -p no:cacheprovider
 """
+
 import json
 import os
 from pathlib import Path
@@ -35,9 +36,11 @@ FALLBACK_MEDIAN = (
     "A. directional selection.\nB. stabilizing selection.\nC. sexual selection.\n"
     "D. disruptive selection.\nAnswer:"
 )
-JAPANESE = ("あるパン屋ではマフィンを1個250円、または6個入りの箱を1200円で売っています。プリヤはパーティーのために"
-            "マフィンが２０個必要で、できるだけ安く買いたいと考えています。彼女は４０００円を超える注文が１０％引きに"
-            "なるクーポンを持っています。彼女はいくら払い、すべてを1個ずつ買う場合と比べていくら節約できますか？")
+JAPANESE = (
+    "あるパン屋ではマフィンを1個250円、または6個入りの箱を1200円で売っています。プリヤはパーティーのために"
+    "マフィンが２０個必要で、できるだけ安く買いたいと考えています。彼女は４０００円を超える注文が１０％引きに"
+    "なるクーポンを持っています。彼女はいくら払い、すべてを1個ずつ買う場合と比べていくら節約できますか？"
+)
 
 
 def _median_prompt() -> str:
@@ -52,8 +55,13 @@ MEDIAN = _median_prompt()
 BIG = ((FALLBACK_MEDIAN + "\n") * (100_000 // (len(FALLBACK_MEDIAN) + 1) + 1))[:100_000]
 # Adversarial: 100 KB of distinct unclosed <docN> tags after one closing tag (split_prompt was quadratic in them)
 TAGS = ("</x " + "".join(f"<doc{i}>" for i in range(20000)))[:100_000]
-PROMPTS = {"median": MEDIAN, "short": "What is the capital of France?", "japanese": JAPANESE, "100kb": BIG,
-           "100kb-tags": TAGS}
+PROMPTS = {
+    "median": MEDIAN,
+    "short": "What is the capital of France?",
+    "japanese": JAPANESE,
+    "100kb": BIG,
+    "100kb-tags": TAGS,
+}
 
 BUNDLED = bundled()
 _spec = BUNDLED.spec()

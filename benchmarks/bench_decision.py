@@ -18,8 +18,11 @@ from routing_engine.features import Message, extract_features
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "eval" / "routing-benchmark" / "dev.jsonl"
-ENGINE = Engine(parse_routing_config((ROOT / "config" / "routing.json").read_bytes()), "bench",
-                prompt_router_arn="arn:aws:bedrock:us-east-1:123456789012:prompt-router/bench")
+ENGINE = Engine(
+    parse_routing_config((ROOT / "config" / "routing.json").read_bytes()),
+    "bench",
+    prompt_router_arn="arn:aws:bedrock:us-east-1:123456789012:prompt-router/bench",
+)
 
 
 def median_prompt() -> str:
@@ -84,6 +87,9 @@ def test_features_of_a_100kb_prompt_with_a_retrained_scorer(benchmark):
     engine = retrained_engine()
     text = ("The quarterly report shows revenue of $12,400 across 3 regions; compute the growth. " * 1300)[:100_000]
     messages = (Message("user", (("text", text),)),)
-    features = run(benchmark, lambda: engine.with_complexity("auto", extract_features(messages, risk=engine.risk),
-                                                             messages), rounds=2000)
+    features = run(
+        benchmark,
+        lambda: engine.with_complexity("auto", extract_features(messages, risk=engine.risk), messages),
+        rounds=2000,
+    )
     assert features.scorer_version == "bench-retrained"

@@ -50,8 +50,11 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=5000)
     args = parser.parse_args()
     data = json.loads((ROOT / "config/routing.json").read_text())
-    plain = parse_routing_config(json.dumps({**data, "tiers": {k: {kk: vv for kk, vv in v.items() if kk != "budget"}
-                                                              for k, v in data["tiers"].items()}}))
+    plain = parse_routing_config(
+        json.dumps(
+            {**data, "tiers": {k: {kk: vv for kk, vv in v.items() if kk != "budget"} for k, v in data["tiers"].items()}}
+        )
+    )
     data["caller_budgets"] = {"local-free-key": {"daily_usd": 1, "monthly_usd": 10}}
     budgeted = parse_routing_config(json.dumps(data))
     with mock_aws():
@@ -63,10 +66,12 @@ def main() -> int:
         rows = {
             "no budget configured": timed(lambda: cached.check(plain, "local-free-key", "free"), args.n),
             "cached (no DynamoDB call)": timed(lambda: cached.check(budgeted, "local-free-key", "free"), args.n),
-            "uncached (one BatchGetItem, moto)": timed(lambda: uncached.check(budgeted, "local-free-key", "free"),
-                                                       max(200, args.n // 10)),
-            "record (4 UpdateItems in parallel, moto)": timed(lambda: cached.record("local-free-key", "free", 0.001),
-                                                              max(200, args.n // 10)),
+            "uncached (one BatchGetItem, moto)": timed(
+                lambda: uncached.check(budgeted, "local-free-key", "free"), max(200, args.n // 10)
+            ),
+            "record (4 UpdateItems in parallel, moto)": timed(
+                lambda: cached.record("local-free-key", "free", 0.001), max(200, args.n // 10)
+            ),
         }
     print(f"budget check on the request path ({args.n} samples; uncached/record {max(200, args.n // 10)})")
     print(f"{'case':45} {'p50 µs':>10} {'p99 µs':>10}")

@@ -25,29 +25,57 @@ MESSAGES = [{"role": "user", "content": PROMPT}]
 
 
 def import_ms(module: str) -> float:
-    done = subprocess.run([sys.executable, "-c", IMPORT_SNIPPET.format(mod=module)], env=bench_env(),
-                          capture_output=True, text=True, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_SNIPPET.format(mod=module)],
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
 def factory_start_ms() -> float:
     port = free_port()
-    server = Server("uvicorn --factory create_app_from_env",
-                    [sys.executable, "-m", "uvicorn", "--factory", "router.http.app:create_app_from_env",
-                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                    port, bench_env(AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1"))
+    server = Server(
+        "uvicorn --factory create_app_from_env",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "router.http.app:create_app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        port,
+        bench_env(AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1"),
+    )
     with running(server):
-        return server.wait_ready("/v1/route", timeout_s=60,
-                                 body={"task": "faq", "messages": MESSAGES, "dry_run": True}) * 1000
+        return (
+            server.wait_ready("/v1/route", timeout_s=60, body={"task": "faq", "messages": MESSAGES, "dry_run": True})
+            * 1000
+        )
 
 
 def local_server_start_ms() -> float:
     port = free_port()
-    server = Server("local.server", [sys.executable, "-m", "local.server", "--port", str(port), "--latency-scale", "0"],
-                    port, bench_env())
+    server = Server(
+        "local.server",
+        [sys.executable, "-m", "local.server", "--port", str(port), "--latency-scale", "0"],
+        port,
+        bench_env(),
+    )
     with running(server):
-        return server.wait_ready("/v1/chat/completions", timeout_s=60,
-                                 body={"model": "faq", "messages": MESSAGES}) * 1000
+        return (
+            server.wait_ready("/v1/chat/completions", timeout_s=60, body={"model": "faq", "messages": MESSAGES}) * 1000
+        )
 
 
 VARIANTS = {
@@ -72,8 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         ratios.append(samples["import router.http.app"][-1] / samples["import boto3"][-1])
     rows = [[name, f"{median(v):.0f}", spread(v, 0)] for name, v in samples.items()]
     rows.append(["import router.http.app / import boto3 (per run)", f"{median(ratios):.2f}x", spread(ratios, 2)])
-    print(table(f"Cold start, ms; median of {args.runs} fresh processes each, interleaved",
-                ["what", "median", "range"], rows))
+    print(
+        table(
+            f"Cold start, ms; median of {args.runs} fresh processes each, interleaved",
+            ["what", "median", "range"],
+            rows,
+        )
+    )
     return 0
 
 

@@ -44,14 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kb", type=int, default=0, help="time a prompt of this many KB instead of the median one")
     args = parser.parse_args(argv)
-    text = (BIG * (args.kb * 1024 // len(BIG) + 1))[:args.kb * 1024] if args.kb else median_prompt()
+    text = (BIG * (args.kb * 1024 // len(BIG) + 1))[: args.kb * 1024] if args.kb else median_prompt()
     rounds, warmup = (2_000, 100) if args.kb else (20_000, 500)
     messages = (Message("user", (("text", text),)),)
     retrained = retrained_engine()
     clock = time.perf_counter_ns
     pieces: dict[str, list[int]] = {
-        "risk patterns": [], "scorer: bundled (route's)": [],
-        "scorer: retrained, hashed": [], "other features": [], "rules+filters": [],
+        "risk patterns": [],
+        "scorer: bundled (route's)": [],
+        "scorer: retrained, hashed": [],
+        "other features": [],
+        "rules+filters": [],
     }
     for i in range(rounds + warmup):
         a = clock()
@@ -63,8 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         e = clock()
         retrained.with_complexity("auto", f, messages)
         g = clock()
-        features = RequestFeatures(f.estimated_tokens, f.message_count, f.has_images, f.has_documents, f.uses_tools,
-                                   (), scored.complexity, scorer="bundled", scorer_version=scored.scorer_version)
+        features = RequestFeatures(
+            f.estimated_tokens,
+            f.message_count,
+            f.has_images,
+            f.has_documents,
+            f.uses_tools,
+            (),
+            scored.complexity,
+            scorer="bundled",
+            scorer_version=scored.scorer_version,
+        )
         h = clock()
         ENGINE.decide("auto", features)
         j = clock()
@@ -75,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, samples in pieces.items():
         samples.sort()
         n = len(samples)
-        print(f"{name:36s} min {samples[0] / 1e3:8.1f}  p50 {samples[n // 2] / 1e3:8.1f}  "
-              f"p99 {samples[int(n * 0.99)] / 1e3:8.1f} us")
+        print(
+            f"{name:36s} min {samples[0] / 1e3:8.1f}  p50 {samples[n // 2] / 1e3:8.1f}  "
+            f"p99 {samples[int(n * 0.99)] / 1e3:8.1f} us"
+        )
     return 0
 
 

@@ -47,8 +47,9 @@ def build(faults: str, clock: FakeClock | None = None):
     from local.server import build as build_local
 
     with quiet_stdout():
-        app, service, backend = build_local(str(ROOT / "config" / "routing.json"), None, bedrock=False, faults=faults,
-                                            latency_scale=0.0)
+        app, service, backend = build_local(
+            str(ROOT / "config" / "routing.json"), None, bedrock=False, faults=faults, latency_scale=0.0
+        )
     if clock is not None:
         service.health._clock = clock
     return app, service, backend
@@ -107,8 +108,17 @@ def primary_failing(requests: int) -> list[list[object]]:
             model = headers.get("x-router-model", "?")
             answered[model] = answered.get(model, 0) + 1
         sick = backend.calls.count("claude-haiku")
-        rows.append([case, requests, errors, ", ".join(f"{k} {v}" for k, v in sorted(answered.items())), sick,
-                     f"{percentile(latencies, 0.5):.2f}", f"{percentile(latencies, 0.99):.2f}"])
+        rows.append(
+            [
+                case,
+                requests,
+                errors,
+                ", ".join(f"{k} {v}" for k, v in sorted(answered.items())),
+                sick,
+                f"{percentile(latencies, 0.5):.2f}",
+                f"{percentile(latencies, 0.99):.2f}",
+            ]
+        )
     return rows
 
 
@@ -151,13 +161,17 @@ def breaker(requests_during_cooldown: int) -> tuple[list[list[object]], bool]:
         status, _, _, _ = call(app, "route")
         errors += status != 200
     after = backend.calls.count("claude-haiku") - calls_at_open - during
-    rows = [["failure rate / min calls / window / cool-down",
-             f"{res.breaker_failure_rate:g} / {res.breaker_min_calls} / {res.breaker_window_s:g} s / "
-             f"{res.breaker_cooldown_s:g} s"],
-            ["opened after requests", opened_after],
-            [f"requests during cool-down ({requests_during_cooldown})", f"{during} reached the sick model"],
-            ["10 requests after cool-down", f"{after} reached the sick model (1 probe expected)"],
-            ["client-visible errors in all of the above", errors]]
+    rows = [
+        [
+            "failure rate / min calls / window / cool-down",
+            f"{res.breaker_failure_rate:g} / {res.breaker_min_calls} / {res.breaker_window_s:g} s / "
+            f"{res.breaker_cooldown_s:g} s",
+        ],
+        ["opened after requests", opened_after],
+        [f"requests during cool-down ({requests_during_cooldown})", f"{during} reached the sick model"],
+        ["10 requests after cool-down", f"{after} reached the sick model (1 probe expected)"],
+        ["client-visible errors in all of the above", errors],
+    ]
     return rows, opened_after is not None and during == 0 and after == 1 and errors == 0
 
 
@@ -166,8 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="requests per case in scenario 1")
     args = parser.parse_args(argv)
     rows1 = primary_failing(args.requests)
-    print(table("1. Primary (claude-haiku) fails every call, fallback healthy (latencies ms, in process)",
-                ["case", "requests", "client errors", "answered by", "calls to sick model", "p50", "p99"], rows1))
+    print(
+        table(
+            "1. Primary (claude-haiku) fails every call, fallback healthy (latencies ms, in process)",
+            ["case", "requests", "client errors", "answered by", "calls to sick model", "p50", "p99"],
+            rows1,
+        )
+    )
     print()
     print(table("2. Every model fails", ["case", "status", "code", "retry-after", "attempts", "ms"], all_failing()))
     print()

@@ -77,11 +77,20 @@ def fastapi_model_app():
 
 
 async def drive(app, n: int) -> list[float]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-             "query_string": b"", "root_path": "", "headers": [(b"content-type", b"application/json"),
-                                                                (b"content-length", str(len(BODY)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
     out = []
     for _ in range(n):
         sent = False
@@ -122,10 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     print("import time, median of fresh interpreters (ms):")
     for name, values in imports.items():
         print(f"  {name:10s} {statistics.median(values):7.1f}  (min {min(values):.1f}, max {max(values):.1f})")
-    print(f"  ratio fastapi/starlette: {statistics.median(imports['fastapi']) / statistics.median(imports['starlette']):.2f}")
+    print(
+        f"  ratio fastapi/starlette: {statistics.median(imports['fastapi']) / statistics.median(imports['starlette']):.2f}"
+    )
 
-    apps = {"starlette": starlette_app(), "fastapi (Request)": fastapi_plain_app(),
-            "fastapi (pydantic body)": fastapi_model_app()}
+    apps = {
+        "starlette": starlette_app(),
+        "fastapi (Request)": fastapi_plain_app(),
+        "fastapi (pydantic body)": fastapi_model_app(),
+    }
     samples: dict[str, list[float]] = {k: [] for k in apps}
     loop = asyncio.new_event_loop()
     for app in apps.values():

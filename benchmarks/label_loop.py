@@ -47,14 +47,26 @@ def cost_table(config, route: str, judge_key: str) -> dict:
     weak, strong = labelling.weak_model, labelling.strong_model
     models = config.models
     judge_in = len(JUDGE_SYSTEM) // 4 + PROMPT_TOKENS + 2 * ANSWER_TOKENS + JUDGE_WRAPPER_TOKENS
-    out = {"weak": weak, "strong": strong, "judge": judge_key,
-           "sizes": {"prompt": PROMPT_TOKENS, "answer": ANSWER_TOKENS, "judge_in": judge_in,
-                     "judge_out": JUDGE_REPLY_TOKENS}, "per_label_usd": {}}
+    out = {
+        "weak": weak,
+        "strong": strong,
+        "judge": judge_key,
+        "sizes": {
+            "prompt": PROMPT_TOKENS,
+            "answer": ANSWER_TOKENS,
+            "judge_in": judge_in,
+            "judge_out": JUDGE_REPLY_TOKENS,
+        },
+        "per_label_usd": {},
+    }
     judge_cost = 2 * call_cost(models[judge_key].price, judge_in, JUDGE_REPLY_TOKENS)
     for served, other in ((weak, strong), (strong, weak)):
         other_cost = call_cost(models[other].price, PROMPT_TOKENS, ANSWER_TOKENS)
-        out["per_label_usd"][f"served {served}"] = {"other": round(other_cost, 6), "judge": round(judge_cost, 6),
-                                                    "total": round(other_cost + judge_cost, 6)}
+        out["per_label_usd"][f"served {served}"] = {
+            "other": round(other_cost, 6),
+            "judge": round(judge_cost, 6),
+            "total": round(other_cost + judge_cost, 6),
+        }
     return out
 
 
@@ -79,8 +91,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. labels per simulated hour
     started = time.perf_counter()
-    timed = run_loop(requests=args.timed, config_doc=doc, route=ROUTE, seed=args.seed, eval_n=0,
-                     labellers=args.labellers, latency_scale=0.0, labelling_latency_scale=1.0)
+    timed = run_loop(
+        requests=args.timed,
+        config_doc=doc,
+        route=ROUTE,
+        seed=args.seed,
+        eval_n=0,
+        labellers=args.labellers,
+        latency_scale=0.0,
+        labelling_latency_scale=1.0,
+    )
     stored = timed.label_outcomes.get("stored", 0)
     wall = timed.seconds["labelling"]
     served = config.routes[ROUTE].model  # tech_support is a shadow route: it serves its static model
@@ -89,9 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     per_label_ms = models[other].simulated_latency_ms + 2 * judge.simulated_latency_ms
     per_label_slo_ms = models[other].latency_slo_ms + 2 * judge.latency_slo_ms
     results["throughput"] = {
-        "labellers": args.labellers, "labels": stored, "wall_s": round(wall, 2),
+        "labellers": args.labellers,
+        "labels": stored,
+        "wall_s": round(wall, 2),
         "measured_labels_per_hour": round(stored / wall * 3600) if wall else None,
-        "served": served, "other": other, "judge": labelling.judge_model,
+        "served": served,
+        "other": other,
+        "judge": labelling.judge_model,
         "simulated_ms_per_label": per_label_ms,
         "computed_labels_per_hour": round(args.labellers * 3_600_000 / per_label_ms),
         "slo_ms_per_label": per_label_slo_ms,
@@ -100,30 +124,47 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     # 2. judged cost per label
-    results["cost"] = {"judge_" + labelling.judge_model: cost_table(config, ROUTE, labelling.judge_model),
-                       "judge_" + labelling.strong_model: cost_table(config, ROUTE, labelling.strong_model),
-                       "simulated_run_usd_per_label": round(timed.label_cost_usd / stored, 6) if stored else None}
+    results["cost"] = {
+        "judge_" + labelling.judge_model: cost_table(config, ROUTE, labelling.judge_model),
+        "judge_" + labelling.strong_model: cost_table(config, ROUTE, labelling.strong_model),
+        "simulated_run_usd_per_label": round(timed.label_cost_usd / stored, 6) if stored else None,
+    }
 
     # 3. the gain on fresh prompts
     loop = run_loop(requests=args.requests, config_doc=doc, route=ROUTE, seed=args.seed, eval_n=args.eval)
-    results["gain"] = {"requests": args.requests, "labels": loop.label_outcomes, "report": {
-        k: loop.report.get(k) for k in ("outcome", "labels", "current", "candidate", "difference", "threshold",
-                                        "strong_share")}, "fresh": loop.fresh,
-        "seconds": {k: round(v, 2) for k, v in loop.seconds.items()}}
+    results["gain"] = {
+        "requests": args.requests,
+        "labels": loop.label_outcomes,
+        "report": {
+            k: loop.report.get(k)
+            for k in ("outcome", "labels", "current", "candidate", "difference", "threshold", "strong_share")
+        },
+        "fresh": loop.fresh,
+        "seconds": {k: round(v, 2) for k, v in loop.seconds.items()},
+    }
     print(json.dumps(results, indent=2, ensure_ascii=False))
     t, f = results["throughput"], loop.fresh
-    print(f"\nlabels/simulated hour with {t['labellers']} labellers: measured {t['measured_labels_per_hour']}, "
-          f"computed {t['computed_labels_per_hour']} ({t['simulated_ms_per_label']} ms/label), at the SLOs "
-          f"{t['at_slo_labels_per_hour']}", file=sys.stderr)
+    print(
+        f"\nlabels/simulated hour with {t['labellers']} labellers: measured {t['measured_labels_per_hour']}, "
+        f"computed {t['computed_labels_per_hour']} ({t['simulated_ms_per_label']} ms/label), at the SLOs "
+        f"{t['at_slo_labels_per_hour']}",
+        file=sys.stderr,
+    )
     for name, table in results["cost"].items():
         if isinstance(table, dict):
-            print(f"cost/label, {name}: " + ", ".join(f"{k} ${v['total']:.4f}" for k, v in
-                                                      table["per_label_usd"].items()), file=sys.stderr)
+            print(
+                f"cost/label, {name}: "
+                + ", ".join(f"{k} ${v['total']:.4f}" for k, v in table["per_label_usd"].items()),
+                file=sys.stderr,
+            )
     if f:
-        print(f"fresh prompts (n={f['n']}): bundled APGR {f['bundled']['apgr']:.3f} "
-              f"[{f['bundled']['ci'][0]:.3f}, {f['bundled']['ci'][1]:.3f}], retrained {f['retrained']['apgr']:.3f} "
-              f"[{f['retrained']['ci'][0]:.3f}, {f['retrained']['ci'][1]:.3f}], gain {f['gain']['apgr']:.3f} "
-              f"[{f['gain']['ci'][0]:.3f}, {f['gain']['ci'][1]:.3f}]", file=sys.stderr)
+        print(
+            f"fresh prompts (n={f['n']}): bundled APGR {f['bundled']['apgr']:.3f} "
+            f"[{f['bundled']['ci'][0]:.3f}, {f['bundled']['ci'][1]:.3f}], retrained {f['retrained']['apgr']:.3f} "
+            f"[{f['retrained']['ci'][0]:.3f}, {f['retrained']['ci'][1]:.3f}], gain {f['gain']['apgr']:.3f} "
+            f"[{f['gain']['ci'][0]:.3f}, {f['gain']['ci'][1]:.3f}]",
+            file=sys.stderr,
+        )
     return 0
 
 

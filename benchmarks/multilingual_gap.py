@@ -19,6 +19,7 @@ Run (from the repo root)::
 
 The old module scores the whole last user turn (what the router did before ``split_prompt``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,15 +72,23 @@ def measure(score: Callable[[str], float], data: dict) -> dict:
 
 
 def _print(name: str, r: dict) -> None:
-    print(f"== {name}: largest translation gap {r['largest_gap']:.3f} ({r['largest_gap_prompt']}), "
-          f"mean gap {r['mean_gap']:.3f}")
-    print(f"   {'lang':4} {'pairs ok':>8} {'all':>5} {'max easy':>8} {'min hard':>8} {'typo+email':>10} "
-          f"{'short proof':>11}")
+    print(
+        f"== {name}: largest translation gap {r['largest_gap']:.3f} ({r['largest_gap_prompt']}), "
+        f"mean gap {r['mean_gap']:.3f}"
+    )
+    print(
+        f"   {'lang':4} {'pairs ok':>8} {'all':>5} {'max easy':>8} {'min hard':>8} {'typo+email':>10} "
+        f"{'short proof':>11}"
+    )
     for lang, v in r["per_language"].items():
+
         def f(x: float | None) -> str:
             return "-" if x is None else f"{x:.3f}"
-        print(f"   {lang:4} {f(v['pair_order_share']):>8} {str(v['all_hard_above_all_easy'])[0]:>5} "
-              f"{f(v['max_easy']):>8} {f(v['min_hard']):>8} {f(v['typo_email']):>10} {f(v['short_proof']):>11}")
+
+        print(
+            f"   {lang:4} {f(v['pair_order_share']):>8} {str(v['all_hard_above_all_easy'])[0]:>5} "
+            f"{f(v['max_easy']):>8} {f(v['min_hard']):>8} {f(v['typo_email']):>10} {f(v['short_proof']):>11}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

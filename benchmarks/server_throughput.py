@@ -41,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args(argv)
     port = free_port()
-    server = Server("local.server", [sys.executable, "-m", "local.server", "--port", str(port), "--latency-scale", "0"],
-                    port, bench_env())
+    server = Server(
+        "local.server",
+        [sys.executable, "-m", "local.server", "--port", str(port), "--latency-scale", "0"],
+        port,
+        bench_env(),
+    )
     raws = {name: request_bytes(path, body, port=port) for name, (path, body) in CASES.items()}
     combos = [(name, c) for c in CONCURRENCY for name in CASES]
     cells = {combo: {"rps": [], "p50": [], "p99": [], "errors": 0, "requests": 0} for combo in combos}
@@ -52,19 +56,34 @@ def main(argv: list[str] | None = None) -> int:
             load(port, raw, concurrency=32, requests=500, duration_s=2)
         for r in range(args.rounds):
             for name, c in combos[:: -1 if r % 2 else 1]:
-                result = load(port, raws[name], concurrency=c, requests=10**7, duration_s=args.seconds,
-                              per_request_timeout_s=30)
+                result = load(
+                    port, raws[name], concurrency=c, requests=10**7, duration_s=args.seconds, per_request_timeout_s=30
+                )
                 cell = cells[(name, c)]
                 cell["rps"].append(result.rps)
                 cell["p50"].append(percentile(result.latencies_ms, 0.5))
                 cell["p99"].append(percentile(result.latencies_ms, 0.99))
                 cell["errors"] += result.failed
                 cell["requests"] += result.ok + result.failed
-    rows = [[f"{name} @ {c}", f"{median(v['rps']):.0f}", spread(v["rps"], 0), f"{median(v['p50']):.1f}",
-             f"{median(v['p99']):.1f}", f"{v['errors']}/{v['requests']}"] for (name, c), v in cells.items()]
-    print(table(f"local.server, zero simulated latency, {args.rounds} rounds x {args.seconds:g} s per case "
-                "(median req/s and its range; latency ms)",
-                ["case @ connections", "req/s", "range", "p50", "p99", "errors/requests"], rows))
+    rows = [
+        [
+            f"{name} @ {c}",
+            f"{median(v['rps']):.0f}",
+            spread(v["rps"], 0),
+            f"{median(v['p50']):.1f}",
+            f"{median(v['p99']):.1f}",
+            f"{v['errors']}/{v['requests']}",
+        ]
+        for (name, c), v in cells.items()
+    ]
+    print(
+        table(
+            f"local.server, zero simulated latency, {args.rounds} rounds x {args.seconds:g} s per case "
+            "(median req/s and its range; latency ms)",
+            ["case @ connections", "req/s", "range", "p50", "p99", "errors/requests"],
+            rows,
+        )
+    )
     total_errors = sum(v["errors"] for v in cells.values())
     print(f"errors in total: {total_errors} (target 0)")
     return 0

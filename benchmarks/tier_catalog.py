@@ -3,6 +3,7 @@
     python -m benchmarks.tier_catalog
 Prints the median of per-decision times (us) over 2,000 decisions after 200 warm-up ones.
 """
+
 import json
 import time
 
@@ -11,15 +12,24 @@ from routing_engine.engine import Engine
 from routing_engine.features import RequestFeatures
 
 N = 500
-models = {f"m{i:03d}": {"model_id": f"us.vendor.m{i:03d}-v1:0",
-                        "price": {"input_per_1k": 0.001 + i * 1e-5, "output_per_1k": 0.005 + i * 1e-5},
-                        "quality": i % 100} for i in range(N)}
-base = {"models": models, "default_route": "auto",
-        "routes": {"auto": {"model": "m000", "mode": "dynamic", "dynamic": {"default": {"strategy": "cheapest_capable"}}}},
-        "tiers": {"standard": {}, "listed": {"allowed_models": sorted(models)}}}
+models = {
+    f"m{i:03d}": {
+        "model_id": f"us.vendor.m{i:03d}-v1:0",
+        "price": {"input_per_1k": 0.001 + i * 1e-5, "output_per_1k": 0.005 + i * 1e-5},
+        "quality": i % 100,
+    }
+    for i in range(N)
+}
+base = {
+    "models": models,
+    "default_route": "auto",
+    "routes": {"auto": {"model": "m000", "mode": "dynamic", "dynamic": {"default": {"strategy": "cheapest_capable"}}}},
+    "tiers": {"standard": {}, "listed": {"allowed_models": sorted(models)}},
+}
 engine = Engine(parse_routing_config(json.dumps(base)), "bench")
-features = RequestFeatures(estimated_tokens=100, message_count=1, has_images=False, has_documents=False,
-                           uses_tools=False, complexity=0.3)
+features = RequestFeatures(
+    estimated_tokens=100, message_count=1, has_images=False, has_documents=False, uses_tools=False, complexity=0.3
+)
 
 
 def median_us(tier):
@@ -34,4 +44,6 @@ def median_us(tier):
     return samples[len(samples) // 2] / 1e3
 
 
-print(json.dumps({"no_list_us": round(median_us("standard"), 1), "allowed_models_500_us": round(median_us("listed"), 1)}))
+print(
+    json.dumps({"no_list_us": round(median_us("standard"), 1), "allowed_models_500_us": round(median_us("listed"), 1)})
+)

@@ -41,8 +41,11 @@ from benchmarks.app_overhead import asgi_call
 
 MESSAGES = [{"role": "user", "content": PROMPT}]
 CASES = {  # name: (path, body, marker of the first content frame)
-    "chat stream": ("/v1/chat/completions", {"model": "faq", "messages": MESSAGES, "stream": True},
-                    b'"delta":{"content":'),
+    "chat stream": (
+        "/v1/chat/completions",
+        {"model": "faq", "messages": MESSAGES, "stream": True},
+        b'"delta":{"content":',
+    ),
     "route stream": ("/v1/route", {"task": "faq", "messages": MESSAGES, "stream": True}, b"event: delta"),
 }
 TARGET_MS = 2.0
@@ -58,8 +61,9 @@ def in_process(rounds: int, requests: int, delay_ms: float) -> dict[str, dict[st
     from local.server import build
 
     with quiet_stdout():
-        app = build(str(ROOT / "config" / "routing.json"), None, bedrock=False, faults=faults(delay_ms),
-                    latency_scale=0.0)[0]
+        app = build(
+            str(ROOT / "config" / "routing.json"), None, bedrock=False, faults=faults(delay_ms), latency_scale=0.0
+        )[0]
     cases = {name: (path, json.dumps(body).encode(), marker) for name, (path, body, marker) in CASES.items()}
     out = {name: {"p50": [], "p99": []} for name in cases}
 
@@ -87,9 +91,12 @@ def in_process(rounds: int, requests: int, delay_ms: float) -> dict[str, dict[st
 
 def over_http(rounds: int, requests: int, delay_ms: float) -> dict[str, dict[str, list[float]]]:
     port = free_port()
-    server = Server("router (local.server)",
-                    [sys.executable, "-m", "local.server", "--port", str(port), "--latency-scale", "0"],
-                    port, bench_env(LOCAL_FAULTS=faults(delay_ms)))
+    server = Server(
+        "router (local.server)",
+        [sys.executable, "-m", "local.server", "--port", str(port), "--latency-scale", "0"],
+        port,
+        bench_env(LOCAL_FAULTS=faults(delay_ms)),
+    )
     cases = {name: (request_bytes(path, body, port=port), marker) for name, (path, body, marker) in CASES.items()}
     out = {name: {"p50": [], "p99": []} for name in cases}
 
@@ -126,17 +133,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100, help="requests per case per round")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="the backend's own first-token delay D")
     args = parser.parse_args(argv)
-    results = {"in process": in_process(args.rounds, args.requests, args.delay_ms),
-               "over HTTP": over_http(args.rounds, args.requests, args.delay_ms)}
+    results = {
+        "in process": in_process(args.rounds, args.requests, args.delay_ms),
+        "over HTTP": over_http(args.rounds, args.requests, args.delay_ms),
+    }
     rows = []
     for where, cases in results.items():
         for name, v in cases.items():
             p99 = median(v["p99"])
-            rows.append([f"{where}: {name}", f"{median(v['p50']):.3f}", spread(v["p50"], 3), f"{p99:.3f}",
-                         spread(v["p99"], 3), "met" if p99 < TARGET_MS else "MISSED"])
-    print(table(f"Added time to first token (client-observed TTFT - backend's D={args.delay_ms:g} ms), ms; median of "
-                f"{args.rounds} rounds x {args.requests} requests per case; target p99 < {TARGET_MS:g} ms",
-                ["where: case", "p50", "p50 range", "p99", "p99 range", "target"], rows))
+            rows.append(
+                [
+                    f"{where}: {name}",
+                    f"{median(v['p50']):.3f}",
+                    spread(v["p50"], 3),
+                    f"{p99:.3f}",
+                    spread(v["p99"], 3),
+                    "met" if p99 < TARGET_MS else "MISSED",
+                ]
+            )
+    print(
+        table(
+            f"Added time to first token (client-observed TTFT - backend's D={args.delay_ms:g} ms), ms; median of "
+            f"{args.rounds} rounds x {args.requests} requests per case; target p99 < {TARGET_MS:g} ms",
+            ["where: case", "p50", "p50 range", "p99", "p99 range", "target"],
+            rows,
+        )
+    )
     return 0
 
 

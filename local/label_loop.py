@@ -64,10 +64,17 @@ class LoopResult:
     table_items: list = field(default_factory=list)  # every item of the labels table (for the no-text check)
 
     def summary(self) -> dict:
-        return {"requests": self.requests, "answered": self.answered, "samples": self.sample_outcomes,
-                "labels": self.label_outcomes, "label_cost_usd": round(self.label_cost_usd, 6),
-                "seconds": {k: round(v, 2) for k, v in self.seconds.items()}, "report": self.report,
-                "fresh": self.fresh, "proposed": self.proposal is not None}
+        return {
+            "requests": self.requests,
+            "answered": self.answered,
+            "samples": self.sample_outcomes,
+            "labels": self.label_outcomes,
+            "label_cost_usd": round(self.label_cost_usd, 6),
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "report": self.report,
+            "fresh": self.fresh,
+            "proposed": self.proposal is not None,
+        }
 
 
 def loop_config(doc: object, route: str, strong_share: float | None) -> dict:
@@ -87,8 +94,10 @@ def loop_config(doc: object, route: str, strong_share: float | None) -> dict:
     if not r.get("labelling"):
         models = doc.get("models")
         if not isinstance(models, dict) or not models or not all(isinstance(m, dict) for m in models.values()):
-            raise LoopError("the configuration's 'models' must be a non-empty object of model objects: the judge "
-                            "of the labelling section added for the run is one of them")
+            raise LoopError(
+                "the configuration's 'models' must be a non-empty object of model objects: the judge "
+                "of the labelling section added for the run is one of them"
+            )
         judge = max(models, key=lambda k: _number(models[k].get("quality")))
         r["labelling"] = {"sample_rate": 1.0, "daily_budget_usd": 1_000_000.0, "judge_model": judge, "min_labels": 200}
         if strong_share is not None:
@@ -117,9 +126,19 @@ def run_loop(*, quiet_env: dict[str, str] | None = None, **kwargs) -> LoopResult
         os.environ.update(saved)
 
 
-def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, seed: int = 0, eval_n: int = 1000,
-              strong_share: float | None = 0.2, latency_scale: float = 0.0, labellers: int = 8,
-              labelling_latency_scale: float | None = None, now: datetime | None = None) -> LoopResult:
+def _run_loop(
+    *,
+    requests: int,
+    config_doc: dict,
+    route: str = DEFAULT_ROUTE,
+    seed: int = 0,
+    eval_n: int = 1000,
+    strong_share: float | None = 0.2,
+    latency_scale: float = 0.0,
+    labellers: int = 8,
+    labelling_latency_scale: float | None = None,
+    now: datetime | None = None,
+) -> LoopResult:
     """`labelling_latency_scale` (default: `latency_scale`): the simulated models' pace while labelling only, so a
     benchmark can time the labeller at real simulated latencies without waiting for the traffic at them too."""
     import boto3
@@ -154,8 +173,9 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
         config_file = Path(tmp) / "routing.json"
         config_file.write_bytes(raw)
         try:
-            app, service, backend = server.build(str(config_file), None, bedrock=False, faults=None,
-                                                 latency_scale=latency_scale, env={})
+            app, service, backend = server.build(
+                str(config_file), None, bedrock=False, faults=None, latency_scale=latency_scale, env={}
+            )
         except server.StartupError as exc:
             raise LoopError(str(exc)) from None
         queue = MemorySampleQueue()
@@ -167,8 +187,9 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
         prompts = simulated_traffic.generate(requests, seed=seed)
         with TestClient(app) as client:
             for i, p in enumerate(prompts):  # fixed request ids: the train/holdout split hashes them
-                response = client.post("/v1/route", json={"task": route, "prompt": p.text},
-                                       headers={"x-request-id": f"loop-{seed}-{i}"})
+                response = client.post(
+                    "/v1/route", json={"task": route, "prompt": p.text}, headers={"x-request-id": f"loop-{seed}-{i}"}
+                )
                 result.answered += response.status_code == 200
         sender.flush(30.0)
         result.sample_outcomes = dict(sender.counts)
@@ -176,8 +197,9 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
 
         # 2. labelling, as the labeller Lambda does it
         started = time.perf_counter()
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="local",
-                                aws_secret_access_key="local")
+        dynamodb = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
+        )
         create_table(dynamodb, LABELS_TABLE)
         store = LabelStore(LABELS_TABLE, dynamodb)
         if labelling_latency_scale is not None:
@@ -206,14 +228,16 @@ def _run_loop(*, requests: int, config_doc: dict, route: str = DEFAULT_ROUTE, se
         store.put_report(route, report.as_dict())
         result.report = report.as_dict()
         result.seconds["training"] = time.perf_counter() - started
-        result.table_items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=LABELS_TABLE)
-                              for item in page["Items"]]
+        result.table_items = [
+            item for page in dynamodb.get_paginator("scan").paginate(TableName=LABELS_TABLE) for item in page["Items"]
+        ]
 
         # 4. fresh prompts, judged the same way
         if eval_n and report.candidate_scorer is not None:
             started = time.perf_counter()
-            result.fresh = fresh_comparison(config, route, report.candidate_scorer, converse, n=eval_n,
-                                            seed=seed + EVAL_SEED_OFFSET)
+            result.fresh = fresh_comparison(
+                config, route, report.candidate_scorer, converse, n=eval_n, seed=seed + EVAL_SEED_OFFSET
+            )
             result.seconds["eval"] = time.perf_counter() - started
     return result
 
@@ -229,15 +253,20 @@ def judged_targets(config, route: str, texts: list[str], converse) -> list[float
     models = config.models
     weak, strong = models[labelling.weak_model], models[labelling.strong_model]
     judge = models[labelling.judge_model]
-    judge_spec = {"model_id": judge.model_id, "region": judge.region,
-                  "input_per_1k": judge.price.input_per_1k, "output_per_1k": judge.price.output_per_1k}
+    judge_spec = {
+        "model_id": judge.model_id,
+        "region": judge.region,
+        "input_per_1k": judge.price.input_per_1k,
+        "output_per_1k": judge.price.output_per_1k,
+    }
     targets = []
     for text in texts:
         messages = [{"role": "user", "content": [{"text": text}]}]
         answer_weak = converse(labelling.weak_model, weak.model_id, weak.region, None, messages, 1024)[0]
         answer_strong = converse(labelling.strong_model, strong.model_id, strong.region, None, messages, 1024)[0]
-        verdicts = judge_twice(converse, labelling.judge_model, judge_spec, text, answer_weak, answer_strong,
-                               {"judge": 0.0})
+        verdicts = judge_twice(
+            converse, labelling.judge_model, judge_spec, text, answer_weak, answer_strong, {"judge": 0.0}
+        )
         targets.append(target_from_verdicts([0.5 if v is None else v for v in verdicts]))
     return targets
 
@@ -254,11 +283,19 @@ def fresh_comparison(config, route: str, candidate, converse, *, n: int, seed: i
     vectors = [vectorize(*split_text(p.text)) for p in prompts]
     targets = judged_targets(config, route, [p.text for p in prompts], converse)
     result = learning.compare(bundled(), candidate, vectors, targets)
-    return {"n": n, "seed": seed, "database_prompts": sum(p.about_databases for p in prompts),
-            "bundled": {"apgr": result["current"]["apgr"], "ci": result["current"]["ci"]},
-            "retrained": {"apgr": result["candidate"]["apgr"], "ci": result["candidate"]["ci"],
-                          "version": candidate.version},
-            "gain": result["difference"], "verdict": result["verdict"]}
+    return {
+        "n": n,
+        "seed": seed,
+        "database_prompts": sum(p.about_databases for p in prompts),
+        "bundled": {"apgr": result["current"]["apgr"], "ci": result["current"]["ci"]},
+        "retrained": {
+            "apgr": result["candidate"]["apgr"],
+            "ci": result["candidate"]["ci"],
+            "version": candidate.version,
+        },
+        "gain": result["difference"],
+        "verdict": result["verdict"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,8 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--route", default=DEFAULT_ROUTE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=int, default=1000, help="fresh prompts to compare the scorers on (0: none)")
-    parser.add_argument("--strong-share", type=float, default=0.2,
-                        help="target_strong_share of the labelling section added when the route has none")
+    parser.add_argument(
+        "--strong-share",
+        type=float,
+        default=0.2,
+        help="target_strong_share of the labelling section added when the route has none",
+    )
     parser.add_argument("--latency-scale", type=float, default=0.0, help="simulated model latency (0 = instant)")
     parser.add_argument("--labellers", type=int, default=8, help="labelling threads (the labeller's concurrency)")
     args = parser.parse_args(argv)
@@ -296,9 +337,17 @@ def main(argv: list[str] | None = None) -> int:
             raise LoopError(f"cannot read {args.config}: {exc.strerror}") from None
         except ValueError as exc:
             raise LoopError(f"{args.config} is not JSON: {exc}") from None
-        result = run_loop(quiet_env=quiet, requests=args.requests, config_doc=doc, route=args.route, seed=args.seed,
-                          eval_n=args.eval, strong_share=args.strong_share, latency_scale=args.latency_scale,
-                          labellers=args.labellers)
+        result = run_loop(
+            quiet_env=quiet,
+            requests=args.requests,
+            config_doc=doc,
+            route=args.route,
+            seed=args.seed,
+            eval_n=args.eval,
+            strong_share=args.strong_share,
+            latency_scale=args.latency_scale,
+            labellers=args.labellers,
+        )
         summary = result.summary()
         if args.out and result.proposal is not None:
             _write(args.out, result.proposal)
@@ -310,8 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if args.out and result.proposal is None:
-        print(f"label_loop: no proposal written: {result.report['outcome'] if result.report else '?'}",
-              file=sys.stderr)
+        print(f"label_loop: no proposal written: {result.report['outcome'] if result.report else '?'}", file=sys.stderr)
     return 0
 
 

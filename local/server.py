@@ -34,8 +34,10 @@ def _check_bedrock_environment(env: dict) -> str:
     import boto3
 
     if boto3.session.Session(region_name=region).get_credentials() is None:
-        raise StartupError("--bedrock needs AWS credentials: none were found (set AWS_PROFILE, or "
-                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure`)")
+        raise StartupError(
+            "--bedrock needs AWS credentials: none were found (set AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure`)"
+        )
     return region
 
 
@@ -51,24 +53,40 @@ def local_spend_table():
         return None, lambda: None
     from router.adapters.spend_store import create_table
 
-    mock = mock_aws(config={"core": {"mock_credentials": False,
-                                     "passthrough": {"urls": [r"^https?://(?!dynamodb\.)"], "services": []}}})
+    mock = mock_aws(
+        config={
+            "core": {"mock_credentials": False, "passthrough": {"urls": [r"^https?://(?!dynamodb\.)"], "services": []}}
+        }
+    )
     mock.start()  # for the life of the server
-    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="local",
-                          aws_secret_access_key="local")  # moto accepts any credentials
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
+    )  # moto accepts any credentials
     create_table(client, LOCAL_SPEND_TABLE)
     return client, mock.stop
 
 
-def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: str | None, latency_scale: float,
-          env: dict | None = None, spend_client=None):
+def build(
+    config_file: str,
+    flags_file: str | None,
+    *,
+    bedrock: bool,
+    faults: str | None,
+    latency_scale: float,
+    env: dict | None = None,
+    spend_client=None,
+):
     """(the ASGI app, the service, the simulated backend or None). Raises StartupError naming what is wrong.
     `spend_client`: a DynamoDB client whose table LOCAL_SPEND_TABLE holds spend (see local_spend_table)."""
     env = dict(os.environ if env is None else env)
     if spend_client is not None:
         env["SPEND_TABLE_NAME"] = LOCAL_SPEND_TABLE
-    for name, value in (("POWERTOOLS_SERVICE_NAME", "model-router"), ("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter"),
-                        ("POWERTOOLS_TRACE_DISABLED", "true"), ("POWERTOOLS_METRICS_DISABLED", "true")):
+    for name, value in (
+        ("POWERTOOLS_SERVICE_NAME", "model-router"),
+        ("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter"),
+        ("POWERTOOLS_TRACE_DISABLED", "true"),
+        ("POWERTOOLS_METRICS_DISABLED", "true"),
+    ):
         os.environ.setdefault(name, value)  # read by Powertools at import
     from local.simulated_backend import (
         FaultSpecError,
@@ -103,10 +121,12 @@ def build(config_file: str, flags_file: str | None, *, bedrock: bool, faults: st
         except FaultSpecError as exc:
             raise StartupError(str(exc)) from None
         holder: dict = {}
-        backend = SimulatedBedrock(lambda: holder["service"].routing.get().value.config,
-                                   faults=parsed_faults, latency_scale=latency_scale)
-        service = wiring.service_from_env(env=env, client_factory=simulated_client_factory(backend),
-                                          backend="simulated", spend_client=spend_client)
+        backend = SimulatedBedrock(
+            lambda: holder["service"].routing.get().value.config, faults=parsed_faults, latency_scale=latency_scale
+        )
+        service = wiring.service_from_env(
+            env=env, client_factory=simulated_client_factory(backend), backend="simulated", spend_client=spend_client
+        )
         holder["service"] = service
     service.routing.get()  # load (and validate) the configuration before the first request
     return create_app(service, identity="api_key_header"), service, backend
@@ -117,11 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--config", default=os.environ.get("ROUTER_CONFIG_FILE", str(ROOT / "config/routing.json")))
-    parser.add_argument("--flags", default=os.environ.get("LOCAL_FLAGS_FILE", str(ROOT / "config/local-flags.json")),
-                        help="failover flags file, reloaded like the routing file (absent = no flags)")
+    parser.add_argument(
+        "--flags",
+        default=os.environ.get("LOCAL_FLAGS_FILE", str(ROOT / "config/local-flags.json")),
+        help="failover flags file, reloaded like the routing file (absent = no flags)",
+    )
     parser.add_argument("--bedrock", action="store_true", help="call real Amazon Bedrock (needs AWS credentials)")
-    parser.add_argument("--latency-scale", type=float, default=float(os.environ.get("LOCAL_LATENCY_SCALE", "1")),
-                        help="multiply the simulated models' latency (0 = instant)")
+    parser.add_argument(
+        "--latency-scale",
+        type=float,
+        default=float(os.environ.get("LOCAL_LATENCY_SCALE", "1")),
+        help="multiply the simulated models' latency (0 = instant)",
+    )
     args = parser.parse_args(argv)
     spend_client, stop_spend_table = local_spend_table()
     try:
@@ -132,9 +159,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace, spend_client) -> int:
     try:
-        app, service, backend = build(args.config, args.flags, bedrock=args.bedrock,
-                                      faults=os.environ.get("LOCAL_FAULTS"), latency_scale=args.latency_scale,
-                                      spend_client=spend_client)
+        app, service, backend = build(
+            args.config,
+            args.flags,
+            bedrock=args.bedrock,
+            faults=os.environ.get("LOCAL_FAULTS"),
+            latency_scale=args.latency_scale,
+            spend_client=spend_client,
+        )
     except StartupError as exc:
         print(f"model-router: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -146,8 +178,9 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
     try:  # bind first, so a taken port is a one-line error and uvicorn gets a ready socket
         # IPPROTO_TCP, not 0: asyncio turns TCP_NODELAY on only for sockets that say they are TCP, and without it
         # every response waited ~40 ms (Nagle + delayed ACK) between its headers and its body.
-        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM,
-                             socket.IPPROTO_TCP)
+        sock = socket.socket(
+            socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
     except OSError as exc:
@@ -160,8 +193,11 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
     print(f"  config:  {args.config} (version {snap.version}, reloaded on change)", file=sys.stderr)
     print(f"  flags:   {args.flags}", file=sys.stderr)
     if spend_client is not None:
-        print(f"  spend:   in-memory stand-in for the spend table (moto DynamoDB, {LOCAL_SPEND_TABLE}); "
-              "budgets enforced, spend forgotten at exit", file=sys.stderr)
+        print(
+            f"  spend:   in-memory stand-in for the spend table (moto DynamoDB, {LOCAL_SPEND_TABLE}); "
+            "budgets enforced, spend forgotten at exit",
+            file=sys.stderr,
+        )
     else:
         print("  spend:   no spend table (moto is not installed): budgets are not enforced", file=sys.stderr)
     if backend is not None and backend.faults:
@@ -171,8 +207,15 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
     async def serve() -> None:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         # Clients keep connections alive between requests; a 5 s idle close (uvicorn's default) races a reuse.
-        config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048, timeout_keep_alive=75,
-                                timeout_graceful_shutdown=5, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            backlog=2048,
+            timeout_keep_alive=75,
+            timeout_graceful_shutdown=5,
+            lifespan="off",
+        )
         await uvicorn.Server(config).serve(sockets=[sock])
 
     try:

@@ -78,9 +78,15 @@ from routing_engine.config import RoutingConfig
 
 SIMULATED_TAG = "[SIMULATED]"
 ERROR_STATUS = {
-    "ValidationException": 400, "AccessDeniedException": 403, "ResourceNotFoundException": 404,
-    "ModelTimeoutException": 408, "ModelErrorException": 424, "ModelNotReadyException": 429,
-    "ThrottlingException": 429, "ServiceQuotaExceededException": 429, "InternalServerException": 500,
+    "ValidationException": 400,
+    "AccessDeniedException": 403,
+    "ResourceNotFoundException": 404,
+    "ModelTimeoutException": 408,
+    "ModelErrorException": 424,
+    "ModelNotReadyException": 429,
+    "ThrottlingException": 429,
+    "ServiceQuotaExceededException": 429,
+    "InternalServerException": 500,
     "ServiceUnavailableException": 503,
 }
 LATENCY_FAULTS = {"latency", "first_token_latency"}
@@ -94,8 +100,10 @@ WORDS_ASKED = re.compile(r"\b(\d{1,6})\s+words\b", re.IGNORECASE)
 HINT_PATTERN = re.compile(
     r"(?<![\w.-])([A-Za-z_][\w.-]*)\s*[:=]\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s,;=\"']+)(?=[\s,;]|$))"
 )
-FILLER = ("the simulated model keeps writing so that long answers streaming and token limits can be tried "
-          "locally without calling any real model and every word here is placeholder text").split()
+FILLER = (
+    "the simulated model keeps writing so that long answers streaming and token limits can be tried "
+    "locally without calling any real model and every word here is placeholder text"
+).split()
 
 
 class FaultSpecError(ValueError):
@@ -173,8 +181,10 @@ def validate_fault_keys(faults: dict[str, list[Fault]], known: RoutingConfig | I
             target = config.aliases.get(key, key)
             if target in config.routes:
                 hints.append(f"'{key}' is a route: use its model '{config.routes[target].model}'")
-        groups = [("models", sorted(config.models)),
-                  ("model ids", sorted(spec.model_id for spec in config.models.values()))]
+        groups = [
+            ("models", sorted(config.models)),
+            ("model ids", sorted(spec.model_id for spec in config.models.values())),
+        ]
         aliases = sorted(a for a, t in config.aliases.items() if t in config.models)
         if aliases:
             groups.append(("model aliases", aliases))
@@ -283,8 +293,10 @@ def _pick_tool(request: dict, last_user: dict, operation: str) -> dict | None:
 
 
 def _validation(message: str, operation: str = "Converse") -> ClientError:
-    return ClientError({"Error": {"Code": "ValidationException", "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+    return ClientError(
+        {"Error": {"Code": "ValidationException", "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        operation,
+    )
 
 
 def _tool_use_id(digest: str) -> str:
@@ -295,7 +307,7 @@ def _tool_use_id(digest: str) -> str:
 def _split_json(text: str) -> list[str]:
     pieces = tokenize(text)
     if len(pieces) == 1 and len(text) > 1:  # e.g. "{}": still more than one fragment
-        pieces = [text[: len(text) // 2], text[len(text) // 2:]]
+        pieces = [text[: len(text) // 2], text[len(text) // 2 :]]
     return pieces
 
 
@@ -309,7 +321,7 @@ def _text_answer(key: str, spec, text_in: str, digest: str, tool_results: list[s
         answer += " ".join(tool_results) + " "
     answer += (
         f"Your message had {len(words)} words"
-        + (f", starting with \"{' '.join(words[:6])}\"" if words else "")
+        + (f', starting with "{" ".join(words[:6])}"' if words else "")
         + f". Fingerprint {digest[:8]}."
     )
     asked = WORDS_ASKED.search(text_in)
@@ -323,8 +335,9 @@ def _text_answer(key: str, spec, text_in: str, digest: str, tool_results: list[s
     return answer
 
 
-def _build_answer(key: str, spec, request: dict, operation: str,
-                  quality_of: Callable[[str], float | None] | None = None) -> _Answer:
+def _build_answer(
+    key: str, spec, request: dict, operation: str, quality_of: Callable[[str], float | None] | None = None
+) -> _Answer:
     """The answer to one request. `quality_of` (a model's catalog quality by key, id or display name) lets a
     judge request (local/simulated_judge.py) be answered by the simulated judge."""
     messages = request.get("messages", [])
@@ -370,18 +383,27 @@ def _build_answer(key: str, spec, request: dict, operation: str,
     pieces = tokenize(text[:cut])
     max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
     if len(pieces) > max_tokens:
-        pieces, stop_reason, stop_sequence = pieces[:max(0, max_tokens)], "max_tokens", None
+        pieces, stop_reason, stop_sequence = pieces[: max(0, max_tokens)], "max_tokens", None
     return _Answer([{"text": "".join(pieces)}], pieces, stop_reason, stop_sequence, input_tokens, len(pieces))
 
 
 # --- a small JSON Schema instance generator ----------------------------------------------------------
 
 _FORMAT_SAMPLES = {
-    "date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z", "time": "00:00:00Z", "duration": "P1D",
-    "email": "simulated@example.com", "idn-email": "simulated@example.com", "hostname": "example.com",
-    "uri": "https://example.com/simulated", "url": "https://example.com/simulated", "iri": "https://example.com/",
-    "uri-reference": "https://example.com/simulated", "uuid": "00000000-0000-4000-8000-000000000000",
-    "ipv4": "192.0.2.1", "ipv6": "2001:db8::1",
+    "date": "2026-01-01",
+    "date-time": "2026-01-01T00:00:00Z",
+    "time": "00:00:00Z",
+    "duration": "P1D",
+    "email": "simulated@example.com",
+    "idn-email": "simulated@example.com",
+    "hostname": "example.com",
+    "uri": "https://example.com/simulated",
+    "url": "https://example.com/simulated",
+    "iri": "https://example.com/",
+    "uri-reference": "https://example.com/simulated",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
 }
 _MAX_DEPTH = 12  # past half of it: only required properties and minimum array sizes
 
@@ -646,8 +668,13 @@ class SimulatedBedrock:
         return self._shared.streams
 
     def with_timeout(self, read_timeout_s: float) -> SimulatedBedrock:
-        clone = SimulatedBedrock(self._config, faults=self.faults, latency_scale=self.latency_scale,
-                                 read_timeout_s=read_timeout_s, sleep=self._sleep)
+        clone = SimulatedBedrock(
+            self._config,
+            faults=self.faults,
+            latency_scale=self.latency_scale,
+            read_timeout_s=read_timeout_s,
+            sleep=self._sleep,
+        )
         clone._shared = self._shared
         return clone
 
@@ -675,8 +702,10 @@ class SimulatedBedrock:
             if router.arn == model_id or (router.arn is None and ":prompt-router/" in model_id):
                 return key, None, router, config
         raise ClientError(
-            {"Error": {"Code": "ResourceNotFoundException", "Message": f"simulated backend: no model {model_id}"},
-             "ResponseMetadata": {"HTTPStatusCode": 404}},
+            {
+                "Error": {"Code": "ResourceNotFoundException", "Message": f"simulated backend: no model {model_id}"},
+                "ResponseMetadata": {"HTTPStatusCode": 404},
+            },
             operation,
         )
 
@@ -708,8 +737,9 @@ class SimulatedBedrock:
                 pace += fault.latency_ms
             elif fault.kind == "first_token_latency" and self._roll(fault.rate):
                 first_extra += fault.latency_ms
-        error = next((f.kind for f in faults if f.kind not in LATENCY_FAULTS | {"stream_error"}
-                      and self._roll(f.rate)), None)
+        error = next(
+            (f.kind for f in faults if f.kind not in LATENCY_FAULTS | {"stream_error"} and self._roll(f.rate)), None
+        )
         stream_error = any(f.kind == "stream_error" and self._roll(f.rate) for f in faults)
         return _Plan(key, spec, trace, pace, first_extra, error, stream_error)
 
@@ -720,8 +750,10 @@ class SimulatedBedrock:
         if plan.error == "Timeout":
             raise ReadTimeoutError(endpoint_url=f"simulated://{plan.key}")
         raise ClientError(
-            {"Error": {"Code": plan.error, "Message": f"simulated {plan.error} injected by LOCAL_FAULTS"},
-             "ResponseMetadata": {"HTTPStatusCode": ERROR_STATUS.get(plan.error, 500)}},
+            {
+                "Error": {"Code": plan.error, "Message": f"simulated {plan.error} injected by LOCAL_FAULTS"},
+                "ResponseMetadata": {"HTTPStatusCode": ERROR_STATUS.get(plan.error, 500)},
+            },
             operation,
         )
 
@@ -741,8 +773,11 @@ class SimulatedBedrock:
         response = {
             "output": {"message": {"role": "assistant", "content": answer.content}},
             "stopReason": answer.stop_reason,
-            "usage": {"inputTokens": answer.input_tokens, "outputTokens": answer.output_tokens,
-                      "totalTokens": answer.input_tokens + answer.output_tokens},
+            "usage": {
+                "inputTokens": answer.input_tokens,
+                "outputTokens": answer.output_tokens,
+                "totalTokens": answer.input_tokens + answer.output_tokens,
+            },
             "metrics": {"latencyMs": int(latency_ms)},
             "ResponseMetadata": _response_metadata("application/json"),
         }
@@ -777,8 +812,12 @@ def _invoked_model_arn(router_arn: str, model_id: str) -> str:
 
 def _response_metadata(content_type: str) -> dict:
     request_id = str(uuid.uuid4())
-    return {"RequestId": request_id, "HTTPStatusCode": 200, "RetryAttempts": 0,
-            "HTTPHeaders": {"content-type": content_type, "x-amzn-requestid": request_id}}
+    return {
+        "RequestId": request_id,
+        "HTTPStatusCode": 200,
+        "RetryAttempts": 0,
+        "HTTPHeaders": {"content-type": content_type, "x-amzn-requestid": request_id},
+    }
 
 
 class SimulatedEventStream:
@@ -837,15 +876,22 @@ class SimulatedEventStream:
             use = block["toolUse"]
             if self._closed.is_set():
                 return
-            yield self._emit({"contentBlockStart": {"start": {"toolUse": {"toolUseId": use["toolUseId"],
-                                                                           "name": use["name"]}},
-                                                    "contentBlockIndex": 0}})
+            yield self._emit(
+                {
+                    "contentBlockStart": {
+                        "start": {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}},
+                        "contentBlockIndex": 0,
+                    }
+                }
+            )
 
             def delta(piece):
                 return {"toolUse": {"input": piece}}
         else:
+
             def delta(piece):
                 return {"text": piece}
+
         fail_after = min(2, len(answer.pieces)) if plan.stream_error else None
         for i, piece in enumerate(answer.pieces):
             if i and not self._wait(plan.per_token_ms):
@@ -856,13 +902,18 @@ class SimulatedEventStream:
             yield self._emit({"contentBlockDelta": {"delta": delta(piece), "contentBlockIndex": 0}})
             if fail_after is not None and self.pieces_sent >= fail_after:
                 raise EventStreamError(
-                    {"Error": {"Code": STREAM_ERROR_CODE,
-                               "Message": f"simulated {STREAM_ERROR_CODE} injected by LOCAL_FAULTS"}},
+                    {
+                        "Error": {
+                            "Code": STREAM_ERROR_CODE,
+                            "Message": f"simulated {STREAM_ERROR_CODE} injected by LOCAL_FAULTS",
+                        }
+                    },
                     "ConverseStream",
                 )
         if fail_after is not None:  # an empty answer: the error comes instead of the first token
-            raise EventStreamError({"Error": {"Code": STREAM_ERROR_CODE, "Message": "simulated stream error"}},
-                                   "ConverseStream")
+            raise EventStreamError(
+                {"Error": {"Code": STREAM_ERROR_CODE, "Message": "simulated stream error"}}, "ConverseStream"
+            )
         if self._closed.is_set():
             return
         yield self._emit({"contentBlockStop": {"contentBlockIndex": 0}})
@@ -871,8 +922,11 @@ class SimulatedEventStream:
             stop["additionalModelResponseFields"] = {"stop_sequence": answer.stop_sequence}
         yield self._emit({"messageStop": stop})
         metadata: dict = {
-            "usage": {"inputTokens": answer.input_tokens, "outputTokens": answer.output_tokens,
-                      "totalTokens": answer.input_tokens + answer.output_tokens},
+            "usage": {
+                "inputTokens": answer.input_tokens,
+                "outputTokens": answer.output_tokens,
+                "totalTokens": answer.input_tokens + answer.output_tokens,
+            },
             "metrics": {"latencyMs": int(plan.first_token_ms + max(0, len(answer.pieces) - 1) * plan.per_token_ms)},
         }
         if plan.trace is not None:

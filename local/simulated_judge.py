@@ -28,15 +28,38 @@ from labeller.judge import JUDGE_PREFIX  # the labeller's own: a reworded prompt
 # Each term is a database concept in one language. The simulated traffic's database topics each contain one.
 DATABASE_TERMS: tuple[str, ...] = (
     # English
-    "database", "databases", "sql", "postgresql", "postgres", "mysql", "sqlite", "primary key", "foreign key",
-    "query planner", "schema migration", "dynamodb", "mongodb",
+    "database",
+    "databases",
+    "sql",
+    "postgresql",
+    "postgres",
+    "mysql",
+    "sqlite",
+    "primary key",
+    "foreign key",
+    "query planner",
+    "schema migration",
+    "dynamodb",
+    "mongodb",
     # Spanish
-    "base de datos", "bases de datos", "clave primaria", "clave foránea", "consulta sql",
+    "base de datos",
+    "bases de datos",
+    "clave primaria",
+    "clave foránea",
+    "consulta sql",
     # German
-    "datenbank", "datenbanken", "datenbankindex", "datenbanktabelle", "primärschlüssel", "fremdschlüssel",
+    "datenbank",
+    "datenbanken",
+    "datenbankindex",
+    "datenbanktabelle",
+    "primärschlüssel",
+    "fremdschlüssel",
     "sql-abfrage",
     # Japanese
-    "データベース", "主キー", "外部キー", "クエリ",
+    "データベース",
+    "主キー",
+    "外部キー",
+    "クエリ",
 )
 
 _CJK = [t for t in DATABASE_TERMS if any(ord(c) >= 0x3000 for c in t)]
@@ -44,8 +67,11 @@ _LATIN = [t for t in DATABASE_TERMS if t not in _CJK]
 # Whole words for Latin script; a Latin word next to kana ("SQLの") still counts, hence no \w in the boundaries.
 _WORD_CHARS = "A-Za-z0-9\u00c0-\u00ff"
 _LATIN_PATTERN = re.compile(
-    rf"(?<![{_WORD_CHARS}])(?:" + "|".join(re.escape(t) for t in sorted(_LATIN, key=len, reverse=True))
-    + rf")(?![{_WORD_CHARS}])", re.IGNORECASE)
+    rf"(?<![{_WORD_CHARS}])(?:"
+    + "|".join(re.escape(t) for t in sorted(_LATIN, key=len, reverse=True))
+    + rf")(?![{_WORD_CHARS}])",
+    re.IGNORECASE,
+)
 _SECTION = {name: re.compile(rf"<{name}>(.*?)</{name}>", re.DOTALL) for name in ("question", "answer_a", "answer_b")}
 # What every simulated text answer says about its author (local/simulated_backend.py, _text_answer).
 _AUTHOR = re.compile(r"simulated answer from (.+?) \(([^()\s]+)\)")

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 GEO_PREFIXES = ("us-gov", "global", "apac", "us", "eu", "jp", "au", "ca")
 _PROFILE_ID = re.compile(rf"^(?P<geo>{'|'.join(GEO_PREFIXES)})\.(?P<model>[a-z0-9][a-z0-9.:_-]*)$")
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]*$")
-_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):(?P<account>\d{12})?:(?P<resource>[A-Za-z0-9./:_-]+)$")
+_ARN = re.compile(
+    r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):(?P<account>\d{12})?:(?P<resource>[A-Za-z0-9./:_-]+)$"
+)
 
 
 class ModelIdError(ValueError):

@@ -51,8 +51,14 @@ class Platform:
         if not self.platforms:  # the host: what `pip install` would pick here
             return []
         args = [arg for tag in self.platforms for arg in ("--platform", tag)]
-        return [*args, "--implementation", self.implementation, "--python-version", self.python_version,
-                "--only-binary=:all:"]
+        return [
+            *args,
+            "--implementation",
+            self.implementation,
+            "--python-version",
+            self.python_version,
+            "--only-binary=:all:",
+        ]
 
 
 LAMBDA_ARM64 = Platform(platforms=("manylinux_2_28_aarch64", "manylinux2014_aarch64"), python_version="3.13")
@@ -71,8 +77,9 @@ def _walk(root: Path, *, skip_top: frozenset[str] = frozenset()) -> list[Path]:
     files = []
     for current, dirs, names in os.walk(root):
         top = Path(current) == root
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info")
-                         and not (top and d in skip_top))
+        dirs[:] = sorted(
+            d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info") and not (top and d in skip_top)
+        )
         for name in sorted(names):
             if name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES):
                 continue
@@ -111,8 +118,13 @@ def _built_in_place(target: Path, prefix: str) -> Iterator[Path]:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def install_requirements(requirements: Path, *, platform: Platform = LAMBDA_ARM64, cache_dir: Path | None = None,
-                         pip: tuple[str, ...] = (sys.executable, "-m", "pip")) -> Path:
+def install_requirements(
+    requirements: Path,
+    *,
+    platform: Platform = LAMBDA_ARM64,
+    cache_dir: Path | None = None,
+    pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
+) -> Path:
     """pip-install `requirements` for `platform` into a cached directory keyed by their hash; return it."""
     cache_dir = cache_dir or default_deps_cache()
     key = hashlib.sha256(requirements.read_bytes() + b"\0" + repr(platform).encode()).hexdigest()[:20]
@@ -120,17 +132,36 @@ def install_requirements(requirements: Path, *, platform: Platform = LAMBDA_ARM6
     if target.is_dir():
         return target
     with _built_in_place(target, ".deps-") as scratch:
-        command = [*pip, "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--no-input",
-                   "--target", str(scratch), *platform.pip_args(), "-r", str(requirements)]
+        command = [
+            *pip,
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--no-input",
+            "--target",
+            str(scratch),
+            *platform.pip_args(),
+            "-r",
+            str(requirements),
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
-            raise BundlingError(f"pip could not install {requirements} for {platform}: "
-                                f"{(result.stderr or result.stdout).strip()[-2000:]}")
+            raise BundlingError(
+                f"pip could not install {requirements} for {platform}: "
+                f"{(result.stderr or result.stdout).strip()[-2000:]}"
+            )
     return target
 
 
-def stage_lambda_asset(*, source_dir: Path, routing_config_file: Path, staging_root: Path,
-                       platform: Platform | None = LAMBDA_ARM64, deps_cache: Path | None = None) -> Path:
+def stage_lambda_asset(
+    *,
+    source_dir: Path,
+    routing_config_file: Path,
+    staging_root: Path,
+    platform: Platform | None = LAMBDA_ARM64,
+    deps_cache: Path | None = None,
+) -> Path:
     """Copy `source_dir`, the routing config and the installed requirements into a content-addressed
     directory; return it. `platform=None` skips the requirements (a source dir without any)."""
     requirements = source_dir / REQUIREMENTS_FILE

@@ -84,13 +84,14 @@ class RouterStack(Stack):
             layers=[self.powertools_layer],  # pydantic
         )
         self.rollout_monitor_role = iam.Role(
-            self, "RolloutMonitorRole",
+            self,
+            "RolloutMonitorRole",
             assumed_by=iam.ServicePrincipal("appconfig.amazonaws.com"),
             description=f"AppConfig reads the routing-rollout alarm during {settings.stage} routing rollouts",
             inline_policies={
-                "DescribeAlarms": iam.PolicyDocument(statements=[
-                    iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=["*"])
-                ])
+                "DescribeAlarms": iam.PolicyDocument(
+                    statements=[iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=["*"])]
+                )
             },
         )
         Validations.of(self.rollout_monitor_role).acknowledge(
@@ -120,7 +121,9 @@ class RouterStack(Stack):
                     cw.Alarm.from_alarm_arn(self, "RoutingRolloutRef", alarm_arn(self, rollout_alarm_name)),
                     self.rollout_monitor_role,
                 )
-            ] if settings.routing_rollout_monitor else [],
+            ]
+            if settings.routing_rollout_monitor
+            else [],
             validator_function=self.config_validator,
         )
         self.flags = FailoverFlagsStore(
@@ -134,7 +137,8 @@ class RouterStack(Stack):
         )
         self.spend = SpendTable(self, "Spend", stage=settings.stage)
         self.label_loop = LabelLoop(
-            self, "LabelLoop",
+            self,
+            "LabelLoop",
             stage=settings.stage,
             config=config,
             code=lambda_code,
@@ -188,9 +192,7 @@ class RouterStack(Stack):
         self.flags.grant_read(self.router_function)
         self.spend.grant_router(self.router_function)
         self.label_loop.grant_send(self.router_function)
-        self.model_access = ModelInvokePolicy(
-            self, "ModelAccess", role=self.router_function.role, config=config
-        )
+        self.model_access = ModelInvokePolicy(self, "ModelAccess", role=self.router_function.role, config=config)
         # The API must not reach a function whose Bedrock policies do not exist yet.
         for policy in self.model_access.policies:
             self.router_function.node.add_dependency(policy)
@@ -257,8 +259,9 @@ class RouterStack(Stack):
         # The controller writes flags versions: it must be gone before the cleanup runs on delete.
         # ... and so must its role and policies: an invocation still running would otherwise keep the right to
         # create flags versions while the cleanup lists them.
-        self.cleanup.keep_alive_until_cleaned(self.failover_controller.function, self.failover_controller.function.role,
-                                              self.failover_controller.policy)
+        self.cleanup.keep_alive_until_cleaned(
+            self.failover_controller.function, self.failover_controller.function.role, self.failover_controller.policy
+        )
         # So does the scorer trainer, which proposes (creates) hosted versions of the routing profile.
         self.cleanup.keep_alive_until_cleaned(*self.label_loop.writers)
 

@@ -19,8 +19,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                      2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 class SettingsError(ValueError):
@@ -49,8 +71,12 @@ class PromptRouterDefinition(_Strict):
     inference_profile_geo: Literal["us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"] = Field(
         default="us", description="Geo prefix of the cross-region inference profiles the router may call through"
     )
-    description: str = Field(default="", max_length=200, pattern=r"^([0-9a-zA-Z:.][ _-]?)*$",
-                             description="Letters, digits, ':', '.', single spaces, '_' or '-' (the API's pattern)")
+    description: str = Field(
+        default="",
+        max_length=200,
+        pattern=r"^([0-9a-zA-Z:.][ _-]?)*$",
+        description="Letters, digits, ':', '.', single spaces, '_' or '-' (the API's pattern)",
+    )
 
     @field_validator("models")
     @classmethod
@@ -73,9 +99,14 @@ class PromptRouterDefinition(_Strict):
 
 # Which cross-region inference-profile geographies serve a region (by its prefix). Used only when
 # the stack's region is known at synth; an env-agnostic stack trusts `inference_profile_geo`.
-GEO_OF_REGION_PREFIX = {"us-": ("us", "global"), "eu-": ("eu", "global"), "ap-northeast-1": ("apac", "jp", "global"),
-                        "ap-southeast-2": ("apac", "au", "global"), "ap-": ("apac", "global"),
-                        "ca-": ("ca", "us", "global")}
+GEO_OF_REGION_PREFIX = {
+    "us-": ("us", "global"),
+    "eu-": ("eu", "global"),
+    "ap-northeast-1": ("apac", "jp", "global"),
+    "ap-southeast-2": ("apac", "au", "global"),
+    "ap-": ("apac", "global"),
+    "ca-": ("ca", "us", "global"),
+}
 
 
 def geos_for_region(region: str) -> tuple[str, ...] | None:
@@ -88,8 +119,9 @@ def geos_for_region(region: str) -> tuple[str, ...] | None:
 class PromptRouterContext(_Strict):
     """Context `prompt_router`: exactly one of an existing router's ARN or a definition to create."""
 
-    arn: str | None = Field(default=None, pattern=PROMPT_ROUTER_ARN,
-                            description="Existing router, default routers included")
+    arn: str | None = Field(
+        default=None, pattern=PROMPT_ROUTER_ARN, description="Existing router, default routers included"
+    )
     definition: PromptRouterDefinition | None = None
 
     @model_validator(mode="after")
@@ -102,34 +134,48 @@ class PromptRouterContext(_Strict):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    stage: str = Field(default="dev", pattern=r"^[a-z][a-z0-9-]{0,19}$",
-                       description="Names the stack, the API stage and the AppConfig environment")
+    stage: str = Field(
+        default="dev",
+        pattern=r"^[a-z][a-z0-9-]{0,19}$",
+        description="Names the stack, the API stage and the AppConfig environment",
+    )
     account: str | None = Field(default=None, pattern=r"^\d{12}$", description="Omit for an env-agnostic stack")
-    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
-                               description="A commercial region: the adapter layer is not published elsewhere")
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+        description="A commercial region: the adapter layer is not published elsewhere",
+    )
     auth_mode: Literal["api_key", "iam"] = "api_key"
     throttle_rate_limit: float = Field(default=50, gt=0, le=10_000, description="Stage steady-state requests/s")
     throttle_burst_limit: int = Field(default=100, ge=1, le=5_000)
-    routing_config_file: str = Field(default="config/routing.json", min_length=1,
-                                     description="Relative to the repository root, or absolute")
-    config_cache_seconds: int = Field(default=45, ge=1, le=300,
-                                      description="How long the router keeps a fetched configuration")
+    routing_config_file: str = Field(
+        default="config/routing.json", min_length=1, description="Relative to the repository root, or absolute"
+    )
+    config_cache_seconds: int = Field(
+        default=45, ge=1, le=300, description="How long the router keeps a fetched configuration"
+    )
     log_retention_days: int = 30
     powertools_version: str = Field(
-        default="3.37.0", pattern=r"^\d+\.\d+\.\d+$",
+        default="3.37.0",
+        pattern=r"^\d+\.\d+\.\d+$",
         description="Powertools release whose public layer the functions use (SSM "
         "/aws/service/powertools/python/arm64/python3.13/<version>); requirements.txt pins the same one",
     )
-    lwa_layer_version: int = Field(default=26, ge=1, le=1000,
-                                   description="Version of the public LambdaAdapterLayerArm64 (AWS Lambda Web Adapter)")
+    lwa_layer_version: int = Field(
+        default=26, ge=1, le=1000, description="Version of the public LambdaAdapterLayerArm64 (AWS Lambda Web Adapter)"
+    )
     lambda_memory_mb: int = Field(default=1024, ge=128, le=10_240)
     stream_timeout_seconds: int = Field(
-        default=900, ge=30, le=900,
+        default=900,
+        ge=30,
+        le=900,
         description="Router Lambda timeout and API Gateway integration timeout (streamed responses may run up to "
         "15 minutes); the app caps every request's deadline at it (ROUTER_MAX_REQUEST_SECONDS)",
     )
     controller_reserved_concurrency: int | None = Field(
-        default=None, ge=1, le=1000,
+        default=None,
+        ge=1,
+        le=1000,
         description="Opt-in reserved concurrency for the failover controller; off by default because Lambda keeps "
         "100 units unreserved and new accounts may have a quota of 10 or 50",
     )
@@ -150,26 +196,32 @@ class Settings(BaseModel):
     prompt_router: PromptRouterContext | None = Field(
         default=None, description='{"arn": ...} or {"definition": {...}}; none: prompt-router targets are skipped'
     )
-    flags_cache_seconds: int = Field(default=10, ge=1, le=300,
-                                     description="How long the router keeps the failover flags (FLAGS_MAX_AGE_SECONDS)")
+    flags_cache_seconds: int = Field(
+        default=10, ge=1, le=300, description="How long the router keeps the failover flags (FLAGS_MAX_AGE_SECONDS)"
+    )
     # Alarms on the router's own metrics (namespace ModelRouter) and on AWS/Bedrock.
-    alarm_period_seconds: int = Field(default=60, ge=60, le=3600,
-                                      description="Multiple of 60: EMF metrics are standard resolution")
+    alarm_period_seconds: int = Field(
+        default=60, ge=60, le=3600, description="Multiple of 60: EMF metrics are standard resolution"
+    )
     alarm_evaluation_periods: int = Field(default=3, ge=1, le=60)
     alarm_datapoints_to_alarm: int = Field(default=2, ge=1, le=60)
-    alarm_min_invocations: int = Field(default=5, ge=1, le=100_000,
-                                       description="Calls per period below which a rate alarm stays OK")
+    alarm_min_invocations: int = Field(
+        default=5, ge=1, le=100_000, description="Calls per period below which a rate alarm stays OK"
+    )
     model_error_rate_threshold: float = Field(default=0.2, gt=0, le=1)
     model_throttle_rate_threshold: float = Field(default=0.2, gt=0, le=1)
-    bedrock_metric_alarms: bool = Field(default=True,
-                                        description="Also alarm on AWS/Bedrock server errors and throttles by ModelId")
+    bedrock_metric_alarms: bool = Field(
+        default=True, description="Also alarm on AWS/Bedrock server errors and throttles by ModelId"
+    )
     api_5xx_rate_threshold: float = Field(default=0.05, gt=0, le=1)
     router_lambda_errors_threshold: int = Field(default=5, ge=1, description="Router Lambda Errors per period")
     router_lambda_throttles_threshold: int = Field(default=5, ge=1, description="Router Lambda Throttles per period")
     # The label loop (issue 9): spend is bounded per route by the routing configuration's daily budget, and here by
     # how many labeller invocations may run at once.
     labeller_max_concurrency: int = Field(
-        default=2, ge=2, le=1000,
+        default=2,
+        ge=2,
+        le=1000,
         description="MaximumConcurrency of the labeller's SQS event source (Lambda allows 2 to 1000)",
     )
     trainer_schedule: str = Field(
@@ -218,11 +270,15 @@ class Settings(BaseModel):
         if cron is not None:
             fields = cron.group(1).split()
             if len(fields) != 6:
-                raise ValueError("a cron expression has six fields: minutes hours day-of-month month day-of-week "
-                                 "year, e.g. cron(30 1 * * ? *)")
+                raise ValueError(
+                    "a cron expression has six fields: minutes hours day-of-month month day-of-week "
+                    "year, e.g. cron(30 1 * * ? *)"
+                )
             if (fields[2] == "?") == (fields[4] == "?"):  # EventBridge: exactly one of the two is '?'
-                raise ValueError("in a cron expression exactly one of day-of-month and day-of-week must be '?', "
-                                 "e.g. cron(30 1 * * ? *)")
+                raise ValueError(
+                    "in a cron expression exactly one of day-of-month and day-of-week must be '?', "
+                    "e.g. cron(30 1 * * ? *)"
+                )
             return value
         rate = re.fullmatch(r"rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)", value)
         if rate is None:
@@ -258,7 +314,9 @@ class Settings(BaseModel):
     def _burst_covers_rate(cls, value: int, info) -> int:
         rate = info.data.get("throttle_rate_limit")
         if rate is not None and value < rate:
-            raise ValueError(f"must be at least throttle_rate_limit ({rate:g}); a smaller bucket rejects steady traffic")
+            raise ValueError(
+                f"must be at least throttle_rate_limit ({rate:g}); a smaller bucket rejects steady traffic"
+            )
         return value
 
     @property

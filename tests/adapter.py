@@ -39,15 +39,20 @@ def lambda_handler(event: dict, context) -> dict:
     """The Lambda invocation as the adapter performs it, against the app of the current service."""
     client: TestClient = _current["client"]
     body = event.get("body")
-    content = base64.b64decode(body) if body is not None and event.get("isBase64Encoded") else (
-        body.encode("utf-8", "surrogatepass") if isinstance(body, str) else b"")
+    content = (
+        base64.b64decode(body)
+        if body is not None and event.get("isBase64Encoded")
+        else (body.encode("utf-8", "surrogatepass") if isinstance(body, str) else b"")
+    )
     headers = {k: v for k, v in (event.get("headers") or {}).items()}
     headers["x-amzn-request-context"] = json.dumps(event.get("requestContext") or {})
     remaining = context.get_remaining_time_in_millis() if context is not None else 29_000
-    headers["x-amzn-lambda-context"] = json.dumps({
-        "request_id": getattr(context, "aws_request_id", "test"),
-        "deadline": int(time.time() * 1000) + remaining,
-        "invoked_function_arn": getattr(context, "invoked_function_arn", ""),
-    })
+    headers["x-amzn-lambda-context"] = json.dumps(
+        {
+            "request_id": getattr(context, "aws_request_id", "test"),
+            "deadline": int(time.time() * 1000) + remaining,
+            "invoked_function_arn": getattr(context, "invoked_function_arn", ""),
+        }
+    )
     response = client.request(event["httpMethod"], event["path"], content=content, headers=headers)
     return {"statusCode": response.status_code, "headers": dict(response.headers), "body": response.text}

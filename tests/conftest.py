@@ -33,26 +33,35 @@ ROUTING_CONFIG: dict = {
         "claude-haiku": {
             "model_id": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
             "price": {"input_per_1k": 0.001, "output_per_1k": 0.005},
-            "max_output_tokens": 8192, "modalities": ["text", "image", "document"], "quality": 60,
+            "max_output_tokens": 8192,
+            "modalities": ["text", "image", "document"],
+            "quality": 60,
             "fallbacks": ["nova-pro", "claude-sonnet"],
         },
         "claude-sonnet": {
             "model_id": "us.anthropic.claude-sonnet-4-6",
             "price": {"input_per_1k": 0.003, "output_per_1k": 0.015},
-            "max_output_tokens": 8192, "modalities": ["text", "image", "document"], "quality": 80,
+            "max_output_tokens": 8192,
+            "modalities": ["text", "image", "document"],
+            "quality": 80,
             "fallbacks": ["claude-haiku"],
         },
         "claude-opus": {
             "model_id": "us.anthropic.claude-opus-4-6-v1",
             "price": {"input_per_1k": 0.005, "output_per_1k": 0.025},
-            "max_output_tokens": 8192, "modalities": ["text", "image", "document"], "quality": 95,
+            "max_output_tokens": 8192,
+            "modalities": ["text", "image", "document"],
+            "quality": 95,
             "fallbacks": ["claude-sonnet"],
         },
         "nova-pro": {
             "model_id": "us.amazon.nova-pro-v1:0",
             "price": {"input_per_1k": 0.0008, "output_per_1k": 0.0032},
-            "context_window": 300000, "max_output_tokens": 5000, "modalities": ["text", "image", "document"],
-            "quality": 55, "fallbacks": ["claude-haiku"],
+            "context_window": 300000,
+            "max_output_tokens": 5000,
+            "modalities": ["text", "image", "document"],
+            "quality": 55,
+            "fallbacks": ["claude-haiku"],
         },
     },
     "routes": {
@@ -89,13 +98,25 @@ def offline_aws(monkeypatch):
 # --- API Gateway events and the Lambda context -------------------------------------------------
 
 
-def build_event(method: str, path: str, body=None, *, api_key_id: str | None = "test-key-id",
-                headers: dict[str, str] | None = None, is_base64: bool = False) -> dict:
+def build_event(
+    method: str,
+    path: str,
+    body=None,
+    *,
+    api_key_id: str | None = "test-key-id",
+    headers: dict[str, str] | None = None,
+    is_base64: bool = False,
+) -> dict:
     """An API Gateway REST (v1) proxy event, shaped like the ones API Gateway sends."""
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
-    hdrs = {"Content-Type": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com",
-            "User-Agent": "pytest", "X-Forwarded-Proto": "https", **(headers or {})}
+    hdrs = {
+        "Content-Type": "application/json",
+        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "User-Agent": "pytest",
+        "X-Forwarded-Proto": "https",
+        **(headers or {}),
+    }
     request_id = str(uuid.uuid4())
     return {
         "resource": path,
@@ -161,15 +182,25 @@ def lambda_context() -> FakeLambdaContext:
 # --- a scriptable Converse client ----------------------------------------------------------------
 
 
-def converse_response(text: str = "Hello from the fake model.", *, input_tokens: int = 100, output_tokens: int = 20,
-                      stop_reason: str = "end_turn", content: list | None = None, latency_ms: int = 42,
-                      invoked_model_id: str | None = None) -> dict:
+def converse_response(
+    text: str = "Hello from the fake model.",
+    *,
+    input_tokens: int = 100,
+    output_tokens: int = 20,
+    stop_reason: str = "end_turn",
+    content: list | None = None,
+    latency_ms: int = 42,
+    invoked_model_id: str | None = None,
+) -> dict:
     """A Converse response in the service's shape."""
     response = {
         "output": {"message": {"role": "assistant", "content": content if content is not None else [{"text": text}]}},
         "stopReason": stop_reason,
-        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
-                  "totalTokens": input_tokens + output_tokens},
+        "usage": {
+            "inputTokens": input_tokens,
+            "outputTokens": output_tokens,
+            "totalTokens": input_tokens + output_tokens,
+        },
         "metrics": {"latencyMs": latency_ms},
         "ResponseMetadata": {"HTTPStatusCode": 200},
     }
@@ -181,8 +212,13 @@ def converse_response(text: str = "Hello from the fake model.", *, input_tokens:
 def converse_error(code: str, message: str = "", status: int = 400):
     from botocore.exceptions import ClientError
 
-    return ClientError({"Error": {"Code": code, "Message": message or f"{code} from the fake"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "Converse")
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message or f"{code} from the fake"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "Converse",
+    )
 
 
 def response_events(response: dict, *, chunk: int = 4) -> list[dict]:
@@ -193,15 +229,25 @@ def response_events(response: dict, *, chunk: int = 4) -> list[dict]:
         if "text" in block:
             text = block["text"]
             for i in range(0, len(text), chunk):
-                events.append({"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": text[i:i + chunk]}}})
+                events.append(
+                    {"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": text[i : i + chunk]}}}
+                )
         elif "toolUse" in block:
             use = block["toolUse"]
-            events.append({"contentBlockStart": {"contentBlockIndex": index, "start": {
-                "toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}}})
+            events.append(
+                {
+                    "contentBlockStart": {
+                        "contentBlockIndex": index,
+                        "start": {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}},
+                    }
+                }
+            )
             raw = json.dumps(use.get("input", {}))
             half = len(raw) // 2
             for part in (raw[:half], raw[half:]):
-                events.append({"contentBlockDelta": {"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}})
+                events.append(
+                    {"contentBlockDelta": {"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}}
+                )
         events.append({"contentBlockStop": {"contentBlockIndex": index}})
     events.append({"messageStop": {"stopReason": response.get("stopReason", "end_turn")}})
     metadata = {"usage": response["usage"], "metrics": response.get("metrics", {"latencyMs": 1})}

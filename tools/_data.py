@@ -1,4 +1,5 @@
 """Loading labelled routing data (JSONL: id, source, category, prompt, weak_score, strong_score)."""
+
 from __future__ import annotations
 
 import json
@@ -47,9 +48,7 @@ def load_jsonl(path: str | Path) -> list[dict]:
                     weak = float(obj["weak_score"])
                     strong = float(obj["strong_score"])
                 except (TypeError, ValueError):
-                    raise DataError(
-                        f"{p}:{lineno}: 'weak_score' and 'strong_score' must be numbers"
-                    ) from None
+                    raise DataError(f"{p}:{lineno}: 'weak_score' and 'strong_score' must be numbers") from None
                 if not (math.isfinite(weak) and math.isfinite(strong)):
                     raise DataError(f"{p}:{lineno}: scores must be finite numbers")
                 source = str(obj.get("source") or "all")

@@ -76,7 +76,8 @@ def _csv_messages(text: str, path: str) -> Iterator[str]:
     if field is None:
         raise InputError(
             f"{path} looks like CSV, but has no @message column (columns: {', '.join(columns) or 'none'}); "
-            "export a Logs Insights query that includes `fields @timestamp, @message`")
+            "export a Logs Insights query that includes `fields @timestamp, @message`"
+        )
     for row in reader:
         value = row.get(field)
         if value:
@@ -108,8 +109,11 @@ def _export_messages(documents: list, path: str) -> tuple[str, list[str | dict]]
         elif isinstance(doc, dict) and isinstance(doc.get("results"), list):  # aws logs get-query-results
             kinds.add("logs-insights-json")
             for row in doc["results"]:
-                fields = {f.get("field"): f.get("value") for f in row if isinstance(f, dict)} \
-                    if isinstance(row, list) else (row if isinstance(row, dict) else {})
+                fields = (
+                    {f.get("field"): f.get("value") for f in row if isinstance(f, dict)}
+                    if isinstance(row, list)
+                    else (row if isinstance(row, dict) else {})
+                )
                 if fields.get("@message") is not None:
                     messages.append(fields["@message"])
         elif isinstance(doc, list):  # the console's JSON export: [{"@timestamp": ..., "@message": ...}, ...]
@@ -123,8 +127,10 @@ def _export_messages(documents: list, path: str) -> tuple[str, list[str | dict]]
             kinds.add("json")
             messages.append(doc)
         else:
-            raise InputError(f"{path}: a JSON {type(doc).__name__} is no log export this tool knows "
-                             "(expected router JSON lines, a Logs Insights export or filter-log-events output)")
+            raise InputError(
+                f"{path}: a JSON {type(doc).__name__} is no log export this tool knows "
+                "(expected router JSON lines, a Logs Insights export or filter-log-events output)"
+            )
     return ("+".join(sorted(kinds)) or "json"), messages
 
 

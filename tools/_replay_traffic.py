@@ -18,8 +18,13 @@ import sys
 import urllib.error
 import urllib.request
 
-EASY = ["What is the capital of France?", "Say hello in Spanish.", "How many days are in a week?",
-        "What colour is the sky?", "Translate 'thank you' into German."]
+EASY = [
+    "What is the capital of France?",
+    "Say hello in Spanish.",
+    "How many days are in a week?",
+    "What colour is the sky?",
+    "Translate 'thank you' into German.",
+]
 HARD = [
     "Design a distributed rate limiter for a multi-region API. Compare token bucket and sliding window "
     "approaches, analyse consistency trade-offs under network partitions, and derive the worst-case "
@@ -40,21 +45,45 @@ def requests() -> list[tuple[str, dict, str | None]]:
     for i, text in enumerate(EASY):
         out.append(("/v1/route", {"task": "faq", "prompt": text}, None))
         out.append(("/v1/route", {"task": "auto", "prompt": text}, ["local-free-key", None][i % 2]))
-        out.append(("/v1/chat/completions", {"model": "faq", "messages": [{"role": "user", "content": text}]},
-                    "local-premium-key"))
+        out.append(
+            (
+                "/v1/chat/completions",
+                {"model": "faq", "messages": [{"role": "user", "content": text}]},
+                "local-premium-key",
+            )
+        )
     for i, text in enumerate(HARD):
         out.append(("/v1/route", {"task": "auto", "prompt": text}, [None, "local-premium-key", "local-free-key"][i]))
         out.append(("/v1/route", {"task": "tech_support", "prompt": text, "max_tokens": 800}, None))
         out.append(("/v1/route", {"task": "creative", "prompt": text}, "local-premium-key"))
         out.append(("/v1/route", {"task": "analytics", "prompt": text, "max_cost_usd": 0.05}, None))
         out.append(("/v1/route", {"task": "analytics", "prompt": text, "stream": True}, "local-free-key"))
-        out.append(("/v1/chat/completions", {"model": "auto", "stream": True,
-                                             "messages": [{"role": "user", "content": text}]}, None))
-    out.append(("/v1/route", {"task": "tech_support", "prompt": "My VPN drops every hour. What should I check?"},
-                None))
-    out.append(("/v1/route", {"task": "auto", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "What is in this picture?"},
-        {"type": "image", "format": "png", "data": PIXEL}]}]}, None))
+        out.append(
+            (
+                "/v1/chat/completions",
+                {"model": "auto", "stream": True, "messages": [{"role": "user", "content": text}]},
+                None,
+            )
+        )
+    out.append(("/v1/route", {"task": "tech_support", "prompt": "My VPN drops every hour. What should I check?"}, None))
+    out.append(
+        (
+            "/v1/route",
+            {
+                "task": "auto",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "What is in this picture?"},
+                            {"type": "image", "format": "png", "data": PIXEL},
+                        ],
+                    }
+                ],
+            },
+            None,
+        )
+    )
     out.append(("/v1/route", {"task": "faq", "prompt": "My SSN is 123-45-6789, is it on file?"}, None))
     out.append(("/v1/route", {"task": "auto", "prompt": "Update my SSN to 987-65-4321 please"}, None))
     out.append(("/v1/route", {"task": "faq", "prompt": "Charge card 4111 1111 1111 1111 for me"}, None))  # rejected

@@ -1,7 +1,7 @@
 """Write (or check) the JSON Schema files generated from the pydantic configuration model.
 
-    python -m tools.config_schema           # rewrite config/*.schema.json
-    python -m tools.config_schema --check   # exit 1 if a file is out of date
+python -m tools.config_schema           # rewrite config/*.schema.json
+python -m tools.config_schema --check   # exit 1 if a file is out of date
 """
 
 from __future__ import annotations

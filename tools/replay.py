@@ -47,13 +47,19 @@ REQUEST_MESSAGES = ("request routed", "request failed")
 # capable model) chose the model. Spend is not in the log, so replay decides those requests without it.
 BUDGET_RULES = ("budget", "budget_soft")
 NOT_LOGGED = "complexity not logged"
-RISK_NOTE = ("risk patterns are not re-run (no prompt text is logged): logged risk ids are reused where the new "
-             "configuration has them; patterns new or changed in it are not re-evaluated")
-HEALTH_NOTE = ("every model is assumed healthy and no budget is under pressure: the log's fallbacks, breakers, "
-               "latency preferences and budget decisions are not replayed")
-COST_NOTE = ("cost before is the logged cost_usd; cost after prices the logged input and output tokens at the new "
-             "model's price (the output length of a different model will differ); without logged tokens both are "
-             "estimates from features.estimated_tokens and the output-token bound")
+RISK_NOTE = (
+    "risk patterns are not re-run (no prompt text is logged): logged risk ids are reused where the new "
+    "configuration has them; patterns new or changed in it are not re-evaluated"
+)
+HEALTH_NOTE = (
+    "every model is assumed healthy and no budget is under pressure: the log's fallbacks, breakers, "
+    "latency preferences and budget decisions are not replayed"
+)
+COST_NOTE = (
+    "cost before is the logged cost_usd; cost after prices the logged input and output tokens at the new "
+    "model's price (the output length of a different model will differ); without logged tokens both are "
+    "estimates from features.estimated_tokens and the output-token bound"
+)
 
 
 class ReplayError(Exception):
@@ -114,14 +120,22 @@ def parse_logged(line: dict, risk_ids: frozenset[str]) -> Logged:
     )
     answered = str(line["model"])
     return Logged(
-        route=str(line["route"]), requested=line.get("requested"), caller=line.get("caller"), tier=line.get("tier"),
-        model=str(line.get("chosen") or answered), answered=answered, label=_label(line.get("rule"), line.get("mode")),
-        features=features, risk_dropped=tuple(r for r in risk if r not in risk_ids),
-        max_tokens=_number(line.get("max_tokens"), int), max_cost_usd=_number(line.get("max_cost_usd"), float),
-        input_tokens=_number(line.get("input_tokens"), int), output_tokens=_number(line.get("output_tokens"), int),
+        route=str(line["route"]),
+        requested=line.get("requested"),
+        caller=line.get("caller"),
+        tier=line.get("tier"),
+        model=str(line.get("chosen") or answered),
+        answered=answered,
+        label=_label(line.get("rule"), line.get("mode")),
+        features=features,
+        risk_dropped=tuple(r for r in risk if r not in risk_ids),
+        max_tokens=_number(line.get("max_tokens"), int),
+        max_cost_usd=_number(line.get("max_cost_usd"), float),
+        input_tokens=_number(line.get("input_tokens"), int),
+        output_tokens=_number(line.get("output_tokens"), int),
         cost_usd=_number(line.get("cost_usd"), float),
-        fell_back=bool(line.get("chosen")) and any(
-            isinstance(a, dict) and a.get("outcome") != "ok" for a in line.get("attempts") or ()),
+        fell_back=bool(line.get("chosen"))
+        and any(isinstance(a, dict) and a.get("outcome") != "ok" for a in line.get("attempts") or ()),
     )
 
 
@@ -157,12 +171,33 @@ class Tally:
     other_scorer: Counter = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
-        for name in ("requests", "replayed", "assumed_complexity", "tier_changed", "cost_before", "cost_after",
-                     "estimated_before", "estimated_after", "unpriced_before", "fallback_before", "budget_before", "changed", "changed_model",
-                     "no_capable_count"):
+        for name in (
+            "requests",
+            "replayed",
+            "assumed_complexity",
+            "tier_changed",
+            "cost_before",
+            "cost_after",
+            "estimated_before",
+            "estimated_after",
+            "unpriced_before",
+            "fallback_before",
+            "budget_before",
+            "changed",
+            "changed_model",
+            "no_capable_count",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("not_replayable", "before", "after", "rerouted", "no_capable", "risk_dropped", "errors",
-                     "other_scorer"):
+        for name in (
+            "not_replayable",
+            "before",
+            "after",
+            "rerouted",
+            "no_capable",
+            "risk_dropped",
+            "errors",
+            "other_scorer",
+        ):
             getattr(self, name).update(getattr(other, name))
         for key, models in other.transitions.items():
             self.transitions.setdefault(key, Counter()).update(models)
@@ -195,8 +230,9 @@ def _filtered_code(text: str) -> str:
 class Replayer:
     def __init__(self, config: RoutingConfig, *, assume_complexity: float | None = None, version: str = "replay"):
         self.config = config
-        self.engine = Engine(config, version, prompt_router_arn="arn:aws:bedrock:us-east-1:000000000000:"
-                                                                  "prompt-router/replay")
+        self.engine = Engine(
+            config, version, prompt_router_arn="arn:aws:bedrock:us-east-1:000000000000:prompt-router/replay"
+        )
         self.assume = assume_complexity
         self.risk_ids = frozenset(p.id for p in config.risk_patterns)
         self._probes = {name: _probe_points(route) for name, route in config.routes.items()}
@@ -210,8 +246,11 @@ class Replayer:
 
     def _cost_after(self, d: Decision, req: Logged) -> tuple[float, bool]:
         """(cost, estimated?): the logged tokens at the new model's price, like with like."""
-        if req.input_tokens is None or req.output_tokens is None or (req.input_tokens == 0 == req.output_tokens
-                                                                    and req.cost_usd is None):
+        if (
+            req.input_tokens is None
+            or req.output_tokens is None
+            or (req.input_tokens == 0 == req.output_tokens and req.cost_usd is None)
+        ):
             return d.estimated_cost_usd or 0.0, True
         if d.is_prompt_router and req.answered in self.config.prompt_routers[d.model].models:
             # the router answered with this member before: assume it again
@@ -234,8 +273,15 @@ class Replayer:
 
     def _decide(self, req: Logged, features: RequestFeatures, tier: str) -> Decision:
         self.engine_calls += 1
-        return self.engine.decide(req.requested, features, tier=tier, max_cost_usd=req.max_cost_usd,
-                                  max_output_tokens=req.max_tokens, health=HEALTHY, explain=False)
+        return self.engine.decide(
+            req.requested,
+            features,
+            tier=tier,
+            max_cost_usd=req.max_cost_usd,
+            max_output_tokens=req.max_tokens,
+            health=HEALTHY,
+            explain=False,
+        )
 
     def _depends_on_complexity(self, req: Logged, tier: str) -> bool:
         """Whether the new decision for a request logged without complexity changes with the score. The decision
@@ -410,8 +456,7 @@ def run(decisions: str, config_path: str, *, assume_complexity: float | None = N
                 continue
             message = line.get("message")
             if message not in REQUEST_MESSAGES:
-                skipped.not_request["EMF metrics document" if message is None and "_aws" in line
-                                    else str(message)] += 1
+                skipped.not_request["EMF metrics document" if message is None and "_aws" in line else str(message)] += 1
                 continue
             request_lines += 1
             if line.get("dry_run"):
@@ -435,17 +480,23 @@ def run(decisions: str, config_path: str, *, assume_complexity: float | None = N
 
 def _nothing_to_replay(path: str, shape: str, lines: int, request_lines: int, skipped: Skipped) -> str:
     if not request_lines:
-        return (f"no request lines in {path} ({shape}, {lines} lines read): replay needs the router's "
-                "'request routed' / 'request failed' lines with their features; see the Logs Insights query in "
-                "the README")
-    return (f"nothing to replay in {path}: {request_lines} request lines, of which {skipped.dry_run} dry runs, "
-            f"{sum(skipped.no_features.values())} failed before a decision was logged (no features) and "
-            f"{skipped.malformed} malformed")
+        return (
+            f"no request lines in {path} ({shape}, {lines} lines read): replay needs the router's "
+            "'request routed' / 'request failed' lines with their features; see the Logs Insights query in "
+            "the README"
+        )
+    return (
+        f"nothing to replay in {path}: {request_lines} request lines, of which {skipped.dry_run} dry runs, "
+        f"{sum(skipped.no_features.values())} failed before a decision was logged (no features) and "
+        f"{skipped.malformed} malformed"
+    )
 
 
 def _mix(counts: Counter, total: int) -> dict:
-    return {k: {"count": n, "share": round(n / total, 4) if total else 0.0}
-            for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+    return {
+        k: {"count": n, "share": round(n / total, 4) if total else 0.0}
+        for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    }
 
 
 def _tally_json(t: Tally) -> dict:
@@ -454,19 +505,31 @@ def _tally_json(t: Tally) -> dict:
         "replayed": t.replayed,
         "not_replayable": dict(t.not_replayable),
         "assumed_complexity": t.assumed_complexity,
-        "before": {"models": _mix(t.before, t.replayed), "cost_usd": round(t.cost_before, 6),
-                   "cost_estimated": t.estimated_before, "cost_unpriced": t.unpriced_before,
-                   "answered_by_fallback": t.fallback_before, "decided_by_budget": t.budget_before},
-        "after": {"models": _mix(t.after, t.replayed), "cost_usd": round(t.cost_after, 6),
-                  "cost_estimated": t.estimated_after},
+        "before": {
+            "models": _mix(t.before, t.replayed),
+            "cost_usd": round(t.cost_before, 6),
+            "cost_estimated": t.estimated_before,
+            "cost_unpriced": t.unpriced_before,
+            "answered_by_fallback": t.fallback_before,
+            "decided_by_budget": t.budget_before,
+        },
+        "after": {
+            "models": _mix(t.after, t.replayed),
+            "cost_usd": round(t.cost_after, 6),
+            "cost_estimated": t.estimated_after,
+        },
         "cost_change_usd": round(t.cost_after - t.cost_before, 6),
         "not_served_after": t.no_capable_count + sum(e["count"] for e in t.rejected.values()),
         "changed": t.changed,
         "changed_model": t.changed_model,
-        "changed_by_rule": {k: {"count": sum(v.values()), "models": dict(v.most_common())}
-                            for k, v in sorted(t.transitions.items(), key=lambda kv: -sum(kv[1].values()))},
-        "rejected": {code: {"kind": e["kind"], "count": e["count"], "reasons": dict(e["reasons"].most_common())}
-                     for code, e in sorted(t.rejected.items())},
+        "changed_by_rule": {
+            k: {"count": sum(v.values()), "models": dict(v.most_common())}
+            for k, v in sorted(t.transitions.items(), key=lambda kv: -sum(kv[1].values()))
+        },
+        "rejected": {
+            code: {"kind": e["kind"], "count": e["count"], "reasons": dict(e["reasons"].most_common())}
+            for code, e in sorted(t.rejected.items())
+        },
         "no_capable_model": {"count": t.no_capable_count, "reasons": dict(t.no_capable.most_common())},
     }
     if t.tier_changed:
@@ -482,30 +545,46 @@ def _tally_json(t: Tally) -> dict:
     return out
 
 
-def report(decisions, shape, config_path, config, replayer: Replayer, skipped: Skipped, lines, request_lines,
-           seconds, repeat) -> dict:
+def report(
+    decisions, shape, config_path, config, replayer: Replayer, skipped: Skipped, lines, request_lines, seconds, repeat
+) -> dict:
     total = Tally()
     for t in replayer.routes.values():
         total.add(t)
     replayed_lines = total.requests
-    complexity = (f"not logged on static routes: a decision that depends on it is not replayable "
-                  f"({sum(total.not_replayable.values())}); pass --assume-complexity X to replay those with X"
-                  if replayer.assume is None else
-                  f"assumed {replayer.assume} where not logged and needed ({total.assumed_complexity} decisions)")
+    complexity = (
+        f"not logged on static routes: a decision that depends on it is not replayable "
+        f"({sum(total.not_replayable.values())}); pass --assume-complexity X to replay those with X"
+        if replayer.assume is None
+        else f"assumed {replayer.assume} where not logged and needed ({total.assumed_complexity} decisions)"
+    )
     return {
-        "input": {"file": decisions, "format": shape, "lines": lines, "request_lines": request_lines,
-                  "replayed": replayed_lines, "repeat": repeat,
-                  "skipped": {"not_json": skipped.not_json, "not_request": dict(skipped.not_request.most_common()),
-                              "dry_run": skipped.dry_run,
-                              "failed_without_features": dict(skipped.no_features.most_common()),
-                              "malformed": skipped.malformed}},
+        "input": {
+            "file": decisions,
+            "format": shape,
+            "lines": lines,
+            "request_lines": request_lines,
+            "replayed": replayed_lines,
+            "repeat": repeat,
+            "skipped": {
+                "not_json": skipped.not_json,
+                "not_request": dict(skipped.not_request.most_common()),
+                "dry_run": skipped.dry_run,
+                "failed_without_features": dict(skipped.no_features.most_common()),
+                "malformed": skipped.malformed,
+            },
+        },
         "config": {"file": config_path, "version": config.version},
         "notes": {"complexity": complexity, "risk": RISK_NOTE, "health": HEALTH_NOTE, "cost": COST_NOTE},
         "routes": {name: _tally_json(t) for name, t in sorted(replayer.routes.items())},
         "total": _tally_json(total),
-        "speed": {"lines": lines, "decisions": replayed_lines, "engine_calls": replayer.engine_calls,
-                  "seconds": round(seconds, 4),
-                  "decisions_per_s": round(replayed_lines / seconds) if seconds > 0 else None},
+        "speed": {
+            "lines": lines,
+            "decisions": replayed_lines,
+            "engine_calls": replayer.engine_calls,
+            "seconds": round(seconds, 4),
+            "decisions_per_s": round(replayed_lines / seconds) if seconds > 0 else None,
+        },
     }
 
 
@@ -525,9 +604,12 @@ def _change(before: float, after: float) -> str:
 def render(out: dict) -> str:
     inp, cfg = out["input"], out["config"]
     sk = inp["skipped"]
-    rows = [f"Replay of {inp['replayed']} requests from {inp['file']} ({inp['format']}, {inp['lines']} lines"
-            + (f", x{inp['repeat']}" if inp["repeat"] > 1 else "") + f") under {cfg['file']}"
-            + (f" (version {cfg['version']})" if cfg["version"] else "")]
+    rows = [
+        f"Replay of {inp['replayed']} requests from {inp['file']} ({inp['format']}, {inp['lines']} lines"
+        + (f", x{inp['repeat']}" if inp["repeat"] > 1 else "")
+        + f") under {cfg['file']}"
+        + (f" (version {cfg['version']})" if cfg["version"] else "")
+    ]
     parts = []
     if sk["not_request"] or sk["not_json"]:
         what = ", ".join(f"{k} {n}" for k, n in sk["not_request"].items())
@@ -538,21 +620,29 @@ def render(out: dict) -> str:
         parts.append(f"dry runs {sk['dry_run']}")
     if sk["failed_without_features"]:
         codes = ", ".join(f"{k} {n}" for k, n in sk["failed_without_features"].items())
-        parts.append(f"{sum(sk['failed_without_features'].values())} failed before a decision was logged "
-                     f"(no features: {codes})")
+        parts.append(
+            f"{sum(sk['failed_without_features'].values())} failed before a decision was logged (no features: {codes})"
+        )
     if sk["malformed"]:
         parts.append(f"malformed request lines {sk['malformed']}")
     if parts:
         rows.append("Skipped: " + "; ".join(parts))
     notes = out["notes"]
-    rows += [f"Complexity: {notes['complexity']}", f"Risk: {notes['risk']}", f"Health: {notes['health']}",
-             f"Cost: {notes['cost']}"]
+    rows += [
+        f"Complexity: {notes['complexity']}",
+        f"Risk: {notes['risk']}",
+        f"Health: {notes['health']}",
+        f"Cost: {notes['cost']}",
+    ]
     for name, t in [*out["routes"].items(), ("TOTAL", out["total"])]:
         rows.append("")
         rows += _render_tally(name, t)
     speed = out["speed"]
-    rows += ["", f"{speed['decisions']} decisions in {speed['seconds']:.3f} s ({speed['decisions_per_s']:,}/s, "
-                 f"{speed['engine_calls']} engine calls)"]
+    rows += [
+        "",
+        f"{speed['decisions']} decisions in {speed['seconds']:.3f} s ({speed['decisions_per_s']:,}/s, "
+        f"{speed['engine_calls']} engine calls)",
+    ]
     return "\n".join(rows)
 
 
@@ -580,15 +670,21 @@ def _render_tally(name: str, t: dict) -> list[str]:
             est.append(f"estimated {t['after']['cost_estimated']} after")
         if t["not_served_after"]:
             est.append(f"{t['not_served_after']} not served after: no cost")
-        rows.append(f"  {'cost':<{width}}{_usd(cb):>16}{_usd(ca):>16}{_change(cb, ca)}"
-                    + (f"  [{'; '.join(est)}]" if est else "")
-                    + (f"  [{t['before']['cost_unpriced']} unpriced before]" if t["before"]["cost_unpriced"] else ""))
+        rows.append(
+            f"  {'cost':<{width}}{_usd(cb):>16}{_usd(ca):>16}{_change(cb, ca)}"
+            + (f"  [{'; '.join(est)}]" if est else "")
+            + (f"  [{t['before']['cost_unpriced']} unpriced before]" if t["before"]["cost_unpriced"] else "")
+        )
         if t["before"]["answered_by_fallback"]:
-            rows.append(f"  {t['before']['answered_by_fallback']} answered by a fallback before: their cost before "
-                        "is the fallback's, their cost after the chosen model's")
+            rows.append(
+                f"  {t['before']['answered_by_fallback']} answered by a fallback before: their cost before "
+                "is the fallback's, their cost after the chosen model's"
+            )
     if t["before"]["decided_by_budget"]:
-        rows.append(f"  {t['before']['decided_by_budget']} decided by a budget before (spend is not logged: replayed "
-                    "without budget pressure)")
+        rows.append(
+            f"  {t['before']['decided_by_budget']} decided by a budget before (spend is not logged: replayed "
+            "without budget pressure)"
+        )
     if t.get("tier_changed"):
         rows.append(f"  tier changed under the new callers/tiers: {t['tier_changed']}")
     if t.get("now_on_route"):
@@ -597,19 +693,29 @@ def _render_tally(name: str, t: dict) -> list[str]:
     for rule, entry in t["changed_by_rule"].items():
         rows.append(f"    {rule:<40}{entry['count']:>6}   " + ", ".join(f"{k} {n}" for k, n in entry["models"].items()))
     for code, entry in t["rejected"].items():
-        rows.append(f"  rejected now: {entry['kind']} {code} {entry['count']} ("
-                    + ", ".join(f"{k} {n}" for k, n in entry["reasons"].items()) + ")")
+        rows.append(
+            f"  rejected now: {entry['kind']} {code} {entry['count']} ("
+            + ", ".join(f"{k} {n}" for k, n in entry["reasons"].items())
+            + ")"
+        )
     if t["no_capable_model"]["count"]:
-        rows.append(f"  no capable model now: {t['no_capable_model']['count']} ("
-                    + ", ".join(f"{k} {n}" for k, n in t["no_capable_model"]["reasons"].items()) + ")")
+        rows.append(
+            f"  no capable model now: {t['no_capable_model']['count']} ("
+            + ", ".join(f"{k} {n}" for k, n in t["no_capable_model"]["reasons"].items())
+            + ")"
+        )
     if t.get("risk_ids_not_in_new_config"):
-        rows.append("  logged risk ids the new config does not have (ignored): "
-                    + ", ".join(f"{k} {n}" for k, n in t["risk_ids_not_in_new_config"].items()))
+        rows.append(
+            "  logged risk ids the new config does not have (ignored): "
+            + ", ".join(f"{k} {n}" for k, n in t["risk_ids_not_in_new_config"].items())
+        )
     if t.get("errors"):
         rows.append("  errors: " + ", ".join(f"{k} ({n})" for k, n in t["errors"].items()))
     if t.get("complexity_from_other_scorer"):
-        rows.append("  logged complexity scored by other weights than the new route's scorer (replayed with the "
-                    "logged score): " + ", ".join(f"{k} {n}" for k, n in t["complexity_from_other_scorer"].items()))
+        rows.append(
+            "  logged complexity scored by other weights than the new route's scorer (replayed with the "
+            "logged score): " + ", ".join(f"{k} {n}" for k, n in t["complexity_from_other_scorer"].items())
+        )
     return rows
 
 
@@ -634,16 +740,27 @@ def _repeat_arg(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.replay", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--decisions", required=True, help="the router's decision log (JSON lines or an export)")
     parser.add_argument("--config", required=True, help="the routing configuration to replay under")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
-    parser.add_argument("--assume-complexity", type=_complexity_arg, default=None, metavar="X",
-                        help="replay requests logged without a complexity score (static routes) with score X, "
-                        "instead of counting them as not replayable")
-    parser.add_argument("--repeat", type=_repeat_arg, default=1, metavar="N",
-                        help="replay the file's lines N times (to measure speed on a large volume)")
+    parser.add_argument(
+        "--assume-complexity",
+        type=_complexity_arg,
+        default=None,
+        metavar="X",
+        help="replay requests logged without a complexity score (static routes) with score X, "
+        "instead of counting them as not replayable",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_repeat_arg,
+        default=1,
+        metavar="N",
+        help="replay the file's lines N times (to measure speed on a large volume)",
+    )
     args = parser.parse_args(argv)
     try:
         out = run(args.decisions, args.config, assume_complexity=args.assume_complexity, repeat=args.repeat)

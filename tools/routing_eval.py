@@ -35,6 +35,7 @@ lies above 0), "no" (below 0) or "within noise".  Random routing's point values 
 this many items.  A summary table goes to stderr.  Metrics follow RouteLLM (``routing_engine.learning``).
 Exit code 2 with a one-line message on bad input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,27 +84,46 @@ def category_folds(rows: Sequence[Mapping], k: int = DEFAULT_FOLDS) -> list[int]
         f = min(range(k), key=lambda i: (load[i], i))
         fold_of[key] = f
         load[f] += sizes[key]
-    return [fold_of[(r["source"], r["category"])] if r["source"] in multi
-            else zlib.crc32(str(r["id"]).encode("utf-8")) % k for r in rows]
+    return [
+        fold_of[(r["source"], r["category"])] if r["source"] in multi else zlib.crc32(str(r["id"]).encode("utf-8")) % k
+        for r in rows
+    ]
 
 
-def make_splits(rows: Sequence[Mapping], cv: str | None = None, folds: int = DEFAULT_FOLDS,
-                holdout_by: str | None = None, holdout: Sequence[str] = ()) -> list[dict]:
+def make_splits(
+    rows: Sequence[Mapping],
+    cv: str | None = None,
+    folds: int = DEFAULT_FOLDS,
+    holdout_by: str | None = None,
+    holdout: Sequence[str] = (),
+) -> list[dict]:
     """[{name, train: [row indices], test: [row indices]}]; every test item is outside its train set."""
     n = len(rows)
     if cv == "category":
         if folds < 2:
             raise EvalError(f"--folds must be at least 2, got {folds}")
         fold = category_folds(rows, folds)
-        splits = [{"name": f"fold-{f}", "train": [i for i in range(n) if fold[i] != f],
-                   "test": [i for i in range(n) if fold[i] == f]} for f in range(folds)]
+        splits = [
+            {
+                "name": f"fold-{f}",
+                "train": [i for i in range(n) if fold[i] != f],
+                "test": [i for i in range(n) if fold[i] == f],
+            }
+            for f in range(folds)
+        ]
         return [s for s in splits if s["test"]]
     if cv == "source":
         sources = sorted({r["source"] for r in rows})
         if len(sources) < 2:
             raise EvalError(f"--cv source needs at least two sources, the data has one ({sources[0]})")
-        return [{"name": f"without-{s}", "train": [i for i in range(n) if rows[i]["source"] != s],
-                 "test": [i for i in range(n) if rows[i]["source"] == s]} for s in sources]
+        return [
+            {
+                "name": f"without-{s}",
+                "train": [i for i in range(n) if rows[i]["source"] != s],
+                "test": [i for i in range(n) if rows[i]["source"] == s],
+            }
+            for s in sources
+        ]
     if cv is not None:
         raise EvalError(f"unknown --cv value {cv!r} (use {' or '.join(CV_MODES)})")
     if holdout_by is not None:
@@ -127,15 +147,17 @@ def make_splits(rows: Sequence[Mapping], cv: str | None = None, folds: int = DEF
     return []
 
 
-def out_of_sample_scores(rows: Sequence[Mapping], vectors: Sequence[Any], splits: Sequence[Mapping],
-                         settings: Mapping) -> list[float | None]:
+def out_of_sample_scores(
+    rows: Sequence[Mapping], vectors: Sequence[Any], splits: Sequence[Mapping], settings: Mapping
+) -> list[float | None]:
     """Score every test item of every split with a scorer trained on that split's train rows only."""
     scores: list[float | None] = [None] * len(rows)
     for sp in splits:
         tr = sp["train"]
         try:
-            model = train_complexity.train([rows[i] for i in tr], [vectors[i] for i in tr],
-                                           version=f"oos-{sp['name']}", **settings)
+            model = train_complexity.train(
+                [rows[i] for i in tr], [vectors[i] for i in tr], version=f"oos-{sp['name']}", **settings
+            )
         except learning.LearningError as exc:
             raise EvalError(f"{sp['name']}: cannot train on its {len(tr)} training rows: {exc}") from None
         for i in sp["test"]:
@@ -160,8 +182,16 @@ def _verdict(lo: float, hi: float) -> str:
     return "within noise"
 
 
-def figures(scores: Sequence[float], lengths: Sequence[float], weak: Sequence[float], strong: Sequence[float],
-            *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, level: float = 0.95) -> dict:
+def figures(
+    scores: Sequence[float],
+    lengths: Sequence[float],
+    weak: Sequence[float],
+    strong: Sequence[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
     """Scorer, length baseline and random routing on one group of items, with bootstrap intervals."""
     n = len(scores)
     ours = learning.RankedScores(scores, weak, strong)
@@ -206,8 +236,14 @@ def figures(scores: Sequence[float], lengths: Sequence[float], weak: Sequence[fl
     }
 
 
-def evaluate(rows: Sequence[Mapping], scores: Sequence[float | None], *, resamples: int = DEFAULT_RESAMPLES,
-             seed: int = 0, level: float = 0.95) -> dict:
+def evaluate(
+    rows: Sequence[Mapping],
+    scores: Sequence[float | None],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
     """Per-source and overall figures over the rows that have a score (None: not scored)."""
     groups: dict[str, list[int]] = {}
     scored = [i for i, s in enumerate(scores) if s is not None]
@@ -223,17 +259,27 @@ def evaluate(rows: Sequence[Mapping], scores: Sequence[float | None], *, resampl
         out[name] = figures(
             [float(scores[i]) for i in idx],  # type: ignore[arg-type]
             [float(len(rows[i]["prompt"])) for i in idx],
-            [rows[i]["weak_score"] for i in idx], [rows[i]["strong_score"] for i in idx],
-            resamples=resamples, seed=seed, level=level)
+            [rows[i]["weak_score"] for i in idx],
+            [rows[i]["strong_score"] for i in idx],
+            resamples=resamples,
+            seed=seed,
+            level=level,
+        )
     return out
 
 
 # --------------------------------------------------------------------------------------------------
 # Calibration
 # --------------------------------------------------------------------------------------------------
-def calibrate(rows: Sequence[Mapping], scores: Sequence[float], target_share: float | None = None,
-              target_pgr: float | None = None, strong_model: str = "claude-sonnet",
-              weak_model: str = "claude-haiku", scorer_name: str = scorer.BUNDLED_NAME) -> dict:
+def calibrate(
+    rows: Sequence[Mapping],
+    scores: Sequence[float],
+    target_share: float | None = None,
+    target_pgr: float | None = None,
+    strong_model: str = "claude-sonnet",
+    weak_model: str = "claude-haiku",
+    scorer_name: str = scorer.BUNDLED_NAME,
+) -> dict:
     """Find the threshold hitting a strong-call share or a PGR target; build the config rule."""
     n = len(rows)
     weak = [r["weak_score"] for r in rows]
@@ -272,8 +318,7 @@ def calibrate(rows: Sequence[Mapping], scores: Sequence[float], target_share: fl
     # printed rule; report the stats of the printed value.
     rounded = math.floor(threshold * 1e4) / 1e4
     share, q, pgr = stats(rounded)
-    rule = {"id": "complexity-to-strong", "when": {"complexity": {"gte": rounded}},
-            "target": {"model": strong_model}}
+    rule = {"id": "complexity-to-strong", "when": {"complexity": {"gte": rounded}}, "target": {"model": strong_model}}
     return {
         "target": {"strong_share": target_share} if target_share is not None else {"pgr": target_pgr},
         "threshold": rounded,
@@ -297,8 +342,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help="folds of --cv category (default 5)")
     p.add_argument("--holdout-by", help="out-of-sample: hold out rows by 'source' or 'category'")
     p.add_argument("--holdout", default="", help="comma-separated values of --holdout-by to score")
-    p.add_argument("--hashed", choices=("auto", "on", "off"), default="auto",
-                   help="hashed features in the out-of-sample models: auto = as the evaluated scorer has them")
+    p.add_argument(
+        "--hashed",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="hashed features in the out-of-sample models: auto = as the evaluated scorer has them",
+    )
     p.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
@@ -340,8 +389,10 @@ def _load_scorer(path: str | None) -> Any:
 
 
 def _summary_table(report: Mapping, mode: str) -> str:
-    lines = [f"# {mode}; APGR [95% interval] (higher is better; random 0.5)",
-             f"{'group':<10} {'n':>6}  {'scorer':<22} {'length baseline':<22} {'random':<22} beats length?"]
+    lines = [
+        f"# {mode}; APGR [95% interval] (higher is better; random 0.5)",
+        f"{'group':<10} {'n':>6}  {'scorer':<22} {'length baseline':<22} {'random':<22} beats length?",
+    ]
     for name, e in report.items():
         if not isinstance(e, Mapping) or "vs_length_baseline" not in e:
             continue
@@ -351,9 +402,11 @@ def _summary_table(report: Mapping, mode: str) -> str:
             return f"{b['apgr']} [{lo}, {hi}]"
 
         v = e["vs_length_baseline"]
-        lines.append(f"{name:<10} {e['n']:>6}  {cell(e['scorer']):<22} {cell(e['length_baseline']):<22} "
-                     f"{cell(e['random']):<22} {v['beats_length_baseline']} ({v['apgr_difference']} "
-                     f"[{v['ci'][0]}, {v['ci'][1]}])")
+        lines.append(
+            f"{name:<10} {e['n']:>6}  {cell(e['scorer']):<22} {cell(e['length_baseline']):<22} "
+            f"{cell(e['random']):<22} {v['beats_length_baseline']} ({v['apgr_difference']} "
+            f"[{v['ci'][0]}, {v['ci'][1]}])"
+        )
     return "\n".join(lines)
 
 
@@ -375,8 +428,9 @@ def run(args: argparse.Namespace) -> int:
     except DataError as exc:
         raise EvalError(str(exc)) from None
     deployed = _load_scorer(args.weights)
-    splits = make_splits(rows, args.cv, args.folds, args.holdout_by,
-                         [v.strip() for v in args.holdout.split(",")] if args.holdout else [])
+    splits = make_splits(
+        rows, args.cv, args.folds, args.holdout_by, [v.strip() for v in args.holdout.split(",")] if args.holdout else []
+    )
     vectors = [train_complexity.vectorize_prompt(r["prompt"]) for r in rows]
     deployed_scores = [deployed.score(v) for v in vectors]
     out: dict = {}
@@ -385,10 +439,15 @@ def run(args: argparse.Namespace) -> int:
         if args.hashed != "auto":
             settings["hashed"] = args.hashed == "on"
         scores = out_of_sample_scores(rows, vectors, splits, settings)
-        mode = (f"out of sample: --cv {args.cv}" if args.cv else
-                f"out of sample: --holdout-by {args.holdout_by} --holdout {args.holdout}")
+        mode = (
+            f"out of sample: --cv {args.cv}"
+            if args.cv
+            else f"out of sample: --holdout-by {args.holdout_by} --holdout {args.holdout}"
+        )
         out["evaluation"] = {
-            "mode": mode, "in_sample": False, "training_settings": settings,
+            "mode": mode,
+            "in_sample": False,
+            "training_settings": settings,
             "splits": [{"name": s["name"], "train": len(s["train"]), "test": len(s["test"])} for s in splits],
         }
     else:
@@ -397,40 +456,58 @@ def run(args: argparse.Namespace) -> int:
         digest = train_complexity.file_fingerprint(args.data)
         in_sample = isinstance(trained_on, Mapping) and trained_on.get("sha256") == digest
         mode = f"scorer {deployed.name or 'spec'} {deployed.version} as it is"
-        out["evaluation"] = {"mode": mode, "in_sample": in_sample,
-                             "scorer": {"name": deployed.name, "version": deployed.version}}
+        out["evaluation"] = {
+            "mode": mode,
+            "in_sample": in_sample,
+            "scorer": {"name": deployed.name, "version": deployed.version},
+        }
         if in_sample:
             mode += " (IN-SAMPLE: it was trained on this file)"
-            out["evaluation"]["warning"] = ("the scorer was trained on this file: these figures are in-sample "
-                                            "and overstate its quality; use --cv category or --cv source")
+            out["evaluation"]["warning"] = (
+                "the scorer was trained on this file: these figures are in-sample "
+                "and overstate its quality; use --cv category or --cv source"
+            )
     out["evaluation"]["bootstrap"] = {"resamples": args.resamples, "seed": args.seed, "level": args.level}
     out.update(evaluate(rows, scores, resamples=args.resamples, seed=args.seed, level=args.level))
     if args.curve:
         for name, entry in out.items():
             if name == "evaluation":
                 continue
-            idx = [i for i, r in enumerate(rows)
-                   if scores[i] is not None and (name == "overall" or r["source"] == name)]
-            pts = learning.routing_curve([float(scores[i]) for i in idx],  # type: ignore[arg-type]
-                                         [rows[i]["weak_score"] for i in idx],
-                                         [rows[i]["strong_score"] for i in idx])
-            entry["curve"] = [{"threshold": round(t, 6), "strong_share": round(x, 4), "quality": round(y, 4)}
-                              for t, x, y in pts]
+            idx = [
+                i for i, r in enumerate(rows) if scores[i] is not None and (name == "overall" or r["source"] == name)
+            ]
+            pts = learning.routing_curve(
+                [float(scores[i]) for i in idx],  # type: ignore[arg-type]
+                [rows[i]["weak_score"] for i in idx],
+                [rows[i]["strong_score"] for i in idx],
+            )
+            entry["curve"] = [
+                {"threshold": round(t, 6), "strong_share": round(x, 4), "quality": round(y, 4)} for t, x, y in pts
+            ]
     if args.calibrate:
         sel = [i for i, r in enumerate(rows) if args.source is None or r["source"] == args.source]
         if not sel:
             raise EvalError(f"no rows with source '{args.source}'")
         name = args.scorer_name or (deployed.name if args.weights else scorer.BUNDLED_NAME)
-        cal = calibrate([rows[i] for i in sel], [deployed_scores[i] for i in sel],
-                        target_share=args.target_strong_share, target_pgr=args.target_pgr,
-                        strong_model=args.strong_model, weak_model=args.weak_model, scorer_name=name)
+        cal = calibrate(
+            [rows[i] for i in sel],
+            [deployed_scores[i] for i in sel],
+            target_share=args.target_strong_share,
+            target_pgr=args.target_pgr,
+            strong_model=args.strong_model,
+            weak_model=args.weak_model,
+            scorer_name=name,
+        )
         if args.weights:
             cal["scorers_snippet"] = {"scorers": {name: deployed.spec()}}
         cal["scorer"] = {"name": name, "version": deployed.version}
         out["calibration"] = cal
-        print(f"# threshold {cal['threshold']} -> strong-call share {cal['strong_share']:.1%}, "
-              f"PGR {cal['pgr']} on {len(sel)} prompts (in-sample for this file). AppConfig snippet:\n"
-              + json.dumps(cal["appconfig_snippet"], indent=2), file=sys.stderr)
+        print(
+            f"# threshold {cal['threshold']} -> strong-call share {cal['strong_share']:.1%}, "
+            f"PGR {cal['pgr']} on {len(sel)} prompts (in-sample for this file). AppConfig snippet:\n"
+            + json.dumps(cal["appconfig_snippet"], indent=2),
+            file=sys.stderr,
+        )
     if args.scores_out:
         try:
             with open(args.scores_out, "w", encoding="utf-8") as fh:

@@ -26,6 +26,7 @@ the weights were trained on.  This tool reports no quality figure: on its own tr
 is in-sample.  For honest figures run ``python -m tools.routing_eval --data FILE --cv category`` (or
 ``--cv source``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,13 +46,14 @@ DEFAULT_VERSION_PREFIX = "bundled"
 BALANCES = ("source", "category", "none")
 
 
-NO_HASHED_NOTE = ("none: the training data is English benchmark text; hashed weights learnt from it would pull "
-                  "translations apart. A scorer retrained on traffic learns them.")
+NO_HASHED_NOTE = (
+    "none: the training data is English benchmark text; hashed weights learnt from it would pull "
+    "translations apart. A scorer retrained on traffic learns them."
+)
 
 
 def default_settings() -> dict:
-    return {"l2": learning.DEFAULT_L2, "l2_hashed": learning.DEFAULT_L2_HASHED, "balance": "source",
-            "hashed": True}
+    return {"l2": learning.DEFAULT_L2, "l2_hashed": learning.DEFAULT_L2_HASHED, "balance": "source", "hashed": True}
 
 
 def settings_of(s: Any) -> dict:
@@ -91,9 +93,18 @@ def sample_weights(rows: Sequence[Mapping], balance: str) -> list[float]:
     return [n / (g * counts[r[key]]) for r in rows]
 
 
-def train(rows: Sequence[Mapping], vectors: Sequence[Any] | None = None, *, l2: float | None = None,
-          l2_hashed: float | None = None, balance: str = "source", hashed: bool = True, version: str = "trained",
-          meta: Mapping | None = None, name: str = "") -> Any:
+def train(
+    rows: Sequence[Mapping],
+    vectors: Sequence[Any] | None = None,
+    *,
+    l2: float | None = None,
+    l2_hashed: float | None = None,
+    balance: str = "source",
+    hashed: bool = True,
+    version: str = "trained",
+    meta: Mapping | None = None,
+    name: str = "",
+) -> Any:
     """Fit a scorer on labelled rows (their ``vectors`` if already computed); ``hashed=False`` fits the
     dense features only.  Raises LearningError."""
     if balance not in BALANCES:
@@ -104,8 +115,16 @@ def train(rows: Sequence[Mapping], vectors: Sequence[Any] | None = None, *, l2: 
         vecs = [scorer.FeatureVector(v.dense, ()) for v in vecs]
         m.setdefault("hashed", NO_HASHED_NOTE)
     m.setdefault("balance", balance)
-    return learning.fit_scorer(vecs, targets(rows), sample_weights=sample_weights(rows, balance),
-                               l2=l2, l2_hashed=l2_hashed, version=version, meta=m, name=name)
+    return learning.fit_scorer(
+        vecs,
+        targets(rows),
+        sample_weights=sample_weights(rows, balance),
+        l2=l2,
+        l2_hashed=l2_hashed,
+        version=version,
+        meta=m,
+        name=name,
+    )
 
 
 def file_fingerprint(path: str | Path) -> str:
@@ -120,15 +139,29 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.train_complexity", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="labelled JSONL file")
     p.add_argument("--out", required=True, help="where to write the scorer spec JSON")
-    p.add_argument("--l2", type=float, default=learning.DEFAULT_L2,
-                   help="L2 strength on the dense coefficients, in rows (default %(default)s)")
-    p.add_argument("--l2-hashed", type=float, default=learning.DEFAULT_L2_HASHED,
-                   help="L2 strength on the hashed coefficients, in rows (default %(default)s)")
+    p.add_argument(
+        "--l2",
+        type=float,
+        default=learning.DEFAULT_L2,
+        help="L2 strength on the dense coefficients, in rows (default %(default)s)",
+    )
+    p.add_argument(
+        "--l2-hashed",
+        type=float,
+        default=learning.DEFAULT_L2_HASHED,
+        help="L2 strength on the hashed coefficients, in rows (default %(default)s)",
+    )
     p.add_argument("--balance", choices=BALANCES, default="source")
-    p.add_argument("--no-hashed", action="store_true",
-                   help="fit the dense features only (the bundled weights: benchmark words do not transfer)")
-    p.add_argument("--version", help="the spec's version (default: bundled-<8 hex of the data's sha256>-<8 hex of "
-                                     "the fitted weights>, with -dense under --no-hashed: new weights, new version)")
+    p.add_argument(
+        "--no-hashed",
+        action="store_true",
+        help="fit the dense features only (the bundled weights: benchmark words do not transfer)",
+    )
+    p.add_argument(
+        "--version",
+        help="the spec's version (default: bundled-<8 hex of the data's sha256>-<8 hex of "
+        "the fitted weights>, with -dense under --no-hashed: new weights, new version)",
+    )
     args = p.parse_args(argv)
     try:
         rows = load_jsonl(args.data)
@@ -139,12 +172,26 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     vectors = [vectorize_prompt(r["prompt"]) for r in rows]
     t1 = time.perf_counter()
-    meta = {"trained_on": {"file": Path(args.data).name, "sha256": digest, "rows": len(rows),
-                           "sources": sorted({r["source"] for r in rows})}}
+    meta = {
+        "trained_on": {
+            "file": Path(args.data).name,
+            "sha256": digest,
+            "rows": len(rows),
+            "sources": sorted({r["source"] for r in rows}),
+        }
+    }
     version = args.version or "pending"
     try:
-        s = train(rows, vectors, l2=args.l2, l2_hashed=args.l2_hashed, balance=args.balance,
-                  hashed=not args.no_hashed, version=version, meta=meta)
+        s = train(
+            rows,
+            vectors,
+            l2=args.l2,
+            l2_hashed=args.l2_hashed,
+            balance=args.balance,
+            hashed=not args.no_hashed,
+            version=version,
+            meta=meta,
+        )
     except learning.LearningError as exc:
         print(f"train_complexity: error: {exc}", file=sys.stderr)
         return 2
@@ -152,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = s.spec()
     if not args.version:  # name the weights, not only the data: a refit with other settings gets another version
         fitted = json.dumps([spec["intercept"], spec["dense"], spec["hashed"]], sort_keys=True).encode()
-        spec["version"] = (f"{DEFAULT_VERSION_PREFIX}-{digest[:8]}-{hashlib.sha256(fitted).hexdigest()[:8]}"
-                           + ("-dense" if args.no_hashed else ""))
+        spec["version"] = f"{DEFAULT_VERSION_PREFIX}-{digest[:8]}-{hashlib.sha256(fitted).hexdigest()[:8]}" + (
+            "-dense" if args.no_hashed else ""
+        )
     text = json.dumps(spec, indent=1, sort_keys=True) + "\n"
     try:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -161,9 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_complexity: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     report = {
-        "weights": str(args.out), "version": spec["version"], "rows": len(rows), "bytes": len(text),
-        "fit": spec["meta"]["fit"], "hashed_nonzero": len(spec["hashed"]["coef"]),
-        "vectorize_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 2),
+        "weights": str(args.out),
+        "version": spec["version"],
+        "rows": len(rows),
+        "bytes": len(text),
+        "fit": spec["meta"]["fit"],
+        "hashed_nonzero": len(spec["hashed"]["coef"]),
+        "vectorize_seconds": round(t1 - t0, 2),
+        "fit_seconds": round(t2 - t1, 2),
         "quality": "not reported (in-sample); run python -m tools.routing_eval --data FILE --cv category",
     }
     json.dump(report, sys.stdout, indent=2)

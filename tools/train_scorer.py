@@ -85,8 +85,11 @@ def run(args: argparse.Namespace) -> dict:
         except (ConfigError, ValueError) as exc:  # TrainingInputError, ProposalTooLarge are ValueErrors
             raise InputError(f"no proposal written: {exc}") from None
         write(args.out, proposal)
-        result["proposal"] = {"version": report.candidate["version"], "scorer": report.candidate["scorer"],
-                              "file": args.out}
+        result["proposal"] = {
+            "version": report.candidate["version"],
+            "scorer": report.candidate["scorer"],
+            "file": args.out,
+        }
     if args.report:
         write(args.report, (json.dumps(result, indent=2, ensure_ascii=False) + "\n").encode())
     return result

@@ -37,8 +37,9 @@ def validate(event: dict[str, Any]) -> None:
     try:
         parse_routing_config(raw)
     except ConfigError as exc:
-        raise InvalidRoutingConfiguration(f"routing configuration version {event.get('configurationVersion', '?')} "
-                                          f"is invalid: {exc}") from None
+        raise InvalidRoutingConfiguration(
+            f"routing configuration version {event.get('configurationVersion', '?')} is invalid: {exc}"
+        ) from None
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> None:

@@ -34,7 +34,7 @@ def model_of_alarm(prefix: str, name: str) -> str | None:
     """The model key an alarm named by `model_alarm_name` watches; None for any other name."""
     if not name.startswith(prefix):
         return None
-    rest = name[len(prefix):]
+    rest = name[len(prefix) :]
     for kind in sorted(MODEL_ALARM_KINDS, key=len, reverse=True):
         suffix = f"-{kind}"
         if rest.endswith(suffix):

@@ -25,8 +25,9 @@ class CloudWatchAlarmSource:
         """
         found: dict[str, AlarmObservation] = {}
         paginator = self._cloudwatch.get_paginator("describe_alarms")
-        pages = paginator.paginate(AlarmNamePrefix=prefix, AlarmTypes=_ALARM_TYPES,
-                                   PaginationConfig={"PageSize": _PAGE_SIZE})
+        pages = paginator.paginate(
+            AlarmNamePrefix=prefix, AlarmTypes=_ALARM_TYPES, PaginationConfig={"PageSize": _PAGE_SIZE}
+        )
         for page in pages:
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                 state = alarm.get("StateValue")

@@ -102,14 +102,20 @@ class FailoverController:
                     ) from exc
                 self._metrics.add_metric(name="ConflictsRetried", unit="Count", value=1)
                 self._logger.warning(
-                    "flags conflict, retrying", extra={"attempt": attempt, "delay_s": round(delay, 3), "error": str(exc)}
+                    "flags conflict, retrying",
+                    extra={"attempt": attempt, "delay_s": round(delay, 3), "error": str(exc)},
                 )
                 self._sleep(delay)
                 continue
             except FlagsDocumentInvalid as exc:
                 self._metrics.add_metric(name="FlagsDocumentInvalid", unit="Count", value=1)
-                self._fail("current flags document is invalid; not overwriting it", trigger, attempt,
-                           error=str(exc), version=exc.version)
+                self._fail(
+                    "current flags document is invalid; not overwriting it",
+                    trigger,
+                    attempt,
+                    error=str(exc),
+                    version=exc.version,
+                )
                 raise
             except Exception as exc:
                 self._fail("reconcile failed", trigger, attempt, error=repr(exc))
@@ -133,7 +139,9 @@ class FailoverController:
         version, deployment = snapshot.version, None
         if result.changes:
             version = self._store.write(
-                result.desired, based_on=snapshot.version, description=f"failover-controller: {result.changes.summary()}"
+                result.desired,
+                based_on=snapshot.version,
+                description=f"failover-controller: {result.changes.summary()}",
             )
             # The new version exists now: count it even if its deployment has to be retried.
             self._metrics.add_metric(name="FlagsSet", unit="Count", value=len(result.changes.set_down))

@@ -53,8 +53,12 @@ class Changes:
     def summary(self) -> str:
         parts = [
             f"{label} {', '.join(models)}"
-            for label, models in (("down", self.set_down), ("updated", self.updated), ("cleared", self.cleared),
-                                  ("retired", self.retired))
+            for label, models in (
+                ("down", self.set_down),
+                ("updated", self.updated),
+                ("cleared", self.cleared),
+                ("retired", self.retired),
+            )
             if models
         ]
         return "; ".join(parts) or "no change"

@@ -42,13 +42,10 @@ class ControllerSettings:
         application_id = required("APPCONFIG_APPLICATION", _ID, "an AppConfig application id")
         environment_id = required("FLAGS_ENVIRONMENT", _ID, "an AppConfig environment id")
         profile_id = required("FLAGS_PROFILE", _ID, "an AppConfig configuration profile id")
-        strategy_id = required(
-            "FLAGS_DEPLOYMENT_STRATEGY", _STRATEGY, "an AppConfig deployment strategy id"
-        )
+        strategy_id = required("FLAGS_DEPLOYMENT_STRATEGY", _STRATEGY, "an AppConfig deployment strategy id")
         alarm_prefix = required(
             "ALARM_NAME_PREFIX", _ALARM_PREFIX, "an alarm name prefix ending with '-' (model-router-<stage>-model-)"
         )
         if problems:
             raise SettingsError("invalid failover controller settings: " + "; ".join(problems))
         return cls(application_id, environment_id, profile_id, strategy_id, alarm_prefix)
-

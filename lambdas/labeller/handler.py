@@ -55,15 +55,23 @@ def _metric(name: str, unit: MetricUnit, value: float, **dimensions: str) -> Non
 
 def report(outcome: LabelOutcome, record_id: str) -> None:
     """One log line per sample (never its text) and its metrics."""
-    fields: dict[str, Any] = {"route": outcome.route, "outcome": outcome.kind, "message_id": record_id,
-                              "cost_usd": round(outcome.cost_usd, 8)}
+    fields: dict[str, Any] = {
+        "route": outcome.route,
+        "outcome": outcome.kind,
+        "message_id": record_id,
+        "cost_usd": round(outcome.cost_usd, 8),
+    }
     if outcome.detail:
         fields["detail"] = outcome.detail
     if outcome.error_class:
         fields["error_class"] = outcome.error_class
     if outcome.label is not None:
-        fields.update(request_id=outcome.label["request_id"], target=outcome.label["target"],
-                      verdicts=outcome.label["verdicts"], served_model=outcome.label["served_model"])
+        fields.update(
+            request_id=outcome.label["request_id"],
+            target=outcome.label["target"],
+            verdicts=outcome.label["verdicts"],
+            served_model=outcome.label["served_model"],
+        )
     logger.info("sample labelled" if outcome.kind == labelling.STORED else "sample not labelled", extra=fields)
     if outcome.kind == labelling.STORED:
         _metric("LabelsStored", MetricUnit.Count, 1, Route=outcome.route)
@@ -86,10 +94,15 @@ def record_handler(record: SQSRecord) -> None:
         outcome = labelling.label_sample(sample, converse=the_converse, store=the_store, now=datetime.now(UTC))
     except Exception as exc:
         cause = exc.__cause__ if isinstance(exc, labelling.FailedAfterSpending) and exc.__cause__ else exc
-        logger.warning("sample failed: it returns to the queue (retried, then dead-lettered)",
-                       extra={"message_id": record.message_id, "error": f"{type(cause).__name__}: {cause}"[:500],
-                              "route": sample.get("route") if isinstance(sample, dict) else None,
-                              "cost_usd": round(getattr(exc, "cost_usd", 0.0), 8)})
+        logger.warning(
+            "sample failed: it returns to the queue (retried, then dead-lettered)",
+            extra={
+                "message_id": record.message_id,
+                "error": f"{type(cause).__name__}: {cause}"[:500],
+                "route": sample.get("route") if isinstance(sample, dict) else None,
+                "cost_usd": round(getattr(exc, "cost_usd", 0.0), 8),
+            },
+        )
         if isinstance(exc, labelling.FailedAfterSpending):  # paid for, though failed: the dashboard's spend shows it
             _metric("LabelSpendUSD", MetricUnit.NoUnit, exc.cost_usd, Route=exc.route)
         raise
@@ -98,6 +111,7 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
     return dict(response)  # {"batchItemFailures": [{"itemIdentifier": <message id>}, ...]}

@@ -46,11 +46,28 @@ CHARS_PER_TOKEN = 4  # the budget's estimate of a text's input tokens: character
 
 
 class Converse(Protocol):
-    def __call__(self, model_key: str, model_id: str, region: str | None, system: str | None, messages: list,
-                 max_tokens: int, /, *, inference: dict | None = None) -> tuple[str, int, int]: ...
+    def __call__(
+        self,
+        model_key: str,
+        model_id: str,
+        region: str | None,
+        system: str | None,
+        messages: list,
+        max_tokens: int,
+        /,
+        *,
+        inference: dict | None = None,
+    ) -> tuple[str, int, int]: ...
+
 
 STORED, OVER_BUDGET, UNPARSEABLE, INVALID, DUPLICATE, REJECTED = (
-    "stored", "over_budget", "judge_unparseable", "invalid", "duplicate", "model_rejected")
+    "stored",
+    "over_budget",
+    "judge_unparseable",
+    "invalid",
+    "duplicate",
+    "model_rejected",
+)
 
 
 class ModelRejected(Exception):
@@ -172,15 +189,22 @@ def cost_of(spec: dict, input_tokens: int, output_tokens: int) -> float:
     return input_tokens / 1000 * spec["input_per_1k"] + output_tokens / 1000 * spec["output_per_1k"]
 
 
-def judge_twice(converse: Converse, judge_key: str, judge: dict, question: str, weak_answer: str,
-                strong_answer: str, costs: dict) -> list[float | None]:
+def judge_twice(
+    converse: Converse, judge_key: str, judge: dict, question: str, weak_answer: str, strong_answer: str, costs: dict
+) -> list[float | None]:
     """The judge's two verdicts as strong-better values (1, 0.5, 0; None: no verdict line), first with the weak
     answer in position A, then swapped, so a judge that favours a position cancels out. Adds the calls' cost to
     `costs["judge"]` as each returns (a failure after the first still leaves it counted)."""
     verdicts: list[float | None] = []
     for a, b, strong_position in ((weak_answer, strong_answer, "B"), (strong_answer, weak_answer, "A")):
-        reply, j_in, j_out = converse(judge_key, judge["model_id"], judge.get("region"), JUDGE_SYSTEM,
-                                      judge_messages(question, a, b), JUDGE_MAX_TOKENS)
+        reply, j_in, j_out = converse(
+            judge_key,
+            judge["model_id"],
+            judge.get("region"),
+            JUDGE_SYSTEM,
+            judge_messages(question, a, b),
+            JUDGE_MAX_TOKENS,
+        )
         costs["judge"] += cost_of(judge, j_in, j_out)
         verdict = parse_verdict(reply)
         verdicts.append(None if verdict is None else strong_better(verdict, strong_position))
@@ -269,8 +293,12 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
     estimate = worst_case_cost(sample)
     if not store.reserve_spend(route, day, estimate, budget):
         spent = store.spent_on(route, day)
-        return LabelOutcome(OVER_BUDGET, route, pair=pair, detail=(
-            f"spent {spent:.4f} of {budget:.4f} USD on {day}; this sample may cost up to {estimate:.4f}"))
+        return LabelOutcome(
+            OVER_BUDGET,
+            route,
+            pair=pair,
+            detail=(f"spent {spent:.4f} of {budget:.4f} USD on {day}; this sample may cost up to {estimate:.4f}"),
+        )
 
     models = sample["models"]
     other = other_model(sample)
@@ -282,16 +310,22 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
     try:
         spec = models[other]
         messages = converse_messages(sample["messages"])
-        text, tokens_in, tokens_out = converse(other, spec["model_id"], spec.get("region"), system, messages,
-                                               max_tokens, inference=inference)
+        text, tokens_in, tokens_out = converse(
+            other, spec["model_id"], spec.get("region"), system, messages, max_tokens, inference=inference
+        )
         costs["other"] = cost_of(spec, tokens_in, tokens_out)
         answers = {served: sample["answer"], other: text}
         question = question_text(sample["messages"], sample.get("system"))
-        verdicts = judge_twice(converse, sample["judge_model"], judge, question, answers[weak], answers[strong],
-                               costs)
+        verdicts = judge_twice(converse, sample["judge_model"], judge, question, answers[weak], answers[strong], costs)
     except ModelRejected as exc:
-        return LabelOutcome(REJECTED, route, cost_usd=_settle(store, route, day, costs, estimate),
-                            detail=str(exc)[:300], pair=pair, error_class=exc.error_class)
+        return LabelOutcome(
+            REJECTED,
+            route,
+            cost_usd=_settle(store, route, day, costs, estimate),
+            detail=str(exc)[:300],
+            pair=pair,
+            error_class=exc.error_class,
+        )
     except Exception as exc:
         spent = _settle(store, route, day, costs, estimate)  # what was spent counts against the day, retry or not
         if spent:
@@ -302,8 +336,13 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
         raise
     total = _settle(store, route, day, costs, estimate)
     if any(v is None for v in verdicts):
-        return LabelOutcome(UNPARSEABLE, route, cost_usd=total, pair=pair,
-                            detail=f"the judge gave no VERDICT line in {sum(v is None for v in verdicts)} of 2 replies")
+        return LabelOutcome(
+            UNPARSEABLE,
+            route,
+            cost_usd=total,
+            pair=pair,
+            detail=f"the judge gave no VERDICT line in {sum(v is None for v in verdicts)} of 2 replies",
+        )
     strong_wins = [float(v) for v in verdicts if v is not None]
     label = {
         "route": route,
@@ -318,15 +357,20 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
         "verdicts": strong_wins,
         "target": target_from_verdicts(strong_wins),
         # what labelling cost, beside what the judged answer cost the caller
-        "cost_usd": {"other": round(costs["other"], 8), "judge": round(costs["judge"], 8), "total": round(total, 8),
-                     "served": sample.get("served_cost_usd")},
+        "cost_usd": {
+            "other": round(costs["other"], 8),
+            "judge": round(costs["judge"], 8),
+            "total": round(total, 8),
+            "served": sample.get("served_cost_usd"),
+        },
         "config_version": sample.get("config_version"),
         "scorer": sample.get("scorer"),
         "scorer_version": sample.get("scorer_version"),
     }
     if not store.put_label(label):
-        return LabelOutcome(DUPLICATE, route, cost_usd=total, detail="labelled meanwhile by another delivery",
-                            pair=pair)
+        return LabelOutcome(
+            DUPLICATE, route, cost_usd=total, detail="labelled meanwhile by another delivery", pair=pair
+        )
     return LabelOutcome(STORED, route, cost_usd=total, label=label, pair=pair)
 
 
@@ -337,6 +381,24 @@ def _settle(store: LabelStore | MemoryLabelStore, route: str, day: str, costs: d
     return total
 
 
-__all__ = ["DUPLICATE", "INVALID", "OVER_BUDGET", "REJECTED", "STORED", "UNPARSEABLE", "Converse", "InvalidSample",
-           "LabelOutcome", "ModelRejected", "converse_messages", "cost_of", "features_of", "inference_of",
-           "label_sample", "other_max_tokens", "other_model", "validate", "worst_case_cost"]
+__all__ = [
+    "DUPLICATE",
+    "INVALID",
+    "OVER_BUDGET",
+    "REJECTED",
+    "STORED",
+    "UNPARSEABLE",
+    "Converse",
+    "InvalidSample",
+    "LabelOutcome",
+    "ModelRejected",
+    "converse_messages",
+    "cost_of",
+    "features_of",
+    "inference_of",
+    "label_sample",
+    "other_max_tokens",
+    "other_model",
+    "validate",
+    "worst_case_cost",
+]

@@ -40,8 +40,9 @@ class LabelStore:
     # --- the daily budget -------------------------------------------------------------------
 
     def spent_on(self, route: str, day: str) -> float:
-        item = self._client.get_item(TableName=self.table_name, Key=self._budget_key(route, day),
-                                     ConsistentRead=True).get("Item")
+        item = self._client.get_item(
+            TableName=self.table_name, Key=self._budget_key(route, day), ConsistentRead=True
+        ).get("Item")
         return float(item["spent_usd"]["N"]) if item and "spent_usd" in item else 0.0
 
     def reserve_spend(self, route: str, day: str, usd: float, budget: float) -> bool:
@@ -53,11 +54,15 @@ class LabelStore:
             return False
         try:
             self._client.update_item(
-                TableName=self.table_name, Key=self._budget_key(route, day),
+                TableName=self.table_name,
+                Key=self._budget_key(route, day),
                 UpdateExpression="ADD spent_usd :usd SET expires_at = :exp",
                 ConditionExpression="attribute_not_exists(spent_usd) OR spent_usd <= :room",
-                ExpressionAttributeValues={":usd": {"N": repr(float(usd))}, ":room": {"N": repr(float(budget - usd))},
-                                           ":exp": _expires(self._clock(), BUDGET_TTL)},
+                ExpressionAttributeValues={
+                    ":usd": {"N": repr(float(usd))},
+                    ":room": {"N": repr(float(budget - usd))},
+                    ":exp": _expires(self._clock(), BUDGET_TTL),
+                },
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -70,7 +75,8 @@ class LabelStore:
         if usd == 0:
             return
         self._client.update_item(
-            TableName=self.table_name, Key=self._budget_key(route, day),
+            TableName=self.table_name,
+            Key=self._budget_key(route, day),
             UpdateExpression="ADD spent_usd :usd SET expires_at = :exp",
             ExpressionAttributeValues={":usd": {"N": repr(float(usd))}, ":exp": _expires(self._clock(), BUDGET_TTL)},
         )
@@ -97,8 +103,7 @@ class LabelStore:
             "expires_at": _expires(self._clock(), LABEL_TTL),
         }
         try:
-            self._client.put_item(TableName=self.table_name, Item=item,
-                                  ConditionExpression="attribute_not_exists(pk)")
+            self._client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
@@ -115,23 +120,34 @@ class LabelStore:
     def put_report(self, route: str, report: dict) -> None:
         now = self._clock()
         sk = report.get("generated_at") or now.isoformat(timespec="seconds").replace("+00:00", "Z")
-        self._client.put_item(TableName=self.table_name, Item={
-            "pk": {"S": f"report#{route}"}, "sk": {"S": str(sk)},
-            "doc": {"S": json.dumps(report, separators=(",", ":"), ensure_ascii=False, default=str)},
-            "expires_at": _expires(now, REPORT_TTL),
-        })
+        self._client.put_item(
+            TableName=self.table_name,
+            Item={
+                "pk": {"S": f"report#{route}"},
+                "sk": {"S": str(sk)},
+                "doc": {"S": json.dumps(report, separators=(",", ":"), ensure_ascii=False, default=str)},
+                "expires_at": _expires(now, REPORT_TTL),
+            },
+        )
 
     def reports(self, route: str, *, limit: int = 10) -> list[dict]:
         """The route's latest reports, newest first."""
-        out = self._client.query(TableName=self.table_name, KeyConditionExpression="pk = :pk",
-                                 ExpressionAttributeValues={":pk": {"S": f"report#{route}"}},
-                                 ScanIndexForward=False, Limit=limit)
+        out = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"report#{route}"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
         return [json.loads(item["doc"]["S"]) for item in out.get("Items", [])]
 
     def _query(self, condition: str, values: dict) -> list[dict]:
         items: list[dict] = []
-        kwargs: dict = {"TableName": self.table_name, "KeyConditionExpression": condition,
-                        "ExpressionAttributeValues": values}
+        kwargs: dict = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
         while True:
             page = self._client.query(**kwargs)
             items.extend(page.get("Items", []))
@@ -192,23 +208,36 @@ class MemoryLabelStore:
 
 def create_table(client, name: str) -> None:
     """The labels table as the stack defines it (pk/sk strings, on demand, TTL on expires_at): tests, local runs."""
-    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                              {"AttributeName": "sk", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                   {"AttributeName": "sk", "KeyType": "RANGE"}])
-    client.update_time_to_live(TableName=name,
-                               TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
 
 
 def dynamodb_client(region: str | None = None):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("dynamodb", region_name=region,
-                        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3,
-                                                                                   "mode": "standard"}))
+    return boto3.client(
+        "dynamodb",
+        region_name=region,
+        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"}),
+    )
 
 
-__all__ = ["BUDGET_TTL", "LABEL_TTL", "REPORT_TTL", "LabelStore", "MemoryLabelStore", "create_table", "dynamodb_client",
-           "label_sort_key"]
+__all__ = [
+    "BUDGET_TTL",
+    "LABEL_TTL",
+    "REPORT_TTL",
+    "LabelStore",
+    "MemoryLabelStore",
+    "create_table",
+    "dynamodb_client",
+    "label_sort_key",
+]

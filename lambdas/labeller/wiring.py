@@ -33,25 +33,43 @@ def is_final(exc: ModelCallError) -> bool:
     return exc.error_class in FINAL_ERROR_CLASSES or not exc.retryable
 
 
-def bedrock_converse(invoker: BedrockConverse, *, default_region: str | None = None,
-                     timeout_s: float = CALL_TIMEOUT_S) -> Converse:
+def bedrock_converse(
+    invoker: BedrockConverse, *, default_region: str | None = None, timeout_s: float = CALL_TIMEOUT_S
+) -> Converse:
     """The labelling logic's `converse` callable over the router's BedrockConverse. A failure no retry can fix
     (`is_final`: refused as invalid, access denied, unknown model) is ModelRejected, which is not retried; every
     other failure (throttling, timeouts, 5xx) raises as it is, so the batch item is retried and finally
     dead-lettered. `inference`: the caller's stop sequences, temperature and top_p, when the sample has them."""
 
-    def converse(model_key: str, model_id: str, region: str | None, system: str | None, messages: list,
-                 max_tokens: int, /, *, inference: dict | None = None) -> tuple[str, int, int]:
+    def converse(
+        model_key: str,
+        model_id: str,
+        region: str | None,
+        system: str | None,
+        messages: list,
+        max_tokens: int,
+        /,
+        *,
+        inference: dict | None = None,
+    ) -> tuple[str, int, int]:
         settings = inference or {}
-        call = ModelCall(model_id=model_id, region=region or default_region, messages=messages, system=system,
-                         max_tokens=max_tokens, temperature=settings.get("temperature"), top_p=settings.get("top_p"),
-                         stop=tuple(settings.get("stop") or ()))
+        call = ModelCall(
+            model_id=model_id,
+            region=region or default_region,
+            messages=messages,
+            system=system,
+            max_tokens=max_tokens,
+            temperature=settings.get("temperature"),
+            top_p=settings.get("top_p"),
+            stop=tuple(settings.get("stop") or ()),
+        )
         try:
             reply = invoker.converse(call, timeout_s)
         except ModelCallError as exc:
             if is_final(exc):
-                raise ModelRejected(f"{model_key} refused the request: {exc.error_class}: {exc.message}"[:300],
-                                    exc.error_class) from exc
+                raise ModelRejected(
+                    f"{model_key} refused the request: {exc.error_class}: {exc.message}"[:300], exc.error_class
+                ) from exc
             raise
         return reply.text, reply.input_tokens, reply.output_tokens
 
@@ -66,9 +84,12 @@ def bedrock_client_factory(default_region: str | None = None) -> Callable[[str |
         import boto3
         from botocore.config import Config
 
-        config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=timeout_s,
-                        user_agent_extra="model-router-labeller",
-                        retries={"total_max_attempts": CALL_ATTEMPTS, "mode": "standard"})
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=timeout_s,
+            user_agent_extra="model-router-labeller",
+            retries={"total_max_attempts": CALL_ATTEMPTS, "mode": "standard"},
+        )
         return boto3.client("bedrock-runtime", region_name=region or default_region, config=config)
 
     return make

@@ -72,8 +72,10 @@ def _periods_of_day(day_number: int) -> tuple[Period, Period]:
     day_start = datetime.fromtimestamp(day_number * 86_400, UTC)
     month_start = day_start.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
-    return (Period(DAY, day_start.strftime("%Y-%m-%d"), day_start, day_start + timedelta(days=1)),
-            Period(MONTH, month_start.strftime("%Y-%m"), month_start, next_month))
+    return (
+        Period(DAY, day_start.strftime("%Y-%m-%d"), day_start, day_start + timedelta(days=1)),
+        Period(MONTH, month_start.strftime("%Y-%m"), month_start, next_month),
+    )
 
 
 def spend_key(scope: str, name: str, period: Period) -> str:
@@ -116,10 +118,18 @@ class BudgetStatus:
         return f"the {self.period.adjective} budget of {self.scope} {self.name}"
 
     def as_dict(self) -> dict:
-        return {"scope": self.scope, "name": self.name, "period": self.period.kind, "label": self.period.label,
-                "limit_usd": self.limit_usd, "spent_usd": round(self.spent_usd, 6),
-                "soft_threshold": self.budget.soft_threshold, "over_budget": self.budget.over_budget,
-                "state": self.state, "resets_at": iso(self.period.resets_at)}
+        return {
+            "scope": self.scope,
+            "name": self.name,
+            "period": self.period.kind,
+            "label": self.period.label,
+            "limit_usd": self.limit_usd,
+            "spent_usd": round(self.spent_usd, 6),
+            "soft_threshold": self.budget.soft_threshold,
+            "over_budget": self.budget.over_budget,
+            "state": self.state,
+            "resets_at": iso(self.period.resets_at),
+        }
 
 
 @dataclass(slots=True)
@@ -137,20 +147,24 @@ class BudgetCheck:
         """A 429 if a spent budget says reject (the tighter policy wins over a fallback), or, with
         `include_fallback`, if any budget is spent (its fallback model cannot take the request: `why`). The wait is
         until the latest reset among them: only then is the request served normally again."""
-        rejecting = [s for s in self.statuses
-                     if s.exceeded and (include_fallback or s.budget.over_budget == "reject")]
+        rejecting = [s for s in self.statuses if s.exceeded and (include_fallback or s.budget.over_budget == "reject")]
         if not rejecting:
             return None
         last = max(rejecting, key=lambda s: s.period.resets_at)
         wait = last.period.seconds_left(self.now_s)
-        spent = "; ".join(f"{s.scope} {s.name} has spent {money(s.spent_usd)} of its {s.period.adjective} budget "
-                          f"of {money(s.limit_usd)}" for s in rejecting)
+        spent = "; ".join(
+            f"{s.scope} {s.name} has spent {money(s.spent_usd)} of its {s.period.adjective} budget "
+            f"of {money(s.limit_usd)}"
+            for s in rejecting
+        )
         extra = f" ({why})" if why else ""
         return RouterFailure(
-            FailureKind.BUDGET_EXCEEDED, "budget_exceeded",
+            FailureKind.BUDGET_EXCEEDED,
+            "budget_exceeded",
             f"budget exceeded: {spent}{extra}; it resets at {iso(last.period.resets_at)} (in {_duration(wait)})",
             details={"budgets": [s.as_dict() for s in rejecting], "resets_at": iso(last.period.resets_at)},
-            retry_after_s=max(1.0, wait))
+            retry_after_s=max(1.0, wait),
+        )
 
     def pressure(self, config: RoutingConfig) -> BudgetPressure | None:
         """What the engine must do: serve a fallback model (hard budgets spent that all say fallback; the
@@ -159,8 +173,10 @@ class BudgetCheck:
         spent = [s for s in self.statuses if s.exceeded]
         if spent:
             models = config.models
-            model = min((s.budget.fallback_model for s in spent if s.budget.fallback_model),
-                        key=lambda m: (models[m].price.input_per_1k + models[m].price.output_per_1k, m))
+            model = min(
+                (s.budget.fallback_model for s in spent if s.budget.fallback_model),
+                key=lambda m: (models[m].price.input_per_1k + models[m].price.output_per_1k, m),
+            )
             worst = max(spent, key=lambda s: s.spent_usd / s.limit_usd)
             return BudgetPressure(f"over {worst.who()} ({money(worst.limit_usd)})", fallback_model=model)
         soft = [s for s in self.statuses if s.soft]
@@ -228,8 +244,14 @@ class _Counter:
 class BudgetGuard:
     """Reads, caches and records spend for `RouterService`. Without a store it enforces nothing (and says so)."""
 
-    def __init__(self, store: SpendStore | None, *, cache_s: float = DEFAULT_CACHE_S,
-                 clock: Callable[[], float] = time.time, on_warning: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        store: SpendStore | None,
+        *,
+        cache_s: float = DEFAULT_CACHE_S,
+        clock: Callable[[], float] = time.time,
+        on_warning: Callable[[str], None] | None = None,
+    ):
         self.store = store
         self.cache_s = cache_s
         self.clock = clock
@@ -260,8 +282,10 @@ class BudgetGuard:
         if self.store is None:
             if not self._warned and self._on_warning is not None:
                 self._warned = True
-                self._on_warning("the routing configuration has budgets but no spend table is configured "
-                                 "(SPEND_TABLE_NAME): budgets are not enforced")
+                self._on_warning(
+                    "the routing configuration has budgets but no spend table is configured "
+                    "(SPEND_TABLE_NAME): budgets are not enforced"
+                )
             return result
         wanted: list[tuple[str, str, Budget, Period, float]] = []
         for scope, name, budget in budgets:
@@ -270,8 +294,10 @@ class BudgetGuard:
                 if limit is not None:
                     wanted.append((scope, name, budget, period, limit))
         values, result.store_errors = self._values([spend_key(s, n, p) for s, n, _, p, _ in wanted], now)
-        result.statuses = [BudgetStatus(scope, name, period, limit, values[spend_key(scope, name, period)], budget)
-                           for scope, name, budget, period, limit in wanted]
+        result.statuses = [
+            BudgetStatus(scope, name, period, limit, values[spend_key(scope, name, period)], budget)
+            for scope, name, budget, period, limit in wanted
+        ]
         return result
 
     def _values(self, pks: list[str], now: float) -> tuple[dict[str, float], int]:
@@ -352,7 +378,7 @@ class BudgetGuard:
         Raises SpendStoreError when the store cannot be read."""
         now = self.clock()
         day, month = periods_at(now)
-        scopes = ([("caller", caller, config.caller_budgets.get(caller))] if caller is not None else [])
+        scopes = [("caller", caller, config.caller_budgets.get(caller))] if caller is not None else []
         scopes.append(("tier", tier, config.tiers[tier].budget))
         spend: dict[str, Spend] = {}
         if self.store is not None:
@@ -363,9 +389,13 @@ class BudgetGuard:
             for period in (day, month):
                 used = spend.get(spend_key(scope, name, period)) if self.store is not None else None
                 limit = _limit(budget, period) if budget is not None else None
-                entry: dict = {"period": period.label, "resets_at": iso(period.resets_at),
-                               "spent_usd": round(used.usd, 6) if used is not None else None,
-                               "requests": used.requests if used is not None else None, "limit_usd": limit}
+                entry: dict = {
+                    "period": period.label,
+                    "resets_at": iso(period.resets_at),
+                    "spent_usd": round(used.usd, 6) if used is not None else None,
+                    "requests": used.requests if used is not None else None,
+                    "limit_usd": limit,
+                }
                 if limit is not None and used is not None and budget is not None:
                     status = BudgetStatus(scope, name, period, limit, used.usd, budget)
                     entry.update(remaining_usd=round(max(0.0, limit - used.usd), 6), state=status.state)
@@ -373,5 +403,11 @@ class BudgetGuard:
             return out
 
         sections = {scope: section(scope, name, budget) for scope, name, budget in scopes}
-        return {"object": "usage", "caller": caller, "tier": tier, "budgets": self.describe(config),
-                "own": sections.get("caller"), "tier_total": sections["tier"]}
+        return {
+            "object": "usage",
+            "caller": caller,
+            "tier": tier,
+            "budgets": self.describe(config),
+            "own": sections.get("caller"),
+            "tier_total": sections["tier"],
+        }

@@ -94,4 +94,3 @@ class StreamFailed:
 
 
 StreamEvent = TextDelta | ToolCallStart | ToolCallDelta | Finished | StreamFailed
-

@@ -34,8 +34,16 @@ class FailureKind(StrEnum):
 class RouterFailure(Exception):
     """A request the core could not serve. `code` is machine-readable; `retry_after_s` is the real wait, if any."""
 
-    def __init__(self, kind: FailureKind, code: str, message: str, *, details: dict | None = None,
-                 param: str | None = None, retry_after_s: float | None = None):
+    def __init__(
+        self,
+        kind: FailureKind,
+        code: str,
+        message: str,
+        *,
+        details: dict | None = None,
+        param: str | None = None,
+        retry_after_s: float | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.code = code

@@ -55,11 +55,13 @@ def metrics_enabled() -> bool:
 def emf_block(values: dict[str, tuple[str, float]], dimensions: list[list[str]]) -> dict:
     return {
         "Timestamp": int(time.time() * 1000),
-        "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE,
-            "Dimensions": dimensions,
-            "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in values.items()],
-        }],
+        "CloudWatchMetrics": [
+            {
+                "Namespace": NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in values.items()],
+            }
+        ],
     }
 
 
@@ -85,8 +87,16 @@ def attempt_values(*, error_class: str | None, retryable: bool, latency_ms: floa
     return values
 
 
-def record_request(line: dict, values: dict[str, tuple[str, float]], *, route: str, model: str,
-                   error_code: str | None, failed_calls: list[tuple[str, dict]], spend_store_errors: int = 0) -> None:
+def record_request(
+    line: dict,
+    values: dict[str, tuple[str, float]],
+    *,
+    route: str,
+    model: str,
+    error_code: str | None,
+    failed_calls: list[tuple[str, dict]],
+    spend_store_errors: int = 0,
+) -> None:
     """Write the request's one line (log + metrics), then one small document per failed call to another model."""
     global _cold
     if metrics_enabled():
@@ -110,7 +120,8 @@ def tracing_enabled() -> bool:
     """X-Ray tracing runs only in Lambda with Powertools tracing on: building the Tracer loads the X-Ray SDK and a
     botocore client of its own (about 125 ms of cold start), which nobody else should pay for."""
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and os.environ.get(
-        "POWERTOOLS_TRACE_DISABLED", "false").lower() not in ("true", "1")
+        "POWERTOOLS_TRACE_DISABLED", "false"
+    ).lower() not in ("true", "1")
 
 
 @contextmanager

@@ -50,7 +50,13 @@ SHUTDOWN_FLUSH_S = 0.2  # Lambda gives the runtime 300 ms between SIGTERM and SI
 
 # log values (the request line's `label_sample`)
 QUEUED, NOT_DRAWN, OFF_PAIR, UNSUPPORTED, TOO_LARGE, QUEUE_FULL = (
-    "queued", "not_drawn", "off_pair", "unsupported", "too_large", "queue_full")
+    "queued",
+    "not_drawn",
+    "off_pair",
+    "unsupported",
+    "too_large",
+    "queue_full",
+)
 
 
 def count(outcome: str) -> None:
@@ -75,9 +81,16 @@ class SampleJob:
 class SampleSender:
     """One daemon thread and a bounded queue in front of a `SampleQueue`. `submit` never blocks."""
 
-    def __init__(self, target: SampleQueue, *, max_pending: int = MAX_PENDING,
-                 on_outcome: Callable[[str], None] = count, release_wait_s: float = RELEASE_WAIT_S,
-                 max_bytes: int = MAX_SAMPLE_BYTES, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        target: SampleQueue,
+        *,
+        max_pending: int = MAX_PENDING,
+        on_outcome: Callable[[str], None] = count,
+        release_wait_s: float = RELEASE_WAIT_S,
+        max_bytes: int = MAX_SAMPLE_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.target = target
         self.max_bytes = max_bytes
         self._max_pending = max_pending
@@ -181,8 +194,14 @@ class SampleSender:
 
     def _expire(self, job: SampleJob) -> None:
         self.outcome(QUEUED)
-        obs.logger.info("label sample not sent", extra={"request_id": job.request_id, "label_sample": "failed",
-                                                        "error": f"never released within {self._release_wait_s} s"})
+        obs.logger.info(
+            "label sample not sent",
+            extra={
+                "request_id": job.request_id,
+                "label_sample": "failed",
+                "error": f"never released within {self._release_wait_s} s",
+            },
+        )
         self.outcome("failed")
 
     def _send(self, job: SampleJob) -> None:
@@ -195,15 +214,28 @@ class SampleSender:
             self.outcome("failed")
             return
         if size > self.max_bytes:
-            obs.logger.info("label sample not sent", extra={"request_id": job.request_id, "label_sample": TOO_LARGE,
-                                                            "bytes": size, "max_bytes": self.max_bytes})
+            obs.logger.info(
+                "label sample not sent",
+                extra={
+                    "request_id": job.request_id,
+                    "label_sample": TOO_LARGE,
+                    "bytes": size,
+                    "max_bytes": self.max_bytes,
+                },
+            )
             self.outcome(TOO_LARGE)
             return
         try:
             self.target.send(body)
         except Exception as exc:  # noqa: BLE001 - counted and logged; the request was answered long ago
-            obs.logger.warning("label sample not sent", extra={"request_id": job.request_id, "label_sample": "failed",
-                                                               "error": f"{type(exc).__name__}: {exc}"[:300]})
+            obs.logger.warning(
+                "label sample not sent",
+                extra={
+                    "request_id": job.request_id,
+                    "label_sample": "failed",
+                    "error": f"{type(exc).__name__}: {exc}"[:300],
+                },
+            )
             self.outcome("failed")
             return
         self.outcome("sent")
@@ -224,8 +256,13 @@ class Ticket:
 class Sampler:
     """The sampling policy of one process. `sender` None: sampling is off (LABEL_QUEUE_URL unset)."""
 
-    def __init__(self, sender: SampleSender | None, *, seed: int | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+    def __init__(
+        self,
+        sender: SampleSender | None,
+        *,
+        seed: int | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.sender = sender
         self._rng = random.Random(seed)  # seeded once per process (from os.urandom unless a seed is given)
         self._clock = clock
@@ -251,8 +288,9 @@ class Sampler:
         labelling = self.labelling(engine, result)
         return labelling is not None and self.draw(labelling.sample_rate)
 
-    def consider(self, engine, chat, result, *, request_id: str, answer_text: str,
-                 drawn: bool | None = None) -> Ticket | None:
+    def consider(
+        self, engine, chat, result, *, request_id: str, answer_text: str, drawn: bool | None = None
+    ) -> Ticket | None:
         """After an answered request: sample it or say why not. None: the route does not label (no log field)."""
         if chat.dry_run or result.reply is None:
             return None
@@ -268,8 +306,11 @@ class Sampler:
             return Ticket(NOT_DRAWN)
         assert self.sender is not None
         # Characters are a lower bound of UTF-8 bytes: a prompt this long cannot fit, and costs nothing to tell.
-        chars = len(answer_text) + len(chat.system or "") + sum(
-            len(value) for m in chat.messages for kind, value in m.parts if kind == "text")
+        chars = (
+            len(answer_text)
+            + len(chat.system or "")
+            + sum(len(value) for m in chat.messages for kind, value in m.parts if kind == "text")
+        )
         if chars > self.sender.max_bytes:
             self.sender.outcome(TOO_LARGE)
             return Ticket(TOO_LARGE)
@@ -277,10 +318,20 @@ class Sampler:
         route_system = engine.config.routes[result.decision.route].system_prompt
 
         def build() -> str:
-            return json.dumps(sample_message(engine, chat, result, labelling, request_id=request_id,
-                                             answer_text=answer_text, sampled_at=sampled_at,
-                                             route_system=route_system),
-                              ensure_ascii=False, separators=(",", ":"))
+            return json.dumps(
+                sample_message(
+                    engine,
+                    chat,
+                    result,
+                    labelling,
+                    request_id=request_id,
+                    answer_text=answer_text,
+                    sampled_at=sampled_at,
+                    route_system=route_system,
+                ),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
 
         job = SampleJob(request_id, build)
         if not self.sender.submit(job):
@@ -307,12 +358,26 @@ def eligible(chat, result) -> bool:
 
 
 def _model_entry(spec) -> dict:
-    return {"model_id": spec.model_id, "region": spec.region, "input_per_1k": spec.price.input_per_1k,
-            "output_per_1k": spec.price.output_per_1k, "max_output_tokens": spec.max_output_tokens}
+    return {
+        "model_id": spec.model_id,
+        "region": spec.region,
+        "input_per_1k": spec.price.input_per_1k,
+        "output_per_1k": spec.price.output_per_1k,
+        "max_output_tokens": spec.max_output_tokens,
+    }
 
 
-def sample_message(engine, chat, result, labelling, *, request_id: str, answer_text: str, sampled_at: datetime,
-                   route_system: str | None = None) -> dict:
+def sample_message(
+    engine,
+    chat,
+    result,
+    labelling,
+    *,
+    request_id: str,
+    answer_text: str,
+    sampled_at: datetime,
+    route_system: str | None = None,
+) -> dict:
     """The label queue's message (schema v1; docs/decisions.md, "The label loop", lists its fields). `system` is the caller's own system text
     (what the scorer saw); `route_system` the route's system prompt, which the models were also given. `inference`:
     the sampling settings the served model was called with (the caller's stop sequences and top_p, the caller's
@@ -341,8 +406,10 @@ def sample_message(engine, chat, result, labelling, *, request_id: str, answer_t
         "route_system": route_system,
         "max_tokens": decision.out_tokens or None,
         "inference": {"stop": list(chat.stop) or None, "temperature": temperature, "top_p": chat.top_p},
-        "messages": [{"role": m.role, "text": "\n\n".join(str(v) for kind, v in m.parts if kind == "text")}
-                     for m in chat.messages],
+        "messages": [
+            {"role": m.role, "text": "\n\n".join(str(v) for kind, v in m.parts if kind == "text")}
+            for m in chat.messages
+        ],
         "answer": answer_text,
         "served_cost_usd": result.cost_usd,
     }
@@ -361,5 +428,13 @@ def sampler_from_env(env: dict, region: str | None, sqs_client=None) -> Sampler:
     return Sampler(SampleSender(queue), seed=int(seed) if seed else None)
 
 
-__all__ = ["MAX_SAMPLE_BYTES", "SampleJob", "SampleSender", "Sampler", "Ticket", "eligible", "sample_message",
-           "sampler_from_env"]
+__all__ = [
+    "MAX_SAMPLE_BYTES",
+    "SampleJob",
+    "SampleSender",
+    "Sampler",
+    "Ticket",
+    "eligible",
+    "sample_message",
+    "sampler_from_env",
+]

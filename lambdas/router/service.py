@@ -201,14 +201,18 @@ class RouterService:
         try:
             return self.budgets.usage(engine.config, caller, engine.tier_of(caller))
         except SpendStoreError as exc:
-            raise RouterFailure(FailureKind.UNAVAILABLE, "spend_store_unavailable",
-                                f"the spend table cannot be read right now; requests are still served ({exc})",
-                                retry_after_s=5.0) from None
+            raise RouterFailure(
+                FailureKind.UNAVAILABLE,
+                "spend_store_unavailable",
+                f"the spend table cannot be read right now; requests are still served ({exc})",
+                retry_after_s=5.0,
+            ) from None
 
     # --- the decision -------------------------------------------------------------------------
 
-    def decide(self, request: ChatRequest, *, caller: str | None, snapshot: Snapshot[Engine] | None = None
-               ) -> tuple[RouteResult, Health]:
+    def decide(
+        self, request: ChatRequest, *, caller: str | None, snapshot: Snapshot[Engine] | None = None
+    ) -> tuple[RouteResult, Health]:
         snap = snapshot or self.snapshot()
         engine = snap.value
         tier = engine.tier_of(caller)
@@ -224,19 +228,28 @@ class RouterService:
             failure.log.update(_budget_log(check, check.store_errors), tier=tier)
             raise
 
-    def _decide(self, request: ChatRequest, caller: str | None, snap: Snapshot[Engine], tier: str,
-                check: BudgetCheck) -> tuple[RouteResult, Health]:
+    def _decide(
+        self, request: ChatRequest, caller: str | None, snap: Snapshot[Engine], tier: str, check: BudgetCheck
+    ) -> tuple[RouteResult, Health]:
         engine = snap.value
         pressure = check.pressure(engine.config)
-        features = extract_features(request.messages, system=request.system, uses_tools=request.uses_tools,
-                                    risk=engine.risk)
+        features = extract_features(
+            request.messages, system=request.system, uses_tools=request.uses_tools, risk=engine.risk
+        )
         if request.dry_run or engine.needs_complexity(request.name):  # scored by the scorer the route names
             features = engine.with_complexity(request.name, features, request.messages, request.system)
         health = self.current_health()
         try:
-            decision = engine.decide(request.name, features, tier=tier, max_cost_usd=request.max_cost_usd,
-                                     max_output_tokens=request.max_tokens, health=health, explain=request.dry_run,
-                                     budget=pressure)
+            decision = engine.decide(
+                request.name,
+                features,
+                tier=tier,
+                max_cost_usd=request.max_cost_usd,
+                max_output_tokens=request.max_tokens,
+                health=health,
+                explain=request.dry_run,
+                budget=pressure,
+            )
         except RoutingError as exc:
             failure = None
             if isinstance(exc, NoCapableModel) and pressure is not None and pressure.fallback_model is not None:
@@ -245,19 +258,33 @@ class RouterService:
             failure.log["features"] = features.as_dict()  # so a replay can tell "refused then, served now"
             raise failure from None
         if decision.trace is not None:  # a dry run reports the budget state beside the decision
-            decision.trace["budget"] = {"enforcement": self.budgets.describe(engine.config),
-                                        "budgets": check.as_dict(), "pressure": pressure.why if pressure else None}
+            decision.trace["budget"] = {
+                "enforcement": self.budgets.describe(engine.config),
+                "budgets": check.as_dict(),
+                "pressure": pressure.why if pressure else None,
+            }
         if request.structured is not None and not decision.is_prompt_router:
             spec = engine.config.models[decision.model]
             if not spec.supports_tools:
                 raise RouterFailure(
-                    FailureKind.UNSUPPORTED, "response_format_unsupported",
+                    FailureKind.UNSUPPORTED,
+                    "response_format_unsupported",
                     f"{decision.model} (chosen by {decision.reason}) cannot produce structured output: it has no "
                     "tool use, which the router needs for response_format; route this request to a model with "
-                    "supports_tools", param="response_format")
-        return RouteResult(decision, snap.version, snap.source, tier, features.as_dict(),
-                           request_features=features, caller=caller, budget=check,
-                           spend_store_errors=check.store_errors), health
+                    "supports_tools",
+                    param="response_format",
+                )
+        return RouteResult(
+            decision,
+            snap.version,
+            snap.source,
+            tier,
+            features.as_dict(),
+            request_features=features,
+            caller=caller,
+            budget=check,
+            spend_store_errors=check.store_errors,
+        ), health
 
     def settle(self, engine: Engine, result: RouteResult, input_tokens: int, output_tokens: int) -> None:
         """An answer is complete: price the model that answered at its actual tokens, the shadow choice at the same
@@ -281,8 +308,14 @@ class RouterService:
 
     # --- buffered ----------------------------------------------------------------------------
 
-    def complete(self, request: ChatRequest, *, caller: str | None, remaining_s: Callable[[], float] | None = None,
-                 snapshot: Snapshot[Engine] | None = None) -> RouteResult:
+    def complete(
+        self,
+        request: ChatRequest,
+        *,
+        caller: str | None,
+        remaining_s: Callable[[], float] | None = None,
+        snapshot: Snapshot[Engine] | None = None,
+    ) -> RouteResult:
         started = self.clock()
         snap = snapshot or self.snapshot()
         result, health = self.decide(request, caller=caller, snapshot=snap)
@@ -303,8 +336,9 @@ class RouterService:
                 raise
             answered = (engine.model_key_for(reply.invoked_model_id) if is_router else key) or key
             self._succeeded(key, reply.latency_ms)
-            result.attempts.append(Attempt(answered, reply.invoked_model_id or model_id, "ok",
-                                           latency_ms=reply.latency_ms))
+            result.attempts.append(
+                Attempt(answered, reply.invoked_model_id or model_id, "ok", latency_ms=reply.latency_ms)
+            )
             result.reply = reply
             result.answered_by = answered
             result.answered_model_id = reply.invoked_model_id or model_id
@@ -315,9 +349,14 @@ class RouterService:
 
     # --- streamed ----------------------------------------------------------------------------
 
-    def open_stream(self, request: ChatRequest, *, caller: str | None,
-                    remaining_s: Callable[[], float] | None = None,
-                    snapshot: Snapshot[Engine] | None = None) -> AnswerStream:
+    def open_stream(
+        self,
+        request: ChatRequest,
+        *,
+        caller: str | None,
+        remaining_s: Callable[[], float] | None = None,
+        snapshot: Snapshot[Engine] | None = None,
+    ) -> AnswerStream:
         """Route and open a stream, failing over until a model has sent its first content event. From then on
         the answer belongs to that model: `AnswerStream.events()` yields the rest, and a later failure ends the
         stream with `StreamFailed` instead of switching models."""
@@ -345,8 +384,9 @@ class RouterService:
                 finally:
                     first_token.cancel()
                 if stream.expired:
-                    raise ModelCallError("Timeout", f"no first token within {timeout:.1f} s",
-                                         latency_ms=stream.elapsed_ms())
+                    raise ModelCallError(
+                        "Timeout", f"no first token within {timeout:.1f} s", latency_ms=stream.elapsed_ms()
+                    )
             except ModelCallError as exc:
                 if stream is not None:
                     stream.close()  # the next model answers: this one must stop generating
@@ -376,8 +416,9 @@ class RouterService:
             deadline = min(deadline, self.clock() + max(0.0, remaining_s() - DEADLINE_MARGIN_S))
         return deadline
 
-    def _chain(self, engine: Engine, request: ChatRequest, result: RouteResult, health: Health, deadline: float
-               ) -> Iterator[tuple[str, str, str | None, bool, float]]:
+    def _chain(
+        self, engine: Engine, request: ChatRequest, result: RouteResult, health: Health, deadline: float
+    ) -> Iterator[tuple[str, str, str | None, bool, float]]:
         """The models to call in order, each with its timeout: the choice, then (only once it is in trouble) its
         fallbacks. Skipped models are recorded in `result.attempts`. A first attempt that may be followed by a
         fallback gets at most `attempt_slo_multiple` times its model's latency SLO, so a slow primary costs a
@@ -393,8 +434,9 @@ class RouterService:
                 extended = True
                 # Unhealthy models stay in the chain, to be listed as skipped (with their wait), not silently dropped
                 everyone = Health(latency_ms=health.latency_ms, forced_up=health.forced_up)
-                fallbacks = engine.fallbacks(decision, result.request_features, result.tier, request.max_cost_usd,
-                                             everyone)
+                fallbacks = engine.fallbacks(
+                    decision, result.request_features, result.tier, request.max_cost_usd, everyone
+                )
                 chain.extend(m for m in fallbacks if m not in chain)
 
         calls = 0
@@ -404,21 +446,36 @@ class RouterService:
             i += 1
             model_id, region, is_router = self._target(engine, key, decision)
             if key in health.unavailable:
-                result.attempts.append(Attempt(key, model_id, "skipped", detail=health.unavailable[key],
-                                               retry_after_s=self.retry_after_s([key])))
+                result.attempts.append(
+                    Attempt(
+                        key,
+                        model_id,
+                        "skipped",
+                        detail=health.unavailable[key],
+                        retry_after_s=self.retry_after_s([key]),
+                    )
+                )
                 extend()
                 continue
             if calls >= res.max_attempts:
-                result.attempts.append(Attempt(key, model_id, "skipped",
-                                               detail=f"max attempts ({res.max_attempts}) reached"))
+                result.attempts.append(
+                    Attempt(key, model_id, "skipped", detail=f"max attempts ({res.max_attempts}) reached")
+                )
                 break
             left = deadline - self.clock()
             if left < MIN_ATTEMPT_S:
                 result.attempts.append(Attempt(key, model_id, "skipped", detail="request deadline reached"))
                 break
             if key not in health.forced_up and not self._allow(key):  # may claim this call as the probe
-                result.attempts.append(Attempt(key, model_id, "skipped", detail="circuit open: probe in flight",
-                                               retry_after_s=self.retry_after_s([key])))
+                result.attempts.append(
+                    Attempt(
+                        key,
+                        model_id,
+                        "skipped",
+                        detail="circuit open: probe in flight",
+                        retry_after_s=self.retry_after_s([key]),
+                    )
+                )
                 extend()
                 continue
             may_follow = calls + 1 < res.max_attempts and (i < len(chain) or not extended)
@@ -455,16 +512,18 @@ class RouterService:
             self.health.record_success(key, latency_ms)
 
     def _failed(self, key: str, model_id: str, exc: ModelCallError, result: RouteResult) -> None:
-        result.attempts.append(Attempt(key, model_id, "error", exc.error_class, exc.message[:300], exc.latency_ms,
-                                       exc.retryable))
+        result.attempts.append(
+            Attempt(key, model_id, "error", exc.error_class, exc.message[:300], exc.latency_ms, exc.retryable)
+        )
         with self._lock:
             if exc.retryable:
                 self.health.record_failure(key, exc.latency_ms)
             else:
                 self.health.release(key)  # the request was bad, which says nothing about the model
 
-    def _model_call(self, engine: Engine, key: str, model_id: str, region: str | None, decision: Decision,
-                    request: ChatRequest) -> ModelCall:
+    def _model_call(
+        self, engine: Engine, key: str, model_id: str, region: str | None, decision: Decision, request: ChatRequest
+    ) -> ModelCall:
         route = engine.config.routes.get(decision.route)
         system = route.system_prompt if route is not None else None
         if request.system:
@@ -475,9 +534,17 @@ class RouterService:
             system = f"{system}\n\n{NO_TOOLS_NOTE}" if system else NO_TOOLS_NOTE
         spec = engine.config.models.get(key)
         max_tokens = min(decision.out_tokens, spec.max_output_tokens) if spec is not None else decision.out_tokens
-        return ModelCall(model_id=model_id, region=region or self.default_region, messages=request.converse_messages,
-                         system=system, max_tokens=max_tokens, temperature=temperature, top_p=request.top_p,
-                         stop=request.stop, tool_config=tool_config)
+        return ModelCall(
+            model_id=model_id,
+            region=region or self.default_region,
+            messages=request.converse_messages,
+            system=system,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=request.top_p,
+            stop=request.stop,
+            tool_config=tool_config,
+        )
 
     @staticmethod
     def _tool_config(request: ChatRequest) -> dict | None:
@@ -534,9 +601,13 @@ class RouterService:
             + (f" ({a.detail})" if a.detail and a.outcome == "skipped" else "")
             for a in attempts
         )
-        return RouterFailure(FailureKind.UNAVAILABLE, "all_models_failed",
-                             f"no model could answer this request; tried: {summary or 'none available'}",
-                             details=details, retry_after_s=retry_after)
+        return RouterFailure(
+            FailureKind.UNAVAILABLE,
+            "all_models_failed",
+            f"no model could answer this request; tried: {summary or 'none available'}",
+            details=details,
+            retry_after_s=retry_after,
+        )
 
 
 def _budget_log(check: BudgetCheck | None, store_errors: int) -> dict:
@@ -570,9 +641,19 @@ def _has_tool_blocks(messages: list) -> bool:
 class AnswerStream:
     """A stream that has its first content: iterate `events()` for the answer; `close()` stops the model."""
 
-    def __init__(self, service: RouterService, engine: Engine, request: ChatRequest, result: RouteResult,
-                 stream: ModelStream, head: list[dict], rest: Iterator[dict], started: float, deadline: float,
-                 is_router: bool):
+    def __init__(
+        self,
+        service: RouterService,
+        engine: Engine,
+        request: ChatRequest,
+        result: RouteResult,
+        stream: ModelStream,
+        head: list[dict],
+        rest: Iterator[dict],
+        started: float,
+        deadline: float,
+        is_router: bool,
+    ):
         self.service = service
         self.engine = engine
         self.request = request
@@ -608,8 +689,9 @@ class AnswerStream:
         key = self.result.answered_by or ""
         spec = models.get(key)
         if spec is None and key in self.engine.config.prompt_routers:  # who answered is only known at the end
-            spec = max((models[m] for m in self.engine.config.prompt_routers[key].models),
-                       key=lambda s: s.price.output_per_1k)  # bill as the dearest member, as the estimate does
+            spec = max(
+                (models[m] for m in self.engine.config.prompt_routers[key].models), key=lambda s: s.price.output_per_1k
+            )  # bill as the dearest member, as the estimate does
         features = self.result.request_features
         if spec is None or features is None:
             return None
@@ -662,15 +744,21 @@ class AnswerStream:
                     metrics = meta.get("metrics", {})
                     invoked = meta.get("trace", {}).get("promptRouter", {}).get("invokedModelId")
             if self._stream.expired and not self._client_closed:
-                raise ModelCallError("DeadlineExceeded", f"the stream ran past the request's deadline "
-                                     f"({self._deadline - self._started:.0f} s)", latency_ms=self._stream.elapsed_ms())
+                raise ModelCallError(
+                    "DeadlineExceeded",
+                    f"the stream ran past the request's deadline ({self._deadline - self._started:.0f} s)",
+                    latency_ms=self._stream.elapsed_ms(),
+                )
         except ModelCallError as exc:
             key = result.answered_by or result.decision.model
             self.service._failed(key, result.answered_model_id or "", exc, result)
             result.latency_ms = (clock() - self._started) * 1000
-            self.failure = RouterFailure(exc.kind, exc.code, f"{exc.hint} after the answer had started ({key}): "
-                                         f"{exc.message}",
-                                         details={"attempts": [a.as_dict() for a in result.attempts]})
+            self.failure = RouterFailure(
+                exc.kind,
+                exc.code,
+                f"{exc.hint} after the answer had started ({key}): {exc.message}",
+                details={"attempts": [a.as_dict() for a in result.attempts]},
+            )
             if self._out_chars:  # what was generated before the failure is billed
                 self.service.account(result, self._estimated_cost())
             yield StreamFailed(self.failure)
@@ -688,12 +776,26 @@ class AnswerStream:
         input_tokens, output_tokens = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
         self.service.settle(self.engine, result, input_tokens, output_tokens)  # at the end, with the exact usage
         result.latency_ms = (clock() - self._started) * 1000
-        result.reply = ModelReply(text="", content=[], stop_reason=stop_reason, input_tokens=input_tokens,
-                                  output_tokens=output_tokens, latency_ms=float(metrics.get("latencyMs", 0.0)),
-                                  invoked_model_id=invoked)
-        yield Finished(stop_reason, input_tokens, output_tokens, result.cost_usd, result.ttft_ms or 0.0,
-                       result.latency_ms)
+        result.reply = ModelReply(
+            text="",
+            content=[],
+            stop_reason=stop_reason,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            latency_ms=float(metrics.get("latencyMs", 0.0)),
+            invoked_model_id=invoked,
+        )
+        yield Finished(
+            stop_reason, input_tokens, output_tokens, result.cost_usd, result.ttft_ms or 0.0, result.latency_ms
+        )
 
 
-__all__ = ["STRUCTURED_TOOL", "AnswerStream", "Attempt", "RouteResult", "RouterService", "routing_failure",
-           "shadow_at_served_tokens"]
+__all__ = [
+    "STRUCTURED_TOOL",
+    "AnswerStream",
+    "Attempt",
+    "RouteResult",
+    "RouterService",
+    "routing_failure",
+    "shadow_at_served_tokens",
+]

@@ -42,15 +42,20 @@ def report(event: ConfigEvent) -> None:
     if event.kind == "updated":
         obs.logger.info("configuration loaded", extra=fields)
         return
-    obs.logger.error("configuration rejected" if event.kind == "rejected" else "configuration fetch failed",
-                     extra=fields)
+    obs.logger.error(
+        "configuration rejected" if event.kind == "rejected" else "configuration fetch failed", extra=fields
+    )
     name = "ConfigRejected" if event.kind == "rejected" else "ConfigFetchFailed"
     obs.emit({"Store": event.store}, {name: ("Count", 1)})
 
 
 def service_from_env(
-    *, client_factory: ClientFactory | None = None, backend: str = "bedrock", env: dict | None = None,
-    spend_client=None, sqs_client=None,
+    *,
+    client_factory: ClientFactory | None = None,
+    backend: str = "bedrock",
+    env: dict | None = None,
+    spend_client=None,
+    sqs_client=None,
 ) -> RouterService:
     """`spend_client`: the DynamoDB client for the spend table (default: boto3's, when SPEND_TABLE_NAME is set).
     `sqs_client`: the SQS client for the label queue (default: boto3's, when LABEL_QUEUE_URL is set; without it
@@ -81,8 +86,14 @@ def service_from_env(
     flags = None
     flags_file = env.get("ROUTER_FLAGS_FILE")
     if flags_file:
-        flags = LastGoodStore("failover-flags", _optional_file(flags_file), build_flags, source="file",
-                              fallback=EMPTY_FLAGS, on_event=report)
+        flags = LastGoodStore(
+            "failover-flags",
+            _optional_file(flags_file),
+            build_flags,
+            source="file",
+            fallback=EMPTY_FLAGS,
+            on_event=report,
+        )
     elif env.get("APPCONFIG_FLAGS_ENVIRONMENT") and env.get("APPCONFIG_FLAGS_PROFILE"):
         flags = LastGoodStore(
             "failover-flags",
@@ -100,10 +111,16 @@ def service_from_env(
         )
     invoker = BedrockConverse(client_factory or boto3_client_factory(region))
     max_request = env.get("ROUTER_MAX_REQUEST_SECONDS")
-    return RouterService(routing, invoker, flags=flags, backend=backend, default_region=region,
-                         max_request_s=float(max_request) if max_request else None,
-                         budgets=budget_guard(env, region, spend_client),
-                         sampler=sampler_from_env(env, region, sqs_client))
+    return RouterService(
+        routing,
+        invoker,
+        flags=flags,
+        backend=backend,
+        default_region=region,
+        max_request_s=float(max_request) if max_request else None,
+        budgets=budget_guard(env, region, spend_client),
+        sampler=sampler_from_env(env, region, sqs_client),
+    )
 
 
 def budget_guard(env: dict, region: str | None, spend_client=None) -> BudgetGuard:

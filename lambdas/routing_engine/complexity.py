@@ -7,6 +7,7 @@
 ``complexity_weights.json`` and ``ComplexityModel`` are retired (a spec names its feature set; see
 ``scorer.FEATURE_SET``).
 """
+
 from __future__ import annotations
 
 from routing_engine import scorer as _scorer

@@ -77,8 +77,7 @@ class ModelSpec(_Strict):
 
 
 class Comparison(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True, allow_inf_nan=False)
 
     gt: float | None = None
     gte: float | None = None
@@ -142,9 +141,7 @@ class DynamicPolicy(_Strict):
         default=None, description="Models this route may choose from; default: the whole catalog"
     )
     rules: tuple[Rule, ...] = ()
-    default: Target = Field(
-        default=Target(strategy="cheapest_capable"), description="Used when no rule matches"
-    )
+    default: Target = Field(default=Target(strategy="cheapest_capable"), description="Used when no rule matches")
     scorer: Key = Field(
         default=BUNDLED_NAME,
         description="The scorer (a key of `scorers`, or bundled) whose score is this route's complexity feature",
@@ -166,12 +163,16 @@ class Labelling(_Strict):
         "complexity gte/gt condition",
     )
     target_strong_share: float | None = Field(
-        default=None, gt=0, lt=1,
+        default=None,
+        gt=0,
+        lt=1,
         description="Calibrate the threshold so this share of requests goes to the strong model; default: keep "
         "today's share",
     )
     target_quality: float | None = Field(
-        default=None, gt=0, le=1,
+        default=None,
+        gt=0,
+        le=1,
         description="Instead of a share: the fewest strong calls that recover this fraction of the judged quality "
         "gap between the two models (PGR) on the training labels",
     )
@@ -222,7 +223,8 @@ class Route(_Strict):
 class RiskPattern(_Strict):
     id: Key
     pattern: str = Field(
-        min_length=1, max_length=2000,
+        min_length=1,
+        max_length=2000,
         description="RE2 regular expression (no backreferences or lookarounds), matched case-insensitively",
     )
     action: Literal["force_model", "reject"]
@@ -249,7 +251,9 @@ class Budget(_Strict):
     daily_usd: float | None = Field(default=None, gt=0, description="USD per UTC day (resets at 00:00 UTC)")
     monthly_usd: float | None = Field(default=None, gt=0, description="USD per UTC month (resets on the 1st)")
     soft_threshold: float = Field(
-        default=0.8, gt=0, le=1,
+        default=0.8,
+        gt=0,
+        le=1,
         description="Share of a limit from which dynamic routes prefer the cheapest capable model",
     )
     over_budget: Literal["reject", "fallback"] = Field(
@@ -288,22 +292,30 @@ class PromptRouterSpec(_Strict):
 class Resilience(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=10, description="Models tried per request, fallbacks included")
     total_deadline_ms: int = Field(
-        default=120_000, ge=100, le=290_000,
+        default=120_000,
+        ge=100,
+        le=290_000,
         description="Deadline of a buffered (non-streamed) request, fallbacks included. At most 290 s: a buffered "
         "answer sends nothing until it is whole, and API Gateway's regional endpoints drop a streamed-mode "
         "response that is silent for 5 minutes",
     )
     stream_deadline_ms: int = Field(
-        default=600_000, ge=1_000, le=900_000,
+        default=600_000,
+        ge=1_000,
+        le=900_000,
         description="Deadline of a streamed request, from its start to its last token",
     )
     attempt_slo_multiple: float = Field(
-        default=2.0, gt=0, le=100,
+        default=2.0,
+        gt=0,
+        le=100,
         description="A call that may still be followed by a fallback gets at most this many times its model's "
         "latency_slo_ms (for a stream: to its first token) before the fallback starts",
     )
     breaker_failure_rate: float = Field(
-        default=0.9, gt=0, le=1,
+        default=0.9,
+        gt=0,
+        le=1,
         description="Share of this instance's recent calls to a model that must fail to open its breaker",
     )
     breaker_min_calls: int = Field(
@@ -318,7 +330,9 @@ class Limits(_Strict):
     max_messages: int = Field(default=200, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)
     risk_scan_chars: int = Field(
-        default=16_000, ge=1_000, le=10_000_000,
+        default=16_000,
+        ge=1_000,
+        le=10_000_000,
         description="Characters of each text part the risk patterns read (3/4 from the start, 1/4 from the end)",
     )
 
@@ -337,9 +351,7 @@ class RoutingConfig(_Strict):
     aliases: dict[Key, Key] = Field(default_factory=dict, description="Extra names for routes or models")
     tiers: dict[Key, Tier] = Field(default_factory=lambda: {"standard": Tier()})
     default_tier: Key = "standard"
-    callers: dict[str, Key] = Field(
-        default_factory=dict, description="API key id or IAM principal ARN -> tier"
-    )
+    callers: dict[str, Key] = Field(default_factory=dict, description="API key id or IAM principal ARN -> tier")
     caller_budgets: dict[str, Budget] = Field(
         default_factory=dict, description="API key id or IAM principal ARN -> that caller's own budget"
     )
@@ -380,8 +392,13 @@ class RoutingConfig(_Strict):
         lab = r.labelling
         rule = _labelled_rule(r.dynamic, lab)
         strong = lab.strong_model or (rule.target.model if rule is not None else None)
-        return lab.model_copy(update={"weak_model": lab.weak_model or r.dynamic.default.model,
-                                      "strong_model": strong, "rule": rule.id if rule is not None else lab.rule})
+        return lab.model_copy(
+            update={
+                "weak_model": lab.weak_model or r.dynamic.default.model,
+                "strong_model": strong,
+                "rule": rule.id if rule is not None else lab.rule,
+            }
+        )
 
 
 def _scorer_problems(cfg: RoutingConfig) -> tuple[list[str], dict[str, Scorer]]:
@@ -392,8 +409,9 @@ def _scorer_problems(cfg: RoutingConfig) -> tuple[list[str], dict[str, Scorer]]:
     for name, spec in cfg.scorers.items():
         path = f"scorers.{name}"
         if name == BUNDLED_NAME:
-            problems.append(f"{path}: the name '{BUNDLED_NAME}' is reserved for the built-in weights; "
-                            "give this scorer another name")
+            problems.append(
+                f"{path}: the name '{BUNDLED_NAME}' is reserved for the built-in weights; give this scorer another name"
+            )
             continue
         try:
             compiled[name] = Scorer.from_spec(spec.model_dump(mode="json", exclude_none=True), name=name)
@@ -403,10 +421,14 @@ def _scorer_problems(cfg: RoutingConfig) -> tuple[list[str], dict[str, Scorer]]:
             problems.append(f"{path}: not a usable scorer spec ({type(exc).__name__}: {exc})")
     known = ", ".join(sorted({BUNDLED_NAME, *cfg.scorers}))
     for route_name, route in cfg.routes.items():
-        if route.dynamic is not None and route.dynamic.scorer != BUNDLED_NAME \
-                and route.dynamic.scorer not in cfg.scorers:
-            problems.append(f"routes.{route_name}.dynamic.scorer: unknown scorer '{route.dynamic.scorer}' "
-                            f"(known: {known})")
+        if (
+            route.dynamic is not None
+            and route.dynamic.scorer != BUNDLED_NAME
+            and route.dynamic.scorer not in cfg.scorers
+        ):
+            problems.append(
+                f"routes.{route_name}.dynamic.scorer: unknown scorer '{route.dynamic.scorer}' (known: {known})"
+            )
     return problems, compiled
 
 
@@ -436,8 +458,10 @@ def _labelling_problems(cfg: RoutingConfig, name: str, route: Route) -> list[str
         return []
     base = f"routes.{name}.labelling"
     if route.mode == "static":
-        return [f"{base}: only a dynamic or shadow route can be labelled (mode is '{route.mode}'): labels compare "
-                "the models its dynamic policy chooses between"]
+        return [
+            f"{base}: only a dynamic or shadow route can be labelled (mode is '{route.mode}'): labels compare "
+            "the models its dynamic policy chooses between"
+        ]
     if route.dynamic is None:
         return []  # "mode needs a dynamic policy" is reported already
     policy = route.dynamic
@@ -451,40 +475,61 @@ def _labelling_problems(cfg: RoutingConfig, name: str, route: Route) -> list[str
             out.append(f"{base}.{field_name}: unknown model '{key}' (known: {', '.join(sorted(models))})")
     rule = _labelled_rule(policy, lab)
     if lab.rule is not None and rule is None:
-        out.append(f"{base}.rule: no rule '{lab.rule}' in routes.{name}.dynamic.rules "
-                   f"(known: {', '.join(r.id for r in policy.rules) or 'none'})")
+        out.append(
+            f"{base}.rule: no rule '{lab.rule}' in routes.{name}.dynamic.rules "
+            f"(known: {', '.join(r.id for r in policy.rules) or 'none'})"
+        )
     elif rule is None:
-        out.append(f"{base}.rule: no rule of routes.{name}.dynamic has a complexity gte or gt condition, so there "
-                   "is no threshold to train; add one, or name the rule")
+        out.append(
+            f"{base}.rule: no rule of routes.{name}.dynamic has a complexity gte or gt condition, so there "
+            "is no threshold to train; add one, or name the rule"
+        )
     elif _complexity_floor(rule) is None:
-        out.append(f"{base}.rule: rule '{rule.id}' has no complexity gte or gt condition, so there is no "
-                   "threshold to train")
+        out.append(
+            f"{base}.rule: rule '{rule.id}' has no complexity gte or gt condition, so there is no threshold to train"
+        )
     elif rule.target.model is None:
-        kind = "strategy " + rule.target.strategy if rule.target.strategy else \
-            "prompt router " + str(rule.target.prompt_router)
-        out.append(f"{base}.rule: rule '{rule.id}' targets {kind}; labels compare two fixed models, so the labelled "
-                   "rule must target the strong model (target.model)")
+        kind = (
+            "strategy " + rule.target.strategy
+            if rule.target.strategy
+            else "prompt router " + str(rule.target.prompt_router)
+        )
+        out.append(
+            f"{base}.rule: rule '{rule.id}' targets {kind}; labels compare two fixed models, so the labelled "
+            "rule must target the strong model (target.model)"
+        )
     elif lab.strong_model is not None and lab.strong_model != rule.target.model:
-        out.append(f"{base}.strong_model: '{lab.strong_model}' is not the model rule '{rule.id}' targets "
-                   f"('{rule.target.model}'); the labelled rule must send its requests to the strong model")
+        out.append(
+            f"{base}.strong_model: '{lab.strong_model}' is not the model rule '{rule.id}' targets "
+            f"('{rule.target.model}'); the labelled rule must send its requests to the strong model"
+        )
     if rule is not None and _complexity_floor(rule) is not None:
         cmp = rule.when["complexity"]
         extra = [op for op, v in (("lt", cmp.lt), ("lte", cmp.lte), ("eq", cmp.eq)) if v is not None]
         if extra:
-            out.append(f"{base}.rule: rule '{rule.id}' also bounds complexity with {'/'.join(extra)}; training "
-                       "calibrates a lower bound (gte/gt) only: move the upper bound to another rule")
+            out.append(
+                f"{base}.rule: rule '{rule.id}' also bounds complexity with {'/'.join(extra)}; training "
+                "calibrates a lower bound (gte/gt) only: move the upper bound to another rule"
+            )
         others = sorted(k for k in rule.when if k != "complexity")
         if others:
-            out.append(f"{base}.rule: rule '{rule.id}' also tests {', '.join(others)}; training calibrates its "
-                       "complexity threshold alone: label a rule whose only condition is complexity")
+            out.append(
+                f"{base}.rule: rule '{rule.id}' also tests {', '.join(others)}; training calibrates its "
+                "complexity threshold alone: label a rule whose only condition is complexity"
+            )
     strong = lab.strong_model or (rule.target.model if rule is not None else None)
     weak = lab.weak_model or policy.default.model
     if lab.weak_model is not None and policy.default.model is not None and lab.weak_model != policy.default.model:
-        out.append(f"{base}.weak_model: '{lab.weak_model}' is not the model of routes.{name}.dynamic.default "
-                   f"('{policy.default.model}'); labels must compare the two models the route routes between")
+        out.append(
+            f"{base}.weak_model: '{lab.weak_model}' is not the model of routes.{name}.dynamic.default "
+            f"('{policy.default.model}'); labels must compare the two models the route routes between"
+        )
     if weak is None:
-        kind = f"strategy {policy.default.strategy}" if policy.default.strategy else \
-            f"prompt router {policy.default.prompt_router}"
+        kind = (
+            f"strategy {policy.default.strategy}"
+            if policy.default.strategy
+            else f"prompt router {policy.default.prompt_router}"
+        )
         out.append(f"{base}.weak_model: required here: the policy's default target is {kind}, not a model")
     if weak is not None and weak == strong:
         out.append(f"{base}: the weak and the strong model are both '{weak}'; labels need two different models")
@@ -512,8 +557,9 @@ def _reference_problems(cfg: RoutingConfig):
     if cfg.default_route is not None and cfg.default_route not in cfg.routes:
         checks.append(f"default_route: unknown route '{cfg.default_route}' (known: {', '.join(sorted(cfg.routes))})")
     if cfg.unknown_model_route is not None and cfg.unknown_model_route not in cfg.routes:
-        checks.append(f"unknown_model_route: unknown route '{cfg.unknown_model_route}' "
-                      f"(known: {', '.join(sorted(cfg.routes))})")
+        checks.append(
+            f"unknown_model_route: unknown route '{cfg.unknown_model_route}' (known: {', '.join(sorted(cfg.routes))})"
+        )
     for name, route in cfg.routes.items():
         base = f"routes.{name}"
         checks.append(unknown_model(f"{base}.model", route.model))
@@ -542,8 +588,11 @@ def _reference_problems(cfg: RoutingConfig):
         if tier.budget is not None:
             checks.extend(_budget_problems(cfg, f"tiers.{name}.budget", tier.budget, name))
     for caller, budget in cfg.caller_budgets.items():
-        checks.extend(_budget_problems(cfg, f"caller_budgets.{caller}.fallback_model", budget,
-                                       cfg.callers.get(caller, cfg.default_tier)))
+        checks.extend(
+            _budget_problems(
+                cfg, f"caller_budgets.{caller}.fallback_model", budget, cfg.callers.get(caller, cfg.default_tier)
+            )
+        )
     seen_risk: set[str] = set()
     for i, risk in enumerate(cfg.risk_patterns):
         if risk.id in seen_risk:
@@ -696,7 +745,9 @@ class _Object(dict):
 
 def _object(pairs: list[tuple[str, object]]) -> dict:
     obj = _Object(pairs)
-    obj.duplicates = () if len(obj) == len(pairs) else sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    obj.duplicates = (
+        () if len(obj) == len(pairs) else sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    )
     return obj
 
 

@@ -128,7 +128,7 @@ _GEO_PREFIXES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.
 def _strip_geo(model_id: str) -> str:
     for prefix in _GEO_PREFIXES:
         if model_id.startswith(prefix):
-            return model_id[len(prefix):]
+            return model_id[len(prefix) :]
     return model_id
 
 
@@ -156,16 +156,22 @@ class Engine:
             self._names[alias] = (target, None) if target in config.routes else ("", target)
         self._available = sorted(set(self._names))
         self._all_models = tuple(config.models)
-        self._router_arns = {
-            key: (spec.arn or prompt_router_arn or "") for key, spec in config.prompt_routers.items()
-        }
+        self._router_arns = {key: (spec.arn or prompt_router_arn or "") for key, spec in config.prompt_routers.items()}
         # The per-request hot path (costs, filters, rules) reads these flat tuples instead of walking the
         # (frozen) pydantic config: attribute lookups, generator expressions and `all()` per rule were most of
         # a dynamic decision's time. Every value is the config's own, so results are unchanged.
         self._rows: dict[str, tuple] = {
-            key: (spec.context_window, spec.max_output_tokens, "image" in spec.modalities,
-                  "document" in spec.modalities, spec.supports_tools, spec.price.input_per_1k,
-                  spec.price.output_per_1k, spec.quality, spec.latency_slo_ms)
+            key: (
+                spec.context_window,
+                spec.max_output_tokens,
+                "image" in spec.modalities,
+                "document" in spec.modalities,
+                spec.supports_tools,
+                spec.price.input_per_1k,
+                spec.price.output_per_1k,
+                spec.quality,
+                spec.latency_slo_ms,
+            )
             for key, spec in config.models.items()
         }
         # tier -> (allowed models or None, max cost per request or None); a set, as a tuple made the check
@@ -181,15 +187,21 @@ class Engine:
         for name, route in config.routes.items():
             policy = route.dynamic or DynamicPolicy(rules=(), default=Target(model=route.model))
             rules = tuple(
-                (rule, tuple((feature, cmp, cmp.in_, cmp.eq, cmp.gt, cmp.gte, cmp.lt, cmp.lte)
-                             for feature, cmp in rule.when.items()))
+                (
+                    rule,
+                    tuple(
+                        (feature, cmp, cmp.in_, cmp.eq, cmp.gt, cmp.gte, cmp.lt, cmp.lte)
+                        for feature, cmp in rule.when.items()
+                    ),
+                )
                 for rule in policy.rules
             )
             self._policies[name] = (policy, policy.candidates or self._all_models, rules)
         # Scorers are compiled once, when the configuration was validated; a route only maps to its scorer here.
         self._scorers: dict[str, Scorer] = {
             name: config.scorer(route.dynamic.scorer)
-            for name, route in config.routes.items() if route.mode != "static" and route.dynamic is not None
+            for name, route in config.routes.items()
+            if route.mode != "static" and route.dynamic is not None
         }
         self._labelling: dict[str, Labelling] = {}
         for name in config.routes:
@@ -208,8 +220,9 @@ class Engine:
         set), or None when the route is not labelled."""
         return self._labelling.get(route_name)
 
-    def with_complexity(self, name: str | None, features: RequestFeatures, messages,
-                        system: str | None = None) -> RequestFeatures:
+    def with_complexity(
+        self, name: str | None, features: RequestFeatures, messages, system: str | None = None
+    ) -> RequestFeatures:
         """`features` with complexity scored by the scorer of the route `name` resolves to; a request whose
         route reads no complexity (a dry run of a static route or a named model) is scored by the bundled one."""
         if features.complexity is not None:
@@ -271,15 +284,18 @@ class Engine:
                 return self.config.default_route, None, False
             raise RoutingError(
                 f"no task given and no default route is configured; known names: {', '.join(self._available)}",
-                code="task_required", details={"available": list(self._available)},
+                code="task_required",
+                details={"available": list(self._available)},
             )
         hit = self._names.get(name)
         if hit is not None:
             return hit[0], hit[1], False
         if self.config.unknown_model_route is not None:
             return self.config.unknown_model_route, None, True
-        raise UnknownRoute(f"unknown name '{name}'; known names: {', '.join(self._available)}",
-                           details={"available": list(self._available)})
+        raise UnknownRoute(
+            f"unknown name '{name}'; known names: {', '.join(self._available)}",
+            details={"available": list(self._available)},
+        )
 
     def needs_complexity(self, name: str | None) -> bool:
         """Whether deciding for this name reads the complexity score (static routes never pay for it)."""
@@ -313,39 +329,81 @@ class Engine:
         route_name, direct_model, unknown = self._resolve(name)
         tier = tier or self.config.default_tier
         if budget is not None and budget.fallback_model is not None:
-            return _stamped(self._budget_fallback(name, route_name, direct_model, features, tier, max_cost_usd,
-                                                  max_output_tokens, health, explain, budget), features)
+            return _stamped(
+                self._budget_fallback(
+                    name,
+                    route_name,
+                    direct_model,
+                    features,
+                    tier,
+                    max_cost_usd,
+                    max_output_tokens,
+                    health,
+                    explain,
+                    budget,
+                ),
+                features,
+            )
         if direct_model is not None:
-            return _stamped(self._direct(direct_model, features, tier, max_cost_usd, max_output_tokens, health,
-                                         explain), features)
+            return _stamped(
+                self._direct(direct_model, features, tier, max_cost_usd, max_output_tokens, health, explain), features
+            )
         route = self.config.routes[route_name]
         out_tokens = self.output_tokens(route, max_output_tokens)
         forced = self._risk_forced(route_name, route, features)
         if route.mode == "dynamic":
-            decision = self._dynamic(route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain,
-                                     cheaper=budget.why if budget is not None else None)
+            decision = self._dynamic(
+                route_name,
+                route,
+                features,
+                tier,
+                max_cost_usd,
+                out_tokens,
+                health,
+                forced,
+                explain,
+                cheaper=budget.why if budget is not None else None,
+            )
         else:
             decision = self._static(route_name, route, forced)
             self._check_servable(decision.model, route_name, features, tier, max_cost_usd, out_tokens)
             if explain:
-                decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
-                                  "choice": {"model": decision.model, "reason": decision.reason}}
+                decision.trace = {
+                    "features": features.as_dict(),
+                    "tier": tier,
+                    "rules": [],
+                    "choice": {"model": decision.model, "reason": decision.reason},
+                }
             if route.mode == "shadow":
-                decision.shadow = self._shadow(route_name, route, features, tier, max_cost_usd, out_tokens, health,
-                                               forced, decision, explain)
+                decision.shadow = self._shadow(
+                    route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, decision, explain
+                )
         decision.out_tokens = out_tokens
         if explain:
             decision.trace["fallbacks"] = list(self.fallbacks(decision, features, tier, max_cost_usd, health))
         if decision.estimated_cost_usd is None and not decision.is_prompt_router:
             decision.estimated_cost_usd = self.costs((decision.model,), features, out_tokens)[decision.model]
         if unknown:
-            decision.reason = f"unknown name '{name}' routed to '{route_name}' by unknown_model_route; {decision.reason}"
+            decision.reason = (
+                f"unknown name '{name}' routed to '{route_name}' by unknown_model_route; {decision.reason}"
+            )
             if decision.trace is not None:
                 decision.trace["choice"]["reason"] = decision.reason
         return _stamped(decision, features)
 
-    def _budget_fallback(self, name, route_name, direct_model, features, tier, max_cost_usd, max_output_tokens,
-                         health, explain, budget: BudgetPressure) -> Decision:
+    def _budget_fallback(
+        self,
+        name,
+        route_name,
+        direct_model,
+        features,
+        tier,
+        max_cost_usd,
+        max_output_tokens,
+        health,
+        explain,
+        budget: BudgetPressure,
+    ) -> Decision:
         """A spent budget that says `over_budget: fallback`: every route and named model serves the fallback model,
         which must still take the request (tier, capabilities, cost ceiling, a risk policy's forced model)."""
         model = budget.fallback_model
@@ -356,19 +414,33 @@ class Engine:
         if forced is not None and forced != model:
             raise NoCapableModel(
                 f"{budget.why}, and its fallback model {model} cannot take this request: risk policy forces {forced}",
-                details={"route": route_name or direct_model, "filtered": {model: f"risk policy forces {forced}"},
-                         "tier": tier},
+                details={
+                    "route": route_name or direct_model,
+                    "filtered": {model: f"risk policy forces {forced}"},
+                    "tier": tier,
+                },
             )
         self._check_servable(model, route_name or direct_model, features, tier, max_cost_usd, out_tokens)
         spec = self.config.models[model]
         reason = f"{budget.why}: over_budget fallback -> {model}"
-        decision = Decision(route=route_name or model, mode=route.mode if route is not None else "direct", model=model,
-                            model_id=spec.model_id, reason=reason, rule=BUDGET_RULE, out_tokens=out_tokens)
+        decision = Decision(
+            route=route_name or model,
+            mode=route.mode if route is not None else "direct",
+            model=model,
+            model_id=spec.model_id,
+            reason=reason,
+            rule=BUDGET_RULE,
+            out_tokens=out_tokens,
+        )
         decision.estimated_cost_usd = self.costs((model,), features, out_tokens)[model]
         if explain:
-            decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
-                              "choice": {"model": model, "rule": BUDGET_RULE, "reason": reason},
-                              "fallbacks": list(self.fallbacks(decision, features, tier, max_cost_usd, health))}
+            decision.trace = {
+                "features": features.as_dict(),
+                "tier": tier,
+                "rules": [],
+                "choice": {"model": model, "rule": BUDGET_RULE, "reason": reason},
+                "fallbacks": list(self.fallbacks(decision, features, tier, max_cost_usd, health)),
+            }
         return decision
 
     def output_tokens(self, route: Route | None, requested: int | None) -> int:
@@ -397,8 +469,14 @@ class Engine:
         model = forced or route.model
         spec = self.config.models[model]
         reason = f"risk policy forced {model}" if forced else f"static route {route_name} -> {model}"
-        return Decision(route=route_name, mode=route.mode, model=model, model_id=spec.model_id, reason=reason,
-                        rule="risk" if forced else None)
+        return Decision(
+            route=route_name,
+            mode=route.mode,
+            model=model,
+            model_id=spec.model_id,
+            reason=reason,
+            rule="risk" if forced else None,
+        )
 
     def _check_servable(self, model, route_name, features, tier, max_cost_usd, out_tokens) -> None:
         """A static choice still honours the caller's tier, its cost ceiling and the model's capabilities."""
@@ -413,7 +491,9 @@ class Engine:
     def _shadow(self, route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, served, explain):
         """What dynamic routing would have chosen; never affects the served decision."""
         try:
-            dynamic = self._dynamic(route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain)
+            dynamic = self._dynamic(
+                route_name, route, features, tier, max_cost_usd, out_tokens, health, forced, explain
+            )
         except RoutingError as exc:
             return {"model": None, "agrees": False, "error": exc.code}
         shadow = {
@@ -430,14 +510,19 @@ class Engine:
         spec = self.config.models[model]
         out_tokens = self.output_tokens(None, max_output_tokens)
         self._check_servable(model, model, features, tier, max_cost_usd, out_tokens)
-        decision = Decision(route=model, mode="direct", model=model, model_id=spec.model_id,
-                            reason=f"model {model} requested by name")
+        decision = Decision(
+            route=model, mode="direct", model=model, model_id=spec.model_id, reason=f"model {model} requested by name"
+        )
         decision.out_tokens = out_tokens
         decision.estimated_cost_usd = self.costs((model,), features, out_tokens)[model]
         if explain:
-            decision.trace = {"features": features.as_dict(), "tier": tier, "rules": [],
-                              "choice": {"model": model, "reason": decision.reason},
-                              "fallbacks": list(self.fallbacks(decision, features, tier, max_cost_usd, health))}
+            decision.trace = {
+                "features": features.as_dict(),
+                "tier": tier,
+                "rules": [],
+                "choice": {"model": model, "reason": decision.reason},
+                "fallbacks": list(self.fallbacks(decision, features, tier, max_cost_usd, health)),
+            }
         return decision
 
     # --- dynamic -----------------------------------------------------------------------------
@@ -450,12 +535,17 @@ class Engine:
         for key in pool:
             _, max_out, _, _, _, price_in, price_out, _, _ = rows[key]
             # Same arithmetic as estimate_cost(); `max_out if max_out < out_tokens else out_tokens` is min().
-            out[key] = (tokens / 1000 * price_in
-                        + (max_out if max_out < out_tokens else out_tokens) / 1000 * price_out)
+            out[key] = tokens / 1000 * price_in + (max_out if max_out < out_tokens else out_tokens) / 1000 * price_out
         return out
 
     def filter_candidates(
-        self, pool, features: RequestFeatures, tier: str, ceiling: float | None, out_tokens: int, health: Health,
+        self,
+        pool,
+        features: RequestFeatures,
+        tier: str,
+        ceiling: float | None,
+        out_tokens: int,
+        health: Health,
         costs: dict[str, float] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         if costs is None:
@@ -464,8 +554,12 @@ class Engine:
         kept: list[str] = []
         filtered: dict[str, str] = {}
         rows = self._rows
-        tokens, images, documents, tools = (features.estimated_tokens, features.has_images, features.has_documents,
-                                            features.uses_tools)
+        tokens, images, documents, tools = (
+            features.estimated_tokens,
+            features.has_images,
+            features.has_documents,
+            features.uses_tools,
+        )
         unavailable = health.unavailable
         for key in pool:
             context_window, max_out, takes_images, takes_documents, takes_tools, _, _, _, _ = rows[key]
@@ -494,26 +588,44 @@ class Engine:
             return tier_max
         return requested if tier_max is None else min(requested, tier_max)
 
-    def _dynamic(self, route_name, route: Route, features, tier, max_cost_usd, out_tokens, health, forced, explain,
-                 cheaper: str | None = None):
+    def _dynamic(
+        self,
+        route_name,
+        route: Route,
+        features,
+        tier,
+        max_cost_usd,
+        out_tokens,
+        health,
+        forced,
+        explain,
+        cheaper: str | None = None,
+    ):
         policy, candidate_pool, rules = self._policies[route_name]
         ceiling = self.cost_ceiling(tier, max_cost_usd)
         pool = (forced,) if forced else candidate_pool
         costs = self.costs(pool, features, out_tokens)
         candidates, filtered = self.filter_candidates(pool, features, tier, ceiling, out_tokens, health, costs)
-        trace = {
-            "features": features.as_dict(),
-            "tier": tier,
-            "cost_ceiling_usd": ceiling,
-            "max_output_tokens": out_tokens,
-            "candidates": list(candidates),
-            "filtered": filtered,
-            "rules": [],
-        } if explain else None
+        trace = (
+            {
+                "features": features.as_dict(),
+                "tier": tier,
+                "cost_ceiling_usd": ceiling,
+                "max_output_tokens": out_tokens,
+                "candidates": list(candidates),
+                "filtered": filtered,
+                "rules": [],
+            }
+            if explain
+            else None
+        )
         if not candidates:
             details = {"route": route_name, "filtered": filtered, "tier": tier, "cost_ceiling_usd": ceiling}
-            waits = {k: health.retry_after_s[k] for k in filtered
-                     if k in health.retry_after_s and filtered[k] == health.unavailable.get(k)}
+            waits = {
+                k: health.retry_after_s[k]
+                for k in filtered
+                if k in health.retry_after_s and filtered[k] == health.unavailable.get(k)
+            }
             if waits:
                 details["retry_after_s"] = waits
             raise NoCapableModel(
@@ -557,11 +669,13 @@ class Engine:
             if matched:
                 outcome, why = self._pick(rule.target, candidates, costs, health)
             if trace is not None:
-                trace["rules"].append({
-                    "id": rule.id,
-                    "matched": matched,
-                    **({"result": outcome or "skipped", "why": why} if matched else {}),
-                })
+                trace["rules"].append(
+                    {
+                        "id": rule.id,
+                        "matched": matched,
+                        **({"result": outcome or "skipped", "why": why} if matched else {}),
+                    }
+                )
             if outcome is not None:
                 return self._decision(route_name, route, outcome, rule.id, f"rule {rule.id}: {why}", costs, trace)
         outcome, why = self._pick(policy.default, candidates, costs, health)
@@ -607,16 +721,37 @@ class Engine:
 
     def _decision(self, route_name, route, key, rule_id, reason, costs, trace=None) -> Decision:
         if key in self.config.prompt_routers:
-            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=self._router_arns[key],
-                                reason=reason, rule=rule_id, is_prompt_router=True, trace=trace)
+            decision = Decision(
+                route=route_name,
+                mode=route.mode,
+                model=key,
+                model_id=self._router_arns[key],
+                reason=reason,
+                rule=rule_id,
+                is_prompt_router=True,
+                trace=trace,
+            )
             # Billed as whichever member answers; the estimate (and the ceiling check) assumes the dearest.
             decision.estimated_cost_usd = max(costs[m] for m in self.config.prompt_routers[key].models)
         else:
-            decision = Decision(route=route_name, mode=route.mode, model=key, model_id=self._model_ids[key],
-                                reason=reason, rule=rule_id, trace=trace, estimated_cost_usd=costs[key])
+            decision = Decision(
+                route=route_name,
+                mode=route.mode,
+                model=key,
+                model_id=self._model_ids[key],
+                reason=reason,
+                rule=rule_id,
+                trace=trace,
+                estimated_cost_usd=costs[key],
+            )
         if trace is not None:
-            trace["choice"] = {"model": key, "model_id": decision.model_id, "rule": rule_id, "reason": reason,
-                               "estimated_cost_usd": decision.estimated_cost_usd}
+            trace["choice"] = {
+                "model": key,
+                "model_id": decision.model_id,
+                "rule": rule_id,
+                "reason": reason,
+                "estimated_cost_usd": decision.estimated_cost_usd,
+            }
         return decision
 
     # --- fallback ----------------------------------------------------------------------------
@@ -637,7 +772,9 @@ class Engine:
         if configured:
             pool = [m for m in dict.fromkeys(configured) if m != decision.model]
         else:
-            pool = sorted((m for m in models if m != decision.model), key=lambda m: (abs(models[m].quality - anchor), m))
+            pool = sorted(
+                (m for m in models if m != decision.model), key=lambda m: (abs(models[m].quality - anchor), m)
+            )
         if decision.rule == BUDGET_RULE and decision.estimated_cost_usd is not None:
             # over budget, a failing fallback model may only hand over to models no dearer than itself
             dearest = decision.estimated_cost_usd

@@ -80,11 +80,15 @@ def _requires_digit(parsed) -> bool:
     for op, av in parsed:
         if op is c.LITERAL and 0x30 <= av <= 0x39:
             return True
-        if op is c.IN and av and all(
-            (kind is c.LITERAL and 0x30 <= arg <= 0x39)
-            or (kind is c.RANGE and 0x30 <= arg[0] <= arg[1] <= 0x39)
-            or (kind is c.CATEGORY and arg is c.CATEGORY_DIGIT)
-            for kind, arg in av
+        if (
+            op is c.IN
+            and av
+            and all(
+                (kind is c.LITERAL and 0x30 <= arg <= 0x39)
+                or (kind is c.RANGE and 0x30 <= arg[0] <= arg[1] <= 0x39)
+                or (kind is c.CATEGORY and arg is c.CATEGORY_DIGIT)
+                for kind, arg in av
+            )
         ):
             return True
         if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1 and _requires_digit(av[2]):
@@ -178,7 +182,7 @@ class RiskMatcher:
                 windows.append((_utf8(text[:head]), 0))  # the window ends where the text seems to end, as endpos did
                 # One character before the tail window gives \b and ^ their context, as `pos` did with `re`.
                 start = len(text) - tail
-                windows.append((_utf8(text[start - 1:]), len(_utf8(text[start - 1]))))
+                windows.append((_utf8(text[start - 1 :]), len(_utf8(text[start - 1]))))
             else:
                 windows.append((_utf8(text), 0))
         hits = []
@@ -247,12 +251,14 @@ def extract_features(
     )
 
 
-def with_complexity(features: RequestFeatures, messages, *, system: str | None = None,
-                    scorer: Scorer | None = None) -> RequestFeatures:
+def with_complexity(
+    features: RequestFeatures, messages, *, system: str | None = None, scorer: Scorer | None = None
+) -> RequestFeatures:
     """`features` with the complexity of this request by `scorer` (default: the bundled one). The engine's
     Engine.with_complexity picks the scorer the request's route names."""
     if features.complexity is not None:
         return features
     scorer = scorer or bundled()
-    return replace(features, complexity=complexity_of(messages, system, scorer), scorer=scorer.name,
-                   scorer_version=scorer.version)
+    return replace(
+        features, complexity=complexity_of(messages, system, scorer), scorer=scorer.name, scorer_version=scorer.version
+    )

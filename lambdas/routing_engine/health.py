@@ -42,8 +42,12 @@ class BreakerSettings:
     @classmethod
     def from_resilience(cls, resilience) -> BreakerSettings:
         """From the configuration's `resilience` section (routing_engine.config.Resilience)."""
-        return cls(failure_rate=resilience.breaker_failure_rate, min_calls=resilience.breaker_min_calls,
-                   window_s=resilience.breaker_window_s, cooldown_s=resilience.breaker_cooldown_s)
+        return cls(
+            failure_rate=resilience.breaker_failure_rate,
+            min_calls=resilience.breaker_min_calls,
+            window_s=resilience.breaker_window_s,
+            cooldown_s=resilience.breaker_cooldown_s,
+        )
 
 
 class HealthTracker:
@@ -136,8 +140,10 @@ class HealthTracker:
     def record_success(self, model: str, latency_ms: float) -> None:
         state = self._state(model)
         state.calls += 1
-        state.latency_ms = latency_ms if state.latency_ms is None else (
-            LATENCY_ALPHA * latency_ms + (1 - LATENCY_ALPHA) * state.latency_ms
+        state.latency_ms = (
+            latency_ms
+            if state.latency_ms is None
+            else (LATENCY_ALPHA * latency_ms + (1 - LATENCY_ALPHA) * state.latency_ms)
         )
         if state.probing or state.open_until is not None:  # a successful probe: start afresh
             self._close(state)
@@ -151,8 +157,10 @@ class HealthTracker:
         state.errors += 1
         now = self._clock()
         if latency_ms is not None:
-            state.latency_ms = latency_ms if state.latency_ms is None else (
-                LATENCY_ALPHA * latency_ms + (1 - LATENCY_ALPHA) * state.latency_ms
+            state.latency_ms = (
+                latency_ms
+                if state.latency_ms is None
+                else (LATENCY_ALPHA * latency_ms + (1 - LATENCY_ALPHA) * state.latency_ms)
             )
         if state.probing:  # the probe failed: open again for a full cool-down
             state.probing = False

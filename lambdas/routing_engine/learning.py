@@ -39,6 +39,7 @@ are exact projections in both blocks.  The problem is strictly convex, so the re
 constrained optimum.  Cost: about 0.3 s per iteration on 9,280 rows with ~45 hashed nonzeros each,
 ~20 iterations; a dense-only fit converges in ~6 iterations (under a second).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -159,6 +160,7 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
 
 def _bounds(names: Sequence[str], signs: Any, floors: Any, caps: Any) -> tuple[list[float], list[float]]:
     """Per-coefficient [lo, hi] from signs (+1: c >= floor, -1: c <= -floor) and caps (|c| <= cap)."""
+
     def aligned(value: Any, default: Any, what: str) -> list:
         if value is None:
             return [default] * len(names)
@@ -311,8 +313,7 @@ def _fit_arrays(
             p = list(map(_sigmoid, z))
             for k in buckets:
                 rows, vals = cols_h[k]
-                g = (sum(map(mul, wv_h[k], map(p.__getitem__, rows))) - wvt_h[k]
-                     + l2_hashed * (h[k] - h0.get(k, 0.0)))
+                g = sum(map(mul, wv_h[k], map(p.__getitem__, rows))) - wvt_h[k] + l2_hashed * (h[k] - h0.get(k, 0.0))
                 delta = -g / bound_h[k]
                 if abs(delta) < 1e-12:
                     continue
@@ -357,8 +358,9 @@ def _check_vector(v: Any, i: int, d: int, buckets: int) -> None:
             raise LearningError(f"vectors[{i}]: hashed bucket {k} out of range or value not finite")
 
 
-def _prior_parts(prior: Any, names: Sequence[str], buckets: int) -> tuple[list[float], list[float], list[float],
-                                                                           dict[int, float], float]:
+def _prior_parts(
+    prior: Any, names: Sequence[str], buckets: int
+) -> tuple[list[float], list[float], list[float], dict[int, float], float]:
     spec = prior.spec()
     dense = spec.get("dense") or {}
     if list(dense.get("names", ())) != list(names):
@@ -452,8 +454,19 @@ def fit_scorer(
     lam_h = DEFAULT_L2_HASHED if l2_hashed is None else float(l2_hashed)
     zcols = [[(x - mu) / sc for x in col] for col, mu, sc in zip(cols, mean, scale)]
     b, c, h, info = _fit_arrays(
-        zcols, [v.hashed for v in vectors], t, w, l2=lam, l2_hashed=lam_h, lo=lo, hi=hi,
-        c0=c0, h0=h0, b0=b_init, max_iter=max_iter, tol=tol,
+        zcols,
+        [v.hashed for v in vectors],
+        t,
+        w,
+        l2=lam,
+        l2_hashed=lam_h,
+        lo=lo,
+        hi=hi,
+        c0=c0,
+        h0=h0,
+        b0=b_init,
+        max_iter=max_iter,
+        tol=tol,
     )
     coef_h = dict(h0)
     coef_h.update(h)
@@ -463,10 +476,16 @@ def fit_scorer(
 
     spec_meta = dict(meta or {})
     spec_meta.setdefault("labels", n)
-    spec_meta.setdefault("fit", {
-        "l2": lam, "l2_hashed": lam_h, "prior": getattr(prior, "version", None) if prior is not None else None,
-        "iterations": info["iterations"], "converged": info["converged"],
-    })
+    spec_meta.setdefault(
+        "fit",
+        {
+            "l2": lam,
+            "l2_hashed": lam_h,
+            "prior": getattr(prior, "version", None) if prior is not None else None,
+            "iterations": info["iterations"],
+            "converged": info["converged"],
+        },
+    )
     spec = {
         "version": str(version),
         "feature_set": _scorer.FEATURE_SET,
@@ -515,8 +534,9 @@ def _edges_sorted(s: Sequence[float], bins: int) -> list[float]:
     return edges
 
 
-def _curve_sorted(s: Sequence[float], gains: Sequence[float], weak_total: float,
-                  bins: int) -> list[tuple[float, float, float]]:
+def _curve_sorted(
+    s: Sequence[float], gains: Sequence[float], weak_total: float, bins: int
+) -> list[tuple[float, float, float]]:
     """Curve points from scores sorted ascending and the (strong - weak) gains in the same order."""
     n = len(s)
     suffix = list(accumulate(reversed(gains)))
@@ -532,23 +552,24 @@ def _curve_sorted(s: Sequence[float], gains: Sequence[float], weak_total: float,
     return points
 
 
-def routing_curve(scores: Sequence[float], weak: Sequence[float], strong: Sequence[float],
-                  bins: int = NUM_BINS) -> list[tuple[float, float, float]]:
+def routing_curve(
+    scores: Sequence[float], weak: Sequence[float], strong: Sequence[float], bins: int = NUM_BINS
+) -> list[tuple[float, float, float]]:
     """Return [(threshold, strong_share, quality)] sorted by strong_share."""
     n = len(scores)
     if n == 0:
         return []
     order = sorted(range(n), key=scores.__getitem__)
-    return _curve_sorted([scores[i] for i in order], [strong[i] - weak[i] for i in order],
-                         float(sum(weak)), bins)
+    return _curve_sorted([scores[i] for i in order], [strong[i] - weak[i] for i in order], float(sum(weak)), bins)
 
 
 def _trapz(ys: Sequence[float], xs: Sequence[float]) -> float:
     return sum((xs[i] - xs[i - 1]) * (ys[i] + ys[i - 1]) / 2.0 for i in range(1, len(xs)))
 
 
-def _metrics_from_curve(pts: list[tuple[float, float, float]], weak_acc: float, strong_acc: float,
-                        out: dict, with_curve: bool) -> dict:
+def _metrics_from_curve(
+    pts: list[tuple[float, float, float]], weak_acc: float, strong_acc: float, out: dict, with_curve: bool
+) -> dict:
     xs = [p[1] for p in pts]
     ys = [p[2] for p in pts]
     span = xs[-1] - xs[0]
@@ -564,13 +585,13 @@ def _metrics_from_curve(pts: list[tuple[float, float, float]], weak_acc: float, 
     out["cpt50"] = cpt(xs, pgr, 0.5)
     out["cpt80"] = cpt(xs, pgr, 0.8)
     if with_curve:
-        out["curve"] = [{"threshold": t, "strong_share": x, "quality": y, "pgr": p}
-                        for (t, x, y), p in zip(pts, pgr)]
+        out["curve"] = [{"threshold": t, "strong_share": x, "quality": y, "pgr": p} for (t, x, y), p in zip(pts, pgr)]
     return out
 
 
-def route_metrics(scores: Sequence[float], weak: Sequence[float], strong: Sequence[float],
-                  bins: int = NUM_BINS) -> dict:
+def route_metrics(
+    scores: Sequence[float], weak: Sequence[float], strong: Sequence[float], bins: int = NUM_BINS
+) -> dict:
     """APGR, CPT(50%), CPT(80%) and the curve for one score vector (None where undefined).
 
     ``auc`` is the mean quality under the routing curve (its area over the span of strong-call shares):
@@ -578,8 +599,15 @@ def route_metrics(scores: Sequence[float], weak: Sequence[float], strong: Sequen
     n = len(scores)
     weak_acc = sum(weak) / n if n else float("nan")
     strong_acc = sum(strong) / n if n else float("nan")
-    out: dict = {"n": n, "weak_quality": weak_acc, "strong_quality": strong_acc,
-                 "apgr": None, "cpt50": None, "cpt80": None, "auc": None}
+    out: dict = {
+        "n": n,
+        "weak_quality": weak_acc,
+        "strong_quality": strong_acc,
+        "apgr": None,
+        "cpt50": None,
+        "cpt80": None,
+        "auc": None,
+    }
     if n == 0:
         return out
     return _metrics_from_curve(routing_curve(scores, weak, strong, bins), weak_acc, strong_acc, out, True)
@@ -608,8 +636,7 @@ class RankedScores:
 
     __slots__ = ("scores", "gains", "weak", "strong", "rank", "bins")
 
-    def __init__(self, scores: Sequence[float], weak: Sequence[float], strong: Sequence[float],
-                 bins: int = NUM_BINS):
+    def __init__(self, scores: Sequence[float], weak: Sequence[float], strong: Sequence[float], bins: int = NUM_BINS):
         n = len(scores)
         self.scores = [float(s) for s in scores]
         self.weak = [float(x) for x in weak]
@@ -699,8 +726,9 @@ def percentile_interval(values: Sequence[float | None], level: float = 0.95) -> 
     return (q(a), q(1.0 - a))
 
 
-def bootstrap_ci(metric: Callable[[list[int]], float | None], n: int, *, resamples: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    metric: Callable[[list[int]], float | None], n: int, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``metric(idx)`` over seeded resamples of the n items.
 
     Resamples where the metric is undefined (None or nan) are left out of the percentiles."""
@@ -711,8 +739,16 @@ def bootstrap_ci(metric: Callable[[list[int]], float | None], n: int, *, resampl
     return percentile_interval([metric(idx) for idx in bootstrap_indices(n, resamples, seed)], level)
 
 
-def compare(current: Any, candidate: Any, vectors: Sequence[Any], targets: Sequence[float], *,
-            resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+def compare(
+    current: Any,
+    candidate: Any,
+    vectors: Sequence[Any],
+    targets: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
     """APGR of two scorers on the same labels, each with its interval, and the paired bootstrap interval
     of the difference (candidate - current, the same resamples for both).
 
@@ -749,11 +785,19 @@ def compare(current: Any, candidate: Any, vectors: Sequence[Any], targets: Seque
         verdict = "within noise"
 
     def side(s: Any, point: dict, key: str) -> dict:
-        return {"name": getattr(s, "name", ""), "version": getattr(s, "version", ""), "apgr": point["apgr"],
-                "ci": list(percentile_interval(vals[key], level)), "auc": point["auc"]}
+        return {
+            "name": getattr(s, "name", ""),
+            "version": getattr(s, "version", ""),
+            "apgr": point["apgr"],
+            "ci": list(percentile_interval(vals[key], level)),
+            "auc": point["auc"],
+        }
 
     return {
-        "n": n, "level": level, "resamples": resamples, "seed": seed,
+        "n": n,
+        "level": level,
+        "resamples": resamples,
+        "seed": seed,
         "mean_target": math.fsum(strong) / n,
         "current": side(current, p_cur, "cur"),
         "candidate": side(candidate, p_cand, "cand"),

@@ -32,6 +32,7 @@ Only the first ``HEAD_CHARS`` and the last ``TAIL_CHARS`` characters of the inst
 measured on that window are scaled up by ``len / analysed`` and the length features use the true length.
 Context is measured by its length and a bounded window per part.
 """
+
 from __future__ import annotations
 
 import json
@@ -131,78 +132,75 @@ _QUESTION_CHARS = "?\u061f"
 _LEXICON: dict[str, dict[str, str]] = {
     "kw_reasoning": {
         "en": "why explain explanation prove proof proofs derive derivation justify deduce infer implies "
-              "imply therefore thus hence suppose assume assuming conclude conclusion analyze analyse "
-              "analysis evaluate compare contrast step steps determine calculate compute solve estimate "
-              "show demonstrate reasoning tradeoffs",
+        "imply therefore thus hence suppose assume assuming conclude conclusion analyze analyse "
+        "analysis evaluate compare contrast step steps determine calculate compute solve estimate "
+        "show demonstrate reasoning tradeoffs",
         "es": "porqué explica explique explicar explicación demuestra demuestre demostrar "
-              "demostración prueba deriva deducir justifica justificar supón suponga supongamos "
-              "analiza analice analizar análisis evalúa evaluar compara comparar calcula calcule "
-              "calcular resuelve resuelva resolver determina determinar estima paso pasos razona",
+        "demostración prueba deriva deducir justifica justificar supón suponga supongamos "
+        "analiza analice analizar análisis evalúa evaluar compara comparar calcula calcule "
+        "calcular resuelve resuelva resolver determina determinar estima paso pasos razona",
         "de": "warum wieso weshalb erkläre erklären erklärung erläutere beweise beweisen beweis leite "
-              "herleiten herleitung begründe begründen folgere angenommen annahme analysiere analysieren "
-              "analyse bewerte bewerten vergleiche vergleichen berechne berechnen löse lösen bestimme "
-              "bestimmen schätze zeige schritt schritte schrittweise",
+        "herleiten herleitung begründe begründen folgere angenommen annahme analysiere analysieren "
+        "analyse bewerte bewerten vergleiche vergleichen berechne berechnen löse lösen bestimme "
+        "bestimmen schätze zeige schritt schritte schrittweise",
         "fr": "pourquoi explique expliquez expliquer explication démontre démontrez démontrer démonstration prouve "
-              "prouvez prouver preuve dérive dériver justifie justifiez justifier déduire supposons "
-              "analyse analysez analyser évalue évaluer compare comparez comparer calcule calculez "
-              "calculer résous résolvez résoudre détermine déterminez déterminer estime étape étapes",
+        "prouvez prouver preuve dérive dériver justifie justifiez justifier déduire supposons "
+        "analyse analysez analyser évalue évaluer compare comparez comparer calcule calculez "
+        "calculer résous résolvez résoudre détermine déterminez déterminer estime étape étapes",
         "pt": "porque explica explique explicar explicação demonstra demonstre demonstrar demonstração "
-              "prova prove provar deriva derivar justifica justifique justificar deduzir suponha "
-              "analisa analise analisar análise avalia avaliar compara comparar calcula calcule "
-              "calcular resolve resolva resolver determina determine determinar estime passo passos",
+        "prova prove provar deriva derivar justifica justifique justificar deduzir suponha "
+        "analisa analise analisar análise avalia avaliar compara comparar calcula calcule "
+        "calcular resolve resolva resolver determina determine determinar estime passo passos",
         "ja": "なぜ 理由 説明 証明 示せ 示して 導出 導い 導け 求め 計算 解い 解け 推論 分析 比較 評価 "
-              "仮定 したがって 手順 ステップ",
+        "仮定 したがって 手順 ステップ",
         "zh": "为什么 為什麼 解释 解釋 说明 證明 证明 推导 推導 求 计算 計算 解答 推理 分析 比较 比較 "
-              "评估 假设 假設 因此 步骤 步驟",
+        "评估 假设 假設 因此 步骤 步驟",
     },
     "kw_quantity": {
         "en": "each every per total remaining rest left times twice half third quarter double triple "
-              "more less fewer altogether respectively average ratio rate sum difference product "
-              "increase decrease discount profit interest spent saves earns costs cost price",
+        "more less fewer altogether respectively average ratio rate sum difference product "
+        "increase decrease discount profit interest spent saves earns costs cost price",
         "es": "cada total resto restante quedan veces doble triple mitad tercio cuarto más menos "
-              "promedio media razón tasa suma diferencia producto aumento disminución descuento "
-              "ganancia interés gasta gastó cuesta cuestan precio",
+        "promedio media razón tasa suma diferencia producto aumento disminución descuento "
+        "ganancia interés gasta gastó cuesta cuestan precio",
         "de": "jeder jede jedes pro gesamt insgesamt summe rest übrig restlichen mal doppelt "
-              "dreifach hälfte drittel viertel mehr weniger durchschnitt durchschnittlich verhältnis "
-              "rate differenz produkt zunahme abnahme rabatt gewinn zinsen kostet kosten preis",
+        "dreifach hälfte drittel viertel mehr weniger durchschnitt durchschnittlich verhältnis "
+        "rate differenz produkt zunahme abnahme rabatt gewinn zinsen kostet kosten preis",
         "fr": "chaque total reste restant fois double triple moitié tiers quart plus moins moyenne "
-              "ratio taux somme différence produit augmentation diminution remise réduction bénéfice "
-              "intérêts dépense coûte coûtent prix",
+        "ratio taux somme différence produit augmentation diminution remise réduction bénéfice "
+        "intérêts dépense coûte coûtent prix",
         "pt": "cada total resto restante vezes dobro triplo metade terço quarto menos média "
-              "razão taxa soma diferença produto aumento diminuição desconto lucro juros gasta gastou "
-              "custa custam preço",
+        "razão taxa soma diferença produto aumento diminuição desconto lucro juros gasta gastou "
+        "custa custam preço",
         "ja": "それぞれ 各 毎 合計 全部で 残り 倍 半分 平均 割合 差 増加 減少 割引 利益 利息 値段 価格 "
-              "何個 何人 いくら",
+        "何個 何人 いくら",
         "zh": "每 各 总共 總共 合计 一共 剩下 剩余 倍 一半 平均 比例 比率 差 增加 减少 減少 折扣 利润 "
-              "利息 价格 價格 多少",
+        "利息 价格 價格 多少",
     },
     "kw_units": {
         "en": "hour hours minute minutes second seconds day days week weeks month months year years "
-              "mile miles km kilometers meter meters metres cm mm inch inches foot feet pound pounds "
-              "kg kilograms gram grams ounce ounces liter liters litres gallon gallons cup cups dollars "
-              "dollar cents euros mph percent degrees celsius ml mol",
+        "mile miles km kilometers meter meters metres cm mm inch inches foot feet pound pounds "
+        "kg kilograms gram grams ounce ounces liter liters litres gallon gallons cup cups dollars "
+        "dollar cents euros mph percent degrees celsius ml mol",
         "es": "hora horas minuto minutos segundo segundos día días semana semanas mes meses año años "
-              "kilómetros metro metros kilos kilogramos gramos litro litros dólares euros céntimos "
-              "centavos grados",
+        "kilómetros metro metros kilos kilogramos gramos litro litros dólares euros céntimos "
+        "centavos grados",
         "de": "stunde stunden minute minuten sekunde sekunden tag tage tagen woche wochen monat monate "
-              "jahr jahre jahren kilometer meter zentimeter kilogramm gramm liter dollar euro cent grad "
-              "prozent",
+        "jahr jahre jahren kilometer meter zentimeter kilogramm gramm liter dollar euro cent grad "
+        "prozent",
         "fr": "heure heures minute minutes seconde secondes jour jours semaine semaines mois an ans "
-              "année années kilomètres mètre mètres kilos kilogrammes grammes litre litres dollars "
-              "euros centimes degrés pourcent",
+        "année années kilomètres mètre mètres kilos kilogrammes grammes litre litres dollars "
+        "euros centimes degrés pourcent",
         "pt": "hora horas minuto minutos segundo segundos dia dias semana semanas mês meses ano anos "
-              "quilômetros quilómetros metro metros quilos quilogramas gramas litro litros dólares "
-              "euros centavos graus",
-        "ja": "時間 分間 秒 日間 週間 か月 ヶ月 キロ メートル センチ グラム リットル 円 ドル ユーロ 度 "
-              "パーセント",
+        "quilômetros quilómetros metro metros quilos quilogramas gramas litro litros dólares "
+        "euros centavos graus",
+        "ja": "時間 分間 秒 日間 週間 か月 ヶ月 キロ メートル センチ グラム リットル 円 ドル ユーロ 度 パーセント",
         "zh": "小时 小時 分钟 分鐘 秒 天 星期 公里 米 厘米 公斤 千克 克 升 元 美元 欧元 度 百分之",
     },
     "kw_negation": {
-        "en": "not no never none neither nor cannot without except unless "
-              "least false incorrect untrue invalid",
+        "en": "not no never none neither nor cannot without except unless least false incorrect untrue invalid",
         "es": "no nunca ningún ninguno ninguna ni sin excepto salvo menos falso incorrecto inválido",
-        "de": "nicht kein keine keinen keiner nie niemals weder noch ohne außer falsch ungültig "
-              "unwahr",
+        "de": "nicht kein keine keinen keiner nie niemals weder noch ohne außer falsch ungültig unwahr",
         "fr": "ne pas non jamais aucun aucune ni sans sauf excepté moins faux fausse incorrect invalide",
         "pt": "não nunca nenhum nenhuma nem sem exceto salvo menos falso incorreto inválido",
         "ja": "ない ません ず 無い 以外 誤り 間違",
@@ -228,16 +226,16 @@ _LEXICON: dict[str, dict[str, str]] = {
     },
     "kw_code": {
         "en": "function def class return variable array loop int string python java javascript sql "
-              "select algorithm compile runtime recursion pointer bug code program regex regular "
-              "expression query implement debug",
+        "select algorithm compile runtime recursion pointer bug code program regex regular "
+        "expression query implement debug",
         "es": "función clase variable bucle cadena algoritmo código programa error consulta expresión "
-              "implementa implementar depura",
+        "implementa implementar depura",
         "de": "funktion klasse variable schleife zeichenkette algorithmus code programm fehler abfrage "
-              "ausdruck regulären implementiere implementieren",
+        "ausdruck regulären implementiere implementieren",
         "fr": "fonction classe variable boucle chaîne algorithme code programme bogue requête "
-              "expression implémente implémenter",
+        "expression implémente implémenter",
         "pt": "função classe variável laço cadeia algoritmo código programa erro consulta expressão "
-              "implementa implementar",
+        "implementa implementar",
         "ja": "関数 クラス 変数 配列 ループ 文字列 アルゴリズム コード プログラム バグ 正規表現 実装 クエリ",
         "zh": "函数 函數 类 變數 变量 数组 陣列 循环 字符串 算法 演算法 代码 代碼 程序 程式 正则 正則 实现 實現 查询",
     },
@@ -289,30 +287,34 @@ def _trie_pattern(terms: Sequence[str]) -> str:
 _KW_CJK_RE = re.compile(_trie_pattern(list(_KW_CJK)))
 
 DENSE_FEATURES: tuple[str, ...] = (
-    "log_chars",
-    "log_words",
-    "log_sentences",
-    "questions",
-    "log_numbers",
-    "number_density",
-    "percent",
-    "fractions",
-    "money",
-    "math_symbols",
-    "has_options",
-    "n_options",
-    "log_option_chars",
-    "log_stem_chars",
-    "pipes",
-    "quotes",
-    "parentheses",
-    "code_symbols",
-    "newlines",
-) + tuple(n + "_rate" for n in _KW_NAMES) + (
-    "options_x_log_words",
-    "ctx_log_chars",
-    "ctx_parts",
-    "ctx_code",
+    (
+        "log_chars",
+        "log_words",
+        "log_sentences",
+        "questions",
+        "log_numbers",
+        "number_density",
+        "percent",
+        "fractions",
+        "money",
+        "math_symbols",
+        "has_options",
+        "n_options",
+        "log_option_chars",
+        "log_stem_chars",
+        "pipes",
+        "quotes",
+        "parentheses",
+        "code_symbols",
+        "newlines",
+    )
+    + tuple(n + "_rate" for n in _KW_NAMES)
+    + (
+        "options_x_log_words",
+        "ctx_log_chars",
+        "ctx_parts",
+        "ctx_code",
+    )
 )
 _N_DENSE = len(DENSE_FEATURES)
 _DENSE_INDEX = {n: i for i, n in enumerate(DENSE_FEATURES)}
@@ -321,14 +323,31 @@ _DENSE_INDEX = {n: i for i, n in enumerate(DENSE_FEATURES)}
 # makes a prompt hard for a weaker model. +1: more of it never lowers the score; -1: never raises it;
 # unlisted: free. Multiple-choice format features are free but constant on free-form prompts.
 DENSE_SIGNS: dict[str, int] = {
-    "log_chars": 1, "log_words": 1, "log_sentences": 1, "questions": 1,
-    "log_numbers": 1, "number_density": 1, "percent": 1, "fractions": 1, "money": 1,
-    "math_symbols": 1, "log_stem_chars": 1, "pipes": 1, "code_symbols": 1, "newlines": 1,
-    "kw_reasoning_rate": 1, "kw_quantity_rate": 1, "kw_units_rate": 1, "kw_negation_rate": 1,
-    "kw_condition_rate": 1, "kw_code_rate": 1,
+    "log_chars": 1,
+    "log_words": 1,
+    "log_sentences": 1,
+    "questions": 1,
+    "log_numbers": 1,
+    "number_density": 1,
+    "percent": 1,
+    "fractions": 1,
+    "money": 1,
+    "math_symbols": 1,
+    "log_stem_chars": 1,
+    "pipes": 1,
+    "code_symbols": 1,
+    "newlines": 1,
+    "kw_reasoning_rate": 1,
+    "kw_quantity_rate": 1,
+    "kw_units_rate": 1,
+    "kw_negation_rate": 1,
+    "kw_condition_rate": 1,
+    "kw_code_rate": 1,
     "kw_question_rate": -1,  # "what/who/when/where is ..." marks look-ups
     "kw_social_rate": -1,  # greetings and thanks
-    "ctx_log_chars": 1, "ctx_parts": 1, "ctx_code": 1,
+    "ctx_log_chars": 1,
+    "ctx_parts": 1,
+    "ctx_code": 1,
 }
 # Minimum effect (standardised coefficient, signed by DENSE_SIGNS) for the core markers of multi-step work
 # and of small talk: a benchmark of maths and exam questions barely separates them (it has no chit-chat,
@@ -342,10 +361,18 @@ DENSE_SIGNS: dict[str, int] = {
 # some languages. A quarter of the effect first chosen keeps every behaviour test (tests/unit/test_scorer_*.py,
 # test_complexity_generalisation.py) and gives back most of the benchmark APGR (docs/decisions.md, 2026-12-01).
 _FLOOR_SCALE = 0.25
-DENSE_FLOORS: dict[str, float] = {name: _FLOOR_SCALE * effect for name, effect in {
-    "log_numbers": 0.05, "math_symbols": 0.1, "kw_reasoning_rate": 0.17, "kw_code_rate": 0.15,
-    "code_symbols": 0.09, "kw_social_rate": 0.017, "kw_question_rate": 0.02,
-}.items()}
+DENSE_FLOORS: dict[str, float] = {
+    name: _FLOOR_SCALE * effect
+    for name, effect in {
+        "log_numbers": 0.05,
+        "math_symbols": 0.1,
+        "kw_reasoning_rate": 0.17,
+        "kw_code_rate": 0.15,
+        "code_symbols": 0.09,
+        "kw_social_rate": 0.017,
+        "kw_question_rate": 0.02,
+    }.items()
+}
 # Maximum effect for the context features: pasted material is not the task.
 DENSE_CAPS: dict[str, float] = {"ctx_log_chars": 0.015, "ctx_parts": 0.003, "ctx_code": 0.1}
 
@@ -380,8 +407,11 @@ class FeatureVector:
             raise ScorerError("a feature vector must be a JSON object", "vector")
         fs = obj.get("fs")
         if fs != FEATURE_SET:
-            raise ScorerError(f"feature set {fs!r} is not {FEATURE_SET!r}; this vector was computed by "
-                              "another scorer version and cannot be scored", "vector.fs")
+            raise ScorerError(
+                f"feature set {fs!r} is not {FEATURE_SET!r}; this vector was computed by "
+                "another scorer version and cannot be scored",
+                "vector.fs",
+            )
         d = obj.get("d")
         if not isinstance(d, list) or len(d) != _N_DENSE:
             raise ScorerError(f"must be a list of {_N_DENSE} numbers", "vector.d")
@@ -418,7 +448,9 @@ _FENCE_RE = re.compile(r"(?s)(?:^|\n)[ \t]*(```|~~~)[^\n]*\n.*?(?:\n[ \t]*\1[ \t
 _OPEN_TAG_RE = re.compile(
     r"<((?:document|documents|doc|context|email|mail|message|text|article|file|transcript|data|input|"
     r"source|passage|code|log|logs|paper|essay|report|content|excerpt|quote|example|attachment|html|"
-    r"xml|json|table)[\w-]{0,20})(?:\s[^<>]{0,200})?>", re.IGNORECASE)
+    r"xml|json|table)[\w-]{0,20})(?:\s[^<>]{0,200})?>",
+    re.IGNORECASE,
+)
 _CLOSE_TAG_RE = re.compile(r"</([\w-]{1,40})")
 _MAX_TAGS = 256
 _QUOTE_RE = re.compile(r"(?m)(?:^[ \t]*>.*(?:\n|$))+")
@@ -436,15 +468,39 @@ _SPLIT_HEAD = 12_000
 _SPLIT_TAIL = 6_000
 # Words by which a short request refers to pasted material ("fix the typos in the text above"), per
 # language; a request introduced by a colon ("... this email:") needs none.
-_REFER_WORDS = frozenset(w.encode("utf-8") for w in (
-    "this these above below following attached text email mail passage article document message letter "
-    "este esta esto estos estas anterior siguiente texto correo mensaje carta artículo documento pasaje "
-    "dies diese dieser diesen dieses obige obigen folgende folgenden e-mail nachricht brief artikel "
-    "dokument ce cet cette ceci ces ci-dessus ci-dessous suivant suivante texte courriel lettre "
-    "isto acima abaixo seguinte mensagem"
-).split())
-_REFER_CJK = ("この", "上記", "以下", "次の", "上の", "下の", "文章", "メール", "テキスト", "記事", "文書",
-              "这", "這", "上面", "下面", "文章", "邮件", "郵件", "文本", "文档", "文檔")
+_REFER_WORDS = frozenset(
+    w.encode("utf-8")
+    for w in (
+        "this these above below following attached text email mail passage article document message letter "
+        "este esta esto estos estas anterior siguiente texto correo mensaje carta artículo documento pasaje "
+        "dies diese dieser diesen dieses obige obigen folgende folgenden e-mail nachricht brief artikel "
+        "dokument ce cet cette ceci ces ci-dessus ci-dessous suivant suivante texte courriel lettre "
+        "isto acima abaixo seguinte mensagem"
+    ).split()
+)
+_REFER_CJK = (
+    "この",
+    "上記",
+    "以下",
+    "次の",
+    "上の",
+    "下の",
+    "文章",
+    "メール",
+    "テキスト",
+    "記事",
+    "文書",
+    "这",
+    "這",
+    "上面",
+    "下面",
+    "文章",
+    "邮件",
+    "郵件",
+    "文本",
+    "文档",
+    "文檔",
+)
 
 
 def _text_of(message: Any) -> tuple[str, int]:
@@ -495,14 +551,14 @@ def _extract_tags(text: str, context: list[str]) -> str:
         close = low.find("</" + name, m.end()) if name in closers else -1
         if close < 0:
             closers.discard(name)  # closed only before this point: no later search can find it
-            out.append(text[pos:m.end()])
+            out.append(text[pos : m.end()])
             pos = m.end()
             continue
         end = text.find(">", close)
         end = len(text) if end < 0 else end + 1
-        out.append(text[pos:m.start()])
+        out.append(text[pos : m.start()])
         out.append("\n")
-        body = text[m.end():close].strip()
+        body = text[m.end() : close].strip()
         if body:
             context.append(body)
         pos = end
@@ -512,6 +568,7 @@ def _extract_tags(text: str, context: list[str]) -> str:
 
 def _split_turn(text: str, context: list[str]) -> str:
     """The request of one user turn; pasted blocks are appended to ``context``."""
+
     def _block(m: re.Match) -> str:
         context.append(m.group(0).strip("\n"))
         return "\n"
@@ -644,7 +701,7 @@ def _bigrams(runs: list[str]) -> list[bytes]:
         if len(run) == 1:
             out.append(run.encode("utf-8"))
         else:
-            out.extend([run[k:k + 2].encode("utf-8") for k in range(len(run) - 1)])
+            out.extend([run[k : k + 2].encode("utf-8") for k in range(len(run) - 1)])
     return out
 
 
@@ -656,8 +713,9 @@ def tokens(text: str) -> list[str]:
     return [w.decode("utf-8", "replace") for w in words + _bigrams(runs)]
 
 
-def _analyse(instruction: str, context: Sequence[str], want_hashed: bool
-             ) -> tuple[list[float], tuple[tuple[int, float], ...]]:
+def _analyse(
+    instruction: str, context: Sequence[str], want_hashed: bool
+) -> tuple[list[float], tuple[tuple[int, float], ...]]:
     if not isinstance(instruction, str):
         instruction = "" if instruction is None else str(instruction)
     n_raw = len(instruction)
@@ -681,14 +739,19 @@ def _analyse(instruction: str, context: Sequence[str], want_hashed: bool
 
     lb = low.encode("utf-8", "ignore") if not ascii_ else low.encode()
     nb = lb.translate(_NUM_TABLE)
-    n_nums = len(nb.replace(b"0.0", b"00").replace(b"0.0", b"00").translate(None, b".").split()) if (
-        b"0" in nb) else 0
-    sentences = (low.count(". ") + low.count("? ") + low.count("! ") + low.count(".\n") + low.count("?\n")
-                 + low.count("!\n") + (low[-1:] in (".", "?", "!")))
+    n_nums = len(nb.replace(b"0.0", b"00").replace(b"0.0", b"00").translate(None, b".").split()) if (b"0" in nb) else 0
+    sentences = (
+        low.count(". ")
+        + low.count("? ")
+        + low.count("! ")
+        + low.count(".\n")
+        + low.count("?\n")
+        + low.count("!\n")
+        + (low[-1:] in (".", "?", "!"))
+    )
     questions = low.count("?")
     if ascii_:
-        math_sym = (low.count("=") + low.count("+") + low.count("*") + low.count("^") + low.count("<")
-                    + low.count(">"))
+        math_sym = low.count("=") + low.count("+") + low.count("*") + low.count("^") + low.count("<") + low.count(">")
         money = low.count("$")
     else:
         sentences += low.count("\u3002") + low.count("\u0964") + low.count("\u06d4") + low.count("\u061f")
@@ -804,11 +867,20 @@ def _number_list(obj: Any, n: int, path: str, *, low: float, high: float, what: 
 class Scorer:
     """A validated scorer spec; ``score``/``score_text`` are pure functions."""
 
-    __slots__ = ("name", "version", "meta", "_intercept", "_mean", "_scale", "_coef", "_w", "_b",
-                 "_hashed", "_spec")
+    __slots__ = ("name", "version", "meta", "_intercept", "_mean", "_scale", "_coef", "_w", "_b", "_hashed", "_spec")
 
-    def __init__(self, *, name: str, version: str, intercept: float, mean: list[float], scale: list[float],
-                 coef: list[float], hashed: dict[int, float], meta: dict):
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        intercept: float,
+        mean: list[float],
+        scale: list[float],
+        coef: list[float],
+        hashed: dict[int, float],
+        meta: dict,
+    ):
         self.name = name
         self.version = version
         self.meta = meta
@@ -828,8 +900,11 @@ class Scorer:
             raise ScorerError(f"a scorer spec must be an object, got {type(spec).__name__}")
         fs = spec.get("feature_set")
         if fs != FEATURE_SET:
-            raise ScorerError(f"{fs!r} is not {FEATURE_SET!r}: this scorer was trained for another feature "
-                              "set; retrain it on labels of this version", "feature_set")
+            raise ScorerError(
+                f"{fs!r} is not {FEATURE_SET!r}: this scorer was trained for another feature "
+                "set; retrain it on labels of this version",
+                "feature_set",
+            )
         version = spec.get("version")
         if not isinstance(version, str) or not version.strip() or len(version) > 128:
             raise ScorerError("must be a non-empty string of at most 128 characters", "version")
@@ -844,14 +919,28 @@ class Scorer:
         names = dense.get("names")
         if not isinstance(names, list) or tuple(names) != DENSE_FEATURES:
             missing = [n for n in DENSE_FEATURES if not isinstance(names, list) or n not in names]
-            raise ScorerError("must list the dense features of feature set "
-                              f"{FEATURE_SET} in order ({_N_DENSE} names)"
-                              + (f"; missing {missing[:3]}" if missing else ""), "dense.names")
+            raise ScorerError(
+                "must list the dense features of feature set "
+                f"{FEATURE_SET} in order ({_N_DENSE} names)" + (f"; missing {missing[:3]}" if missing else ""),
+                "dense.names",
+            )
         mean = _number_list(dense.get("mean"), _N_DENSE, "dense.mean", low=-MAX_MEAN, high=MAX_MEAN, what="a mean")
-        scale = _number_list(dense.get("scale"), _N_DENSE, "dense.scale", low=MIN_SCALE, high=MAX_SCALE,
-                             what="a scale (a standard deviation, > 0)")
-        coef = _number_list(dense.get("coef"), _N_DENSE, "dense.coef", low=-MAX_WEIGHT, high=MAX_WEIGHT,
-                            what="a standardised coefficient")
+        scale = _number_list(
+            dense.get("scale"),
+            _N_DENSE,
+            "dense.scale",
+            low=MIN_SCALE,
+            high=MAX_SCALE,
+            what="a scale (a standard deviation, > 0)",
+        )
+        coef = _number_list(
+            dense.get("coef"),
+            _N_DENSE,
+            "dense.coef",
+            low=-MAX_WEIGHT,
+            high=MAX_WEIGHT,
+            what="a standardised coefficient",
+        )
         hashed_spec = spec.get("hashed", {"buckets": HASH_BUCKETS, "coef": []})
         if not isinstance(hashed_spec, Mapping):
             raise ScorerError("must be an object with buckets and coef", "hashed")
@@ -884,16 +973,28 @@ class Scorer:
             meta = json.loads(json.dumps(dict(meta), allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise ScorerError(f"must be plain JSON ({exc})", "meta") from None
-        return cls(name=name or str(spec.get("name", "") or ""), version=version, intercept=float(intercept),
-                   mean=mean, scale=scale, coef=coef, hashed=hashed, meta=meta)
+        return cls(
+            name=name or str(spec.get("name", "") or ""),
+            version=version,
+            intercept=float(intercept),
+            mean=mean,
+            scale=scale,
+            coef=coef,
+            hashed=hashed,
+            meta=meta,
+        )
 
     def spec(self) -> dict:
         return {
             "version": self.version,
             "feature_set": FEATURE_SET,
             "intercept": self._intercept,
-            "dense": {"names": list(DENSE_FEATURES), "mean": list(self._mean), "scale": list(self._scale),
-                      "coef": list(self._coef)},
+            "dense": {
+                "names": list(DENSE_FEATURES),
+                "mean": list(self._mean),
+                "scale": list(self._scale),
+                "coef": list(self._coef),
+            },
             "hashed": {"buckets": HASH_BUCKETS, "coef": [[b, w] for b, w in sorted(self._hashed.items())]},
             "meta": json.loads(json.dumps(self.meta)),
         }

@@ -35,8 +35,16 @@ class DeployedConfig:
 
 
 class AppConfigRoutingStore:
-    def __init__(self, *, data_client: Any, control_client: Any, application_id: str, environment_id: str,
-                 profile_id: str, deployment_strategy_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        data_client: Any,
+        control_client: Any,
+        application_id: str,
+        environment_id: str,
+        profile_id: str,
+        deployment_strategy_id: str,
+    ) -> None:
         self._data = data_client
         self._control = control_client
         self._app = application_id
@@ -46,8 +54,11 @@ class AppConfigRoutingStore:
 
     def read_deployed(self) -> DeployedConfig:
         session = self._data.start_configuration_session(
-            ApplicationIdentifier=self._app, EnvironmentIdentifier=self._env,
-            ConfigurationProfileIdentifier=self._profile, RequiredMinimumPollIntervalInSeconds=_POLL_INTERVAL_S)
+            ApplicationIdentifier=self._app,
+            EnvironmentIdentifier=self._env,
+            ConfigurationProfileIdentifier=self._profile,
+            RequiredMinimumPollIntervalInSeconds=_POLL_INTERVAL_S,
+        )
         response = self._data.get_latest_configuration(ConfigurationToken=session["InitialConfigurationToken"])
         body = response.get("Configuration")
         raw = body.read() if hasattr(body, "read") else (body or b"")
@@ -58,8 +69,11 @@ class AppConfigRoutingStore:
     def propose(self, content: bytes, *, description: str, label: str | None = None) -> int:
         """Create a hosted configuration version; return its number."""
         kwargs: dict[str, Any] = {
-            "ApplicationId": self._app, "ConfigurationProfileId": self._profile, "Content": content,
-            "ContentType": CONTENT_TYPE, "Description": header_safe(description, DESCRIPTION_MAX),
+            "ApplicationId": self._app,
+            "ConfigurationProfileId": self._profile,
+            "Content": content,
+            "ContentType": CONTENT_TYPE,
+            "Description": header_safe(description, DESCRIPTION_MAX),
         }
         if label:
             safe = header_safe(label, VERSION_LABEL_MAX)
@@ -72,9 +86,13 @@ class AppConfigRoutingStore:
         """Deploy a hosted version with the gradual strategy; return the deployment number."""
         try:
             response = self._control.start_deployment(
-                ApplicationId=self._app, EnvironmentId=self._env, DeploymentStrategyId=self._strategy,
-                ConfigurationProfileId=self._profile, ConfigurationVersion=str(version),
-                Description=header_safe(description, DESCRIPTION_MAX))
+                ApplicationId=self._app,
+                EnvironmentId=self._env,
+                DeploymentStrategyId=self._strategy,
+                ConfigurationProfileId=self._profile,
+                ConfigurationVersion=str(version),
+                Description=header_safe(description, DESCRIPTION_MAX),
+            )
         except ClientError as exc:
             # ConflictException: another deployment is in progress in the environment (one at a time).
             # BadRequestException: e.g. the profile's validator refused the version (validators run at

@@ -20,23 +20,33 @@ from scorer_trainer.job import TrainerJob
 logger = Logger()
 metrics = Metrics()
 
-REQUIRED_ENV = ("LABELS_TABLE_NAME", "APPCONFIG_APPLICATION_ID", "APPCONFIG_ENVIRONMENT_ID", "APPCONFIG_PROFILE_ID",
-                "APPCONFIG_DEPLOYMENT_STRATEGY_ID")
+REQUIRED_ENV = (
+    "LABELS_TABLE_NAME",
+    "APPCONFIG_APPLICATION_ID",
+    "APPCONFIG_ENVIRONMENT_ID",
+    "APPCONFIG_PROFILE_ID",
+    "APPCONFIG_DEPLOYMENT_STRATEGY_ID",
+)
 
 job: TrainerJob | None = None
 
 
 def count_run(route: str, outcome: str) -> None:
     """ScorerTrainingRuns{Route, Outcome}: its own EMF document, since each route has its own dimensions."""
-    with single_metric(name="ScorerTrainingRuns", unit=MetricUnit.Count, value=1,
-                       namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")) as metric:
+    with single_metric(
+        name="ScorerTrainingRuns",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter"),
+    ) as metric:
         metric.add_dimension(name="service", value=os.environ.get("POWERTOOLS_SERVICE_NAME", "scorer-trainer"))
         metric.add_dimension(name="Route", value=route)
         metric.add_dimension(name="Outcome", value=outcome)
 
 
-def build_job(environ: Mapping[str, str], *, data_client: Any = None, control_client: Any = None,
-              dynamodb_client: Any = None) -> TrainerJob:
+def build_job(
+    environ: Mapping[str, str], *, data_client: Any = None, control_client: Any = None, dynamodb_client: Any = None
+) -> TrainerJob:
     missing = [name for name in REQUIRED_ENV if not environ.get(name)]
     if missing:
         raise RuntimeError(f"environment variables {', '.join(missing)} are required (set by the CDK stack)")
@@ -50,9 +60,11 @@ def build_job(environ: Mapping[str, str], *, data_client: Any = None, control_cl
     store = AppConfigRoutingStore(
         data_client=data_client or boto3.client("appconfigdata", config=config),
         control_client=control_client or boto3.client("appconfig", config=config),
-        application_id=environ["APPCONFIG_APPLICATION_ID"], environment_id=environ["APPCONFIG_ENVIRONMENT_ID"],
+        application_id=environ["APPCONFIG_APPLICATION_ID"],
+        environment_id=environ["APPCONFIG_ENVIRONMENT_ID"],
         profile_id=environ["APPCONFIG_PROFILE_ID"],
-        deployment_strategy_id=environ["APPCONFIG_DEPLOYMENT_STRATEGY_ID"])
+        deployment_strategy_id=environ["APPCONFIG_DEPLOYMENT_STRATEGY_ID"],
+    )
     labels = LabelStore(environ["LABELS_TABLE_NAME"], dynamodb_client or boto3.client("dynamodb", config=config))
     return TrainerJob(store, labels, on_outcome=count_run, logger=logger)
 
@@ -68,5 +80,7 @@ def get_job() -> TrainerJob:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = get_job().run()
-    return {"routes": {route: item["outcome"] for route, item in result["routes"].items()},
-            "proposals": result["proposals"]}
+    return {
+        "routes": {route: item["outcome"] for route, item in result["routes"].items()},
+        "proposals": result["proposals"],
+    }

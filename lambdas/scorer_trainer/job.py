@@ -28,9 +28,15 @@ FAILED = "failed"  # a run that could not train at all (an error), besides train
 
 
 class TrainerJob:
-    def __init__(self, config_store: AppConfigRoutingStore, label_store: Any, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 on_outcome: Callable[[str, str], None] = lambda route, outcome: None, logger: Any = None):
+    def __init__(
+        self,
+        config_store: AppConfigRoutingStore,
+        label_store: Any,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_outcome: Callable[[str, str], None] = lambda route, outcome: None,
+        logger: Any = None,
+    ):
         self._config = config_store
         self._labels = label_store
         self._clock = clock
@@ -71,14 +77,19 @@ class TrainerJob:
                 self._finish(route, item, report.outcome, report.summary())
                 out["routes"][route] = item
             for route, error in sorted(failures.items()):
-                item = {"route": route, "outcome": FAILED, "reason": error,
-                        "trained_at": now.astimezone(UTC).isoformat(timespec="seconds")}
+                item = {
+                    "route": route,
+                    "outcome": FAILED,
+                    "reason": error,
+                    "trained_at": now.astimezone(UTC).isoformat(timespec="seconds"),
+                }
                 self._finish(route, item, FAILED, error)
                 out["routes"][route] = item
         return out
 
-    def _propose_group(self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *,
-                       deploy: bool) -> tuple[bytes, dict]:
+    def _propose_group(
+        self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *, deploy: bool
+    ) -> tuple[bytes, dict]:
         """_propose, with an error failing this group's routes only: (the base unchanged, the entry)."""
         try:
             return self._propose(base, routes, reports, now, deploy=deploy)
@@ -87,13 +98,14 @@ class TrainerJob:
             failed = [r for r in routes if reports[r].outcome == "proposed"]  # not those already not_better
             for route in failed:
                 reports[route] = reports[route].with_outcome(
-                    FAILED, reason=f"{reports[route].reason}; the proposal was not created: {error}")
+                    FAILED, reason=f"{reports[route].reason}; the proposal was not created: {error}"
+                )
             self._log("error", "routing configuration not proposed", routes=failed, error=error)
-            return base, {"routes": [], "failed": failed, "hosted_version": None, "deployment": None,
-                          "error": error}
+            return base, {"routes": [], "failed": failed, "hosted_version": None, "deployment": None, "error": error}
 
-    def _propose(self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *,
-                 deploy: bool) -> tuple[bytes, dict]:
+    def _propose(
+        self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *, deploy: bool
+    ) -> tuple[bytes, dict]:
         doc = base
         applied = []
         for route in routes:
@@ -106,10 +118,14 @@ class TrainerJob:
         if not applied:
             return base, {"routes": [], "hosted_version": None, "deployment": None}
         description = f"scorer trainer {now.astimezone(UTC):%Y-%m-%dT%H:%MZ}: " + " | ".join(
-            reports[r].summary() for r in applied)
+            reports[r].summary() for r in applied
+        )
         # One run may create two versions (auto-deploy routes, then the rest for review): their labels differ.
-        label = reports[applied[0]].candidate_version if len(applied) == 1 else \
-            f"scorer-trainer-{now.astimezone(UTC):%Y%m%dT%H%M}-{'auto' if deploy else 'review'}"
+        label = (
+            reports[applied[0]].candidate_version
+            if len(applied) == 1
+            else f"scorer-trainer-{now.astimezone(UTC):%Y%m%dT%H%M}-{'auto' if deploy else 'review'}"
+        )
         version = self._config.propose(doc, description=description, label=label)
         deployment = None
         reason = None
@@ -119,19 +135,29 @@ class TrainerJob:
             except DeploymentRefused as exc:
                 reason = f"proposed as hosted version {version}, not deployed: {exc}"
             except Exception as exc:  # noqa: BLE001 - e.g. a connection error: the hosted version exists all the same
-                reason = f"proposed as hosted version {version}, not deployed: StartDeployment failed " \
-                         f"({type(exc).__name__}: {exc})"
+                reason = (
+                    f"proposed as hosted version {version}, not deployed: StartDeployment failed "
+                    f"({type(exc).__name__}: {exc})"
+                )
                 self._log("error", "deployment not started", hosted_version=version, error=reason)
         for route in applied:
             rep = reports[route]
-            proposal = {"version": rep.candidate_version, "scorer": rep.candidate_name,
-                        "hosted_version": version, "deployment": deployment}
+            proposal = {
+                "version": rep.candidate_version,
+                "scorer": rep.candidate_name,
+                "hosted_version": version,
+                "deployment": deployment,
+            }
             outcome = "deployed" if deployment is not None else "proposed"
-            where = reason or (f"deployed as hosted version {version} (deployment {deployment}, gradual strategy)"
-                               if deployment is not None else f"proposed as hosted version {version} for review")
+            where = reason or (
+                f"deployed as hosted version {version} (deployment {deployment}, gradual strategy)"
+                if deployment is not None
+                else f"proposed as hosted version {version} for review"
+            )
             reports[route] = rep.with_outcome(outcome, reason=f"{rep.reason}; {where}", proposal=proposal)
-        self._log("info", "routing configuration proposed", hosted_version=version, deployment=deployment,
-                  routes=applied)
+        self._log(
+            "info", "routing configuration proposed", hosted_version=version, deployment=deployment, routes=applied
+        )
         return doc, {"routes": applied, "hosted_version": version, "deployment": deployment}
 
     def _finish(self, route: str, item: dict, outcome: str, summary: str) -> None:

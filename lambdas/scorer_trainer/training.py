@@ -73,8 +73,9 @@ class RouteTraining:
 def route_training(config: RoutingConfig, route: str) -> RouteTraining:
     """The route's labelling, current scorer and labelled rule threshold; TrainingInputError if it has none."""
     if route not in config.routes:
-        raise TrainingInputError(f"no route '{route}' in the routing configuration "
-                                 f"(routes: {', '.join(sorted(config.routes))})")
+        raise TrainingInputError(
+            f"no route '{route}' in the routing configuration (routes: {', '.join(sorted(config.routes))})"
+        )
     labelling = config.labelling_of(route)
     if labelling is None:
         raise TrainingInputError(f"route '{route}' has no labelling section: there is nothing to train")
@@ -86,8 +87,9 @@ def route_training(config: RoutingConfig, route: str) -> RouteTraining:
         raise TrainingInputError(f"route '{route}': rule '{labelling.rule}' has no complexity gte/gt threshold")
     # The bound the engine applies: both gt and gte must hold, so the larger one is the threshold (a gt beside
     # a gte is what proposals before the gt fix wrote; the next proposal removes both and writes one gte).
-    floor, inclusive = (cmp.gte, True) if cmp.gte is not None and (cmp.gt is None or cmp.gte > cmp.gt) \
-        else (cmp.gt, False)
+    floor, inclusive = (
+        (cmp.gte, True) if cmp.gte is not None and (cmp.gt is None or cmp.gte > cmp.gt) else (cmp.gt, False)
+    )
     return RouteTraining(route, labelling, config.scorer(policy.scorer), rule.id, float(floor or 0.0), inclusive)
 
 
@@ -114,15 +116,23 @@ class TrainingReport:
     def candidate_name(self) -> str:
         return self.candidate_scorer.name if self.candidate_scorer is not None else ""
 
-    def with_outcome(self, outcome: str, *, reason: str | None = None, proposal: dict | None = None
-                     ) -> TrainingReport:
-        return replace(self, outcome=outcome, reason=self.reason if reason is None else reason,
-                       proposal={**(self.proposal or {}), **(proposal or {})} or None)
+    def with_outcome(self, outcome: str, *, reason: str | None = None, proposal: dict | None = None) -> TrainingReport:
+        return replace(
+            self,
+            outcome=outcome,
+            reason=self.reason if reason is None else reason,
+            proposal={**(self.proposal or {}), **(proposal or {})} or None,
+        )
 
     def as_dict(self) -> dict:
         """JSON-able; what the report item and `--report` hold (no weights, no text)."""
-        out = {"route": self.route, "outcome": self.outcome, "reason": self.reason, "trained_at": self.trained_at,
-               "labels": self.labels}
+        out = {
+            "route": self.route,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "trained_at": self.trained_at,
+            "labels": self.labels,
+        }
         for name in ("current", "candidate", "difference", "threshold", "strong_share", "proposal"):
             value = getattr(self, name)
             if value is not None:
@@ -131,19 +141,27 @@ class TrainingReport:
 
     def summary(self) -> str:
         """One line for a person (and for the hosted version's description)."""
-        parts = [f"route {self.route}: {self.outcome}", f"labels {self.labels.get('train', 0)} train / "
-                 f"{self.labels.get('holdout', 0)} holdout"]
+        parts = [
+            f"route {self.route}: {self.outcome}",
+            f"labels {self.labels.get('train', 0)} train / {self.labels.get('holdout', 0)} holdout",
+        ]
         if self.current and self.candidate and self.difference:
-            parts.append(f"holdout APGR {_fmt(self.current['apgr'])} {_fmt_ci(self.current['ci'])} -> "
-                         f"{_fmt(self.candidate['apgr'])} {_fmt_ci(self.candidate['ci'])}, gain "
-                         f"{_fmt(self.difference['apgr'])} {_fmt_ci(self.difference['ci'])}")
+            parts.append(
+                f"holdout APGR {_fmt(self.current['apgr'])} {_fmt_ci(self.current['ci'])} -> "
+                f"{_fmt(self.candidate['apgr'])} {_fmt_ci(self.candidate['ci'])}, gain "
+                f"{_fmt(self.difference['apgr'])} {_fmt_ci(self.difference['ci'])}"
+            )
         if self.threshold and self.threshold.get("new") is not None:
             old_op = "" if self.threshold.get("op", "gte") == "gte" else f"{self.threshold['op']} "
-            parts.append(f"rule {self.threshold['rule']} threshold {old_op}{self.threshold['old']} -> "
-                         f"{'gte ' if old_op else ''}{self.threshold['new']}")
+            parts.append(
+                f"rule {self.threshold['rule']} threshold {old_op}{self.threshold['old']} -> "
+                f"{'gte ' if old_op else ''}{self.threshold['new']}"
+            )
         if self.strong_share:
-            parts.append(f"strong share {_fmt(self.strong_share.get('holdout'))} (target "
-                         f"{_fmt(self.strong_share.get('target'))})")
+            parts.append(
+                f"strong share {_fmt(self.strong_share.get('holdout'))} (target "
+                f"{_fmt(self.strong_share.get('target'))})"
+            )
         parts.append(self.reason)
         return "; ".join(parts)
 
@@ -162,8 +180,9 @@ def learned_scorer_name(route: str) -> str:
     return f"{route[: _KEY_MAX - len(LEARNED_SUFFIX)]}{LEARNED_SUFFIX}"
 
 
-def usable_labels(labels: Iterable[Mapping], pair: tuple[Any, Any] | None = None
-                  ) -> tuple[list[tuple[Mapping, FeatureVector, float]], dict]:
+def usable_labels(
+    labels: Iterable[Mapping], pair: tuple[Any, Any] | None = None
+) -> tuple[list[tuple[Mapping, FeatureVector, float]], dict]:
     """[(label, vector, target)] of the (weak, strong) model `pair` -- the configured one; only when no pair is
     given, the newest label's -- and the counts of what was skipped and why."""
     rows = sorted(labels, key=lambda lab: (str(lab.get("labelled_at", "")), str(lab.get("request_id", ""))))
@@ -171,8 +190,13 @@ def usable_labels(labels: Iterable[Mapping], pair: tuple[Any, Any] | None = None
     parsed = []
     for lab in rows:
         target = lab.get("target")
-        if not isinstance(target, int | float) or isinstance(target, bool) or not 0 <= target <= 1 \
-                or not math.isfinite(target) or not lab.get("request_id"):
+        if (
+            not isinstance(target, int | float)
+            or isinstance(target, bool)
+            or not 0 <= target <= 1
+            or not math.isfinite(target)
+            or not lab.get("request_id")
+        ):
             skipped["invalid"] += 1
             continue
         try:
@@ -191,9 +215,18 @@ def usable_labels(labels: Iterable[Mapping], pair: tuple[Any, Any] | None = None
     return parsed, dict(skipped)
 
 
-def train_route(route: str, labelling, current_scorer: Scorer, labels: Iterable[Mapping], *, now: datetime,
-                current_threshold: float, inclusive: bool = True, rule: str | None = None,
-                holdout_share: float = HOLDOUT_SHARE) -> TrainingReport:
+def train_route(
+    route: str,
+    labelling,
+    current_scorer: Scorer,
+    labels: Iterable[Mapping],
+    *,
+    now: datetime,
+    current_threshold: float,
+    inclusive: bool = True,
+    rule: str | None = None,
+    holdout_share: float = HOLDOUT_SHARE,
+) -> TrainingReport:
     """Fit, calibrate and compare (see the module docstring). `labelling`: the route's Labelling with defaults
     filled in; `current_threshold`: the labelled rule's complexity threshold today (gte when `inclusive`)."""
     labels = list(labels)
@@ -203,21 +236,36 @@ def train_route(route: str, labelling, current_scorer: Scorer, labels: Iterable[
     rule = rule or labelling.rule
     counts = {"total": len(labels), "usable": len(rows), "skipped": skipped}
     if len(rows) < labelling.min_labels:
-        return TrainingReport(route, "too_few", f"{len(rows)} usable labels, {labelling.min_labels} needed",
-                              trained_at, {**counts, "train": 0, "holdout": 0})
+        return TrainingReport(
+            route,
+            "too_few",
+            f"{len(rows)} usable labels, {labelling.min_labels} needed",
+            trained_at,
+            {**counts, "train": 0, "holdout": 0},
+        )
     train = [r for r in rows if not in_holdout(str(r[0]["request_id"]), holdout_share)]
     hold = [r for r in rows if in_holdout(str(r[0]["request_id"]), holdout_share)]
     counts.update(train=len(train), holdout=len(hold))
     if len(train) < 2 or len(hold) < 2:
-        return TrainingReport(route, "too_few", "the split left fewer than 2 labels on one side", trained_at,
-                              counts)
+        return TrainingReport(route, "too_few", "the split left fewer than 2 labels on one side", trained_at, counts)
     version = scorer_version(route, now, len(train))
-    meta = {"route": route, "labels": len(train), "holdout": len(hold), "trained_at": trained_at,
-            "base": current_scorer.version,
-            "trained_on": f"judged labels {train[0][0].get('labelled_at', '?')} .. {train[-1][0].get('labelled_at', '?')}"}
+    meta = {
+        "route": route,
+        "labels": len(train),
+        "holdout": len(hold),
+        "trained_at": trained_at,
+        "base": current_scorer.version,
+        "trained_on": f"judged labels {train[0][0].get('labelled_at', '?')} .. {train[-1][0].get('labelled_at', '?')}",
+    }
     try:
-        candidate = learning.fit_scorer([r[1] for r in train], [r[2] for r in train], prior=current_scorer,
-                                        version=version, meta=meta, name=learned_scorer_name(route))
+        candidate = learning.fit_scorer(
+            [r[1] for r in train],
+            [r[2] for r in train],
+            prior=current_scorer,
+            version=version,
+            meta=meta,
+            name=learned_scorer_name(route),
+        )
     except learning.LearningError as exc:  # e.g. every label a tie: nothing to learn from
         return TrainingReport(route, "not_better", f"no scorer could be fitted: {exc}", trained_at, counts)
 
@@ -234,13 +282,17 @@ def train_route(route: str, labelling, current_scorer: Scorer, labels: Iterable[
         target_share = _share(train_current, current_threshold, inclusive)
     new_threshold = _config_threshold(learning.threshold_for_share(train_candidate, target_share))
     hold_candidate = [candidate.score(r[1]) for r in hold]
-    share = {"target": round(target_share, 4),
-             **({"target_quality": labelling.target_quality, "quality_met": quality_share is not None}
-                if labelling.target_quality is not None else {}),
-             "train": round(_share(train_candidate, new_threshold, True), 4),
-             "holdout": round(_share(hold_candidate, new_threshold, True), 4),
-             "holdout_current": round(_share([current_scorer.score(r[1]) for r in hold], current_threshold,
-                                             inclusive), 4)}
+    share = {
+        "target": round(target_share, 4),
+        **(
+            {"target_quality": labelling.target_quality, "quality_met": quality_share is not None}
+            if labelling.target_quality is not None
+            else {}
+        ),
+        "train": round(_share(train_candidate, new_threshold, True), 4),
+        "holdout": round(_share(hold_candidate, new_threshold, True), 4),
+        "holdout_current": round(_share([current_scorer.score(r[1]) for r in hold], current_threshold, inclusive), 4),
+    }
     threshold = {"rule": rule, "op": "gte" if inclusive else "gt", "old": current_threshold, "new": new_threshold}
 
     result = learning.compare(current_scorer, candidate, [r[1] for r in hold], [r[2] for r in hold])
@@ -252,23 +304,38 @@ def train_route(route: str, labelling, current_scorer: Scorer, labels: Iterable[
     # and then its interval explodes. Both are in the report; they rank scorers alike when the gap is positive.
     verdict = result.get("verdict")
     if verdict == "better":
-        outcome, reason = "proposed", ("the candidate is better on the holdout: the 95% interval of its gain in "
-                                       "judged quality is above 0")
+        outcome, reason = (
+            "proposed",
+            ("the candidate is better on the holdout: the 95% interval of its gain in judged quality is above 0"),
+        )
     elif verdict == "undefined":
         outcome, reason = "not_better", "the holdout's labels cannot compare the scorers (no quality under the curve)"
     else:
-        outcome, reason = "not_better", (f"the candidate is {verdict} on the holdout: the 95% interval of its gain "
-                                         "in judged quality is not above 0")
-    return TrainingReport(route, outcome, reason, trained_at, counts, current, cand, diff, threshold, share,
-                          candidate_scorer=candidate)
+        outcome, reason = (
+            "not_better",
+            (
+                f"the candidate is {verdict} on the holdout: the 95% interval of its gain "
+                "in judged quality is not above 0"
+            ),
+        )
+    return TrainingReport(
+        route, outcome, reason, trained_at, counts, current, cand, diff, threshold, share, candidate_scorer=candidate
+    )
 
 
-def train_from_config(config: RoutingConfig, route: str, labels: Iterable[Mapping], *, now: datetime
-                      ) -> TrainingReport:
+def train_from_config(config: RoutingConfig, route: str, labels: Iterable[Mapping], *, now: datetime) -> TrainingReport:
     """train_route with the route's labelling, scorer and threshold read from the deployed configuration."""
     inputs = route_training(config, route)
-    return train_route(route, inputs.labelling, inputs.scorer, labels, now=now,
-                       current_threshold=inputs.threshold, inclusive=inputs.inclusive, rule=inputs.rule)
+    return train_route(
+        route,
+        inputs.labelling,
+        inputs.scorer,
+        labels,
+        now=now,
+        current_threshold=inputs.threshold,
+        inclusive=inputs.inclusive,
+        rule=inputs.rule,
+    )
 
 
 def propose_config(config_json: bytes | str, route: str, report: TrainingReport) -> bytes:
@@ -278,16 +345,18 @@ def propose_config(config_json: bytes | str, route: str, report: TrainingReport)
     Validated with parse_routing_config before it is returned (ConfigError names the field otherwise);
     ProposalTooLarge (a ValueError) when it is over AppConfig's hosted limit, APPCONFIG_HOSTED_MAX_BYTES."""
     if report.candidate_scorer is None or report.threshold is None or report.threshold.get("new") is None:
-        raise TrainingInputError(f"route '{route}': the report holds no candidate scorer to propose "
-                                 f"(outcome {report.outcome})")
+        raise TrainingInputError(
+            f"route '{route}': the report holds no candidate scorer to propose (outcome {report.outcome})"
+        )
     doc = json.loads(config_json)
     try:
         policy = doc["routes"][route]["dynamic"]
         rule = next(r for r in policy.get("rules", []) if r.get("id") == report.threshold["rule"])
         cmp = rule["when"]["complexity"]
     except (KeyError, TypeError, StopIteration, AttributeError):
-        raise TrainingInputError(f"route '{route}' or its rule '{report.threshold['rule']}' is not in the "
-                                 "configuration any more") from None
+        raise TrainingInputError(
+            f"route '{route}' or its rule '{report.threshold['rule']}' is not in the configuration any more"
+        ) from None
     name = learned_scorer_name(route)
     doc.setdefault("scorers", {})[name] = report.candidate_scorer.spec()
     policy["scorer"] = name
@@ -299,8 +368,10 @@ def propose_config(config_json: bytes | str, route: str, report: TrainingReport)
     cmp["gte"] = report.threshold["new"]
     raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     if len(raw) > APPCONFIG_HOSTED_MAX_BYTES:
-        raise ProposalTooLarge(f"the proposed configuration is {len(raw):,} bytes, over AppConfig's hosted limit "
-                               f"of {APPCONFIG_HOSTED_MAX_BYTES:,} bytes; remove unused scorers from it")
+        raise ProposalTooLarge(
+            f"the proposed configuration is {len(raw):,} bytes, over AppConfig's hosted limit "
+            f"of {APPCONFIG_HOSTED_MAX_BYTES:,} bytes; remove unused scorers from it"
+        )
     try:
         parse_routing_config(raw)
     except ConfigError as exc:
@@ -350,8 +421,10 @@ def _metric(result: Mapping, name: str) -> dict:
     entry = result.get(name) or {}
     apgr = entry.get("apgr")
     ci = entry.get("ci")
-    out: dict[str, Any] = {"apgr": None if apgr is None or not math.isfinite(apgr) else round(float(apgr), 4),
-                           "ci": None}
+    out: dict[str, Any] = {
+        "apgr": None if apgr is None or not math.isfinite(apgr) else round(float(apgr), 4),
+        "ci": None,
+    }
     if ci is not None and all(x is not None and math.isfinite(x) for x in ci):
         out["ci"] = [round(float(ci[0]), 4), round(float(ci[1]), 4)]
     return out

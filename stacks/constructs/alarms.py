@@ -92,8 +92,11 @@ def model_metric(name: str, model: str, statistic: str, period: Duration) -> cw.
 
 def bedrock_metric(name: str, model_id: str, period: Duration) -> cw.Metric:
     return cw.Metric(
-        namespace=BEDROCK_NAMESPACE, metric_name=name, dimensions_map={"ModelId": model_id},
-        statistic="Sum", period=period,
+        namespace=BEDROCK_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"ModelId": model_id},
+        statistic="Sum",
+        period=period,
     )
 
 
@@ -115,49 +118,62 @@ class RouterAlarms(Construct):
         self.period = Duration.seconds(settings.period_seconds)
         self.model_alarms: dict[str, cw.Alarm] = {}  # alarm name -> alarm
         for key, spec in sorted(config.models.items()):
-            self._model_alarms(key, spec.model_id, spec.latency_slo_ms, bedrock=settings.bedrock_alarms and not spec.region)
+            self._model_alarms(
+                key, spec.model_id, spec.latency_slo_ms, bedrock=settings.bedrock_alarms and not spec.region
+            )
 
         n = settings.min_invocations
         self.api_5xx = self._alarm(
-            "Api5xxRate", "api-5xx-rate",
+            "Api5xxRate",
+            "api-5xx-rate",
             cw.MathExpression(
                 expression=f"IF(requests >= {n}, FILL(errors, 0) / requests, 0)",
                 using_metrics={
                     "requests": api_stage.metric_count(statistic="Sum", period=self.period),
                     "errors": api_stage.metric_server_error(statistic="Sum", period=self.period),
                 },
-                label="API 5XX rate", period=self.period,
+                label="API 5XX rate",
+                period=self.period,
             ),
             settings.api_5xx_rate,
             "Share of API requests answered 5XX (router crash, timeout or every model failing)",
         )
         self.router_errors = self._alarm(
-            "RouterErrors", "router-errors",
+            "RouterErrors",
+            "router-errors",
             router_function.metric_errors(statistic="Sum", period=self.period),
-            settings.lambda_errors, "Router Lambda invocations that raised (not handled error responses)",
+            settings.lambda_errors,
+            "Router Lambda invocations that raised (not handled error responses)",
         )
         self.router_throttles = self._alarm(
-            "RouterThrottles", "router-throttles",
+            "RouterThrottles",
+            "router-throttles",
             router_function.metric_throttles(statistic="Sum", period=self.period),
-            settings.lambda_throttles, "Router Lambda invocations throttled by Lambda concurrency",
+            settings.lambda_throttles,
+            "Router Lambda invocations throttled by Lambda concurrency",
         )
         self.health_name = f"{alarm_prefix(stage)}router-health"
         self.health = cw.CompositeAlarm(
-            self, "RouterHealth",
+            self,
+            "RouterHealth",
             composite_alarm_name=self.health_name,
             alarm_description="The router is failing (API 5XX rate or Lambda errors). Monitors routing rollouts: "
             "AppConfig rolls a routing deployment back while this is in ALARM.",
             alarm_rule=cw.AlarmRule.any_of(self.api_5xx, self.router_errors),
         )
         self.routing_config_rejected = self._alarm(
-            "RoutingConfigRejected", "routing-config-rejected",
+            "RoutingConfigRejected",
+            "routing-config-rejected",
             self._store_metric("ConfigRejected", "routing"),
-            1, "Routers rejected the routing configuration AppConfig served (they keep their last good one)",
-            evaluation_periods=1, datapoints_to_alarm=1,
+            1,
+            "Routers rejected the routing configuration AppConfig served (they keep their last good one)",
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
         )
         self.rollout_name = f"{alarm_prefix(stage)}routing-rollout"
         self.rollout = cw.CompositeAlarm(
-            self, "RoutingRollout",
+            self,
+            "RoutingRollout",
             composite_alarm_name=self.rollout_name,
             alarm_description="Monitors routing rollouts: AppConfig rolls a routing deployment back while this is in "
             "ALARM (the router is failing, or routers reject the new document). Context "
@@ -167,31 +183,56 @@ class RouterAlarms(Construct):
         # Budgets fail open (a DynamoDB problem never fails a request), so a broken spend store is silent
         # overspending unless someone is told.
         self.spend_store_errors = self._alarm(
-            "SpendStoreErrors", "spend-store-errors",
+            "SpendStoreErrors",
+            "spend-store-errors",
             self._store_metric("SpendStoreErrors", "spend"),
-            1, "The router could not read or record spend in the DynamoDB spend table: budgets are not enforced "
+            1,
+            "The router could not read or record spend in the DynamoDB spend table: budgets are not enforced "
             "(requests are served, fail open) until it recovers",
         )
-        self.router_alarms: list[cw.Alarm] = [self.api_5xx, self.router_errors, self.router_throttles,
-                                              self.routing_config_rejected, self.spend_store_errors]
+        self.router_alarms: list[cw.Alarm] = [
+            self.api_5xx,
+            self.router_errors,
+            self.router_throttles,
+            self.routing_config_rejected,
+            self.spend_store_errors,
+        ]
 
     def _store_metric(self, name: str, store: str) -> cw.Metric:
         """A fleet-wide count the router writes by {service, Store} (configuration stores, the spend table)."""
-        return cw.Metric(namespace=ROUTER_NAMESPACE, metric_name=name, statistic="Sum", period=self.period,
-                         dimensions_map={"service": ROUTER_SERVICE, "Store": store})
+        return cw.Metric(
+            namespace=ROUTER_NAMESPACE,
+            metric_name=name,
+            statistic="Sum",
+            period=self.period,
+            dimensions_map={"service": ROUTER_SERVICE, "Store": store},
+        )
 
     @property
     def health_arn(self) -> str:
         return alarm_arn(self, self.health_name)
 
-    def _alarm(self, construct_id: str, suffix: str, metric: cw.IMetric, threshold: float, description: str,
-               *, model: str | None = None,
-               comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-               evaluation_periods: int | None = None, datapoints_to_alarm: int | None = None) -> cw.Alarm:
-        name = (model_alarm_name(model_alarm_prefix(self.stage), model, suffix) if model
-                else f"{alarm_prefix(self.stage)}{suffix}")
+    def _alarm(
+        self,
+        construct_id: str,
+        suffix: str,
+        metric: cw.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        model: str | None = None,
+        comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods: int | None = None,
+        datapoints_to_alarm: int | None = None,
+    ) -> cw.Alarm:
+        name = (
+            model_alarm_name(model_alarm_prefix(self.stage), model, suffix)
+            if model
+            else f"{alarm_prefix(self.stage)}{suffix}"
+        )
         alarm = cw.Alarm(
-            self, construct_id,
+            self,
+            construct_id,
             alarm_name=name,
             alarm_description=description,
             metric=metric,
@@ -208,54 +249,88 @@ class RouterAlarms(Construct):
     def _model_alarms(self, key: str, model_id: str, slo_ms: int, *, bedrock: bool) -> None:
         s, p, n = self.settings, self.period, self.settings.min_invocations
         calls = model_metric("ModelLatency", key, "SampleCount", p)
-        cid = "".join(part.capitalize() for part in key.replace(".", "-").replace(":", "-").replace("_", "-").split("-"))
+        cid = "".join(
+            part.capitalize() for part in key.replace(".", "-").replace(":", "-").replace("_", "-").split("-")
+        )
         rates = (  # (construct id, name suffix, metric, metric-math id, threshold, what it measures)
-            ("ErrorRate", "error-rate", "ModelErrors", "errors", s.error_rate,
-             "share of calls failing with a retryable error (throttles excluded)"),
-            ("ThrottleRate", "throttle-rate", "ModelThrottles", "throttles", s.throttle_rate,
-             "share of calls throttled (Throttling, quota, model not ready)"),
+            (
+                "ErrorRate",
+                "error-rate",
+                "ModelErrors",
+                "errors",
+                s.error_rate,
+                "share of calls failing with a retryable error (throttles excluded)",
+            ),
+            (
+                "ThrottleRate",
+                "throttle-rate",
+                "ModelThrottles",
+                "throttles",
+                s.throttle_rate,
+                "share of calls throttled (Throttling, quota, model not ready)",
+            ),
         )
         for suffix, kind, metric, var, threshold, what in rates:
             self._alarm(
-                f"{cid}{suffix}", kind,
+                f"{cid}{suffix}",
+                kind,
                 cw.MathExpression(
                     expression=f"IF(calls >= {n}, FILL({var}, 0) / calls, 0)",
                     using_metrics={"calls": calls, var: model_metric(metric, key, "Sum", p)},
-                    label=f"{key} {kind.replace('-', ' ')}", period=p,
+                    label=f"{key} {kind.replace('-', ' ')}",
+                    period=p,
                 ),
-                threshold, f"{key}: {what}", model=key,
+                threshold,
+                f"{key}: {what}",
+                model=key,
             )
         self._alarm(
-            f"{cid}LatencyP90", "latency-p90",
+            f"{cid}LatencyP90",
+            "latency-p90",
             cw.MathExpression(
                 expression=f"IF(calls >= {n}, latency, 0)",
                 using_metrics={"calls": calls, "latency": model_metric("ModelLatency", key, "p90", p)},
-                label=f"{key} p90 latency (ms)", period=p,
+                label=f"{key} p90 latency (ms)",
+                period=p,
             ),
-            slo_ms, f"{key}: p90 call latency above its latency_slo_ms ({slo_ms} ms)", model=key,
+            slo_ms,
+            f"{key}: p90 call latency above its latency_slo_ms ({slo_ms} ms)",
+            model=key,
             comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
         if not bedrock:
             return
         invocations = bedrock_metric("Invocations", model_id, p)
         self._alarm(
-            f"{cid}BedrockServerErrors", "bedrock-server-errors",
+            f"{cid}BedrockServerErrors",
+            "bedrock-server-errors",
             cw.MathExpression(
                 expression=f"IF(invocations >= {n}, FILL(errors, 0) / invocations, 0)",
-                using_metrics={"invocations": invocations,
-                               "errors": bedrock_metric("InvocationServerErrors", model_id, p)},
-                label=f"{model_id} server error rate (AWS/Bedrock)", period=p,
+                using_metrics={
+                    "invocations": invocations,
+                    "errors": bedrock_metric("InvocationServerErrors", model_id, p),
+                },
+                label=f"{model_id} server error rate (AWS/Bedrock)",
+                period=p,
             ),
-            s.error_rate, f"{key}: Bedrock server-side errors for {model_id}, all callers in the account", model=key,
+            s.error_rate,
+            f"{key}: Bedrock server-side errors for {model_id}, all callers in the account",
+            model=key,
         )
         self._alarm(
-            f"{cid}BedrockThrottles", "bedrock-throttles",
+            f"{cid}BedrockThrottles",
+            "bedrock-throttles",
             cw.MathExpression(
                 expression=f"IF(FILL(invocations, 0) + FILL(throttles, 0) >= {n}, "
                 f"FILL(throttles, 0) / (FILL(invocations, 0) + FILL(throttles, 0)), 0)",
-                using_metrics={"invocations": invocations,
-                               "throttles": bedrock_metric("InvocationThrottles", model_id, p)},
-                label=f"{model_id} throttle rate (AWS/Bedrock)", period=p,
+                using_metrics={
+                    "invocations": invocations,
+                    "throttles": bedrock_metric("InvocationThrottles", model_id, p),
+                },
+                label=f"{model_id} throttle rate (AWS/Bedrock)",
+                period=p,
             ),
-            s.throttle_rate, f"{key}: Bedrock throttles for {model_id}, all callers in the account", model=key,
+            s.throttle_rate,
+            f"{key}: Bedrock throttles for {model_id}, all callers in the account",
+            model=key,
         )

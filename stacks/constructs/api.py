@@ -81,9 +81,7 @@ class RouterApi(Construct):
         if auth_mode == "iam":
             method_options = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
         else:
-            method_options = apigw.MethodOptions(
-                api_key_required=True, authorization_type=apigw.AuthorizationType.NONE
-            )
+            method_options = apigw.MethodOptions(api_key_required=True, authorization_type=apigw.AuthorizationType.NONE)
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -116,9 +114,7 @@ class RouterApi(Construct):
 
         self.api_key: apigw.IApiKey | None = None
         if auth_mode == "api_key":
-            self.api_key = apigw.ApiKey(
-                self, "ApiKey", description=f"Model router {stage} client key", enabled=True
-            )
+            self.api_key = apigw.ApiKey(self, "ApiKey", description=f"Model router {stage} client key", enabled=True)
             plan = apigw.UsagePlan(
                 self,
                 "UsagePlan",

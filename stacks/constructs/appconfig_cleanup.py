@@ -56,10 +56,12 @@ class HostedVersionsCleanup(Construct):
                     child.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE
         source = HANDLER_SOURCE.read_text()
         if len(source) > INLINE_CODE_MAX_CHARS:
-            raise ValueError(f"{HANDLER_SOURCE.name} is {len(source)} characters; inline code allows "
-                             f"{INLINE_CODE_MAX_CHARS}")
+            raise ValueError(
+                f"{HANDLER_SOURCE.name} is {len(source)} characters; inline code allows {INLINE_CODE_MAX_CHARS}"
+            )
         self.function = create_python_function(
-            self, "Function",
+            self,
+            "Function",
             code=lambda_.Code.from_inline(source),
             handler="index.handler",
             description="Deletes the AppConfig hosted versions of the stack's profiles when the stack is deleted",
@@ -74,22 +76,25 @@ class HostedVersionsCleanup(Construct):
         profile_arns = [f"{app_arn}/configurationprofile/{p.configuration_profile_id}" for p in profiles]
         version_arns = [f"{arn}/hostedconfigurationversion/*" for arn in profile_arns]
         self.policy = iam.Policy(
-            self, "Policy",
+            self,
+            "Policy",
             statements=[
                 iam.PolicyStatement(
                     sid="DeleteHostedVersions",
                     actions=["appconfig:ListHostedConfigurationVersions", "appconfig:DeleteHostedConfigurationVersion"],
                     resources=[app_arn, *profile_arns, *version_arns],
                 ),
-                iam.PolicyStatement(sid="ReadOwnStackStatus", actions=["cloudformation:DescribeStacks"],
-                                    resources=[Aws.STACK_ID]),
+                iam.PolicyStatement(
+                    sid="ReadOwnStackStatus", actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]
+                ),
             ],
             roles=[self.function.role],
         )
         self.resources: list[CustomResource] = []
         for profile in profiles:
             resource = CustomResource(
-                self, f"{profile.node.id}Versions",
+                self,
+                f"{profile.node.id}Versions",
                 service_token=self.function.function_arn,
                 resource_type=RESOURCE_TYPE,
                 properties={

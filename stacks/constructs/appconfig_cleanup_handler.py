@@ -5,6 +5,7 @@ controller adds versions and CDK retains the one it created, so without this `cd
 Only while the stack itself is being deleted (or a failed create rolls back): any other Delete
 (a renamed construct, an update cleanup) keeps the versions, which may be serving traffic.
 """
+
 import json
 import urllib.request
 
@@ -23,8 +24,14 @@ def handler(event, context):
     try:
         if event["RequestType"] == "Delete":
             cfg = Config(retries={"max_attempts": 8, "mode": "standard"})
-            reason = cleanup(boto3.client("cloudformation", config=cfg), boto3.client("appconfig", config=cfg),
-                             event["StackId"], app, profile, context.get_remaining_time_in_millis)
+            reason = cleanup(
+                boto3.client("cloudformation", config=cfg),
+                boto3.client("appconfig", config=cfg),
+                event["StackId"],
+                app,
+                profile,
+                context.get_remaining_time_in_millis,
+            )
     except Exception as exc:  # noqa: BLE001 - report, never leave CloudFormation waiting for an hour
         status, reason = "FAILED", f"{type(exc).__name__}: {exc}"
     print(json.dumps({"request": event["RequestType"], "status": status, "reason": reason}))
@@ -51,17 +58,25 @@ def cleanup(cloudformation, appconfig, stack_id, app, profile, remaining_ms):
             raise TimeoutError(f"{len(versions)} versions, time ran out: run the delete again to finish")
         try:
             appconfig.delete_hosted_configuration_version(
-                ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=number)
+                ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=number
+            )
         except appconfig.exceptions.ResourceNotFoundException:
             pass
     return f"deleted {len(versions)} hosted versions"
 
 
 def send(event, status, reason, physical):
-    body = json.dumps({
-        "Status": status, "Reason": reason[:3000], "PhysicalResourceId": physical, "StackId": event["StackId"],
-        "RequestId": event["RequestId"], "LogicalResourceId": event["LogicalResourceId"],
-    }).encode()
-    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
-                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:3000],
+            "PhysicalResourceId": physical,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+        }
+    ).encode()
+    request = urllib.request.Request(
+        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
     urllib.request.urlopen(request, timeout=30).close()

@@ -55,13 +55,15 @@ class FailoverController(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.failures = sqs.Queue(
-            self, "FailedReconciles",
+            self,
+            "FailedReconciles",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         self.function = create_python_function(
-            self, "Function",
+            self,
+            "Function",
             code=code,
             handler=HANDLER,
             description="Failover controller: keeps the failover flags in line with the model alarms",
@@ -89,9 +91,12 @@ class FailoverController(Construct):
         role = self.function.role
         assert role is not None
         self.policy = iam.Policy(
-            self, "Policy",
+            self,
+            "Policy",
             statements=[
-                iam.PolicyStatement(sid="DiscoverWatchedAlarms", actions=["cloudwatch:DescribeAlarms"], resources=["*"]),
+                iam.PolicyStatement(
+                    sid="DiscoverWatchedAlarms", actions=["cloudwatch:DescribeAlarms"], resources=["*"]
+                ),
                 *flags.controller_statements(),
             ],
             roles=[role],
@@ -99,7 +104,8 @@ class FailoverController(Construct):
         self.function.node.add_dependency(self.policy)
 
         self.alarm_rule = events.Rule(
-            self, "AlarmStateChange",
+            self,
+            "AlarmStateChange",
             description=f"Per-model alarm state changes of model-router {stage} -> failover controller",
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
@@ -109,16 +115,19 @@ class FailoverController(Construct):
             targets=[targets.LambdaFunction(self.function, retry_attempts=4, max_event_age=Duration.minutes(15))],
         )
         self.schedule = events.Rule(
-            self, "Reconcile",
+            self,
+            "Reconcile",
             description=f"Level-triggered reconcile of the model-router {stage} failover flags every minute",
             schedule=events.Schedule.rate(Duration.minutes(1)),
             targets=[targets.LambdaFunction(self.function, retry_attempts=0)],  # the next tick is the retry
         )
 
-        controller_metric = dict(namespace=ROUTER_NAMESPACE, dimensions_map={"service": SERVICE_NAME},
-                                 statistic="Sum", period=alarm_period)
+        controller_metric = dict(
+            namespace=ROUTER_NAMESPACE, dimensions_map={"service": SERVICE_NAME}, statistic="Sum", period=alarm_period
+        )
         self.failure_alarm = cw.Alarm(
-            self, "ReconcileFailures",
+            self,
+            "ReconcileFailures",
             alarm_name=f"{alarm_prefix(stage)}controller-failures",
             alarm_description="The failover controller could not reconcile (errors, persistent conflicts or an "
             "invalid flags document a human must fix)",
@@ -128,7 +137,8 @@ class FailoverController(Construct):
                     "failures": cw.Metric(metric_name="ReconcileFailures", **controller_metric),
                     "invalid": cw.Metric(metric_name="FlagsDocumentInvalid", **controller_metric),
                 },
-                label="Reconcile failures", period=alarm_period,
+                label="Reconcile failures",
+                period=alarm_period,
             ),
             threshold=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -136,10 +146,13 @@ class FailoverController(Construct):
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self.queue_alarm = cw.Alarm(
-            self, "FailedReconcilesQueued",
+            self,
+            "FailedReconcilesQueued",
             alarm_name=f"{alarm_prefix(stage)}controller-failed-events",
             alarm_description="Reconcile events that failed after Lambda's retries are waiting in the failure queue",
-            metric=self.failures.metric_approximate_number_of_messages_visible(statistic="Maximum", period=alarm_period),
+            metric=self.failures.metric_approximate_number_of_messages_visible(
+                statistic="Maximum", period=alarm_period
+            ),
             threshold=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,

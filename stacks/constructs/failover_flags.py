@@ -38,11 +38,15 @@ class FailoverFlagsStore(Construct):
         super().__init__(scope, construct_id)
         self.application = application
         self.environment = appconfig.Environment(
-            self, "Environment", application=application, environment_name=f"{stage}-flags",
+            self,
+            "Environment",
+            application=application,
+            environment_name=f"{stage}-flags",
             description=f"Failover flags served to the {stage} router (no monitors: flips must not roll back)",
         )
         self.deployment_strategy = appconfig.DeploymentStrategy(
-            self, "DeploymentStrategy",
+            self,
+            "DeploymentStrategy",
             deployment_strategy_name=f"model-router-{stage}-flags",
             description="Failover flags take effect at once: all targets, no growth time, no bake time",
             rollout_strategy=appconfig.RolloutStrategy.linear(
@@ -50,7 +54,8 @@ class FailoverFlagsStore(Construct):
             ),
         )
         self.profile = appconfig.HostedConfiguration(
-            self, "FlagsProfile",
+            self,
+            "FlagsProfile",
             application=application,
             name=PROFILE_NAME,
             description="Per-model failover flags (down/up, alarm/manual); written by the failover controller",
@@ -123,7 +128,13 @@ class FailoverFlagsStore(Construct):
             iam.PolicyStatement(
                 sid="FlagsDeploy",
                 actions=["appconfig:StartDeployment"],
-                resources=[self.application_arn, self.environment_arn, self.profile_arn, self.strategy_arn, deployments],
+                resources=[
+                    self.application_arn,
+                    self.environment_arn,
+                    self.profile_arn,
+                    self.strategy_arn,
+                    deployments,
+                ],
             ),
             iam.PolicyStatement(
                 sid="FlagsDeploymentsRead",

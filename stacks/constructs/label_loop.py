@@ -103,7 +103,9 @@ TRAINER_TABLE_ACCESS = (
 def table_statements(table: dynamodb.ITable, access) -> list[iam.PolicyStatement]:
     return [
         iam.PolicyStatement(
-            sid=sid, actions=list(actions), resources=[table.table_arn],
+            sid=sid,
+            actions=list(actions),
+            resources=[table.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(prefixes)}},
         )
         for sid, actions, prefixes in access
@@ -132,13 +134,15 @@ class LabelLoop(Construct):
 
         # --- queue and dead-letter queue ---------------------------------------------------------------------
         self.dead_letters = sqs.Queue(
-            self, "DeadLetters",
+            self,
+            "DeadLetters",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=DLQ_RETENTION,
         )
         self.queue = sqs.Queue(
-            self, "Queue",
+            self,
+            "Queue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=QUEUE_RETENTION,
@@ -153,7 +157,8 @@ class LabelLoop(Construct):
 
         # --- labeller --------------------------------------------------------------------------------------
         self.labeller = create_python_function(
-            self, "Labeller",
+            self,
+            "Labeller",
             code=code,
             handler=LABELLER_HANDLER,
             description="Label loop: the other model's answer and a judge's two verdicts for each sampled request",
@@ -176,13 +181,18 @@ class LabelLoop(Construct):
         labeller_role = self.labeller.role
         assert labeller_role is not None
         self.labeller_policy = iam.Policy(
-            self, "LabellerTablePolicy",
+            self,
+            "LabellerTablePolicy",
             statements=table_statements(self.table, LABELLER_TABLE_ACCESS),
             roles=[labeller_role],
         )
         self.labeller_models = ModelInvokePolicy(
-            self, "LabellerModelAccess", role=labeller_role, config=config,
-            actions=CONVERSE_ACTIONS, prompt_routers=False,
+            self,
+            "LabellerModelAccess",
+            role=labeller_role,
+            config=config,
+            actions=CONVERSE_ACTIONS,
+            prompt_routers=False,
             description="Label loop: Bedrock Converse (InvokeModel) on the routing catalog's models",
         )
         for policy in (self.labeller_policy, *self.labeller_models.policies):
@@ -190,7 +200,8 @@ class LabelLoop(Construct):
 
         # --- trainer ---------------------------------------------------------------------------------------
         self.trainer = create_python_function(
-            self, "Trainer",
+            self,
+            "Trainer",
             code=code,
             handler=TRAINER_HANDLER,
             description="Label loop: retrains each labelled route's scorer and proposes a routing version",
@@ -216,12 +227,16 @@ class LabelLoop(Construct):
         profile_arn = f"{application_arn}/configurationprofile/{config_store.profile_id}"
         environment_arn = f"{application_arn}/environment/{config_store.environment_id}"
         strategy_arn = appconfig_arn(
-            self, f"deploymentstrategy/{config_store.deployment_strategy.deployment_strategy_id}")
-        self.trainer_wildcard_resources = (f"{profile_arn}/hostedconfigurationversion/*",
-                                           f"{environment_arn}/deployment/*")
+            self, f"deploymentstrategy/{config_store.deployment_strategy.deployment_strategy_id}"
+        )
+        self.trainer_wildcard_resources = (
+            f"{profile_arn}/hostedconfigurationversion/*",
+            f"{environment_arn}/deployment/*",
+        )
         versions, deployments = self.trainer_wildcard_resources
         self.trainer_policy = iam.Policy(
-            self, "TrainerPolicy",
+            self,
+            "TrainerPolicy",
             statements=[
                 *table_statements(self.table, TRAINER_TABLE_ACCESS),
                 iam.PolicyStatement(
@@ -242,16 +257,23 @@ class LabelLoop(Construct):
         # The L1 schedule with a role of our own: the L2 target's grant adds `<function>:*` (every version and
         # alias); this role may invoke the trainer's unqualified ARN only, and only for schedules of this account.
         self.schedule_role = iam.Role(
-            self, "ScheduleRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
             description=f"EventBridge Scheduler invokes the model-router {stage} scorer trainer",
-            inline_policies={"InvokeTrainer": iam.PolicyDocument(statements=[
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.trainer.function_arn]),
-            ])},
+            inline_policies={
+                "InvokeTrainer": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.trainer.function_arn]),
+                    ]
+                )
+            },
         )
         self.schedule = scheduler.CfnSchedule(
-            self, "DailyTraining",
+            self,
+            "DailyTraining",
             description=f"Retrain the model-router {stage} scorers on the labels collected so far",
             schedule_expression=trainer_schedule,
             schedule_expression_timezone="UTC",
@@ -261,43 +283,67 @@ class LabelLoop(Construct):
                 arn=self.trainer.function_arn,
                 role_arn=self.schedule_role.role_arn,
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=SCHEDULE_RETRY_ATTEMPTS, maximum_event_age_in_seconds=3600),
+                    maximum_retry_attempts=SCHEDULE_RETRY_ATTEMPTS, maximum_event_age_in_seconds=3600
+                ),
             ),
         )
 
         # --- alarms ----------------------------------------------------------------------------------------
         prefix = alarm_prefix(stage)
 
-        def alarm(construct_id: str, name: str, description: str, metric: cw.IMetric, threshold: float,
-                  at_least: bool = False) -> cw.Alarm:
+        def alarm(
+            construct_id: str, name: str, description: str, metric: cw.IMetric, threshold: float, at_least: bool = False
+        ) -> cw.Alarm:
             return cw.Alarm(
-                self, construct_id, alarm_name=f"{prefix}{name}", alarm_description=description, metric=metric,
-                threshold=threshold, evaluation_periods=1, treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                comparison_operator=(cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD if at_least
-                                     else cw.ComparisonOperator.GREATER_THAN_THRESHOLD))
+                self,
+                construct_id,
+                alarm_name=f"{prefix}{name}",
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                comparison_operator=(
+                    cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                    if at_least
+                    else cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+                ),
+            )
 
         self.dlq_alarm = alarm(
-            "DeadLettersVisible", "label-dlq",
+            "DeadLettersVisible",
+            "label-dlq",
             "Sampled requests the labeller failed on after its retries wait in the label dead-letter queue (they "
             "hold prompt text: read, redrive or purge them)",
             self.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum", period=alarm_period),
-            0)
+            0,
+        )
         # The queue keeps a sample QUEUE_RETENTION at most and then deletes it (no dead-letter queue for expiry):
         # alarm while half of that is left, so a stalled labeller is seen before samples silently vanish.
         self.backlog_alarm = alarm(
-            "SamplesAgeing", "label-backlog",
+            "SamplesAgeing",
+            "label-backlog",
             "The oldest waiting label sample is over half the queue's retention old: the labeller is not keeping "
             "up (or is failing); samples older than the retention are deleted unlabelled",
             self.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=alarm_period),
-            QUEUE_RETENTION.to_seconds() / 2)
+            QUEUE_RETENTION.to_seconds() / 2,
+        )
         self.labeller_errors = alarm(
-            "LabellerErrors", "labeller-errors",
+            "LabellerErrors",
+            "labeller-errors",
             "Labeller invocations that crashed or timed out (failed samples are reported per item and do not count)",
-            self.labeller.metric_errors(statistic="Sum", period=alarm_period), 1, at_least=True)
+            self.labeller.metric_errors(statistic="Sum", period=alarm_period),
+            1,
+            at_least=True,
+        )
         self.trainer_errors = alarm(
-            "TrainerErrors", "scorer-trainer-errors",
+            "TrainerErrors",
+            "scorer-trainer-errors",
             "The daily scorer training crashed or timed out in the last day",
-            self.trainer.metric_errors(statistic="Sum", period=Duration.days(1)), 1, at_least=True)
+            self.trainer.metric_errors(statistic="Sum", period=Duration.days(1)),
+            1,
+            at_least=True,
+        )
         self.alarms: list[cw.Alarm] = [self.dlq_alarm, self.backlog_alarm, self.labeller_errors, self.trainer_errors]
 
         # --- accepted cdk-nag findings ---------------------------------------------------------------------

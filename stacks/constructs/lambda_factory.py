@@ -43,10 +43,27 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 _RETENTION_BY_DAYS = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }
 
@@ -65,8 +82,9 @@ def lwa_layer_arn(version: int) -> str:
     return f"arn:aws:lambda:{Aws.REGION}:{LWA_LAYER_ACCOUNT}:layer:{LWA_LAYER_NAME}:{version}"
 
 
-def public_layers(scope: Construct, *, powertools_version: str, lwa_layer_version: int
-                  ) -> tuple[lambda_.ILayerVersion, lambda_.ILayerVersion]:
+def public_layers(
+    scope: Construct, *, powertools_version: str, lwa_layer_version: int
+) -> tuple[lambda_.ILayerVersion, lambda_.ILayerVersion]:
     """The Powertools and Lambda Web Adapter layers, once per stack."""
     return (
         lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", powertools_layer_arn(powertools_version)),

@@ -50,8 +50,9 @@ def _longest(value: Any) -> Any:
     return value
 
 
-def routing_config_grants(config: RoutingConfig, *, region: str, account: str, partition: str,
-                          prompt_routers: bool = True) -> list[ModelGrant]:
+def routing_config_grants(
+    config: RoutingConfig, *, region: str, account: str, partition: str, prompt_routers: bool = True
+) -> list[ModelGrant]:
     """One grant per model id (and, with `prompt_routers`, per prompt-router ARN) the configuration names."""
     grants = [
         model_grant(spec.model_id, region=spec.region or region, account=account, partition=partition)
@@ -104,21 +105,31 @@ class ModelInvokePolicy(Construct):
     labeller) passes `CONVERSE_ACTIONS`. `prompt_routers=False` leaves out the configured prompt routers: only the
     catalog's models are granted."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, config: RoutingConfig,
-                 actions: Sequence[str] = INVOKE_ACTIONS, prompt_routers: bool = True,
-                 description: str = "Bedrock InvokeModel on the routing catalog's models") -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        role: iam.IRole,
+        config: RoutingConfig,
+        actions: Sequence[str] = INVOKE_ACTIONS,
+        prompt_routers: bool = True,
+        description: str = "Bedrock InvokeModel on the routing catalog's models",
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.actions = list(actions)
-        per_model = routing_config_grants(config, region=stack.region, account=stack.account,
-                                          partition=stack.partition, prompt_routers=prompt_routers)
+        per_model = routing_config_grants(
+            config, region=stack.region, account=stack.account, partition=stack.partition, prompt_routers=prompt_routers
+        )
         self.policies: list[iam.ManagedPolicy] = []
         for number, chunk in enumerate(self._chunks(per_model, stack), start=1):
             grant = merge_grants(chunk)
             policy = iam.ManagedPolicy(
                 # Not "Policy": that logical id was an inline AWS::IAM::Policy before, and CloudFormation refuses to
                 # change a resource's type in an update; a new id creates the managed policy, then deletes the old.
-                self, f"InvokePolicy{number}",
+                self,
+                f"InvokePolicy{number}",
                 description=f"{description} (part {number})",
                 statements=grant_statements(grant, "InvokeConfigured", self.actions),
                 roles=[role],
@@ -126,12 +137,15 @@ class ModelInvokePolicy(Construct):
             self.policies.append(policy)
             self._acknowledge_region_wildcards(policy, grant.via_profile, stack)
         if len(self.policies) > MAX_MANAGED_POLICIES:
-            raise ValueError(f"the catalog's Bedrock grant needs {len(self.policies)} managed policies; a role may "
-                             f"have {MAX_MANAGED_POLICIES} by default (raise the IAM quota, or trim the catalog)")
+            raise ValueError(
+                f"the catalog's Bedrock grant needs {len(self.policies)} managed policies; a role may "
+                f"have {MAX_MANAGED_POLICIES} by default (raise the IAM quota, or trim the catalog)"
+            )
 
     def _size(self, grants: list[ModelGrant], stack: Stack) -> int:
-        document = iam.PolicyDocument(statements=grant_statements(merge_grants(grants), "InvokeConfigured",
-                                                                  self.actions))
+        document = iam.PolicyDocument(
+            statements=grant_statements(merge_grants(grants), "InvokeConfigured", self.actions)
+        )
         return len(json.dumps(_longest(stack.resolve(document.to_json())), separators=(",", ":")))
 
     def _chunks(self, grants: list[ModelGrant], stack: Stack) -> list[list[ModelGrant]]:

@@ -44,8 +44,10 @@ class PromptRouter(Construct):
         self.resource: bedrock.CfnIntelligentPromptRouter | None = None
         if context.definition is not None:
             definition = context.definition
-            profile_arn = {m: model_grant(f"{definition.inference_profile_geo}.{m}", **tokens).resources[0]
-                           for m in definition.models}
+            profile_arn = {
+                m: model_grant(f"{definition.inference_profile_geo}.{m}", **tokens).resources[0]
+                for m in definition.models
+            }
             self.resource = bedrock.CfnIntelligentPromptRouter(
                 self,
                 "Resource",

@@ -88,11 +88,16 @@ class RoutingConfigStore(Construct):
             )
 
         self.application = appconfig.Application(
-            self, "Application", application_name=f"model-router-{stage}",
+            self,
+            "Application",
+            application_name=f"model-router-{stage}",
             description="Model router: routing rules and model catalog",
         )
         self.environment = appconfig.Environment(
-            self, "Environment", application=self.application, environment_name=stage,
+            self,
+            "Environment",
+            application=self.application,
+            environment_name=stage,
             description=f"Routing configuration served to the {stage} router",
             monitors=monitors,
         )
@@ -107,12 +112,15 @@ class RoutingConfigStore(Construct):
             else appconfig.RolloutStrategy.linear(**strategy_kwargs)
         )
         self.deployment_strategy = appconfig.DeploymentStrategy(
-            self, "DeploymentStrategy", rollout_strategy=rollout_strategy,
+            self,
+            "DeploymentStrategy",
+            rollout_strategy=rollout_strategy,
             deployment_strategy_name=f"model-router-{stage}-routing",
             description="Gradual rollout of routing changes; the bake time lets alarms roll a bad one back",
         )
         self.profile = appconfig.HostedConfiguration(
-            self, "RoutingProfile",
+            self,
+            "RoutingProfile",
             application=self.application,
             name=PROFILE_NAME,
             description="Routing rules and model catalog (validated by the router's pydantic schema)",
@@ -165,9 +173,7 @@ def appconfig_arn(scope: Construct, resource: str) -> str:
 
 
 def configuration_read_arn(scope: Construct, application_id: str, environment_id: str, profile_id: str) -> str:
-    return appconfig_arn(
-        scope, f"application/{application_id}/environment/{environment_id}/configuration/{profile_id}"
-    )
+    return appconfig_arn(scope, f"application/{application_id}/environment/{environment_id}/configuration/{profile_id}")
 
 
 def grant_configuration_read(grantee: iam.IGrantable, arn: str) -> iam.Grant:

@@ -23,14 +23,16 @@ def expiring_table(scope: Construct, construct_id: str, *, sort_key: bool = Fals
     `expires_at`, encrypted, point-in-time recovery on; deleting the stack deletes it (nothing in it is a
     source of truth: counters restart, labels are re-collected)."""
     return dynamodb.Table(
-        scope, construct_id,
+        scope,
+        construct_id,
         partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
         sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING) if sort_key else None,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         time_to_live_attribute=TTL_ATTRIBUTE,
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True),
+            point_in_time_recovery_enabled=True
+        ),
         removal_policy=RemovalPolicy.DESTROY,
     )
 

@@ -43,11 +43,16 @@ class LocalServer:
     stdout_path: Path
     stderr_path: Path
 
-    def request(self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None,
-                timeout: float = 20) -> HttpReply:
+    def request(
+        self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None, timeout: float = 20
+    ) -> HttpReply:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+        req = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return HttpReply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, json.loads(resp.read()))
@@ -67,17 +72,34 @@ class LocalServer:
 
 
 def server_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LOCAL_FAULTS", "ROUTER_CONFIG_FILE", "LOCAL_FLAGS_FILE", "PORT")}
-    env.update(LOCAL_LATENCY_SCALE="0", PYTHONUNBUFFERED="1", AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LOCAL_FAULTS", "ROUTER_CONFIG_FILE", "LOCAL_FLAGS_FILE", "PORT")
+    }
+    env.update(
+        LOCAL_LATENCY_SCALE="0",
+        PYTHONUNBUFFERED="1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     env.update(extra)
     return env
 
 
 def server_command(config_path: Path, flags_path: Path, port: int = 0) -> list[str]:
-    return [sys.executable, "-m", "local.server", "--port", str(port), "--config", str(config_path),
-            "--flags", str(flags_path)]
+    return [
+        sys.executable,
+        "-m",
+        "local.server",
+        "--port",
+        str(port),
+        "--config",
+        str(config_path),
+        "--flags",
+        str(flags_path),
+    ]
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -100,8 +122,9 @@ def launch(workdir: Path, *, config: dict | None, **env: str) -> LocalServer:
         config_path.write_text(json.dumps(config, indent=2))
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        process = subprocess.Popen(server_command(config_path, workdir / "flags.json"), cwd=ROOT,
-                                   env=server_env(**env), stdout=out, stderr=err)
+        process = subprocess.Popen(
+            server_command(config_path, workdir / "flags.json"), cwd=ROOT, env=server_env(**env), stdout=out, stderr=err
+        )
     server = LocalServer(process, "", config_path, stdout_path, stderr_path)
     try:
         server.base_url = _wait_until_healthy(server)
@@ -133,8 +156,10 @@ def _wait_until_healthy(server: LocalServer) -> str:
     base_url = None
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            pytest.fail(f"the local server exited with {server.process.returncode}: "
-                        f"{server.stderr_path.read_text(errors='replace')}")
+            pytest.fail(
+                f"the local server exited with {server.process.returncode}: "
+                f"{server.stderr_path.read_text(errors='replace')}"
+            )
         if base_url is None:
             found = ANNOUNCED.search(server.stderr_path.read_text(errors="replace"))
             base_url = found.group(1) if found else None
@@ -147,8 +172,10 @@ def _wait_until_healthy(server: LocalServer) -> str:
                 pass
         time.sleep(0.1)
     _stop(server.process)
-    pytest.fail(f"the local server did not become healthy within {START_TIMEOUT_S} s: "
-                f"{server.stderr_path.read_text(errors='replace')}")
+    pytest.fail(
+        f"the local server did not become healthy within {START_TIMEOUT_S} s: "
+        f"{server.stderr_path.read_text(errors='replace')}"
+    )
 
 
 @pytest.fixture
@@ -160,8 +187,14 @@ def run_local_server_to_exit(tmp_path) -> Callable[..., subprocess.CompletedProc
         config_path = tmp_path / "routing.json"
         shutil.copyfile(BUNDLED_CONFIG, config_path)
         env = server_env(**({"LOCAL_FAULTS": faults} if faults else {}))
-        return subprocess.run(server_command(config_path, tmp_path / "flags.json", port), cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=timeout_s)
+        return subprocess.run(
+            server_command(config_path, tmp_path / "flags.json", port),
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
 
     return run
 

@@ -36,8 +36,11 @@ def realistic_server(start_module_server):
 
 
 def chat_body(i: int, *, stream: bool = False) -> dict:
-    return {"model": "faq", "messages": [{"role": "user", "content": f"Question number {i}: what is new?"}],
-            "stream": stream}
+    return {
+        "model": "faq",
+        "messages": [{"role": "user", "content": f"Question number {i}: what is new?"}],
+        "stream": stream,
+    }
 
 
 async def one_exchange(client: httpx.AsyncClient, i: int) -> str:
@@ -92,8 +95,9 @@ def test_a_burst_of_128_raw_connections_is_accepted_without_resets(instant_serve
     request = http_request(address, "POST", "/v1/chat/completions", chat_body(0))
 
     async def run():
-        opened = await asyncio.gather(*(asyncio.open_connection(address.hostname, address.port) for _ in range(128)),
-                                      return_exceptions=True)
+        opened = await asyncio.gather(
+            *(asyncio.open_connection(address.hostname, address.port) for _ in range(128)), return_exceptions=True
+        )
         failures = [c for c in opened if isinstance(c, BaseException)]
         ready = [c for c in opened if not isinstance(c, BaseException)]
 
@@ -122,8 +126,10 @@ def test_a_burst_of_128_raw_connections_is_accepted_without_resets(instant_serve
 
 def http_request(address, method: str, path: str, body: dict | None = None) -> bytes:
     payload = b"" if body is None else json.dumps(body).encode()
-    return (f"{method} {path} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode() + payload
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode() + payload
 
 
 def parse_reply(reply: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -144,8 +150,14 @@ def test_health_answers_while_64_slow_requests_are_in_flight(realistic_server):
         async def slow(i: int) -> bytes:
             reader, writer = await asyncio.open_connection(address.hostname, address.port)
             try:
-                writer.write(http_request(address, "POST", "/v1/chat/completions", {
-                    "model": "creative", "messages": [{"role": "user", "content": f"{SLOW_PROMPT} (#{i})"}]}))
+                writer.write(
+                    http_request(
+                        address,
+                        "POST",
+                        "/v1/chat/completions",
+                        {"model": "creative", "messages": [{"role": "user", "content": f"{SLOW_PROMPT} (#{i})"}]},
+                    )
+                )
                 await writer.drain()
                 sent[i].set()
                 return await asyncio.wait_for(reader.read(), timeout=120)
@@ -190,9 +202,18 @@ def test_streams_abandoned_midway_are_ended_and_logged_as_disconnects(realistic_
         async def abandon(i: int) -> bool:
             reader, writer = await asyncio.open_connection(address.hostname, address.port)
             try:
-                writer.write(http_request(address, "POST", "/v1/chat/completions", {
-                    "model": "creative", "stream": True,
-                    "messages": [{"role": "user", "content": f"Write 3000 words about harbours (#{i})"}]}))
+                writer.write(
+                    http_request(
+                        address,
+                        "POST",
+                        "/v1/chat/completions",
+                        {
+                            "model": "creative",
+                            "stream": True,
+                            "messages": [{"role": "user", "content": f"Write 3000 words about harbours (#{i})"}],
+                        },
+                    )
+                )
                 await writer.drain()
                 seen = b""
                 while b'"content":"' not in seen.partition(b'"role":"assistant"')[2]:  # a content delta after the role
@@ -209,6 +230,7 @@ def test_streams_abandoned_midway_are_ended_and_logged_as_disconnects(realistic_
 
     started = asyncio.run(run())
     assert all(started)
+
     # Then the server ends each stream and records the disconnect, one log line per request
     def all_logged() -> list[dict] | None:
         found = disconnect_lines()[before:]

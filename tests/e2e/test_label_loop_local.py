@@ -85,8 +85,13 @@ def test_the_command_writes_the_proposal_and_the_report(tmp_path):
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "local.label_loop", "--requests", "10", "--route", "nope"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "local.label_loop", "--requests", "10", "--route", "nope"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "no route 'nope'" in run.stderr
 
@@ -98,16 +103,19 @@ def band_rule_config() -> dict:
     return doc
 
 
-@pytest.mark.parametrize("config, args, message", [
-    ([], [], "the configuration must be a JSON object, not an array"),
-    ({"models": {}, "routes": {"r": {}}}, ["--route", "r"], "'models' must be a non-empty object"),
-    ({"models": {"m": {}}, "routes": []}, [], "the configuration has no 'routes' object"),
-    ({"models": {"m": {}}, "routes": {"r": "x"}}, ["--route", "r"], "routes.r must be a JSON object, not a string"),
-    ("band", [], ("rule 'hard-question'", "calibrat", "lte")),  # refused by validation, before any traffic
-    (None, ["--out", "{tmp}/no-such-dir/proposal.json"], "--out {tmp}/no-such-dir/proposal.json: the directory"),
-    (None, ["--report", "{tmp}/no-such-dir/report.json"], "--report {tmp}/no-such-dir/report.json: the directory"),
-    (None, ["--eval", "-1"], "--eval must be 0 or more"),
-])
+@pytest.mark.parametrize(
+    "config, args, message",
+    [
+        ([], [], "the configuration must be a JSON object, not an array"),
+        ({"models": {}, "routes": {"r": {}}}, ["--route", "r"], "'models' must be a non-empty object"),
+        ({"models": {"m": {}}, "routes": []}, [], "the configuration has no 'routes' object"),
+        ({"models": {"m": {}}, "routes": {"r": "x"}}, ["--route", "r"], "routes.r must be a JSON object, not a string"),
+        ("band", [], ("rule 'hard-question'", "calibrat", "lte")),  # refused by validation, before any traffic
+        (None, ["--out", "{tmp}/no-such-dir/proposal.json"], "--out {tmp}/no-such-dir/proposal.json: the directory"),
+        (None, ["--report", "{tmp}/no-such-dir/report.json"], "--report {tmp}/no-such-dir/report.json: the directory"),
+        (None, ["--eval", "-1"], "--eval must be 0 or more"),
+    ],
+)
 def test_every_bad_input_is_one_line_and_exit_2(tmp_path, capsys, config, args, message):
     # Given a configuration that is not a routing configuration the loop can run, or an output it cannot write
     argv = ["--requests", "5"] + [a.replace("{tmp}", str(tmp_path)) for a in args]
@@ -121,8 +129,9 @@ def test_every_bad_input_is_one_line_and_exit_2(tmp_path, capsys, config, args, 
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("label_loop: ")
-    assert all(part.replace("{tmp}", str(tmp_path)) in err for part in ((message,) if isinstance(message, str)
-                                                                        else message))
+    assert all(
+        part.replace("{tmp}", str(tmp_path)) in err for part in ((message,) if isinstance(message, str) else message)
+    )
 
 
 def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(tmp_path, capsys):

@@ -53,8 +53,9 @@ def llm(server) -> ChatOpenAI:
 
 
 def make_llm(server, **kwargs) -> ChatOpenAI:
-    return ChatOpenAI(base_url=f"{server.base_url}/v1", api_key="local", model="faq", max_retries=0, timeout=20,
-                      **kwargs)
+    return ChatOpenAI(
+        base_url=f"{server.base_url}/v1", api_key="local", model="faq", max_retries=0, timeout=20, **kwargs
+    )
 
 
 PROMPT = [SystemMessage("Be brief."), HumanMessage("How do owls see at night?")]
@@ -68,8 +69,9 @@ def test_invoke_returns_the_simulated_answer_with_usage(llm):
     assert message.content.startswith("[SIMULATED]")
     assert message.response_metadata["finish_reason"] == "stop"
     assert message.usage_metadata["output_tokens"] > 0
-    assert message.usage_metadata["total_tokens"] == (message.usage_metadata["input_tokens"]
-                                                      + message.usage_metadata["output_tokens"])
+    assert message.usage_metadata["total_tokens"] == (
+        message.usage_metadata["input_tokens"] + message.usage_metadata["output_tokens"]
+    )
 
 
 def test_stream_yields_chunks_that_add_up_to_the_answer(llm):
@@ -98,8 +100,10 @@ def test_astream_yields_the_same_answer_asynchronously(llm):
     chunks = asyncio.run(run())
     # Then the chunks join to the answer, and the usage arrives too
     assert "".join(c.content for c in chunks) == whole.content
-    assert sum(c.usage_metadata["output_tokens"] for c in chunks if c.usage_metadata) == \
-        whole.usage_metadata["output_tokens"]
+    assert (
+        sum(c.usage_metadata["output_tokens"] for c in chunks if c.usage_metadata)
+        == whole.usage_metadata["output_tokens"]
+    )
 
 
 def test_streaming_true_still_gives_a_whole_message_to_invoke(server):

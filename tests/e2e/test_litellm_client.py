@@ -16,13 +16,22 @@ import pytest
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before the import: LiteLLM reads it at import time
 litellm = pytest.importorskip("litellm")
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm")]  # its own pydantic usage
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm"),
+]  # its own pydantic usage
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is a router for?"}]
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +42,16 @@ def server(module_server):
 @pytest.fixture(scope="module")
 def call(server):
     """`call(**kwargs)`: litellm.completion against the local server's faq route."""
+
     def complete(**kwargs):
-        params = dict(model="openai/faq", api_base=f"{server.base_url}/v1", api_key="local", messages=MESSAGES,
-                      timeout=20, num_retries=0)
+        params = dict(
+            model="openai/faq",
+            api_base=f"{server.base_url}/v1",
+            api_key="local",
+            messages=MESSAGES,
+            timeout=20,
+            num_retries=0,
+        )
         params.update(kwargs)
         return litellm.completion(**params)
 
@@ -79,8 +95,15 @@ def test_stream_chunk_builder_rebuilds_a_whole_response_with_usage(call):
 def test_async_streaming_works_too(server):
     # When LiteLLM's async API streams
     async def run():
-        stream = await litellm.acompletion(model="openai/faq", api_base=f"{server.base_url}/v1", api_key="local",
-                                           messages=MESSAGES, stream=True, timeout=20, num_retries=0)
+        stream = await litellm.acompletion(
+            model="openai/faq",
+            api_base=f"{server.base_url}/v1",
+            api_key="local",
+            messages=MESSAGES,
+            stream=True,
+            timeout=20,
+            num_retries=0,
+        )
         return [chunk async for chunk in stream]
 
     chunks = asyncio.run(run())
@@ -103,8 +126,14 @@ def test_tool_calls_reach_litellm(call):
 def test_an_unknown_model_is_litellm_s_not_found_error(server):
     # When LiteLLM names a model the router does not have
     with pytest.raises(litellm.NotFoundError) as caught:
-        litellm.completion(model="openai/gpt-4o", api_base=f"{server.base_url}/v1", api_key="local",
-                           messages=MESSAGES, timeout=20, num_retries=0)
+        litellm.completion(
+            model="openai/gpt-4o",
+            api_base=f"{server.base_url}/v1",
+            api_key="local",
+            messages=MESSAGES,
+            timeout=20,
+            num_retries=0,
+        )
     # Then LiteLLM maps the 404 to its NotFoundError, with the router's message listing what exists
     assert caught.value.status_code == 404
     assert "gpt-4o" in str(caught.value)  # LiteLLM keeps the message (not the code) in its exception

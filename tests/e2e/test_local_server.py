@@ -50,7 +50,8 @@ def test_the_openai_client_gets_a_completion_and_lists_models(local_server):
     client = OpenAI(base_url=f"{local_server.base_url}/v1", api_key="local-test-key", max_retries=0, timeout=20)
     # When it asks for a completion from the faq route
     completion = client.chat.completions.create(
-        model="faq", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello!"}])
+        model="faq", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello!"}]
+    )
     # Then it parses an answer from the simulated backend
     assert completion.object == "chat.completion"
     assert "[SIMULATED]" in completion.choices[0].message.content
@@ -71,7 +72,10 @@ def test_the_openai_client_sees_an_unsupported_request_as_a_400(local_server):
         client.chat.completions.create(model="faq", n=2, messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.status_code == 400
     assert (caught.value.code, caught.value.type, caught.value.param) == (
-        "invalid_request", "invalid_request_error", "n")
+        "invalid_request",
+        "invalid_request_error",
+        "n",
+    )
 
 
 def test_a_config_edit_is_picked_up_and_an_invalid_one_is_rejected(local_server, poll):
@@ -115,8 +119,12 @@ def test_an_injected_throttle_makes_faq_answer_from_a_fallback(start_local_serve
     assert routing["route"] == "faq"
     assert routing["model"] != "claude-haiku"
     assert routing["fallback"] is True
-    assert routing["attempts"][0] == {**routing["attempts"][0], "model": "claude-haiku", "outcome": "error",
-                                      "error": "ThrottlingException"}
+    assert routing["attempts"][0] == {
+        **routing["attempts"][0],
+        "model": "claude-haiku",
+        "outcome": "error",
+        "error": "ThrottlingException",
+    }
     assert routing["attempts"][-1]["outcome"] == "ok"
     assert "[SIMULATED]" in reply.body["output"]["content"]
 

@@ -27,11 +27,22 @@ WEATHER_PARAMETERS = {
     "additionalProperties": False,
 }
 TOOLS = [
-    {"type": "function", "function": {"name": "get_weather", "description": "Current weather in a city",
-                                      "parameters": WEATHER_PARAMETERS}},
-    {"type": "function", "function": {"name": "get_time", "description": "Current time in a city",
-                                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                                                     "required": ["city"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather in a city",
+            "parameters": WEATHER_PARAMETERS,
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "Current time in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    },
 ]
 WEATHER_PROMPT = "Please call get_weather for city=Paris, unit=celsius."
 PERSON_SCHEMA = {
@@ -80,8 +91,9 @@ def collect(chunks) -> dict:
             if delta.content:
                 out["content"] += delta.content
             for call in delta.tool_calls or ():
-                slot = out["tool_calls"].setdefault(call.index, {"id": None, "name": "", "arguments": "",
-                                                                 "fragments": 0})
+                slot = out["tool_calls"].setdefault(
+                    call.index, {"id": None, "name": "", "arguments": "", "fragments": 0}
+                )
                 if call.id:
                     slot["id"] = call.id
                 if call.function and call.function.name:
@@ -168,8 +180,14 @@ def test_include_usage_adds_a_final_usage_chunk_with_no_choices(client):
     # Given the usage of the whole answer
     whole = client.chat.completions.create(model="faq", messages=ask("How do I reset my password?"))
     # When the same prompt is streamed with stream_options.include_usage
-    chunks = list(client.chat.completions.create(model="faq", messages=ask("How do I reset my password?"),
-                                                 stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="faq",
+            messages=ask("How do I reset my password?"),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     # Then the final chunk has empty choices and the usage, and no other chunk has usage
     last = chunks[-1]
     assert last.choices == []
@@ -185,8 +203,15 @@ def test_include_usage_adds_a_final_usage_chunk_with_no_choices(client):
 def test_max_tokens_cuts_the_answer_with_finish_reason_length(client):
     # When a caller allows only 5 output tokens, whole and streamed
     whole = client.chat.completions.create(model="faq", messages=ask("Describe the sea"), max_tokens=5)
-    streamed = collect(client.chat.completions.create(model="faq", messages=ask("Describe the sea"), max_tokens=5,
-                                                      stream=True, stream_options={"include_usage": True}))
+    streamed = collect(
+        client.chat.completions.create(
+            model="faq",
+            messages=ask("Describe the sea"),
+            max_tokens=5,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     # Then the answer is cut there and says so
     assert whole.choices[0].finish_reason == "length"
     assert whole.usage.completion_tokens == 5
@@ -197,8 +222,7 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length(client):
 
 def test_max_completion_tokens_is_honoured_like_max_tokens(client):
     # When a newer client sends max_completion_tokens instead of max_tokens
-    completion = client.chat.completions.create(model="faq", messages=ask("Describe the sea"),
-                                                max_completion_tokens=3)
+    completion = client.chat.completions.create(model="faq", messages=ask("Describe the sea"), max_completion_tokens=3)
     # Then the answer is cut there too
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage.completion_tokens == 3
@@ -250,8 +274,11 @@ def test_a_streamed_tool_call_assembles_from_fragments(client):
     # Given the whole tool call for a prompt
     whole = client.chat.completions.create(model="faq", messages=ask(WEATHER_PROMPT), tools=TOOLS)
     # When the same request is streamed
-    folded = collect(client.chat.completions.create(model="faq", messages=ask(WEATHER_PROMPT), tools=TOOLS,
-                                                    stream=True, stream_options={"include_usage": True}))
+    folded = collect(
+        client.chat.completions.create(
+            model="faq", messages=ask(WEATHER_PROMPT), tools=TOOLS, stream=True, stream_options={"include_usage": True}
+        )
+    )
     # Then one call arrives at index 0: id and name first, arguments in several fragments that join to valid JSON
     assert list(folded["tool_calls"]) == [0]
     call = folded["tool_calls"][0]
@@ -272,8 +299,11 @@ def test_a_tool_result_gets_a_text_answer_that_uses_it(client):
     first = client.chat.completions.create(model="faq", messages=ask(WEATHER_PROMPT), tools=TOOLS)
     call = first.choices[0].message.tool_calls[0]
     # When the application runs the tool and sends its result back
-    messages = [*ask(WEATHER_PROMPT), first.choices[0].message.model_dump(exclude_none=True),
-                {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"}]
+    messages = [
+        *ask(WEATHER_PROMPT),
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"},
+    ]
     second = client.chat.completions.create(model="faq", messages=messages, tools=TOOLS)
     # Then the model answers in text, quoting the result
     assert second.choices[0].finish_reason == "stop"
@@ -283,8 +313,9 @@ def test_a_tool_result_gets_a_text_answer_that_uses_it(client):
 
 def test_tool_choice_required_forces_a_call(client):
     # When the prompt names no tool but tool_choice is "required"
-    completion = client.chat.completions.create(model="faq", messages=ask("What should I wear today?"),
-                                                tools=TOOLS, tool_choice="required")
+    completion = client.chat.completions.create(
+        model="faq", messages=ask("What should I wear today?"), tools=TOOLS, tool_choice="required"
+    )
     # Then the model still calls a tool
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -294,8 +325,12 @@ def test_tool_choice_required_forces_a_call(client):
 
 def test_tool_choice_naming_a_function_calls_that_function(client):
     # When the prompt names get_weather but tool_choice names get_time, whole and streamed
-    kwargs = dict(model="faq", messages=ask(WEATHER_PROMPT), tools=TOOLS,
-                  tool_choice={"type": "function", "function": {"name": "get_time"}})
+    kwargs = dict(
+        model="faq",
+        messages=ask(WEATHER_PROMPT),
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
     whole = client.chat.completions.create(**kwargs)
     streamed = collect(client.chat.completions.create(**kwargs, stream=True))
     # Then the named function is called
@@ -307,8 +342,9 @@ def test_tool_choice_naming_a_function_calls_that_function(client):
 
 def test_tool_choice_none_answers_in_text(client):
     # When the prompt names a tool but tool_choice is "none"
-    completion = client.chat.completions.create(model="faq", messages=ask(WEATHER_PROMPT), tools=TOOLS,
-                                                tool_choice="none")
+    completion = client.chat.completions.create(
+        model="faq", messages=ask(WEATHER_PROMPT), tools=TOOLS, tool_choice="none"
+    )
     # Then the answer is text
     assert completion.choices[0].finish_reason == "stop"
     assert not completion.choices[0].message.tool_calls
@@ -320,8 +356,9 @@ def test_tool_choice_none_answers_in_text(client):
 
 def test_json_object_mode_answers_with_a_json_object(client):
     # When the caller asks for JSON mode, whole and streamed
-    kwargs = dict(model="faq", messages=ask("Give me a JSON object describing a cat"),
-                  response_format={"type": "json_object"})
+    kwargs = dict(
+        model="faq", messages=ask("Give me a JSON object describing a cat"), response_format={"type": "json_object"}
+    )
     whole = client.chat.completions.create(**kwargs)
     streamed = collect(client.chat.completions.create(**kwargs, stream=True))
     # Then the content is a JSON object, the turn ends normally, and no tool call leaks out
@@ -335,9 +372,14 @@ def test_json_object_mode_answers_with_a_json_object(client):
 
 def test_json_schema_answers_validate_against_the_schema(client):
     # When the caller asks for a strict JSON schema, whole and streamed
-    kwargs = dict(model="faq", messages=ask("Make up a person, name=Ada"),
-                  response_format={"type": "json_schema",
-                                   "json_schema": {"name": "person", "schema": PERSON_SCHEMA, "strict": True}})
+    kwargs = dict(
+        model="faq",
+        messages=ask("Make up a person, name=Ada"),
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": PERSON_SCHEMA, "strict": True},
+        },
+    )
     whole = client.chat.completions.create(**kwargs)
     streamed = collect(client.chat.completions.create(**kwargs, stream=True))
     # Then the content parses as JSON and validates against the schema, in both
@@ -358,8 +400,9 @@ def test_the_sdk_parse_helper_returns_the_pydantic_object(client):
         age: int
 
     # When the caller uses chat.completions.parse
-    completion = client.chat.completions.parse(model="faq", messages=ask("Make up a person, name=Grace"),
-                                               response_format=Person)
+    completion = client.chat.completions.parse(
+        model="faq", messages=ask("Make up a person, name=Grace"), response_format=Person
+    )
     # Then the SDK hands back a parsed Person
     person = completion.choices[0].message.parsed
     assert isinstance(person, Person)
@@ -390,8 +433,9 @@ def test_dry_run_from_extra_body_decides_without_calling_a_model(client, server)
     # Given the number of model calls the server has made so far
     before = observed_calls(server)
     # When the caller asks for a dry run through extra_body
-    completion = client.chat.completions.create(model="faq", messages=ask("What are your opening hours?"),
-                                                extra_body={"dry_run": True})
+    completion = client.chat.completions.create(
+        model="faq", messages=ask("What are your opening hours?"), extra_body={"dry_run": True}
+    )
     # Then the answer is the decision, marked as a dry run, with nothing generated
     x_router = completion.model_extra["x_router"]
     assert x_router["dry_run"] is True
@@ -406,8 +450,12 @@ def test_dry_run_from_extra_body_decides_without_calling_a_model(client, server)
 
 
 def post_raw(server, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
-    req = urllib.request.Request(f"{server.base_url}/v1/chat/completions", data=body, method="POST",
-                                 headers={"Content-Type": content_type, "Authorization": "Bearer local"})
+    req = urllib.request.Request(
+        f"{server.base_url}/v1/chat/completions",
+        data=body,
+        method="POST",
+        headers={"Content-Type": content_type, "Authorization": "Bearer local"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=20) as resp:
             return resp.status, json.loads(resp.read())
@@ -415,13 +463,16 @@ def post_raw(server, body: bytes, content_type: str = "application/json") -> tup
         return err.code, json.loads(err.read())
 
 
-@pytest.mark.parametrize("body, code", [
-    (b"{not json", "invalid_json"),
-    (b'{"model": "faq"}', None),  # no messages
-    (b'{"model": "faq", "messages": "hello"}', None),  # messages of the wrong type
-    (b'{"model": "faq", "messages": [{"role": "user", "content": "hi"}], "max_tokens": -3}', None),
-    (b'{"model": "faq", "messages": []}', "empty_messages"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        (b"{not json", "invalid_json"),
+        (b'{"model": "faq"}', None),  # no messages
+        (b'{"model": "faq", "messages": "hello"}', None),  # messages of the wrong type
+        (b'{"model": "faq", "messages": [{"role": "user", "content": "hi"}], "max_tokens": -3}', None),
+        (b'{"model": "faq", "messages": []}', "empty_messages"),
+    ],
+)
 def test_a_malformed_body_is_a_4xx_with_a_machine_readable_code(server, body, code):
     # When a client sends a body the API cannot take
     status, reply = post_raw(server, body)
@@ -449,8 +500,11 @@ def test_a_streamed_dry_run_is_a_stream_that_carries_the_decision(client, server
     # Given the number of model calls so far
     before = observed_calls(server)
     # When a streaming client (as chat UIs are) asks for a dry run
-    chunks = list(client.chat.completions.create(model="faq", messages=ask("What are your opening hours?"),
-                                                 stream=True, extra_body={"dry_run": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="faq", messages=ask("What are your opening hours?"), stream=True, extra_body={"dry_run": True}
+        )
+    )
     # Then no model is called, and the stream still ends properly and says what would have been done
     assert observed_calls(server) == before
     assert chunks, "the stream was empty"

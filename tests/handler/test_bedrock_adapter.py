@@ -54,8 +54,16 @@ def test_a_converse_call_sends_the_expected_request_and_parses_the_reply(stubbed
     )
     # When the adapter calls the model
     reply = adapter.converse(
-        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=messages, system="Be brief.", max_tokens=64,
-                  temperature=0.3, top_p=0.9, stop=("END",)),
+        ModelCall(
+            model_id=HAIKU_ID,
+            region="us-east-1",
+            messages=messages,
+            system="Be brief.",
+            max_tokens=64,
+            temperature=0.3,
+            top_p=0.9,
+            stop=("END",),
+        ),
         timeout_s=4.2,
     )
     # Then the reply joins the text blocks and carries usage, stop reason and Bedrock's own latency
@@ -81,8 +89,11 @@ def test_a_prompt_router_reply_names_the_model_that_answered(stubbed):
             "metrics": {"latencyMs": 150},
             "trace": {"promptRouter": {"invokedModelId": invoked}},
         },
-        expected_params={"modelId": ROUTER_ARN, "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
-                         "inferenceConfig": {"maxTokens": 1024}},
+        expected_params={
+            "modelId": ROUTER_ARN,
+            "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+            "inferenceConfig": {"maxTokens": 1024},
+        },
     )
     # When the router's ARN is called
     reply = adapter.converse(
@@ -107,13 +118,22 @@ def test_tool_config_and_tool_use_pass_through_in_converse_shape(stubbed):
             "usage": {"inputTokens": 20, "outputTokens": 10, "totalTokens": 30},
             "metrics": {"latencyMs": 200},
         },
-        expected_params={"modelId": HAIKU_ID, "messages": [{"role": "user", "content": [{"text": "Weather?"}]}],
-                         "inferenceConfig": {"maxTokens": 256}, "toolConfig": tool_config},
+        expected_params={
+            "modelId": HAIKU_ID,
+            "messages": [{"role": "user", "content": [{"text": "Weather?"}]}],
+            "inferenceConfig": {"maxTokens": 256},
+            "toolConfig": tool_config,
+        },
     )
     # When the adapter calls with tools
     reply = adapter.converse(
-        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "Weather?"}]}],
-                  max_tokens=256, tool_config=tool_config),
+        ModelCall(
+            model_id=HAIKU_ID,
+            region="us-east-1",
+            messages=[{"role": "user", "content": [{"text": "Weather?"}]}],
+            max_tokens=256,
+            tool_config=tool_config,
+        ),
         timeout_s=3,
     )
     # Then the toolUse block is kept for the API layer and there is no text
@@ -136,12 +156,15 @@ def test_tool_config_and_tool_use_pass_through_in_converse_shape(stubbed):
 def test_a_converse_error_maps_to_its_class(stubbed, code, http_status, retryable, status, api_code):
     adapter, stubber, _ = stubbed
     # Given Converse fails with this error
-    stubber.add_client_error("converse", service_error_code=code, service_message=f"{code} happened",
-                             http_status_code=http_status)
+    stubber.add_client_error(
+        "converse", service_error_code=code, service_message=f"{code} happened", http_status_code=http_status
+    )
     # When the adapter calls the model
     with pytest.raises(ModelCallError) as caught:
-        adapter.converse(ModelCall(model_id=HAIKU_ID, region="us-east-1",
-                                   messages=[{"role": "user", "content": [{"text": "hi"}]}]), timeout_s=2)
+        adapter.converse(
+            ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "hi"}]}]),
+            timeout_s=2,
+        )
     # Then the error says whether another model may be tried and what the caller gets
     error = caught.value
     assert error.error_class == code
@@ -155,8 +178,12 @@ def test_a_converse_error_maps_to_its_class(stubbed, code, http_status, retryabl
 def test_one_client_is_reused_per_region_and_timeout(stubbed):
     adapter, stubber, made = stubbed
     # Given two successful calls with timeouts that round to the same whole second
-    response = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}}, "stopReason": "end_turn",
-                "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}, "metrics": {"latencyMs": 1}}
+    response = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+        "metrics": {"latencyMs": 1},
+    }
     stubber.add_response("converse", response)
     stubber.add_response("converse", response)
     call = ModelCall(model_id=HAIKU_ID, region="us-west-2", messages=[{"role": "user", "content": [{"text": "hi"}]}])
@@ -203,8 +230,10 @@ def event(kind: str, payload: dict) -> bytes:
 
 
 def exception_event(kind: str, message: str) -> bytes:
-    return _message({":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"},
-                    {"message": message})
+    return _message(
+        {":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"},
+        {"message": message},
+    )
 
 
 class _Raw:
@@ -248,9 +277,17 @@ def streaming():
 
 
 TOOL_CONFIG = {
-    "tools": [{"toolSpec": {"name": "get_weather", "description": "Weather for a city",
-                            "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}},
-                                                     "required": ["city"]}}}}],
+    "tools": [
+        {
+            "toolSpec": {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "inputSchema": {
+                    "json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+                },
+            }
+        }
+    ],
     "toolChoice": {"tool": {"name": "get_weather"}},
 }
 
@@ -258,47 +295,85 @@ TOOL_CONFIG = {
 def test_a_text_stream_sends_the_request_and_yields_converse_stream_events(streaming):
     adapter, sent, queued, _ = streaming
     # Given Bedrock streams two text deltas, the stop and the usage
-    queued.append([
-        event("messageStart", {"role": "assistant"}),
-        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Object "}}),
-        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "storage."}}),
-        event("contentBlockStop", {"contentBlockIndex": 0}),
-        event("messageStop", {"stopReason": "end_turn"}),
-        event("metadata", {"usage": {"inputTokens": 11, "outputTokens": 3, "totalTokens": 14},
-                           "metrics": {"latencyMs": 321}}),
-    ])
+    queued.append(
+        [
+            event("messageStart", {"role": "assistant"}),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Object "}}),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "storage."}}),
+            event("contentBlockStop", {"contentBlockIndex": 0}),
+            event("messageStop", {"stopReason": "end_turn"}),
+            event(
+                "metadata",
+                {"usage": {"inputTokens": 11, "outputTokens": 3, "totalTokens": 14}, "metrics": {"latencyMs": 321}},
+            ),
+        ]
+    )
     # When the adapter opens the stream and reads it
     stream = adapter.converse_stream(
-        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "S3?"}]}],
-                  system="Be brief.", max_tokens=64, stop=("END",)), timeout_s=5)
+        ModelCall(
+            model_id=HAIKU_ID,
+            region="us-east-1",
+            messages=[{"role": "user", "content": [{"text": "S3?"}]}],
+            system="Be brief.",
+            max_tokens=64,
+            stop=("END",),
+        ),
+        timeout_s=5,
+    )
     events = list(stream.events())
     # Then botocore serialized the request Bedrock expects, and parsed every event by the service model
-    assert sent == [{"messages": [{"role": "user", "content": [{"text": "S3?"}]}], "system": [{"text": "Be brief."}],
-                     "inferenceConfig": {"maxTokens": 64, "stopSequences": ["END"]}}]
-    assert [next(iter(e)) for e in events] == ["messageStart", "contentBlockDelta", "contentBlockDelta",
-                                               "contentBlockStop", "messageStop", "metadata"]
-    assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e) == \
-        "Object storage."
+    assert sent == [
+        {
+            "messages": [{"role": "user", "content": [{"text": "S3?"}]}],
+            "system": [{"text": "Be brief."}],
+            "inferenceConfig": {"maxTokens": 64, "stopSequences": ["END"]},
+        }
+    ]
+    assert [next(iter(e)) for e in events] == [
+        "messageStart",
+        "contentBlockDelta",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
+    ]
+    assert (
+        "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+        == "Object storage."
+    )
     assert events[-1]["metadata"]["usage"]["outputTokens"] == 3
 
 
 def test_a_tool_use_stream_carries_the_tool_config_and_the_input_fragments(streaming):
     adapter, sent, queued, _ = streaming
     # Given a forced tool call answered as a toolUse block whose input arrives in two fragments
-    queued.append([
-        event("messageStart", {"role": "assistant"}),
-        event("contentBlockStart", {"contentBlockIndex": 0,
-                                    "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}}),
-        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"city": "Pa'}}}),
-        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": 'ris"}'}}}),
-        event("contentBlockStop", {"contentBlockIndex": 0}),
-        event("messageStop", {"stopReason": "tool_use"}),
-        event("metadata", {"usage": {"inputTokens": 20, "outputTokens": 9, "totalTokens": 29},
-                           "metrics": {"latencyMs": 100}}),
-    ])
+    queued.append(
+        [
+            event("messageStart", {"role": "assistant"}),
+            event(
+                "contentBlockStart",
+                {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}},
+            ),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"city": "Pa'}}}),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": 'ris"}'}}}),
+            event("contentBlockStop", {"contentBlockIndex": 0}),
+            event("messageStop", {"stopReason": "tool_use"}),
+            event(
+                "metadata",
+                {"usage": {"inputTokens": 20, "outputTokens": 9, "totalTokens": 29}, "metrics": {"latencyMs": 100}},
+            ),
+        ]
+    )
     # When the adapter streams with the tool config
-    stream = adapter.converse_stream(ModelCall(model_id=HAIKU_ID, region="us-east-1", tool_config=TOOL_CONFIG,
-                                               messages=[{"role": "user", "content": [{"text": "Weather?"}]}]), 5)
+    stream = adapter.converse_stream(
+        ModelCall(
+            model_id=HAIKU_ID,
+            region="us-east-1",
+            tool_config=TOOL_CONFIG,
+            messages=[{"role": "user", "content": [{"text": "Weather?"}]}],
+        ),
+        5,
+    )
     events = list(stream.events())
     # Then toolConfig (with toolChoice) went out in Converse's shape, and the tool's start and fragments came back
     assert sent[0]["toolConfig"] == TOOL_CONFIG
@@ -310,28 +385,37 @@ def test_a_tool_use_stream_carries_the_tool_config_and_the_input_fragments(strea
 def test_an_exception_event_mid_stream_is_a_classified_model_call_error(streaming):
     adapter, _, queued, _ = streaming
     # Given Bedrock sends some text, then a throttling exception inside the stream
-    queued.append([
-        event("messageStart", {"role": "assistant"}),
-        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
-        exception_event("throttlingException", "slow down"),
-    ])
-    stream = adapter.converse_stream(ModelCall(model_id=HAIKU_ID, region="us-east-1",
-                                               messages=[{"role": "user", "content": [{"text": "hi"}]}]), 5)
+    queued.append(
+        [
+            event("messageStart", {"role": "assistant"}),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
+            exception_event("throttlingException", "slow down"),
+        ]
+    )
+    stream = adapter.converse_stream(
+        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "hi"}]}]), 5
+    )
     events = stream.events()
     assert "messageStart" in next(events) and "contentBlockDelta" in next(events)
     # When the reader reaches the exception, then it is a retryable throttle, named as Converse names it
     with pytest.raises(ModelCallError) as caught:
         next(events)
     assert (caught.value.error_class, caught.value.retryable, caught.value.code) == (
-        "ThrottlingException", True, "model_throttled")
+        "ThrottlingException",
+        True,
+        "model_throttled",
+    )
 
 
 def test_closing_a_stream_stops_reading_the_connection(streaming):
     adapter, _, queued, raws = streaming
-    queued.append([event("messageStart", {"role": "assistant"})]
-                  + [event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}})] * 50)
-    stream = adapter.converse_stream(ModelCall(model_id=HAIKU_ID, region="us-east-1",
-                                               messages=[{"role": "user", "content": [{"text": "hi"}]}]), 5)
+    queued.append(
+        [event("messageStart", {"role": "assistant"})]
+        + [event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}})] * 50
+    )
+    stream = adapter.converse_stream(
+        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "hi"}]}]), 5
+    )
     events = stream.events()
     next(events)
     # When the client goes away and the router closes the stream
@@ -355,8 +439,13 @@ def test_a_refused_connection_is_labelled_as_a_connection_error_not_a_timeout():
 
     adapter = BedrockConverse(factory)
     with pytest.raises(ModelCallError) as caught:
-        adapter.converse(ModelCall(model_id=HAIKU_ID, region="us-east-1",
-                                   messages=[{"role": "user", "content": [{"text": "hi"}]}]), timeout_s=2)
+        adapter.converse(
+            ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "hi"}]}]),
+            timeout_s=2,
+        )
     # Then it says it could not connect (retryable on another model), rather than claiming a timeout
     assert (caught.value.error_class, caught.value.code, caught.value.retryable) == (
-        "ConnectionError", "bedrock_unreachable", True)
+        "ConnectionError",
+        "bedrock_unreachable",
+        True,
+    )

@@ -26,9 +26,19 @@ def budgeted(router_service, routing_config):
         routing_config["callers"] = {"key-a": "free", "key-b": "free"}
         routing_config["caller_budgets"] = caller_budgets or {}
         if dynamic:
-            routing_config["routes"]["auto"] = {"model": "claude-haiku", "mode": "dynamic", "dynamic": {
-                "rules": [{"id": "always-strong", "when": {"message_count": {"gte": 1}},
-                           "target": {"strategy": "strongest_within_budget"}}]}}
+            routing_config["routes"]["auto"] = {
+                "model": "claude-haiku",
+                "mode": "dynamic",
+                "dynamic": {
+                    "rules": [
+                        {
+                            "id": "always-strong",
+                            "when": {"message_count": {"gte": 1}},
+                            "target": {"strategy": "strongest_within_budget"},
+                        }
+                    ]
+                },
+            }
         service = router_service(routing_config)
         store = FakeSpendStore()
         service.budgets = BudgetGuard(store, cache_s=5, clock=Clock(NOW))
@@ -50,22 +60,26 @@ def test_over_the_budget_a_static_route_answers_429_with_the_reset_time(budgeted
     assert response["statusCode"] == 429
     assert response["headers"]["retry-after"] == str(90 * 60)
     assert body["error"]["code"] == "budget_exceeded" and body["error"]["type"] == "rate_limit_error"
-    assert body["error"]["message"] == ("budget exceeded: tier free has spent $1.20 of its daily budget of $1.00; "
-                                        "it resets at 2026-12-02T00:00:00Z (in 1h 30m)")
+    assert body["error"]["message"] == (
+        "budget exceeded: tier free has spent $1.20 of its daily budget of $1.00; "
+        "it resets at 2026-12-02T00:00:00Z (in 1h 30m)"
+    )
     assert body["error"]["details"]["resets_at"] == "2026-12-02T00:00:00Z"
     assert fake_bedrock.requests == []  # no model was called
 
 
 def test_over_a_fallback_budget_the_fallback_model_serves_and_the_reason_says_so(budgeted, make_event, fake_bedrock):
-    _, store = budgeted(caller_budgets={"key-a": {"monthly_usd": 2, "over_budget": "fallback",
-                                                  "fallback_model": "nova-pro"}})
+    _, store = budgeted(
+        caller_budgets={"key-a": {"monthly_usd": 2, "over_budget": "fallback", "fallback_model": "nova-pro"}}
+    )
     store.items["caller#key-a#m2026-12"] = Spend(2.5, 9)
     response, body = ask(make_event, task="creative")  # a static route to claude-opus
     assert response["statusCode"] == 200
     assert fake_bedrock.model_ids == ["us.amazon.nova-pro-v1:0"]
     assert body["routing"]["rule"] == "budget"
-    assert body["routing"]["reason"] == ("over the monthly budget of caller key-a ($2.00): over_budget fallback "
-                                         "-> nova-pro")
+    assert body["routing"]["reason"] == (
+        "over the monthly budget of caller key-a ($2.00): over_budget fallback -> nova-pro"
+    )
 
 
 def test_over_the_soft_threshold_a_dynamic_route_goes_cheap_and_the_dry_run_trace_says_why(budgeted, make_event):
@@ -87,8 +101,9 @@ def test_the_soft_threshold_leaves_a_static_route_alone(budgeted, make_event, fa
     assert response["statusCode"] == 200 and body["routing"]["model"] == "claude-opus"
 
 
-def test_a_failing_spend_table_never_fails_a_request_and_the_line_counts_it(budgeted, make_event, fake_bedrock,
-                                                                            captured_stdout, parse_json_lines):
+def test_a_failing_spend_table_never_fails_a_request_and_the_line_counts_it(
+    budgeted, make_event, fake_bedrock, captured_stdout, parse_json_lines
+):
     _, store = budgeted({"daily_usd": 1.0})
     store.failing = True
     response, _ = ask(make_event)
@@ -102,8 +117,7 @@ def test_a_failing_spend_table_never_fails_a_request_and_the_line_counts_it(budg
     assert doc["SpendStoreErrors"] == 2 and doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "Store"]]
 
 
-def test_a_rejected_request_counts_budget_rejected_in_its_line(budgeted, make_event, captured_stdout,
-                                                               parse_json_lines):
+def test_a_rejected_request_counts_budget_rejected_in_its_line(budgeted, make_event, captured_stdout, parse_json_lines):
     _, store = budgeted({"daily_usd": 1.0})
     store.items[f"tier#free#{DAY}"] = Spend(1.0, 1)
     ask(make_event)
@@ -161,8 +175,15 @@ def test_usage_shows_the_callers_own_spend_and_its_tiers(budgeted, make_event):
     response, body = usage(make_event, "key-a")
     assert response["statusCode"] == 200 and response["headers"]["cache-control"] == "no-store"
     assert body["caller"] == "key-a" and body["tier"] == "free" and body["budgets"] == "enforced"
-    assert body["own"]["day"] == {"period": "2026-12-01", "resets_at": "2026-12-02T00:00:00Z", "spent_usd": 0.9,
-                                  "requests": 3, "limit_usd": 1.0, "remaining_usd": 0.1, "state": "soft"}
+    assert body["own"]["day"] == {
+        "period": "2026-12-01",
+        "resets_at": "2026-12-02T00:00:00Z",
+        "spent_usd": 0.9,
+        "requests": 3,
+        "limit_usd": 1.0,
+        "remaining_usd": 0.1,
+        "state": "soft",
+    }
     assert body["tier_total"]["day"]["spent_usd"] == 4.0 and body["tier_total"]["day"]["state"] == "ok"
 
 
@@ -208,12 +229,15 @@ def test_a_stream_the_client_leaves_is_billed_an_estimate_not_nothing(budgeted, 
 
     # Given a long answer the client abandons after its first piece
     service, store = budgeted({"daily_usd": 10.0})
-    fake_bedrock.script("us.anthropic.claude-haiku-4-5-20251001-v1:0", [
-        {"messageStart": {"role": "assistant"}},
-        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "x" * 400}}},
-        Pause(0.05),
-        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "y" * 400}}},
-    ])
+    fake_bedrock.script(
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        [
+            {"messageStart": {"role": "assistant"}},
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "x" * 400}}},
+            Pause(0.05),
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "y" * 400}}},
+        ],
+    )
     request = parse(json.dumps({"task": "faq", "prompt": "hi", "stream": True}), max_messages=10)
     answer = service.open_stream(request, caller="key-a")
     events = answer.events()

@@ -64,10 +64,12 @@ def events():
 
 
 def appconfig_store(client, events, *, max_age_s: int = 0, fallback: bytes | None = None) -> LastGoodStore:
-    fetch = appconfig_fetcher(application=APP, environment=ENV, profile=PROFILE, max_age_s=max_age_s,
-                              client_factory=lambda: client)
-    return LastGoodStore("routing", fetch, build_engine(), source="appconfig", fallback=fallback,
-                         on_event=events.append)
+    fetch = appconfig_fetcher(
+        application=APP, environment=ENV, profile=PROFILE, max_age_s=max_age_s, client_factory=lambda: client
+    )
+    return LastGoodStore(
+        "routing", fetch, build_engine(), source="appconfig", fallback=fallback, on_event=events.append
+    )
 
 
 # --- AppConfig -----------------------------------------------------------------------------------------
@@ -78,8 +80,9 @@ def test_the_deployed_appconfig_document_is_served(appconfig, events, routing_co
     # Given AppConfig holds a valid routing document
     raw = encode(routing_config)
     stubber.add_response("start_configuration_session", session_response(), SESSION_PARAMS)
-    stubber.add_response("get_latest_configuration", configuration_response(raw, "token-2"),
-                         {"ConfigurationToken": "token-1"})
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(raw, "token-2"), {"ConfigurationToken": "token-1"}
+    )
     store = appconfig_store(client, events)
     # When the router reads its configuration
     snap = store.get()
@@ -95,8 +98,9 @@ def test_within_max_age_appconfig_is_not_polled_again(appconfig, events, routing
     # Given a document fetched with a 45 s cache
     raw = encode(routing_config)
     stubber.add_response("start_configuration_session", session_response(), SESSION_PARAMS)
-    stubber.add_response("get_latest_configuration", configuration_response(raw, "token-2"),
-                         {"ConfigurationToken": "token-1"})
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(raw, "token-2"), {"ConfigurationToken": "token-1"}
+    )
     store = appconfig_store(client, events, max_age_s=45)
     first = store.get()
     # When the next request reads the configuration (the Stubber would fail on any further call)
@@ -112,10 +116,12 @@ def test_an_invalid_new_document_is_rejected_and_the_last_good_one_keeps_serving
     good = encode(routing_config)
     bad = encode(with_faq_on(routing_config, "claude-ultra"))
     stubber.add_response("start_configuration_session", session_response(), SESSION_PARAMS)
-    stubber.add_response("get_latest_configuration", configuration_response(good, "token-2"),
-                         {"ConfigurationToken": "token-1"})
-    stubber.add_response("get_latest_configuration", configuration_response(bad, "token-3"),
-                         {"ConfigurationToken": "token-2"})
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(good, "token-2"), {"ConfigurationToken": "token-1"}
+    )
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(bad, "token-3"), {"ConfigurationToken": "token-2"}
+    )
     store = appconfig_store(client, events)
     served = store.get()
     # When AppConfig next returns a document whose faq route names an unknown model
@@ -129,14 +135,19 @@ def test_an_invalid_new_document_is_rejected_and_the_last_good_one_keeps_serving
     assert rejected[0].version == content_version(bad)
 
 
-def test_an_appconfig_failure_at_cold_start_serves_the_bundled_fallback_then_recovers(appconfig, events,
-                                                                                      routing_config):
+def test_an_appconfig_failure_at_cold_start_serves_the_bundled_fallback_then_recovers(
+    appconfig, events, routing_config
+):
     client, stubber = appconfig
     # Given AppConfig is failing when the function starts, and a bundled copy ships with it
     bundled = encode(with_faq_on(routing_config, "nova-pro"))
     deployed = encode(routing_config)
-    stubber.add_client_error("start_configuration_session", service_error_code="InternalServerException",
-                             service_message="try again", http_status_code=500)
+    stubber.add_client_error(
+        "start_configuration_session",
+        service_error_code="InternalServerException",
+        service_message="try again",
+        http_status_code=500,
+    )
     store = appconfig_store(client, events, fallback=bundled)
     # When the first request reads the configuration
     first = store.get()
@@ -147,8 +158,9 @@ def test_an_appconfig_failure_at_cold_start_serves_the_bundled_fallback_then_rec
     assert "try again" in events[0].message
     # And when AppConfig is back, a new session is started and the deployed document replaces the bundled one
     stubber.add_response("start_configuration_session", session_response("token-9"), SESSION_PARAMS)
-    stubber.add_response("get_latest_configuration", configuration_response(deployed, "token-10"),
-                         {"ConfigurationToken": "token-9"})
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(deployed, "token-10"), {"ConfigurationToken": "token-9"}
+    )
     recovered = store.get()
     assert recovered.source == "appconfig"
     assert recovered.value.config.routes["faq"].model == "claude-haiku"
@@ -159,13 +171,16 @@ def test_an_empty_configuration_means_no_change(appconfig, events, routing_confi
     # Given a document is being served
     raw = encode(routing_config)
     stubber.add_response("start_configuration_session", session_response(), SESSION_PARAMS)
-    stubber.add_response("get_latest_configuration", configuration_response(raw, "token-2"),
-                         {"ConfigurationToken": "token-1"})
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(raw, "token-2"), {"ConfigurationToken": "token-1"}
+    )
     # and AppConfig then answers polls with an empty Configuration (its "nothing changed"), each with a new token
-    stubber.add_response("get_latest_configuration", configuration_response(b"", "token-3"),
-                         {"ConfigurationToken": "token-2"})
-    stubber.add_response("get_latest_configuration", configuration_response(b"", "token-4"),
-                         {"ConfigurationToken": "token-3"})
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(b"", "token-3"), {"ConfigurationToken": "token-2"}
+    )
+    stubber.add_response(
+        "get_latest_configuration", configuration_response(b"", "token-4"), {"ConfigurationToken": "token-3"}
+    )
     store = appconfig_store(client, events)
     served = store.get()
     # When the router polls twice more
@@ -179,8 +194,9 @@ def test_an_empty_configuration_means_no_change(appconfig, events, routing_confi
 def test_without_appconfig_or_a_bundled_copy_the_store_raises_config_unavailable(appconfig, events):
     client, stubber = appconfig
     # Given AppConfig is down at cold start and there is no bundled copy
-    stubber.add_client_error("start_configuration_session", service_error_code="InternalServerException",
-                             http_status_code=500)
+    stubber.add_client_error(
+        "start_configuration_session", service_error_code="InternalServerException", http_status_code=500
+    )
     store = appconfig_store(client, events)
     # When the first request reads the configuration
     # Then there is nothing to serve, and the caller is told so (the API turns this into a 503)
@@ -219,8 +235,9 @@ def test_a_changed_file_is_picked_up_after_the_check_interval(tmp_path, events, 
     path = tmp_path / "routing.json"
     path.write_bytes(encode(routing_config))
     clock = FakeClock()
-    store = LastGoodStore("routing", file_fetcher(str(path), clock=clock), build_engine(), source="file",
-                          on_event=events.append)
+    store = LastGoodStore(
+        "routing", file_fetcher(str(path), clock=clock), build_engine(), source="file", on_event=events.append
+    )
     assert store.get().value.config.routes["faq"].model == "claude-haiku"
     # When faq is pointed at claude-sonnet
     path.write_bytes(encode(with_faq_on(routing_config, "claude-sonnet")))
@@ -239,8 +256,9 @@ def test_an_invalid_file_edit_is_kept_out_until_it_is_fixed(tmp_path, events, ro
     path = tmp_path / "routing.json"
     path.write_bytes(encode(routing_config))
     clock = FakeClock()
-    store = LastGoodStore("routing", file_fetcher(str(path), clock=clock), build_engine(), source="file",
-                          on_event=events.append)
+    store = LastGoodStore(
+        "routing", file_fetcher(str(path), clock=clock), build_engine(), source="file", on_event=events.append
+    )
     good = store.get()
     # When the file is saved half-edited (invalid JSON), and read twice
     path.write_text(json.dumps(routing_config)[:-20])
@@ -263,8 +281,9 @@ def test_a_deleted_file_keeps_the_last_good_configuration(tmp_path, events, rout
     path = tmp_path / "routing.json"
     path.write_bytes(encode(routing_config))
     clock = FakeClock()
-    store = LastGoodStore("routing", file_fetcher(str(path), clock=clock), build_engine(), source="file",
-                          on_event=events.append)
+    store = LastGoodStore(
+        "routing", file_fetcher(str(path), clock=clock), build_engine(), source="file", on_event=events.append
+    )
     good = store.get()
     # When the file disappears (an editor's save-by-rename, say)
     path.unlink()

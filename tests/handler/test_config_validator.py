@@ -17,8 +17,13 @@ ROUTING_FILE = REPO_ROOT / "config" / "routing.json"
 def appconfig_event(document: bytes | str, version: str = "7") -> dict:
     """The event AppConfig sends a Lambda validator (AppConfig user guide, 'Understanding validators')."""
     raw = document.encode() if isinstance(document, str) else document
-    return {"applicationId": "app0001", "configurationProfileId": "prof001", "configurationVersion": version,
-            "content": base64.b64encode(raw).decode(), "uri": "hosted"}
+    return {
+        "applicationId": "app0001",
+        "configurationProfileId": "prof001",
+        "configurationVersion": version,
+        "content": base64.b64encode(raw).decode(),
+        "uri": "hosted",
+    }
 
 
 def test_the_bundled_routing_configuration_is_valid(caplog):

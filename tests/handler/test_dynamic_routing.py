@@ -18,8 +18,10 @@ BUNDLED = ROOT / "config" / "routing.json"
 ROUTER_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt-router/nova"
 NOVA_LITE = "us.amazon.nova-lite-v1:0"
 NOVA_PRO = "us.amazon.nova-pro-v1:0"
-HARD = ("A shop sells pens at $3 each or 4 for $10. Maria buys 18 pens as cheaply as possible and pays "
-        "with a $50 bill. After a 15% discount on the total, how much change does she get? Show each step.")
+HARD = (
+    "A shop sells pens at $3 each or 4 for $10. Maria buys 18 pens as cheaply as possible and pays "
+    "with a $50 bill. After a 15% discount on the total, how much change does she get? Show each step."
+)
 
 
 @pytest.fixture
@@ -44,7 +46,12 @@ def test_dry_run_explains_the_decision_and_calls_no_model(route, fake_bedrock):
     assert trace["choice"]["model"] == body["routing"]["model"]
     assert body["estimated_cost_usd"] == pytest.approx(trace["choice"]["estimated_cost_usd"])
     assert set(trace["candidates"]) | set(trace["filtered"]) == {
-        "claude-haiku", "claude-sonnet", "claude-opus", "nova-pro", "nova-lite"}
+        "claude-haiku",
+        "claude-sonnet",
+        "claude-opus",
+        "nova-pro",
+        "nova-lite",
+    }
 
 
 def test_dynamic_route_serves_its_choice_with_rule_and_reason(route, fake_bedrock):
@@ -56,8 +63,9 @@ def test_dynamic_route_serves_its_choice_with_rule_and_reason(route, fake_bedroc
     assert body["routing"]["rule"] == dry["routing"]["rule"] and body["routing"]["reason"]
 
 
-def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(router_service, make_event, lambda_context,
-                                                                         tmp_path):
+def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(
+    router_service, make_event, lambda_context, tmp_path
+):
     # Given the bundled config with its hard-question threshold just below this prompt's score
     # (the score itself is the production scorer's; its quality is tested in tests/unit)
     from routing_engine.features import Message, extract_features
@@ -130,14 +138,21 @@ def test_prompt_router_answer_is_billed_to_the_model_that_answered(router_servic
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     stub = Stubber(client)
     invoked = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{NOVA_PRO}"
-    stub.add_response("converse", {
-        "output": {"message": {"role": "assistant", "content": [{"text": "routed answer"}]}},
-        "stopReason": "end_turn",
-        "usage": {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100},
-        "metrics": {"latencyMs": 321},
-        "trace": {"promptRouter": {"invokedModelId": invoked}},
-    }, {"modelId": ROUTER_ARN, "messages": [{"role": "user", "content": [{"text": "hi"}]}],
-        "inferenceConfig": {"maxTokens": 1024}})
+    stub.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "routed answer"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100},
+            "metrics": {"latencyMs": 321},
+            "trace": {"promptRouter": {"invokedModelId": invoked}},
+        },
+        {
+            "modelId": ROUTER_ARN,
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"maxTokens": 1024},
+        },
+    )
     stub.activate()
     service = router_service(str(BUNDLED), env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
     service.invoker = BedrockConverse(lambda region, timeout: client)
@@ -157,19 +172,28 @@ def test_dynamic_route_skips_a_flagged_model(router_service, make_event, lambda_
     flags = tmp_path / "flags.json"
     flags.write_text(json.dumps({"models": {"nova-lite": {"state": "down", "source": "alarm", "reason": "errors"}}}))
     router_service(str(BUNDLED), env={"ROUTER_FLAGS_FILE": str(flags)})
-    result = lambda_handler(make_event("POST", "/v1/route", {"task": "auto", "prompt": "hello", "dry_run": True}),
-                            lambda_context)
+    result = lambda_handler(
+        make_event("POST", "/v1/route", {"task": "auto", "prompt": "hello", "dry_run": True}), lambda_context
+    )
     body = json.loads(result["body"])
     assert body["routing"]["model"] != "nova-lite"
     assert body["decision"]["filtered"]["nova-lite"].startswith("failover flag down")
 
 
 def test_dry_run_on_a_shadow_route_shows_both_decisions_even_when_dynamic_cannot_choose(
-        router_service, make_event, lambda_context, tmp_path):
+    router_service, make_event, lambda_context, tmp_path
+):
     # Given every candidate of tech_support's dynamic policy flagged down
     flags = tmp_path / "flags.json"
-    flags.write_text(json.dumps({"models": {m: {"state": "down", "source": "manual"}
-                                            for m in ("claude-haiku", "claude-sonnet", "nova-pro")}}))
+    flags.write_text(
+        json.dumps(
+            {
+                "models": {
+                    m: {"state": "down", "source": "manual"} for m in ("claude-haiku", "claude-sonnet", "nova-pro")
+                }
+            }
+        )
+    )
     router_service(str(BUNDLED), env={"ROUTER_FLAGS_FILE": str(flags)})
     event = make_event("POST", "/v1/route", {"task": "tech_support", "prompt": "x", "dry_run": True})
     result = lambda_handler(event, lambda_context)
@@ -220,13 +244,16 @@ def test_answers_of_a_static_route_name_no_scorer(route, fake_bedrock):
 def test_the_openai_api_names_the_scorer_version_too(route, make_event, lambda_context):
     from routing_engine.scorer import bundled
 
-    event = make_event("POST", "/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": HARD}]})
+    event = make_event(
+        "POST", "/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": HARD}]}
+    )
     body = json.loads(lambda_handler(event, lambda_context)["body"])
     assert body["x_router"]["scorer_version"] == bundled().version
 
 
-def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redeploy(router_service, make_event,
-                                                                                    lambda_context):
+def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redeploy(
+    router_service, make_event, lambda_context
+):
     # Given the bundled configuration with a retrained scorer for `auto` that finds every prompt easy
     config = json.loads(BUNDLED.read_text())
     config["scorers"] = {"retrained": flat_scorer(-4.0, "retrained-2026-12-02")}

@@ -123,13 +123,24 @@ class FakeAppConfig:
                 d.state = "COMPLETE"
 
     # client API
-    def list_hosted_configuration_versions(self, *, ApplicationId, ConfigurationProfileId, MaxResults=50, NextToken=None):
+    def list_hosted_configuration_versions(
+        self, *, ApplicationId, ConfigurationProfileId, MaxResults=50, NextToken=None
+    ):
         self.calls.append("list_hosted_configuration_versions")
         numbers = sorted(self.versions, reverse=True)
         start = int(NextToken or 0)
         page = numbers[start : start + MaxResults]
-        out: dict[str, Any] = {"Items": [{"ApplicationId": ApplicationId, "ConfigurationProfileId": ConfigurationProfileId,
-                                          "VersionNumber": n, "ContentType": "application/json"} for n in page]}
+        out: dict[str, Any] = {
+            "Items": [
+                {
+                    "ApplicationId": ApplicationId,
+                    "ConfigurationProfileId": ConfigurationProfileId,
+                    "VersionNumber": n,
+                    "ContentType": "application/json",
+                }
+                for n in page
+            ]
+        }
         if start + MaxResults < len(numbers):
             out["NextToken"] = str(start + MaxResults)
         return out
@@ -137,11 +148,15 @@ class FakeAppConfig:
     def get_hosted_configuration_version(self, *, ApplicationId, ConfigurationProfileId, VersionNumber):
         self.calls.append("get_hosted_configuration_version")
         body = self.versions[VersionNumber]
-        return {"VersionNumber": VersionNumber, "ContentType": "application/json",
-                "Content": StreamingBody(io.BytesIO(body), len(body))}
+        return {
+            "VersionNumber": VersionNumber,
+            "ContentType": "application/json",
+            "Content": StreamingBody(io.BytesIO(body), len(body)),
+        }
 
-    def create_hosted_configuration_version(self, *, ApplicationId, ConfigurationProfileId, Content, ContentType,
-                                            Description="", LatestVersionNumber=None):
+    def create_hosted_configuration_version(
+        self, *, ApplicationId, ConfigurationProfileId, Content, ContentType, Description="", LatestVersionNumber=None
+    ):
         self.calls.append("create_hosted_configuration_version")
         if self.before_create is not None:
             racer, self.before_create = self.before_create, None
@@ -154,20 +169,39 @@ class FakeAppConfig:
 
     def list_deployments(self, *, ApplicationId, EnvironmentId, MaxResults=50, NextToken=None):
         self.calls.append("list_deployments")
-        items = [{"DeploymentNumber": d.number, "ConfigurationProfileId": d.profile,
-                  "ConfigurationVersion": str(d.version), "State": d.state} for d in reversed(self.deployments)]
+        items = [
+            {
+                "DeploymentNumber": d.number,
+                "ConfigurationProfileId": d.profile,
+                "ConfigurationVersion": str(d.version),
+                "State": d.state,
+            }
+            for d in reversed(self.deployments)
+        ]
         return {"Items": items[:MaxResults]}
 
-    def start_deployment(self, *, ApplicationId, EnvironmentId, DeploymentStrategyId, ConfigurationProfileId,
-                         ConfigurationVersion, Description=""):
+    def start_deployment(
+        self,
+        *,
+        ApplicationId,
+        EnvironmentId,
+        DeploymentStrategyId,
+        ConfigurationProfileId,
+        ConfigurationVersion,
+        Description="",
+    ):
         self.calls.append("start_deployment")
         if self.conflicts_on_deploy:
             self.conflicts_on_deploy -= 1
             raise client_error("ConflictException", "StartDeployment", message="Deployment #7 is in progress")
         if any(d.state == "DEPLOYING" for d in self.deployments):
             raise client_error("ConflictException", "StartDeployment", message="A deployment is in progress")
-        deployment = _Deployment(len(self.deployments) + 1, ConfigurationProfileId, int(ConfigurationVersion),
-                                 "DEPLOYING" if self.hold_deployments else "COMPLETE")
+        deployment = _Deployment(
+            len(self.deployments) + 1,
+            ConfigurationProfileId,
+            int(ConfigurationVersion),
+            "DEPLOYING" if self.hold_deployments else "COMPLETE",
+        )
         self.deployments.append(deployment)
         return {"DeploymentNumber": deployment.number, "State": deployment.state}
 
@@ -242,16 +276,23 @@ class World:
 
 
 def flag_store(client: Any) -> AppConfigFlagStore:
-    return AppConfigFlagStore(client, application_id=APP, environment_id=ENV, profile_id=PROFILE,
-                              deployment_strategy_id=STRATEGY)
+    return AppConfigFlagStore(
+        client, application_id=APP, environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY
+    )
 
 
 def put_alarms(cloudwatch: Any, names) -> None:
     for name in names:
         cloudwatch.put_metric_alarm(
-            AlarmName=name, Namespace="AWS/Bedrock", MetricName="InvocationServerErrors",
-            Dimensions=[{"Name": "ModelId", "Value": name}], Statistic="Sum", Period=60, EvaluationPeriods=1,
-            Threshold=5, ComparisonOperator="GreaterThanThreshold",
+            AlarmName=name,
+            Namespace="AWS/Bedrock",
+            MetricName="InvocationServerErrors",
+            Dimensions=[{"Name": "ModelId", "Value": name}],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=5,
+            ComparisonOperator="GreaterThanThreshold",
         )
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="healthy")
 
@@ -265,8 +306,13 @@ def world():
 
 
 def manual(state: str) -> ModelFlag:
-    return ModelFlag(state=state, source="manual", reason="provider incident INC-42", set_by="alice",
-                     updated_at="2025-06-01T09:00:00Z")
+    return ModelFlag(
+        state=state,
+        source="manual",
+        reason="provider incident INC-42",
+        set_by="alice",
+        updated_at="2025-06-01T09:00:00Z",
+    )
 
 
 def alarm_event(alarm: str, state: str, previous: str = "OK") -> dict:
@@ -282,12 +328,34 @@ def alarm_event(alarm: str, state: str, previous: str = "OK") -> dict:
         "resources": [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}"],
         "detail": {
             "alarmName": alarm,
-            "state": {"value": state, "reason": "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0).",
-                      "reasonData": "{\"version\":\"1.0\"}", "timestamp": "2025-06-01T11:59:30.000+0000"},
-            "previousState": {"value": previous, "reason": "Threshold Crossed", "timestamp": "2025-06-01T11:50:30.000+0000"},
-            "configuration": {"metrics": [{"id": "m1", "metricStat": {"metric": {"namespace": "AWS/Bedrock",
-                              "name": "InvocationServerErrors", "dimensions": {"ModelId": "anthropic.claude"}},
-                              "period": 60, "stat": "Sum"}, "returnData": True}]},
+            "state": {
+                "value": state,
+                "reason": "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0).",
+                "reasonData": '{"version":"1.0"}',
+                "timestamp": "2025-06-01T11:59:30.000+0000",
+            },
+            "previousState": {
+                "value": previous,
+                "reason": "Threshold Crossed",
+                "timestamp": "2025-06-01T11:50:30.000+0000",
+            },
+            "configuration": {
+                "metrics": [
+                    {
+                        "id": "m1",
+                        "metricStat": {
+                            "metric": {
+                                "namespace": "AWS/Bedrock",
+                                "name": "InvocationServerErrors",
+                                "dimensions": {"ModelId": "anthropic.claude"},
+                            },
+                            "period": 60,
+                            "stat": "Sum",
+                        },
+                        "returnData": True,
+                    }
+                ]
+            },
         },
     }
 
@@ -311,14 +379,22 @@ SCHEDULED_EVENT = {
 def test_an_alarm_event_takes_the_model_down_and_the_schedule_brings_it_back(world, monkeypatch, capsys, caplog):
     # Given the handler wired with injected clients
     monkeypatch.setattr(
-        handler, "controller",
-        build_controller(ENV_VARS, logger=handler.logger, metrics=handler.metrics,
-                         cloudwatch_client=world.cloudwatch, appconfig_client=world.appconfig),
+        handler,
+        "controller",
+        build_controller(
+            ENV_VARS,
+            logger=handler.logger,
+            metrics=handler.metrics,
+            cloudwatch_client=world.cloudwatch,
+            appconfig_client=world.appconfig,
+        ),
     )
     world.appconfig.operator_put(FailoverFlags(models={"llama": manual("down")}))
 
     # When claude's error alarm fires and EventBridge delivers the state change
-    world.set_alarm(CLAUDE_ERRORS, "ALARM", "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0).")
+    world.set_alarm(
+        CLAUDE_ERRORS, "ALARM", "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0)."
+    )
     result = handler.lambda_handler(alarm_event(CLAUDE_ERRORS, "ALARM"), FakeContext())
 
     # Then the routers are served flags with claude down, and the operator's flag is intact
@@ -330,7 +406,11 @@ def test_an_alarm_event_takes_the_model_down_and_the_schedule_brings_it_back(wor
     reconciled = [r for r in caplog.records if r.getMessage() == "failover flags reconciled"]
     assert reconciled[0].set_down == ["claude"] and reconciled[0].trigger == f"alarm:{CLAUDE_ERRORS}:ALARM"
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert emf and emf[0]["FlagsSet"] in (1.0, [1.0]) and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelRouter"
+    assert (
+        emf
+        and emf[0]["FlagsSet"] in (1.0, [1.0])
+        and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelRouter"
+    )
 
     # When the alarm recovers and only the 1-minute schedule runs (its event was lost)
     world.set_alarm(CLAUDE_ERRORS, "OK")
@@ -342,9 +422,15 @@ def test_an_alarm_event_takes_the_model_down_and_the_schedule_brings_it_back(wor
 
 def test_the_controller_ignores_what_a_stale_event_claims(world, monkeypatch):
     monkeypatch.setattr(
-        handler, "controller",
-        build_controller(ENV_VARS, logger=handler.logger, metrics=handler.metrics,
-                         cloudwatch_client=world.cloudwatch, appconfig_client=world.appconfig),
+        handler,
+        "controller",
+        build_controller(
+            ENV_VARS,
+            logger=handler.logger,
+            metrics=handler.metrics,
+            cloudwatch_client=world.cloudwatch,
+            appconfig_client=world.appconfig,
+        ),
     )
     # Given nova's alarm is OK now, When a late "ALARM" event for it arrives
     handler.lambda_handler(alarm_event(NOVA_ERRORS, "ALARM"), FakeContext())
@@ -423,8 +509,13 @@ def test_a_running_deployment_of_an_older_version_is_waited_for(world):
     # Given an operator's deployment is still running when claude goes down
     world.appconfig.operator_put(FailoverFlags())
     world.appconfig.hold_deployments = True
-    world.appconfig.start_deployment(ApplicationId=APP, EnvironmentId=ENV, DeploymentStrategyId=STRATEGY,
-                                     ConfigurationProfileId=PROFILE, ConfigurationVersion="1")
+    world.appconfig.start_deployment(
+        ApplicationId=APP,
+        EnvironmentId=ENV,
+        DeploymentStrategyId=STRATEGY,
+        ConfigurationProfileId=PROFILE,
+        ConfigurationVersion="1",
+    )
     world.appconfig.hold_deployments = False
     world.on_sleep = world.appconfig.finish_deployments  # it completes while the controller waits
     world.set_alarm(CLAUDE_ERRORS, "ALARM")
@@ -441,7 +532,8 @@ def test_a_concurrent_console_edit_is_kept_not_overwritten(world):
     world.appconfig.operator_put(FailoverFlags())
     world.set_alarm(NOVA_ERRORS, "ALARM")
     world.appconfig.before_create = lambda: world.appconfig.operator_put(
-        FailoverFlags(models={"claude": manual("down")}))
+        FailoverFlags(models={"claude": manual("down")})
+    )
 
     world.controller().reconcile(lambda: 60_000)
 
@@ -488,8 +580,13 @@ def test_an_unparseable_flags_document_is_never_overwritten(world):
 
 def test_an_alarm_flag_of_a_model_removed_from_the_catalog_is_retired_and_manual_flags_stay(world):
     # Given flags for models whose alarms the stack deleted (they left the catalog): one automatic, one manual
-    gone = ModelFlag(state="down", source="alarm", reason=f"alarms in ALARM: [\"{PREFIX}llama-error-rate\"]",
-                     set_by="failover-controller", updated_at="2025-05-01T00:00:00Z")
+    gone = ModelFlag(
+        state="down",
+        source="alarm",
+        reason=f'alarms in ALARM: ["{PREFIX}llama-error-rate"]',
+        set_by="failover-controller",
+        updated_at="2025-05-01T00:00:00Z",
+    )
     world.appconfig.operator_put(FailoverFlags(models={"llama": gone, "mistral": manual("down")}))
 
     outcome = world.controller().reconcile(lambda: 60_000)
@@ -560,8 +657,10 @@ invocation = st.tuples(st.just("invoke"), st.integers(min_value=-1, max_value=50
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.one_of(alarm_change, alarm_change, invocation, operator_edit), max_size=25),
-       finale=st.lists(invocation, min_size=1, max_size=3))
+@given(
+    steps=st.lists(st.one_of(alarm_change, alarm_change, invocation, operator_edit), max_size=25),
+    finale=st.lists(invocation, min_size=1, max_size=3),
+)
 def test_shuffled_duplicated_and_dropped_events_converge_on_the_final_alarm_states(steps, finale):
     with mock_aws():
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
@@ -631,15 +730,19 @@ def test_written_flags_read_back_from_the_hosted_store():
     with mock_aws():
         client = boto3.client("appconfig", region_name="us-east-1")
         app = client.create_application(Name="model-router")["Id"]
-        profile = client.create_configuration_profile(ApplicationId=app, Name="failover-flags", LocationUri="hosted")["Id"]
-        store = AppConfigFlagStore(client, application_id=app, environment_id=ENV, profile_id=profile,
-                                   deployment_strategy_id=STRATEGY)
+        profile = client.create_configuration_profile(ApplicationId=app, Name="failover-flags", LocationUri="hosted")[
+            "Id"
+        ]
+        store = AppConfigFlagStore(
+            client, application_id=app, environment_id=ENV, profile_id=profile, deployment_strategy_id=STRATEGY
+        )
         flags = FailoverFlags(models={"claude": manual("down")})
 
         version = store.write(flags, based_on=None, description="failover-controller: down claude")
 
-        stored = client.get_hosted_configuration_version(ApplicationId=app, ConfigurationProfileId=profile,
-                                                         VersionNumber=version)
+        stored = client.get_hosted_configuration_version(
+            ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=version
+        )
         assert stored["ContentType"] == "application/json"
         assert parse_failover_flags(stored["Content"].read()) == flags
 
@@ -653,8 +756,12 @@ def stubbed(service: str) -> tuple[Any, Stubber]:
 
 
 def metric_alarm(name: str, state: str, reason: str = "Threshold Crossed") -> dict:
-    return {"AlarmName": name, "StateValue": state, "StateReason": reason,
-            "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"}
+    return {
+        "AlarmName": name,
+        "StateValue": state,
+        "StateReason": reason,
+        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}",
+    }
 
 
 def body(data: bytes) -> StreamingBody:
@@ -663,20 +770,31 @@ def body(data: bytes) -> StreamingBody:
 
 def stubbed_controller(cloudwatch: Any, appconfig: Any, metrics: RecordingMetrics | None = None) -> FailoverController:
     return FailoverController(
-        ControllerSettings.from_env(ENV_VARS), CloudWatchAlarmSource(cloudwatch), flag_store(appconfig),
-        logger=RecordingLogger(), metrics=metrics or RecordingMetrics(), clock=lambda: FIXED_NOW,
-        sleep=lambda _: None, rng=random.Random(1),
+        ControllerSettings.from_env(ENV_VARS),
+        CloudWatchAlarmSource(cloudwatch),
+        flag_store(appconfig),
+        logger=RecordingLogger(),
+        metrics=metrics or RecordingMetrics(),
+        clock=lambda: FIXED_NOW,
+        sleep=lambda _: None,
+        rng=random.Random(1),
     )
 
 
 def test_discovery_reads_every_page_of_the_prefix_query():
     cloudwatch, stub = stubbed("cloudwatch")
     names = [model_alarm_name(PREFIX, f"model-{i:03d}", "error-rate") for i in range(150)]
-    stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(n, "OK") for n in names[:100]], "NextToken": "t1"},
-                      DESCRIBE)
-    stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(n, "OK") for n in names[100:120]],
-                                          "CompositeAlarms": [metric_alarm(names[120], "ALARM", "children in ALARM")]},
-                      {**DESCRIBE, "NextToken": "t1"})
+    stub.add_response(
+        "describe_alarms", {"MetricAlarms": [metric_alarm(n, "OK") for n in names[:100]], "NextToken": "t1"}, DESCRIBE
+    )
+    stub.add_response(
+        "describe_alarms",
+        {
+            "MetricAlarms": [metric_alarm(n, "OK") for n in names[100:120]],
+            "CompositeAlarms": [metric_alarm(names[120], "ALARM", "children in ALARM")],
+        },
+        {**DESCRIBE, "NextToken": "t1"},
+    )
 
     with stub:
         observed = CloudWatchAlarmSource(cloudwatch).discover(PREFIX)
@@ -689,14 +807,21 @@ def test_read_takes_the_highest_version_across_pages_and_parses_it():
     appconfig, stub = stubbed("appconfig")
     doc = encode_flags(FailoverFlags(models={"nova": manual("up")}))
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
-    stub.add_response("list_hosted_configuration_versions",
-                      {"Items": [{**base, "VersionNumber": 3}, {**base, "VersionNumber": 9}], "NextToken": "p2"},
-                      {**base, "MaxResults": 50})
-    stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 5}]},
-                      {**base, "MaxResults": 50, "NextToken": "p2"})
-    stub.add_response("get_hosted_configuration_version",
-                      {**base, "VersionNumber": 9, "ContentType": "application/json", "Content": body(doc)},
-                      {**base, "VersionNumber": 9})
+    stub.add_response(
+        "list_hosted_configuration_versions",
+        {"Items": [{**base, "VersionNumber": 3}, {**base, "VersionNumber": 9}], "NextToken": "p2"},
+        {**base, "MaxResults": 50},
+    )
+    stub.add_response(
+        "list_hosted_configuration_versions",
+        {"Items": [{**base, "VersionNumber": 5}]},
+        {**base, "MaxResults": 50, "NextToken": "p2"},
+    )
+    stub.add_response(
+        "get_hosted_configuration_version",
+        {**base, "VersionNumber": 9, "ContentType": "application/json", "Content": body(doc)},
+        {**base, "VersionNumber": 9},
+    )
 
     with stub:
         snapshot = flag_store(appconfig).read()
@@ -709,22 +834,54 @@ def test_a_change_is_written_with_the_version_lock_then_deployed():
     appconfig, ac_stub = stubbed("appconfig")
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
     current = FailoverFlags(models={"llama": manual("down")})
-    cw_stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(CLAUDE_ERRORS, "ALARM"),
-                                                              metric_alarm(CLAUDE_LATENCY, "OK"),
-                                                              metric_alarm(NOVA_ERRORS, "OK")]},
-                         DESCRIBE)
-    ac_stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 4}]},
-                         {**base, "MaxResults": 50})
-    ac_stub.add_response("get_hosted_configuration_version",
-                         {**base, "VersionNumber": 4, "ContentType": "application/json", "Content": body(encode_flags(current))},
-                         {**base, "VersionNumber": 4})
-    ac_stub.add_response("create_hosted_configuration_version", {**base, "VersionNumber": 5},
-                         {**base, "Content": ANY, "ContentType": "application/json", "LatestVersionNumber": 4,
-                          "Description": "failover-controller: down claude"})
-    ac_stub.add_response("start_deployment", {"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentNumber": 12,
-                                              "ConfigurationVersion": "5", "State": "DEPLOYING"},
-                         {"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentStrategyId": STRATEGY,
-                          "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "5", "Description": ANY})
+    cw_stub.add_response(
+        "describe_alarms",
+        {
+            "MetricAlarms": [
+                metric_alarm(CLAUDE_ERRORS, "ALARM"),
+                metric_alarm(CLAUDE_LATENCY, "OK"),
+                metric_alarm(NOVA_ERRORS, "OK"),
+            ]
+        },
+        DESCRIBE,
+    )
+    ac_stub.add_response(
+        "list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 4}]}, {**base, "MaxResults": 50}
+    )
+    ac_stub.add_response(
+        "get_hosted_configuration_version",
+        {**base, "VersionNumber": 4, "ContentType": "application/json", "Content": body(encode_flags(current))},
+        {**base, "VersionNumber": 4},
+    )
+    ac_stub.add_response(
+        "create_hosted_configuration_version",
+        {**base, "VersionNumber": 5},
+        {
+            **base,
+            "Content": ANY,
+            "ContentType": "application/json",
+            "LatestVersionNumber": 4,
+            "Description": "failover-controller: down claude",
+        },
+    )
+    ac_stub.add_response(
+        "start_deployment",
+        {
+            "ApplicationId": APP,
+            "EnvironmentId": ENV,
+            "DeploymentNumber": 12,
+            "ConfigurationVersion": "5",
+            "State": "DEPLOYING",
+        },
+        {
+            "ApplicationId": APP,
+            "EnvironmentId": ENV,
+            "DeploymentStrategyId": STRATEGY,
+            "ConfigurationProfileId": PROFILE,
+            "ConfigurationVersion": "5",
+            "Description": ANY,
+        },
+    )
 
     with cw_stub, ac_stub:
         outcome = stubbed_controller(cloudwatch, appconfig).reconcile(lambda: 60_000)
@@ -737,17 +894,29 @@ def test_no_change_checks_the_deployments_and_writes_nothing():
     cloudwatch, cw_stub = stubbed("cloudwatch")
     appconfig, ac_stub = stubbed("appconfig")
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
-    cw_stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(a, "OK") for a in ALARMS]},
-                         DESCRIBE)
-    ac_stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 2}]},
-                         {**base, "MaxResults": 50})
-    ac_stub.add_response("get_hosted_configuration_version",
-                         {**base, "VersionNumber": 2, "ContentType": "application/json", "Content": body(b'{"models": {}}')},
-                         {**base, "VersionNumber": 2})
-    ac_stub.add_response("list_deployments",
-                         {"Items": [{"DeploymentNumber": 3, "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "2",
-                                     "State": "COMPLETE"}]},
-                         {"ApplicationId": APP, "EnvironmentId": ENV, "MaxResults": 25})
+    cw_stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm(a, "OK") for a in ALARMS]}, DESCRIBE)
+    ac_stub.add_response(
+        "list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 2}]}, {**base, "MaxResults": 50}
+    )
+    ac_stub.add_response(
+        "get_hosted_configuration_version",
+        {**base, "VersionNumber": 2, "ContentType": "application/json", "Content": body(b'{"models": {}}')},
+        {**base, "VersionNumber": 2},
+    )
+    ac_stub.add_response(
+        "list_deployments",
+        {
+            "Items": [
+                {
+                    "DeploymentNumber": 3,
+                    "ConfigurationProfileId": PROFILE,
+                    "ConfigurationVersion": "2",
+                    "State": "COMPLETE",
+                }
+            ]
+        },
+        {"ApplicationId": APP, "EnvironmentId": ENV, "MaxResults": 25},
+    )
 
     with cw_stub, ac_stub:
         outcome = stubbed_controller(cloudwatch, appconfig).reconcile(lambda: 60_000)
@@ -762,27 +931,57 @@ def test_a_stubbed_conflict_on_start_deployment_is_retried_from_a_fresh_read():
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
     nova_firing = {"MetricAlarms": [metric_alarm(NOVA_ERRORS, "ALARM")] + [metric_alarm(a, "OK") for a in ALARMS[:2]]}
     seed = encode_flags(FailoverFlags())
-    written = encode_flags(plan(FailoverFlags(), MODEL_ALARMS,
-                                {NOVA_ERRORS: AlarmObservation(NOVA_ERRORS, "ALARM", "Threshold Crossed")},
-                                "2025-06-01T12:00:00Z").desired)
-    deploy_v2 = {"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentStrategyId": STRATEGY,
-                 "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "2", "Description": ANY}
+    written = encode_flags(
+        plan(
+            FailoverFlags(),
+            MODEL_ALARMS,
+            {NOVA_ERRORS: AlarmObservation(NOVA_ERRORS, "ALARM", "Threshold Crossed")},
+            "2025-06-01T12:00:00Z",
+        ).desired
+    )
+    deploy_v2 = {
+        "ApplicationId": APP,
+        "EnvironmentId": ENV,
+        "DeploymentStrategyId": STRATEGY,
+        "ConfigurationProfileId": PROFILE,
+        "ConfigurationVersion": "2",
+        "Description": ANY,
+    }
     # attempt 1: read, write version 2, deployment refused
     cw_stub.add_response("describe_alarms", nova_firing)
     ac_stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 1}]})
     ac_stub.add_response("get_hosted_configuration_version", {**base, "VersionNumber": 1, "Content": body(seed)})
-    ac_stub.add_response("create_hosted_configuration_version", {**base, "VersionNumber": 2},
-                         {**base, "Content": written, "ContentType": "application/json", "LatestVersionNumber": 1,
-                          "Description": ANY})
-    ac_stub.add_client_error("start_deployment", service_error_code="ConflictException", http_status_code=409,
-                             service_message="Deployment #3 is in progress", expected_params=deploy_v2)
+    ac_stub.add_response(
+        "create_hosted_configuration_version",
+        {**base, "VersionNumber": 2},
+        {**base, "Content": written, "ContentType": "application/json", "LatestVersionNumber": 1, "Description": ANY},
+    )
+    ac_stub.add_client_error(
+        "start_deployment",
+        service_error_code="ConflictException",
+        http_status_code=409,
+        service_message="Deployment #3 is in progress",
+        expected_params=deploy_v2,
+    )
     # attempt 2: re-read alarms and flags, find version 2 already right, only deploy it
     cw_stub.add_response("describe_alarms", nova_firing)
-    ac_stub.add_response("list_hosted_configuration_versions",
-                         {"Items": [{**base, "VersionNumber": 2}, {**base, "VersionNumber": 1}]})
+    ac_stub.add_response(
+        "list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 2}, {**base, "VersionNumber": 1}]}
+    )
     ac_stub.add_response("get_hosted_configuration_version", {**base, "VersionNumber": 2, "Content": body(written)})
-    ac_stub.add_response("list_deployments", {"Items": [{"DeploymentNumber": 3, "ConfigurationProfileId": PROFILE,
-                                                         "ConfigurationVersion": "1", "State": "COMPLETE"}]})
+    ac_stub.add_response(
+        "list_deployments",
+        {
+            "Items": [
+                {
+                    "DeploymentNumber": 3,
+                    "ConfigurationProfileId": PROFILE,
+                    "ConfigurationVersion": "1",
+                    "State": "COMPLETE",
+                }
+            ]
+        },
+    )
     ac_stub.add_response("start_deployment", {"DeploymentNumber": 4, "ConfigurationVersion": "2"}, deploy_v2)
     metrics = RecordingMetrics()
 
@@ -798,8 +997,12 @@ def test_a_stubbed_conflict_on_start_deployment_is_retried_from_a_fresh_read():
 def test_a_bad_request_after_someone_else_wrote_counts_as_a_conflict():
     appconfig, stub = stubbed("appconfig")
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
-    stub.add_client_error("create_hosted_configuration_version", service_error_code="BadRequestException",
-                          http_status_code=400, service_message="LatestVersionNumber does not match")
+    stub.add_client_error(
+        "create_hosted_configuration_version",
+        service_error_code="BadRequestException",
+        http_status_code=400,
+        service_message="LatestVersionNumber does not match",
+    )
     stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 8}]})
 
     with stub, pytest.raises(WriteConflict):
@@ -809,8 +1012,12 @@ def test_a_bad_request_after_someone_else_wrote_counts_as_a_conflict():
 def test_a_bad_request_for_any_other_reason_is_not_retried():
     appconfig, stub = stubbed("appconfig")
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
-    stub.add_client_error("create_hosted_configuration_version", service_error_code="BadRequestException",
-                          http_status_code=400, service_message="Configuration failed JSON Schema validation")
+    stub.add_client_error(
+        "create_hosted_configuration_version",
+        service_error_code="BadRequestException",
+        http_status_code=400,
+        service_message="Configuration failed JSON Schema validation",
+    )
     stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 7}]})
 
     with stub, pytest.raises(ClientError, match="BadRequestException"):

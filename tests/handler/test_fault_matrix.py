@@ -51,8 +51,9 @@ def ask(make_event, lambda_context):
 
 
 @pytest.mark.parametrize("error_class", sorted(MATRIX))
-def test_only_model_failing_returns_the_mapped_status(error_class, router_service, fake_bedrock, make_event,
-                                                      lambda_context):
+def test_only_model_failing_returns_the_mapped_status(
+    error_class, router_service, fake_bedrock, make_event, lambda_context
+):
     retried, status, code = MATRIX[error_class]
     router_service(config(with_fallback=False))
     fake_bedrock.script(PRIMARY, error_for(error_class))
@@ -62,8 +63,9 @@ def test_only_model_failing_returns_the_mapped_status(error_class, router_servic
 
 
 @pytest.mark.parametrize("error_class", sorted(MATRIX))
-def test_retryable_errors_fail_over_and_others_fail_fast(error_class, router_service, fake_bedrock, make_event,
-                                                         lambda_context):
+def test_retryable_errors_fail_over_and_others_fail_fast(
+    error_class, router_service, fake_bedrock, make_event, lambda_context
+):
     retried, status, code = MATRIX[error_class]
     router_service(config(with_fallback=True))
     fake_bedrock.script(PRIMARY, error_for(error_class))
@@ -71,8 +73,12 @@ def test_retryable_errors_fail_over_and_others_fail_fast(error_class, router_ser
     if retried:
         assert got_status == 200
         assert body["routing"]["model"] == "fallback"
-        assert body["routing"]["attempts"][0] == {**body["routing"]["attempts"][0], "model": "primary",
-                                                  "outcome": "error", "error": error_class}
+        assert body["routing"]["attempts"][0] == {
+            **body["routing"]["attempts"][0],
+            "model": "primary",
+            "outcome": "error",
+            "error": error_class,
+        }
         assert fake_bedrock.model_ids == [PRIMARY, FALLBACK]
     else:
         assert (got_status, body["error"]["code"]) == (status, code)
@@ -86,5 +92,7 @@ def test_every_model_failing_is_a_503_naming_each_attempt(router_service, fake_b
     status, body = ask(make_event, lambda_context)
     assert (status, body["error"]["code"]) == (503, "all_models_failed")
     assert [(a["model"], a["error"]) for a in body["error"]["details"]["attempts"]] == [
-        ("primary", "ThrottlingException"), ("fallback", "ServiceUnavailableException")]
+        ("primary", "ThrottlingException"),
+        ("fallback", "ServiceUnavailableException"),
+    ]
     assert "primary: ThrottlingException" in body["error"]["message"]

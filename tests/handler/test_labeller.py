@@ -33,17 +33,32 @@ OTHER_ANSWER = "Retries are fine; the network is reliable"
 
 def sample(**over) -> dict:
     body = {
-        "v": 1, "request_id": "req-1", "sampled_at": "2026-12-01T15:29:59.123Z", "route": "auto",
-        "config_version": "7", "scorer": "bundled", "scorer_version": "bundled-2026-12-01",
-        "served_model": "claude-haiku", "weak_model": "claude-haiku", "strong_model": "claude-opus",
-        "judge_model": "claude-opus", "daily_budget_usd": 5.0,
+        "v": 1,
+        "request_id": "req-1",
+        "sampled_at": "2026-12-01T15:29:59.123Z",
+        "route": "auto",
+        "config_version": "7",
+        "scorer": "bundled",
+        "scorer_version": "bundled-2026-12-01",
+        "served_model": "claude-haiku",
+        "weak_model": "claude-haiku",
+        "strong_model": "claude-opus",
+        "judge_model": "claude-opus",
+        "daily_budget_usd": 5.0,
         "models": {
             "claude-haiku": {"model_id": "haiku-id", "region": None, "input_per_1k": 0.001, "output_per_1k": 0.005},
-            "claude-opus": {"model_id": "opus-id", "region": "us-west-2", "input_per_1k": 0.005,
-                            "output_per_1k": 0.025},
+            "claude-opus": {
+                "model_id": "opus-id",
+                "region": "us-west-2",
+                "input_per_1k": 0.005,
+                "output_per_1k": 0.025,
+            },
         },
-        "system": None, "route_system": None, "max_tokens": 512,
-        "messages": [{"role": "user", "text": PROMPT}], "answer": ANSWER,
+        "system": None,
+        "route_system": None,
+        "max_tokens": 512,
+        "messages": [{"role": "user", "text": PROMPT}],
+        "answer": ANSWER,
         "served_cost_usd": 0.00013,
     }
     body.update(over)
@@ -61,8 +76,17 @@ class FakeConverse:
         self.tokens = tokens
 
     def __call__(self, model_key, model_id, region, system, messages, max_tokens, *, inference=None):
-        self.calls.append({"model_key": model_key, "model_id": model_id, "region": region, "system": system,
-                           "messages": messages, "max_tokens": max_tokens, "inference": inference})
+        self.calls.append(
+            {
+                "model_key": model_key,
+                "model_id": model_id,
+                "region": region,
+                "system": system,
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "inference": inference,
+            }
+        )
         if self.during is not None:
             during, self.during = self.during, None
             during()
@@ -125,22 +149,36 @@ def test_a_label_is_stored_with_features_verdicts_and_costs_and_no_prompt_or_ans
     (item,) = [i for i in scan(dynamodb) if i["pk"]["S"].startswith("label#")]
     label = json.loads(item["doc"]["S"])
     assert label["verdicts"] == [1.0, 1.0] and label["target"] == 1.0
-    assert (label["weak_model"], label["strong_model"], label["served_model"]) == ("claude-haiku", "claude-opus",
-                                                                                   "claude-haiku")
-    assert (label["config_version"], label["scorer"], label["scorer_version"]) == ("7", "bundled",
-                                                                                   "bundled-2026-12-01")
+    assert (label["weak_model"], label["strong_model"], label["served_model"]) == (
+        "claude-haiku",
+        "claude-opus",
+        "claude-haiku",
+    )
+    assert (label["config_version"], label["scorer"], label["scorer_version"]) == ("7", "bundled", "bundled-2026-12-01")
     # three calls of 1000 in / 100 out: opus answering ($0.0075) and judging twice ($0.015)
-    assert label["cost_usd"] == {"other": pytest.approx(0.0075), "judge": pytest.approx(0.015),
-                                 "total": pytest.approx(0.0225), "served": 0.00013}  # beside the judged answer's
+    assert label["cost_usd"] == {
+        "other": pytest.approx(0.0075),
+        "judge": pytest.approx(0.015),
+        "total": pytest.approx(0.0225),
+        "served": 0.00013,
+    }  # beside the judged answer's
     assert item["pk"] == {"S": "label#auto"} and item["sk"] == {"S": "2026-12-01T15:29:59.123Z#req-1"}
     assert int(item["expires_at"]["N"]) == int(NOW.timestamp()) + 180 * 86400
     # and the feature vector is the one the router's scorer computes for this prompt
-    assert FeatureVector.from_json(label["features"]) == vectorize(*split_prompt(
-        [Message("user", (("text", PROMPT),))], None))
+    assert FeatureVector.from_json(label["features"]) == vectorize(
+        *split_prompt([Message("user", (("text", PROMPT),))], None)
+    )
     # and no word of the prompt or either answer is anywhere in the table
     everything = json.dumps(scan(dynamodb)).lower()
     for word in {*PROMPT.lower().split(), *ANSWER.lower().split(), *OTHER_ANSWER.lower().split()} - {
-            "the", "a", "in", "is", "each", "are", "fine;"}:
+        "the",
+        "a",
+        "in",
+        "is",
+        "each",
+        "are",
+        "fine;",
+    }:
         if len(word) > 3:
             assert word.strip(";,.") not in everything, word
     # and the day's spend is in the budget item
@@ -185,8 +223,12 @@ def test_the_day_stops_when_the_budget_is_spent_and_the_next_day_starts_again(st
     assert store.spent_on("auto", "2026-12-01") == pytest.approx(0.045)  # the refused reservation left no trace
     # and the next UTC day labels again
     tomorrow = datetime(2026, 12, 2, 0, 0, 1, tzinfo=UTC)
-    assert label_sample(sample(daily_budget_usd=budget, request_id="req-4"), converse=converse, store=store,
-                        now=tomorrow).kind == "stored"
+    assert (
+        label_sample(
+            sample(daily_budget_usd=budget, request_id="req-4"), converse=converse, store=store, now=tomorrow
+        ).kind
+        == "stored"
+    )
     assert len([i for i in scan(dynamodb) if i["pk"]["S"] == "label#auto"]) == 3
 
 
@@ -210,12 +252,14 @@ def test_concurrent_labellers_see_each_others_reservations(store):
     second: dict = {}
 
     def another_labeller():  # a second sample arrives while the first one's other model is answering
-        second["outcome"] = label_sample(sample(daily_budget_usd=budget, request_id="req-2"),
-                                         converse=FakeConverse(), store=store, now=NOW)
+        second["outcome"] = label_sample(
+            sample(daily_budget_usd=budget, request_id="req-2"), converse=FakeConverse(), store=store, now=NOW
+        )
 
     # When two samples are labelled at the same time
-    first = label_sample(sample(daily_budget_usd=budget), converse=FakeConverse(during=another_labeller),
-                         store=store, now=NOW)
+    first = label_sample(
+        sample(daily_budget_usd=budget), converse=FakeConverse(during=another_labeller), store=store, now=NOW
+    )
     # Then the first one's reservation was on the day's budget before its first call: the second is over budget
     assert first.kind == "stored" and second["outcome"].kind == "over_budget"
     # and once the first is done, the day's spend is what it really cost
@@ -246,17 +290,22 @@ def test_an_unparseable_verdict_is_counted_spent_and_not_stored(store, dynamodb)
     assert store.spent_on("auto", "2026-12-01") == pytest.approx(0.0225)  # the calls were made and paid for
 
 
-@pytest.mark.parametrize("change, problem", [
-    ({"v": 2}, "v must be 1"),
-    ({"messages": []}, "messages must be a non-empty list"),
-    ({"messages": [{"role": "assistant", "text": "hi"}]}, "start with a user message"),
-    ({"served_model": "nova-pro"}, "served_model must be the weak or the strong model"),
-    ({"weak_model": "claude-opus"}, "must differ"),
-    ({"models": {"claude-haiku": {"model_id": "x", "input_per_1k": 0, "output_per_1k": 0}}},
-     "models.claude-opus.model_id"),
-    ({"daily_budget_usd": 0}, "daily_budget_usd"),
-    ({"sampled_at": "yesterday"}, "sampled_at"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"v": 2}, "v must be 1"),
+        ({"messages": []}, "messages must be a non-empty list"),
+        ({"messages": [{"role": "assistant", "text": "hi"}]}, "start with a user message"),
+        ({"served_model": "nova-pro"}, "served_model must be the weak or the strong model"),
+        ({"weak_model": "claude-opus"}, "must differ"),
+        (
+            {"models": {"claude-haiku": {"model_id": "x", "input_per_1k": 0, "output_per_1k": 0}}},
+            "models.claude-opus.model_id",
+        ),
+        ({"daily_budget_usd": 0}, "daily_budget_usd"),
+        ({"sampled_at": "yesterday"}, "sampled_at"),
+    ],
+)
 def test_an_invalid_sample_is_refused_before_any_call(store, change, problem):
     converse = FakeConverse()
     outcome = label_sample(sample(**change), converse=converse, store=store, now=NOW)
@@ -293,8 +342,12 @@ def test_a_model_that_rejects_the_request_is_a_final_skip(store):
 def test_the_conversation_and_both_system_texts_reach_the_other_model(store):
     converse = FakeConverse()
     turns = [{"role": "user", "text": "Hi"}, {"role": "assistant", "text": "Hello"}, {"role": "user", "text": "Q?"}]
-    label_sample(sample(messages=turns, system="Be brief.", route_system="You are support."), converse=converse,
-                 store=store, now=NOW)
+    label_sample(
+        sample(messages=turns, system="Be brief.", route_system="You are support."),
+        converse=converse,
+        store=store,
+        now=NOW,
+    )
     other = converse.calls[0]
     assert other["system"] == "You are support.\n\nBe brief."
     assert [m["role"] for m in other["messages"]] == ["user", "assistant", "user"]
@@ -317,11 +370,14 @@ def test_the_other_model_is_asked_with_the_callers_settings_and_within_its_outpu
     assert all(c["inference"] is None for c in converse.judge_calls)
 
 
-@pytest.mark.parametrize("change, problem", [
-    ({"inference": {"stop": "END"}}, "inference.stop"),
-    ({"inference": {"temperature": 2}}, "inference.temperature"),
-    ({"inference": []}, "inference must be an object"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"inference": {"stop": "END"}}, "inference.stop"),
+        ({"inference": {"temperature": 2}}, "inference.temperature"),
+        ({"inference": []}, "inference must be an object"),
+    ],
+)
 def test_invalid_sampling_settings_are_refused_before_any_call(store, change, problem):
     converse = FakeConverse()
     outcome = label_sample(sample(**change), converse=converse, store=store, now=NOW)
@@ -335,20 +391,30 @@ def test_the_converse_adapter_sends_a_real_converse_request_and_reads_usage():
     # Given a real bedrock-runtime client under botocore's Stubber (request and response shapes checked)
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     stub = Stubber(client)
-    stub.add_response("converse", {
-        "output": {"message": {"role": "assistant", "content": [{"text": "VERDICT: B"}]}}, "stopReason": "end_turn",
-        "usage": {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15}, "metrics": {"latencyMs": 9}},
-        {"modelId": "opus-id", "messages": [{"role": "user", "content": [{"text": "q"}]}],
-         "system": [{"text": JUDGE_SYSTEM}], "inferenceConfig": {"maxTokens": 64}})
+    stub.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "VERDICT: B"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15},
+            "metrics": {"latencyMs": 9},
+        },
+        {
+            "modelId": "opus-id",
+            "messages": [{"role": "user", "content": [{"text": "q"}]}],
+            "system": [{"text": JUDGE_SYSTEM}],
+            "inferenceConfig": {"maxTokens": 64},
+        },
+    )
     converse = wiring.bedrock_converse(BedrockConverse(lambda region, timeout: client))
     with stub:
-        assert converse("claude-opus", "opus-id", None, JUDGE_SYSTEM, [{"role": "user", "content": [{"text": "q"}]}],
-                        64) == ("VERDICT: B", 12, 3)
+        assert converse(
+            "claude-opus", "opus-id", None, JUDGE_SYSTEM, [{"role": "user", "content": [{"text": "q"}]}], 64
+        ) == ("VERDICT: B", 12, 3)
     stub.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize("error_class", ["ValidationException", "AccessDeniedException",
-                                         "ResourceNotFoundException"])
+@pytest.mark.parametrize("error_class", ["ValidationException", "AccessDeniedException", "ResourceNotFoundException"])
 def test_the_converse_adapter_turns_errors_no_retry_can_fix_into_a_final_rejection(error_class):
     # Given Bedrock refusing the call for good: invalid, not allowed, or an unknown model
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
@@ -361,8 +427,10 @@ def test_the_converse_adapter_turns_errors_no_retry_can_fix_into_a_final_rejecti
     assert raised.value.error_class == error_class
 
 
-@pytest.mark.parametrize("error_class, status", [("ThrottlingException", 429), ("InternalServerException", 500),
-                                                 ("ServiceUnavailableException", 503)])
+@pytest.mark.parametrize(
+    "error_class, status",
+    [("ThrottlingException", 429), ("InternalServerException", 500), ("ServiceUnavailableException", 503)],
+)
 def test_the_converse_adapter_raises_passing_failures_for_a_retry(error_class, status):
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     stub = Stubber(client)
@@ -375,15 +443,31 @@ def test_the_converse_adapter_raises_passing_failures_for_a_retry(error_class, s
 def test_the_converse_adapter_sends_the_callers_settings():
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     stub = Stubber(client)
-    stub.add_response("converse", {
-        "output": {"message": {"role": "assistant", "content": [{"text": "one"}]}}, "stopReason": "stop_sequence",
-        "usage": {"inputTokens": 5, "outputTokens": 1, "totalTokens": 6}, "metrics": {"latencyMs": 9}},
-        {"modelId": "opus-id", "messages": [{"role": "user", "content": [{"text": "q"}]}],
-         "inferenceConfig": {"maxTokens": 64, "temperature": 0.2, "topP": 0.9, "stopSequences": ["END"]}})
+    stub.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "one"}]}},
+            "stopReason": "stop_sequence",
+            "usage": {"inputTokens": 5, "outputTokens": 1, "totalTokens": 6},
+            "metrics": {"latencyMs": 9},
+        },
+        {
+            "modelId": "opus-id",
+            "messages": [{"role": "user", "content": [{"text": "q"}]}],
+            "inferenceConfig": {"maxTokens": 64, "temperature": 0.2, "topP": 0.9, "stopSequences": ["END"]},
+        },
+    )
     converse = wiring.bedrock_converse(BedrockConverse(lambda region, timeout: client))
     with stub:
-        assert converse("claude-opus", "opus-id", None, None, [{"role": "user", "content": [{"text": "q"}]}], 64,
-                        inference={"stop": ["END"], "temperature": 0.2, "top_p": 0.9}) == ("one", 5, 1)
+        assert converse(
+            "claude-opus",
+            "opus-id",
+            None,
+            None,
+            [{"role": "user", "content": [{"text": "q"}]}],
+            64,
+            inference={"stop": ["END"], "temperature": 0.2, "top_p": 0.9},
+        ) == ("one", 5, 1)
     stub.assert_no_pending_responses()
 
 
@@ -391,10 +475,22 @@ def test_the_converse_adapter_sends_the_callers_settings():
 
 
 def sqs_event(*bodies: str) -> dict:
-    return {"Records": [{
-        "messageId": f"m{i}", "receiptHandle": f"rh{i}", "body": body, "attributes": {}, "messageAttributes": {},
-        "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:labels",
-        "awsRegion": "us-east-1"} for i, body in enumerate(bodies)]}
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"rh{i}",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:labels",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
 
 
 @pytest.fixture
@@ -487,16 +583,20 @@ def labeller_stdout(capsys):
     log_handler.stream = previous
 
 
-def test_a_judge_the_labeller_may_not_call_is_a_final_skip_with_its_error_class(lambda_handler, store,
-                                                                               labeller_stdout):
+def test_a_judge_the_labeller_may_not_call_is_a_final_skip_with_its_error_class(lambda_handler, store, labeller_stdout):
     # Given the real Converse adapter, the other model answering and the judge refused (AccessDeniedException)
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     stub = Stubber(client)
-    stub.add_response("converse", {
-        "output": {"message": {"role": "assistant", "content": [{"text": OTHER_ANSWER}]}}, "stopReason": "end_turn",
-        "usage": {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100}, "metrics": {"latencyMs": 9}})
-    stub.add_client_error("converse", "AccessDeniedException", "not authorized to invoke opus-id",
-                          http_status_code=403)
+    stub.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": OTHER_ANSWER}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100},
+            "metrics": {"latencyMs": 9},
+        },
+    )
+    stub.add_client_error("converse", "AccessDeniedException", "not authorized to invoke opus-id", http_status_code=403)
     converse = wiring.bedrock_converse(BedrockConverse(lambda region, timeout: client))
     # When the sample is handled
     with stub:

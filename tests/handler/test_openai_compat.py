@@ -11,8 +11,13 @@ from tests.adapter import lambda_handler
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 NOVA_ID = "us.amazon.nova-pro-v1:0"
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"
-TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {
-    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 
 
@@ -38,10 +43,21 @@ def chat(**body) -> dict:
 
 
 def test_json_schema_is_served_by_a_forced_tool_and_returned_as_content(router, post, fake_bedrock):
-    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
-        {"toolUse": {"toolUseId": "t1", "name": "city_answer", "input": {"city": "Paris"}}}]))
-    status, body, _ = post(chat(response_format={"type": "json_schema", "json_schema": {
-        "name": "city_answer", "schema": SCHEMA, "strict": True}}))
+    fake_bedrock.script(
+        HAIKU_ID,
+        fake_bedrock.response(
+            stop_reason="tool_use",
+            content=[{"toolUse": {"toolUseId": "t1", "name": "city_answer", "input": {"city": "Paris"}}}],
+        ),
+    )
+    status, body, _ = post(
+        chat(
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "city_answer", "schema": SCHEMA, "strict": True},
+            }
+        )
+    )
     # Then the model was forced to fill the schema, and the client gets JSON content, not a tool call
     assert status == 200
     sent = fake_bedrock.requests[0]["toolConfig"]
@@ -53,15 +69,19 @@ def test_json_schema_is_served_by_a_forced_tool_and_returned_as_content(router, 
 
 
 def test_json_object_mode_asks_for_an_object(router, post, fake_bedrock):
-    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
-        {"toolUse": {"toolUseId": "t1", "name": "structured_output", "input": {"answer": 42}}}]))
+    fake_bedrock.script(
+        HAIKU_ID,
+        fake_bedrock.response(
+            stop_reason="tool_use",
+            content=[{"toolUse": {"toolUseId": "t1", "name": "structured_output", "input": {"answer": 42}}}],
+        ),
+    )
     status, body, _ = post(chat(response_format={"type": "json_object"}))
     assert status == 200 and json.loads(body["choices"][0]["message"]["content"]) == {"answer": 42}
     assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == {"tool": {"name": "structured_output"}}
 
 
-def test_structured_output_on_a_model_without_tools_is_a_clear_400(router_service, routing_config, post,
-                                                                  fake_bedrock):
+def test_structured_output_on_a_model_without_tools_is_a_clear_400(router_service, routing_config, post, fake_bedrock):
     # Given faq's model cannot use tools
     routing_config["models"]["claude-haiku"]["supports_tools"] = False
     routing_config["models"]["claude-haiku"]["fallbacks"] = []
@@ -77,11 +97,14 @@ def test_structured_output_on_a_model_without_tools_is_a_clear_400(router_servic
 # --- tool_choice --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("choice", "converse"), [
-    ("auto", {"auto": {}}),
-    ("required", {"any": {}}),
-    ({"type": "function", "function": {"name": "get_weather"}}, {"tool": {"name": "get_weather"}}),
-])
+@pytest.mark.parametrize(
+    ("choice", "converse"),
+    [
+        ("auto", {"auto": {}}),
+        ("required", {"any": {}}),
+        ({"type": "function", "function": {"name": "get_weather"}}, {"tool": {"name": "get_weather"}}),
+    ],
+)
 def test_tool_choice_reaches_converse(router, post, fake_bedrock, choice, converse):
     status, _, _ = post(chat(tools=[TOOL], tool_choice=choice))
     assert status == 200
@@ -134,11 +157,24 @@ def test_raw_invalid_utf8_is_invalid_json_not_a_model_error(router, make_event, 
 
 def test_tool_call_arguments_nested_970_deep_are_a_400(router, post, fake_bedrock):
     deep = "[" * 970 + "]" * 970
-    body = {"model": "faq", "tools": [TOOL], "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                              "function": {"name": "get_weather", "arguments": '{"a": ' + deep + "}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]}
+    body = {
+        "model": "faq",
+        "tools": [TOOL],
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"a": ' + deep + "}"},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        ],
+    }
     status, reply, _ = post(body)
     assert status == 400 and reply["error"]["code"] == "invalid_json"
     assert fake_bedrock.requests == []
@@ -148,7 +184,8 @@ def test_tool_call_arguments_nested_970_deep_are_a_400(router, post, fake_bedroc
 
 
 def test_the_tier_comes_from_api_gateways_identity_not_from_a_header_the_client_sets(
-        router_service, routing_config, post, fake_bedrock):
+    router_service, routing_config, post, fake_bedrock
+):
     # Given a premium caller key id, and a free-tier key id that may only use haiku
     routing_config["tiers"]["free"] = {"allowed_models": ["claude-haiku"]}
     routing_config["tiers"]["premium"] = {}
@@ -185,7 +222,8 @@ def test_api_gateways_request_id_is_the_answers_id(router, make_event, lambda_co
 
 
 def test_a_first_attempt_gets_a_multiple_of_its_models_slo_not_a_share_of_the_deadline(
-        router_service, routing_config, post, fake_bedrock):
+    router_service, routing_config, post, fake_bedrock
+):
     # Given haiku's latency SLO is 3 s, the multiple is 2, and the buffered deadline is 120 s
     routing_config["models"]["claude-haiku"]["latency_slo_ms"] = 3000
     routing_config["resilience"] = {"attempt_slo_multiple": 2.0, "total_deadline_ms": 120_000}
@@ -203,8 +241,9 @@ def test_a_first_attempt_gets_a_multiple_of_its_models_slo_not_a_share_of_the_de
     assert timeouts == [6]
 
 
-def test_when_every_model_is_cooling_down_retry_after_is_the_real_cool_down(router_service, routing_config, post,
-                                                                            fake_bedrock):
+def test_when_every_model_is_cooling_down_retry_after_is_the_real_cool_down(
+    router_service, routing_config, post, fake_bedrock
+):
     # Given a breaker that opens on the first failure for 40 s, and every model failing
     routing_config["resilience"] = {"breaker_failure_rate": 1.0, "breaker_min_calls": 1, "breaker_cooldown_s": 40}
     router_service(routing_config)
@@ -238,8 +277,9 @@ def test_the_tracer_is_built_only_when_tracing_is_on(router, post, fake_bedrock,
     assert observability._tracer is not None
 
 
-def test_a_refused_request_logs_its_features_so_a_replay_can_re_decide_it(router, post, fake_bedrock,
-                                                                          captured_stdout, parse_json_lines):
+def test_a_refused_request_logs_its_features_so_a_replay_can_re_decide_it(
+    router, post, fake_bedrock, captured_stdout, parse_json_lines
+):
     captured_stdout.readouterr()
     status, _, _ = post(chat(model="gpt-4o"))
     assert status == 404

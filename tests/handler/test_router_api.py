@@ -94,7 +94,8 @@ def test_route_with_messages_answers_with_routing_usage_and_cost(router, call, f
 
 
 def test_route_with_a_prompt_calls_the_routes_model_with_its_max_tokens_and_system_prompt(
-        router_service, routing_config, call, fake_bedrock):
+    router_service, routing_config, call, fake_bedrock
+):
     # Given the tech_support route has its own system prompt
     routing_config["routes"]["tech_support"]["system_prompt"] = "You are a support engineer."
     router_service(routing_config)
@@ -133,8 +134,7 @@ def test_an_unknown_task_is_a_404_listing_every_name_that_exists(router, call, f
     assert fake_bedrock.requests == []
 
 
-def test_unknown_names_go_to_a_route_only_when_the_config_says_so(router_service, routing_config, call,
-                                                                   fake_bedrock):
+def test_unknown_names_go_to_a_route_only_when_the_config_says_so(router_service, routing_config, call, fake_bedrock):
     # Given a config that explicitly sends unknown names to faq
     routing_config["unknown_model_route"] = "faq"
     router_service(routing_config)
@@ -163,20 +163,37 @@ def test_a_request_without_a_task_goes_to_the_default_route(router, call, fake_b
         pytest.param("[1, 2]", 400, "invalid_request", "JSON object", id="array-body"),
         pytest.param('"hello"', 400, "invalid_request", "JSON object", id="string-body"),
         pytest.param({"messages": 5}, 400, "invalid_request", "messages", id="messages-not-a-list"),
-        pytest.param({"prompt": "hi", "max_tokens": -1}, 400, "invalid_request", "max_tokens",
-                     id="negative-max-tokens"),
-        pytest.param({"prompt": "hi", "temperature": "hot"}, 400, "invalid_request", "temperature",
-                     id="temperature-text"),
+        pytest.param(
+            {"prompt": "hi", "max_tokens": -1}, 400, "invalid_request", "max_tokens", id="negative-max-tokens"
+        ),
+        pytest.param(
+            {"prompt": "hi", "temperature": "hot"}, 400, "invalid_request", "temperature", id="temperature-text"
+        ),
         pytest.param({"prompt": "hi", "colour": "red"}, 400, "invalid_request", "colour", id="unknown-field"),
         pytest.param({"messages": []}, 400, "empty_messages", "messages", id="empty-messages"),
         pytest.param({}, 400, "empty_messages", "messages", id="neither-prompt-nor-messages"),
         pytest.param({"prompt": "   "}, 400, "empty_messages", "prompt", id="blank-prompt"),
-        pytest.param({"prompt": "a", "messages": [{"role": "user", "content": "b"}]}, 400, "invalid_request",
-                     "not both", id="prompt-and-messages"),
-        pytest.param({"messages": [{"role": "assistant", "content": "hello"}]}, 400, "invalid_request",
-                     "start with a user message", id="starts-with-assistant"),
-        pytest.param({"messages": [{"role": "user", "content": [{"type": "image", "format": "png", "data": "@@@"}]}]},
-                     400, "invalid_request", "base64", id="image-not-base64"),
+        pytest.param(
+            {"prompt": "a", "messages": [{"role": "user", "content": "b"}]},
+            400,
+            "invalid_request",
+            "not both",
+            id="prompt-and-messages",
+        ),
+        pytest.param(
+            {"messages": [{"role": "assistant", "content": "hello"}]},
+            400,
+            "invalid_request",
+            "start with a user message",
+            id="starts-with-assistant",
+        ),
+        pytest.param(
+            {"messages": [{"role": "user", "content": [{"type": "image", "format": "png", "data": "@@@"}]}]},
+            400,
+            "invalid_request",
+            "base64",
+            id="image-not-base64",
+        ),
         pytest.param({"prompt": "hi", "stop": [""]}, 400, "invalid_request", "stop", id="empty-stop-sequence"),
         pytest.param('{"prompt": "hi \\ud800"}', 400, "invalid_json", "surrogate", id="lone-surrogate-escape"),
         pytest.param("[" * 100_000 + "]" * 100_000, 400, "invalid_json", "nested too deeply", id="deep-nesting"),
@@ -231,9 +248,14 @@ def test_a_base64_encoded_body_is_decoded(router, call):
     assert reply.body["routing"]["route"] == "faq"
 
 
-@pytest.mark.parametrize(("method", "path", "status", "code"), [
-    ("GET", "/v1/nothing", 404, "not_found"), ("POST", "/v2/route", 404, "not_found"),
-    ("GET", "/v1/route", 405, "method_not_allowed")])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/nothing", 404, "not_found"),
+        ("POST", "/v2/route", 404, "not_found"),
+        ("GET", "/v1/route", 405, "method_not_allowed"),
+    ],
+)
 def test_an_unknown_endpoint_is_a_json_4xx(router, call, method, path, status, code):
     # When nothing serves the method and path
     reply = call(method, path)
@@ -247,19 +269,24 @@ def test_an_unknown_endpoint_is_a_json_4xx(router, call, method, path, status, c
 def test_a_document_block_reaches_converse_as_bytes(router, call, fake_bedrock):
     # Given a message with text and a PDF
     data = base64.b64encode(b"%PDF-1.4 tiny").decode()
-    content = [{"type": "text", "text": "Summarise this"},
-               {"type": "document", "format": "pdf", "name": "report", "data": data}]
+    content = [
+        {"type": "text", "text": "Summarise this"},
+        {"type": "document", "format": "pdf", "name": "report", "data": data},
+    ]
     # When it is routed to analytics
     reply = call("POST", "/v1/route", {"task": "analytics", "messages": [{"role": "user", "content": content}]})
     # Then Converse gets the document as raw bytes
     assert reply.status == 200
     sent = fake_bedrock.requests[0]["messages"][0]["content"]
-    assert sent == [{"text": "Summarise this"},
-                    {"document": {"format": "pdf", "name": "report", "source": {"bytes": b"%PDF-1.4 tiny"}}}]
+    assert sent == [
+        {"text": "Summarise this"},
+        {"document": {"format": "pdf", "name": "report", "source": {"bytes": b"%PDF-1.4 tiny"}}},
+    ]
 
 
-def test_the_callers_api_key_picks_its_tier_and_the_tier_limits_the_models(router_service, routing_config, call,
-                                                                            fake_bedrock):
+def test_the_callers_api_key_picks_its_tier_and_the_tier_limits_the_models(
+    router_service, routing_config, call, fake_bedrock
+):
     # Given API key "key-free" is on a tier that may not use claude-opus
     routing_config["tiers"]["free"] = {"allowed_models": ["claude-haiku", "nova-pro"]}
     routing_config["callers"] = {"key-free": "free"}
@@ -304,8 +331,9 @@ def test_a_validation_exception_is_a_400_and_no_fallback_is_tried(router, call, 
     assert fake_bedrock.model_ids == [HAIKU_ID]
 
 
-def test_access_denied_on_the_primary_falls_back_and_counts_loudly(router, call, fake_bedrock, captured_stdout,
-                                                                   parse_json_lines):
+def test_access_denied_on_the_primary_falls_back_and_counts_loudly(
+    router, call, fake_bedrock, captured_stdout, parse_json_lines
+):
     # Given a new account whose Claude Marketplace subscription is not done yet: haiku refuses access
     fake_bedrock.fail(HAIKU_ID, "AccessDeniedException", "You don't have access to the model", 403)
     captured_stdout.readouterr()
@@ -337,10 +365,14 @@ def only_haiku_allowed(config: dict) -> dict:
     return config
 
 
-@pytest.mark.parametrize("make_config", [lambda base: single_model_config(), only_haiku_allowed],
-                         ids=["one-model-catalog", "fallbacks-not-allowed-for-tier"])
-def test_throttling_with_no_capable_fallback_is_a_429_with_retry_after(router_service, routing_config, call,
-                                                                       fake_bedrock, make_config):
+@pytest.mark.parametrize(
+    "make_config",
+    [lambda base: single_model_config(), only_haiku_allowed],
+    ids=["one-model-catalog", "fallbacks-not-allowed-for-tier"],
+)
+def test_throttling_with_no_capable_fallback_is_a_429_with_retry_after(
+    router_service, routing_config, call, fake_bedrock, make_config
+):
     # Given faq's model throttles and no other model may take the request
     router_service(make_config(routing_config))
     fake_bedrock.fail(HAIKU_ID, "ThrottlingException", "Too many requests", 429)
@@ -386,8 +418,11 @@ def test_when_every_model_fails_the_caller_gets_503_listing_the_attempts(router,
     # Then 503 all_models_failed with each attempt
     assert reply.status == 503
     assert reply.body["error"]["code"] == "all_models_failed"
-    assert [a["model"] for a in reply.body["error"]["details"]["attempts"]] == ["claude-haiku", "nova-pro",
-                                                                               "claude-sonnet"]
+    assert [a["model"] for a in reply.body["error"]["details"]["attempts"]] == [
+        "claude-haiku",
+        "nova-pro",
+        "claude-sonnet",
+    ]
     assert reply.headers["retry-after"] == "1"
 
 
@@ -422,8 +457,9 @@ def test_chat_completions_answers_in_openai_shape_with_router_headers(router, ca
     ],
     ids=["route", "alias", "model-key"],
 )
-def test_chat_completions_model_may_name_a_route_an_alias_or_a_model(router, call, fake_bedrock, model, route,
-                                                                     served_by, model_id):
+def test_chat_completions_model_may_name_a_route_an_alias_or_a_model(
+    router, call, fake_bedrock, model, route, served_by, model_id
+):
     # When `model` is a route, an alias of a route, or a catalog model key
     reply = call("POST", "/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "Hi"}]})
     # Then it resolves to that route or model
@@ -468,22 +504,45 @@ def test_chat_completions_refuses_an_image_by_remote_url(router, call, fake_bedr
 
 def test_chat_completions_maps_tools_to_tool_config_and_tool_use_to_tool_calls(router, call, fake_bedrock):
     # Given the model decides to call a tool
-    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(
-        stop_reason="tool_use",
-        content=[{"text": "Let me look."},
-                 {"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather", "input": {"city": "Paris"}}}],
-    ))
-    tools = [{"type": "function", "function": {
-        "name": "get_weather", "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    fake_bedrock.script(
+        HAIKU_ID,
+        fake_bedrock.response(
+            stop_reason="tool_use",
+            content=[
+                {"text": "Let me look."},
+                {"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather", "input": {"city": "Paris"}}},
+            ],
+        ),
+    )
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+    ]
     # When a client sends OpenAI tools
-    reply = call("POST", "/v1/chat/completions",
-                 {"model": "faq", "tools": tools, "messages": [{"role": "user", "content": "Weather in Paris?"}]})
+    reply = call(
+        "POST",
+        "/v1/chat/completions",
+        {"model": "faq", "tools": tools, "messages": [{"role": "user", "content": "Weather in Paris?"}]},
+    )
     # Then Converse gets them as toolConfig, and the toolUse comes back as tool_calls
     assert reply.status == 200
-    assert fake_bedrock.requests[0]["toolConfig"] == {"tools": [{"toolSpec": {
-        "name": "get_weather", "description": "Weather for a city",
-        "inputSchema": {"json": tools[0]["function"]["parameters"]}}}]}
+    assert fake_bedrock.requests[0]["toolConfig"] == {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "get_weather",
+                    "description": "Weather for a city",
+                    "inputSchema": {"json": tools[0]["function"]["parameters"]},
+                }
+            }
+        ]
+    }
     choice = reply.body["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] == "Let me look."
@@ -498,9 +557,17 @@ def test_chat_completions_sends_a_tool_result_back_as_converse_tool_result(route
     # Given a conversation that continues after a tool call
     messages = [
         {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "tooluse_abc", "type": "function",
-             "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "tooluse_abc",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "tooluse_abc", "content": "18C, sunny"},
     ]
     # When it is sent
@@ -508,10 +575,14 @@ def test_chat_completions_sends_a_tool_result_back_as_converse_tool_result(route
     # Then Converse sees toolUse in the assistant turn and toolResult in the next user turn
     assert reply.status == 200
     sent = fake_bedrock.requests[0]["messages"]
-    assert sent[1] == {"role": "assistant", "content": [
-        {"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather", "input": {"city": "Paris"}}}]}
-    assert sent[2] == {"role": "user", "content": [
-        {"toolResult": {"toolUseId": "tooluse_abc", "content": [{"text": "18C, sunny"}]}}]}
+    assert sent[1] == {
+        "role": "assistant",
+        "content": [{"toolUse": {"toolUseId": "tooluse_abc", "name": "get_weather", "input": {"city": "Paris"}}}],
+    }
+    assert sent[2] == {
+        "role": "user",
+        "content": [{"toolResult": {"toolUseId": "tooluse_abc", "content": [{"text": "18C, sunny"}]}}],
+    }
 
 
 # --- GET /v1/models and /v1/health ------------------------------------------------------------------
@@ -525,9 +596,15 @@ def test_models_lists_routes_aliases_and_model_keys_in_openai_list_shape(router,
     assert reply.body["object"] == "list"
     kinds = {m["id"]: m["kind"] for m in reply.body["data"]}
     assert kinds == {
-        "faq": "route", "tech_support": "route", "creative": "route", "analytics": "route",
+        "faq": "route",
+        "tech_support": "route",
+        "creative": "route",
+        "analytics": "route",
         "default": "alias",
-        "claude-haiku": "model", "claude-sonnet": "model", "claude-opus": "model", "nova-pro": "model",
+        "claude-haiku": "model",
+        "claude-sonnet": "model",
+        "claude-opus": "model",
+        "nova-pro": "model",
     }
     for model in reply.body["data"]:
         assert model["object"] == "model"
@@ -552,8 +629,15 @@ def test_health_reports_the_config_and_every_model(router, call):
 def test_health_is_degraded_while_a_model_is_flagged_down(router_service, call, tmp_path):
     # Given a failover flag that takes claude-haiku down
     flags = tmp_path / "flags.json"
-    flags.write_text(json.dumps({"models": {"claude-haiku": {
-        "state": "down", "source": "manual", "reason": "maintenance", "set_by": "ops"}}}))
+    flags.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "claude-haiku": {"state": "down", "source": "manual", "reason": "maintenance", "set_by": "ops"}
+                }
+            }
+        )
+    )
     router_service(env={"ROUTER_FLAGS_FILE": str(flags)})
     # When the health endpoint is called
     body = call("GET", "/v1/health").body
@@ -569,8 +653,9 @@ def test_health_is_degraded_while_a_model_is_flagged_down(router_service, call, 
 # --- one log line and metrics per request ----------------------------------------------------------
 
 
-def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(router, call, fake_bedrock,
-                                                                           captured_stdout, parse_json_lines):
+def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(
+    router, call, fake_bedrock, captured_stdout, parse_json_lines
+):
     # Given a prompt and an answer that must never be logged
     secret_prompt = "my password is hunter2-SECRET-PROMPT"
     secret_answer = "SECRET-ANSWER-42"
@@ -590,7 +675,12 @@ def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(route
     assert line["level"] == "INFO"
     assert line["service"] == "model-router"
     assert (line["api"], line["status"], line["route"], line["model"], line["mode"]) == (
-        "route", 200, "faq", "claude-haiku", "static")
+        "route",
+        200,
+        "faq",
+        "claude-haiku",
+        "static",
+    )
     assert line["reason"] == reply.body["routing"]["reason"]
     assert line["config_version"] == reply.body["routing"]["config_version"]
     assert line["input_tokens"] == 100 and line["output_tokens"] == 20
@@ -599,8 +689,9 @@ def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(route
     assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelRouter" and line["Requests"] == 1
 
 
-def test_a_rejected_request_logs_one_line_with_the_error_code_and_no_prompt(router, call, captured_stdout,
-                                                                            parse_json_lines):
+def test_a_rejected_request_logs_one_line_with_the_error_code_and_no_prompt(
+    router, call, captured_stdout, parse_json_lines
+):
     # Given a request that fails validation and carries a secret
     captured_stdout.readouterr()
     # When it is refused
@@ -611,22 +702,26 @@ def test_a_rejected_request_logs_one_line_with_the_error_code_and_no_prompt(rout
     assert "SECRET-PROMPT" not in out
     logs = [line for line in parse_json_lines(out) if line.get("api")]
     assert [(line["message"], line["status"], line["error_code"]) for line in logs] == [
-        ("request failed", 400, "invalid_request")]
+        ("request failed", 400, "invalid_request")
+    ]
 
 
 def _emf(lines: list[dict], metric: str) -> list[dict]:
     """The EMF documents that carry `metric`."""
-    return [line for line in lines
-            if "_aws" in line and any(m["Name"] == metric
-                                      for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])]
+    return [
+        line
+        for line in lines
+        if "_aws" in line and any(m["Name"] == metric for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])
+    ]
 
 
 def _dimension_sets(document: dict) -> list[set[str]]:
     return [set(d) for d in document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]]
 
 
-def test_emf_metrics_count_requests_by_route_and_model_and_each_model_call(router, call, fake_bedrock,
-                                                                           captured_stdout, parse_json_lines):
+def test_emf_metrics_count_requests_by_route_and_model_and_each_model_call(
+    router, call, fake_bedrock, captured_stdout, parse_json_lines
+):
     # Given haiku throttles and nova-pro answers
     fake_bedrock.fail(HAIKU_ID, "ThrottlingException", "slow down", 429)
     captured_stdout.readouterr()
@@ -647,7 +742,10 @@ def test_emf_metrics_count_requests_by_route_and_model_and_each_model_call(route
     (throttled,) = _emf(lines, "ModelThrottles")
     assert _dimension_sets(throttled) == [{"Model", "service"}]
     assert (throttled["Model"], throttled["ModelThrottles"], isinstance(throttled["ModelLatency"], float)) == (
-        "claude-haiku", 1, True)
+        "claude-haiku",
+        1,
+        True,
+    )
     assert "ModelErrors" not in throttled
     assert _emf(lines, "ModelErrors") == []
 
@@ -664,8 +762,9 @@ def test_a_model_error_counts_in_model_errors(router, call, fake_bedrock, captur
     assert "ModelThrottles" not in failed
 
 
-def test_a_rejected_bad_request_does_not_count_against_the_model(router, call, fake_bedrock, captured_stdout,
-                                                                  parse_json_lines):
+def test_a_rejected_bad_request_does_not_count_against_the_model(
+    router, call, fake_bedrock, captured_stdout, parse_json_lines
+):
     # Given haiku rejects the request as invalid (the caller's fault)
     fake_bedrock.fail(HAIKU_ID, "ValidationException", "bad", 400)
     captured_stdout.readouterr()
@@ -681,8 +780,9 @@ def test_a_rejected_bad_request_does_not_count_against_the_model(router, call, f
     assert _emf(lines, "Requests") == []
 
 
-@pytest.mark.parametrize(("given", "kept"), [("loop-0-17", True), ("", False), ("bad id with spaces", False),
-                                             ("x" * 65, False)])
+@pytest.mark.parametrize(
+    ("given", "kept"), [("loop-0-17", True), ("", False), ("bad id with spaces", False), ("x" * 65, False)]
+)
 def test_local_mode_keeps_a_clients_well_formed_request_id(given, kept):
     # Given local mode's identity (no API Gateway in front) and a client sending its own x-request-id
     from starlette.requests import Request

@@ -33,10 +33,15 @@ def labelled_config(**labelling) -> dict:
     """ROUTING_CONFIG plus a dynamic route `auto`: haiku by default, opus for hard prompts, labelled."""
     config = json.loads(json.dumps(ROUTING_CONFIG))
     config["routes"]["auto"] = {
-        "model": "claude-haiku", "mode": "dynamic", "max_tokens": 300, "system_prompt": "You are helpful.",
-        "dynamic": {"candidates": ["claude-haiku", "claude-opus", "nova-pro"],
-                    "rules": [{"id": "hard", "when": {"complexity": {"gte": 0.99}}, "target": {"model": "claude-opus"}}],
-                    "default": {"model": "claude-haiku"}},
+        "model": "claude-haiku",
+        "mode": "dynamic",
+        "max_tokens": 300,
+        "system_prompt": "You are helpful.",
+        "dynamic": {
+            "candidates": ["claude-haiku", "claude-opus", "nova-pro"],
+            "rules": [{"id": "hard", "when": {"complexity": {"gte": 0.99}}, "target": {"model": "claude-opus"}}],
+            "default": {"model": "claude-haiku"},
+        },
         "labelling": {"sample_rate": 1.0, "daily_budget_usd": 5.0, "judge_model": "claude-opus", **labelling},
     }
     return config
@@ -95,7 +100,8 @@ def label_metrics(out: str) -> list[str]:
 
 
 def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and_prices(
-        labelled, post, fake_bedrock, captured_stdout):
+    labelled, post, fake_bedrock, captured_stdout
+):
     # Given a labelled route sampling every request, and haiku answering
     service, queue = labelled()
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Paris.", input_tokens=40, output_tokens=3))
@@ -109,13 +115,28 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
     assert sample["v"] == 1 and sample["request_id"] == reply["headers"]["x-request-id"]
     assert sample["route"] == "auto" and sample["config_version"] == service.snapshot().version
     assert (sample["served_model"], sample["weak_model"], sample["strong_model"], sample["judge_model"]) == (
-        "claude-haiku", "claude-haiku", "claude-opus", "claude-opus")
+        "claude-haiku",
+        "claude-haiku",
+        "claude-opus",
+        "claude-opus",
+    )
     assert sample["daily_budget_usd"] == 5.0
     assert sample["models"] == {
-        "claude-haiku": {"model_id": HAIKU_ID, "region": None, "input_per_1k": 0.001, "output_per_1k": 0.005,
-                         "max_output_tokens": 8192},
-        "claude-opus": {"model_id": OPUS_ID, "region": None, "input_per_1k": 0.005, "output_per_1k": 0.025,
-                        "max_output_tokens": 8192}}
+        "claude-haiku": {
+            "model_id": HAIKU_ID,
+            "region": None,
+            "input_per_1k": 0.001,
+            "output_per_1k": 0.005,
+            "max_output_tokens": 8192,
+        },
+        "claude-opus": {
+            "model_id": OPUS_ID,
+            "region": None,
+            "input_per_1k": 0.005,
+            "output_per_1k": 0.025,
+            "max_output_tokens": 8192,
+        },
+    }
     assert sample["messages"] == [{"role": "user", "text": "Capital of France?"}]
     assert (sample["system"], sample["route_system"]) == ("Be brief.", "You are helpful.")
     assert sample["answer"] == "Paris." and sample["max_tokens"] == 300
@@ -129,8 +150,7 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
     assert service.sampler.sender.counts == {"queued": 1, "sent": 1}
 
 
-def test_the_sample_carries_the_callers_sampling_settings_and_each_models_output_limit(
-        labelled, post, fake_bedrock):
+def test_the_sample_carries_the_callers_sampling_settings_and_each_models_output_limit(labelled, post, fake_bedrock):
     # Given a labelled route whose pair is haiku and nova-pro (5,000 output tokens at most)
     config = labelled_config()
     config["routes"]["auto"]["dynamic"]["rules"][0]["target"] = {"model": "nova-pro"}
@@ -138,8 +158,10 @@ def test_the_sample_carries_the_callers_sampling_settings_and_each_models_output
     service, queue = labelled(config=config)
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("One, two", output_tokens=3))
     # When a caller asks with stop sequences and top_p (and no temperature: the route's applies)
-    reply = post({"model": "auto", "messages": [{"role": "user", "content": "Count to ten"}], "stop": ["three"],
-                  "top_p": 0.8}, "/v1/chat/completions")
+    reply = post(
+        {"model": "auto", "messages": [{"role": "user", "content": "Count to ten"}], "stop": ["three"], "top_p": 0.8},
+        "/v1/chat/completions",
+    )
     assert reply["statusCode"] == 200, reply["body"]
     assert service.sampler.flush(5)
     # Then the sample says how the served model was asked, and how many tokens each model may answer
@@ -194,8 +216,15 @@ def test_an_answer_from_a_model_outside_the_pair_is_not_sampled(labelled, post, 
 def test_images_and_tool_calls_are_not_sampled(labelled, post, captured_stdout):
     service, queue = labelled()
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
-    image = {"task": "auto", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "What is this?"}, {"type": "image", "format": "png", "data": png}]}]}
+    image = {
+        "task": "auto",
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "What is this?"}, {"type": "image", "format": "png", "data": png}],
+            }
+        ],
+    }
     reply = post(image)
     assert reply["statusCode"] == 200, reply["body"]
     assert service.sampler.flush(5) and queue.bodies == []
@@ -205,10 +234,20 @@ def test_images_and_tool_calls_are_not_sampled(labelled, post, captured_stdout):
 def test_a_request_with_tools_served_by_the_pair_is_not_sampled(labelled, post, captured_stdout):
     # Given a plain question on the labelled route, served by the pair's weak model, but offering a tool
     service, queue = labelled()
-    tools = [{"type": "function", "function": {"name": "lookup", "description": "Look a word up",
-                                               "parameters": {"type": "object", "properties": {}}}}]
-    reply = post({"model": "auto", "messages": [{"role": "user", "content": "What is S3?"}], "tools": tools},
-                 "/v1/chat/completions")
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "description": "Look a word up",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+    ]
+    reply = post(
+        {"model": "auto", "messages": [{"role": "user", "content": "What is S3?"}], "tools": tools},
+        "/v1/chat/completions",
+    )
     assert reply["statusCode"] == 200, reply["body"]
     # Then no sample is sent: a judge compares two texts, and a tool-using exchange is not one
     line = request_lines(captured_stdout.readouterr().out)[0]
@@ -267,8 +306,7 @@ def test_a_prompt_over_the_sqs_message_limit_is_not_sampled(labelled, post):
     assert service.sampler.sender.counts == {"too_large": 1}
 
 
-def test_a_message_over_the_limit_only_once_encoded_is_counted_too_large_by_the_sender(labelled, post,
-                                                                                      captured_stdout):
+def test_a_message_over_the_limit_only_once_encoded_is_counted_too_large_by_the_sender(labelled, post, captured_stdout):
     # Given 1,500 Japanese characters: under 4,096 characters, but 4,500 bytes of UTF-8
     service, queue = labelled(max_bytes=4096)
     assert post({"task": "auto", "prompt": "難" * 1500})["statusCode"] == 200
@@ -283,10 +321,20 @@ def test_a_message_over_the_limit_only_once_encoded_is_counted_too_large_by_the_
 
 def asgi_post(app, body: dict, order: list) -> None:
     """POST /v1/route through the ASGI interface, recording each response message in `order` as it is sent."""
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/v1/route", "raw_path": b"/v1/route", "query_string": b"",
-             "root_path": "", "headers": [(b"content-type", b"application/json"), (b"x-api-key", b"k")],
-             "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/route",
+        "raw_path": b"/v1/route",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"x-api-key", b"k")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
     raw = json.dumps(body).encode()
 
     async def receive():
@@ -356,7 +404,8 @@ def test_a_failing_queue_fails_no_request(labelled, post, captured_stdout):
     assert service.sampler.sender.counts == {"queued": 3, "failed": 3}
     out = captured_stdout.readouterr().out
     assert [d.get("error") for d in json_lines(out) if d.get("message") == "label sample not sent"] == [
-        "ConnectionError: SQS is unreachable"] * 3
+        "ConnectionError: SQS is unreachable"
+    ] * 3
 
 
 def test_flush_waits_for_pending_samples_for_a_bounded_time():
@@ -447,13 +496,15 @@ def test_a_freeze_before_the_release_step_does_not_expire_the_sample():
 # --- streams -------------------------------------------------------------------------------------------
 
 
-def test_a_stream_is_sampled_after_its_last_event_with_its_whole_answer(labelled, post, fake_bedrock,
-                                                                        captured_stdout):
+def test_a_stream_is_sampled_after_its_last_event_with_its_whole_answer(labelled, post, fake_bedrock, captured_stdout):
     service, queue = labelled()
-    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Object storage on AWS, with buckets.", input_tokens=9,
-                                                        output_tokens=8))
-    reply = post({"model": "auto", "messages": [{"role": "user", "content": "What is S3?"}], "stream": True},
-                 "/v1/chat/completions")
+    fake_bedrock.script(
+        HAIKU_ID, fake_bedrock.response("Object storage on AWS, with buckets.", input_tokens=9, output_tokens=8)
+    )
+    reply = post(
+        {"model": "auto", "messages": [{"role": "user", "content": "What is S3?"}], "stream": True},
+        "/v1/chat/completions",
+    )
     assert reply["statusCode"] == 200 and reply["body"].rstrip().endswith("data: [DONE]")
     assert service.sampler.flush(5)
     (body,) = queue.bodies
@@ -465,9 +516,11 @@ def test_a_stream_is_sampled_after_its_last_event_with_its_whole_answer(labelled
 
 def test_a_stream_that_fails_midway_is_not_sampled(labelled, post, fake_bedrock, captured_stdout):
     service, queue = labelled()
-    events = [{"messageStart": {"role": "assistant"}},
-              {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half an ans"}}},
-              fake_bedrock.error("ModelStreamErrorException", "broken", 424)]
+    events = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half an ans"}}},
+        fake_bedrock.error("ModelStreamErrorException", "broken", 424),
+    ]
     fake_bedrock.script(HAIKU_ID, events)
     reply = post({"task": "auto", "prompt": "What is S3?", "stream": True})
     assert reply["statusCode"] == 200 and "error" in reply["body"]
@@ -485,11 +538,14 @@ def test_label_queue_url_wires_sqs_send_message(tmp_path, fake_bedrock):
     config.write_text(json.dumps(labelled_config()))
     sqs = boto3.client("sqs", region_name="us-east-1")
     stub = Stubber(sqs)
-    stub.add_response("send_message", {"MessageId": "m-1", "MD5OfMessageBody": "0" * 32},
-                      {"QueueUrl": QUEUE_URL, "MessageBody": ANY})
+    stub.add_response(
+        "send_message", {"MessageId": "m-1", "MD5OfMessageBody": "0" * 32}, {"QueueUrl": QUEUE_URL, "MessageBody": ANY}
+    )
     service = wiring.service_from_env(
         env={"AWS_REGION": "us-east-1", "ROUTER_CONFIG_FILE": str(config), "LABEL_QUEUE_URL": QUEUE_URL},
-        client_factory=lambda region, timeout_s: fake_bedrock, sqs_client=sqs)
+        client_factory=lambda region, timeout_s: fake_bedrock,
+        sqs_client=sqs,
+    )
     from tests import adapter
 
     adapter.serve(service)
@@ -497,8 +553,9 @@ def test_label_queue_url_wires_sqs_send_message(tmp_path, fake_bedrock):
         with stub:
             from tests.conftest import FakeLambdaContext, build_event
 
-            result = adapter.lambda_handler(build_event("POST", "/v1/route", {"task": "auto", "prompt": "hi"}),
-                                            FakeLambdaContext())
+            result = adapter.lambda_handler(
+                build_event("POST", "/v1/route", {"task": "auto", "prompt": "hi"}), FakeLambdaContext()
+            )
             assert result["statusCode"] == 200
             assert service.sampler.flush(5)
             stub.assert_no_pending_responses()

@@ -32,16 +32,26 @@ APP, ENV, PROFILE, STRATEGY = "app1234", "env5678", "prof901", "strat12"
 TABLE = "labels-test"
 NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
 LABELS = 1000  # rule-following labels: enough for the gain's interval to clear 0 on a 25% holdout (500 is not)
-ENV_VARS = {"LABELS_TABLE_NAME": TABLE, "APPCONFIG_APPLICATION_ID": APP, "APPCONFIG_ENVIRONMENT_ID": ENV,
-            "APPCONFIG_PROFILE_ID": PROFILE, "APPCONFIG_DEPLOYMENT_STRATEGY_ID": STRATEGY}
+ENV_VARS = {
+    "LABELS_TABLE_NAME": TABLE,
+    "APPCONFIG_APPLICATION_ID": APP,
+    "APPCONFIG_ENVIRONMENT_ID": ENV,
+    "APPCONFIG_PROFILE_ID": PROFILE,
+    "APPCONFIG_DEPLOYMENT_STRATEGY_ID": STRATEGY,
+}
 
 
 @pytest.fixture(autouse=True)
 def _offline_aws(monkeypatch):
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                        "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter", "POWERTOOLS_SERVICE_NAME": "scorer-trainer",
-                        "POWERTOOLS_TRACE_DISABLED": "1"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
+        "POWERTOOLS_SERVICE_NAME": "scorer-trainer",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }.items():
         monkeypatch.setenv(name, value)
     importlib.reload(handler)  # Powertools reads its settings when Logger/Metrics are built
     yield
@@ -53,8 +63,13 @@ def _offline_aws(monkeypatch):
 
 
 def conflict(operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": "ConflictException", "Message": "a deployment is in progress"},
-                        "ResponseMetadata": {"HTTPStatusCode": 409}}, operation)
+    return ClientError(
+        {
+            "Error": {"Code": "ConflictException", "Message": "a deployment is in progress"},
+            "ResponseMetadata": {"HTTPStatusCode": 409},
+        },
+        operation,
+    )
 
 
 @dataclass
@@ -70,20 +85,31 @@ class FakeAppConfig:
     create_calls: int = 0
 
     def start_configuration_session(self, **kwargs):
-        assert (kwargs["ApplicationIdentifier"], kwargs["EnvironmentIdentifier"],
-                kwargs["ConfigurationProfileIdentifier"]) == (APP, ENV, PROFILE)
+        assert (
+            kwargs["ApplicationIdentifier"],
+            kwargs["EnvironmentIdentifier"],
+            kwargs["ConfigurationProfileIdentifier"],
+        ) == (APP, ENV, PROFILE)
         return {"InitialConfigurationToken": "token-1"}
 
     def get_latest_configuration(self, ConfigurationToken):
         assert ConfigurationToken == "token-1"
-        return {"Configuration": StreamingBody(io.BytesIO(self.deployed), len(self.deployed)),
-                "ContentType": "application/json", "NextPollConfigurationToken": "token-2"}
+        return {
+            "Configuration": StreamingBody(io.BytesIO(self.deployed), len(self.deployed)),
+            "ContentType": "application/json",
+            "NextPollConfigurationToken": "token-2",
+        }
 
     def create_hosted_configuration_version(self, **kwargs):
         self.create_calls += 1
         if self.create_calls in self.fail_create:
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                               "ResponseMetadata": {"HTTPStatusCode": 429}}, "CreateHostedConfigurationVersion")
+            raise ClientError(
+                {
+                    "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429},
+                },
+                "CreateHostedConfigurationVersion",
+            )
         number = len(self.hosted) + 1
         self.hosted[number] = kwargs
         return {"VersionNumber": number}
@@ -129,11 +155,15 @@ class FakeContext:
 def dynamodb():
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
+        client.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
         yield client
 
 
@@ -147,8 +177,14 @@ def store_labels(store: LabelStore, labels: list[dict]) -> None:
 
 
 def job_for(fake: FakeAppConfig, store: LabelStore, recorder: Recorder) -> TrainerJob:
-    config_store = AppConfigRoutingStore(data_client=fake, control_client=fake, application_id=APP,
-                                         environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY)
+    config_store = AppConfigRoutingStore(
+        data_client=fake,
+        control_client=fake,
+        application_id=APP,
+        environment_id=ENV,
+        profile_id=PROFILE,
+        deployment_strategy_id=STRATEGY,
+    )
     return TrainerJob(config_store, store, clock=lambda: NOW, on_outcome=recorder, logger=recorder)
 
 
@@ -197,9 +233,16 @@ def test_auto_deploy_deploys_the_proposal_with_the_gradual_strategy():
     store_labels(store, make_labels(LABELS))
     recorder = Recorder()
     job_for(fake, store, recorder).run()
-    assert fake.deployments == [{"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentStrategyId": STRATEGY,
-                                 "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "1",
-                                 "Description": fake.hosted[1]["Description"]}]
+    assert fake.deployments == [
+        {
+            "ApplicationId": APP,
+            "EnvironmentId": ENV,
+            "DeploymentStrategyId": STRATEGY,
+            "ConfigurationProfileId": PROFILE,
+            "ConfigurationVersion": "1",
+            "Description": fake.hosted[1]["Description"],
+        }
+    ]
     assert store.reports(ROUTE)[0]["outcome"] == "deployed"
     assert recorder.outcomes == [(ROUTE, "deployed")]
 
@@ -252,8 +295,9 @@ def test_one_route_failing_does_not_stop_the_others():
 
     def labels(route, **kwargs):
         if route == "support_b":
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
-                              "Query")
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "Query"
+            )
         return real_labels(route, **kwargs)
 
     store.labels = labels  # type: ignore[method-assign]
@@ -268,8 +312,9 @@ def test_one_route_failing_does_not_stop_the_others():
 def test_a_failed_hosted_version_fails_its_routes_and_the_other_group_still_proceeds(failing):
     # Given two better routes, tech_support deploying automatically and support_b for review, and AppConfig
     # throttling CreateHostedConfigurationVersion for one of the two groups
-    fake = FakeAppConfig(config_bytes(two_labelled_routes(auto_first=True)),
-                         fail_create=(1,) if failing == "auto" else (2,))
+    fake = FakeAppConfig(
+        config_bytes(two_labelled_routes(auto_first=True)), fail_create=(1,) if failing == "auto" else (2,)
+    )
     store = MemoryLabelStore()
     store_labels(store, make_labels(LABELS) + make_labels(LABELS, seed=2, route="support_b"))
     recorder = Recorder()
@@ -294,14 +339,17 @@ def test_a_failed_hosted_version_fails_its_routes_and_the_other_group_still_proc
     # and every route's report is stored and counted once
     assert sorted(recorder.outcomes) == sorted([(failed, "failed"), (ok, ok_report["outcome"])])
     assert {r: item["outcome"] for r, item in result["routes"].items()} == {failed: "failed", ok: ok_report["outcome"]}
-    assert any(level == "ERROR" and message == "routing configuration not proposed"
-               for level, message, _ in recorder.lines)
+    assert any(
+        level == "ERROR" and message == "routing configuration not proposed" for level, message, _ in recorder.lines
+    )
 
 
 def test_a_deployment_that_fails_leaves_the_proposal_and_the_review_group_goes_on():
     # Given StartDeployment failing with something other than AppConfig's refusal (no connection)
-    fake = FakeAppConfig(config_bytes(two_labelled_routes(auto_first=True)),
-                         deploy_error=EndpointConnectionError(endpoint_url="https://appconfig.us-east-1.amazonaws.com"))
+    fake = FakeAppConfig(
+        config_bytes(two_labelled_routes(auto_first=True)),
+        deploy_error=EndpointConnectionError(endpoint_url="https://appconfig.us-east-1.amazonaws.com"),
+    )
     store = MemoryLabelStore()
     store_labels(store, make_labels(LABELS) + make_labels(LABELS, seed=2, route="support_b"))
     recorder = Recorder()
@@ -310,8 +358,9 @@ def test_a_deployment_that_fails_leaves_the_proposal_and_the_review_group_goes_o
     # Then the auto group's version stays, proposed and not deployed, and the review version is made on top of it
     auto = store.reports(ROUTE)[0]
     assert auto["outcome"] == "proposed" and auto["proposal"]["hosted_version"] == 1
-    assert "proposed as hosted version 1, not deployed: StartDeployment failed (EndpointConnectionError" \
-        in auto["reason"]
+    assert (
+        "proposed as hosted version 1, not deployed: StartDeployment failed (EndpointConnectionError" in auto["reason"]
+    )
     assert store.reports("support_b")[0]["outcome"] == "proposed"
     assert fake.content(2)["routes"][ROUTE]["dynamic"]["scorer"] == "tech_support-learned"
     assert sorted(recorder.outcomes) == [("support_b", "proposed"), (ROUTE, "proposed")]
@@ -341,7 +390,10 @@ def test_a_proposal_is_written_compactly():
     store_labels(store, make_labels(LABELS))
     job_for(fake, store, Recorder()).run()
     content = fake.hosted[1]["Content"]
-    assert b"\n" not in content and content == json.dumps(json.loads(content), ensure_ascii=False, separators=(",", ":")).encode()
+    assert (
+        b"\n" not in content
+        and content == json.dumps(json.loads(content), ensure_ascii=False, separators=(",", ":")).encode()
+    )
 
 
 def test_the_lambda_handler_counts_each_route_run(dynamodb, capsys):
@@ -373,15 +425,34 @@ def test_read_deployed_uses_a_configuration_session():
     data = boto3.client("appconfigdata", region_name="us-east-1")
     content = config_bytes(labelled_config())
     with Stubber(data) as stub:
-        stub.add_response("start_configuration_session", {"InitialConfigurationToken": "t" * 20},
-                          {"ApplicationIdentifier": APP, "EnvironmentIdentifier": ENV,
-                           "ConfigurationProfileIdentifier": PROFILE, "RequiredMinimumPollIntervalInSeconds": ANY})
-        stub.add_response("get_latest_configuration",
-                          {"Configuration": StreamingBody(io.BytesIO(content), len(content)),
-                           "ContentType": "application/json", "VersionLabel": "v7", "NextPollConfigurationToken": "n"},
-                          {"ConfigurationToken": "t" * 20})
-        store = AppConfigRoutingStore(data_client=data, control_client=None, application_id=APP, environment_id=ENV,
-                                      profile_id=PROFILE, deployment_strategy_id=STRATEGY)
+        stub.add_response(
+            "start_configuration_session",
+            {"InitialConfigurationToken": "t" * 20},
+            {
+                "ApplicationIdentifier": APP,
+                "EnvironmentIdentifier": ENV,
+                "ConfigurationProfileIdentifier": PROFILE,
+                "RequiredMinimumPollIntervalInSeconds": ANY,
+            },
+        )
+        stub.add_response(
+            "get_latest_configuration",
+            {
+                "Configuration": StreamingBody(io.BytesIO(content), len(content)),
+                "ContentType": "application/json",
+                "VersionLabel": "v7",
+                "NextPollConfigurationToken": "n",
+            },
+            {"ConfigurationToken": "t" * 20},
+        )
+        store = AppConfigRoutingStore(
+            data_client=data,
+            control_client=None,
+            application_id=APP,
+            environment_id=ENV,
+            profile_id=PROFILE,
+            deployment_strategy_id=STRATEGY,
+        )
         deployed = store.read_deployed()
         stub.assert_no_pending_responses()
     assert deployed.content == content and deployed.version_label == "v7"
@@ -389,19 +460,37 @@ def test_read_deployed_uses_a_configuration_session():
 
 def test_start_deployment_request_shape_and_conflict():
     control = boto3.client("appconfig", region_name="us-east-1")
-    store = AppConfigRoutingStore(data_client=None, control_client=control, application_id=APP,
-                                  environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY)
-    expected = {"ApplicationId": APP, "EnvironmentId": ENV, "DeploymentStrategyId": STRATEGY,
-                "ConfigurationProfileId": PROFILE, "ConfigurationVersion": "4", "Description": "why"}
+    store = AppConfigRoutingStore(
+        data_client=None,
+        control_client=control,
+        application_id=APP,
+        environment_id=ENV,
+        profile_id=PROFILE,
+        deployment_strategy_id=STRATEGY,
+    )
+    expected = {
+        "ApplicationId": APP,
+        "EnvironmentId": ENV,
+        "DeploymentStrategyId": STRATEGY,
+        "ConfigurationProfileId": PROFILE,
+        "ConfigurationVersion": "4",
+        "Description": "why",
+    }
     from scorer_trainer.appconfig_store import DeploymentRefused
 
     with Stubber(control) as stub:
         stub.add_response("start_deployment", {"DeploymentNumber": 3, "State": "DEPLOYING"}, expected)
-        stub.add_client_error("start_deployment", service_error_code="ConflictException", http_status_code=409,
-                              expected_params=expected)
+        stub.add_client_error(
+            "start_deployment", service_error_code="ConflictException", http_status_code=409, expected_params=expected
+        )
         # AppConfig runs the profile's validators at StartDeployment: a refusal is a BadRequestException
-        stub.add_client_error("start_deployment", service_error_code="BadRequestException", http_status_code=400,
-                              service_message="validator refused", expected_params=expected)
+        stub.add_client_error(
+            "start_deployment",
+            service_error_code="BadRequestException",
+            http_status_code=400,
+            service_message="validator refused",
+            expected_params=expected,
+        )
         assert store.deploy(4, description="why") == 3
         with pytest.raises(DeploymentRefused, match="in progress"):
             store.deploy(4, description="why")
@@ -415,12 +504,19 @@ def test_a_proposal_is_a_hosted_version_in_moto():
         control = boto3.client("appconfig", region_name="us-east-1")
         app = control.create_application(Name="model-router")["Id"]
         profile = control.create_configuration_profile(ApplicationId=app, Name="routing", LocationUri="hosted")["Id"]
-        store = AppConfigRoutingStore(data_client=None, control_client=control, application_id=app,
-                                      environment_id=ENV, profile_id=profile, deployment_strategy_id=STRATEGY)
+        store = AppConfigRoutingStore(
+            data_client=None,
+            control_client=control,
+            application_id=app,
+            environment_id=ENV,
+            profile_id=profile,
+            deployment_strategy_id=STRATEGY,
+        )
         content = config_bytes(labelled_config())
         number = store.propose(content, description="r\u00e9sum\u00e9 " + "x" * 2000, label="tech_support-2026")
-        stored = control.get_hosted_configuration_version(ApplicationId=app, ConfigurationProfileId=profile,
-                                                          VersionNumber=number)
+        stored = control.get_hosted_configuration_version(
+            ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=number
+        )
     assert stored["Content"].read() == content
     assert stored["VersionLabel"] == "tech_support-2026"
     assert stored["Description"].startswith("r?sum? ") and len(stored["Description"]) == 1024

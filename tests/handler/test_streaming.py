@@ -19,9 +19,14 @@ from tests.conftest import Pause
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 NOVA_ID = "us.amazon.nova-pro-v1:0"
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def sse_events(text: str) -> list[tuple[str | None, str]]:
@@ -101,15 +106,24 @@ def test_include_usage_adds_a_usage_chunk_with_no_choices_before_done(router, po
 
 def test_streamed_tool_calls_carry_index_id_name_then_argument_fragments(router, post, fake_bedrock):
     # Given haiku calls the weather tool
-    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
-        {"toolUse": {"toolUseId": "tooluse_w1", "name": "get_weather", "input": {"city": "Paris"}}}]))
+    fake_bedrock.script(
+        HAIKU_ID,
+        fake_bedrock.response(
+            stop_reason="tool_use",
+            content=[{"toolUse": {"toolUseId": "tooluse_w1", "name": "get_weather", "input": {"city": "Paris"}}}],
+        ),
+    )
     # When the tool is offered in a streamed request
     reply = post("/v1/chat/completions", chat(stream=True, tools=[WEATHER_TOOL], tool_choice="auto"))
     parts = chunks(reply["body"])
     calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in parts if c["choices"][0]["delta"].get("tool_calls")]
     # Then the first tool-call delta names the call, the rest stream its arguments, and the stop is tool_calls
-    assert calls[0] == {"index": 0, "id": "tooluse_w1", "type": "function",
-                        "function": {"name": "get_weather", "arguments": ""}}
+    assert calls[0] == {
+        "index": 0,
+        "id": "tooluse_w1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
+    }
     assert len(calls) >= 3 and all(c["index"] == 0 and "id" not in c for c in calls[1:])
     assert json.loads("".join(c["function"]["arguments"] for c in calls)) == {"city": "Paris"}
     assert parts[-1]["choices"][0]["finish_reason"] == "tool_calls"
@@ -119,13 +133,25 @@ def test_streamed_tool_calls_carry_index_id_name_then_argument_fragments(router,
 
 def test_structured_output_streams_the_json_as_content(router, post, fake_bedrock):
     # Given the model fills the forced structured-output tool
-    fake_bedrock.script(HAIKU_ID, fake_bedrock.response(stop_reason="tool_use", content=[
-        {"toolUse": {"toolUseId": "t1", "name": "answer", "input": {"city": "Paris", "population": 2100000}}}]))
-    schema = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
-              "required": ["city", "population"]}
+    fake_bedrock.script(
+        HAIKU_ID,
+        fake_bedrock.response(
+            stop_reason="tool_use",
+            content=[
+                {"toolUse": {"toolUseId": "t1", "name": "answer", "input": {"city": "Paris", "population": 2100000}}}
+            ],
+        ),
+    )
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+    }
     # When a client streams with response_format json_schema
-    reply = post("/v1/chat/completions", chat(stream=True, response_format={
-        "type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}))
+    reply = post(
+        "/v1/chat/completions",
+        chat(stream=True, response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}),
+    )
     parts = chunks(reply["body"])
     # Then the content is the JSON answer, the stop is "stop", and no tool call is shown to the client
     content = "".join(c["choices"][0]["delta"].get("content") or "" for c in parts)
@@ -139,8 +165,7 @@ def test_structured_output_streams_the_json_as_content(router, post, fake_bedroc
 
 
 def test_route_stream_sends_the_decision_first_then_deltas_then_usage_cost_and_latency(router, post, fake_bedrock):
-    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Paris is the capital.", input_tokens=1000,
-                                                        output_tokens=1000))
+    fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Paris is the capital.", input_tokens=1000, output_tokens=1000))
     reply = post("/v1/route", {"task": "faq", "prompt": "Capital of France?", "stream": True})
     events = [(name, json.loads(data)) for name, data in sse_events(reply["body"]) if name != ":"]
     names = [name for name, _ in events]
@@ -171,14 +196,16 @@ def test_a_failure_before_the_first_byte_moves_the_stream_to_the_fallback(router
     assert "".join(d["text"] for n, d in events if n == "delta") == "From Nova."
 
 
-def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_and_no_other_model(router, post,
-                                                                                          fake_bedrock):
+def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_and_no_other_model(router, post, fake_bedrock):
     # Given haiku starts answering, then its stream breaks
-    fake_bedrock.script(HAIKU_ID, [
-        {"messageStart": {"role": "assistant"}},
-        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half an ans"}}},
-        fake_bedrock.error("modelStreamErrorException", "the model broke", 424),
-    ])
+    fake_bedrock.script(
+        HAIKU_ID,
+        [
+            {"messageStart": {"role": "assistant"}},
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half an ans"}}},
+            fake_bedrock.error("modelStreamErrorException", "the model broke", 424),
+        ],
+    )
     # When an OpenAI client streams
     reply = post("/v1/chat/completions", chat(stream=True))
     data = [d for n, d in sse_events(reply["body"]) if n is None]
@@ -190,11 +217,14 @@ def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_and_no_oth
 
 
 def test_the_route_api_ends_a_broken_stream_with_an_error_event(router, post, fake_bedrock):
-    fake_bedrock.script(HAIKU_ID, [
-        {"messageStart": {"role": "assistant"}},
-        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Hal"}}},
-        fake_bedrock.error("throttlingException", "slow down", 429),
-    ])
+    fake_bedrock.script(
+        HAIKU_ID,
+        [
+            {"messageStart": {"role": "assistant"}},
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Hal"}}},
+            fake_bedrock.error("throttlingException", "slow down", 429),
+        ],
+    )
     reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
     events = [(n, json.loads(d)) for n, d in sse_events(reply["body"]) if n != ":"]
     assert events[-1][0] == "error" and events[-1][1]["error"]["code"] == "model_throttled"
@@ -207,11 +237,15 @@ def test_long_pauses_are_filled_with_comment_keepalives(router_service, fake_bed
     service = router_service()
     adapter.serve(service, keepalive_s=0.05)
 
-    events = [{"messageStart": {"role": "assistant"}},
-              {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "a"}}}]
-    tail = [{"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "b"}}},
-            {"messageStop": {"stopReason": "end_turn"}},
-            {"metadata": {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}, "metrics": {}}}]
+    events = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "a"}}},
+    ]
+    tail = [
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "b"}}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {"metadata": {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}, "metrics": {}}},
+    ]
     fake_bedrock.script(HAIKU_ID, [*events, Pause(0.3), *tail])
     reply = lambda_handler(make_event("POST", "/v1/chat/completions", chat(stream=True)), lambda_context)
     # Then comment lines kept the connection alive during the pause, and the answer is whole
@@ -219,8 +253,9 @@ def test_long_pauses_are_filled_with_comment_keepalives(router_service, fake_bed
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks(reply["body"])) == "ab"
 
 
-def test_a_streamed_request_logs_one_line_with_time_to_first_token(router, post, fake_bedrock, captured_stdout,
-                                                                   parse_json_lines):
+def test_a_streamed_request_logs_one_line_with_time_to_first_token(
+    router, post, fake_bedrock, captured_stdout, parse_json_lines
+):
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Hello."))
     captured_stdout.readouterr()
     reply = post("/v1/chat/completions", chat(stream=True))
@@ -231,7 +266,8 @@ def test_a_streamed_request_logs_one_line_with_time_to_first_token(router, post,
     (line,) = lines
     assert line["stream"] is True and line["output_tokens"] == 20
     assert line["TimeToFirstToken"] >= 0 and "TimeToFirstToken" in {
-        m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+        m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
     assert "Hello." not in json.dumps(line)
 
 
@@ -256,8 +292,15 @@ def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake
         many += [Pause(0.01), {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "word "}}}]
     fake_bedrock.script(HAIKU_ID, many)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, identity="api_key_header"), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service, identity="api_key_header"),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -268,8 +311,11 @@ def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake
         # When a client reads the first bytes of the stream, then hangs up
         body = json.dumps(chat(stream=True)).encode()
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            conn.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
             assert b"200" in conn.recv(4096)
         # Then the router closes the model's stream long before its 200 words were generated
         for _ in range(150):
@@ -301,11 +347,14 @@ def test_an_unexpected_error_mid_stream_still_ends_the_stream_with_an_error_even
     import ssl
 
     # Given a stream that breaks with something no Converse error code names (a TLS failure)
-    fake_bedrock.script(HAIKU_ID, [
-        {"messageStart": {"role": "assistant"}},
-        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half"}}},
-        ssl.SSLError("decryption failed or bad record mac"),
-    ])
+    fake_bedrock.script(
+        HAIKU_ID,
+        [
+            {"messageStart": {"role": "assistant"}},
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Half"}}},
+            ssl.SSLError("decryption failed or bad record mac"),
+        ],
+    )
     reply = post("/v1/chat/completions", chat(stream=True))
     data = [d for n, d in sse_events(reply["body"]) if n is None]
     # Then the client is told, in OpenAI's error shape, instead of reading a silently short answer
@@ -313,10 +362,13 @@ def test_an_unexpected_error_mid_stream_still_ends_the_stream_with_an_error_even
 
 
 def test_a_stream_that_fails_before_its_first_content_is_closed_before_the_fallback(router, post, fake_bedrock):
-    fake_bedrock.script(HAIKU_ID, [
-        {"messageStart": {"role": "assistant"}},
-        fake_bedrock.error("throttlingException", "slow down", 429),
-    ])
+    fake_bedrock.script(
+        HAIKU_ID,
+        [
+            {"messageStart": {"role": "assistant"}},
+            fake_bedrock.error("throttlingException", "slow down", 429),
+        ],
+    )
     fake_bedrock.script(NOVA_ID, fake_bedrock.response("From Nova."))
     reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
     assert reply["headers"]["x-router-model"] == "nova-pro"
@@ -325,13 +377,20 @@ def test_a_stream_that_fails_before_its_first_content_is_closed_before_the_fallb
 
 
 def test_a_slow_first_token_moves_the_stream_to_the_fallback_within_the_models_slo_budget(
-        router_service, routing_config, post, fake_bedrock):
+    router_service, routing_config, post, fake_bedrock
+):
     # Given haiku's SLO gives its first token 1 s (0.5 s x 2) when a fallback may follow, and haiku needs 3 s
     routing_config["models"]["claude-haiku"]["latency_slo_ms"] = 500
     routing_config["resilience"] = {"attempt_slo_multiple": 2.0}
     router_service(routing_config)
-    fake_bedrock.script(HAIKU_ID, [{"messageStart": {"role": "assistant"}}, Pause(3.0),
-                                   {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "late"}}}])
+    fake_bedrock.script(
+        HAIKU_ID,
+        [
+            {"messageStart": {"role": "assistant"}},
+            Pause(3.0),
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "late"}}},
+        ],
+    )
     fake_bedrock.script(NOVA_ID, fake_bedrock.response("From Nova."))
     reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
     events = [(n, json.loads(d)) for n, d in sse_events(reply["body"]) if n != ":"]
@@ -344,14 +403,20 @@ def test_a_slow_first_token_moves_the_stream_to_the_fallback_within_the_models_s
 
 
 def test_a_stream_that_outruns_its_deadline_ends_with_an_error_and_spares_the_breaker(
-        router_service, routing_config, post, fake_bedrock):
+    router_service, routing_config, post, fake_bedrock
+):
     # Given a 1.5 s stream deadline and a model that starts, then pauses for 3 s
     routing_config["resilience"] = {"stream_deadline_ms": 1500}
     service = router_service(routing_config)
-    fake_bedrock.script(HAIKU_ID, [{"messageStart": {"role": "assistant"}},
-                                   {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Sta"}}},
-                                   Pause(3.0),
-                                   {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "rted"}}}])
+    fake_bedrock.script(
+        HAIKU_ID,
+        [
+            {"messageStart": {"role": "assistant"}},
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Sta"}}},
+            Pause(3.0),
+            {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "rted"}}},
+        ],
+    )
     reply = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True})
     events = [(n, json.loads(d)) for n, d in sse_events(reply["body"]) if n != ":"]
     # Then the stream ends with an error event at the deadline, and the model is not blamed for it

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 EXPECTED_ROUTES = frozenset(
-    {("POST", "/v1/route"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/v1/health"),
-     ("GET", "/v1/usage")}
+    {
+        ("POST", "/v1/route"),
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/health"),
+        ("GET", "/v1/usage"),
+    }
 )
 
 PSEUDO = {"AWS::Partition": "${AWS::Partition}", "AWS::Region": "${AWS::Region}", "AWS::AccountId": "${AWS::AccountId}"}
@@ -93,7 +98,9 @@ def role_id_of(function: dict) -> str:
 
 def role_statements(raw: dict, role_id: str) -> list[dict]:
     """Every statement a role carries: its inline policies, and the policies and managed policies attached to it."""
-    out = [s for p in raw["Resources"][role_id]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    out = [
+        s for p in raw["Resources"][role_id]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]
+    ]
     for type_ in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         for res in resources(raw, type_).values():
             if {"Ref": role_id} in res["Properties"].get("Roles", []):

@@ -32,7 +32,9 @@ def test_each_profile_has_a_cleanup_that_runs_before_it_is_deleted(api_key_app):
     # Each custom resource refers to its profile, so CloudFormation deletes it (runs it) first.
     assert cleaned == set(profiles)
     for cleanup in _cleanups(raw).values():
-        assert cleanup["Properties"]["ApplicationId"] == {"Ref": next(iter(resources(raw, "AWS::AppConfig::Application")))}
+        assert cleanup["Properties"]["ApplicationId"] == {
+            "Ref": next(iter(resources(raw, "AWS::AppConfig::Application")))
+        }
         assert cleanup["DeletionPolicy"] == "Delete"
 
 
@@ -47,28 +49,45 @@ def test_the_flags_writer_is_deleted_before_the_cleanup_runs(api_key_app):
 
 def test_the_cleanup_function_is_inline_and_least_privilege(api_key_app):
     raw = api_key_app.raw
-    (cleanup,) = [f for f in resources(raw, "AWS::Lambda::Function").values() if f["Properties"]["Handler"] == "index.handler"]
+    (cleanup,) = [
+        f for f in resources(raw, "AWS::Lambda::Function").values() if f["Properties"]["Handler"] == "index.handler"
+    ]
     assert cleanup["Properties"]["Code"]["ZipFile"] == HANDLER_SOURCE.read_text()
     assert len(HANDLER_SOURCE.read_text()) <= INLINE_CODE_MAX_CHARS
     role_id = cleanup["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = [s for p in resources(raw, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    statements = [
+        s
+        for p in resources(raw, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
     by_action: dict[str, set[str]] = {}
     for s in statements:
         for action in as_list(s["Action"]):
             by_action.setdefault(action, set()).update(render(r, raw) for r in as_list(s["Resource"]))
 
-    assert set(by_action) == {"appconfig:ListHostedConfigurationVersions", "appconfig:DeleteHostedConfigurationVersion",
-                              "cloudformation:DescribeStacks", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert set(by_action) == {
+        "appconfig:ListHostedConfigurationVersions",
+        "appconfig:DeleteHostedConfigurationVersion",
+        "cloudformation:DescribeStacks",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
     assert by_action["cloudformation:DescribeStacks"] == {"${AWS::StackId}"}
     deletable = by_action["appconfig:DeleteHostedConfigurationVersion"]
     assert "*" not in deletable
     assert {a for a in deletable if a.endswith("/hostedconfigurationversion/*")} == {
         "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/${AWS::AppConfig::Application}"
-        "/configurationprofile/${AWS::AppConfig::ConfigurationProfile}/hostedconfigurationversion/*"}
+        "/configurationprofile/${AWS::AppConfig::ConfigurationProfile}/hostedconfigurationversion/*"
+    }
     profile_ids = sorted(resources(raw, "AWS::AppConfig::ConfigurationProfile"))
-    version_grants = [json.dumps(r) for st in statements if "appconfig:DeleteHostedConfigurationVersion" in as_list(st["Action"])
-                      for r in as_list(st["Resource"]) if "hostedconfigurationversion" in json.dumps(r)]
+    version_grants = [
+        json.dumps(r)
+        for st in statements
+        if "appconfig:DeleteHostedConfigurationVersion" in as_list(st["Action"])
+        for r in as_list(st["Resource"])
+        if "hostedconfigurationversion" in json.dumps(r)
+    ]
     assert sorted(next(p for p in profile_ids if p in g) for g in version_grants) == profile_ids  # both, only them
 
 
@@ -90,19 +109,32 @@ def _clients():
 
 
 def _stack(status: str) -> dict:
-    return {"Stacks": [{"StackName": "ModelRouter-dev", "StackId": STACK_ID, "CreationTime": "2025-06-01T00:00:00Z",
-                        "StackStatus": status}]}
+    return {
+        "Stacks": [
+            {
+                "StackName": "ModelRouter-dev",
+                "StackId": STACK_ID,
+                "CreationTime": "2025-06-01T00:00:00Z",
+                "StackStatus": status,
+            }
+        ]
+    }
 
 
 def test_on_stack_delete_every_version_of_the_profile_is_deleted_across_pages():
     cloudformation, cf_stub, appconfig, ac_stub = _clients()
     base = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
     cf_stub.add_response("describe_stacks", _stack("DELETE_IN_PROGRESS"), {"StackName": STACK_ID})
-    ac_stub.add_response("list_hosted_configuration_versions",
-                         {"Items": [{**base, "VersionNumber": 3}, {**base, "VersionNumber": 1}], "NextToken": "n"},
-                         {**base, "MaxResults": 50})
-    ac_stub.add_response("list_hosted_configuration_versions", {"Items": [{**base, "VersionNumber": 2}]},
-                         {**base, "MaxResults": 50, "NextToken": "n"})
+    ac_stub.add_response(
+        "list_hosted_configuration_versions",
+        {"Items": [{**base, "VersionNumber": 3}, {**base, "VersionNumber": 1}], "NextToken": "n"},
+        {**base, "MaxResults": 50},
+    )
+    ac_stub.add_response(
+        "list_hosted_configuration_versions",
+        {"Items": [{**base, "VersionNumber": 2}]},
+        {**base, "MaxResults": 50, "NextToken": "n"},
+    )
     for number in (1, 2, 3):
         ac_stub.add_response("delete_hosted_configuration_version", {}, {**base, "VersionNumber": number})
 
@@ -113,8 +145,9 @@ def test_on_stack_delete_every_version_of_the_profile_is_deleted_across_pages():
     assert reason == "deleted 3 hosted versions"
 
 
-@pytest.mark.parametrize("status", ["UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS",
-                                    "UPDATE_IN_PROGRESS"])
+@pytest.mark.parametrize(
+    "status", ["UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_IN_PROGRESS"]
+)
 def test_a_delete_outside_stack_deletion_keeps_every_version(status):
     # A renamed construct or an update cleanup sends Delete too: a live profile must keep its versions.
     cloudformation, cf_stub, appconfig, ac_stub = _clients()
@@ -129,8 +162,9 @@ def test_a_delete_outside_stack_deletion_keeps_every_version(status):
 def test_a_profile_that_is_already_gone_is_success():
     cloudformation, cf_stub, appconfig, ac_stub = _clients()
     cf_stub.add_response("describe_stacks", _stack("ROLLBACK_IN_PROGRESS"), {"StackName": STACK_ID})
-    ac_stub.add_client_error("list_hosted_configuration_versions", service_error_code="ResourceNotFoundException",
-                             http_status_code=404)
+    ac_stub.add_client_error(
+        "list_hosted_configuration_versions", service_error_code="ResourceNotFoundException", http_status_code=404
+    )
 
     with cf_stub, ac_stub:
         reason = cleanup_handler.cleanup(cloudformation, appconfig, STACK_ID, APP, PROFILE, lambda: 600_000)
@@ -139,15 +173,23 @@ def test_a_profile_that_is_already_gone_is_success():
 
 
 def _event(request_type: str) -> dict:
-    return {"RequestType": request_type, "ResponseURL": "https://cloudformation-custom-resource-response.example/x",
-            "StackId": STACK_ID, "RequestId": "req-1", "LogicalResourceId": "Cleanup",
-            "PhysicalResourceId": f"{APP}/{PROFILE}/hosted-versions", "ResourceType": RESOURCE_TYPE,
-            "ResourceProperties": {"ServiceToken": "arn", "ApplicationId": APP, "ConfigurationProfileId": PROFILE}}
+    return {
+        "RequestType": request_type,
+        "ResponseURL": "https://cloudformation-custom-resource-response.example/x",
+        "StackId": STACK_ID,
+        "RequestId": "req-1",
+        "LogicalResourceId": "Cleanup",
+        "PhysicalResourceId": f"{APP}/{PROFILE}/hosted-versions",
+        "ResourceType": RESOURCE_TYPE,
+        "ResourceProperties": {"ServiceToken": "arn", "ApplicationId": APP, "ConfigurationProfileId": PROFILE},
+    }
 
 
 def test_the_handler_always_answers_cloudformation_even_when_the_cleanup_fails(monkeypatch):
     sent = []
-    monkeypatch.setattr(cleanup_handler, "send", lambda event, status, reason, physical: sent.append((status, reason, physical)))
+    monkeypatch.setattr(
+        cleanup_handler, "send", lambda event, status, reason, physical: sent.append((status, reason, physical))
+    )
     monkeypatch.setattr(cleanup_handler, "cleanup", lambda *a: (_ for _ in ()).throw(RuntimeError("AccessDenied")))
     monkeypatch.setattr(cleanup_handler.boto3, "client", lambda *a, **k: object())
 
@@ -166,8 +208,12 @@ def test_the_response_is_the_put_cloudformation_expects(monkeypatch):
             pass
 
     def urlopen(request, timeout):
-        captured.update(method=request.get_method(), url=request.full_url, body=json.loads(request.data),
-                        headers=dict(request.header_items()))
+        captured.update(
+            method=request.get_method(),
+            url=request.full_url,
+            body=json.loads(request.data),
+            headers=dict(request.header_items()),
+        )
         return Response()
 
     monkeypatch.setattr(cleanup_handler.urllib.request, "urlopen", urlopen)
@@ -175,8 +221,14 @@ def test_the_response_is_the_put_cloudformation_expects(monkeypatch):
     cleanup_handler.send(_event("Delete"), "SUCCESS", "deleted 2 hosted versions", "phys")
 
     assert captured["method"] == "PUT" and captured["url"] == _event("Delete")["ResponseURL"]
-    assert captured["body"] == {"Status": "SUCCESS", "Reason": "deleted 2 hosted versions", "PhysicalResourceId": "phys",
-                                "StackId": STACK_ID, "RequestId": "req-1", "LogicalResourceId": "Cleanup"}
+    assert captured["body"] == {
+        "Status": "SUCCESS",
+        "Reason": "deleted 2 hosted versions",
+        "PhysicalResourceId": "phys",
+        "StackId": STACK_ID,
+        "RequestId": "req-1",
+        "LogicalResourceId": "Cleanup",
+    }
     assert captured["headers"]["Content-type"] == ""  # the presigned URL is signed without a content type
 
 
@@ -189,8 +241,9 @@ def test_a_failed_first_create_does_not_keep_the_hosted_versions(api_key_app):
 def test_the_controllers_permissions_outlive_the_cleanup_too(api_key_app):
     raw = api_key_app.raw
     cleanups = set(resources(raw, "Custom::AppConfigHostedVersionsCleanup"))
-    controller_policies = [k for k, v in resources(raw, "AWS::IAM::Policy").items()
-                           if k.startswith("FailoverController")]
+    controller_policies = [
+        k for k, v in resources(raw, "AWS::IAM::Policy").items() if k.startswith("FailoverController")
+    ]
     assert controller_policies
     for key in controller_policies:
         assert cleanups <= set(raw["Resources"][key].get("DependsOn", [])), key

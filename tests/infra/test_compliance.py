@@ -53,7 +53,9 @@ def test_cfn_lint_finds_no_errors_or_warnings(app_fixture, request):
 
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", str(synthesized.template_path)],
-        capture_output=True, text=True, cwd=REPO_ROOT,  # picks up .cfnlintrc
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,  # picks up .cfnlintrc
     )
 
     findings = json.loads(result.stdout or "[]")

@@ -42,8 +42,11 @@ def test_flags_have_their_own_environment_profile_and_zero_bake_strategy(api_key
         "AWS::AppConfig::DeploymentStrategy",
         {"GrowthFactor": 100, "DeploymentDurationInMinutes": 0, "FinalBakeTimeInMinutes": 0},
     )
-    (profile,) = [p["Properties"] for p in resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
-                  if p["Properties"]["Name"] == "failover-flags"]
+    (profile,) = [
+        p["Properties"]
+        for p in resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
+        if p["Properties"]["Name"] == "failover-flags"
+    ]
     assert (profile["Type"], profile["LocationUri"]) == ("AWS.Freeform", "hosted")
     assert json.loads(profile["Validators"][0]["Content"]) == flags_json_schema()
     template.has_resource_properties(
@@ -79,11 +82,15 @@ def test_model_alarms_use_the_dimensions_the_router_emits(api_key_app):
         error = alarms[f"model-router-dev-model-{m}-error-rate"]
         metrics = _metrics(error)
         assert {(v["Metric"]["MetricName"], v["Stat"]) for v in metrics.values()} == {
-            ("ModelLatency", "SampleCount"), ("ModelErrors", "Sum")}
+            ("ModelLatency", "SampleCount"),
+            ("ModelErrors", "Sum"),
+        }
         for stat in metrics.values():
             assert stat["Metric"]["Namespace"] == "ModelRouter"
             assert sorted(stat["Metric"]["Dimensions"], key=lambda d: d["Name"]) == [
-                {"Name": "Model", "Value": m}, {"Name": "service", "Value": "model-router"}]
+                {"Name": "Model", "Value": m},
+                {"Name": "service", "Value": "model-router"},
+            ]
             assert stat["Period"] == 60
         assert _expression(error).startswith("IF(calls >= 5,")  # the minimum-traffic guard
         assert error["TreatMissingData"] == "notBreaching"
@@ -134,8 +141,11 @@ def test_every_alarm_name_is_prefixed_with_the_stage(api_key_app):
 
 
 def test_routing_environment_is_monitored_by_the_rollout_alarm(api_key_app):
-    (env,) = [e["Properties"] for e in resources(api_key_app.raw, "AWS::AppConfig::Environment").values()
-              if e["Properties"]["Name"] == "dev"]
+    (env,) = [
+        e["Properties"]
+        for e in resources(api_key_app.raw, "AWS::AppConfig::Environment").values()
+        if e["Properties"]["Name"] == "dev"
+    ]
     (monitor,) = env["Monitors"]
     assert render(monitor["AlarmArn"]) == (
         "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:model-router-dev-routing-rollout"
@@ -150,29 +160,53 @@ def test_routing_environment_is_monitored_by_the_rollout_alarm(api_key_app):
 def test_rollout_alarm_fires_on_router_health_or_rejected_routing_configuration(api_key_app):
     raw = api_key_app.raw
     alarms = alarms_by_name(raw)
-    ids = {res["Properties"]["AlarmName"]: key for type_ in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
-           for key, res in resources(raw, type_).items()}
+    ids = {
+        res["Properties"]["AlarmName"]: key
+        for type_ in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+        for key, res in resources(raw, type_).items()
+    }
 
     rule = render(alarms["model-router-dev-routing-rollout"]["AlarmRule"], raw)
 
     assert f"${{GetAtt:{ids['model-router-dev-router-health']}.Arn}}" in rule
     assert f"${{GetAtt:{ids['model-router-dev-routing-config-rejected']}.Arn}}" in rule
     rejected = alarms["model-router-dev-routing-config-rejected"]
-    assert (rejected["Namespace"], rejected["MetricName"], rejected["Statistic"]) == ("ModelRouter", "ConfigRejected", "Sum")
+    assert (rejected["Namespace"], rejected["MetricName"], rejected["Statistic"]) == (
+        "ModelRouter",
+        "ConfigRejected",
+        "Sum",
+    )
     assert sorted(rejected["Dimensions"], key=lambda d: d["Name"]) == [
-        {"Name": "Store", "Value": "routing"}, {"Name": "service", "Value": "model-router"}]
-    assert (rejected["Threshold"], rejected["EvaluationPeriods"], rejected["TreatMissingData"]) == (1, 1, "notBreaching")
+        {"Name": "Store", "Value": "routing"},
+        {"Name": "service", "Value": "model-router"},
+    ]
+    assert (rejected["Threshold"], rejected["EvaluationPeriods"], rejected["TreatMissingData"]) == (
+        1,
+        1,
+        "notBreaching",
+    )
 
 
 def test_initial_routing_deployment_waits_for_the_rollout_alarm_and_the_validator_permission(api_key_app):
     raw = api_key_app.raw
-    (rollout_id,) = [k for k, a in resources(raw, "AWS::CloudWatch::CompositeAlarm").items()
-                     if a["Properties"]["AlarmName"] == "model-router-dev-routing-rollout"]
-    routing_env = [k for k, e in resources(raw, "AWS::AppConfig::Environment").items() if e["Properties"]["Name"] == "dev"]
-    (deployment,) = [d for d in resources(raw, "AWS::AppConfig::Deployment").values()
-                     if d["Properties"]["EnvironmentId"]["Ref"] in routing_env]
-    (permission_id,) = [k for k, p in resources(raw, "AWS::Lambda::Permission").items()
-                        if p["Properties"]["Principal"] == "appconfig.amazonaws.com"]
+    (rollout_id,) = [
+        k
+        for k, a in resources(raw, "AWS::CloudWatch::CompositeAlarm").items()
+        if a["Properties"]["AlarmName"] == "model-router-dev-routing-rollout"
+    ]
+    routing_env = [
+        k for k, e in resources(raw, "AWS::AppConfig::Environment").items() if e["Properties"]["Name"] == "dev"
+    ]
+    (deployment,) = [
+        d
+        for d in resources(raw, "AWS::AppConfig::Deployment").values()
+        if d["Properties"]["EnvironmentId"]["Ref"] in routing_env
+    ]
+    (permission_id,) = [
+        k
+        for k, p in resources(raw, "AWS::Lambda::Permission").items()
+        if p["Properties"]["Principal"] == "appconfig.amazonaws.com"
+    ]
     assert rollout_id in deployment["DependsOn"]
     assert permission_id in deployment["DependsOn"]
 
@@ -183,14 +217,20 @@ def test_escape_hatch_detaches_the_rollout_monitor(variant_app):
     app = variant_app
 
     # Then the routing environment has no monitor, so AppConfig cannot roll the fix back
-    (env,) = [e["Properties"] for e in resources(app.raw, "AWS::AppConfig::Environment").values()
-              if e["Properties"]["Name"] == "variant"]
+    (env,) = [
+        e["Properties"]
+        for e in resources(app.raw, "AWS::AppConfig::Environment").values()
+        if e["Properties"]["Name"] == "variant"
+    ]
     assert "Monitors" not in env or env["Monitors"] == []
     # and everything else stays: the alarms still exist and still page
     assert "model-router-variant-routing-rollout" in alarms_by_name(app.raw)
     # and the flags environment never had one
-    (flags_env,) = [e["Properties"] for e in resources(app.raw, "AWS::AppConfig::Environment").values()
-                    if e["Properties"]["Name"] == "variant-flags"]
+    (flags_env,) = [
+        e["Properties"]
+        for e in resources(app.raw, "AWS::AppConfig::Environment").values()
+        if e["Properties"]["Name"] == "variant-flags"
+    ]
     assert "Monitors" not in flags_env
 
 
@@ -236,8 +276,12 @@ def test_controller_settings_accept_the_synthesized_environment(api_key_app):
     from failover_controller.settings import ControllerSettings
 
     env = dict(controller_function(api_key_app.raw)["Properties"]["Environment"]["Variables"])
-    env.update(APPCONFIG_APPLICATION="abc1234", FLAGS_ENVIRONMENT="def5678", FLAGS_PROFILE="ghi9012",
-               FLAGS_DEPLOYMENT_STRATEGY="jkl3456")  # CloudFormation fills in the real ids
+    env.update(
+        APPCONFIG_APPLICATION="abc1234",
+        FLAGS_ENVIRONMENT="def5678",
+        FLAGS_PROFILE="ghi9012",
+        FLAGS_DEPLOYMENT_STRATEGY="jkl3456",
+    )  # CloudFormation fills in the real ids
 
     settings = ControllerSettings.from_env(env)
 
@@ -263,9 +307,12 @@ def test_controller_iam_is_least_privilege(api_key_app):
             by_action.setdefault(action, set()).update(render(r, raw) for r in as_list(s["Resource"]))
 
     assert {a for a in by_action if a.startswith("appconfig:")} == {
-        "appconfig:ListHostedConfigurationVersions", "appconfig:GetHostedConfigurationVersion",
-        "appconfig:CreateHostedConfigurationVersion", "appconfig:StartDeployment",
-        "appconfig:ListDeployments", "appconfig:GetDeployment",
+        "appconfig:ListHostedConfigurationVersions",
+        "appconfig:GetHostedConfigurationVersion",
+        "appconfig:CreateHostedConfigurationVersion",
+        "appconfig:StartDeployment",
+        "appconfig:ListDeployments",
+        "appconfig:GetDeployment",
     }
     for action, arns in by_action.items():
         if action.startswith("appconfig:"):
@@ -286,8 +333,11 @@ def test_controller_iam_is_least_privilege(api_key_app):
 
 def test_controller_write_grants_are_not_on_the_routing_profile(api_key_app):
     raw = api_key_app.raw
-    flags_profile = [k for k, p in resources(raw, "AWS::AppConfig::ConfigurationProfile").items()
-                     if p["Properties"]["Name"] == "failover-flags"][0]
+    flags_profile = [
+        k
+        for k, p in resources(raw, "AWS::AppConfig::ConfigurationProfile").items()
+        if p["Properties"]["Name"] == "failover-flags"
+    ][0]
     for s in _controller_statements(raw):
         if any(a.startswith("appconfig:") for a in as_list(s["Action"])):
             for r in as_list(s["Resource"]):
@@ -312,8 +362,11 @@ def test_alarm_state_changes_and_a_schedule_invoke_the_controller(api_key_app):
         },
     )
     template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
-    function_id = [k for k, f in resources(api_key_app.raw, "AWS::Lambda::Function").items()
-                   if f["Properties"]["Handler"].startswith("failover_controller")][0]
+    function_id = [
+        k
+        for k, f in resources(api_key_app.raw, "AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"].startswith("failover_controller")
+    ][0]
     for rule in resources(api_key_app.raw, "AWS::Events::Rule").values():
         assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
 
@@ -322,8 +375,10 @@ def test_failed_reconciles_land_in_an_encrypted_queue(api_key_app):
     template = api_key_app.template
     template.has_resource_properties(
         "AWS::Lambda::EventInvokeConfig",
-        {"MaximumRetryAttempts": 2,
-         "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [Match.any_value(), "Arn"]}}}},
+        {
+            "MaximumRetryAttempts": 2,
+            "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [Match.any_value(), "Arn"]}}},
+        },
     )
     template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
     alarms = alarms_by_name(api_key_app.raw)
@@ -342,10 +397,24 @@ def test_dashboard_shows_every_route_model_metric_and_alarm(api_key_app):
         assert f'"Route","{route}"' in body
     for model in MODELS:
         assert f'"Model","{model}"' in body
-    for metric in ("Requests", "RequestLatency", "ModelLatency", "ModelErrors", "ModelThrottles",
-                   "RequestErrors", "Fallbacks", "EstimatedCostUSD", "InputTokens", "OutputTokens",
-                   "ConfigRejected", "ShadowAgreement", "5XXError", "TimeToFirstToken", "ModelAccessDenied",
-                   "ClientDisconnects"):
+    for metric in (
+        "Requests",
+        "RequestLatency",
+        "ModelLatency",
+        "ModelErrors",
+        "ModelThrottles",
+        "RequestErrors",
+        "Fallbacks",
+        "EstimatedCostUSD",
+        "InputTokens",
+        "OutputTokens",
+        "ConfigRejected",
+        "ShadowAgreement",
+        "5XXError",
+        "TimeToFirstToken",
+        "ModelAccessDenied",
+        "ClientDisconnects",
+    ):
         assert metric in body, metric
     for stat in ("p50", "p90", "p99"):
         assert f'"stat":"{stat}"' in body

@@ -38,8 +38,13 @@ from tests.infra.helpers import (
 ARN = "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:"
 TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="${AWS::Partition}")
 LOGS_AND_XRAY = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-SQS_CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
-               "sqs:GetQueueUrl"}
+SQS_CONSUME = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+}
 
 
 def _queues(raw) -> tuple[str, str]:
@@ -50,8 +55,9 @@ def _queues(raw) -> tuple[str, str]:
 
 
 def _labels_table(raw) -> str:
-    (table_id,) = [k for k, t in resources(raw, "AWS::DynamoDB::Table").items()
-                   if len(t["Properties"]["KeySchema"]) == 2]
+    (table_id,) = [
+        k for k, t in resources(raw, "AWS::DynamoDB::Table").items() if len(t["Properties"]["KeySchema"]) == 2
+    ]
     return table_id
 
 
@@ -66,7 +72,8 @@ def _leading_keys(statements, action) -> set[str]:
         if action in as_list(statement["Action"]):
             (condition,) = statement["Condition"].values()
             assert list(statement["Condition"]) == ["ForAllValues:StringLike"] and list(condition) == [
-                "dynamodb:LeadingKeys"]
+                "dynamodb:LeadingKeys"
+            ]
             out.update(condition["dynamodb:LeadingKeys"])
     return out
 
@@ -80,8 +87,9 @@ def test_the_label_queue_and_its_dlq_are_encrypted_and_refuse_plain_http(api_key
 
     for qid in (queue_id, dlq_id):
         assert raw["Resources"][qid]["Properties"]["SqsManagedSseEnabled"] is True
-        (policy,) = [p for p in resources(raw, "AWS::SQS::QueuePolicy").values()
-                     if p["Properties"]["Queues"] == [{"Ref": qid}]]
+        (policy,) = [
+            p for p in resources(raw, "AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [{"Ref": qid}]
+        ]
         (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
         assert deny["Effect"] == "Deny" and deny["Action"] == "sqs:*"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -118,8 +126,9 @@ def test_the_queue_hides_a_batch_six_times_as_long_as_the_labeller_may_run(api_k
 def test_the_labeller_takes_small_batches_reports_failures_per_message_and_is_bounded(api_key_app):
     raw = api_key_app.raw
     queue_id, _ = _queues(raw)
-    labeller_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
-                   if f["Properties"]["Handler"] == LABELLER_HANDLER][0]
+    labeller_id = [
+        k for k, f in resources(raw, "AWS::Lambda::Function").items() if f["Properties"]["Handler"] == LABELLER_HANDLER
+    ][0]
 
     (mapping,) = resources(raw, "AWS::Lambda::EventSourceMapping").values()
 
@@ -143,7 +152,11 @@ def test_labeller_function_and_environment(api_key_app):
     env = props["Environment"]["Variables"]
 
     assert (props["Runtime"], props["Architectures"], props["Timeout"], props["MemorySize"]) == (
-        "python3.13", ["arm64"], LABELLER_TIMEOUT.to_seconds(), 512)
+        "python3.13",
+        ["arm64"],
+        LABELLER_TIMEOUT.to_seconds(),
+        512,
+    )
     assert WORST_SAMPLE_S < LABELLER_TIMEOUT.to_seconds() <= 900  # three calls, every attempt, fit; Lambda's max
     assert env["LABELS_TABLE_NAME"] == {"Ref": _labels_table(raw)}
     assert env["POWERTOOLS_SERVICE_NAME"] == "labeller"
@@ -158,25 +171,35 @@ def test_labeller_iam_is_exactly_consume_the_queue_write_labels_and_budgets_and_
     statements = _statements_of(raw, LABELLER_HANDLER)
     by_action = grants_by_action(raw, statements)
     config = parse_routing_config((REPO_ROOT / "config" / "routing.json").read_bytes())
-    expected = merge_grants(model_grant(m.model_id, **{**TOKENS, **({"region": m.region} if m.region else {})})
-                            for m in config.models.values())
+    expected = merge_grants(
+        model_grant(m.model_id, **{**TOKENS, **({"region": m.region} if m.region else {})})
+        for m in config.models.values()
+    )
 
     assert set(by_action) == LOGS_AND_XRAY | SQS_CONSUME | {
-        "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "bedrock:InvokeModel"}
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "bedrock:InvokeModel",
+    }
     for action in SQS_CONSUME:
         assert by_action[action] == {f"${{GetAtt:{queue_id}.Arn}}"}
     # The table, by partition prefix only: labels looked up (a redelivered sample) and written, the day's budget
     # read and added to; never a report, never a scan.
-    for action, prefixes in (("dynamodb:PutItem", {"label#*"}), ("dynamodb:GetItem", {"label#*", "budget#*"}),
-                             ("dynamodb:UpdateItem", {"budget#*"})):
+    for action, prefixes in (
+        ("dynamodb:PutItem", {"label#*"}),
+        ("dynamodb:GetItem", {"label#*", "budget#*"}),
+        ("dynamodb:UpdateItem", {"budget#*"}),
+    ):
         assert by_action[action] == {table_arn}
         assert _leading_keys(statements, action) == prefixes, action
     # Converse (InvokeModel) on the catalog's models and nothing else; no streaming.
     assert by_action["bedrock:InvokeModel"] == set(expected.resources) | set(expected.via_profile)
     for statement in statements:
         if any(":bedrock:*:" in render(r) for r in as_list(statement["Resource"])):
-            assert {render(c) for c in as_list(
-                statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"])} == set(expected.profiles)
+            assert {
+                render(c) for c in as_list(statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"])
+            } == set(expected.profiles)
     assert all(by_action[a] == {"*"} for a in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"))
     assert all("*" not in rs for a, rs in by_action.items() if not a.startswith("xray:"))
 
@@ -189,10 +212,14 @@ def test_the_labels_table_is_keyed_on_demand_encrypted_recoverable_and_expires_i
     table = raw["Resources"][_labels_table(raw)]
     props = table["Properties"]
 
-    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
-                                  {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
-        {"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["SSESpecification"] == {"SSEEnabled": True}
@@ -209,8 +236,11 @@ def test_trainer_function_and_environment_name_the_routing_profile_and_its_gradu
     props = function_with_handler(raw, TRAINER_HANDLER)["Properties"]
     env = props["Environment"]["Variables"]
     router_env = router_function(raw)["Properties"]["Environment"]["Variables"]
-    (routing_strategy,) = [k for k, s in resources(raw, "AWS::AppConfig::DeploymentStrategy").items()
-                           if s["Properties"]["Name"].endswith("-routing")]
+    (routing_strategy,) = [
+        k
+        for k, s in resources(raw, "AWS::AppConfig::DeploymentStrategy").items()
+        if s["Properties"]["Name"].endswith("-routing")
+    ]
 
     assert 300 <= props["Timeout"] <= 900 and props["MemorySize"] == 1024
     assert env["LABELS_TABLE_NAME"] == {"Ref": _labels_table(raw)}
@@ -231,31 +261,51 @@ def test_trainer_iam_is_exactly_read_labels_write_reports_and_propose_or_deploy_
     table_arn = f"${{GetAtt:{_labels_table(raw)}.Arn}}"
 
     assert set(by_action) == LOGS_AND_XRAY | {
-        "dynamodb:Query", "dynamodb:PutItem",
-        "appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration",
-        "appconfig:CreateHostedConfigurationVersion", "appconfig:StartDeployment"}
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "appconfig:StartConfigurationSession",
+        "appconfig:GetLatestConfiguration",
+        "appconfig:CreateHostedConfigurationVersion",
+        "appconfig:StartDeployment",
+    }
     for action, prefixes in (("dynamodb:Query", {"label#*"}), ("dynamodb:PutItem", {"report#*"})):
         assert by_action[action] == {table_arn}
         assert _leading_keys(statements, action) == prefixes, action
     for action in ("appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"):
         assert by_action[action] == {
-            f"{app}/environment/${{AWS::AppConfig::Environment}}/configuration/${{AWS::AppConfig::ConfigurationProfile}}"}
+            f"{app}/environment/${{AWS::AppConfig::Environment}}/configuration/${{AWS::AppConfig::ConfigurationProfile}}"
+        }
     assert by_action["appconfig:CreateHostedConfigurationVersion"] == {
-        app, profile, f"{profile}/hostedconfigurationversion/*"}
+        app,
+        profile,
+        f"{profile}/hostedconfigurationversion/*",
+    }
     assert by_action["appconfig:StartDeployment"] == {
-        app, env, profile, f"{ARN}deploymentstrategy/${{AWS::AppConfig::DeploymentStrategy}}", f"{env}/deployment/*"}
+        app,
+        env,
+        profile,
+        f"{ARN}deploymentstrategy/${{AWS::AppConfig::DeploymentStrategy}}",
+        f"{env}/deployment/*",
+    }
     assert not any(a.startswith(("bedrock:", "sqs:", "cloudwatch:")) for a in by_action)
 
 
 def test_trainer_appconfig_grants_are_on_the_routing_profile_environment_and_strategy_not_the_flags(api_key_app):
     raw = api_key_app.raw
-    routing_ids = {k for k, r in raw["Resources"].items()
-                   if (r["Type"] == "AWS::AppConfig::ConfigurationProfile" and r["Properties"]["Name"] == "routing")
-                   or (r["Type"] == "AWS::AppConfig::Environment" and r["Properties"]["Name"] == "dev")
-                   or (r["Type"] == "AWS::AppConfig::DeploymentStrategy"
-                       and r["Properties"]["Name"].endswith("-routing"))}
-    flags_ids = {k for k, r in raw["Resources"].items() if r["Type"].startswith("AWS::AppConfig::")
-                 and r["Type"] != "AWS::AppConfig::Application" and k not in routing_ids}
+    routing_ids = {
+        k
+        for k, r in raw["Resources"].items()
+        if (r["Type"] == "AWS::AppConfig::ConfigurationProfile" and r["Properties"]["Name"] == "routing")
+        or (r["Type"] == "AWS::AppConfig::Environment" and r["Properties"]["Name"] == "dev")
+        or (r["Type"] == "AWS::AppConfig::DeploymentStrategy" and r["Properties"]["Name"].endswith("-routing"))
+    }
+    flags_ids = {
+        k
+        for k, r in raw["Resources"].items()
+        if r["Type"].startswith("AWS::AppConfig::")
+        and r["Type"] != "AWS::AppConfig::Application"
+        and k not in routing_ids
+    }
 
     for statement in _statements_of(raw, TRAINER_HANDLER):
         if any(a.startswith("appconfig:") for a in as_list(statement["Action"])):
@@ -266,8 +316,9 @@ def test_trainer_appconfig_grants_are_on_the_routing_profile_environment_and_str
 
 def test_the_trainer_runs_daily_from_scheduler_through_a_role_that_may_only_invoke_it(api_key_app):
     raw = api_key_app.raw
-    trainer_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
-                  if f["Properties"]["Handler"] == TRAINER_HANDLER][0]
+    trainer_id = [
+        k for k, f in resources(raw, "AWS::Lambda::Function").items() if f["Properties"]["Handler"] == TRAINER_HANDLER
+    ][0]
 
     (schedule,) = resources(raw, "AWS::Scheduler::Schedule").values()
 
@@ -281,7 +332,8 @@ def test_the_trainer_runs_daily_from_scheduler_through_a_role_that_may_only_invo
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     assert grants_by_action(raw, role_statements(raw, role_id)) == {
-        "lambda:InvokeFunction": {f"${{GetAtt:{trainer_id}.Arn}}"}}  # unqualified: no `:*`
+        "lambda:InvokeFunction": {f"${{GetAtt:{trainer_id}.Arn}}"}
+    }  # unqualified: no `:*`
 
 
 def test_the_schedule_comes_from_context(variant_app):
@@ -294,14 +346,24 @@ def test_the_trainer_is_deleted_before_the_routing_profile_versions_are_cleaned_
     # The trainer creates hosted versions of the routing profile: like the failover controller, it (and its
     # grants) must be gone before the cleanup lists the versions to delete.
     raw = api_key_app.raw
-    cleanup = {k for k, r in raw["Resources"].items() if r["Type"] == "Custom::AppConfigHostedVersionsCleanup"
-               and "RoutingConfig" in json.dumps(r["Properties"]["ConfigurationProfileId"])}
-    trainer_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
-                  if f["Properties"]["Handler"] == TRAINER_HANDLER][0]
-    trainer_policy = [k for k, p in resources(raw, "AWS::IAM::Policy").items()
-                      if any("appconfig:CreateHostedConfigurationVersion" in as_list(s["Action"])
-                             for s in p["Properties"]["PolicyDocument"]["Statement"])
-                      and p["Properties"]["Roles"] == [{"Ref": role_id_of(raw["Resources"][trainer_id])}]]
+    cleanup = {
+        k
+        for k, r in raw["Resources"].items()
+        if r["Type"] == "Custom::AppConfigHostedVersionsCleanup"
+        and "RoutingConfig" in json.dumps(r["Properties"]["ConfigurationProfileId"])
+    }
+    trainer_id = [
+        k for k, f in resources(raw, "AWS::Lambda::Function").items() if f["Properties"]["Handler"] == TRAINER_HANDLER
+    ][0]
+    trainer_policy = [
+        k
+        for k, p in resources(raw, "AWS::IAM::Policy").items()
+        if any(
+            "appconfig:CreateHostedConfigurationVersion" in as_list(s["Action"])
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        )
+        and p["Properties"]["Roles"] == [{"Ref": role_id_of(raw["Resources"][trainer_id])}]
+    ]
 
     assert len(cleanup) == 1 and len(trainer_policy) == 1
     for resource_id in (trainer_id, role_id_of(raw["Resources"][trainer_id]), *trainer_policy):
@@ -334,13 +396,17 @@ def test_dead_letters_and_crashes_of_the_label_loop_raise_alarms(api_key_app):
 
     dlq = alarms["model-router-dev-label-dlq"]
     assert (dlq["Namespace"], dlq["MetricName"], dlq["Statistic"]) == (
-        "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+    )
     assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
     assert (dlq["ComparisonOperator"], dlq["Threshold"]) == ("GreaterThanThreshold", 0)
     for name, handler in (("labeller-errors", LABELLER_HANDLER), ("scorer-trainer-errors", TRAINER_HANDLER)):
         alarm = alarms[f"model-router-dev-{name}"]
-        function_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
-                       if f["Properties"]["Handler"] == handler][0]
+        function_id = [
+            k for k, f in resources(raw, "AWS::Lambda::Function").items() if f["Properties"]["Handler"] == handler
+        ][0]
         assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Errors")
         assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
         assert alarm["Threshold"] == 1 and alarm["TreatMissingData"] == "notBreaching"
@@ -378,10 +444,12 @@ def test_the_dashboard_shows_labels_win_rates_spend_training_and_the_scorer_serv
     assert "ispresent(scorer_version)" in body
     assert "${PROP('Dim.Route')} ${PROP('Dim.Pair')}" in body  # one labelled series per route and pair
     for name in ("label-dlq", "label-backlog", "labeller-errors", "scorer-trainer-errors"):  # alarm status widget
-        alarm_id = [k for k, a in resources(raw, "AWS::CloudWatch::Alarm").items()
-                    if a["Properties"]["AlarmName"] == f"model-router-dev-{name}"][0]
+        alarm_id = [
+            k
+            for k, a in resources(raw, "AWS::CloudWatch::Alarm").items()
+            if a["Properties"]["AlarmName"] == f"model-router-dev-{name}"
+        ][0]
         assert f"${{GetAtt:{alarm_id}.Arn}}" in body
-
 
 
 def test_the_labeller_never_gets_the_prompt_routers_grant(iam_app):

@@ -77,9 +77,22 @@ from stacks.settings import REPO_ROOT  # noqa: E402
 
 LAMBDAS = REPO_ROOT / "lambdas"
 # What the Lambda gets without our asset: the runtime's boto3 and the Powertools layer (with pydantic).
-RUNTIME_AND_LAYER = ("aws-lambda-powertools", "pydantic", "pydantic-core", "annotated-types", "typing-inspection",
-                     "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3",
-                     "aws-xray-sdk", "wrapt")
+RUNTIME_AND_LAYER = (
+    "aws-lambda-powertools",
+    "pydantic",
+    "pydantic-core",
+    "annotated-types",
+    "typing-inspection",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
+    "aws-xray-sdk",
+    "wrapt",
+)
 
 
 def test_an_executable_source_file_stays_executable_and_the_others_do_not(tmp_path):
@@ -124,8 +137,14 @@ def test_requirements_are_installed_once_per_content_and_again_when_they_change(
     assert first == again and changed != first
     assert (tmp_path / "calls").read_text() == "11"  # the second call was served from the cache
     installed = (first / "installed.txt").read_text()
-    for arg in ("--platform manylinux_2_28_aarch64", "--platform manylinux2014_aarch64", "--implementation cp",
-                "--python-version 3.13", "--only-binary=:all:", "--no-compile"):
+    for arg in (
+        "--platform manylinux_2_28_aarch64",
+        "--platform manylinux2014_aarch64",
+        "--implementation cp",
+        "--python-version 3.13",
+        "--only-binary=:all:",
+        "--no-compile",
+    ):
         assert arg in installed
 
 
@@ -154,8 +173,12 @@ def test_a_requirements_change_changes_the_asset_hash(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def host_asset(tmp_path_factory):
     """The real asset, with its requirements installed for this machine instead of arm64."""
-    return stage_lambda_asset(source_dir=LAMBDAS, routing_config_file=REPO_ROOT / "config" / "routing.json",
-                              staging_root=tmp_path_factory.mktemp("asset"), platform=HOST)
+    return stage_lambda_asset(
+        source_dir=LAMBDAS,
+        routing_config_file=REPO_ROOT / "config" / "routing.json",
+        staging_root=tmp_path_factory.mktemp("asset"),
+        platform=HOST,
+    )
 
 
 def _runtime_and_layer_dir(root) -> str:
@@ -192,16 +215,23 @@ def test_the_staged_asset_starts_the_app_with_run_sh_and_answers_ready(host_asse
         "LAMBDA_TASK_ROOT": str(host_asset),
         "LAMBDA_RUNTIME_DIR": _runtime_and_layer_dir(tmp_path / "runtime"),
         "AWS_LWA_PORT": str(port),
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_LAMBDA_FUNCTION_NAME": "model-router-test",
-        "APPCONFIG_APPLICATION": "app0001", "APPCONFIG_ENVIRONMENT": "env0001", "APPCONFIG_PROFILE": "prof001",
-        "APPCONFIG_FLAGS_ENVIRONMENT": "env0002", "APPCONFIG_FLAGS_PROFILE": "prof002",
-        "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
+        "APPCONFIG_APPLICATION": "app0001",
+        "APPCONFIG_ENVIRONMENT": "env0001",
+        "APPCONFIG_PROFILE": "prof001",
+        "APPCONFIG_FLAGS_ENVIRONMENT": "env0002",
+        "APPCONFIG_FLAGS_PROFILE": "prof002",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "ModelRouter",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
-    server = subprocess.Popen([str(host_asset / "router" / "run.sh")], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(host_asset / "router" / "run.sh")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         # When the adapter's readiness check polls /ready
         deadline, status, error = time.monotonic() + 30, None, None
@@ -226,11 +256,16 @@ def test_the_staged_asset_starts_the_app_with_run_sh_and_answers_ready(host_asse
 
 
 def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_path):
-    code = ("import starlette, uvicorn, re2, router.http.app as app; "
-            "assert callable(app.create_app_from_env); "
-            "print(starlette.__file__); print(uvicorn.__file__); print(re2.__file__)")
-    env = {"PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
-           "PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "us-east-1"}
+    code = (
+        "import starlette, uvicorn, re2, router.http.app as app; "
+        "assert callable(app.create_app_from_env); "
+        "print(starlette.__file__); print(uvicorn.__file__); print(re2.__file__)"
+    )
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
     result = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True)
 
@@ -238,13 +273,16 @@ def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_pat
     assert all(line.startswith(str(host_asset)) for line in result.stdout.split())
 
 
-@pytest.mark.parametrize("handler", ["config_validator.handler", "failover_controller.handler", "labeller.handler",
-                                     "scorer_trainer.handler"])
+@pytest.mark.parametrize(
+    "handler", ["config_validator.handler", "failover_controller.handler", "labeller.handler", "scorer_trainer.handler"]
+)
 def test_every_handler_based_function_imports_from_the_asset_and_the_layer_alone(host_asset, tmp_path, handler):
     # Given only what a handler-based Lambda has on its path: the asset root (/var/task) and the layer (/opt/python)
-    env = {"PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
-           "PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     # When its handler module is imported, then it imports (routing_engine's re2 included)
-    result = subprocess.run([sys.executable, "-S", "-c", f"import {handler}"], env=env, capture_output=True,
-                            text=True)
+    result = subprocess.run([sys.executable, "-S", "-c", f"import {handler}"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -23,8 +23,14 @@ MANAGED_POLICY_CHARS = 6_144  # IAM: one customer managed policy
 TEMPLATE_BYTES = 1_000_000  # CloudFormation: template body via S3
 TEMPLATE_RESOURCES = 500
 
-PSEUDO_MAX = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-2x", "AWS::AccountId": "123456789012",
-              "AWS::URLSuffix": "amazonaws.com.cn", "AWS::StackId": "x" * 128, "AWS::StackName": "x" * 64}
+PSEUDO_MAX = {
+    "AWS::Partition": "aws-us-gov",
+    "AWS::Region": "ap-southeast-2x",
+    "AWS::AccountId": "123456789012",
+    "AWS::URLSuffix": "amazonaws.com.cn",
+    "AWS::StackId": "x" * 128,
+    "AWS::StackName": "x" * 64,
+}
 
 
 def worst_case(value: Any) -> Any:
@@ -52,8 +58,10 @@ def catalog(n: int) -> dict:
     template = models["claude-sonnet"]
     for i in range(n - len(models)):
         models[f"catalog-model-{i:02d}"] = {
-            **template, "model_id": f"us.anthropic.claude-catalog-{i:02d}-20260101-v1:0",
-            "display_name": f"Catalog model {i:02d}", "fallbacks": ["claude-haiku"],
+            **template,
+            "model_id": f"us.anthropic.claude-catalog-{i:02d}-20260101-v1:0",
+            "display_name": f"Catalog model {i:02d}",
+            "fallbacks": ["claude-haiku"],
         }
     assert len(models) == n
     return config
@@ -76,7 +84,9 @@ def _inline_policy_chars(raw: dict) -> dict[str, int]:
     total: dict[str, int] = {}
     for role_id, role in resources(raw, "AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):
-            total[role_id] = total.get(role_id, 0) + len(json.dumps(worst_case(policy["PolicyDocument"]), separators=(",", ":")))
+            total[role_id] = total.get(role_id, 0) + len(
+                json.dumps(worst_case(policy["PolicyDocument"]), separators=(",", ":"))
+            )
         total.setdefault(role_id, 0)
     for policy in resources(raw, "AWS::IAM::Policy").values():
         size = len(json.dumps(worst_case(policy["Properties"]["PolicyDocument"]), separators=(",", ":")))
@@ -89,13 +99,18 @@ def test_a_40_model_catalog_fits_every_limit(big_app):
     raw = big_app.raw
     env = {f["Properties"]["Handler"]: _env_bytes(f) for f in resources(raw, "AWS::Lambda::Function").values()}
     policies = _inline_policy_chars(raw)
-    managed = [len(json.dumps(worst_case(p["Properties"]["PolicyDocument"]), separators=(",", ":")))
-               for p in resources(raw, "AWS::IAM::ManagedPolicy").values()]
+    managed = [
+        len(json.dumps(worst_case(p["Properties"]["PolicyDocument"]), separators=(",", ":")))
+        for p in resources(raw, "AWS::IAM::ManagedPolicy").values()
+    ]
     template_bytes = big_app.template_path.stat().st_size
     resource_count = len(raw["Resources"])
 
     print(f"\n{MODELS}-model catalog (worst-case token sizes):")
-    print(f"  Lambda environment bytes (limit {LAMBDA_ENV_BYTES}): " + ", ".join(f"{h}={b}" for h, b in sorted(env.items())))
+    print(
+        f"  Lambda environment bytes (limit {LAMBDA_ENV_BYTES}): "
+        + ", ".join(f"{h}={b}" for h, b in sorted(env.items()))
+    )
     print(f"  largest role's inline policies, characters (limit {ROLE_INLINE_POLICY_CHARS}): {max(policies.values())}")
     print(f"  largest customer managed policy, characters (limit {MANAGED_POLICY_CHARS}): {max(managed, default=0)}")
     print(f"  template bytes (limit {TEMPLATE_BYTES}): {template_bytes}")
@@ -110,8 +125,11 @@ def test_a_40_model_catalog_fits_every_limit(big_app):
 
 def test_the_controller_does_not_grow_with_the_catalog(big_app, api_key_app):
     def controller(raw):
-        (function,) = [f for f in resources(raw, "AWS::Lambda::Function").values()
-                       if f["Properties"]["Handler"] == "failover_controller.handler.lambda_handler"]
+        (function,) = [
+            f
+            for f in resources(raw, "AWS::Lambda::Function").values()
+            if f["Properties"]["Handler"] == "failover_controller.handler.lambda_handler"
+        ]
         return function
 
     small, big = controller(api_key_app.raw), controller(big_app.raw)
@@ -139,10 +157,15 @@ def test_the_label_loop_stays_inside_sqs_and_lambda_limits(api_key_app):
     from router.adapters.sample_queue import MAX_SAMPLE_BYTES  # what the router enforces
 
     raw = api_key_app.raw
-    (queue,) = [q["Properties"] for q in resources(raw, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    (queue,) = [
+        q["Properties"] for q in resources(raw, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]
+    ]
     (mapping,) = [m["Properties"] for m in resources(raw, "AWS::Lambda::EventSourceMapping").values()]
-    (labeller,) = [f["Properties"] for f in resources(raw, "AWS::Lambda::Function").values()
-                   if f["Properties"]["Handler"] == "labeller.handler.lambda_handler"]
+    (labeller,) = [
+        f["Properties"]
+        for f in resources(raw, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "labeller.handler.lambda_handler"
+    ]
 
     # The router's largest sample is a message SQS accepts (the router sends no message attributes).
     assert MAX_SAMPLE_BYTES <= queue["MaximumMessageSize"] <= SQS_MAX_MESSAGE_BYTES

@@ -50,8 +50,11 @@ def test_defined_router_arn_reaches_the_router_and_is_invokable(prompt_router_ap
         assert f"{PARTITION_REGION_ACCOUNT}::foundation-model/{model}" in resources_
         assert f"{PARTITION_REGION_ACCOUNT}:${{AWS::AccountId}}:inference-profile/us.{model}" in resources_
         # cross-region destinations only through our profiles
-        assert any(r == f"arn:${{AWS::Partition}}:bedrock:*::foundation-model/{model}"
-                   and f"inference-profile/us.{model}" in json.dumps(c) for r, c in invoke)
+        assert any(
+            r == f"arn:${{AWS::Partition}}:bedrock:*::foundation-model/{model}"
+            and f"inference-profile/us.{model}" in json.dumps(c)
+            for r, c in invoke
+        )
         assert all(c is not None for r, c in invoke if ":bedrock:*:" in r)
     assert "*" not in resources_
 
@@ -76,11 +79,23 @@ def test_no_prompt_router_context_means_no_router_grant(api_key_app):
         ({"arn": "arn:aws:bedrock:us-east-1:123456789012:foundation-model/x"}, "prompt_router.arn"),
         ({"arn": DEFAULT_ROUTER_ARN, "definition": PROMPT_ROUTER_DEFINITION}, "exactly one of"),
         ({"definition": {**PROMPT_ROUTER_DEFINITION, "fallback_model": "amazon.titan-text-v1"}}, "fallback_model"),
-        ({"definition": {**PROMPT_ROUTER_DEFINITION, "models": ["amazon.nova-lite-v1:0", "anthropic.claude-x"]}},
-         "one model family"),
-        ({"definition": {**PROMPT_ROUTER_DEFINITION, "models": ["us.amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"]}},
-         "not a foundation-model id"),
-        ({"definition": {**PROMPT_ROUTER_DEFINITION, "response_quality_difference": 101}}, "response_quality_difference"),
+        (
+            {"definition": {**PROMPT_ROUTER_DEFINITION, "models": ["amazon.nova-lite-v1:0", "anthropic.claude-x"]}},
+            "one model family",
+        ),
+        (
+            {
+                "definition": {
+                    **PROMPT_ROUTER_DEFINITION,
+                    "models": ["us.amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"],
+                }
+            },
+            "not a foundation-model id",
+        ),
+        (
+            {"definition": {**PROMPT_ROUTER_DEFINITION, "response_quality_difference": 101}},
+            "response_quality_difference",
+        ),
         ("{not json", "not valid JSON"),
     ],
 )
@@ -94,5 +109,7 @@ def test_a_geo_that_has_no_profiles_in_the_stacks_region_fails_synth(tmp_path):
     definition = {**PROMPT_ROUTER_DEFINITION, "inference_profile_geo": "us"}
 
     with pytest.raises(SettingsError, match="inference_profile_geo 'us' has no inference profiles in eu-west-1"):
-        build_app({**cdk_json_context(), "region": "eu-west-1", "prompt_router": {"definition": definition}},
-                  outdir=str(tmp_path))
+        build_app(
+            {**cdk_json_context(), "region": "eu-west-1", "prompt_router": {"definition": definition}},
+            outdir=str(tmp_path),
+        )

@@ -25,8 +25,11 @@ TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="$
 
 def _bedrock_statements(raw):
     """The router's Bedrock grants (the labeller's own, Converse only, are tested in test_label_loop)."""
-    return [s for s in role_statements(raw, role_id_of(router_function(raw)))
-            if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
+    return [
+        s
+        for s in role_statements(raw, role_id_of(router_function(raw)))
+        if any(a.startswith("bedrock:") for a in as_list(s["Action"]))
+    ]
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -35,8 +38,10 @@ def _bedrock_statements(raw):
 def test_bedrock_invoke_is_scoped_to_the_configured_models(api_key_app):
     # Given the bundled routing configuration
     config = parse_routing_config(ROUTING_FILE.read_bytes())
-    expected = merge_grants(model_grant(m.model_id, **{**TOKENS, **({"region": m.region} if m.region else {})})
-                            for m in config.models.values())
+    expected = merge_grants(
+        model_grant(m.model_id, **{**TOKENS, **({"region": m.region} if m.region else {})})
+        for m in config.models.values()
+    )
 
     # When the stack is synthesized
     statements = _bedrock_statements(api_key_app.raw)
@@ -44,7 +49,9 @@ def test_bedrock_invoke_is_scoped_to_the_configured_models(api_key_app):
     # Then the only Bedrock actions are the two invoke actions (Converse and ConverseStream authorise as these),
     # and their resources are exactly the models' ARNs
     assert {a for s in statements for a in as_list(s["Action"])} == {
-        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+    }
     for statement in statements:  # every statement that grants one grants the other: no model streams-only
         assert set(as_list(statement["Action"])) == {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
     granted = {render(r, api_key_app.raw) for s in statements for r in as_list(s["Resource"])}
@@ -67,18 +74,24 @@ def test_region_wildcard_foundation_models_only_through_our_inference_profiles(a
 
 def test_router_reads_exactly_the_routing_and_flags_profiles(api_key_app):
     raw = api_key_app.raw
-    statements = [s for s in role_statements(raw, role_id_of(router_function(raw)))
-                  if {"appconfig:GetLatestConfiguration", "appconfig:StartConfigurationSession"} & set(as_list(s["Action"]))]
+    statements = [
+        s
+        for s in role_statements(raw, role_id_of(router_function(raw)))
+        if {"appconfig:GetLatestConfiguration", "appconfig:StartConfigurationSession"} & set(as_list(s["Action"]))
+    ]
 
     assert len(statements) == 1
     assert sorted(as_list(statements[0]["Action"])) == [
         "appconfig:GetLatestConfiguration",
         "appconfig:StartConfigurationSession",
     ]
-    assert sorted(render(r, raw) for r in as_list(statements[0]["Resource"])) == sorted([
-        "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/${AWS::AppConfig::Application}"
-        "/environment/${AWS::AppConfig::Environment}/configuration/${AWS::AppConfig::ConfigurationProfile}",
-    ] * 2)
+    assert sorted(render(r, raw) for r in as_list(statements[0]["Resource"])) == sorted(
+        [
+            "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/${AWS::AppConfig::Application}"
+            "/environment/${AWS::AppConfig::Environment}/configuration/${AWS::AppConfig::ConfigurationProfile}",
+        ]
+        * 2
+    )
 
 
 def test_no_wildcard_resource_except_xray(api_key_app):
@@ -128,8 +141,9 @@ def test_router_function_runs_behind_the_web_adapter_and_the_powertools_layer(ap
     layers = [render(layer) for layer in function["Properties"]["Layers"]]
 
     # (no file overlaps: the adapter is /opt/bootstrap and /opt/extensions, Powertools /opt/python)
-    assert sorted(layers) == sorted([WEB_ADAPTER_LAYER % cdk_context["lwa_layer_version"],
-                                     POWERTOOLS_LAYER % cdk_context["powertools_version"]])
+    assert sorted(layers) == sorted(
+        [WEB_ADAPTER_LAYER % cdk_context["lwa_layer_version"], POWERTOOLS_LAYER % cdk_context["powertools_version"]]
+    )
 
 
 def test_every_other_function_uses_the_powertools_release_of_context_or_no_layer(api_key_app, cdk_context):
@@ -146,8 +160,11 @@ def test_the_deployed_powertools_release_is_the_one_the_tests_run_against(cdk_co
     # requirements.txt pins what the tests import; the stack deploys the layer of the same release.
     import aws_lambda_powertools.shared.version as installed
 
-    pins = dict(line.split("==") for line in (REPO_ROOT / "requirements.txt").read_text().split()
-                if line.startswith("aws-lambda-powertools"))
+    pins = dict(
+        line.split("==")
+        for line in (REPO_ROOT / "requirements.txt").read_text().split()
+        if line.startswith("aws-lambda-powertools")
+    )
     assert set(pins.values()) == {cdk_context["powertools_version"]} == {installed.VERSION}
 
 
@@ -242,25 +259,32 @@ def test_every_route_is_a_lambda_proxy_that_requires_an_api_key(api_key_app):
 
 def test_every_route_streams_through_invoke_with_response_stream(api_key_app):
     raw = api_key_app.raw
-    function_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
-                   if f["Properties"]["Handler"] == "router/run.sh"][0]
+    function_id = [
+        k for k, f in resources(raw, "AWS::Lambda::Function").items() if f["Properties"]["Handler"] == "router/run.sh"
+    ][0]
 
     for (method, path), props in method_routes(raw).items():
         integration = props["Integration"]
         assert integration["ResponseTransferMode"] == "STREAM", (method, path)
         assert integration["TimeoutInMillis"] == 900_000  # API Gateway's maximum for streamed responses
         uri = render(integration["Uri"], raw)
-        assert uri == ("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2021-11-15/functions/"
-                       f"${{GetAtt:{function_id}.Arn}}/response-streaming-invocations")
+        assert uri == (
+            "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2021-11-15/functions/"
+            f"${{GetAtt:{function_id}.Arn}}/response-streaming-invocations"
+        )
 
 
 def test_api_gateway_may_invoke_the_router_for_every_route_and_nothing_else(api_key_app):
     # InvokeWithResponseStream is authorised as lambda:InvokeFunction (Lambda API reference).
     raw = api_key_app.raw
-    function_id = [k for k, f in resources(raw, "AWS::Lambda::Function").items()
-                   if f["Properties"]["Handler"] == "router/run.sh"][0]
-    permissions = [p["Properties"] for p in resources(raw, "AWS::Lambda::Permission").values()
-                   if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+    function_id = [
+        k for k, f in resources(raw, "AWS::Lambda::Function").items() if f["Properties"]["Handler"] == "router/run.sh"
+    ][0]
+    permissions = [
+        p["Properties"]
+        for p in resources(raw, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
 
     assert len(permissions) == len(EXPECTED_ROUTES)
     for permission in permissions:
@@ -268,7 +292,9 @@ def test_api_gateway_may_invoke_the_router_for_every_route_and_nothing_else(api_
         assert permission["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
         source = render(permission["SourceArn"], raw)
         assert source.startswith("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:")
-        assert "/${AWS::ApiGateway::Stage}/" in source  # the stage's methods, not the test-invoke path (/test-invoke-stage/)
+        assert (
+            "/${AWS::ApiGateway::Stage}/" in source
+        )  # the stage's methods, not the test-invoke path (/test-invoke-stage/)
 
 
 def test_a_fresh_account_gets_api_gateways_cloudwatch_role_and_keeps_it(api_key_app):
@@ -279,10 +305,12 @@ def test_a_fresh_account_gets_api_gateways_cloudwatch_role_and_keeps_it(api_key_
 
     assert account["DeletionPolicy"] == "Retain" and role["DeletionPolicy"] == "Retain"
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-        "Service": "apigateway.amazonaws.com"}
+        "Service": "apigateway.amazonaws.com"
+    }
     (stage_id,) = resources(raw, "AWS::ApiGateway::Stage")
     assert [k for k in raw["Resources"] if raw["Resources"][k]["Type"] == "AWS::ApiGateway::Account"][0] in (
-        raw["Resources"][stage_id].get("DependsOn", []))
+        raw["Resources"][stage_id].get("DependsOn", [])
+    )
 
 
 def test_an_account_that_manages_the_role_itself_can_opt_out(variant_app):
@@ -295,11 +323,19 @@ def test_stage_has_json_access_logs_throttling_and_tracing(api_key_app):
         {
             "StageName": "dev",
             "TracingEnabled": True,
-            "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]}, "Format": Match.any_value()},
+            "AccessLogSetting": {
+                "DestinationArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]},
+                "Format": Match.any_value(),
+            },
             "MethodSettings": Match.array_with(
                 [
                     Match.object_like(
-                        {"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100}
+                        {
+                            "HttpMethod": "*",
+                            "ResourcePath": "/*",
+                            "ThrottlingRateLimit": 50,
+                            "ThrottlingBurstLimit": 100,
+                        }
                     )
                 ]
             ),
@@ -315,7 +351,10 @@ def test_api_key_is_bound_to_a_throttled_usage_plan(api_key_app):
     template.resource_count_is("AWS::ApiGateway::ApiKey", 1)
     template.has_resource_properties(
         "AWS::ApiGateway::UsagePlan",
-        {"Throttle": {"RateLimit": 50, "BurstLimit": 100}, "ApiStages": [Match.object_like({"Stage": Match.any_value()})]},
+        {
+            "Throttle": {"RateLimit": 50, "BurstLimit": 100},
+            "ApiStages": [Match.object_like({"Stage": Match.any_value()})],
+        },
     )
     template.has_resource_properties("AWS::ApiGateway::UsagePlanKey", {"KeyType": "API_KEY"})
 
@@ -324,8 +363,11 @@ def test_api_key_is_bound_to_a_throttled_usage_plan(api_key_app):
 
 
 def test_routing_profile_validator_is_the_pydantic_schema(api_key_app):
-    (profile,) = [p for p in resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
-                  if p["Properties"]["Name"] == "routing"]
+    (profile,) = [
+        p
+        for p in resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile").values()
+        if p["Properties"]["Name"] == "routing"
+    ]
     props = profile["Properties"]
 
     assert (props["Name"], props["Type"], props["LocationUri"]) == ("routing", "AWS.Freeform", "hosted")
@@ -338,20 +380,29 @@ def test_routing_profile_validator_is_the_pydantic_schema(api_key_app):
 
 def test_routing_profile_is_also_validated_by_the_routers_own_parser(api_key_app):
     raw = api_key_app.raw
-    (profile,) = [p for p in resources(raw, "AWS::AppConfig::ConfigurationProfile").values()
-                  if p["Properties"]["Name"] == "routing"]
+    (profile,) = [
+        p
+        for p in resources(raw, "AWS::AppConfig::ConfigurationProfile").values()
+        if p["Properties"]["Name"] == "routing"
+    ]
     (lambda_validator,) = [v for v in profile["Properties"]["Validators"] if v["Type"] == "LAMBDA"]
     function_id = lambda_validator["Content"]["Fn::GetAtt"][0]
     function = raw["Resources"][function_id]["Properties"]
 
     assert function["Handler"] == "config_validator.handler.lambda_handler"
     assert function["Timeout"] <= 15
-    (permission,) = [p["Properties"] for p in resources(raw, "AWS::Lambda::Permission").values()
-                     if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}]
+    (permission,) = [
+        p["Properties"]
+        for p in resources(raw, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
     assert (permission["Action"], permission["Principal"]) == ("lambda:InvokeFunction", "appconfig.amazonaws.com")
     # The flags profile keeps its JSON Schema only (the controller writes it; its schema is complete).
-    (flags_profile,) = [p for p in resources(raw, "AWS::AppConfig::ConfigurationProfile").values()
-                        if p["Properties"]["Name"] == "failover-flags"]
+    (flags_profile,) = [
+        p
+        for p in resources(raw, "AWS::AppConfig::ConfigurationProfile").values()
+        if p["Properties"]["Name"] == "failover-flags"
+    ]
     assert [v["Type"] for v in flags_profile["Properties"]["Validators"]] == ["JSON_SCHEMA"]
 
 
@@ -385,8 +436,17 @@ def test_initial_configuration_is_deployed_with_the_context_strategy(api_key_app
 def test_outputs(api_key_app):
     outputs = api_key_app.raw["Outputs"]
 
-    for name in ("ApiUrl", "ApiKeyId", "AppConfigApplicationId", "AppConfigEnvironmentId", "AppConfigProfileId",
-                 "LabelQueueUrl", "LabelDeadLetterQueueUrl", "LabelsTableName", "ScorerTrainerFunctionName"):
+    for name in (
+        "ApiUrl",
+        "ApiKeyId",
+        "AppConfigApplicationId",
+        "AppConfigEnvironmentId",
+        "AppConfigProfileId",
+        "LabelQueueUrl",
+        "LabelDeadLetterQueueUrl",
+        "LabelsTableName",
+        "ScorerTrainerFunctionName",
+    ):
         assert name in outputs, name
     assert render(outputs["ApiKeyId"]["Value"], api_key_app.raw) == "${AWS::ApiGateway::ApiKey}"
     assert render(outputs["AppConfigProfileId"]["Value"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"

@@ -18,7 +18,9 @@ def test_cdk_json_context_is_valid_and_matches_the_defaults(cdk_context):
 
 
 def test_command_line_strings_are_coerced():
-    settings = settings_from_context({"throttle_rate_limit": "10", "throttle_burst_limit": "20", "lambda_memory_mb": "512"})
+    settings = settings_from_context(
+        {"throttle_rate_limit": "10", "throttle_burst_limit": "20", "lambda_memory_mb": "512"}
+    )
 
     assert (settings.throttle_rate_limit, settings.throttle_burst_limit, settings.lambda_memory_mb) == (10, 20, 512)
 
@@ -69,10 +71,14 @@ def test_burst_smaller_than_rate_is_refused():
 
 
 def test_unknown_key_is_refused_with_the_known_ones():
-    with pytest.raises(SettingsError, match="unknown CDK context key.*throtle_rate_limit.*known: .*throttle_rate_limit"):
+    with pytest.raises(
+        SettingsError, match="unknown CDK context key.*throtle_rate_limit.*known: .*throttle_rate_limit"
+    ):
         settings_from_context({"throtle_rate_limit": 5})
 
 
-@pytest.mark.parametrize("expression", ["cron(30 1 * * ? *)", "cron(0 */6 ? * MON-FRI *)", "rate(1 day)", "rate(12 hours)"])
+@pytest.mark.parametrize(
+    "expression", ["cron(30 1 * * ? *)", "cron(0 */6 ? * MON-FRI *)", "rate(1 day)", "rate(12 hours)"]
+)
 def test_eventbridge_scheduler_expressions_are_accepted(expression):
     assert settings_from_context({"trainer_schedule": expression}).trainer_schedule == expression

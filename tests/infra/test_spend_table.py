@@ -7,19 +7,25 @@ from tests.infra.helpers import as_list, render, resources, role_id_of, role_sta
 
 def _spend_table(raw) -> tuple[str, dict]:
     # The spend table has a partition key only (the label loop's table also has a sort key).
-    (table_id,) = [k for k, t in resources(raw, "AWS::DynamoDB::Table").items()
-                   if t["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]]
+    (table_id,) = [
+        k
+        for k, t in resources(raw, "AWS::DynamoDB::Table").items()
+        if t["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    ]
     return table_id, raw["Resources"][table_id]
 
 
 def test_the_spend_table_is_on_demand_encrypted_recoverable_and_expires_old_periods(api_key_app):
-    api_key_app.template.has_resource_properties("AWS::DynamoDB::Table", {
-        "BillingMode": "PAY_PER_REQUEST",
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-        "SSESpecification": {"SSEEnabled": True},
-        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-    })
+    api_key_app.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    )
     _, table = _spend_table(api_key_app.raw)
     assert table["DeletionPolicy"] == "Delete"  # cdk destroy leaves nothing behind: counters are derived data
 
@@ -41,12 +47,15 @@ def test_the_router_may_only_add_to_and_read_spend_counters_of_its_own_table(api
 
 def test_a_failing_spend_store_raises_an_alarm(api_key_app):
     # Budgets fail open, so a broken store must be loud
-    api_key_app.template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "AlarmName": "model-router-dev-spend-store-errors",
-        "MetricName": "SpendStoreErrors",
-        "Namespace": "ModelRouter",
-        "Dimensions": Match.array_with([{"Name": "Store", "Value": "spend"}]),
-    })
+    api_key_app.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "model-router-dev-spend-store-errors",
+            "MetricName": "SpendStoreErrors",
+            "Namespace": "ModelRouter",
+            "Dimensions": Match.array_with([{"Name": "Store", "Value": "spend"}]),
+        },
+    )
 
 
 def test_the_dashboard_shows_cost_per_tier_and_per_caller(api_key_app):

@@ -12,14 +12,32 @@ from routing_engine.features import Message, RequestFeatures
 BASE: dict = {
     "default_route": "faq",
     "models": {
-        "small": {"model_id": "us.anthropic.small-v1:0", "price": {"input_per_1k": 0.001, "output_per_1k": 0.005},
-                  "quality": 40, "context_window": 10_000, "modalities": ["text"], "supports_tools": False,
-                  "latency_slo_ms": 2000, "fallbacks": ["medium"]},
-        "medium": {"model_id": "us.anthropic.medium-v1:0", "price": {"input_per_1k": 0.003, "output_per_1k": 0.015},
-                   "quality": 70, "context_window": 200_000, "modalities": ["text", "image"], "latency_slo_ms": 5000},
-        "large": {"model_id": "us.anthropic.large-v1:0", "price": {"input_per_1k": 0.015, "output_per_1k": 0.075},
-                  "quality": 95, "context_window": 200_000, "modalities": ["text", "image", "document"],
-                  "latency_slo_ms": 10000},
+        "small": {
+            "model_id": "us.anthropic.small-v1:0",
+            "price": {"input_per_1k": 0.001, "output_per_1k": 0.005},
+            "quality": 40,
+            "context_window": 10_000,
+            "modalities": ["text"],
+            "supports_tools": False,
+            "latency_slo_ms": 2000,
+            "fallbacks": ["medium"],
+        },
+        "medium": {
+            "model_id": "us.anthropic.medium-v1:0",
+            "price": {"input_per_1k": 0.003, "output_per_1k": 0.015},
+            "quality": 70,
+            "context_window": 200_000,
+            "modalities": ["text", "image"],
+            "latency_slo_ms": 5000,
+        },
+        "large": {
+            "model_id": "us.anthropic.large-v1:0",
+            "price": {"input_per_1k": 0.015, "output_per_1k": 0.075},
+            "quality": 95,
+            "context_window": 200_000,
+            "modalities": ["text", "image", "document"],
+            "latency_slo_ms": 10000,
+        },
     },
     "routes": {
         "faq": {"model": "small", "max_tokens": 500},
@@ -29,7 +47,11 @@ BASE: dict = {
             "mode": "dynamic",
             "dynamic": {
                 "rules": [
-                    {"id": "hard", "when": {"complexity": {"gte": 0.7}}, "target": {"strategy": "strongest_within_budget"}},
+                    {
+                        "id": "hard",
+                        "when": {"complexity": {"gte": 0.7}},
+                        "target": {"strategy": "strongest_within_budget"},
+                    },
                     {"id": "images", "when": {"has_images": {"eq": True}}, "target": {"model": "medium"}},
                 ],
                 "default": {"strategy": "cheapest_capable"},
@@ -53,10 +75,24 @@ def engine_for(data: dict | None = None, **kw) -> Engine:
     return Engine(parse_routing_config(raw), "test", **kw)
 
 
-def features(tokens: int = 100, complexity: float | None = 0.1, *, images: bool = False, documents: bool = False,
-             tools: bool = False, risk: tuple[str, ...] = ()) -> RequestFeatures:
-    return RequestFeatures(estimated_tokens=tokens, message_count=1, has_images=images, has_documents=documents,
-                           uses_tools=tools, risk=risk, complexity=complexity)
+def features(
+    tokens: int = 100,
+    complexity: float | None = 0.1,
+    *,
+    images: bool = False,
+    documents: bool = False,
+    tools: bool = False,
+    risk: tuple[str, ...] = (),
+) -> RequestFeatures:
+    return RequestFeatures(
+        estimated_tokens=tokens,
+        message_count=1,
+        has_images=images,
+        has_documents=documents,
+        uses_tools=tools,
+        risk=risk,
+        complexity=complexity,
+    )
 
 
 def text_messages(*texts: str) -> tuple[Message, ...]:
@@ -81,7 +117,8 @@ def labelled(route: str = "tuned", **labelling) -> dict:
     labelling section (judge `large` unless given)."""
     data = config_dict()
     data["routes"][route] = {
-        "model": "small", "mode": "dynamic",
+        "model": "small",
+        "mode": "dynamic",
         "dynamic": {
             "rules": [
                 {"id": "images", "when": {"has_images": {"eq": True}}, "target": {"model": "medium"}},

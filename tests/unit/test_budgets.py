@@ -82,9 +82,12 @@ def test_the_fallback_model_must_exist():
 
 def test_the_fallback_model_must_be_allowed_for_the_callers_tier():
     # key-free is in tier free, which may not use "large"
-    with pytest.raises(ConfigError, match="caller_budgets.key-free.fallback_model: 'large' is not in the allowed_models"):
-        budget_config(caller_budgets={"key-free": {"daily_usd": 1, "over_budget": "fallback",
-                                                   "fallback_model": "large"}})
+    with pytest.raises(
+        ConfigError, match="caller_budgets.key-free.fallback_model: 'large' is not in the allowed_models"
+    ):
+        budget_config(
+            caller_budgets={"key-free": {"daily_usd": 1, "over_budget": "fallback", "fallback_model": "large"}}
+        )
 
 
 def test_fallback_needs_a_model_and_reject_takes_none():
@@ -95,8 +98,9 @@ def test_fallback_needs_a_model_and_reject_takes_none():
 
 
 def test_infinite_zero_and_out_of_range_values_are_rejected():
-    raw = json.dumps(config_dict()).replace('"max_cost_per_request_usd": 0.05',
-                                             '"max_cost_per_request_usd": 0.05, "budget": {"daily_usd": Infinity}')
+    raw = json.dumps(config_dict()).replace(
+        '"max_cost_per_request_usd": 0.05', '"max_cost_per_request_usd": 0.05, "budget": {"daily_usd": Infinity}'
+    )
     with pytest.raises(ConfigError, match="tiers.free.budget.daily_usd: inf is not a finite number"):
         parse_routing_config(raw)
     with pytest.raises(ConfigError, match="daily_usd"):
@@ -135,8 +139,12 @@ def test_keys_name_the_scope_the_name_and_the_period_and_expire_a_week_after_it(
     guard = BudgetGuard(FakeSpendStore())
     now = at("2026-12-01T10:00:00")
     keys = guard.keys("key-a", "free", now)
-    assert [k.pk for k in keys] == ["caller#key-a#d2026-12-01", "tier#free#d2026-12-01",
-                                    "caller#key-a#m2026-12", "tier#free#m2026-12"]
+    assert [k.pk for k in keys] == [
+        "caller#key-a#d2026-12-01",
+        "tier#free#d2026-12-01",
+        "caller#key-a#m2026-12",
+        "tier#free#m2026-12",
+    ]
     assert keys[0].expires_at == at("2026-12-09T00:00:00")
     assert keys[2].expires_at == at("2027-01-08T00:00:00")
     assert [k.pk for k in guard.keys(None, "standard", now)] == ["tier#standard#d2026-12-01", "tier#standard#m2026-12"]
@@ -233,8 +241,9 @@ def test_without_a_store_nothing_is_enforced_and_one_warning_says_so():
 
 def test_the_tighter_budget_wins_and_reject_beats_fallback():
     store, clock = FakeSpendStore(), Clock(at("2026-12-01T10:00:00"))
-    config = budget_config({"daily_usd": 10, "over_budget": "fallback", "fallback_model": "small"},
-                           {"key-free": {"monthly_usd": 1}})
+    config = budget_config(
+        {"daily_usd": 10, "over_budget": "fallback", "fallback_model": "small"}, {"key-free": {"monthly_usd": 1}}
+    )
     guard = BudgetGuard(store, clock=clock)
     store.items["caller#key-free#m2026-12"] = Spend(1.0, 3)  # the caller's own (tighter) monthly budget is spent
     check = guard.check(config, "key-free", "free")
@@ -266,8 +275,13 @@ def test_over_the_soft_threshold_a_dynamic_route_takes_the_cheapest_capable_mode
     engine = engine_for()
     hard = features(complexity=0.9)  # the "hard" rule would pick the strongest model
     assert engine.decide("auto", hard, tier="standard").model == "large"
-    decision = engine.decide("auto", hard, tier="standard", explain=True,
-                             budget=BudgetPressure("over 80% of the daily budget of tier standard"))
+    decision = engine.decide(
+        "auto",
+        hard,
+        tier="standard",
+        explain=True,
+        budget=BudgetPressure("over 80% of the daily budget of tier standard"),
+    )
     assert decision.model == "small" and decision.rule == BUDGET_SOFT_RULE
     assert decision.reason == "over 80% of the daily budget of tier standard: cheapest_capable -> small"
     assert decision.trace["choice"]["reason"] == decision.reason
@@ -295,12 +309,16 @@ def test_a_fallback_model_that_cannot_take_the_request_is_no_capable_model():
 
 def test_over_budget_a_failing_fallback_model_hands_over_only_to_models_no_dearer():
     engine = engine_for()
-    decision = engine.decide("support", features(), tier="standard",
-                             budget=BudgetPressure("over", fallback_model="medium"))
+    decision = engine.decide(
+        "support", features(), tier="standard", budget=BudgetPressure("over", fallback_model="medium")
+    )
     # medium's own chain would try the closest in quality (small, then large); large is dearer: not over budget
     assert engine.fallbacks(decision, features(), "standard", None) == ("small",)
 
 
 def test_spend_key_shape_is_stable():
     day = periods_at(at("2026-12-01T00:00:00"))[0]
-    assert spend_key("caller", "arn:aws:iam::123456789012:user/a", day) == "caller#arn:aws:iam::123456789012:user/a#d2026-12-01"
+    assert (
+        spend_key("caller", "arn:aws:iam::123456789012:user/a", day)
+        == "caller#arn:aws:iam::123456789012:user/a#d2026-12-01"
+    )

@@ -47,7 +47,9 @@ def test_read_is_one_batch_get_with_zero_for_missing_keys(dynamodb):
     store = DynamoSpendStore(TABLE, dynamodb)
     store.add([SpendKey("caller#a#d2026-12-01", 1)], 0.25)
     assert store.read(["caller#a#d2026-12-01", "caller#b#d2026-12-01", "caller#a#d2026-12-01"]) == {
-        "caller#a#d2026-12-01": Spend(0.25, 1), "caller#b#d2026-12-01": Spend(0.0, 0)}
+        "caller#a#d2026-12-01": Spend(0.25, 1),
+        "caller#b#d2026-12-01": Spend(0.0, 0),
+    }
 
 
 def test_a_missing_table_is_a_spend_store_error_for_both_calls(dynamodb):
@@ -72,8 +74,12 @@ class SlowModel:
 
     def converse(self, **request):
         time.sleep(MODEL_LATENCY_S)
-        return {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}}, "stopReason": "end_turn",
-                "usage": {"inputTokens": 1000, "outputTokens": 500, "totalTokens": 1500}, "metrics": {"latencyMs": 20}}
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1000, "outputTokens": 500, "totalTokens": 1500},
+            "metrics": {"latencyMs": 20},
+        }
 
 
 class OneItemAtATime:
@@ -104,8 +110,9 @@ def test_sixteen_instances_share_one_tier_budget_and_overshoot_within_the_bound(
 
     def make() -> RouterService:
         routing = LastGoodStore("routing", lambda: raw, lambda r, v: Engine(parse_routing_config(r), v), source="t")
-        return RouterService(routing, BedrockConverse(lambda region, timeout_s: model),
-                             budgets=BudgetGuard(store, cache_s=CACHE_S))
+        return RouterService(
+            routing, BedrockConverse(lambda region, timeout_s: model), budgets=BudgetGuard(store, cache_s=CACHE_S)
+        )
 
     services = [make() for _ in range(INSTANCES)]
     for s in services:
@@ -144,8 +151,10 @@ def test_sixteen_instances_share_one_tier_budget_and_overshoot_within_the_bound(
     bound = CACHE_S * fleet_rate + INSTANCES * COST_USD
     worst = CACHE_S * INSTANCES * COST_USD / MODEL_LATENCY_S + INSTANCES * COST_USD  # at the fastest possible rate
     overshoot = total.usd - BUDGET_USD
-    print(f"\n[{INSTANCES} instances, cache {CACHE_S:g} s] budget ${BUDGET_USD:.2f}, spent ${total.usd:.4f} in "
-          f"{total.requests} requests over {elapsed:.2f} s (fleet rate ${fleet_rate:.3f}/s); overshoot "
-          f"${overshoot:.4f} ({overshoot / BUDGET_USD:.1%}); bound at the measured average rate ${bound:.4f}, "
-          f"at the fastest possible rate ${worst:.4f}")
+    print(
+        f"\n[{INSTANCES} instances, cache {CACHE_S:g} s] budget ${BUDGET_USD:.2f}, spent ${total.usd:.4f} in "
+        f"{total.requests} requests over {elapsed:.2f} s (fleet rate ${fleet_rate:.3f}/s); overshoot "
+        f"${overshoot:.4f} ({overshoot / BUDGET_USD:.1%}); bound at the measured average rate ${bound:.4f}, "
+        f"at the fastest possible rate ${worst:.4f}"
+    )
     assert 0 <= overshoot <= worst

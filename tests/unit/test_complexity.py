@@ -1,5 +1,6 @@
 """Behaviour of the prompt complexity score through its compatibility wrapper (routing_engine.complexity),
 which scores one user turn with the bundled scorer (routing_engine.scorer; its own tests: test_scorer*.py)."""
+
 import math
 
 import pytest
@@ -50,8 +51,17 @@ def test_long_legal_scenario_scores_higher_than_short_fact_question():
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "\n\t  \n", "x" * 1_000_000, "héllo wörld ✓ 数学 " * 2000, "\ud800 lone surrogate",
-     "0" * 50_000, "?" * 10_000, "A.\nB.\nC.\n" * 5000],
+    [
+        "",
+        " ",
+        "\n\t  \n",
+        "x" * 1_000_000,
+        "héllo wörld ✓ 数学 " * 2000,
+        "\ud800 lone surrogate",
+        "0" * 50_000,
+        "?" * 10_000,
+        "A.\nB.\nC.\n" * 5000,
+    ],
     ids=["empty", "space", "whitespace", "1MB", "unicode", "surrogate", "digits", "qmarks", "options"],
 )
 def test_odd_and_huge_inputs_are_scored_without_error(text):

@@ -14,6 +14,7 @@ labelled JSONL it is given).  Scored as the router scores a one-message request
 (``complexity_score`` wraps ``scorer.split_prompt`` + the bundled scorer).
 Measured with the bundled weights: pair accuracy 0.967 (29/30).
 """
+
 from routing_engine.complexity import complexity_score
 
 # Greetings / chit-chat and one-line customer FAQs.
@@ -71,10 +72,7 @@ MATH_PROOF_DEBUG = {
     ),
     # proofs
     "primes_4k3": "Prove that there are infinitely many primes of the form 4k + 3.",
-    "induction_cubes": (
-        "Prove by induction that 1^3 + 2^3 + ... + n^3 = (n(n+1)/2)^2 for every positive "
-        "integer n."
-    ),
+    "induction_cubes": ("Prove by induction that 1^3 + 2^3 + ... + n^3 = (n(n+1)/2)^2 for every positive integer n."),
     "odd_sum": (
         "Prove that the sum of the first n odd numbers is n^2, then generalise to arithmetic "
         "progressions with common difference d and derive a closed form for the sum of their "
@@ -121,82 +119,126 @@ _M = MATH_PROOF_DEBUG
 PAIRS = [
     ("chit-chat", "hi there", _M["odd_sum"]),
     ("chit-chat", "Hi, what is the capital of France?", _M["pens"]),
-    ("chit-chat", "Good morning! How's it going?",
-     "I'm planning a 10-day trip to Japan in April with two kids aged 6 and 9 and a budget of "
-     "$6,000 excluding flights. Build a day-by-day itinerary that balances Tokyo, Kyoto and one "
-     "rural stop, keeps daily travel under 3 hours, and explains the trade-offs you made."),
-    ("chit-chat", "Thanks, that was helpful!",
-     "Why do mirrors swap left and right but not up and down? Explain carefully what is "
-     "actually being reversed."),
+    (
+        "chit-chat",
+        "Good morning! How's it going?",
+        "I'm planning a 10-day trip to Japan in April with two kids aged 6 and 9 and a budget of "
+        "$6,000 excluding flights. Build a day-by-day itinerary that balances Tokyo, Kyoto and one "
+        "rural stop, keeps daily travel under 3 hours, and explains the trade-offs you made.",
+    ),
+    (
+        "chit-chat",
+        "Thanks, that was helpful!",
+        "Why do mirrors swap left and right but not up and down? Explain carefully what is actually being reversed.",
+    ),
     ("chit-chat", "What's your name?", _M["halting"]),
     ("faq", "What are your opening hours?", _M["bakery"]),
-    ("faq", "Do you ship to Canada?",
-     "I ordered five items for delivery to Toronto; two arrived damaged, one is back-ordered "
-     "until March, and I was charged both GST and HST. Given your policy of free returns within "
-     "30 days except for clearance items, work out which items I can return for free, what tax "
-     "I should have been charged in Ontario, and what refund I am owed."),
+    (
+        "faq",
+        "Do you ship to Canada?",
+        "I ordered five items for delivery to Toronto; two arrived damaged, one is back-ordered "
+        "until March, and I was charged both GST and HST. Given your policy of free returns within "
+        "30 days except for clearance items, work out which items I can return for free, what tax "
+        "I should have been charged in Ontario, and what refund I am owed.",
+    ),
     ("faq", "How do I reset my password?", _M["react_loop"]),
     ("faq", "Do you have vegetarian options?", _M["tank"]),
     ("faq", "Is parking free?", _M["trains"]),
     ("coding", "How do I print hello world in Python?", _M["top_k"]),
-    ("coding", "What does the len() function do in Python?",
-     "Implement an LRU cache in Python with O(1) get and put, thread-safe, supporting a "
-     "per-entry TTL; explain how you avoid race conditions between expiry and eviction."),
+    (
+        "coding",
+        "What does the len() function do in Python?",
+        "Implement an LRU cache in Python with O(1) get and put, thread-safe, supporting a "
+        "per-entry TTL; explain how you avoid race conditions between expiry and eviction.",
+    ),
     ("coding", "Rename the variable x to count in this line: x = x + 1", _M["go_deadlock"]),
-    ("sql", "What does SELECT * do?",
-     "Write a SQL query that, for each customer, returns the longest streak of consecutive "
-     "months with at least one order, handling customers with gaps and ties, using window "
-     "functions in PostgreSQL."),
+    (
+        "sql",
+        "What does SELECT * do?",
+        "Write a SQL query that, for each customer, returns the longest streak of consecutive "
+        "months with at least one order, handling customers with gaps and ties, using window "
+        "functions in PostgreSQL.",
+    ),
     ("sql", "What is a primary key?", _M["sql_fanout"]),
-    ("legal", "What does NDA stand for?",
-     "Under a contract governed by English law, a supplier missed a delivery date by three "
-     "weeks; the contract has a liquidated damages clause capped at 10% of the price and an "
-     "exclusion of consequential loss. The buyer lost a resale contract worth twice the price. "
-     "Analyse what the buyer can recover and the strongest arguments on each side."),
-    ("legal", "What is the legal drinking age in the US?",
-     "Explain whether a non-compete clause signed by a software engineer in California is "
-     "enforceable if the employer is based in Texas and the contract chooses Texas law, and "
-     "what changed in 2024."),
-    ("medical", "What is a normal body temperature?",
-     "A 67-year-old man on warfarin for atrial fibrillation presents with new confusion, a "
-     "headache and an INR of 4.8 after starting a course of clarithromycin. Explain the likely "
-     "interaction, the differential diagnosis, and the immediate management steps in order of "
-     "priority."),
-    ("medical", "How many hours of sleep do adults need?",
-     "A patient's creatinine rose from 80 to 150 µmol/L within 48 hours after starting an ACE "
-     "inhibitor and a diuretic. Explain the mechanism, whether to stop either drug, and what "
-     "further tests would distinguish renal artery stenosis from volume depletion."),
+    (
+        "legal",
+        "What does NDA stand for?",
+        "Under a contract governed by English law, a supplier missed a delivery date by three "
+        "weeks; the contract has a liquidated damages clause capped at 10% of the price and an "
+        "exclusion of consequential loss. The buyer lost a resale contract worth twice the price. "
+        "Analyse what the buyer can recover and the strongest arguments on each side.",
+    ),
+    (
+        "legal",
+        "What is the legal drinking age in the US?",
+        "Explain whether a non-compete clause signed by a software engineer in California is "
+        "enforceable if the employer is based in Texas and the contract chooses Texas law, and "
+        "what changed in 2024.",
+    ),
+    (
+        "medical",
+        "What is a normal body temperature?",
+        "A 67-year-old man on warfarin for atrial fibrillation presents with new confusion, a "
+        "headache and an INR of 4.8 after starting a course of clarithromycin. Explain the likely "
+        "interaction, the differential diagnosis, and the immediate management steps in order of "
+        "priority.",
+    ),
+    (
+        "medical",
+        "How many hours of sleep do adults need?",
+        "A patient's creatinine rose from 80 to 150 µmol/L within 48 hours after starting an ACE "
+        "inhibitor and a diuretic. Explain the mechanism, whether to stop either drug, and what "
+        "further tests would distinguish renal artery stenosis from volume depletion.",
+    ),
     ("finance", "What is a stock?", _M["car_loan"]),
     ("finance", "What does ROI mean?", _M["npv"]),
     ("physics", "What is the speed of light?", _M["incline"]),
-    ("physics", "What unit is force measured in?",
-     "Derive the period of a simple pendulum for small oscillations from Newton's second law, "
-     "then explain why the approximation fails for large amplitudes and estimate the "
-     "correction at 30 degrees."),
+    (
+        "physics",
+        "What unit is force measured in?",
+        "Derive the period of a simple pendulum for small oscillations from Newton's second law, "
+        "then explain why the approximation fails for large amplitudes and estimate the "
+        "correction at 30 degrees.",
+    ),
     ("maths", "What is 7 + 5?", _M["induction_cubes"]),
     ("maths", "Is 9 an odd number?", _M["primes_4k3"]),
-    ("writing", "Fix the spelling in: 'I recieved the pacakge.'",
-     "Write a 600-word persuasive essay arguing for a four-day work week, addressing at least "
-     "three counterarguments from employers, citing the UK 2022 pilot results, and ending with "
-     "a concrete policy proposal."),
-    ("writing", "Make this sentence more formal: 'gonna be late, sorry'",
-     "Rewrite our product announcement for three audiences - engineers, executives and "
-     "customers - keeping each under 120 words, preserving the technical facts about the "
-     "latency improvement, and explaining the trade-offs differently for each."),
-    ("data", "What is an average?",
-     "Our A/B test shows conversion of 4.1% on 12,000 visitors in control and 4.6% on 11,500 "
-     "in the variant. Is the difference statistically significant at the 5% level? Compute the "
-     "p-value, the 95% confidence interval for the lift, and explain whether we should ship "
-     "given that the test ran only over one weekend."),
-    ("data", "Sort these numbers: 5, 2, 9",
-     "Monthly revenue grew 3% per month for 18 months, then fell 20% in one month and has "
-     "recovered 4% per month since. In which month does revenue exceed the previous peak? "
-     "Explain the seasonality checks you would run before trusting the trend."),
-    ("translation", "Translate 'good night' into Spanish.",
-     "Translate this clause into German and explain which legal terms have no exact "
-     "equivalent: 'The indemnifying party shall hold harmless the indemnified party from any "
-     "and all claims arising out of gross negligence, save where such claims result from "
-     "wilful misconduct.'"),
+    (
+        "writing",
+        "Fix the spelling in: 'I recieved the pacakge.'",
+        "Write a 600-word persuasive essay arguing for a four-day work week, addressing at least "
+        "three counterarguments from employers, citing the UK 2022 pilot results, and ending with "
+        "a concrete policy proposal.",
+    ),
+    (
+        "writing",
+        "Make this sentence more formal: 'gonna be late, sorry'",
+        "Rewrite our product announcement for three audiences - engineers, executives and "
+        "customers - keeping each under 120 words, preserving the technical facts about the "
+        "latency improvement, and explaining the trade-offs differently for each.",
+    ),
+    (
+        "data",
+        "What is an average?",
+        "Our A/B test shows conversion of 4.1% on 12,000 visitors in control and 4.6% on 11,500 "
+        "in the variant. Is the difference statistically significant at the 5% level? Compute the "
+        "p-value, the 95% confidence interval for the lift, and explain whether we should ship "
+        "given that the test ran only over one weekend.",
+    ),
+    (
+        "data",
+        "Sort these numbers: 5, 2, 9",
+        "Monthly revenue grew 3% per month for 18 months, then fell 20% in one month and has "
+        "recovered 4% per month since. In which month does revenue exceed the previous peak? "
+        "Explain the seasonality checks you would run before trusting the trend.",
+    ),
+    (
+        "translation",
+        "Translate 'good night' into Spanish.",
+        "Translate this clause into German and explain which legal terms have no exact "
+        "equivalent: 'The indemnifying party shall hold harmless the indemnified party from any "
+        "and all claims arising out of gross negligence, save where such claims result from "
+        "wilful misconduct.'",
+    ),
 ]
 
 MIN_PAIR_ACCURACY = 0.85
@@ -218,8 +260,19 @@ def pair_accuracy(score=complexity_score) -> tuple[float, list[tuple[str, str, f
 def test_sanity_set_is_large_and_covers_the_domains():
     assert len(PAIRS) >= 25
     domains = {d for d, _, _ in PAIRS}
-    for d in ("chit-chat", "faq", "coding", "sql", "legal", "medical", "finance", "physics",
-              "maths", "writing", "data"):
+    for d in (
+        "chit-chat",
+        "faq",
+        "coding",
+        "sql",
+        "legal",
+        "medical",
+        "finance",
+        "physics",
+        "maths",
+        "writing",
+        "data",
+    ):
         assert d in domains, d
 
 

@@ -71,7 +71,9 @@ def test_unknown_model_in_a_rule_target_names_the_rule():
 def test_complexity_threshold_out_of_range_is_rejected():
     data = config_dict()
     data["routes"]["auto"]["dynamic"]["rules"][0]["when"] = {"complexity": {"gte": 7}}
-    assert "routes.auto.dynamic.rules[0].when.complexity.gte: complexity thresholds must be within [0, 1]" in rejected(data)
+    assert "routes.auto.dynamic.rules[0].when.complexity.gte: complexity thresholds must be within [0, 1]" in rejected(
+        data
+    )
 
 
 def test_rule_with_an_empty_range_can_never_match():
@@ -137,10 +139,21 @@ def test_not_json_is_rejected():
 
 
 def test_failover_flags_document():
-    flags = parse_failover_flags(json.dumps({"models": {
-        "small": {"state": "down", "source": "alarm", "reason": "errors", "set_by": "failover-controller"},
-        "large": {"state": "up", "source": "manual", "reason": "vendor confirmed fixed", "set_by": "ops@example.com"},
-    }}))
+    flags = parse_failover_flags(
+        json.dumps(
+            {
+                "models": {
+                    "small": {"state": "down", "source": "alarm", "reason": "errors", "set_by": "failover-controller"},
+                    "large": {
+                        "state": "up",
+                        "source": "manual",
+                        "reason": "vendor confirmed fixed",
+                        "set_by": "ops@example.com",
+                    },
+                }
+            }
+        )
+    )
     assert flags.down_models() == frozenset({"small"})
     with pytest.raises(ConfigError, match="models.small.state"):
         parse_failover_flags(json.dumps({"models": {"small": {"state": "sideways", "source": "alarm"}}}))
@@ -166,6 +179,7 @@ def test_nan_and_overflowing_numbers_are_rejected_anywhere_in_the_document():
 
 def test_a_non_finite_number_is_rejected_when_the_model_is_built_in_code_too():
     from routing_engine.config import Price
+
     with pytest.raises(ValueError, match="finite number"):
         Price(input_per_1k=float("inf"), output_per_1k=0.0)
 
@@ -298,26 +312,33 @@ def test_the_judge_is_required():
 
 def test_weak_and_strong_must_differ():
     assert "routes.tuned.labelling: the weak and the strong model are both 'large'" in rejected(
-        labelled(weak_model="large"))
+        labelled(weak_model="large")
+    )
 
 
 def test_the_strong_model_must_be_the_one_the_labelled_rule_targets():
-    assert ("routes.tuned.labelling.strong_model: 'medium' is not the model rule 'hard' targets ('large')"
-            in rejected(labelled(strong_model="medium")))
+    assert "routes.tuned.labelling.strong_model: 'medium' is not the model rule 'hard' targets ('large')" in rejected(
+        labelled(strong_model="medium")
+    )
 
 
 def test_a_named_rule_must_exist_and_have_a_complexity_floor():
-    assert "routes.tuned.labelling.rule: no rule 'nope' in routes.tuned.dynamic.rules (known: images, hard)" \
+    assert (
+        "routes.tuned.labelling.rule: no rule 'nope' in routes.tuned.dynamic.rules (known: images, hard)"
         in rejected(labelled(rule="nope"))
-    assert "routes.tuned.labelling.rule: rule 'images' has no complexity gte or gt condition" \
-        in rejected(labelled(rule="images"))
+    )
+    assert "routes.tuned.labelling.rule: rule 'images' has no complexity gte or gt condition" in rejected(
+        labelled(rule="images")
+    )
 
 
 def test_a_policy_without_a_complexity_threshold_cannot_be_labelled():
     data = labelled()
     data["routes"]["tuned"]["dynamic"]["rules"].pop()  # only the images rule is left
-    assert "routes.tuned.labelling.rule: no rule of routes.tuned.dynamic has a complexity gte or gt condition" \
+    assert (
+        "routes.tuned.labelling.rule: no rule of routes.tuned.dynamic has a complexity gte or gt condition"
         in rejected(data)
+    )
 
 
 def test_a_complexity_ceiling_is_no_threshold_to_train():
@@ -331,30 +352,37 @@ def test_the_labelled_rule_may_only_bound_complexity_from_below():
     banded = labelled()
     banded["routes"]["tuned"]["dynamic"]["rules"][1]["when"] = {"complexity": {"gte": 0.6, "lt": 0.9}}
     sized = labelled()
-    sized["routes"]["tuned"]["dynamic"]["rules"][1]["when"] = {"complexity": {"gte": 0.6},
-                                                               "estimated_tokens": {"lte": 2000}}
+    sized["routes"]["tuned"]["dynamic"]["rules"][1]["when"] = {
+        "complexity": {"gte": 0.6},
+        "estimated_tokens": {"lte": 2000},
+    }
     # Then both are refused before traffic: training calibrates one lower bound and nothing else
     assert "routes.tuned.labelling.rule: rule 'hard' also bounds complexity with lt" in rejected(banded)
     assert "routes.tuned.labelling.rule: rule 'hard' also tests estimated_tokens" in rejected(sized)
 
 
 def test_the_weak_model_must_be_the_one_the_route_defaults_to():
-    assert ("routes.tuned.labelling.weak_model: 'medium' is not the model of routes.tuned.dynamic.default "
-            "('small')") in rejected(labelled(weak_model="medium"))
+    assert (
+        "routes.tuned.labelling.weak_model: 'medium' is not the model of routes.tuned.dynamic.default ('small')"
+    ) in rejected(labelled(weak_model="medium"))
 
 
 def test_the_labelled_rule_must_target_a_model_not_a_strategy():
     data = labelled()
     data["routes"]["tuned"]["dynamic"]["rules"][1]["target"] = {"strategy": "strongest_within_budget"}
-    assert ("routes.tuned.labelling.rule: rule 'hard' targets strategy strongest_within_budget; labels compare two "
-            "fixed models") in rejected(data)
+    assert (
+        "routes.tuned.labelling.rule: rule 'hard' targets strategy strongest_within_budget; labels compare two "
+        "fixed models"
+    ) in rejected(data)
 
 
 def test_the_weak_model_is_required_when_the_default_is_a_strategy():
     data = labelled()
     data["routes"]["tuned"]["dynamic"]["default"] = {"strategy": "cheapest_capable"}
-    assert "routes.tuned.labelling.weak_model: required here: the policy's default target is strategy " \
-           "cheapest_capable" in rejected(data)
+    assert (
+        "routes.tuned.labelling.weak_model: required here: the policy's default target is strategy "
+        "cheapest_capable" in rejected(data)
+    )
     data["routes"]["tuned"]["labelling"]["weak_model"] = "small"
     assert parse_routing_config(json.dumps(data)).labelling_of("tuned").weak_model == "small"
 
@@ -362,19 +390,21 @@ def test_the_weak_model_is_required_when_the_default_is_a_strategy():
 def test_labelled_models_must_be_candidates_of_the_route():
     data = labelled(weak_model="medium")
     data["routes"]["tuned"]["dynamic"]["candidates"] = ["small", "large"]
-    assert "routes.tuned.labelling.weak_model: 'medium' is not one of routes.tuned.dynamic.candidates" \
-        in rejected(data)
+    assert "routes.tuned.labelling.weak_model: 'medium' is not one of routes.tuned.dynamic.candidates" in rejected(data)
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("sample_rate", 0, "routes.tuned.labelling.sample_rate: Input should be greater than 0"),
-    ("sample_rate", 1.5, "routes.tuned.labelling.sample_rate: Input should be less than or equal to 1"),
-    ("daily_budget_usd", 0, "routes.tuned.labelling.daily_budget_usd: Input should be greater than 0"),
-    ("min_labels", 5, "routes.tuned.labelling.min_labels: Input should be greater than or equal to 20"),
-    ("target_strong_share", 1, "routes.tuned.labelling.target_strong_share: Input should be less than 1"),
-    ("auto_deploy", "yes please", "routes.tuned.labelling.auto_deploy: Input should be a valid boolean"),
-    ("sampling", 0.1, "routes.tuned.labelling.sampling: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("sample_rate", 0, "routes.tuned.labelling.sample_rate: Input should be greater than 0"),
+        ("sample_rate", 1.5, "routes.tuned.labelling.sample_rate: Input should be less than or equal to 1"),
+        ("daily_budget_usd", 0, "routes.tuned.labelling.daily_budget_usd: Input should be greater than 0"),
+        ("min_labels", 5, "routes.tuned.labelling.min_labels: Input should be greater than or equal to 20"),
+        ("target_strong_share", 1, "routes.tuned.labelling.target_strong_share: Input should be less than 1"),
+        ("auto_deploy", "yes please", "routes.tuned.labelling.auto_deploy: Input should be a valid boolean"),
+        ("sampling", 0.1, "routes.tuned.labelling.sampling: Extra inputs are not permitted"),
+    ],
+)
 def test_labelling_numbers_out_of_range_are_rejected(field, value, message):
     assert message in rejected(labelled(**{field: value}))
 

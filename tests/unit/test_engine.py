@@ -60,7 +60,11 @@ def test_routable_names_are_routes_aliases_and_models():
 
 def test_each_routing_error_names_its_kind_not_a_protocol_status():
     assert [cls.kind for cls in (RoutingError, UnknownRoute, RiskRejected, NoCapableModel)] == [
-        "invalid_request", "unknown_route", "risk_rejected", "no_capable_model"]
+        "invalid_request",
+        "unknown_route",
+        "risk_rejected",
+        "no_capable_model",
+    ]
     assert not hasattr(RoutingError("x"), "status")
 
 
@@ -160,16 +164,23 @@ def test_no_capable_model_gives_a_clear_4xx_listing_reasons():
 def test_rule_target_unavailable_falls_through_to_next_rule():
     data = config_dict()
     data["routes"]["auto"]["dynamic"]["rules"].insert(
-        0, {"id": "pin-large", "when": {"complexity": {"gte": 0.5}}, "target": {"model": "large"}})
+        0, {"id": "pin-large", "when": {"complexity": {"gte": 0.5}}, "target": {"model": "large"}}
+    )
     decision = engine_for(data).decide("auto", features(complexity=0.9), tier="free", explain=True)
     assert decision.rule == "hard"
-    assert decision.trace["rules"][0] == {"id": "pin-large", "matched": True, "result": "skipped",
-                                          "why": "target large is not a capable candidate"}
+    assert decision.trace["rules"][0] == {
+        "id": "pin-large",
+        "matched": True,
+        "result": "skipped",
+        "why": "target large is not a capable candidate",
+    }
 
 
 def test_when_breakers_leave_nothing_the_error_says_when_each_model_may_be_tried_again():
-    health = Health(unavailable={"small": "circuit open: cooling down for 12s more", "medium": "circuit open: probe in flight"},
-                    retry_after_s={"small": 12.0, "medium": 0.0, "large": 30.0})
+    health = Health(
+        unavailable={"small": "circuit open: cooling down for 12s more", "medium": "circuit open: probe in flight"},
+        retry_after_s={"small": 12.0, "medium": 0.0, "large": 30.0},
+    )
     with pytest.raises(NoCapableModel) as err:
         engine_for().decide("auto", features(complexity=0.2), tier="free", health=health)
     # large is filtered by the tier, not its breaker, so its wait is not the reason this request failed
@@ -222,10 +233,12 @@ def test_shadow_never_fails_the_request_when_dynamic_cannot_decide():
 
 
 def _risky_config():
-    return config_dict(risk_patterns=[
-        {"id": "ssn", "pattern": r"\b\d{3}-\d{2}-\d{4}\b", "action": "force_model", "model": "large"},
-        {"id": "secret", "pattern": "top secret", "action": "reject"},
-    ])
+    return config_dict(
+        risk_patterns=[
+            {"id": "ssn", "pattern": r"\b\d{3}-\d{2}-\d{4}\b", "action": "force_model", "model": "large"},
+            {"id": "secret", "pattern": "top secret", "action": "reject"},
+        ]
+    )
 
 
 def test_risk_pattern_forces_designated_model_even_on_static_routes():
@@ -310,10 +323,12 @@ def test_risk_patterns_that_must_match_a_digit_are_skipped_for_digitless_text_wi
     from routing_engine.config import RiskPattern
     from routing_engine.features import RiskMatcher
 
-    patterns = [RiskPattern(id="ssn", pattern=r"\b\d{3}-\d{2}-\d{4}\b", action="reject"),
-                RiskPattern(id="card", pattern=r"\b(?:\d[ -]?){15}\d\b", action="reject"),
-                RiskPattern(id="word", pattern=r"top secret|classified", action="reject"),
-                RiskPattern(id="maybe-digit", pattern=r"id:?\d*", action="reject")]
+    patterns = [
+        RiskPattern(id="ssn", pattern=r"\b\d{3}-\d{2}-\d{4}\b", action="reject"),
+        RiskPattern(id="card", pattern=r"\b(?:\d[ -]?){15}\d\b", action="reject"),
+        RiskPattern(id="word", pattern=r"top secret|classified", action="reject"),
+        RiskPattern(id="maybe-digit", pattern=r"id:?\d*", action="reject"),
+    ]
     matcher = RiskMatcher.compile(patterns)
     assert matcher.needs_digit == (True, True, False, False)
     assert matcher.match(["nothing numeric here, but it is top secret"]) == (("word",), False)

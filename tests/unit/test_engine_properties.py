@@ -16,8 +16,11 @@ from tests.unit.engine_fixtures import BASE
 ROOT = Path(__file__).resolve().parents[2]
 ENGINES = [
     Engine(parse_routing_config(json.dumps(BASE)), "fixture", prompt_router_arn=None),
-    Engine(parse_routing_config((ROOT / "config" / "routing.json").read_bytes()), "bundled",
-           prompt_router_arn="arn:aws:bedrock:us-east-1:123456789012:prompt-router/x"),
+    Engine(
+        parse_routing_config((ROOT / "config" / "routing.json").read_bytes()),
+        "bundled",
+        prompt_router_arn="arn:aws:bedrock:us-east-1:123456789012:prompt-router/x",
+    ),
 ]
 
 features_st = st.builds(
@@ -43,8 +46,10 @@ def scenario(draw):
         draw(features_st),
         draw(st.sampled_from(sorted(engine.config.tiers))),
         draw(st.one_of(st.none(), st.floats(1e-6, 2.0))),
-        Health(unavailable={m: "flagged down" for m in draw(st.sets(st.sampled_from(models)))},
-               latency_ms={m: draw(st.floats(0, 30_000)) for m in models}),
+        Health(
+            unavailable={m: "flagged down" for m in draw(st.sets(st.sampled_from(models)))},
+            latency_ms={m: draw(st.floats(0, 30_000)) for m in models},
+        ),
     )
 
 

@@ -44,7 +44,7 @@ def test_the_routes_scorer_decides_and_a_retrained_one_flips_the_choice():
 def test_the_complexity_is_the_scorers_score_of_the_request():
     engine = engine_with({"eager": scorer_spec(3.0)}, "eager")
     f = engine.with_complexity("auto", extract_features(PROMPT), PROMPT)
-    assert f.complexity == pytest.approx(1 / (1 + 2.718281828459045 ** -3.0))
+    assert f.complexity == pytest.approx(1 / (1 + 2.718281828459045**-3.0))
     assert (f.scorer, f.scorer_version) == ("eager", "test-1")
 
 

@@ -127,6 +127,7 @@ def test_one_model_breaker_does_not_affect_another():
 
 def test_settings_come_from_the_resilience_section():
     res = Resilience(breaker_failure_rate=0.7, breaker_min_calls=20, breaker_window_s=60, breaker_cooldown_s=15)
-    assert BreakerSettings.from_resilience(res) == BreakerSettings(failure_rate=0.7, min_calls=20, window_s=60,
-                                                                    cooldown_s=15)
+    assert BreakerSettings.from_resilience(res) == BreakerSettings(
+        failure_rate=0.7, min_calls=20, window_s=60, cooldown_s=15
+    )
     assert BreakerSettings.from_resilience(Resilience()) == BreakerSettings()

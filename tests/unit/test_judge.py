@@ -7,20 +7,23 @@ import pytest
 from labeller.judge import JUDGE_SYSTEM, judge_messages, parse_verdict, question_text, strong_better
 
 
-@pytest.mark.parametrize("reply, verdict", [
-    ("A is wrong about the units.\nVERDICT: B", "B"),
-    ("verdict: a", "A"),
-    ("**VERDICT: TIE**", "TIE"),
-    ("VERDICT:  `B`.", "B"),
-    ("At first I thought VERDICT: A, but on reflection\nVERDICT: B", "B"),  # the last one wins
-    ("VERDICT：A", "A"),  # a full-width colon
-    ("VERDICT：Ｂ", "B"),  # full-width throughout
-    ("**Verdict**: B", "B"),
-    ("VERDICT: **B**", "B"),
-    ("Verdict - TIE", "TIE"),
-    ("VERDICT: B\n\n(Note: had the units been wrong, my verdict: a would apply.)", "B"),  # a note is no verdict
-    ("VERDICT: A\nOn second thought:\nVERDICT: TIE", "TIE"),  # the last verdict line wins
-])
+@pytest.mark.parametrize(
+    "reply, verdict",
+    [
+        ("A is wrong about the units.\nVERDICT: B", "B"),
+        ("verdict: a", "A"),
+        ("**VERDICT: TIE**", "TIE"),
+        ("VERDICT:  `B`.", "B"),
+        ("At first I thought VERDICT: A, but on reflection\nVERDICT: B", "B"),  # the last one wins
+        ("VERDICT：A", "A"),  # a full-width colon
+        ("VERDICT：Ｂ", "B"),  # full-width throughout
+        ("**Verdict**: B", "B"),
+        ("VERDICT: **B**", "B"),
+        ("Verdict - TIE", "TIE"),
+        ("VERDICT: B\n\n(Note: had the units been wrong, my verdict: a would apply.)", "B"),  # a note is no verdict
+        ("VERDICT: A\nOn second thought:\nVERDICT: TIE", "TIE"),  # the last verdict line wins
+    ],
+)
 def test_a_verdict_line_is_read(reply, verdict):
     assert parse_verdict(reply) == verdict
 
@@ -30,11 +33,14 @@ def test_no_verdict_line_is_unparseable(reply):
     assert parse_verdict(reply) is None
 
 
-@pytest.mark.parametrize("reply", [
-    "The verdict: a close call, but B is correct.",
-    "Verdict: A or B, hard to say",
-    "My final VERDICT: B because it is shorter",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The verdict: a close call, but B is correct.",
+        "Verdict: A or B, hard to say",
+        "My final VERDICT: B because it is shorter",
+    ],
+)
 def test_prose_around_the_word_verdict_is_unparseable_not_a_verdict(reply):
     # Given a reply with no line that is only a verdict
     # When it is parsed
@@ -66,5 +72,8 @@ def test_an_answer_cannot_close_its_tag_and_smuggle_in_another():
 
 def test_a_conversation_is_shown_turn_by_turn_with_the_system_text():
     turns = [{"role": "user", "text": "Hi"}, {"role": "assistant", "text": "Hello"}, {"role": "user", "text": "Q?"}]
-    assert question_text(turns, "Be brief.") == "[System instructions]\nBe brief.\n\n[User]\nHi\n\n[Assistant]\nHello\n\n[User]\nQ?"
+    assert (
+        question_text(turns, "Be brief.")
+        == "[System instructions]\nBe brief.\n\n[User]\nHi\n\n[Assistant]\nHello\n\n[User]\nQ?"
+    )
     assert question_text([{"role": "user", "text": "Just this"}]) == "Just this"

@@ -2,6 +2,7 @@
 
 Every dataset here is synthetic with a known answer, so the tests say whether the fit finds it; none uses
 the routing benchmark."""
+
 import json
 import math
 import random
@@ -36,10 +37,18 @@ def _data(n, logit, seed=1, hashed_word=None):
 
 
 def _scorer_with(coef, name="prior"):
-    spec = {"version": name, "feature_set": "v2", "intercept": 0.0,
-            "dense": {"names": list(DENSE_FEATURES), "mean": [0.0] * D, "scale": [1.0] * D,
-                      "coef": [coef.get(n, 0.0) for n in DENSE_FEATURES]},
-            "hashed": {"buckets": HASH_BUCKETS, "coef": []}}
+    spec = {
+        "version": name,
+        "feature_set": "v2",
+        "intercept": 0.0,
+        "dense": {
+            "names": list(DENSE_FEATURES),
+            "mean": [0.0] * D,
+            "scale": [1.0] * D,
+            "coef": [coef.get(n, 0.0) for n in DENSE_FEATURES],
+        },
+        "hashed": {"buckets": HASH_BUCKETS, "coef": []},
+    }
     return Scorer.from_spec(spec, name=name)
 
 

@@ -11,10 +11,14 @@ MODEL_ALARMS = {"claude-errors": "claude", "claude-latency": "claude", "nova-err
 
 
 def ok(name: str) -> AlarmObservation:
-    return AlarmObservation(name, "OK", "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold (5.0).")
+    return AlarmObservation(
+        name, "OK", "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold (5.0)."
+    )
 
 
-def alarm(name: str, reason: str = "Threshold Crossed: 3 datapoints [12.0, 9.0, 8.0] were greater than 5.0.") -> AlarmObservation:
+def alarm(
+    name: str, reason: str = "Threshold Crossed: 3 datapoints [12.0, 9.0, 8.0] were greater than 5.0."
+) -> AlarmObservation:
     return AlarmObservation(name, "ALARM", reason)
 
 
@@ -35,7 +39,9 @@ def alarm_down(*alarms: AlarmObservation, at: str = EARLIER) -> ModelFlag:
 
 
 def manual(state: str) -> ModelFlag:
-    return ModelFlag(state=state, source="manual", reason="provider incident INC-42", set_by="alice", updated_at=EARLIER)
+    return ModelFlag(
+        state=state, source="manual", reason="provider incident INC-42", set_by="alice", updated_at=EARLIER
+    )
 
 
 def test_an_alarm_in_alarm_takes_its_model_down_naming_the_alarm_and_why():
@@ -80,7 +86,9 @@ def test_one_alarm_back_to_ok_while_another_fires_keeps_the_model_down():
 def test_insufficient_data_keeps_the_current_alarm_flag():
     current = flags(claude=alarm_down(alarm("claude-errors")))
 
-    result = plan(current, MODEL_ALARMS, observed(no_data("claude-errors"), ok("claude-latency"), ok("nova-errors")), NOW)
+    result = plan(
+        current, MODEL_ALARMS, observed(no_data("claude-errors"), ok("claude-latency"), ok("nova-errors")), NOW
+    )
 
     assert result.desired == current
     assert not result.changes
@@ -88,7 +96,9 @@ def test_insufficient_data_keeps_the_current_alarm_flag():
 
 
 def test_insufficient_data_does_not_take_a_healthy_model_down():
-    result = plan(flags(), MODEL_ALARMS, observed(no_data("claude-errors"), no_data("claude-latency"), ok("nova-errors")), NOW)
+    result = plan(
+        flags(), MODEL_ALARMS, observed(no_data("claude-errors"), no_data("claude-latency"), ok("nova-errors")), NOW
+    )
 
     assert result.desired == flags()
 
@@ -157,7 +167,9 @@ def test_a_model_already_down_for_the_same_alarms_keeps_its_reason_and_time():
     current = flags(claude=alarm_down(alarm("claude-errors", "Threshold Crossed: [12.0]"), at=EARLIER))
 
     # When the alarm is still firing, with a fresh state reason
-    result = plan(current, MODEL_ALARMS, observed(alarm("claude-errors", "Threshold Crossed: [30.0]"), ok("claude-latency")), NOW)
+    result = plan(
+        current, MODEL_ALARMS, observed(alarm("claude-errors", "Threshold Crossed: [30.0]"), ok("claude-latency")), NOW
+    )
 
     # Then nothing changes, so nothing would be written
     assert result.desired == current
@@ -188,6 +200,7 @@ def test_an_alarm_flag_written_by_someone_else_is_replaced_not_trusted():
 
 
 # --- alarm names: the stack builds them, the controller reads the model back -------------------
+
 
 def test_every_alarm_name_the_stack_builds_reads_back_to_its_model():
     from hypothesis import given

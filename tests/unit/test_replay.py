@@ -60,48 +60,70 @@ def _csv_export(tmp_path) -> Path:
 
 def _insights_json_export(tmp_path) -> Path:
     path = tmp_path / "insights.json"
-    path.write_text(json.dumps([{"@timestamp": "2026-12-01 08:50:00.000", "@message": line} for line in LINES],
-                               indent=2))
+    path.write_text(
+        json.dumps([{"@timestamp": "2026-12-01 08:50:00.000", "@message": line} for line in LINES], indent=2)
+    )
     return path
 
 
 def _get_query_results(tmp_path) -> Path:
-    rows = [[{"field": "@timestamp", "value": "2026-12-01 08:50:00.000"}, {"field": "@message", "value": line},
-             {"field": "@ptr", "value": "CmAKJwoj..."}] for line in LINES]
+    rows = [
+        [
+            {"field": "@timestamp", "value": "2026-12-01 08:50:00.000"},
+            {"field": "@message", "value": line},
+            {"field": "@ptr", "value": "CmAKJwoj..."},
+        ]
+        for line in LINES
+    ]
     path = tmp_path / "query-results.json"
-    path.write_text(json.dumps({"results": rows, "statistics": {"recordsMatched": len(rows)}, "status": "Complete"},
-                               indent=4))
+    path.write_text(
+        json.dumps({"results": rows, "statistics": {"recordsMatched": len(rows)}, "status": "Complete"}, indent=4)
+    )
     return path
 
 
 def _filter_log_events(tmp_path) -> Path:
     """Two pages of `aws logs filter-log-events --output json`, written one after the other."""
-    events = [{"logStreamName": "2026/12/01/[$LATEST]abc", "timestamp": 1796115028000 + i,
-               "message": line + "\n", "ingestionTime": 1796115029000 + i, "eventId": str(i)}
-              for i, line in enumerate(LINES)]
+    events = [
+        {
+            "logStreamName": "2026/12/01/[$LATEST]abc",
+            "timestamp": 1796115028000 + i,
+            "message": line + "\n",
+            "ingestionTime": 1796115029000 + i,
+            "eventId": str(i),
+        }
+        for i, line in enumerate(LINES)
+    ]
     half = len(events) // 2
-    pages = [{"events": events[:half], "searchedLogStreams": [], "nextToken": "t1"},
-             {"events": events[half:], "searchedLogStreams": []}]
+    pages = [
+        {"events": events[:half], "searchedLogStreams": [], "nextToken": "t1"},
+        {"events": events[half:], "searchedLogStreams": []},
+    ]
     path = tmp_path / "events.json"
     path.write_text("\n".join(json.dumps(p, indent=4) for p in pages))
     return path
 
 
 def _get_log_events(tmp_path) -> Path:
-    events = [{"timestamp": 1796115028000 + i, "message": line, "ingestionTime": 1796115029000 + i}
-              for i, line in enumerate(LINES)]
+    events = [
+        {"timestamp": 1796115028000 + i, "message": line, "ingestionTime": 1796115029000 + i}
+        for i, line in enumerate(LINES)
+    ]
     path = tmp_path / "stream.json"
     path.write_text(json.dumps({"events": events, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}))
     return path
 
 
-@pytest.mark.parametrize("export, shape", [
-    (_csv_export, "logs-insights-csv"),
-    (_insights_json_export, "logs-insights-json"),
-    (_get_query_results, "logs-insights-json"),
-    (_filter_log_events, "cloudwatch-log-events"),
-    (_get_log_events, "cloudwatch-log-events"),
-])
+@pytest.mark.parametrize(
+    "export, shape",
+    [
+        (_csv_export, "logs-insights-csv"),
+        (_insights_json_export, "logs-insights-json"),
+        (_get_query_results, "logs-insights-json"),
+        (_filter_log_events, "cloudwatch-log-events"),
+        (_get_log_events, "cloudwatch-log-events"),
+    ],
+)
 def test_every_cloudwatch_export_shape_replays_like_the_router_lines(tmp_path, export, shape):
     """Given the same log lines as router JSON lines and as a CloudWatch export,
     when both are replayed under the same new configuration,
@@ -121,9 +143,16 @@ def test_a_message_wrapped_or_prefixed_by_the_log_platform_is_unwrapped(tmp_path
     line = next(r for r in REPLAYABLE if r["route"] == "faq")
     raw = json.dumps(line)
     path = tmp_path / "wrapped.jsonl"
-    path.write_text("\n".join([f"2026-12-01T08:50:10.923Z\t6b12\tINFO\t{raw}",
-                               json.dumps({"timestamp": "2026-12-01T08:50:10Z", "level": "INFO", "message": raw}),
-                               json.dumps({"time": "x", "message": line})]) + "\n")
+    path.write_text(
+        "\n".join(
+            [
+                f"2026-12-01T08:50:10.923Z\t6b12\tINFO\t{raw}",
+                json.dumps({"timestamp": "2026-12-01T08:50:10Z", "level": "INFO", "message": raw}),
+                json.dumps({"time": "x", "message": line}),
+            ]
+        )
+        + "\n"
+    )
     out = _run(tmp_path, decisions=path)
     assert out["routes"]["faq"]["requests"] == 3
 
@@ -158,13 +187,15 @@ def test_moving_a_route_to_another_model_shows_the_new_mix_and_cost_on_the_logge
     assert "claude-haiku" not in faq["after"]["models"]
     assert faq["after"]["models"]["claude-sonnet"]["count"] == len(forced)  # the risk policy still forces it
     expected_before = sum(r["cost_usd"] for r in plain + forced)
-    expected_after = (sum(_price("nova-lite", r["input_tokens"], r["output_tokens"]) for r in plain)
-                      + sum(_price("claude-sonnet", r["input_tokens"], r["output_tokens"]) for r in forced))
+    expected_after = sum(_price("nova-lite", r["input_tokens"], r["output_tokens"]) for r in plain) + sum(
+        _price("claude-sonnet", r["input_tokens"], r["output_tokens"]) for r in forced
+    )
     assert faq["before"]["cost_usd"] == pytest.approx(expected_before, abs=1e-6)
     assert faq["after"]["cost_usd"] == pytest.approx(expected_after, abs=1e-6)
     assert faq["after"]["cost_estimated"] == 0
-    assert faq["changed_by_rule"] == {"static -> static": {"count": len(plain),
-                                                           "models": {"claude-haiku -> nova-lite": len(plain)}}}
+    assert faq["changed_by_rule"] == {
+        "static -> static": {"count": len(plain), "models": {"claude-haiku -> nova-lite": len(plain)}}
+    }
     assert out["routes"]["auto"]["changed"] == 0  # other routes untouched
 
 
@@ -179,8 +210,9 @@ def test_a_request_that_failed_without_tokens_is_priced_as_an_estimate(tmp_path)
     assert failed and served
     assert analytics["before"]["cost_estimated"] == analytics["after"]["cost_estimated"] == len(failed)
     out_tokens = CONFIG["routes"]["analytics"]["max_tokens"]  # 2048, under both models' max_output_tokens
-    expected_after = (sum(_price("nova-lite", r["input_tokens"], r["output_tokens"]) for r in served)
-                      + sum(_price("nova-lite", r["features"]["estimated_tokens"], out_tokens) for r in failed))
+    expected_after = sum(_price("nova-lite", r["input_tokens"], r["output_tokens"]) for r in served) + sum(
+        _price("nova-lite", r["features"]["estimated_tokens"], out_tokens) for r in failed
+    )
     assert analytics["after"]["cost_usd"] == pytest.approx(expected_after, abs=1e-6)
 
 
@@ -191,6 +223,7 @@ def test_a_rule_change_shows_the_changed_decisions_by_old_and_new_rule(tmp_path)
     """Given auto's hard-question rule at complexity >= 0.5889 in the log,
     when replayed with the threshold at 0.7 and easy questions sent to claude-haiku instead of the prompt router,
     then the hard ones below 0.7 move from hard-question to the default, and easy-question changes model."""
+
     def change(c):
         rules = c["routes"]["auto"]["dynamic"]["rules"]
         rules[1]["when"]["complexity"]["gte"] = 0.7
@@ -202,8 +235,10 @@ def test_a_rule_change_shows_the_changed_decisions_by_old_and_new_rule(tmp_path)
     assert hard and easy
     by_rule = auto["changed_by_rule"]
     assert by_rule["hard-question -> default"]["count"] == len(hard)
-    assert by_rule["easy-question -> easy-question"] == {"count": len(easy),
-                                                         "models": {"nova-router -> claude-haiku": len(easy)}}
+    assert by_rule["easy-question -> easy-question"] == {
+        "count": len(easy),
+        "models": {"nova-router -> claude-haiku": len(easy)},
+    }
     assert auto["changed"] == len(hard) + len(easy) == auto["changed_model"]
     assert auto["after"]["models"]["claude-haiku"]["count"] == len(easy)
     assert "nova-router" not in auto["after"]["models"]
@@ -225,6 +260,7 @@ def test_requests_a_change_makes_impossible_are_shown_as_rejected_or_without_a_c
     """Given SSN requests forced to claude-sonnet and free-tier analytics on nova-pro in the log,
     when replayed with SSNs rejected, nova-pro taken from the free tier and the tech_support route renamed,
     then they are counted as rejected (RiskRejected, UnknownRoute) or no capable model, with reason codes."""
+
     def change(c):
         c["risk_patterns"][0] = {"id": "us-ssn", "pattern": c["risk_patterns"][0]["pattern"], "action": "reject"}
         c["tiers"]["free"]["allowed_models"] = ["nova-lite", "claude-haiku"]
@@ -236,12 +272,21 @@ def test_requests_a_change_makes_impossible_are_shown_as_rejected_or_without_a_c
     support = [r for r in REPLAYABLE if r["route"] == "tech_support"]
     assert ssn and free_analytics and support
     rejected = out["total"]["rejected"]
-    assert rejected["rejected_by_risk_policy"] == {"kind": "RiskRejected", "count": len(ssn),
-                                                   "reasons": {"risk pattern us-ssn": len(ssn)}}
-    assert rejected["model_not_found"] == {"kind": "UnknownRoute", "count": len(support),
-                                           "reasons": {"unknown name 'tech_support'": len(support)}}
+    assert rejected["rejected_by_risk_policy"] == {
+        "kind": "RiskRejected",
+        "count": len(ssn),
+        "reasons": {"risk pattern us-ssn": len(ssn)},
+    }
+    assert rejected["model_not_found"] == {
+        "kind": "UnknownRoute",
+        "count": len(support),
+        "reasons": {"unknown name 'tech_support'": len(support)},
+    }
     analytics = out["routes"]["analytics"]
-    assert analytics["no_capable_model"] == {"count": len(free_analytics), "reasons": {"tier_not_allowed": len(free_analytics)}}
+    assert analytics["no_capable_model"] == {
+        "count": len(free_analytics),
+        "reasons": {"tier_not_allowed": len(free_analytics)},
+    }
     assert analytics["after"]["models"]["(no capable model)"]["count"] == len(free_analytics)
     assert analytics["changed_by_rule"]["static -> (no capable model)"]["count"] == len(free_analytics)
     assert analytics["not_served_after"] == len(free_analytics)
@@ -260,10 +305,16 @@ def test_a_lower_cost_ceiling_finds_no_capable_model_over_the_ceiling(tmp_path):
 
 
 def _creative_dynamic(c):
-    c["routes"]["creative"].update(mode="dynamic", dynamic={
-        "candidates": ["claude-sonnet", "claude-opus"],
-        "rules": [{"id": "hard-creative", "when": {"complexity": {"gte": 0.6}}, "target": {"model": "claude-opus"}}],
-        "default": {"model": "claude-sonnet"}})
+    c["routes"]["creative"].update(
+        mode="dynamic",
+        dynamic={
+            "candidates": ["claude-sonnet", "claude-opus"],
+            "rules": [
+                {"id": "hard-creative", "when": {"complexity": {"gte": 0.6}}, "target": {"model": "claude-opus"}}
+            ],
+            "default": {"model": "claude-sonnet"},
+        },
+    )
 
 
 def test_a_decision_that_needs_complexity_the_static_route_never_logged_is_not_replayable(tmp_path):
@@ -295,17 +346,25 @@ def test_a_dynamic_route_whose_decision_does_not_read_complexity_replays_static_
     """Given faq logged as static (no complexity),
     when replayed with faq dynamic on estimated_tokens only, or with a complexity rule that an earlier rule
     always pre-empts, then every faq request is replayed: the decision cannot depend on the missing score."""
+
     def change(c):
-        c["routes"]["faq"].update(mode="dynamic", dynamic={"rules": [
-            {"id": "short", "when": {"estimated_tokens": {"lte": 100000}}, "target": {"model": "nova-lite"}},
-            {"id": "hard", "when": {"complexity": {"gte": 0.5}}, "target": {"model": "claude-sonnet"}}],
-            "default": {"model": "claude-haiku"}})
+        c["routes"]["faq"].update(
+            mode="dynamic",
+            dynamic={
+                "rules": [
+                    {"id": "short", "when": {"estimated_tokens": {"lte": 100000}}, "target": {"model": "nova-lite"}},
+                    {"id": "hard", "when": {"complexity": {"gte": 0.5}}, "target": {"model": "claude-sonnet"}},
+                ],
+                "default": {"model": "claude-haiku"},
+            },
+        )
 
     faq = _run(tmp_path, change)["routes"]["faq"]
     assert faq["not_replayable"] == {}
     assert faq["replayed"] == faq["requests"]
     assert faq["after"]["models"]["nova-lite"]["count"] == len(
-        [r for r in REPLAYABLE if r["route"] == "faq" and not r["features"]["risk"]])
+        [r for r in REPLAYABLE if r["route"] == "faq" and not r["features"]["risk"]]
+    )
 
 
 # --- risk ids ----------------------------------------------------------------------------------------------
@@ -315,6 +374,7 @@ def test_logged_risk_ids_the_new_configuration_lacks_are_ignored_and_counted(tmp
     """Given SSN requests logged with risk id us-ssn,
     when replayed with that pattern removed, then they route as any other request, and the dropped ids are
     counted; a pattern only the new configuration has is not re-evaluated."""
+
     def change(c):
         c["risk_patterns"] = [p for p in c["risk_patterns"] if p["id"] != "us-ssn"]
         c["risk_patterns"].append({"id": "anything", "pattern": "e", "action": "reject"})
@@ -342,8 +402,11 @@ def test_lines_that_are_not_requests_are_skipped_and_counted(tmp_path):
     assert skipped["not_request"] == {"EMF metrics document": emf, "configuration loaded": 2}
     assert skipped["not_json"] == 3  # the uvicorn line, "not json {" and a JSON list; the blank line is nothing
     assert skipped["dry_run"] == 1
-    assert skipped["failed_without_features"] == {"rejected_by_risk_policy": 1, "model_not_found": 1,
-                                                  "no_capable_model": 1}
+    assert skipped["failed_without_features"] == {
+        "rejected_by_risk_policy": 1,
+        "model_not_found": 1,
+        "no_capable_model": 1,
+    }
     assert out["input"]["request_lines"] == len(REQUESTS)
     assert out["input"]["replayed"] == len(REPLAYABLE)
 
@@ -366,22 +429,29 @@ def test_an_invalid_new_configuration_exits_2_naming_the_field(tmp_path, capsys)
 
 def _file(name: str, text: str):
     """A decisions file of this content, made in the test's folder (its path, always a str)."""
+
     def make(folder) -> str:
         (folder / name).write_text(text)
         return str(folder / name)
+
     return make
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda p: str(p / "missing.jsonl"), "cannot read the decisions file"),
-    (_file("config-only.jsonl", LINES[0] + "\n"), "no request lines"),
-    # (written as `write_text("") and path` this case passed 0, and the tool read and closed file descriptor 0)
-    (_file("empty.csv", ""), "no request lines"),
-    (_file("cols.csv", "@timestamp,level\nx,y\n"), "no @message column"),
-    (_file("broken.json", '{"events": ['), "not valid JSON"),
-    (_file("failed.jsonl", "\n".join(line for line in LINES if "error_code" in line and "features" not in line)),
-     "nothing to replay"),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda p: str(p / "missing.jsonl"), "cannot read the decisions file"),
+        (_file("config-only.jsonl", LINES[0] + "\n"), "no request lines"),
+        # (written as `write_text("") and path` this case passed 0, and the tool read and closed file descriptor 0)
+        (_file("empty.csv", ""), "no request lines"),
+        (_file("cols.csv", "@timestamp,level\nx,y\n"), "no @message column"),
+        (_file("broken.json", '{"events": ['), "not valid JSON"),
+        (
+            _file("failed.jsonl", "\n".join(line for line in LINES if "error_code" in line and "features" not in line)),
+            "nothing to replay",
+        ),
+    ],
+)
 def test_bad_decision_files_exit_2_with_a_reason(tmp_path, capsys, make, expected):
     """Given a decisions file that is missing, has no request lines, or is no shape the tool knows,
     when the tool runs, then it exits 2 with one line saying why."""
@@ -409,8 +479,13 @@ def test_a_configuration_that_is_not_json_exits_2(tmp_path, capsys):
 def test_the_table_and_the_json_say_the_same_things(tmp_path, capsys):
     """Given a change, when printed as a table and as JSON,
     then the table shows each route's mix, cost, changes and rejections, and the JSON parses with the same totals."""
-    new = _config(tmp_path, lambda c: (c["routes"]["faq"].update(model="nova-lite"),
-                                       c["tiers"]["free"].update(allowed_models=["nova-lite", "claude-haiku"])))
+    new = _config(
+        tmp_path,
+        lambda c: (
+            c["routes"]["faq"].update(model="nova-lite"),
+            c["tiers"]["free"].update(allowed_models=["nova-lite", "claude-haiku"]),
+        ),
+    )
     code, table, _ = _main(capsys, "--decisions", str(LOG), "--config", new)
     assert code == 0
     assert "route faq:" in table and "route analytics:" in table and "TOTAL:" in table
@@ -435,8 +510,12 @@ def test_repeat_replays_the_lines_that_many_times(tmp_path):
 def test_a_decision_a_budget_made_is_replayed_without_budget_pressure_and_counted(tmp_path):
     """Given a line whose model was chosen by a spent budget (rule "budget"),
     when replayed, then it is decided as if no budget were under pressure, and counted as decided by a budget."""
-    line = dict(next(r for r in REPLAYABLE if r["route"] == "faq" and not r["features"]["risk"]),
-                model="nova-lite", rule="budget", reason="over the daily budget of tier standard: fallback -> nova-lite")
+    line = dict(
+        next(r for r in REPLAYABLE if r["route"] == "faq" and not r["features"]["risk"]),
+        model="nova-lite",
+        rule="budget",
+        reason="over the daily budget of tier standard: fallback -> nova-lite",
+    )
     path = tmp_path / "budget.jsonl"
     path.write_text(json.dumps(line) + "\n")
     faq = _run(tmp_path, decisions=path)["routes"]["faq"]
@@ -496,8 +575,10 @@ def test_a_logged_scorer_version_is_carried_and_a_new_scorer_is_flagged(tmp_path
 
 
 def test_the_logged_scorer_version_reaches_the_replayed_decision():
-    line = {**next(r for r in REPLAYABLE if r["route"] == "auto" and r["features"].get("complexity") is not None),
-            "scorer_version": "v-logged"}
+    line = {
+        **next(r for r in REPLAYABLE if r["route"] == "auto" and r["features"].get("complexity") is not None),
+        "scorer_version": "v-logged",
+    }
     from routing_engine.config import parse_routing_config
 
     logged = replay.parse_logged(line, frozenset())

@@ -64,8 +64,9 @@ def test_a_pattern_too_large_for_the_engine_is_rejected():
 def test_the_tail_window_keeps_word_boundary_context():
     # Given a text longer than the window whose tail window (250 of 1,000 characters) starts exactly at a
     # number, when scanned, then \b sees the character before the window, as `re` did with `pos`.
-    matcher = RiskMatcher.compile([RiskPattern(id="ssn", pattern=r"\b\d{3}-\d{2}-\d{4}\b", action="reject")],
-                                  scan_chars=1_000)
+    matcher = RiskMatcher.compile(
+        [RiskPattern(id="ssn", pattern=r"\b\d{3}-\d{2}-\d{4}\b", action="reject")], scan_chars=1_000
+    )
     tail = "123-45-6789".ljust(250)
     assert matcher.match(["x" * 5_000 + "9" + tail]) == ((), True)  # "9123-45-6789" is no SSN
     assert matcher.match(["x" * 5_000 + " " + tail]) == (("ssn",), True)

@@ -2,6 +2,7 @@
 
 No test here asserts quality on data a scorer was trained on: quality is asserted out of sample, on
 synthetic data whose rule is known."""
+
 import json
 import random
 
@@ -14,15 +15,16 @@ from tools._metrics import route_metrics
 # 10 items: 3 where only the strong model is right, 7 where both are right.
 # weak quality 0.7, strong 1.0.
 OUTCOMES = [(0.0, 1.0)] * 3 + [(1.0, 1.0)] * 7
-FILLER = ("table chair window garden river paper music coffee window orange yellow simple people "
-          "morning letter summer travel market street picture").split()
+FILLER = (
+    "table chair window garden river paper music coffee window orange yellow simple people "
+    "morning letter summer travel market street picture"
+).split()
 
 
 def _rows(prompts=None):
     prompts = prompts or [f"prompt {i}" for i in range(len(OUTCOMES))]
     return [
-        {"id": f"x{i}", "source": "toy", "category": "toy", "prompt": p,
-         "weak_score": w, "strong_score": s}
+        {"id": f"x{i}", "source": "toy", "category": "toy", "prompt": p, "weak_score": w, "strong_score": s}
         for i, (p, (w, s)) in enumerate(zip(prompts, OUTCOMES))
     ]
 
@@ -43,9 +45,16 @@ def _database_rule_rows(n=400, seed=0):
         words = [rng.choice(FILLER) for _ in range(rng.randint(4, 40))]
         words.insert(rng.randrange(len(words) + 1), "database" if hard else "holiday")
         source = "exam" if i % 4 else "maths"
-        rows.append({"id": f"r{i}", "source": source, "category": f"subject-{i % 8}" if source == "exam" else "maths",
-                     "prompt": " ".join(words).capitalize() + "?",
-                     "weak_score": 0.0 if hard else 1.0, "strong_score": 1.0})
+        rows.append(
+            {
+                "id": f"r{i}",
+                "source": source,
+                "category": f"subject-{i % 8}" if source == "exam" else "maths",
+                "prompt": " ".join(words).capitalize() + "?",
+                "weak_score": 0.0 if hard else 1.0,
+                "strong_score": 1.0,
+            }
+        )
     return rows
 
 
@@ -90,8 +99,9 @@ def test_every_figure_has_an_interval_containing_it_that_narrows_with_data_and_i
     assert small["random"]["apgr_ci"][0] < 0.5 < small["random"]["apgr_ci"][1]
     # same seed, same intervals; another seed, other intervals
     assert routing_eval.figures(*group(100, 1), resamples=300, seed=5) == small
-    assert routing_eval.figures(*group(100, 1), resamples=300, seed=6)["scorer"]["apgr_ci"] != \
-        small["scorer"]["apgr_ci"]
+    assert (
+        routing_eval.figures(*group(100, 1), resamples=300, seed=6)["scorer"]["apgr_ci"] != small["scorer"]["apgr_ci"]
+    )
 
 
 def test_category_folds_hold_out_whole_subjects_and_split_single_category_sources_by_item():
@@ -218,8 +228,19 @@ def test_calibration_hits_requested_share_and_prints_the_rule(tmp_path, capsys):
         "Which of the following is NOT a mammal?\nA. Whale\nB. Bat\nC. Shark\nD. Dog\nAnswer:",
     ]
     data = _write(tmp_path / "d.jsonl", _rows(prompts))
-    args = ["--data", str(data), "--calibrate", "--target-strong-share", "0.3",
-            "--strong-model", "big", "--weak-model", "small", "--resamples", "20"]
+    args = [
+        "--data",
+        str(data),
+        "--calibrate",
+        "--target-strong-share",
+        "0.3",
+        "--strong-model",
+        "big",
+        "--weak-model",
+        "small",
+        "--resamples",
+        "20",
+    ]
     assert routing_eval.main(args) == 0
     captured = capsys.readouterr()
     cal = json.loads(captured.out)["calibration"]
@@ -231,8 +252,7 @@ def test_calibration_hits_requested_share_and_prints_the_rule(tmp_path, capsys):
     assert cal["appconfig_snippet"] == {
         "dynamic": {
             "scorer": "bundled",
-            "rules": [{"id": "complexity-to-strong", "when": {"complexity": {"gte": th}},
-                       "target": {"model": "big"}}],
+            "rules": [{"id": "complexity-to-strong", "when": {"complexity": {"gte": th}}, "target": {"model": "big"}}],
             "default": {"model": "small"},
         }
     }
@@ -268,8 +288,17 @@ def test_malformed_input_exits_2_naming_the_line(tmp_path, capsys, content, expe
 
 def _one_class_then_mixed():
     # source "flat": both models always right (every target 0.5); source "mixed": some gains
-    flat = [{"id": f"f{i}", "source": "flat", "category": "flat", "prompt": f"hello {i}",
-             "weak_score": 1.0, "strong_score": 1.0} for i in range(20)]
+    flat = [
+        {
+            "id": f"f{i}",
+            "source": "flat",
+            "category": "flat",
+            "prompt": f"hello {i}",
+            "weak_score": 1.0,
+            "strong_score": 1.0,
+        }
+        for i in range(20)
+    ]
     return flat + [dict(r, source="mixed", category="mixed") for r in _rows()]
 
 
@@ -285,8 +314,16 @@ def _one_class_then_mixed():
         (["--weights", "/nonexistent/spec.json"], None, "weights file not found"),
         (["--resamples", "0"], None, "--resamples"),
     ],
-    ids=["unknown-cv", "one-source", "unknown-holdout", "bad-holdout-by", "holdout-alone", "fold-one-class",
-         "missing-weights", "no-resamples"],
+    ids=[
+        "unknown-cv",
+        "one-source",
+        "unknown-holdout",
+        "bad-holdout-by",
+        "holdout-alone",
+        "fold-one-class",
+        "missing-weights",
+        "no-resamples",
+    ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, rows, expected):
     data = _write(tmp_path / "d.jsonl", rows or _rows())

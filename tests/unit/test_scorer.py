@@ -114,7 +114,8 @@ def test_cjk_is_counted_by_characters_not_as_one_word():
 EMAIL = (
     "Hi Sarah,\n\n"
     + "Thank you for your message last week. I wanted to follow up on the proposal we discussed. " * 4
-    + "\n\n" + "Also, the timeline in section three does not match the appendix, please check it. " * 3
+    + "\n\n"
+    + "Also, the timeline in section three does not match the appendix, please check it. " * 3
     + "\n\nBest regards,\nTom"
 )
 
@@ -132,16 +133,21 @@ def test_request_after_the_paste_that_refers_to_it_is_the_instruction():
 
 
 def test_a_long_detailed_question_stays_whole():
-    question = ("I am designing a schema for an orders database with 40 million rows. " * 6 + "\n\n"
-                + "Queries filter by customer and month and must return in under 50 ms. " * 5)
+    question = (
+        "I am designing a schema for an orders database with 40 million rows. " * 6
+        + "\n\n"
+        + "Queries filter by customer and month and must return in under 50 ms. " * 5
+    )
     instruction, context = split_prompt([user(question)])
     assert instruction == question.strip() and context == ()
 
 
 def test_multiple_choice_after_a_passage_keeps_question_and_options():
     passage = "The treaty of 1648 ended the war and set out the principle of sovereignty. " * 9
-    turn = (f"Read the following passage.\n\n{passage}\n\nWhich of the following is true?\n"
-            "A. The treaty ended the war\nB. The treaty began the war\nC. Neither\nD. Both\nAnswer:")
+    turn = (
+        f"Read the following passage.\n\n{passage}\n\nWhich of the following is true?\n"
+        "A. The treaty ended the war\nB. The treaty began the war\nC. Neither\nD. Both\nAnswer:"
+    )
     instruction, context = split_prompt([user(turn)])
     assert "A. The treaty ended the war" in instruction and "D. Both" in instruction
     assert "Which of the following is true?" in instruction
@@ -153,8 +159,17 @@ def test_fenced_quoted_and_tagged_blocks_earlier_turns_system_and_documents_are_
     messages = [
         user("earlier question"),
         Msg("assistant", (("text", "earlier answer"),)),
-        Msg("user", (("text", f"Why does this fail?\n{code}\n> quoted line one\n> quoted line two\n"
-                               "<document>\nlong pasted text\n</document>\nThanks"), ("document", 5000))),
+        Msg(
+            "user",
+            (
+                (
+                    "text",
+                    f"Why does this fail?\n{code}\n> quoted line one\n> quoted line two\n"
+                    "<document>\nlong pasted text\n</document>\nThanks",
+                ),
+                ("document", 5000),
+            ),
+        ),
     ]
     instruction, context = split_prompt(messages, system="You are helpful.")
     assert "def f" not in instruction and "quoted" not in instruction and "pasted" not in instruction
@@ -267,9 +282,27 @@ N = len(DENSE_FEATURES)
         (spec(dense=_dense(scale=[1e-300] * N)), "dense.scale[0]"),
         (spec(hashed={"buckets": HASH_BUCKETS, "coef": [[3, 1e300]]}), "hashed.coef[0]"),
     ],
-    ids=["feature-set", "version", "inf", "bool", "names", "lengths", "nan", "scale", "buckets", "bucket-high",
-         "bucket-negative", "bucket-twice", "hashed-nan", "meta", "not-object", "coef-huge", "intercept-huge",
-         "scale-tiny", "hashed-huge"],
+    ids=[
+        "feature-set",
+        "version",
+        "inf",
+        "bool",
+        "names",
+        "lengths",
+        "nan",
+        "scale",
+        "buckets",
+        "bucket-high",
+        "bucket-negative",
+        "bucket-twice",
+        "hashed-nan",
+        "meta",
+        "not-object",
+        "coef-huge",
+        "intercept-huge",
+        "scale-tiny",
+        "hashed-huge",
+    ],
 )
 def test_bad_specs_are_refused_with_the_field_named(bad, path):
     with pytest.raises(ScorerError) as exc:
@@ -280,10 +313,16 @@ def test_bad_specs_are_refused_with_the_field_named(bad, path):
 
 def test_the_most_extreme_accepted_spec_still_scores_a_number_in_0_1():
     # Given a spec at the edges of every accepted bound, with opposite signs that could cancel to inf - inf
-    d = _dense(coef=[MAX_WEIGHT if i % 2 else -MAX_WEIGHT for i in range(N)], scale=[MIN_SCALE] * N,
-               mean=[MAX_MEAN] * N)
-    s = Scorer.from_spec(spec(dense=d, intercept=MAX_WEIGHT,
-                              hashed={"buckets": HASH_BUCKETS, "coef": [[b, MAX_WEIGHT] for b in range(64)]}))
+    d = _dense(
+        coef=[MAX_WEIGHT if i % 2 else -MAX_WEIGHT for i in range(N)], scale=[MIN_SCALE] * N, mean=[MAX_MEAN] * N
+    )
+    s = Scorer.from_spec(
+        spec(
+            dense=d,
+            intercept=MAX_WEIGHT,
+            hashed={"buckets": HASH_BUCKETS, "coef": [[b, MAX_WEIGHT] for b in range(64)]},
+        )
+    )
     # Then every prompt still scores a number in [0, 1] (a NaN would match no rule and break JSON log lines)
     for text in ("", "hi", "Prove it " * 500, "x" * 100_000, "数学の問題" * 100):
         score = s.score_text(text)
@@ -308,10 +347,34 @@ def test_bundled_weights_respect_the_declared_priors():
 # --- odd input, determinism -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "\n\t \n", "x" * 1_000_000, "héllo wörld ✓ 数学 " * 2000, "\ud800 lone surrogate", "0" * 50_000,
-     "?" * 10_000, "A.\nB.\nC.\n" * 5000, "😀" * 1000, "```" * 3000, "<doc>" * 3000],
-    ids=["empty", "space", "whitespace", "1MB", "unicode", "surrogate", "digits", "qmarks", "options", "emoji",
-         "fences", "tags"],
+    [
+        "",
+        " ",
+        "\n\t \n",
+        "x" * 1_000_000,
+        "héllo wörld ✓ 数学 " * 2000,
+        "\ud800 lone surrogate",
+        "0" * 50_000,
+        "?" * 10_000,
+        "A.\nB.\nC.\n" * 5000,
+        "😀" * 1000,
+        "```" * 3000,
+        "<doc>" * 3000,
+    ],
+    ids=[
+        "empty",
+        "space",
+        "whitespace",
+        "1MB",
+        "unicode",
+        "surrogate",
+        "digits",
+        "qmarks",
+        "options",
+        "emoji",
+        "fences",
+        "tags",
+    ],
 )
 def test_odd_and_huge_inputs_score_without_error(text):
     instruction, context = split_prompt([user(text)])
@@ -340,8 +403,14 @@ def test_hash_buckets_do_not_depend_on_the_process_hash_seed():
     outs = []
     for seed in ("1", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        r = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT / "lambdas")], env=env, capture_output=True,
-                           text=True, check=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(ROOT / "lambdas")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         outs.append(json.loads(r.stdout))
     # then they compute the same vector, and so does this process
     assert outs[0] == outs[1]

@@ -56,8 +56,12 @@ def test_every_hard_prompt_scores_above_every_easy_prompt_in_each_language(lang)
     hard = {p["id"]: score(p["text"][lang]) for p in PROMPTS if p["level"] == "hard"}
     top_easy = max(easy, key=easy.__getitem__)
     low_hard = min(hard, key=hard.__getitem__)
-    assert hard[low_hard] - easy[top_easy] >= MIN_HARD_OVER_EASY_MARGIN, (top_easy, easy[top_easy], low_hard,
-                                                                          hard[low_hard])
+    assert hard[low_hard] - easy[top_easy] >= MIN_HARD_OVER_EASY_MARGIN, (
+        top_easy,
+        easy[top_easy],
+        low_hard,
+        hard[low_hard],
+    )
 
 
 def test_a_hard_japanese_maths_problem_outranks_english_thanks():

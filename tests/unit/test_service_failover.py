@@ -71,8 +71,9 @@ def make_service(behaviour: dict, data: dict | None = None, flags: dict | None =
         return client
 
     health = HealthTracker(clock=clock)
-    service = RouterService(routing, BedrockConverse(factory, clock=clock), flags=flag_store, health=health,
-                            clock=clock)
+    service = RouterService(
+        routing, BedrockConverse(factory, clock=clock), flags=flag_store, health=health, clock=clock
+    )
     return service, client, clock
 
 
@@ -88,7 +89,9 @@ def test_retryable_error_falls_back_and_the_response_says_what_was_tried():
     result = service.complete(ask(), caller=None)
     assert result.answered_by == "medium"
     assert [(a.model, a.outcome, a.error_class) for a in result.attempts] == [
-        ("small", "error", "ThrottlingException"), ("medium", "ok", None)]
+        ("small", "error", "ThrottlingException"),
+        ("medium", "ok", None),
+    ]
     assert result.fell_back
 
 
@@ -126,8 +129,9 @@ def test_access_denied_falls_back_to_the_next_model():
 
 
 def test_every_model_failing_gives_503_naming_each_attempt():
-    service, client, clock = make_service({SMALL: "ServiceUnavailableException", MEDIUM: "InternalServerException",
-                                           LARGE: "ThrottlingException"})
+    service, client, clock = make_service(
+        {SMALL: "ServiceUnavailableException", MEDIUM: "InternalServerException", LARGE: "ThrottlingException"}
+    )
     with pytest.raises(RouterFailure) as err:
         service.complete(ask(), caller=None)
     assert status_of(err.value) == 503 and err.value.code == "all_models_failed"
@@ -185,8 +189,12 @@ def test_manual_up_flag_does_not_skip_the_model():
 
 def test_circuit_breaker_stops_traffic_then_probes_after_cooldown():
     data = config_dict()
-    data["resilience"] = {"breaker_failure_rate": 1.0, "breaker_min_calls": 5, "breaker_window_s": 30,
-                          "breaker_cooldown_s": 30}
+    data["resilience"] = {
+        "breaker_failure_rate": 1.0,
+        "breaker_min_calls": 5,
+        "breaker_window_s": 30,
+        "breaker_cooldown_s": 30,
+    }
     service, client, clock = make_service({SMALL: "ThrottlingException"}, data)
     for _ in range(5):
         service.complete(ask(), caller=None)
@@ -210,16 +218,22 @@ def test_dry_run_never_calls_a_model():
 
 
 def test_prompt_router_answer_is_attributed_to_the_invoked_model():
-    data = config_dict(prompt_routers={"pr": {"arn": "arn:aws:bedrock:us-east-1:123456789012:prompt-router/abc",
-                                              "models": ["small", "medium"]}})
+    data = config_dict(
+        prompt_routers={
+            "pr": {"arn": "arn:aws:bedrock:us-east-1:123456789012:prompt-router/abc", "models": ["small", "medium"]}
+        }
+    )
     data["routes"]["auto"]["dynamic"]["default"] = {"prompt_router": "pr"}
     service, client, _ = make_service({}, data)
     original = client.converse
 
     def routed(**request):
         response = original(**request)
-        response["trace"] = {"promptRouter": {
-            "invokedModelId": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.medium-v1:0"}}
+        response["trace"] = {
+            "promptRouter": {
+                "invokedModelId": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.medium-v1:0"
+            }
+        }
         return response
 
     client.converse = routed
@@ -307,8 +321,13 @@ def test_fallback_to_the_same_model_in_another_region_uses_that_regions_client()
 
     raw = json.dumps(data).encode()
     routing = LastGoodStore("routing", lambda: raw, lambda r, v: Engine(parse_routing_config(r), v), source="test")
-    service = RouterService(routing, BedrockConverse(lambda region, timeout: RegionalClient(region), clock=clock),
-                            health=HealthTracker(clock=clock), clock=clock, default_region="us-east-1")
+    service = RouterService(
+        routing,
+        BedrockConverse(lambda region, timeout: RegionalClient(region), clock=clock),
+        health=HealthTracker(clock=clock),
+        clock=clock,
+        default_region="us-east-1",
+    )
     # When the home region throttles
     result = service.complete(ask(), caller=None)
     # Then the answer comes from the same model id through a us-west-2 client

@@ -41,13 +41,25 @@ ROUTER_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt-router/sim-router"
 CONFIG = {
     "default_route": "faq",
     "models": {
-        "haiku": {"model_id": "us.anthropic.claude-haiku-4-5-20251001-v1:0", "display_name": "Claude Haiku 4.5",
-                  "price": {"input_per_1k": 0.001, "output_per_1k": 0.005}, "quality": 60,
-                  "simulated_latency_ms": 200},
-        "sonnet": {"model_id": "us.anthropic.claude-sonnet-4-6", "quality": 80, "simulated_latency_ms": 600,
-                   "price": {"input_per_1k": 0.003, "output_per_1k": 0.015}},
-        "titan": {"model_id": "amazon.titan-text-express-v1", "supports_tools": False, "quality": 20,
-                  "price": {"input_per_1k": 0.0002, "output_per_1k": 0.0006}},
+        "haiku": {
+            "model_id": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "display_name": "Claude Haiku 4.5",
+            "price": {"input_per_1k": 0.001, "output_per_1k": 0.005},
+            "quality": 60,
+            "simulated_latency_ms": 200,
+        },
+        "sonnet": {
+            "model_id": "us.anthropic.claude-sonnet-4-6",
+            "quality": 80,
+            "simulated_latency_ms": 600,
+            "price": {"input_per_1k": 0.003, "output_per_1k": 0.015},
+        },
+        "titan": {
+            "model_id": "amazon.titan-text-express-v1",
+            "supports_tools": False,
+            "quality": 20,
+            "price": {"input_per_1k": 0.0002, "output_per_1k": 0.0006},
+        },
     },
     "routes": {"faq": {"model": "haiku"}, "support": {"model": "sonnet"}},
     "aliases": {"fast": "haiku", "help": "support"},
@@ -57,15 +69,30 @@ HAIKU = CONFIG["models"]["haiku"]["model_id"]
 SONNET = CONFIG["models"]["sonnet"]["model_id"]
 TITAN = CONFIG["models"]["titan"]["model_id"]
 
-WEATHER = {"toolSpec": {"name": "get_weather", "description": "Current weather for a city",
-                        "inputSchema": {"json": {"type": "object", "properties": {
-                            "city": {"type": "string"},
-                            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                            "days": {"type": "integer", "minimum": 1, "maximum": 7}},
-                            "required": ["city"]}}}}
-SEARCH = {"toolSpec": {"name": "search_docs", "description": "Search the documentation",
-                       "inputSchema": {"json": {"type": "object", "properties": {"query": {"type": "string"}},
-                                                "required": ["query"]}}}}
+WEATHER = {
+    "toolSpec": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "inputSchema": {
+            "json": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string"},
+                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                    "days": {"type": "integer", "minimum": 1, "maximum": 7},
+                },
+                "required": ["city"],
+            }
+        },
+    }
+}
+SEARCH = {
+    "toolSpec": {
+        "name": "search_docs",
+        "description": "Search the documentation",
+        "inputSchema": {"json": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}},
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +182,7 @@ def check_stream_events(events: list[dict], shapes: dict) -> None:
     assert output.get("eventstream")
     for i, event in enumerate(events):
         assert len(event) == 1, f"event {i} has {sorted(event)}"
-        (name, body), = event.items()
+        ((name, body),) = event.items()
         assert name in output["members"], f"event {i}: {name} is no ConverseStream event"
         member = output["members"][name]["shape"]
         assert not shapes[member].get("exception"), f"event {i}: {name} is an exception, raised instead"
@@ -168,7 +195,7 @@ def check_order(events: list[dict]) -> None:
     assert names[0] == "messageStart" and names[-2:] == ["messageStop", "metadata"]
     open_block = None
     for event in events[1:-2]:
-        (name, body), = event.items()
+        ((name, body),) = event.items()
         if name == "contentBlockStart":
             assert open_block is None
             open_block = body["contentBlockIndex"]
@@ -188,8 +215,12 @@ def check_order(events: list[dict]) -> None:
 
 def test_a_text_stream_has_conversestreams_events_in_order(config, shapes):
     sim = backend(config)
-    response = sim.converse_stream(modelId=HAIKU, messages=user("What are your opening hours?"),
-                                   system=[{"text": "Be brief."}], inferenceConfig={"maxTokens": 512})
+    response = sim.converse_stream(
+        modelId=HAIKU,
+        messages=user("What are your opening hours?"),
+        system=[{"text": "Be brief."}],
+        inferenceConfig={"maxTokens": 512},
+    )
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
     events = events_of(response)
     check_stream_events(events, shapes)
@@ -208,8 +239,11 @@ def test_a_text_stream_has_conversestreams_events_in_order(config, shapes):
 
 def test_the_stream_says_what_the_buffered_answer_says(config):
     sim = backend(config)
-    request = {"modelId": SONNET, "messages": user("Explain eventual consistency"),
-               "inferenceConfig": {"maxTokens": 64}}
+    request = {
+        "modelId": SONNET,
+        "messages": user("Explain eventual consistency"),
+        "inferenceConfig": {"maxTokens": 64},
+    }
     buffered = sim.converse(**copy.deepcopy(request))
     events = events_of(sim.converse_stream(**copy.deepcopy(request)))
     assert streamed_text(events) == buffered["output"]["message"]["content"][0]["text"]
@@ -230,8 +264,11 @@ def test_a_converse_answer_fits_the_service_model(config, shapes):
 
 def test_a_tool_call_fits_the_service_model_buffered_and_streamed(config, shapes):
     sim = backend(config)
-    request = {"modelId": HAIKU, "messages": user("Please use get_weather for city=Lyon"),
-               "toolConfig": {"tools": [WEATHER, SEARCH], "toolChoice": {"auto": {}}}}
+    request = {
+        "modelId": HAIKU,
+        "messages": user("Please use get_weather for city=Lyon"),
+        "toolConfig": {"tools": [WEATHER, SEARCH], "toolChoice": {"auto": {}}},
+    }
     body = {k: v for k, v in sim.converse(**request).items() if k != "ResponseMetadata"}
     check_shape(body, "ConverseResponse", shapes)
     client = botocore.session.get_session().create_client("bedrock-runtime", region_name="us-east-1")
@@ -288,8 +325,9 @@ def test_max_tokens_cuts_the_answer_with_stop_reason_max_tokens(config):
 
 def test_a_prompt_asking_for_n_words_gets_a_long_answer(config):
     sim = backend(config)
-    response = sim.converse(modelId=HAIKU, messages=user("Write 300 words about owls"),
-                            inferenceConfig={"maxTokens": 4096})
+    response = sim.converse(
+        modelId=HAIKU, messages=user("Write 300 words about owls"), inferenceConfig={"maxTokens": 4096}
+    )
     text = response["output"]["message"]["content"][0]["text"]
     assert len(text.split()) == 300 and text.startswith(SIMULATED_TAG)
     assert response["stopReason"] == "end_turn"
@@ -299,8 +337,11 @@ def test_a_prompt_asking_for_n_words_gets_a_long_answer(config):
 
 def test_a_stop_sequence_cuts_just_before_it(config, shapes):
     sim = backend(config)
-    request = {"modelId": HAIKU, "messages": user("hello"),
-               "inferenceConfig": {"maxTokens": 512, "stopSequences": ["zzz", "no model"]}}
+    request = {
+        "modelId": HAIKU,
+        "messages": user("hello"),
+        "inferenceConfig": {"maxTokens": 512, "stopSequences": ["zzz", "no model"]},
+    }
     response = sim.converse(**request)
     text = response["output"]["message"]["content"][0]["text"]
     assert response["stopReason"] == "stop_sequence"
@@ -309,13 +350,16 @@ def test_a_stop_sequence_cuts_just_before_it(config, shapes):
     events = events_of(sim.converse_stream(**request))
     check_stream_events(events, shapes)
     assert streamed_text(events) == text
-    assert events[-2]["messageStop"] == {"stopReason": "stop_sequence",
-                                         "additionalModelResponseFields": {"stop_sequence": "no model"}}
+    assert events[-2]["messageStop"] == {
+        "stopReason": "stop_sequence",
+        "additionalModelResponseFields": {"stop_sequence": "no model"},
+    }
 
 
 def test_max_tokens_before_a_later_stop_sequence_wins(config):
-    response = backend(config).converse(modelId=HAIKU, messages=user("hello"),
-                                        inferenceConfig={"maxTokens": 3, "stopSequences": ["Fingerprint"]})
+    response = backend(config).converse(
+        modelId=HAIKU, messages=user("hello"), inferenceConfig={"maxTokens": 3, "stopSequences": ["Fingerprint"]}
+    )
     assert response["stopReason"] == "max_tokens"
     assert "additionalModelResponseFields" not in response
 
@@ -350,7 +394,7 @@ def test_tool_choice_any_calls_the_named_tool_or_else_the_first(config):
 
 
 def test_auto_calls_a_tool_the_prompt_names_with_values_from_the_prompt(config):
-    response = backend(config).converse(**tool_request("Use get_weather: city=\"Le Mans\" days: 3 unit=fahrenheit"))
+    response = backend(config).converse(**tool_request('Use get_weather: city="Le Mans" days: 3 unit=fahrenheit'))
     use = tool_use(response)
     assert use["name"] == "get_weather"
     assert use["input"] == {"city": "Le Mans", "unit": "fahrenheit", "days": 3}
@@ -375,8 +419,10 @@ def test_a_tool_result_gets_a_text_answer_that_mentions_it(config):
     use = tool_use(first)
     messages = user("get_weather for city=Oslo") + [
         {"role": "assistant", "content": [{"toolUse": use}]},
-        {"role": "user", "content": [{"toolResult": {"toolUseId": use["toolUseId"],
-                                                     "content": [{"json": {"temperature_c": -3}}]}}]},
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": use["toolUseId"], "content": [{"json": {"temperature_c": -3}}]}}],
+        },
     ]
     response = sim.converse(modelId=HAIKU, messages=messages, toolConfig={"tools": [WEATHER]})
     text = response["output"]["message"]["content"][0]["text"]
@@ -393,8 +439,10 @@ def test_a_streamed_tool_call_arrives_in_fragments_that_assemble_to_the_input(co
     check_stream_events(events, shapes)
     check_order(events)
     start = events[1]["contentBlockStart"]
-    assert start == {"start": {"toolUse": {"toolUseId": buffered["toolUseId"], "name": "get_weather"}},
-                     "contentBlockIndex": 0}
+    assert start == {
+        "start": {"toolUse": {"toolUseId": buffered["toolUseId"], "name": "get_weather"}},
+        "contentBlockIndex": 0,
+    }
     fragments = [e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events if "contentBlockDelta" in e]
     assert len(fragments) >= 3
     assert json.loads("".join(fragments)) == buffered["input"]
@@ -466,16 +514,25 @@ def test_the_generator_takes_values_from_the_prompt_when_they_fit():
 def test_the_generator_handles_refs_combinators_and_bounds():
     schema = {
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "definitions": {"point": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
-                                  "required": ["x", "y"]}},
+        "definitions": {
+            "point": {
+                "type": "object",
+                "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+                "required": ["x", "y"],
+            }
+        },
         "type": "object",
         "required": ["origin", "shape", "mode", "size", "when", "flags", "count", "note"],
         "properties": {
             "origin": {"$ref": "#/definitions/point"},
             "shape": {"oneOf": [{"type": "null"}, {"type": "string", "enum": ["circle", "square"]}]},
             "mode": {"const": "strict"},
-            "size": {"allOf": [{"$ref": "#/definitions/point"}, {"properties": {"z": {"type": "integer"}},
-                                                                 "required": ["z"]}]},
+            "size": {
+                "allOf": [
+                    {"$ref": "#/definitions/point"},
+                    {"properties": {"z": {"type": "integer"}}, "required": ["z"]},
+                ]
+            },
             "when": {"type": "string", "format": "date-time"},
             "flags": {"type": "array", "items": {"type": "boolean"}, "minItems": 3},
             "count": {"type": ["integer", "null"], "exclusiveMinimum": 10},
@@ -542,8 +599,9 @@ def test_a_latency_fault_slows_the_whole_answer(config):
 
 def test_close_stops_the_stream(config):
     sim = backend(config)
-    stream = sim.converse_stream(modelId=HAIKU, messages=user("write 500 words"),
-                                 inferenceConfig={"maxTokens": 2000})["stream"]
+    stream = sim.converse_stream(modelId=HAIKU, messages=user("write 500 words"), inferenceConfig={"maxTokens": 2000})[
+        "stream"
+    ]
     received = []
     for event in stream:
         received.append(event)
@@ -625,13 +683,25 @@ def test_unknown_fault_keys_are_refused_naming_the_known_ones(config):
 
 def test_every_kind_of_model_name_is_a_known_fault_key(config):
     assert fault_keys(config) == {"haiku", "sonnet", "titan", HAIKU, SONNET, TITAN, "fast", "sim-router", ROUTER_ARN}
-    validate_fault_keys(parse_faults(f"haiku=Timeout,{SONNET}=latency:10,fast=stream_error:0.5,"
-                                     f"sim-router=first_token_latency:100:0.2"), config)
+    validate_fault_keys(
+        parse_faults(f"haiku=Timeout,{SONNET}=latency:10,fast=stream_error:0.5,sim-router=first_token_latency:100:0.2"),
+        config,
+    )
 
 
-@pytest.mark.parametrize("spec", ["haiku=latency", "haiku=first_token_latency", "haiku=stream_error:2",
-                                  "haiku=first_token_latency:abc", "haiku=Timeout:0.5:1", "haiku=latency:inf",
-                                  "haiku=Nope", "haiku"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "haiku=latency",
+        "haiku=first_token_latency",
+        "haiku=stream_error:2",
+        "haiku=first_token_latency:abc",
+        "haiku=Timeout:0.5:1",
+        "haiku=latency:inf",
+        "haiku=Nope",
+        "haiku",
+    ],
+)
 def test_bad_fault_specs_are_refused(spec):
     with pytest.raises(FaultSpecError):
         parse_faults(spec)
@@ -639,18 +709,22 @@ def test_bad_fault_specs_are_refused(spec):
 
 def test_fault_syntax():
     assert parse_faults("a=first_token_latency:250:0.5, b=stream_error, c=latency:10") == {
-        "a": [Fault("first_token_latency", 0.5, 250.0)], "b": [Fault("stream_error")],
+        "a": [Fault("first_token_latency", 0.5, 250.0)],
+        "b": [Fault("stream_error")],
         "c": [Fault("latency", 1.0, 10.0)],
     }
 
 
-@pytest.mark.parametrize("event", [
-    {"contentBlockDelta": {"delta": {"text": "x"}}},  # no contentBlockIndex
-    {"contentBlockDelta": {"delta": {"text": "x", "toolUse": {"input": "{"}}, "contentBlockIndex": 0}},  # 2 members
-    {"messageStop": {"stopReason": "length"}},  # OpenAI's word, not Bedrock's
-    {"contentBlockStart": {"start": {"text": ""}, "contentBlockIndex": 0}},  # no such start
-    {"throttlingException": {"message": "slow down"}},  # raised, never yielded
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"contentBlockDelta": {"delta": {"text": "x"}}},  # no contentBlockIndex
+        {"contentBlockDelta": {"delta": {"text": "x", "toolUse": {"input": "{"}}, "contentBlockIndex": 0}},  # 2 members
+        {"messageStop": {"stopReason": "length"}},  # OpenAI's word, not Bedrock's
+        {"contentBlockStart": {"start": {"text": ""}, "contentBlockIndex": 0}},  # no such start
+        {"throttlingException": {"message": "slow down"}},  # raised, never yielded
+    ],
+)
 def test_the_shape_check_catches_what_the_service_would_not_send(shapes, event):
     with pytest.raises(AssertionError):
         check_stream_events([event], shapes)

@@ -32,21 +32,29 @@ def judged(question: str, first: str, second: str) -> str | None:
     return parse_verdict(reply)
 
 
-@pytest.mark.parametrize("question", [
-    "How do I speed up a slow SQL query with three joins?",
-    "¿Cómo elijo la clave primaria de una tabla?",
-    "Wie lege ich einen Fremdschlüssel in der Datenbank an?",
-    "データベースのスキーマ移行について教えてください。",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I speed up a slow SQL query with three joins?",
+        "¿Cómo elijo la clave primaria de una tabla?",
+        "Wie lege ich einen Fremdschlüssel in der Datenbank an?",
+        "データベースのスキーマ移行について教えてください。",
+    ],
+)
 def test_on_a_database_question_the_strong_models_answer_wins_in_either_order(question):
     assert judged(question, HAIKU, SONNET) == "B"
     assert judged(question, SONNET, HAIKU) == "A"
 
 
-@pytest.mark.parametrize("question", [
-    "How do I bake sourdough bread?", "Wie fange ich mit Gitarre lernen an?", "猫の食事について教えてください。",
-    "Explain quadratic equations step by step.",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I bake sourdough bread?",
+        "Wie fange ich mit Gitarre lernen an?",
+        "猫の食事について教えてください。",
+        "Explain quadratic equations step by step.",
+    ],
+)
 def test_any_other_question_is_a_tie(question):
     assert judged(question, HAIKU, SONNET) == "TIE"
     assert judged(question, SONNET, HAIKU) == "TIE"
@@ -55,8 +63,10 @@ def test_any_other_question_is_a_tie(question):
 def test_answers_by_models_of_equal_or_unknown_quality_are_a_tie():
     question = "Why is my PostgreSQL index never used?"
     assert judged(question, SONNET, SONNET) == "TIE"
-    unknown = simulated_judge.reply(f"<question>{question}</question><answer_a>hand-written</answer_a>"
-                                    "<answer_b>also hand-written</answer_b>", lambda name: None)
+    unknown = simulated_judge.reply(
+        f"<question>{question}</question><answer_a>hand-written</answer_a><answer_b>also hand-written</answer_b>",
+        lambda name: None,
+    )
     assert parse_verdict(unknown) == "TIE"
 
 
@@ -74,4 +84,6 @@ def test_every_simulated_database_topic_is_one_the_judge_recognises_and_no_other
     share = sum(p.about_databases for p in prompts) / len(prompts)
     assert 0.17 < share < 0.23
     assert all(p.about_databases == simulated_judge.about_databases(p.text) for p in prompts)
-    assert json.dumps([p.text for p in prompts]) == json.dumps([p.text for p in simulated_traffic.generate(2000, seed=3)])
+    assert json.dumps([p.text for p in prompts]) == json.dumps(
+        [p.text for p in simulated_traffic.generate(2000, seed=3)]
+    )

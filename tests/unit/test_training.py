@@ -85,7 +85,8 @@ def test_a_label_held_out_is_never_trained_on(learned, monkeypatch):
     assert seen["n"] == report.labels["train"] == len(labels) - len(held)
     assert report.labels["holdout"] == len(held)
     only_in_holdout = {json.dumps(lab["features"]) for lab in held} - {
-        json.dumps(lab["features"]) for lab in labels if not in_holdout(lab["request_id"])}
+        json.dumps(lab["features"]) for lab in labels if not in_holdout(lab["request_id"])
+    }
     assert only_in_holdout and not (only_in_holdout & seen["vectors"])
 
 
@@ -140,8 +141,11 @@ def test_without_a_target_share_the_current_share_is_kept():
     # When trained
     report = train_route(ROUTE, inputs.labelling, inputs.scorer, labels, now=NOW, current_threshold=current)
     # Then the candidate's threshold sends about the share the current one sends, on the same labels
-    train_scores = [bundled().score(vectorize(p.text)) for p, lab in
-                    zip(simulated_traffic.generate(800, seed=1), labels) if not in_holdout(lab["request_id"])]
+    train_scores = [
+        bundled().score(vectorize(p.text))
+        for p, lab in zip(simulated_traffic.generate(800, seed=1), labels)
+        if not in_holdout(lab["request_id"])
+    ]
     share = sum(s >= current for s in train_scores) / len(train_scores)
     assert report.strong_share["target"] == round(share, 4)
     assert abs(report.strong_share["train"] - share) < 0.03
@@ -178,8 +182,14 @@ def strong_share_served(raw: bytes, labels: list[dict]) -> float:
     scorer = config.scorer(config.routes[ROUTE].dynamic.scorer)
     hits = 0
     for lab in labels:
-        f = RequestFeatures(estimated_tokens=100, message_count=1, has_images=False, has_documents=False,
-                            uses_tools=False, complexity=scorer.score(FeatureVector.from_json(lab["features"])))
+        f = RequestFeatures(
+            estimated_tokens=100,
+            message_count=1,
+            has_images=False,
+            has_documents=False,
+            uses_tools=False,
+            complexity=scorer.score(FeatureVector.from_json(lab["features"])),
+        )
         hits += engine.decide(ROUTE, f).shadow["rule"] == "hard-question"
     return hits / len(labels)
 
@@ -213,11 +223,14 @@ def test_a_rule_with_both_gt_and_gte_is_trained_from_the_bound_that_applies():
     assert rule["when"] == {"complexity": {"gte": report.threshold["new"]}}
 
 
-@pytest.mark.parametrize("when, names", [
-    ({"complexity": {"gte": 0.3, "lte": 0.6}}, "lte"),
-    ({"complexity": {"gt": 0.3, "lt": 0.9}}, "lt"),
-    ({"complexity": {"gte": 0.3}, "estimated_tokens": {"lt": 4000}}, "estimated_tokens"),
-])
+@pytest.mark.parametrize(
+    "when, names",
+    [
+        ({"complexity": {"gte": 0.3, "lte": 0.6}}, "lte"),
+        ({"complexity": {"gt": 0.3, "lt": 0.9}}, "lt"),
+        ({"complexity": {"gte": 0.3}, "estimated_tokens": {"lt": 4000}}, "estimated_tokens"),
+    ],
+)
 def test_a_rule_whose_range_cannot_be_calibrated_is_refused_before_any_training(learned, when, names):
     # Given a labelled rule with an upper complexity bound, or another condition
     doc = with_rule(labelled_config(target_strong_share=0.2), when)
@@ -308,8 +321,16 @@ def test_a_route_without_labelling_cannot_be_trained():
 def test_the_report_is_json_and_names_what_a_reviewer_needs(learned):
     _, _, _, report = learned
     item = json.loads(json.dumps(report.as_dict()))
-    assert set(item) >= {"route", "outcome", "labels", "current", "candidate", "difference", "threshold",
-                         "strong_share"}
+    assert set(item) >= {
+        "route",
+        "outcome",
+        "labels",
+        "current",
+        "candidate",
+        "difference",
+        "threshold",
+        "strong_share",
+    }
     assert "spec" not in json.dumps(item) and "coef" not in json.dumps(item)
     assert len(report.summary()) < 1024
 
@@ -330,8 +351,22 @@ def test_the_offline_command_writes_the_same_proposal_as_the_trainer(tmp_path, l
     doc, _, labels, report = learned
     labels_file, config_file = write_inputs(tmp_path, labels + make_labels(30, route="faq"), doc)
     out, report_file = tmp_path / "proposal.json", tmp_path / "report.json"
-    code = main(["--labels", str(labels_file), "--config", str(config_file), "--route", ROUTE, "--out", str(out),
-                 "--report", str(report_file), "--now", "2026-12-01T06:30:00Z"])
+    code = main(
+        [
+            "--labels",
+            str(labels_file),
+            "--config",
+            str(config_file),
+            "--route",
+            ROUTE,
+            "--out",
+            str(out),
+            "--report",
+            str(report_file),
+            "--now",
+            "2026-12-01T06:30:00Z",
+        ]
+    )
     assert code == 0
     written = json.loads(report_file.read_text())
     assert written["outcome"] == "proposed" and written["labels"]["usable"] == len(labels)  # faq labels left out
@@ -340,15 +375,18 @@ def test_the_offline_command_writes_the_same_proposal_as_the_trainer(tmp_path, l
     assert json.loads(capsys.readouterr().out)["outcome"] == "proposed"
 
 
-@pytest.mark.parametrize("change, message", [
-    ("missing_labels", "cannot read the labels file"),
-    ("bad_line", "labels.jsonl:2: not a JSON object"),
-    ("bad_config", "invalid routing configuration"),
-    ("unlabelled_route", "has no labelling section"),
-    ("bad_now", "--now 'yesterday' is not an ISO date-time"),
-    ("band_rule", ("rule 'hard-question'", "calibrat", "lte")),  # the trainer's (or validation's) refusal
-    ("unwritable_report", "cannot write"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("missing_labels", "cannot read the labels file"),
+        ("bad_line", "labels.jsonl:2: not a JSON object"),
+        ("bad_config", "invalid routing configuration"),
+        ("unlabelled_route", "has no labelling section"),
+        ("bad_now", "--now 'yesterday' is not an ISO date-time"),
+        ("band_rule", ("rule 'hard-question'", "calibrat", "lte")),  # the trainer's (or validation's) refusal
+        ("unwritable_report", "cannot write"),
+    ],
+)
 def test_the_offline_command_refuses_bad_input_in_one_line(tmp_path, capsys, change, message):
     from tools.train_scorer import main
 
@@ -376,12 +414,16 @@ def test_the_offline_command_refuses_bad_input_in_one_line(tmp_path, capsys, cha
     assert all(part in err for part in ((message,) if isinstance(message, str) else message))
 
 
-@pytest.mark.parametrize("change, message", [
-    ("unwritable_out", "cannot write "),
-    ("too_large", "no proposal written: the proposed configuration is "),
-])
-def test_the_offline_command_refuses_a_proposal_it_cannot_write_in_one_line(tmp_path, learned, capsys, monkeypatch,
-                                                                           change, message):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("unwritable_out", "cannot write "),
+        ("too_large", "no proposal written: the proposed configuration is "),
+    ],
+)
+def test_the_offline_command_refuses_a_proposal_it_cannot_write_in_one_line(
+    tmp_path, learned, capsys, monkeypatch, change, message
+):
     from tools.train_scorer import main
 
     # Given labels that give a better scorer

@@ -18,7 +18,12 @@ from router.failures import FailureKind as K
 
 # Converse error code -> (retry on another model?, failure kind, machine-readable code, hint)
 ERROR_CLASSES: dict[str, tuple[bool, K, str, str]] = {
-    "ValidationException": (False, K.MODEL_REJECTED, "model_validation_error", "the model rejected the request as invalid"),
+    "ValidationException": (
+        False,
+        K.MODEL_REJECTED,
+        "model_validation_error",
+        "the model rejected the request as invalid",
+    ),
     # Retried on the next model (see docs/decisions.md): in a new account the first call to a third-party model
     # fails until its one-time Marketplace subscription / use-case form is done; a capable fallback keeps serving
     # while the ModelAccessDenied metric says loudly that access needs fixing.
@@ -29,7 +34,12 @@ ERROR_CLASSES: dict[str, tuple[bool, K, str, str]] = {
         "the router may not call this model: enable model access in the Bedrock console for this account and "
         "region, and check that the router's IAM role allows bedrock:InvokeModel on it",
     ),
-    "ResourceNotFoundException": (True, K.MODEL_FAILED, "bedrock_model_not_found", "the model id is unknown in this region"),
+    "ResourceNotFoundException": (
+        True,
+        K.MODEL_FAILED,
+        "bedrock_model_not_found",
+        "the model id is unknown in this region",
+    ),
     "ThrottlingException": (True, K.THROTTLED, "model_throttled", "the model is throttling requests; retry later"),
     "ServiceQuotaExceededException": (True, K.THROTTLED, "model_quota_exceeded", "a Bedrock quota is exhausted"),
     "ModelNotReadyException": (True, K.UNAVAILABLE, "model_not_ready", "the model is not ready to serve; retry later"),
@@ -117,7 +127,7 @@ def _error_code(exc) -> tuple[str, str]:
 
 
 def _transport_class(exc: BaseException) -> str | None:
-    """"Timeout" or "ConnectionError" for a transport failure (botocore's or, mid-stream, urllib3's), else None."""
+    """ "Timeout" or "ConnectionError" for a transport failure (botocore's or, mid-stream, urllib3's), else None."""
     from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import ConnectTimeoutError, HTTPClientError, ReadTimeoutError
 
@@ -167,8 +177,9 @@ class BedrockConverse:
             code, message = _error_code(exc)
             raise ModelCallError(code, message, latency_ms=(self._clock() - started) * 1000) from exc
         except (ParamValidationError, UnicodeEncodeError) as exc:  # refused before it was sent: the request is bad
-            raise ModelCallError("ValidationException", str(exc)[:500],
-                                 latency_ms=(self._clock() - started) * 1000) from exc
+            raise ModelCallError(
+                "ValidationException", str(exc)[:500], latency_ms=(self._clock() - started) * 1000
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is a transport failure
             transport = _transport_class(exc)
             if transport is None:

@@ -64,9 +64,11 @@ def sqs_client(region: str | None):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("sqs", region_name=region,
-                        config=Config(connect_timeout=2, read_timeout=5,
-                                      retries={"total_max_attempts": 3, "mode": "standard"}))
+    return boto3.client(
+        "sqs",
+        region_name=region,
+        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"}),
+    )
 
 
 __all__ = ["MAX_SAMPLE_BYTES", "MemorySampleQueue", "SampleQueue", "SqsSampleQueue", "sqs_client"]

@@ -73,8 +73,11 @@ class DynamoSpendStore:
                 Key={"pk": {"S": key.pk}},
                 UpdateExpression="ADD #spend :cost, #requests :one SET #ttl = if_not_exists(#ttl, :ttl)",
                 ExpressionAttributeNames=NAMES,
-                ExpressionAttributeValues={":cost": {"N": _usd(cost_usd)}, ":one": {"N": "1"},
-                                           ":ttl": {"N": str(int(key.expires_at))}},
+                ExpressionAttributeValues={
+                    ":cost": {"N": _usd(cost_usd)},
+                    ":one": {"N": "1"},
+                    ":ttl": {"N": str(int(key.expires_at))},
+                },
             )
         except Exception as exc:  # noqa: BLE001 - botocore's ClientError, connection and timeout errors alike
             raise SpendStoreError(f"UpdateItem {key.pk}: {type(exc).__name__}: {exc}") from exc
@@ -87,16 +90,21 @@ class DynamoSpendStore:
         if len(unique) > 100:
             raise ValueError("BatchGetItem reads at most 100 keys")
         out = {pk: ZERO for pk in unique}
-        request = {self.table_name: {"Keys": [{"pk": {"S": pk}} for pk in unique], "ConsistentRead": True,
-                                     "ProjectionExpression": "#pk, #spend, #requests",
-                                     "ExpressionAttributeNames": {"#pk": "pk", "#spend": "spend_usd",
-                                                                  "#requests": "requests"}}}
+        request = {
+            self.table_name: {
+                "Keys": [{"pk": {"S": pk}} for pk in unique],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#pk, #spend, #requests",
+                "ExpressionAttributeNames": {"#pk": "pk", "#spend": "spend_usd", "#requests": "requests"},
+            }
+        }
         try:
             for _ in range(2):
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table_name, []):
-                    out[item["pk"]["S"]] = Spend(float(item.get("spend_usd", {}).get("N", "0")),
-                                                 int(item.get("requests", {}).get("N", "0")))
+                    out[item["pk"]["S"]] = Spend(
+                        float(item.get("spend_usd", {}).get("N", "0")), int(item.get("requests", {}).get("N", "0"))
+                    )
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     return out
@@ -110,14 +118,21 @@ def dynamodb_client(region: str | None):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("dynamodb", region_name=region, config=Config(
-        connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 2, "mode": "standard"}))
+    return boto3.client(
+        "dynamodb",
+        region_name=region,
+        config=Config(connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 2, "mode": "standard"}),
+    )
 
 
 def create_table(client, table_name: str) -> None:
     """The table's shape, for local mode and tests (in AWS the CDK stack creates it)."""
-    client.create_table(TableName=table_name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                        BillingMode="PAY_PER_REQUEST")
-    client.update_time_to_live(TableName=table_name,
-                               TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    client.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )

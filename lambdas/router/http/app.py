@@ -150,8 +150,11 @@ def create_app_from_env() -> Starlette:
 
     in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     identity = os.environ.get("ROUTER_IDENTITY", "apigateway" if in_lambda else "api_key_header")
-    return create_app(wiring.service_from_env(), identity=identity,
-                      keepalive_s=float(os.environ.get("ROUTER_SSE_KEEPALIVE_SECONDS", "15")))
+    return create_app(
+        wiring.service_from_env(),
+        identity=identity,
+        keepalive_s=float(os.environ.get("ROUTER_SSE_KEEPALIVE_SECONDS", "15")),
+    )
 
 
 def _released(ticket: Ticket):
@@ -174,8 +177,9 @@ def _safely(endpoint):
             return await endpoint(self, request)
         except Exception:  # noqa: BLE001 - turned into a JSON 500 and logged with its stack
             obs.logger.exception("unhandled error", extra={"path": request.url.path})
-            failure = RouterFailure(FailureKind.INTERNAL, "internal_error",
-                                    "the router hit an unexpected error; it has been logged")
+            failure = RouterFailure(
+                FailureKind.INTERNAL, "internal_error", "the router hit an unexpected error; it has been logged"
+            )
             return _json(500, openai_api.error_body(failure, "unknown"))
 
     return wrapper
@@ -233,26 +237,32 @@ class _Endpoints:
         if chat.stream:  # a dry run a streaming client asked for: the decision, as a stream
             self._record(api, chat, result, None, started, ctx)
             frames = wire.dry_run_frames(chat, result, request_id=ctx.request_id, backend=svc.backend)
-            return Response(b"".join(frames), media_type="text/event-stream",
-                            headers={**self._routing_headers(result, ctx), "cache-control": "no-cache"})
+            return Response(
+                b"".join(frames),
+                media_type="text/event-stream",
+                headers={**self._routing_headers(result, ctx), "cache-control": "no-cache"},
+            )
         body = wire.render(chat, result, request_id=ctx.request_id, backend=svc.backend)
         # The answer is ready: a sampled request is handed to the sender, which builds and sends its message only
         # once this response's last byte is out (released by the response's background step).
         ticket = None
         if result.reply is not None:
-            ticket = svc.sampler.consider(snap.value, chat, result, request_id=ctx.request_id,
-                                          answer_text=result.reply.text)
+            ticket = svc.sampler.consider(
+                snap.value, chat, result, request_id=ctx.request_id, answer_text=result.reply.text
+            )
         self._record(api, chat, result, None, started, ctx, ticket=ticket)
         response = _json(200, body, self._routing_headers(result, ctx))
         if ticket is not None and ticket.job is not None:
             response.background = BackgroundTask(_released(ticket))
         return response
 
-    def _stream_response(self, wire: ModuleType, api: str, chat: ChatRequest, answer: AnswerStream,
-                         ctx: CallContext, started: float) -> StreamingResponse:
+    def _stream_response(
+        self, wire: ModuleType, api: str, chat: ChatRequest, answer: AnswerStream, ctx: CallContext, started: float
+    ) -> StreamingResponse:
         result = answer.result
-        frames = wire.stream_frames(answer.events(), chat, result, request_id=ctx.request_id,
-                                    backend=self.service.backend)
+        frames = wire.stream_frames(
+            answer.events(), chat, result, request_id=ctx.request_id, backend=self.service.backend
+        )
         state = {"ended": False}
         sampler = self.service.sampler
         answer.keep_text = sampler.predraw(answer.engine, result)  # only a drawn stream keeps its answer's text
@@ -266,25 +276,38 @@ class _Endpoints:
             answer.close()
             ticket = None
             if state["ended"] and answer.failure is None and result.reply is not None:  # after the last event
-                ticket = sampler.consider(answer.engine, chat, result, request_id=ctx.request_id,
-                                          answer_text=answer.answer_text(), drawn=answer.keep_text)
+                ticket = sampler.consider(
+                    answer.engine,
+                    chat,
+                    result,
+                    request_id=ctx.request_id,
+                    answer_text=answer.answer_text(),
+                    drawn=answer.keep_text,
+                )
                 if ticket is not None:
                     tickets.append(ticket)
-            self._record(api, chat, result, answer.failure, started, ctx, disconnected=not state["ended"],
-                         ticket=ticket)
+            self._record(
+                api, chat, result, answer.failure, started, ctx, disconnected=not state["ended"], ticket=ticket
+            )
 
         async def release() -> None:  # after the stream's last byte: the sender may build the sample now
             for ticket in tickets:
                 ticket.release()
 
         headers = {**self._routing_headers(result, ctx), "cache-control": "no-cache", "x-accel-buffering": "no"}
-        return StreamingResponse(relay(tracked(), keepalive_s=self.keepalive_s, on_close=on_close),
-                                 media_type="text/event-stream", headers=headers,
-                                 background=BackgroundTask(release) if sampler.enabled else None)
+        return StreamingResponse(
+            relay(tracked(), keepalive_s=self.keepalive_s, on_close=on_close),
+            media_type="text/event-stream",
+            headers=headers,
+            background=BackgroundTask(release) if sampler.enabled else None,
+        )
 
     def _error(self, wire: ModuleType, failure: RouterFailure, ctx: CallContext) -> Response:
-        return _json(errors.status_of(failure), wire.error_body(failure, ctx.request_id),
-                     {**errors.headers_of(failure), "x-request-id": ctx.request_id})
+        return _json(
+            errors.status_of(failure),
+            wire.error_body(failure, ctx.request_id),
+            {**errors.headers_of(failure), "x-request-id": ctx.request_id},
+        )
 
     def _routing_headers(self, result: RouteResult, ctx: CallContext) -> dict[str, str]:
         return {
@@ -297,9 +320,18 @@ class _Endpoints:
 
     # --- one log line and metrics document per request --------------------------------------------
 
-    def _record(self, api: str, chat: ChatRequest | None, result: RouteResult | None,
-                failure: RouterFailure | None, started: float, ctx: CallContext, *, disconnected: bool = False,
-                ticket: Ticket | None = None) -> None:
+    def _record(
+        self,
+        api: str,
+        chat: ChatRequest | None,
+        result: RouteResult | None,
+        failure: RouterFailure | None,
+        started: float,
+        ctx: CallContext,
+        *,
+        disconnected: bool = False,
+        ticket: Ticket | None = None,
+    ) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         status = errors.status_of(failure) if failure is not None else 200
         line: dict = {"api": api, "status": status, "latency_ms": round(elapsed, 2), "request_id": ctx.request_id}
@@ -319,9 +351,17 @@ class _Endpoints:
         attempts = result.attempts if result is not None else failure.attempts if failure is not None else []
         if result is not None:
             d = result.decision
-            line.update(route=d.route, model=result.model, mode=d.mode, rule=d.rule, reason=d.reason,
-                        config_version=result.config_version, config_source=result.config_source, tier=result.tier,
-                        features=result.features)
+            line.update(
+                route=d.route,
+                model=result.model,
+                mode=d.mode,
+                rule=d.rule,
+                reason=d.reason,
+                config_version=result.config_version,
+                config_source=result.config_source,
+                tier=result.tier,
+                features=result.features,
+            )
             if d.scorer_version is not None:
                 line["scorer_version"] = d.scorer_version
             if result.answered_by is not None and result.answered_by != d.model:
@@ -340,8 +380,12 @@ class _Endpoints:
             if a.outcome == "ok":  # the answering call shares the request's document: Model is its model
                 values.update(obs.attempt_values(error_class=None, retryable=True, latency_ms=a.latency_ms))
             elif a.outcome == "error":
-                failed_calls.append((a.model, obs.attempt_values(error_class=a.error_class, retryable=a.retryable,
-                                                                 latency_ms=a.latency_ms)))
+                failed_calls.append(
+                    (
+                        a.model,
+                        obs.attempt_values(error_class=a.error_class, retryable=a.retryable, latency_ms=a.latency_ms),
+                    )
+                )
         if len(attempts) > 1 or (attempts and attempts[0].outcome != "ok"):
             line["attempts"] = [a.as_dict() for a in attempts]
         # budgets: the state checked before the call, spend-table errors (served anyway: fail open), the action
@@ -365,8 +409,12 @@ class _Endpoints:
             values["RequestLatency"] = (MS, elapsed)
         if result is not None and result.reply is not None:
             reply, cost = result.reply, result.cost_usd
-            line.update(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-                        model_latency_ms=round(reply.latency_ms, 1), cost_usd=route_api.round_cost(cost))
+            line.update(
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                model_latency_ms=round(reply.latency_ms, 1),
+                cost_usd=route_api.round_cost(cost),
+            )
             values["InputTokens"] = (COUNT, reply.input_tokens)
             values["OutputTokens"] = (COUNT, reply.output_tokens)
             if cost is not None:
@@ -379,9 +427,15 @@ class _Endpoints:
         if disconnected:
             line["client_disconnected"] = True
             values["ClientDisconnects"] = (COUNT, 1)
-        obs.record_request(line, values, route=route, model=model,
-                           error_code=failure.code if failure is not None else None, failed_calls=failed_calls,
-                           spend_store_errors=spend_store_errors)
+        obs.record_request(
+            line,
+            values,
+            route=route,
+            model=model,
+            error_code=failure.code if failure is not None else None,
+            failed_calls=failed_calls,
+            spend_store_errors=spend_store_errors,
+        )
 
     # --- usage, catalog and health --------------------------------------------------------------
 
@@ -403,8 +457,10 @@ class _Endpoints:
             snap = await anyio.to_thread.run_sync(self.service.snapshot)
         except RouterFailure as failure:
             return self._error(openai_api, failure, self.context_of(request))
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "model-router", "kind": kind}
-                for name, kind in snap.value.callable_names()]
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "model-router", "kind": kind}
+            for name, kind in snap.value.callable_names()
+        ]
         return _json(200, {"object": "list", "data": data}, {"x-router-config-version": snap.version})
 
     @_safely
@@ -449,6 +505,9 @@ class _Endpoints:
     async def http_exception(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         kind = FailureKind.METHOD_NOT_ALLOWED if status == 405 else FailureKind.NO_SUCH_ENDPOINT
-        failure = RouterFailure(kind, "method_not_allowed" if status == 405 else "not_found",
-                                f"no endpoint {request.method} {request.url.path}; try {ENDPOINTS}")
+        failure = RouterFailure(
+            kind,
+            "method_not_allowed" if status == 405 else "not_found",
+            f"no endpoint {request.method} {request.url.path}; try {ENDPOINTS}",
+        )
         return _json(errors.status_of(failure), openai_api.error_body(failure, "none"))

@@ -138,7 +138,9 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
             if not message.tool_call_id:
                 raise invalid("invalid_request", f"{where}: a tool message needs tool_call_id", param=where)
             parts.append(("text", text))
-            converse.append({"toolResult": {"toolUseId": message.tool_call_id, "content": [{"text": text or "(empty)"}]}})
+            converse.append(
+                {"toolResult": {"toolUseId": message.tool_call_id, "content": [{"text": text or "(empty)"}]}}
+            )
             turns.append(("user", parts, converse))
             continue
         if isinstance(message.content, str):
@@ -149,19 +151,29 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
             for j, part in enumerate(message.content):
                 _part(part, f"{where}.content[{j}]", parts, converse)
         for call in message.tool_calls or ():
-            converse.append({"toolUse": {"toolUseId": call.id, "name": call.function.name,
-                                         "input": _arguments(call.function.arguments, where)}})
+            converse.append(
+                {
+                    "toolUse": {
+                        "toolUseId": call.id,
+                        "name": call.function.name,
+                        "input": _arguments(call.function.arguments, where),
+                    }
+                }
+            )
         turns.append((message.role, parts, converse))
     if not turns:
         raise invalid("empty_messages", "'messages' needs at least one user message", param="messages")
     messages, converse_messages = merge_turns(turns)
     stop = (parsed.stop,) if isinstance(parsed.stop, str) else tuple(parsed.stop or ())
     tools = tuple(
-        {"toolSpec": {
-            "name": t.function.name,
-            **({"description": t.function.description} if t.function.description else {}),
-            "inputSchema": {"json": t.function.parameters or {"type": "object", "properties": {}}},
-        }} for t in parsed.tools or ()
+        {
+            "toolSpec": {
+                "name": t.function.name,
+                **({"description": t.function.description} if t.function.description else {}),
+                "inputSchema": {"json": t.function.parameters or {"type": "object", "properties": {}}},
+            }
+        }
+        for t in parsed.tools or ()
     )
     tool_choice, no_tools = _tool_choice(parsed.tool_choice, tools)
     return ChatRequest(
@@ -209,8 +221,11 @@ def _tool_choice(choice, tools: tuple[dict, ...]) -> tuple[dict | None, bool]:
         return {"any": {}}, False
     names = [t["toolSpec"]["name"] for t in tools]
     if choice.function.name not in names:
-        raise invalid("invalid_request", f"tool_choice names '{choice.function.name}', which is not among the tools "
-                      f"({', '.join(names)})", param="tool_choice")
+        raise invalid(
+            "invalid_request",
+            f"tool_choice names '{choice.function.name}', which is not among the tools ({', '.join(names)})",
+            param="tool_choice",
+        )
     return {"tool": {"name": choice.function.name}}, False
 
 
@@ -228,10 +243,15 @@ def _structured(fmt: ResponseFormat | None, tools: tuple[dict, ...]) -> Structur
             raise invalid("invalid_request", "response_format json_schema needs 'json_schema'", param="response_format")
         name, schema, description = fmt.json_schema.name, fmt.json_schema.schema_, fmt.json_schema.description
         if schema.get("type", "object") != "object":
-            raise invalid("invalid_request", "response_format json_schema: the schema must describe an object "
-                          "(Bedrock tool inputs are objects)", param="response_format.json_schema.schema")
+            raise invalid(
+                "invalid_request",
+                "response_format json_schema: the schema must describe an object (Bedrock tool inputs are objects)",
+                param="response_format.json_schema.schema",
+            )
     if name in taken:
-        raise invalid("invalid_request", f"response_format name '{name}' is also a tool's name", param="response_format")
+        raise invalid(
+            "invalid_request", f"response_format name '{name}' is also a tool's name", param="response_format"
+        )
     return StructuredOutput(fmt.type, schema, name, description)
 
 
@@ -258,10 +278,13 @@ def _part(part: dict, where: str, parts: list, converse: list) -> None:
     if kind == "image_url":
         url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
         if not isinstance(url, str) or not url.startswith("data:image/") or ";base64," not in url:
-            raise invalid("unsupported_content", f"{where}: images must be inline data URLs (data:image/png;base64,...)",
-                          param=where)
+            raise invalid(
+                "unsupported_content",
+                f"{where}: images must be inline data URLs (data:image/png;base64,...)",
+                param=where,
+            )
         header, data = url.split(",", 1)
-        fmt = header[len("data:image/"):].split(";", 1)[0].lower().replace("jpg", "jpeg")
+        fmt = header[len("data:image/") :].split(";", 1)[0].lower().replace("jpg", "jpeg")
         if fmt not in IMAGE_FORMATS:
             raise invalid("unsupported_content", f"{where}: image format '{fmt}' is not supported", param=where)
         raw = b64(data, where)
@@ -283,8 +306,11 @@ def render(request: ChatRequest, result: RouteResult, *, request_id: str, backen
     if request.dry_run:  # a chat.completion an SDK can read, with the whole decision beside it
         message = {"role": "assistant", "content": ""}
         finish, usage = "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-        extra = {"dry_run": True, "estimated_cost_usd": result.decision.estimated_cost_usd,
-                 "decision": result.decision.trace}
+        extra = {
+            "dry_run": True,
+            "estimated_cost_usd": result.decision.estimated_cost_usd,
+            "decision": result.decision.trace,
+        }
     else:
         reply = result.reply
         assert reply is not None
@@ -299,8 +325,9 @@ def render(request: ChatRequest, result: RouteResult, *, request_id: str, backen
             if use.get("name") == structured:
                 message["content"] = arguments  # structured output: the forced tool's input is the answer
                 continue
-            tool_calls.append({"id": use["toolUseId"], "type": "function",
-                               "function": {"name": use["name"], "arguments": arguments}})
+            tool_calls.append(
+                {"id": use["toolUseId"], "type": "function", "function": {"name": use["name"], "arguments": arguments}}
+            )
         finish = FINISH_REASONS.get(reply.stop_reason, "stop")
         if tool_calls:
             message["tool_calls"] = tool_calls
@@ -309,8 +336,11 @@ def render(request: ChatRequest, result: RouteResult, *, request_id: str, backen
                 message["content"] = ""
             if finish == "tool_calls":  # only the structured-output tool was called: to the caller that is an answer
                 finish = "stop"
-        usage = {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens,
-                 "total_tokens": reply.input_tokens + reply.output_tokens}
+        usage = {
+            "prompt_tokens": reply.input_tokens,
+            "completion_tokens": reply.output_tokens,
+            "total_tokens": reply.input_tokens + reply.output_tokens,
+        }
         extra = {}
     return {
         "id": f"chatcmpl-{request_id}",
@@ -337,12 +367,18 @@ def error_body(failure: RouterFailure, request_id: str) -> dict:
     }
 
 
-def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str,
-                  backend: str) -> Iterator[bytes]:
+def stream_frames(
+    events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
+) -> Iterator[bytes]:
     """`chat.completion.chunk`s as OpenAI sends them: the role first, content and tool-call deltas, a chunk with
     `finish_reason`, a usage chunk (choices empty) when `stream_options.include_usage`, then `[DONE]`."""
-    base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": request.name, "system_fingerprint": result.config_version}
+    base = {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": request.name,
+        "system_fingerprint": result.config_version,
+    }
 
     def chunk(delta: dict, finish: str | None = None) -> bytes:
         return sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
@@ -356,8 +392,18 @@ def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: R
             if event.structured:
                 continue  # its arguments arrive as content deltas
             called_tools = True
-            yield chunk({"tool_calls": [{"index": event.index, "id": event.call_id, "type": "function",
-                                         "function": {"name": event.name, "arguments": ""}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": event.index,
+                            "id": event.call_id,
+                            "type": "function",
+                            "function": {"name": event.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
         elif isinstance(event, ToolCallDelta):
             if event.structured:
                 yield chunk({"content": event.fragment})
@@ -369,11 +415,22 @@ def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: R
                 finish = "stop"
             yield chunk({}, finish)
             if request.include_usage:
-                yield sse({**base, "choices": [], "usage": {
-                    "prompt_tokens": event.input_tokens, "completion_tokens": event.output_tokens,
-                    "total_tokens": event.input_tokens + event.output_tokens}, "x_router": {
-                    **_x_router(result, backend), "estimated_cost_usd": round_cost(event.cost_usd),
-                    "latency_ms": {"first_token": round(event.ttft_ms, 1), "total": round(event.total_ms, 1)}}})
+                yield sse(
+                    {
+                        **base,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": event.input_tokens,
+                            "completion_tokens": event.output_tokens,
+                            "total_tokens": event.input_tokens + event.output_tokens,
+                        },
+                        "x_router": {
+                            **_x_router(result, backend),
+                            "estimated_cost_usd": round_cost(event.cost_usd),
+                            "latency_ms": {"first_token": round(event.ttft_ms, 1), "total": round(event.total_ms, 1)},
+                        },
+                    }
+                )
         elif isinstance(event, StreamFailed):
             # OpenAI's own mid-stream error shape: one data line with an "error" object; then the stream ends
             yield sse(error_body(event.failure, request_id))  # type: ignore[arg-type]
@@ -385,9 +442,21 @@ def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str
     """A dry run asked as a stream is a stream (a streaming client reads nothing else): one chunk with the role
     and the whole decision in `x_router`, the finish chunk, then [DONE]. No model is called."""
     body = render(request, result, request_id=request_id, backend=backend)
-    base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"], "model": request.name,
-            "system_fingerprint": result.config_version}
-    yield sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
-                                    "logprobs": None}], "x_router": body["x_router"]})
+    base = {
+        "id": body["id"],
+        "object": "chat.completion.chunk",
+        "created": body["created"],
+        "model": request.name,
+        "system_fingerprint": result.config_version,
+    }
+    yield sse(
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}
+            ],
+            "x_router": body["x_router"],
+        }
+    )
     yield sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
     yield DONE

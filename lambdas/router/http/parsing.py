@@ -21,15 +21,17 @@ MAX_JSON_DEPTH = 64  # deeper than any real request; deep enough to hit Python's
 
 def decode_body(raw: bytes, limit: int) -> str:
     if len(raw) > limit:
-        raise RouterFailure(FailureKind.BODY_TOO_LARGE, "body_too_large",
-                            f"the request body is {len(raw)} bytes; the limit is {limit}")
+        raise RouterFailure(
+            FailureKind.BODY_TOO_LARGE, "body_too_large", f"the request body is {len(raw)} bytes; the limit is {limit}"
+        )
     if not raw.strip():
         raise invalid("invalid_json", "the request body is empty; send a JSON object")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise invalid("invalid_json", f"the request body is not valid UTF-8 (byte {exc.start}): send JSON text "
-                      "encoded as UTF-8") from None
+        raise invalid(
+            "invalid_json", f"the request body is not valid UTF-8 (byte {exc.start}): send JSON text encoded as UTF-8"
+        ) from None
 
 
 def load_json(text: str) -> dict:
@@ -73,8 +75,7 @@ def validate(model: type[BaseModel], data: dict):
             loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
             problems.append(f"{loc}: {err['msg']}" if loc else err["msg"])
         first = exc.errors()[0]["loc"] if exc.errors() else ()
-        raise invalid("invalid_request", "; ".join(problems),
-                      param=".".join(str(p) for p in first) or None) from None
+        raise invalid("invalid_request", "; ".join(problems), param=".".join(str(p) for p in first) or None) from None
 
 
 def b64(data: str, where: str) -> bytes:
@@ -86,8 +87,9 @@ def b64(data: str, where: str) -> bytes:
 
 def check_count(count: int, max_messages: int) -> None:
     if count > max_messages:
-        raise invalid("too_many_messages", f"{count} messages is more than the limit of {max_messages}",
-                      param="messages")
+        raise invalid(
+            "too_many_messages", f"{count} messages is more than the limit of {max_messages}", param="messages"
+        )
 
 
 def merge_turns(turns) -> tuple[tuple[Message, ...], list]:
@@ -106,8 +108,10 @@ def merge_turns(turns) -> tuple[tuple[Message, ...], list]:
     for role, _, converse in merged:
         if not converse:
             raise invalid("empty_messages", f"a {role} message has no content", param="messages")
-    return (tuple(Message(role, tuple(parts)) for role, parts, _ in merged),
-            [{"role": role, "content": converse} for role, _, converse in merged])
+    return (
+        tuple(Message(role, tuple(parts)) for role, parts, _ in merged),
+        [{"role": role, "content": converse} for role, _, converse in merged],
+    )
 
 
 def dumps(body: dict) -> bytes:

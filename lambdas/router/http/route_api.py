@@ -184,8 +184,9 @@ def error_body(failure: RouterFailure, request_id: str) -> dict:
     }
 
 
-def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str,
-                  backend: str) -> Iterator[bytes]:
+def stream_frames(
+    events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
+) -> Iterator[bytes]:
     """Our SSE stream: `routing` first, then `delta`s of text, then `done` with usage, cost and latency (or
     `error`, in our error shape, if the model fails after it has started)."""
     yield sse({"id": request_id, "routing": routing(result), "backend": backend}, event="routing")
@@ -193,15 +194,21 @@ def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: R
         if isinstance(event, TextDelta):
             yield sse({"text": event.text}, event="delta")
         elif isinstance(event, Finished):
-            yield sse({
-                "id": request_id,
-                "stop_reason": event.stop_reason,
-                "model": result.model,
-                "usage": {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens,
-                          "total_tokens": event.input_tokens + event.output_tokens},
-                "cost": {"estimated_usd": round_cost(event.cost_usd), "currency": "USD"},
-                "latency_ms": {"first_token": round(event.ttft_ms, 1), "total": round(event.total_ms, 1)},
-            }, event="done")
+            yield sse(
+                {
+                    "id": request_id,
+                    "stop_reason": event.stop_reason,
+                    "model": result.model,
+                    "usage": {
+                        "input_tokens": event.input_tokens,
+                        "output_tokens": event.output_tokens,
+                        "total_tokens": event.input_tokens + event.output_tokens,
+                    },
+                    "cost": {"estimated_usd": round_cost(event.cost_usd), "currency": "USD"},
+                    "latency_ms": {"first_token": round(event.ttft_ms, 1), "total": round(event.total_ms, 1)},
+                },
+                event="done",
+            )
         elif isinstance(event, StreamFailed):
             yield sse(error_body(event.failure, request_id), event="error")  # type: ignore[arg-type]
 
@@ -209,5 +216,6 @@ def stream_frames(events: Iterator[StreamEvent], request: ChatRequest, result: R
 def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> Iterator[bytes]:
     """A dry run asked as a stream: the `routing` event carries the whole decision, then `done`; no model call."""
     yield sse({"id": request_id, **dry_run_body(result, backend)}, event="routing")
-    yield sse({"id": request_id, "dry_run": True, "estimated_cost_usd": result.decision.estimated_cost_usd},
-              event="done")
+    yield sse(
+        {"id": request_id, "dry_run": True, "estimated_cost_usd": result.decision.estimated_cost_usd}, event="done"
+    )
