@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from routing_engine.config import Comparison, DynamicPolicy, Labelling, ModelSpec, Route, RoutingConfig, Target
+from routing_engine.failures import FailureKind
 from routing_engine.features import RequestFeatures, RiskMatcher, with_complexity
 from routing_engine.scorer import Scorer, bundled
 
@@ -25,7 +26,7 @@ class RoutingError(Exception):
     engine knows no protocol); `code` is the machine-readable error code; `details` what the caller may act on.
     """
 
-    kind = "invalid_request"
+    kind = FailureKind.INVALID_REQUEST
     code = "routing_error"
 
     def __init__(self, message: str, *, details: dict | None = None, code: str | None = None):
@@ -39,17 +40,17 @@ class RoutingError(Exception):
 class UnknownRoute(RoutingError):
     """The requested name is no route, alias or model, and no unknown_model_route is configured."""
 
-    kind = "unknown_route"
+    kind = FailureKind.UNKNOWN_ROUTE
     code = "model_not_found"
 
 
 class RiskRejected(RoutingError):
-    kind = "risk_rejected"
+    kind = FailureKind.RISK_REJECTED
     code = "rejected_by_risk_policy"
 
 
 class NoCapableModel(RoutingError):
-    kind = "no_capable_model"
+    kind = FailureKind.NO_CAPABLE_MODEL
     code = "no_capable_model"
 
 

@@ -68,6 +68,19 @@ def test_each_routing_error_names_its_kind_not_a_protocol_status():
     assert not hasattr(RoutingError("x"), "status")
 
 
+def test_routing_errors_carry_the_one_failure_kind_enum_the_router_maps():
+    from router.failures import FailureKind as RouterKind
+    from routing_engine.failures import FailureKind
+
+    assert RouterKind is FailureKind
+    assert [cls.kind for cls in (RoutingError, UnknownRoute, RiskRejected, NoCapableModel)] == [
+        FailureKind.INVALID_REQUEST,
+        FailureKind.UNKNOWN_ROUTE,
+        FailureKind.RISK_REJECTED,
+        FailureKind.NO_CAPABLE_MODEL,
+    ]
+
+
 def test_model_key_can_be_called_directly():
     decision = engine_for().decide("large", features())
     assert (decision.mode, decision.model) == ("direct", "large")
