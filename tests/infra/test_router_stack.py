@@ -213,7 +213,7 @@ def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
     asset_dir = api_key_app.outdir / f"asset.{asset_hash}"
 
     assert (asset_dir / "router" / "bundled_routing.json").read_bytes() == ROUTING_FILE.read_bytes()
-    assert (asset_dir / "routing_engine" / "config.py").is_file()
+    assert (asset_dir / "routing_engine" / "config" / "__init__.py").is_file()
     assert not list(asset_dir.rglob("__pycache__"))
 
 

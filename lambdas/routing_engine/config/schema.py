@@ -1,0 +1,59 @@
+"""The JSON Schemas AppConfig's validators enforce, generated from the same models the router validates with.
+
+AppConfig validates with JSON Schema draft-04 and caps a validator at 32,768 characters; pydantic writes
+draft 2020-12. Cross-references (a route naming a model that exists) are beyond JSON Schema: the Lambda
+validator checks them with the models themselves.
+"""
+
+from __future__ import annotations
+
+from routing_engine.config.flags import FailoverFlags
+from routing_engine.config.routing import RoutingConfig
+
+DRAFT_04 = "http://json-schema.org/draft-04/schema#"
+
+
+def routing_json_schema() -> dict:
+    """The schema of the `routing` profile."""
+    return _draft4(RoutingConfig.model_json_schema(by_alias=True), "Model router routing configuration")
+
+
+def flags_json_schema() -> dict:
+    """The schema of the `failover-flags` profile."""
+    return _draft4(FailoverFlags.model_json_schema(by_alias=True), "Model router failover flags")
+
+
+def _draft4(schema: dict, title: str) -> dict:
+    """Rewrite pydantic's 2020-12 output as draft-04.
+
+    Titles and defaults are dropped: AppConfig caps a validator at 32,768 characters.
+    """
+
+    def walk(node):
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key in ("title", "default"):
+                    continue
+                if key == "$ref":
+                    out[key] = value.replace("#/$defs/", "#/definitions/")
+                elif key == "const":
+                    out["enum"] = [value]
+                elif key == "prefixItems":  # a fixed-length tuple: draft-04 spells it as a list of `items`
+                    out["items"] = walk(value)
+                elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+                    out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+                    out[key] = True
+                elif key == "$defs":
+                    out["definitions"] = {k: walk(v) for k, v in value.items()}
+                elif key == "properties":
+                    out[key] = {k: walk(v) for k, v in value.items()}
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    converted = walk(schema)
+    return {"$schema": DRAFT_04, "title": title, **converted}
