@@ -54,8 +54,11 @@ def test_unknown_model_route_takes_unknown_names_and_says_so():
 
 
 def test_routable_names_are_routes_aliases_and_models():
+    # as a caller learns them: the names an unknown name's refusal lists (prompt routers are targets, not names)
     engine = engine_for(config_dict(aliases={"gpt-4o-mini": "faq"}, prompt_routers={"pr": {"models": ["small"]}}))
-    assert engine.routable_names() == ["auto", "faq", "gpt-4o-mini", "large", "medium", "small", "support"]
+    with pytest.raises(UnknownRoute) as err:
+        engine.decide("pr", features())
+    assert err.value.details["available"] == ["auto", "faq", "gpt-4o-mini", "large", "medium", "small", "support"]
 
 
 def test_each_routing_error_names_its_kind_not_a_protocol_status():
