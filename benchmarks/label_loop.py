@@ -37,7 +37,7 @@ JUDGE_WRAPPER_TOKENS = 40  # the tags and the closing question around the three 
 
 
 def call_cost(price, tokens_in: int, tokens_out: int) -> float:
-    return tokens_in / 1000 * price.input_per_1k + tokens_out / 1000 * price.output_per_1k
+    return tokens_in / 1_000_000 * price.input_per_million + tokens_out / 1_000_000 * price.output_per_million
 
 
 def cost_table(config, route: str, judge_key: str) -> dict:

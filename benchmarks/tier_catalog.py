@@ -15,7 +15,7 @@ N = 500
 models = {
     f"m{i:03d}": {
         "model_id": f"us.vendor.m{i:03d}-v1:0",
-        "price": {"input_per_1k": 0.001 + i * 1e-5, "output_per_1k": 0.005 + i * 1e-5},
+        "price": {"input_per_million": 1.0 + i * 0.01, "output_per_million": 5.0 + i * 0.01},
         "quality": i % 100,
     }
     for i in range(N)

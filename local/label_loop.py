@@ -256,8 +256,8 @@ def judged_targets(config, route: str, texts: list[str], converse) -> list[float
     judge_spec = {
         "model_id": judge.model_id,
         "region": judge.region,
-        "input_per_1k": judge.price.input_per_1k,
-        "output_per_1k": judge.price.output_per_1k,
+        "input_per_million": judge.price.input_per_million,
+        "output_per_million": judge.price.output_per_million,
     }
     targets = []
     for text in texts:

@@ -32,7 +32,7 @@ ROUTING_CONFIG: dict = {
     "models": {
         "claude-haiku": {
             "model_id": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-            "price": {"input_per_1k": 0.001, "output_per_1k": 0.005},
+            "price": {"input_per_million": 1.0, "output_per_million": 5.0},
             "max_output_tokens": 8192,
             "modalities": ["text", "image", "document"],
             "quality": 60,
@@ -40,7 +40,7 @@ ROUTING_CONFIG: dict = {
         },
         "claude-sonnet": {
             "model_id": "us.anthropic.claude-sonnet-4-6",
-            "price": {"input_per_1k": 0.003, "output_per_1k": 0.015},
+            "price": {"input_per_million": 3.0, "output_per_million": 15.0},
             "max_output_tokens": 8192,
             "modalities": ["text", "image", "document"],
             "quality": 80,
@@ -48,7 +48,7 @@ ROUTING_CONFIG: dict = {
         },
         "claude-opus": {
             "model_id": "us.anthropic.claude-opus-4-6-v1",
-            "price": {"input_per_1k": 0.005, "output_per_1k": 0.025},
+            "price": {"input_per_million": 5.0, "output_per_million": 25.0},
             "max_output_tokens": 8192,
             "modalities": ["text", "image", "document"],
             "quality": 95,
@@ -56,7 +56,7 @@ ROUTING_CONFIG: dict = {
         },
         "nova-pro": {
             "model_id": "us.amazon.nova-pro-v1:0",
-            "price": {"input_per_1k": 0.0008, "output_per_1k": 0.0032},
+            "price": {"input_per_million": 0.8, "output_per_million": 3.2},
             "context_window": 300000,
             "max_output_tokens": 5000,
             "modalities": ["text", "image", "document"],

@@ -145,7 +145,7 @@ def validate(sample) -> None:
             raise InvalidSample(f"models.{key}.model_id must be a non-empty string")
         if spec.get("region") is not None and not isinstance(spec["region"], str):
             raise InvalidSample(f"models.{key}.region must be a string or null")
-        for price in ("input_per_1k", "output_per_1k"):
+        for price in ("input_per_million", "output_per_million"):
             if not _is_number(spec.get(price)) or spec[price] < 0:
                 raise InvalidSample(f"models.{key}.{price} must be a number of at least 0")
         if spec.get("max_output_tokens") is not None and not _is_positive_int(spec["max_output_tokens"]):
@@ -186,7 +186,7 @@ def _is_positive_int(x) -> bool:
 
 
 def cost_of(spec: dict, input_tokens: int, output_tokens: int) -> float:
-    return input_tokens / 1000 * spec["input_per_1k"] + output_tokens / 1000 * spec["output_per_1k"]
+    return input_tokens / 1_000_000 * spec["input_per_million"] + output_tokens / 1_000_000 * spec["output_per_million"]
 
 
 def judge_twice(

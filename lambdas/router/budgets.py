@@ -175,7 +175,7 @@ class BudgetCheck:
             models = config.models
             model = min(
                 (s.budget.fallback_model for s in spent if s.budget.fallback_model),
-                key=lambda m: (models[m].price.input_per_1k + models[m].price.output_per_1k, m),
+                key=lambda m: (models[m].price.input_per_million + models[m].price.output_per_million, m),
             )
             worst = max(spent, key=lambda s: s.spent_usd / s.limit_usd)
             return BudgetPressure(f"over {worst.who()} ({money(worst.limit_usd)})", fallback_model=model)

@@ -361,8 +361,8 @@ def _model_entry(spec) -> dict:
     return {
         "model_id": spec.model_id,
         "region": spec.region,
-        "input_per_1k": spec.price.input_per_1k,
-        "output_per_1k": spec.price.output_per_1k,
+        "input_per_million": spec.price.input_per_million,
+        "output_per_million": spec.price.output_per_million,
         "max_output_tokens": spec.max_output_tokens,
     }
 

@@ -690,7 +690,8 @@ class AnswerStream:
         spec = models.get(key)
         if spec is None and key in self.engine.config.prompt_routers:  # who answered is only known at the end
             spec = max(
-                (models[m] for m in self.engine.config.prompt_routers[key].models), key=lambda s: s.price.output_per_1k
+                (models[m] for m in self.engine.config.prompt_routers[key].models),
+                key=lambda s: s.price.output_per_million,
             )  # bill as the dearest member, as the estimate does
         features = self.result.request_features
         if spec is None or features is None:

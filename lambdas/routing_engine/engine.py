@@ -124,7 +124,9 @@ def _stamped(decision: Decision, features: RequestFeatures) -> Decision:
 
 
 def estimate_cost(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
-    return input_tokens / 1000 * spec.price.input_per_1k + output_tokens / 1000 * spec.price.output_per_1k
+    """USD for these tokens at the model's prices (USD per million tokens)."""
+    price = spec.price
+    return input_tokens / 1_000_000 * price.input_per_million + output_tokens / 1_000_000 * price.output_per_million
 
 
 _GEO_PREFIXES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.")
@@ -172,8 +174,8 @@ class _Row:
     takes_images: bool
     takes_documents: bool
     takes_tools: bool
-    input_per_1k: float
-    output_per_1k: float
+    input_per_million: float
+    output_per_million: float
     quality: int
     latency_slo_ms: int
 
@@ -233,8 +235,8 @@ class Engine:
                 takes_images="image" in spec.modalities,
                 takes_documents="document" in spec.modalities,
                 takes_tools=spec.supports_tools,
-                input_per_1k=spec.price.input_per_1k,
-                output_per_1k=spec.price.output_per_1k,
+                input_per_million=spec.price.input_per_million,
+                output_per_million=spec.price.output_per_million,
                 quality=spec.quality,
                 latency_slo_ms=spec.latency_slo_ms,
             )
@@ -580,8 +582,8 @@ class Engine:
             max_out = row.max_output_tokens
             # Same arithmetic as estimate_cost(); `max_out if max_out < out_tokens else out_tokens` is min().
             out[key] = (
-                tokens / 1000 * row.input_per_1k
-                + (max_out if max_out < out_tokens else out_tokens) / 1000 * row.output_per_1k
+                tokens / 1_000_000 * row.input_per_million
+                + (max_out if max_out < out_tokens else out_tokens) / 1_000_000 * row.output_per_million
             )
         return out
 

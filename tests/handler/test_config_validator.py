@@ -50,9 +50,9 @@ def test_a_route_to_a_model_not_in_the_catalog_fails_naming_the_field(caplog):
 
 def test_a_schema_violation_names_the_field():
     config = json.loads(ROUTING_FILE.read_text())
-    config["models"]["nova-pro"]["price"]["input_per_1k"] = -1
+    config["models"]["nova-pro"]["price"]["input_per_million"] = -1
 
-    with pytest.raises(InvalidRoutingConfiguration, match=r"models\.nova-pro\.price\.input_per_1k"):
+    with pytest.raises(InvalidRoutingConfiguration, match=r"models\.nova-pro\.price\.input_per_million"):
         lambda_handler(appconfig_event(json.dumps(config)), None)
 
 

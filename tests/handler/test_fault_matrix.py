@@ -10,7 +10,7 @@ from botocore.exceptions import ReadTimeoutError
 from tests.adapter import lambda_handler
 
 PRIMARY, FALLBACK = "us.anthropic.primary-v1:0", "us.amazon.fallback-v1:0"
-PRICE = {"input_per_1k": 0.001, "output_per_1k": 0.002}
+PRICE = {"input_per_million": 1.0, "output_per_million": 2.0}
 
 # error class -> (retried on the next model?, status when it is the only model, error code)
 MATRIX = {

@@ -46,12 +46,17 @@ def sample(**over) -> dict:
         "judge_model": "claude-opus",
         "daily_budget_usd": 5.0,
         "models": {
-            "claude-haiku": {"model_id": "haiku-id", "region": None, "input_per_1k": 0.001, "output_per_1k": 0.005},
+            "claude-haiku": {
+                "model_id": "haiku-id",
+                "region": None,
+                "input_per_million": 1.0,
+                "output_per_million": 5.0,
+            },
             "claude-opus": {
                 "model_id": "opus-id",
                 "region": "us-west-2",
-                "input_per_1k": 0.005,
-                "output_per_1k": 0.025,
+                "input_per_million": 5.0,
+                "output_per_million": 25.0,
             },
         },
         "system": None,
@@ -299,7 +304,7 @@ def test_an_unparseable_verdict_is_counted_spent_and_not_stored(store, dynamodb)
         ({"served_model": "nova-pro"}, "served_model must be the weak or the strong model"),
         ({"weak_model": "claude-opus"}, "must differ"),
         (
-            {"models": {"claude-haiku": {"model_id": "x", "input_per_1k": 0, "output_per_1k": 0}}},
+            {"models": {"claude-haiku": {"model_id": "x", "input_per_million": 0, "output_per_million": 0}}},
             "models.claude-opus.model_id",
         ),
         ({"daily_budget_usd": 0}, "daily_budget_usd"),

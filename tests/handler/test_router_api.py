@@ -59,7 +59,9 @@ def single_model_config() -> dict:
     return {
         "version": "single",
         "default_route": "faq",
-        "models": {"claude-haiku": {"model_id": HAIKU_ID, "price": {"input_per_1k": 0.001, "output_per_1k": 0.005}}},
+        "models": {
+            "claude-haiku": {"model_id": HAIKU_ID, "price": {"input_per_million": 1.0, "output_per_million": 5.0}}
+        },
         "routes": {"faq": {"model": "claude-haiku", "max_tokens": 256}},
     }
 

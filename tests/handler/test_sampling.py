@@ -125,15 +125,15 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
         "claude-haiku": {
             "model_id": HAIKU_ID,
             "region": None,
-            "input_per_1k": 0.001,
-            "output_per_1k": 0.005,
+            "input_per_million": 1.0,
+            "output_per_million": 5.0,
             "max_output_tokens": 8192,
         },
         "claude-opus": {
             "model_id": OPUS_ID,
             "region": None,
-            "input_per_1k": 0.005,
-            "output_per_1k": 0.025,
+            "input_per_million": 5.0,
+            "output_per_million": 25.0,
             "max_output_tokens": 8192,
         },
     }

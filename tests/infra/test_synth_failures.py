@@ -32,11 +32,11 @@ def test_bad_routing_file_fails_synth_naming_the_file_and_field(tmp_path):
 
 def test_schema_violation_names_the_field(tmp_path):
     config = json.loads(ROUTING_FILE.read_text())
-    config["models"]["nova-pro"]["price"]["input_per_1k"] = -1
+    config["models"]["nova-pro"]["price"]["input_per_million"] = -1
     bad = tmp_path / "routing.json"
     bad.write_text(json.dumps(config))
 
-    with pytest.raises(ConfigError, match=r"models\.nova-pro\.price\.input_per_1k"):
+    with pytest.raises(ConfigError, match=r"models\.nova-pro\.price\.input_per_million"):
         build_app(_context(routing_config_file=str(bad)), outdir=str(tmp_path / "out"))
 
 

@@ -14,7 +14,7 @@ BASE: dict = {
     "models": {
         "small": {
             "model_id": "us.anthropic.small-v1:0",
-            "price": {"input_per_1k": 0.001, "output_per_1k": 0.005},
+            "price": {"input_per_million": 1.0, "output_per_million": 5.0},
             "quality": 40,
             "context_window": 10_000,
             "modalities": ["text"],
@@ -24,7 +24,7 @@ BASE: dict = {
         },
         "medium": {
             "model_id": "us.anthropic.medium-v1:0",
-            "price": {"input_per_1k": 0.003, "output_per_1k": 0.015},
+            "price": {"input_per_million": 3.0, "output_per_million": 15.0},
             "quality": 70,
             "context_window": 200_000,
             "modalities": ["text", "image"],
@@ -32,7 +32,7 @@ BASE: dict = {
         },
         "large": {
             "model_id": "us.anthropic.large-v1:0",
-            "price": {"input_per_1k": 0.015, "output_per_1k": 0.075},
+            "price": {"input_per_million": 15.0, "output_per_million": 75.0},
             "quality": 95,
             "context_window": 200_000,
             "modalities": ["text", "image", "document"],

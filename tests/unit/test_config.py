@@ -166,8 +166,26 @@ def test_a_risk_pattern_that_cannot_compile_the_way_the_router_matches_is_reject
 
 
 def test_a_price_of_infinity_is_rejected_naming_the_field():
-    raw = json.dumps(config_dict()).replace('"input_per_1k": 0.015', '"input_per_1k": Infinity')
-    assert "models.large.price.input_per_1k: inf is not a finite number" in rejected_raw(raw)
+    raw = json.dumps(config_dict()).replace('"input_per_million": 15.0', '"input_per_million": Infinity')
+    assert "models.large.price.input_per_million: inf is not a finite number" in rejected_raw(raw)
+
+
+def test_a_price_per_1k_tokens_is_refused_naming_the_new_key_and_the_conversion():
+    # read as per million, an old document's prices would all be a thousand times too low
+    data = config_dict()
+    data["models"]["small"]["price"] = {"input_per_1k": 0.0008, "output_per_million": 5.0}
+    assert (
+        "models.small.price: input_per_1k is no longer accepted: prices are USD per million tokens, as AWS "
+        "publishes them; use input_per_million, which is input_per_1k times 1000 (here: 0.8)"
+    ) in rejected(data)
+    data["models"]["small"]["price"] = {"input_per_1k": 0.001, "output_per_1k": 0.005}
+    message = rejected(data)
+    assert "use input_per_million" in message and "use output_per_million" in message and "(here: 5)" in message
+
+
+def test_prices_are_per_million_tokens():
+    config = parse_routing_config(BUNDLED.read_bytes())
+    assert config.models["claude-haiku"].price.model_dump() == {"input_per_million": 1.0, "output_per_million": 5.0}
 
 
 def test_nan_and_overflowing_numbers_are_rejected_anywhere_in_the_document():
@@ -181,7 +199,7 @@ def test_a_non_finite_number_is_rejected_when_the_model_is_built_in_code_too():
     from routing_engine.config import Price
 
     with pytest.raises(ValueError, match="finite number"):
-        Price(input_per_1k=float("inf"), output_per_1k=0.0)
+        Price(input_per_million=float("inf"), output_per_million=0.0)
 
 
 def test_a_duplicate_key_is_rejected_naming_its_path():

@@ -37,7 +37,7 @@ def test_an_unknown_fault_key_is_refused_naming_the_known_models():
 def test_main_prints_one_line_and_exits_2_on_a_bad_config(tmp_path, capsys):
     bad = tmp_path / "routing.json"
     bad.write_text(
-        '{"models": {"m": {"model_id": "x", "price": {"input_per_1k": 0, "output_per_1k": 0}}},'
+        '{"models": {"m": {"model_id": "x", "price": {"input_per_million": 0, "output_per_million": 0}}},'
         ' "routes": {"faq": {"model": "ghost"}}}'
     )
     assert main(["--config", str(bad), "--port", "0"]) == 2

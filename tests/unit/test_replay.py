@@ -41,7 +41,7 @@ def _run(tmp_path, change=None, decisions=LOG, **kwargs) -> dict:
 
 def _price(model: str, input_tokens: int, output_tokens: int, config=CONFIG) -> float:
     p = config["models"][model]["price"]
-    return input_tokens / 1000 * p["input_per_1k"] + output_tokens / 1000 * p["output_per_1k"]
+    return input_tokens / 1_000_000 * p["input_per_million"] + output_tokens / 1_000_000 * p["output_per_million"]
 
 
 # --- input formats ------------------------------------------------------------------------------

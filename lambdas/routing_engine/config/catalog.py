@@ -4,16 +4,41 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from routing_engine.config.base import Key, StrictModel
 
 Modality = Literal["text", "image", "document"]
 
+# Keys the catalog read before prices were per million tokens, and what replaced each.
+_PER_1K_KEYS = {"input_per_1k": "input_per_million", "output_per_1k": "output_per_million"}
+
 
 class Price(StrictModel):
-    input_per_1k: float = Field(ge=0, description="USD per 1,000 input tokens")
-    output_per_1k: float = Field(ge=0, description="USD per 1,000 output tokens")
+    """USD per million tokens, the unit AWS publishes Bedrock prices in."""
+
+    input_per_million: float = Field(ge=0, description="USD per million input tokens")
+    output_per_million: float = Field(ge=0, description="USD per million output tokens")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_per_1k_keys(cls, data: object) -> object:
+        """A document written for the old unit is refused saying how to convert it, not as an "extra field":
+        read as it stands, every price would be a thousand times too low."""
+        if isinstance(data, dict):
+            problems = [_per_1k_problem(old, data[old]) for old in _PER_1K_KEYS if old in data]
+            if problems:
+                raise ValueError("; ".join(problems))
+        return data
+
+
+def _per_1k_problem(old: str, value: object) -> str:
+    new = _PER_1K_KEYS[old]
+    here = f" (here: {value * 1000:.12g})" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+    return (
+        f"{old} is no longer accepted: prices are USD per million tokens, as AWS publishes them; "
+        f"use {new}, which is {old} times 1000{here}"
+    )
 
 
 class ModelSpec(StrictModel):
