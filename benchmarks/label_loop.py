@@ -4,11 +4,11 @@
 
 1. Labels per simulated hour (local mode). A label is three model calls one after another: the other model's
    answer, then the judge twice (answers swapped). `--timed` samples are labelled by the real labelling code at
-   the simulated backend's real pace (latency scale 1: each model's `simulated_latency_ms` from the catalog; a
+   the simulated backend's real pace (latency scale 1: each model's latency from config/local-latency.json; a
    short answer takes that long) by `--labellers` concurrent labellers (default 2: the labeller's SQS event
    source MaximumConcurrency default, stacks/settings.py labeller_max_concurrency; each invocation labels its
    batch one sample after another). Measured labels/hour = labels / wall seconds x 3600. Beside it, the same
-   figure computed from the catalog (concurrency x 3600 / (L_other + 2 L_judge)), and a pessimistic bound with
+   figure computed from those latencies (concurrency x 3600 / (L_other + 2 L_judge)), and a pessimistic bound with
    every call at its model's latency SLO (`latency_slo_ms`).
 2. Judged cost per label with the default models, from the bundled configuration's prices: the tech_support
    pair (weak = the policy's default model, strong = the labelled rule's model) and the judge the local loop
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
     from local.label_loop import loop_config, run_loop
+    from local.latency import DEFAULT_FILE as DEFAULT_LATENCY_FILE
+    from local.latency import SimulatedLatency
     from routing_engine.config import parse_routing_config
 
     doc = json.loads((ROOT / "config" / "routing.json").read_text())
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     served = config.routes[ROUTE].model  # tech_support is a shadow route: it serves its static model
     other = labelling.weak_model if served == labelling.strong_model else labelling.strong_model
     judge = models[labelling.judge_model]
-    per_label_ms = models[other].simulated_latency_ms + 2 * judge.simulated_latency_ms
+    latency = SimulatedLatency.load(DEFAULT_LATENCY_FILE)  # what the loop's simulated backend paces itself by
+    per_label_ms = latency.of(other) + 2 * latency.of(labelling.judge_model)
     per_label_slo_ms = models[other].latency_slo_ms + 2 * judge.latency_slo_ms
     results["throughput"] = {
         "labellers": args.labellers,

@@ -22,8 +22,8 @@ When the route has no `labelling` section, one is added for the run: every reque
 budget no run reaches, the judge = the catalog's highest-quality model, and target_strong_share `--strong-share`
 (default 0.2, the share of database prompts; the bundled scorer sends none of this traffic past today's
 threshold, so "keep today's share" would calibrate to 0). The configuration file itself is not changed.
-Latencies: `--latency-scale 0` (default) makes the simulated models answer at once; 1 uses their
-`simulated_latency_ms` (see benchmarks/label_loop.py for labels per simulated hour).
+Latencies: `--latency-scale 0` (default) makes the simulated models answer at once; 1 uses their latencies in
+config/local-latency.json (see benchmarks/label_loop.py for labels per simulated hour).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ against an in-memory stand-in for the spend table (moto's DynamoDB, in process, 
 code as in Lambda); it starts empty each time.
 
     python -m local.server [--port 8080] [--config config/routing.json] [--flags FILE] [--bedrock]
+        [--latency-scale 1] [--latency-file config/local-latency.json]
+
+The simulated models' pace comes from local mode's own file (--latency-file, see local/latency.py), not from
+the routing catalog.
 """
 
 from __future__ import annotations
@@ -73,10 +77,12 @@ def build(
     bedrock: bool,
     faults: str | None,
     latency_scale: float,
+    latency_file: str | None = None,
     env: dict | None = None,
     spend_client=None,
 ):
     """(the ASGI app, the service, the simulated backend or None). Raises StartupError naming what is wrong.
+    `latency_file`: the simulated models' latencies (default: config/local-latency.json).
     `spend_client`: a DynamoDB client whose table LOCAL_SPEND_TABLE holds spend (see local_spend_table)."""
     env = dict(os.environ if env is None else env)
     if spend_client is not None:
@@ -88,6 +94,7 @@ def build(
         ("POWERTOOLS_METRICS_DISABLED", "true"),
     ):
         os.environ.setdefault(name, value)  # read by Powertools at import
+    from local.latency import DEFAULT_FILE, LatencyFileError, SimulatedLatency
     from local.simulated_backend import (
         FaultSpecError,
         SimulatedBedrock,
@@ -118,11 +125,15 @@ def build(
         try:
             parsed_faults = parse_faults(faults)
             validate_fault_keys(parsed_faults, config)
-        except FaultSpecError as exc:
+            latency = SimulatedLatency.load(latency_file or DEFAULT_FILE)
+        except (FaultSpecError, LatencyFileError) as exc:
             raise StartupError(str(exc)) from None
         holder: dict = {}
         backend = SimulatedBedrock(
-            lambda: holder["service"].routing.get().value.config, faults=parsed_faults, latency_scale=latency_scale
+            lambda: holder["service"].routing.get().value.config,
+            faults=parsed_faults,
+            latency=latency,
+            latency_scale=latency_scale,
         )
         service = wiring.service_from_env(
             env=env, client_factory=simulated_client_factory(backend), backend="simulated", spend_client=spend_client
@@ -149,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("LOCAL_LATENCY_SCALE", "1")),
         help="multiply the simulated models' latency (0 = instant)",
     )
+    parser.add_argument(
+        "--latency-file",
+        default=os.environ.get("LOCAL_LATENCY_FILE", str(ROOT / "config/local-latency.json")),
+        help="the simulated models' latency in ms per model key (default_ms for the others)",
+    )
     args = parser.parse_args(argv)
     spend_client, stop_spend_table = local_spend_table()
     try:
@@ -165,6 +181,7 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
             bedrock=args.bedrock,
             faults=os.environ.get("LOCAL_FAULTS"),
             latency_scale=args.latency_scale,
+            latency_file=args.latency_file,
             spend_client=spend_client,
         )
     except StartupError as exc:
@@ -200,6 +217,10 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
         )
     else:
         print("  spend:   no spend table (moto is not installed): budgets are not enforced", file=sys.stderr)
+    if backend is not None:  # a model the file does not name answers at its default: say which
+        missing = [key for key in snap.value.config.models if key not in backend.latency.models]
+        note = f"; {', '.join(missing)} at the default {backend.latency.default_ms:g} ms" if missing else ""
+        print(f"  latency: {args.latency_file} (scale {args.latency_scale:g}){note}", file=sys.stderr)
     if backend is not None and backend.faults:
         print(f"  faults:  {os.environ.get('LOCAL_FAULTS')}", file=sys.stderr)
     sys.stderr.flush()

@@ -34,8 +34,8 @@ What the simulated model does (deterministic: the same model and input give the 
   the simulated judge (local/simulated_judge.py: database questions need the strong model), whichever model is
   asked, ending with a `VERDICT: A|B|TIE` line.
 
-Pace: each model's `simulated_latency_ms` (L, times LOCAL_LATENCY_SCALE; 0 = no sleeping at all) is the time of a
-typical answer: the first token after L/2, then one token every L/100. A non-streamed answer takes
+Pace: each model's simulated latency (L: local/latency.py, from config/local-latency.json; times
+LOCAL_LATENCY_SCALE, 0 = no sleeping at all) is the time of a typical answer: the first token after L/2, then one token every L/100. A non-streamed answer takes
 max(L, L/2 + tokens x L/100), so long answers get slow. An attempt whose wait exceeds the client's read timeout
 raises botocore's ReadTimeoutError after that timeout (from `converse`, or from the stream's iterator).
 
@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 
 from local import simulated_judge
+from local.latency import SimulatedLatency
 from router.adapters.bedrock import ERROR_CLASSES
 from routing_engine.complexity import complexity_score
 from routing_engine.config import RoutingConfig
@@ -643,6 +644,7 @@ class SimulatedBedrock:
         config: Callable[[], RoutingConfig],
         *,
         faults: dict[str, list[Fault]] | None = None,
+        latency: SimulatedLatency | None = None,
         latency_scale: float = 1.0,
         read_timeout_s: float | None = None,
         seed: int = 7,
@@ -650,6 +652,7 @@ class SimulatedBedrock:
     ):
         self._config = config
         self.faults = faults or {}
+        self.latency = latency or SimulatedLatency()
         self.latency_scale = latency_scale
         self.read_timeout_s = read_timeout_s
         self._shared = _Shared(random.Random(seed))
@@ -671,6 +674,7 @@ class SimulatedBedrock:
         clone = SimulatedBedrock(
             self._config,
             faults=self.faults,
+            latency=self.latency,
             latency_scale=self.latency_scale,
             read_timeout_s=read_timeout_s,
             sleep=self._sleep,
@@ -730,7 +734,7 @@ class SimulatedBedrock:
             self._shared.calls.append(key)
             self._shared.requests.append(request)
         faults = [f for name in dict.fromkeys(names) for f in self.faults.get(name, ())]
-        pace = spec.simulated_latency_ms * self.latency_scale
+        pace = self.latency.of(key) * self.latency_scale
         first_extra = 0.0
         for fault in faults:
             if fault.kind == "latency" and self._roll(fault.rate):

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.e2e
 
 REQUESTS_PER_CONNECTION = 3
 SLOW_IN_FLIGHT = 64
-# claude-opus (route "creative") has simulated_latency_ms 1200: at scale 1 an answer of N words takes about
-# 0.6 s + 12 ms per token, so 500 words is several seconds, well inside its 15 s latency SLO (no fallback, no breaker).
+# claude-opus (route "creative") answers in 1200 ms (config/local-latency.json): at scale 1 an answer of N words
+# takes about 0.6 s + 12 ms per token, so 500 words is several seconds, well inside its 15 s latency SLO (no
+# fallback, no breaker).
 SLOW_PROMPT = "Write 500 words about the history of lighthouses."
 
 

@@ -43,3 +43,10 @@ def test_main_prints_one_line_and_exits_2_on_a_bad_config(tmp_path, capsys):
     assert main(["--config", str(bad), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("model-router: cannot start: invalid routing configuration") and "ghost" in err
+
+
+def test_a_bad_latency_file_is_refused_naming_the_field(tmp_path):
+    bad = tmp_path / "latency.json"
+    bad.write_text('{"models": {"claude-haiku": -5}}')
+    with pytest.raises(StartupError, match=r"models\.claude-haiku: must be within \[0, 60000\] ms"):
+        build(CONFIG, None, bedrock=False, faults=None, latency_scale=0, latency_file=str(bad))

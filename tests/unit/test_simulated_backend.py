@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 from botocore.stub import Stubber
 from pydantic import BaseModel, Field
 
+from local.latency import SimulatedLatency
 from local.simulated_backend import (
     SIMULATED_TAG,
     Fault,
@@ -46,12 +47,10 @@ CONFIG = {
             "display_name": "Claude Haiku 4.5",
             "price": {"input_per_million": 1.0, "output_per_million": 5.0},
             "quality": 60,
-            "simulated_latency_ms": 200,
         },
         "sonnet": {
             "model_id": "us.anthropic.claude-sonnet-4-6",
             "quality": 80,
-            "simulated_latency_ms": 600,
             "price": {"input_per_million": 3.0, "output_per_million": 15.0},
         },
         "titan": {
@@ -65,6 +64,7 @@ CONFIG = {
     "aliases": {"fast": "haiku", "help": "support"},
     "prompt_routers": {"sim-router": {"arn": ROUTER_ARN, "models": ["haiku", "sonnet"]}},
 }
+LATENCY = SimulatedLatency(models={"haiku": 200, "sonnet": 600})  # titan: the default
 HAIKU = CONFIG["models"]["haiku"]["model_id"]
 SONNET = CONFIG["models"]["sonnet"]["model_id"]
 TITAN = CONFIG["models"]["titan"]["model_id"]
@@ -110,6 +110,7 @@ class RecordingSleep:
 
 def backend(config, **kwargs) -> SimulatedBedrock:
     kwargs.setdefault("latency_scale", 0)
+    kwargs.setdefault("latency", LATENCY)
     return SimulatedBedrock(lambda: config, **kwargs)
 
 
@@ -728,3 +729,10 @@ def test_fault_syntax():
 def test_the_shape_check_catches_what_the_service_would_not_send(shapes, event):
     with pytest.raises(AssertionError):
         check_stream_events([event], shapes)
+
+
+def test_a_model_without_a_latency_entry_answers_at_the_default_pace(config):
+    sleep = RecordingSleep()
+    sim = backend(config, sleep=sleep, latency_scale=1.0)  # titan: no entry in LATENCY
+    sim.converse(modelId=TITAN, messages=user("hello"))
+    assert sleep.calls == [pytest.approx(LATENCY.default_ms / 1000)]

@@ -63,9 +63,6 @@ class ModelSpec(StrictModel):
     quality: int = Field(default=50, ge=0, le=100, description="Relative strength; higher is stronger")
     latency_slo_ms: int = Field(default=10_000, ge=1, description="p90 latency the model should stay under")
     fallbacks: tuple[Key, ...] = Field(default=(), description="Model keys to try, in order, if this one fails")
-    simulated_latency_ms: int = Field(
-        default=300, ge=0, le=60_000, description="Latency of the local simulated backend for this model"
-    )
 
 
 class PromptRouterSpec(StrictModel):
