@@ -188,6 +188,15 @@ def test_prices_are_per_million_tokens():
     assert config.models["claude-haiku"].price.model_dump() == {"input_per_million": 1.0, "output_per_million": 5.0}
 
 
+def test_the_json_schema_shows_the_defaults():
+    # the AppConfig console shows them to whoever edits the document
+    definitions = routing_json_schema()["definitions"]
+    assert definitions["ModelSpec"]["properties"]["quality"]["default"] == 50
+    assert definitions["Resilience"]["properties"]["max_attempts"]["default"] == 3
+    assert definitions["DynamicPolicy"]["properties"]["default"]["default"]["strategy"] == "cheapest_capable"
+    jsonschema.Draft4Validator.check_schema(routing_json_schema())
+
+
 def test_nan_and_overflowing_numbers_are_rejected_anywhere_in_the_document():
     raw = json.dumps(config_dict(version="x")).replace('"max_tokens": 500', '"max_tokens": NaN')
     assert "routes.faq.max_tokens: nan is not a finite number" in rejected_raw(raw)

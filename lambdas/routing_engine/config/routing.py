@@ -26,7 +26,9 @@ class RoutingConfig(StrictModel):
     models: dict[Key, ModelSpec] = Field(min_length=1)
     routes: dict[Key, Route] = Field(min_length=1)
     aliases: dict[Key, Key] = Field(default_factory=dict, description="Extra names for routes or models")
-    tiers: dict[Key, Tier] = Field(default_factory=lambda: {"standard": Tier()})
+    tiers: dict[Key, Tier] = Field(
+        default_factory=lambda: {"standard": Tier()}, description="Default: one tier, standard, with no limits"
+    )
     default_tier: Key = "standard"
     callers: dict[str, Key] = Field(default_factory=dict, description="API key id or IAM principal ARN -> tier")
     caller_budgets: dict[str, Budget] = Field(

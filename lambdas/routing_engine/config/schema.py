@@ -26,16 +26,19 @@ def flags_json_schema() -> dict:
 def _draft4(schema: dict, title: str) -> dict:
     """Rewrite pydantic's 2020-12 output as draft-04.
 
-    Titles and defaults are dropped: AppConfig caps a validator at 32,768 characters.
+    Defaults stay (the AppConfig console shows them to whoever edits the document); titles go, as they only
+    repeat the field names and cost characters of the validator's limit.
     """
 
     def walk(node):
         if isinstance(node, dict):
             out = {}
             for key, value in node.items():
-                if key in ("title", "default"):
+                if key == "title":
                     continue
-                if key == "$ref":
+                if key == "default":  # a value, not a schema: keep it as it is
+                    out[key] = value
+                elif key == "$ref":
                     out[key] = value.replace("#/$defs/", "#/definitions/")
                 elif key == "const":
                     out["enum"] = [value]
