@@ -641,14 +641,12 @@ class Engine:
     def _dynamic(self, inputs: DecisionInputs, cheaper: str | None = None) -> Decision:
         """The dynamic policy's choice. `cheaper`: why spend asks for the cheapest capable model instead (a
         soft budget threshold is passed); None lets the rules decide."""
-        route_name, features, tier, ceiling, health, forced = (
-            inputs.route_name,
-            inputs.features,
-            inputs.tier,
-            inputs.ceiling,
-            inputs.health,
-            inputs.forced,
-        )
+        route_name = inputs.route_name
+        features = inputs.features
+        tier = inputs.tier
+        ceiling = inputs.ceiling
+        health = inputs.health
+        forced = inputs.forced
         policy, candidate_pool, rules = self._policies[route_name]
         pool = (forced,) if forced else candidate_pool
         costs = self.costs(pool, features, inputs.out_tokens)
@@ -739,7 +737,6 @@ class Engine:
         return self._decision(inputs, outcome, None, f"default: {why}", costs, trace)
 
     def _pick(self, target: Target, candidates: list[str], costs: dict[str, float], health) -> tuple[str | None, str]:
-        models = self.config.models
         if target.model is not None:
             if target.model in candidates:
                 return target.model, f"target {target.model}"
@@ -755,7 +752,8 @@ class Engine:
         note = ""
         # With no latency data every candidate is inside its SLO (0 <= slo), so nothing would change.
         if target.prefer_within_slo and health.latency_ms:
-            inside = [k for k in candidates if health.latency_ms.get(k, 0.0) <= models[k].latency_slo_ms]
+            rows = self._rows
+            inside = [k for k in candidates if health.latency_ms.get(k, 0.0) <= rows[k].latency_slo_ms]
             if inside and len(inside) < len(candidates):
                 note = " (within latency SLO)"
                 pool = inside
@@ -769,7 +767,8 @@ class Engine:
             rows = self._rows
             best = min([(-rows[k].quality, costs[k], k) for k in pool])[2]
         else:  # fastest_within_slo
-            best = min(pool, key=lambda k: (health.latency_ms.get(k, models[k].latency_slo_ms), costs[k], k))
+            rows = self._rows
+            best = min(pool, key=lambda k: (health.latency_ms.get(k, rows[k].latency_slo_ms), costs[k], k))
         return best, f"{target.strategy}{note} -> {best}"
 
     def _decision(
@@ -782,7 +781,7 @@ class Engine:
         trace: dict | None = None,
     ) -> Decision:
         assert key is not None  # _pick found no model only where its caller falls back to another target
-        if key in self.config.prompt_routers:
+        if key in self._router_arns:  # a prompt router
             decision = Decision(
                 route=inputs.route_name,
                 mode=inputs.mode,
