@@ -208,10 +208,6 @@ class RouterAlarms(Construct):
             dimensions_map={"service": ROUTER_SERVICE, "Store": store},
         )
 
-    @property
-    def health_arn(self) -> str:
-        return alarm_arn(self, self.health_name)
-
     def _alarm(
         self,
         construct_id: str,
