@@ -42,10 +42,10 @@ CLAUDE_LATENCY = model_alarm_name(PREFIX, "claude", "latency-p90")
 NOVA_ERRORS = model_alarm_name(PREFIX, "nova", "error-rate")
 MODEL_ALARMS = {CLAUDE_ERRORS: "claude", CLAUDE_LATENCY: "claude", NOVA_ERRORS: "nova"}
 ENV_VARS = {
-    "APPCONFIG_APPLICATION": APP,
-    "FLAGS_ENVIRONMENT": ENV,
-    "FLAGS_PROFILE": PROFILE,
-    "FLAGS_DEPLOYMENT_STRATEGY": STRATEGY,
+    "APPCONFIG_APPLICATION_ID": APP,
+    "APPCONFIG_FLAGS_ENVIRONMENT_ID": ENV,
+    "APPCONFIG_FLAGS_PROFILE_ID": PROFILE,
+    "APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID": STRATEGY,
     "ALARM_NAME_PREFIX": PREFIX,
 }
 DESCRIBE = {"AlarmNamePrefix": PREFIX, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], "MaxRecords": 100}
@@ -445,8 +445,8 @@ def test_the_controller_ignores_what_a_stale_event_claims(world, monkeypatch):
         ({"ALARM_NAME_PREFIX": None}, "ALARM_NAME_PREFIX is not set"),
         ({"ALARM_NAME_PREFIX": "model-router-test-model"}, "ALARM_NAME_PREFIX='model-router-test-model' is not"),
         ({"ALARM_NAME_PREFIX": "model router test-"}, "ALARM_NAME_PREFIX="),
-        ({"FLAGS_ENVIRONMENT": None}, "FLAGS_ENVIRONMENT is not set"),
-        ({"FLAGS_PROFILE": "arn:aws:appconfig:us-east-1:1:application/x"}, "FLAGS_PROFILE="),
+        ({"APPCONFIG_FLAGS_ENVIRONMENT_ID": None}, "APPCONFIG_FLAGS_ENVIRONMENT_ID is not set"),
+        ({"APPCONFIG_FLAGS_PROFILE_ID": "arn:aws:appconfig:us-east-1:1:application/x"}, "APPCONFIG_FLAGS_PROFILE_ID="),
     ],
 )
 def test_a_misconfigured_function_fails_with_a_clear_error(monkeypatch, caplog, overrides, named):

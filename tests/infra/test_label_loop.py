@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from labeller.wiring import WORST_SAMPLE_S
+from labeller.settings import WORST_SAMPLE_S
 from routing_engine.config import parse_routing_config
 from stacks.bedrock_iam import merge_grants, model_grant
 from stacks.constructs.label_loop import (
