@@ -10,7 +10,6 @@ from labeller.settings import CALL_ATTEMPTS, CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, 
 from labeller.store import LabelStore, dynamodb_client
 from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
 
-
 # Errors that no retry clears: the request is invalid for the model (ValidationException: too long for its
 # context, say), the labeller may not call it (AccessDeniedException: a judge added to the catalog after the
 # labeller's IAM policy was deployed, or model access not enabled) or it does not exist in the region
