@@ -95,67 +95,7 @@ def offline_aws(monkeypatch):
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
 
 
-# --- API Gateway events and the Lambda context -------------------------------------------------
-
-
-def build_event(
-    method: str,
-    path: str,
-    body=None,
-    *,
-    api_key_id: str | None = "test-key-id",
-    headers: dict[str, str] | None = None,
-    is_base64: bool = False,
-) -> dict:
-    """An API Gateway REST (v1) proxy event, shaped like the ones API Gateway sends."""
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)
-    hdrs = {
-        "Content-Type": "application/json",
-        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
-        "User-Agent": "pytest",
-        "X-Forwarded-Proto": "https",
-        **(headers or {}),
-    }
-    request_id = str(uuid.uuid4())
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": hdrs,
-        "multiValueHeaders": {k: [v] for k, v in hdrs.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "resourceId": "r1",
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/prod{path}",
-            "stage": "prod",
-            "protocol": "HTTP/1.1",
-            "requestId": request_id,
-            "requestTimeEpoch": 1_767_225_600_000,
-            "identity": {
-                "apiKeyId": api_key_id,
-                "apiKey": None,
-                "sourceIp": "203.0.113.7",
-                "userArn": None,
-                "userAgent": "pytest",
-            },
-        },
-        "body": body,
-        "isBase64Encoded": is_base64,
-    }
-
-
-@pytest.fixture
-def make_event() -> Callable[..., dict]:
-    """`make_event(method, path, body=None, api_key_id=..., headers=..., is_base64=...)`."""
-    return build_event
+# --- the Lambda context (for the handler-based Lambdas) -----------------------------------------
 
 
 class FakeLambdaContext:
@@ -172,11 +112,6 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self._remaining_ms
-
-
-@pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
 
 
 # --- a scriptable Converse client ----------------------------------------------------------------
@@ -351,12 +286,22 @@ def routing_config() -> dict:
 
 
 @pytest.fixture
-def router_service(tmp_path, fake_bedrock, routing_config):
+def web_adapter():
+    """Requests to the router's app as the Lambda Web Adapter sends them behind API Gateway (tests.web_adapter):
+    `web_adapter.post(path, body, api_key_id=..., ...)` -> httpx.Response. It serves the service `router_service`
+    built last."""
+    from tests.web_adapter import WebAdapter
+
+    adapter = WebAdapter()
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def router_service(tmp_path, fake_bedrock, routing_config, web_adapter):
     """`router_service(config=None)`: a RouterService over a config (dict or file path; default:
-    `routing_config`) and `fake_bedrock`, served by the ASGI app that `tests.adapter.lambda_handler` sends
-    API Gateway events to (as the Lambda Web Adapter does); reset afterwards."""
+    `routing_config`) and `fake_bedrock`, served by the app `web_adapter` sends to."""
     from router import wiring
-    from tests import adapter
 
     built = []
 
@@ -372,12 +317,11 @@ def router_service(tmp_path, fake_bedrock, routing_config):
             env={"AWS_REGION": "us-east-1", "ROUTER_CONFIG_FILE": str(path), **(env or {})},
             client_factory=lambda region, timeout_s: fake_bedrock,
         )
-        adapter.serve(service)
+        web_adapter.serve(service)
         built.append(service)
         return service
 
-    yield build
-    adapter.reset()
+    return build
 
 
 class _CurrentStdout:

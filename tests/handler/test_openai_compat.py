@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from tests.adapter import lambda_handler
-
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 NOVA_ID = "us.amazon.nova-pro-v1:0"
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"
@@ -27,10 +25,10 @@ def router(router_service):
 
 
 @pytest.fixture
-def post(make_event, lambda_context):
+def post(web_adapter):
     def send(body, path="/v1/chat/completions", **options):
-        reply = lambda_handler(make_event("POST", path, body, **options), lambda_context)
-        return reply["statusCode"], json.loads(reply["body"]), reply["headers"]
+        reply = web_adapter.post(path, body, **options)
+        return reply.status_code, reply.json(), reply.headers
 
     return send
 
@@ -81,15 +79,15 @@ def test_json_object_mode_asks_for_an_object(router, post, fake_bedrock):
     assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == {"tool": {"name": "structured_output"}}
 
 
-def test_structured_output_on_a_model_without_tools_is_a_clear_400(router_service, routing_config, post, fake_bedrock):
-    # Given faq's model cannot use tools
+def test_structured_output_on_a_model_without_tools_is_a_clear_422(router_service, routing_config, post, fake_bedrock):
+    # Given faq's model cannot use tools (structured output is served by a forced tool)
     routing_config["models"]["claude-haiku"]["supports_tools"] = False
     routing_config["models"]["claude-haiku"]["fallbacks"] = []
     router_service(routing_config)
     status, body, _ = post(chat(response_format={"type": "json_object"}))
-    # Then 400 says which model and why, and no model is called
-    assert status in (400, 422)
-    assert body["error"]["code"] in ("response_format_unsupported", "no_capable_model")
+    # Then no model can take the request: 422 says which model and why, and no model is called
+    assert status == 422
+    assert body["error"]["code"] == "no_capable_model"
     assert "claude-haiku" in body["error"]["message"]
     assert fake_bedrock.requests == []
 
@@ -145,13 +143,11 @@ def test_dry_run_from_extra_body_calls_no_model(router, post, fake_bedrock):
 # --- bad bodies -----------------------------------------------------------------------------------------
 
 
-def test_raw_invalid_utf8_is_invalid_json_not_a_model_error(router, make_event, lambda_context, fake_bedrock):
-    import base64
-
+def test_raw_invalid_utf8_is_invalid_json_not_a_model_error(router, web_adapter, fake_bedrock):
+    # API Gateway hands such a body over base64-encoded; the Web Adapter forwards its bytes as they are
     raw = b'{"model": "faq", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}'
-    event = make_event("POST", "/v1/chat/completions", base64.b64encode(raw).decode(), is_base64=True)
-    reply = lambda_handler(event, lambda_context)
-    assert reply["statusCode"] == 400 and json.loads(reply["body"])["error"]["code"] == "invalid_json"
+    reply = web_adapter.post("/v1/chat/completions", raw)
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_json"
     assert fake_bedrock.requests == []
 
 
@@ -201,21 +197,21 @@ def test_the_tier_comes_from_api_gateways_identity_not_from_a_header_the_client_
     assert status == 200 and body["x_router"]["tier"] == "premium"
 
 
-def test_an_iam_principal_picks_its_tier(router_service, routing_config, make_event, lambda_context, fake_bedrock):
+def test_an_iam_principal_picks_its_tier(router_service, routing_config, web_adapter, fake_bedrock):
     routing_config["tiers"]["premium"] = {}
     routing_config["callers"] = {"arn:aws:iam::123456789012:role/analyst": "premium"}
     router_service(routing_config)
-    event = make_event("POST", "/v1/chat/completions", chat(), api_key_id=None)
-    event["requestContext"]["identity"]["userArn"] = "arn:aws:iam::123456789012:role/analyst"
-    reply = lambda_handler(event, lambda_context)
-    assert json.loads(reply["body"])["x_router"]["tier"] == "premium"
+    reply = web_adapter.post(
+        "/v1/chat/completions", chat(), api_key_id=None, user_arn="arn:aws:iam::123456789012:role/analyst"
+    )
+    assert reply.json()["x_router"]["tier"] == "premium"
 
 
-def test_api_gateways_request_id_is_the_answers_id(router, make_event, lambda_context, fake_bedrock):
-    event = make_event("POST", "/v1/route", {"task": "faq", "prompt": "hi"})
-    reply = lambda_handler(event, lambda_context)
-    assert json.loads(reply["body"])["id"] == event["requestContext"]["requestId"]
-    assert reply["headers"]["x-request-id"] == event["requestContext"]["requestId"]
+def test_api_gateways_request_id_is_the_answers_id(router, web_adapter, fake_bedrock):
+    request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    reply = web_adapter.post("/v1/route", {"task": "faq", "prompt": "hi"}, request_id=request_id)
+    assert reply.json()["id"] == request_id
+    assert reply.headers["x-request-id"] == request_id
 
 
 # --- deadlines from the model's SLO, and Retry-After from the breaker ------------------------------------

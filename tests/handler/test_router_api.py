@@ -1,6 +1,7 @@
-"""The router Lambda seen from API Gateway: events in, HTTP responses, logs and metrics out.
+"""The router Lambda seen from API Gateway: HTTP requests in, HTTP responses, logs and metrics out.
 
-Every test goes through `router.handler.lambda_handler` with a REST proxy event. Bedrock is
+Every test sends its request to the router's app as the Lambda Web Adapter does behind API Gateway
+(`web_adapter`, tests/web_adapter.py: the caller's request plus the adapter's two context headers). Bedrock is
 `fake_bedrock` (tests/conftest.py), a scriptable Converse client that records each request, behind
 the real `BedrockConverse` adapter; the configuration is config/routing.json (or an edited copy)
 loaded through the real file-backed `LastGoodStore`.
@@ -13,8 +14,6 @@ import json
 from dataclasses import dataclass
 
 import pytest
-
-from tests.adapter import lambda_handler
 
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"
@@ -34,16 +33,14 @@ class Reply:
 
 
 @pytest.fixture
-def call(make_event, lambda_context):
-    """`call(method, path, body=None, **event_options) -> Reply` through the real Lambda entry point."""
+def call(web_adapter):
+    """`call(method, path, body=None, **request_options) -> Reply` through the app, as the adapter sends it."""
 
     def invoke(method: str, path: str, body=None, **options) -> Reply:
-        result = lambda_handler(make_event(method, path, body, **options), lambda_context)
-        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-        for k, values in (result.get("multiValueHeaders") or {}).items():
-            headers[k.lower()] = ", ".join(values)
-        assert headers.get("content-type", "").startswith("application/json"), result
-        return Reply(result["statusCode"], headers, json.loads(result["body"]))
+        response = web_adapter.request(method, path, body, **options)
+        headers = dict(response.headers)  # lower-case names, repeated headers joined with ", "
+        assert headers.get("content-type", "").startswith("application/json"), response.text
+        return Reply(response.status_code, headers, response.json())
 
     return invoke
 
@@ -238,11 +235,11 @@ def test_the_body_limit_counts_bytes_not_characters(router_service, routing_conf
     assert reply.body["error"]["code"] == "body_too_large"
 
 
-def test_a_base64_encoded_body_is_decoded(router, call):
-    # Given API Gateway delivered the body base64-encoded (binary media types)
-    raw = base64.b64encode(json.dumps({"task": "faq", "prompt": "hi"}).encode()).decode()
-    # When the router receives it
-    reply = call("POST", "/v1/route", raw, is_base64=True)
+def test_a_body_the_adapter_decoded_from_base64_is_served_like_a_plain_one(router, call):
+    # Given API Gateway delivered the body base64-encoded (binary media types): the Web Adapter decodes it
+    raw = json.dumps({"task": "faq", "prompt": "hi"}).encode()
+    # When the router receives the decoded bytes
+    reply = call("POST", "/v1/route", raw)
     # Then it is served like a plain one
     assert reply.status == 200
     assert reply.body["routing"]["route"] == "faq"
