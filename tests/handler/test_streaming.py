@@ -273,10 +273,13 @@ def test_a_streamed_request_logs_one_line_with_time_to_first_token(
 # --- a client that goes away stops the model --------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _listening_socket() -> socket.socket:
+    """A loopback socket bound to a free port, handed to uvicorn as it is: no window in which another process (an
+    xdist worker) could take the port between choosing it and binding it. IPPROTO_TCP, so asyncio sets
+    TCP_NODELAY on its connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake_bedrock):
@@ -290,17 +293,12 @@ def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake
     for _ in range(200):
         many += [Pause(0.01), {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "word "}}}]
     fake_bedrock.script(HAIKU_ID, many)
-    port = _free_port()
+    sock = _listening_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(service, identity="api_key_header"),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
+        uvicorn.Config(create_app(service, identity="api_key_header"), log_level="warning", lifespan="off")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         for _ in range(200):
@@ -327,6 +325,7 @@ def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+        sock.close()
 
 
 def test_a_dry_run_asked_as_a_stream_is_a_stream_with_the_decision(router, post, fake_bedrock):
@@ -375,6 +374,7 @@ def test_a_stream_that_fails_before_its_first_content_is_closed_before_the_fallb
     assert fake_bedrock.streams[0].closed
 
 
+@pytest.mark.slow
 def test_a_slow_first_token_moves_the_stream_to_the_fallback_within_the_models_slo_budget(
     router_service, routing_config, post, fake_bedrock
 ):
@@ -401,6 +401,7 @@ def test_a_slow_first_token_moves_the_stream_to_the_fallback_within_the_models_s
     assert fake_bedrock.streams[0].closed
 
 
+@pytest.mark.slow
 def test_a_stream_that_outruns_its_deadline_ends_with_an_error_and_spares_the_breaker(
     router_service, routing_config, post, fake_bedrock
 ):
