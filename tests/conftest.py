@@ -1,7 +1,18 @@
-"""Shared fixtures for the router's handler and end-to-end tests.
+"""Shared fixtures for the router's handler and end-to-end tests, and how the suite runs.
 
 Everything here is generic (no test-module prefixes) and opt-in, except one autouse
 fixture that makes every test offline: fake AWS credentials.
+
+How the suite runs (`make test`, `make test-fast`):
+- In parallel with pytest-xdist (`-n 2 --dist loadgroup`, see the Makefile). Tests that share an expensive
+  fixture stay on one worker: the infrastructure tests (`infra`: each app is synthesized once per session) and
+  each end-to-end module (its module-scoped server or label-loop run).
+- `slow` marks a test that takes seconds on its own. `make test` and `make test-fast` run them, first, so the
+  workers end together; `pytest -m "not slow"` leaves them out while you iterate.
+- Hypothesis profiles: `dev` (the default: a new random draw each run, failures saved in .hypothesis/ and
+  replayed first) and `ci` (`.ci/run` sets HYPOTHESIS_PROFILE=ci: the same draw on every run, no example
+  database, and a reproduction blob with any failure). Neither has a deadline: on a shared two-core machine an
+  example's time says nothing. A test's own `@settings` (max_examples, health checks) wins over the profile.
 """
 
 from __future__ import annotations
@@ -16,13 +27,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
 
 # Read at import time by Powertools' Tracer and by router.observability, so set before anything imports them.
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path)
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
+        if tier == "infra":
+            item.add_marker(pytest.mark.xdist_group("infra"))
+        elif tier == "e2e":
+            item.add_marker(pytest.mark.xdist_group(f"e2e-{path.stem}"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow ones first
+
 
 # Handler tests pin their own configuration (the shape of config/routing.json when they were written) so that
 # tuning the bundled file does not change what they assert. The e2e tests use the bundled file itself.

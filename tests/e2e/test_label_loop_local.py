@@ -21,7 +21,7 @@ from local import simulated_traffic
 from local.label_loop import main, run_loop
 from routing_engine.config import parse_routing_config
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 800

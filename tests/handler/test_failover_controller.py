@@ -660,6 +660,7 @@ operator_edit = st.tuples(st.just("operator"), st.sampled_from(MODELS), st.sampl
 invocation = st.tuples(st.just("invoke"), st.integers(min_value=-1, max_value=50), st.integers(0, 2))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(st.one_of(alarm_change, alarm_change, invocation, operator_edit), max_size=25),

@@ -99,6 +99,7 @@ class OneItemAtATime:
             return self._client.batch_get_item(**kw)
 
 
+@pytest.mark.slow
 def test_sixteen_instances_share_one_tier_budget_and_overshoot_within_the_bound(dynamodb):
     # Given 16 instances whose 16 callers all belong to tier free (one $3.50 daily budget for them together)
     store = DynamoSpendStore(TABLE, OneItemAtATime(dynamodb))
