@@ -170,8 +170,10 @@ def fault_keys(config: RoutingConfig) -> set[str]:
 
 def validate_fault_keys(faults: dict[str, list[Fault]], known: RoutingConfig | Iterable[str]) -> None:
     """Refuse (FaultSpecError) a LOCAL_FAULTS key that names no model, so a typo cannot silently inject nothing."""
-    config = known if isinstance(known, RoutingConfig) else None
-    names = fault_keys(config) if config is not None else set(known)
+    if isinstance(known, RoutingConfig):
+        config, names = known, fault_keys(known)
+    else:
+        config, names = None, set(known)
     bad = sorted(key for key in faults if key not in names)
     if not bad:
         return

@@ -123,9 +123,15 @@ class FailoverController(Construct):
             targets=[targets.LambdaFunction(self.function, retry_attempts=0)],  # the next tick is the retry
         )
 
-        controller_metric = dict(
-            namespace=ROUTER_NAMESPACE, dimensions_map={"service": SERVICE_NAME}, statistic="Sum", period=alarm_period
-        )
+        def controller_metric(name: str) -> cw.Metric:
+            return cw.Metric(
+                namespace=ROUTER_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=alarm_period,
+            )
+
         self.failure_alarm = cw.Alarm(
             self,
             "ReconcileFailures",
@@ -135,8 +141,8 @@ class FailoverController(Construct):
             metric=cw.MathExpression(
                 expression="FILL(failures, 0) + FILL(invalid, 0)",
                 using_metrics={
-                    "failures": cw.Metric(metric_name="ReconcileFailures", **controller_metric),
-                    "invalid": cw.Metric(metric_name="FlagsDocumentInvalid", **controller_metric),
+                    "failures": controller_metric("ReconcileFailures"),
+                    "invalid": controller_metric("FlagsDocumentInvalid"),
                 },
                 label="Reconcile failures",
                 period=alarm_period,
