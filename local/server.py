@@ -12,6 +12,7 @@ code as in Lambda); it starts empty each time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -218,10 +219,8 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
         )
         await uvicorn.Server(config).serve(sockets=[sock])
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(serve)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -940,7 +940,7 @@ class SimulatedEventStream:
 def simulated_client_factory(backend: SimulatedBedrock):
     """A BedrockConverse client factory: one simulated client per timeout, sharing faults and the call log."""
 
-    def make(region: str | None, timeout_s: float):
+    def make(_region: str | None, timeout_s: float):  # every simulated model answers in every region
         return backend.with_timeout(timeout_s)
 
     return make

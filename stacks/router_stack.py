@@ -135,7 +135,7 @@ class RouterStack(Stack):
             if settings.prompt_router is not None
             else None
         )
-        self.spend = SpendTable(self, "Spend", stage=settings.stage)
+        self.spend = SpendTable(self, "Spend")
         self.label_loop = LabelLoop(
             self,
             "LabelLoop",

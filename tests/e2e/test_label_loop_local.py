@@ -86,7 +86,7 @@ def test_the_command_writes_the_proposal_and_the_report(tmp_path):
         parse_routing_config(out.read_bytes())
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path):
+def test_bad_input_is_one_line_and_exit_2():
     run = subprocess.run(
         [sys.executable, "-m", "local.label_loop", "--requests", "10", "--route", "nope"],
         capture_output=True,

@@ -92,7 +92,7 @@ def test_over_the_soft_threshold_a_dynamic_route_goes_cheap_and_the_dry_run_trac
     assert budget["enforcement"] == "enforced" and budget["budgets"][0]["state"] == "soft"
 
 
-def test_the_soft_threshold_leaves_a_static_route_alone(budgeted, web_adapter, fake_bedrock):
+def test_the_soft_threshold_leaves_a_static_route_alone(budgeted, web_adapter):
     _, store = budgeted({"daily_usd": 10.0})
     store.items[f"tier#free#{DAY}"] = Spend(9.0, 3)
     response, body = ask(web_adapter, task="creative")
@@ -100,7 +100,7 @@ def test_the_soft_threshold_leaves_a_static_route_alone(budgeted, web_adapter, f
 
 
 def test_a_failing_spend_table_never_fails_a_request_and_the_line_counts_it(
-    budgeted, web_adapter, fake_bedrock, captured_stdout, parse_json_lines
+    budgeted, web_adapter, captured_stdout, parse_json_lines
 ):
     _, store = budgeted({"daily_usd": 1.0})
     store.failing = True
@@ -133,7 +133,7 @@ def test_an_answer_is_recorded_for_its_caller_and_tier_with_the_answering_models
         assert store.spend(pk) == pytest.approx(cost)
 
 
-def test_a_stream_is_recorded_at_its_end(budgeted, fake_bedrock):
+def test_a_stream_is_recorded_at_its_end(budgeted):
     from router.http.route_api import parse
 
     service, store = budgeted({"daily_usd": 10.0})
@@ -144,7 +144,7 @@ def test_a_stream_is_recorded_at_its_end(budgeted, fake_bedrock):
     assert store.adds == 1 and store.spend(f"tier#free#{DAY}") == pytest.approx(answer.result.cost_usd)
 
 
-def test_a_caller_no_budget_governs_costs_no_spend_table_write(budgeted, web_adapter, fake_bedrock):
+def test_a_caller_no_budget_governs_costs_no_spend_table_write(budgeted, web_adapter):
     # Given a budget for key-a only, and key-c in the (unbudgeted) default tier
     _, store = budgeted(caller_budgets={"key-a": {"daily_usd": 10.0}})
     # When key-c is answered, then nothing is written (no budget to enforce); key-a's answer is recorded

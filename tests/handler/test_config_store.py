@@ -298,7 +298,7 @@ def test_any_failure_building_a_new_document_keeps_the_last_good_one():
     documents = [b'{"n": 1}', b'{"n": 2}']
     events = []
 
-    def build(raw, version):
+    def build(raw, _version):
         if raw == b'{"n": 2}':
             raise RuntimeError("cannot build this one")
         return raw

@@ -53,7 +53,7 @@ def test_dry_run_explains_the_decision_and_calls_no_model(route, fake_bedrock):
     }
 
 
-def test_dynamic_route_serves_its_choice_with_rule_and_reason(route, fake_bedrock):
+def test_dynamic_route_serves_its_choice_with_rule_and_reason(route):
     status, dry = route({"task": "auto", "prompt": HARD, "dry_run": True})
     status, body = route({"task": "auto", "prompt": HARD})
     assert status == 200
@@ -62,7 +62,7 @@ def test_dynamic_route_serves_its_choice_with_rule_and_reason(route, fake_bedroc
     assert body["routing"]["rule"] == dry["routing"]["rule"] and body["routing"]["reason"]
 
 
-def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(router_service, web_adapter, tmp_path):
+def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(router_service, web_adapter):
     # Given the bundled config with its hard-question threshold just below this prompt's score
     # (the score itself is the production scorer's; its quality is tested in tests/unit)
     from routing_engine.features import Message, extract_features
@@ -117,7 +117,7 @@ def test_request_ceiling_too_low_for_any_model_is_a_clear_422(route):
     assert all("over the ceiling" in why for why in body["error"]["details"]["filtered"].values())
 
 
-def test_risk_pattern_forces_the_designated_model(route, fake_bedrock):
+def test_risk_pattern_forces_the_designated_model(route):
     status, body = route({"task": "faq", "prompt": "My SSN is 123-45-6789, can you update my record?"})
     assert status == 200
     assert (body["routing"]["model"], body["routing"]["rule"]) == ("claude-sonnet", "risk")
@@ -164,7 +164,7 @@ def test_prompt_router_answer_is_billed_to_the_model_that_answered(router_servic
     assert body["cost"]["estimated_usd"] == pytest.approx(1000 / 1000 * 0.0008 + 100 / 1000 * 0.0032)
 
 
-def test_dynamic_route_skips_a_flagged_model(router_service, web_adapter, tmp_path, fake_bedrock):
+def test_dynamic_route_skips_a_flagged_model(router_service, web_adapter, tmp_path):
     flags = tmp_path / "flags.json"
     flags.write_text(json.dumps({"models": {"nova-lite": {"state": "down", "source": "alarm", "reason": "errors"}}}))
     router_service(str(BUNDLED), env={"ROUTER_FLAGS_FILE": str(flags)})
@@ -219,7 +219,7 @@ def flat_scorer(intercept: float, version: str) -> dict:
     return spec
 
 
-def test_answers_of_a_dynamic_route_name_the_scorer_version(route, fake_bedrock):
+def test_answers_of_a_dynamic_route_name_the_scorer_version(route):
     from routing_engine.scorer import bundled
 
     status, body = route({"task": "auto", "prompt": HARD})
@@ -229,12 +229,13 @@ def test_answers_of_a_dynamic_route_name_the_scorer_version(route, fake_bedrock)
     assert dry["decision"]["scorer"] == {"name": "bundled", "version": bundled().version}
 
 
-def test_answers_of_a_static_route_name_no_scorer(route, fake_bedrock):
+def test_answers_of_a_static_route_name_no_scorer(route):
     status, body = route({"task": "faq", "prompt": HARD})
     assert status == 200 and "scorer_version" not in body["routing"]
 
 
-def test_the_openai_api_names_the_scorer_version_too(route, web_adapter):
+@pytest.mark.usefixtures("route")
+def test_the_openai_api_names_the_scorer_version_too(web_adapter):
     from routing_engine.scorer import bundled
 
     body = web_adapter.post(

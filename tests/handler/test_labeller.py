@@ -547,9 +547,10 @@ def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_h
     assert not any(PROMPT in json.dumps(d) or ANSWER in json.dumps(d) for d in docs)  # logs never carry text
 
 
-def test_a_one_sample_batch_that_fails_is_reported_not_raised(lambda_handler, dynamodb):
+@pytest.mark.usefixtures("dynamodb")
+def test_a_one_sample_batch_that_fails_is_reported_not_raised(lambda_handler):
     # Given the stack's batch size (one sample) and Bedrock throttling the judge
-    def converse(model_key, model_id, region, system, messages, max_tokens, **options):
+    def converse(*_call, **_options):
         raise ModelCallError("ThrottlingException", "slow down", latency_ms=1)
 
     # When the batch is handled

@@ -62,7 +62,7 @@ class GatedQueue(MemorySampleQueue):
 
 
 class FailingQueue:
-    def send(self, body: str) -> None:
+    def send(self, _body: str) -> None:
         raise ConnectionError("SQS is unreachable")
 
 

@@ -76,7 +76,8 @@ def chat(**body) -> dict:
 # --- OpenAI chat.completion.chunk streams ---------------------------------------------------------------
 
 
-def test_an_openai_stream_sends_role_then_content_then_finish_then_done(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_an_openai_stream_sends_role_then_content_then_finish_then_done(post, fake_bedrock):
     # Given haiku answers a known text
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Object storage on AWS."))
     # When a client asks for a stream
@@ -95,7 +96,8 @@ def test_an_openai_stream_sends_role_then_content_then_finish_then_done(router, 
     assert fake_bedrock.streams and fake_bedrock.model_ids == [HAIKU_ID]
 
 
-def test_include_usage_adds_a_usage_chunk_with_no_choices_before_done(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_include_usage_adds_a_usage_chunk_with_no_choices_before_done(post, fake_bedrock):
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Hi.", input_tokens=12, output_tokens=3))
     reply = post("/v1/chat/completions", chat(stream=True, stream_options={"include_usage": True}))
     parts = chunks(reply.text)
@@ -105,7 +107,8 @@ def test_include_usage_adds_a_usage_chunk_with_no_choices_before_done(router, po
     assert all("usage" not in c for c in parts[:-1])
 
 
-def test_streamed_tool_calls_carry_index_id_name_then_argument_fragments(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_streamed_tool_calls_carry_index_id_name_then_argument_fragments(post, fake_bedrock):
     # Given haiku calls the weather tool
     fake_bedrock.script(
         HAIKU_ID,
@@ -132,7 +135,8 @@ def test_streamed_tool_calls_carry_index_id_name_then_argument_fragments(router,
     assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == {"auto": {}}
 
 
-def test_structured_output_streams_the_json_as_content(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_structured_output_streams_the_json_as_content(post, fake_bedrock):
     # Given the model fills the forced structured-output tool
     fake_bedrock.script(
         HAIKU_ID,
@@ -165,7 +169,8 @@ def test_structured_output_streams_the_json_as_content(router, post, fake_bedroc
 # --- our own SSE stream on /v1/route -------------------------------------------------------------------
 
 
-def test_route_stream_sends_the_decision_first_then_deltas_then_usage_cost_and_latency(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_route_stream_sends_the_decision_first_then_deltas_then_usage_cost_and_latency(post, fake_bedrock):
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Paris is the capital.", input_tokens=1000, output_tokens=1000))
     reply = post("/v1/route", {"task": "faq", "prompt": "Capital of France?", "stream": True})
     events = [(name, json.loads(data)) for name, data in sse_events(reply.text) if name != ":"]
@@ -183,7 +188,8 @@ def test_route_stream_sends_the_decision_first_then_deltas_then_usage_cost_and_l
 # --- failover and failure in a stream ---------------------------------------------------------------------
 
 
-def test_a_failure_before_the_first_byte_moves_the_stream_to_the_fallback(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_failure_before_the_first_byte_moves_the_stream_to_the_fallback(post, fake_bedrock):
     # Given haiku throttles when the stream is opened and nova-pro streams the answer
     fake_bedrock.fail(HAIKU_ID, "ThrottlingException", "slow down", 429)
     fake_bedrock.script(NOVA_ID, fake_bedrock.response("From Nova."))
@@ -197,7 +203,8 @@ def test_a_failure_before_the_first_byte_moves_the_stream_to_the_fallback(router
     assert "".join(d["text"] for n, d in events if n == "delta") == "From Nova."
 
 
-def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_and_no_other_model(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_and_no_other_model(post, fake_bedrock):
     # Given haiku starts answering, then its stream breaks
     fake_bedrock.script(
         HAIKU_ID,
@@ -217,7 +224,8 @@ def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_and_no_oth
     assert fake_bedrock.model_ids == [HAIKU_ID]
 
 
-def test_the_route_api_ends_a_broken_stream_with_an_error_event(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_the_route_api_ends_a_broken_stream_with_an_error_event(post, fake_bedrock):
     fake_bedrock.script(
         HAIKU_ID,
         [
@@ -252,8 +260,9 @@ def test_long_pauses_are_filled_with_comment_keepalives(router_service, fake_bed
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks(reply.text)) == "ab"
 
 
+@pytest.mark.usefixtures("router")
 def test_a_streamed_request_logs_one_line_with_time_to_first_token(
-    router, post, fake_bedrock, captured_stdout, parse_json_lines
+    post, fake_bedrock, captured_stdout, parse_json_lines
 ):
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Hello."))
     captured_stdout.readouterr()
@@ -328,7 +337,8 @@ def test_a_client_that_disconnects_stops_the_bedrock_stream(router_service, fake
         sock.close()
 
 
-def test_a_dry_run_asked_as_a_stream_is_a_stream_with_the_decision(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_dry_run_asked_as_a_stream_is_a_stream_with_the_decision(post, fake_bedrock):
     # When a streaming client asks for a dry run, on either API
     openai = post("/v1/chat/completions", chat(stream=True, dry_run=True))
     ours = post("/v1/route", {"task": "faq", "prompt": "hi", "stream": True, "dry_run": True})
@@ -341,7 +351,8 @@ def test_a_dry_run_asked_as_a_stream_is_a_stream_with_the_decision(router, post,
     assert fake_bedrock.requests == []
 
 
-def test_an_unexpected_error_mid_stream_still_ends_the_stream_with_an_error_event(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_an_unexpected_error_mid_stream_still_ends_the_stream_with_an_error_event(post, fake_bedrock):
     import ssl
 
     # Given a stream that breaks with something no Converse error code names (a TLS failure)
@@ -359,7 +370,8 @@ def test_an_unexpected_error_mid_stream_still_ends_the_stream_with_an_error_even
     assert json.loads(data[-1])["error"]["code"] == "model_stream_error"
 
 
-def test_a_stream_that_fails_before_its_first_content_is_closed_before_the_fallback(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_stream_that_fails_before_its_first_content_is_closed_before_the_fallback(post, fake_bedrock):
     fake_bedrock.script(
         HAIKU_ID,
         [

@@ -36,7 +36,7 @@ from tests.infra.helpers import (
 )
 
 ARN = "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:"
-TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="${AWS::Partition}")
+TOKENS = {"region": "${AWS::Region}", "account": "${AWS::AccountId}", "partition": "${AWS::Partition}"}
 LOGS_AND_XRAY = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 SQS_CONSUME = {
     "sqs:ReceiveMessage",

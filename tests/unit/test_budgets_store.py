@@ -72,7 +72,7 @@ COST_USD = 1000 / 1000 * 0.001 + 500 / 1000 * 0.005  # "small" answering 1,000 i
 class SlowModel:
     """A Converse client that takes MODEL_LATENCY_S and answers with 1,000 input and 500 output tokens."""
 
-    def converse(self, **request):
+    def converse(self, **_request):
         time.sleep(MODEL_LATENCY_S)
         return {
             "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
