@@ -40,7 +40,7 @@ check-node: ## synth and the infrastructure tests run aws-cdk-lib on the jsii ru
 test-infra: install check-node ## only the infrastructure tests (synth, cdk-nag, cfn-lint, limits, asset)
 	$(PY) -m pytest tests/infra
 
-lint: install ## ruff (lint and format) over the whole tree, mypy over the Lambda code
+lint: install ## ruff (lint and format) over the whole tree; mypy over lambdas, stacks, local, tools and benchmarks
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
