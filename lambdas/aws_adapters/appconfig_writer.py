@@ -9,6 +9,7 @@ the API's length limits), and a version label may not be all digits. AWS errors 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,24 +19,23 @@ DESCRIPTION_MAX = 1024  # CreateHostedConfigurationVersion and StartDeployment `
 VERSION_LABEL_MAX = 64  # CreateHostedConfigurationVersion `VersionLabel`
 
 
-class AppConfigWriter:
-    """Writes one configuration profile and deploys it to one environment with one strategy (client injected:
-    boto3's `appconfig`)."""
+@dataclass(frozen=True)
+class AppConfigTarget:
+    """One configuration profile, the environment that serves it, and the strategy that deploys it there."""
 
-    def __init__(
-        self,
-        appconfig_client: Any,
-        *,
-        application_id: str,
-        environment_id: str,
-        profile_id: str,
-        deployment_strategy_id: str,
-    ) -> None:
+    application_id: str
+    environment_id: str
+    profile_id: str
+    deployment_strategy_id: str
+
+
+class AppConfigWriter:
+    """Writes the target's profile and deploys it to the target's environment (client injected: boto3's
+    `appconfig`)."""
+
+    def __init__(self, appconfig_client: Any, target: AppConfigTarget) -> None:
         self._appconfig = appconfig_client
-        self._app = application_id
-        self._env = environment_id
-        self._profile = profile_id
-        self._strategy = deployment_strategy_id
+        self._target = target
 
     def create_version(
         self, content: bytes, *, description: str, label: str | None = None, latest_version: int | None = None
@@ -44,8 +44,8 @@ class AppConfigWriter:
         another version was created since that one. `label` is left out when AppConfig would refuse it (all
         digits once made header-safe)."""
         kwargs: dict[str, Any] = {
-            "ApplicationId": self._app,
-            "ConfigurationProfileId": self._profile,
+            "ApplicationId": self._target.application_id,
+            "ConfigurationProfileId": self._target.profile_id,
             "Content": content,
             "ContentType": CONTENT_TYPE,
             "Description": header_safe(description, DESCRIPTION_MAX),
@@ -62,11 +62,12 @@ class AppConfigWriter:
     def start_deployment(self, version: int, *, description: str) -> int:
         """Start deploying hosted `version` to the environment; return the deployment number. AppConfig runs the
         profile's validators here, and refuses while another deployment runs in the environment."""
+        target = self._target
         response = self._appconfig.start_deployment(
-            ApplicationId=self._app,
-            EnvironmentId=self._env,
-            DeploymentStrategyId=self._strategy,
-            ConfigurationProfileId=self._profile,
+            ApplicationId=target.application_id,
+            EnvironmentId=target.environment_id,
+            DeploymentStrategyId=target.deployment_strategy_id,
+            ConfigurationProfileId=target.profile_id,
             ConfigurationVersion=str(version),
             Description=header_safe(description, DESCRIPTION_MAX),
         )

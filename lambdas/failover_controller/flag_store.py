@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aws_adapters.appconfig_writer import AppConfigWriter, error_code
+from aws_adapters.appconfig_writer import AppConfigTarget, AppConfigWriter, error_code
 from routing_engine.config import ConfigError, FailoverFlags, parse_failover_flags
 
 # States in which AppConfig refuses to start another deployment in the environment.
@@ -55,26 +55,12 @@ class LiveState:
 
 
 class AppConfigFlagStore:
-    def __init__(
-        self,
-        appconfig_client: Any,
-        *,
-        application_id: str,
-        environment_id: str,
-        profile_id: str,
-        deployment_strategy_id: str,
-    ) -> None:
+    def __init__(self, appconfig_client: Any, target: AppConfigTarget) -> None:
         self._appconfig = appconfig_client
-        self._app = application_id
-        self._env = environment_id
-        self._profile = profile_id
-        self._writer = AppConfigWriter(
-            appconfig_client,
-            application_id=application_id,
-            environment_id=environment_id,
-            profile_id=profile_id,
-            deployment_strategy_id=deployment_strategy_id,
-        )
+        self._app = target.application_id
+        self._env = target.environment_id
+        self._profile = target.profile_id
+        self._writer = AppConfigWriter(appconfig_client, target)
 
     def read(self) -> FlagsSnapshot:
         version = self.latest_version()

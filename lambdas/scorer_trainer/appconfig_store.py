@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aws_adapters.appconfig_writer import AppConfigWriter, error_code
+from aws_adapters.appconfig_writer import AppConfigTarget, AppConfigWriter, error_code
 
 # The smallest interval StartConfigurationSession accepts: the trainer reads once per run.
 _POLL_INTERVAL_S = 15
@@ -35,27 +35,12 @@ class DeployedConfig:
 
 
 class AppConfigRoutingStore:
-    def __init__(
-        self,
-        *,
-        data_client: Any,
-        control_client: Any,
-        application_id: str,
-        environment_id: str,
-        profile_id: str,
-        deployment_strategy_id: str,
-    ) -> None:
+    def __init__(self, *, data_client: Any, control_client: Any, target: AppConfigTarget) -> None:
         self._data = data_client
-        self._app = application_id
-        self._env = environment_id
-        self._profile = profile_id
-        self._writer = AppConfigWriter(
-            control_client,
-            application_id=application_id,
-            environment_id=environment_id,
-            profile_id=profile_id,
-            deployment_strategy_id=deployment_strategy_id,
-        )
+        self._app = target.application_id
+        self._env = target.environment_id
+        self._profile = target.profile_id
+        self._writer = AppConfigWriter(control_client, target)
 
     def read_deployed(self) -> DeployedConfig:
         session = self._data.start_configuration_session(

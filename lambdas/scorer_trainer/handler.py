@@ -43,6 +43,7 @@ def build_job(
     import boto3
     from botocore.config import Config
 
+    from aws_adapters.appconfig_writer import AppConfigTarget
     from labeller.store import LabelStore
     from scorer_trainer.appconfig_store import AppConfigRoutingStore
 
@@ -50,10 +51,9 @@ def build_job(
     store = AppConfigRoutingStore(
         data_client=data_client or boto3.client("appconfigdata", config=config),
         control_client=control_client or boto3.client("appconfig", config=config),
-        application_id=settings.application_id,
-        environment_id=settings.environment_id,
-        profile_id=settings.profile_id,
-        deployment_strategy_id=settings.deployment_strategy_id,
+        target=AppConfigTarget(
+            settings.application_id, settings.environment_id, settings.profile_id, settings.deployment_strategy_id
+        ),
     )
     labels = LabelStore(settings.labels_table_name, dynamodb_client or boto3.client("dynamodb", config=config))
     return TrainerJob(store, labels, on_outcome=count_run, logger=logger)

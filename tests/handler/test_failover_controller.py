@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from aws_adapters.appconfig_writer import AppConfigTarget
 from failover_controller import handler
 from failover_controller.alarm_names import model_alarm_name
 from failover_controller.alarm_source import CloudWatchAlarmSource
@@ -280,9 +281,7 @@ class World:
 
 
 def flag_store(client: Any) -> AppConfigFlagStore:
-    return AppConfigFlagStore(
-        client, application_id=APP, environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY
-    )
+    return AppConfigFlagStore(client, AppConfigTarget(APP, ENV, PROFILE, STRATEGY))
 
 
 def put_alarms(cloudwatch: Any, names) -> None:
@@ -738,9 +737,7 @@ def test_written_flags_read_back_from_the_hosted_store():
         profile = client.create_configuration_profile(ApplicationId=app, Name="failover-flags", LocationUri="hosted")[
             "Id"
         ]
-        store = AppConfigFlagStore(
-            client, application_id=app, environment_id=ENV, profile_id=profile, deployment_strategy_id=STRATEGY
-        )
+        store = AppConfigFlagStore(client, AppConfigTarget(app, ENV, profile, STRATEGY))
         flags = FailoverFlags(models={"claude": manual("down")})
 
         version = store.write(flags, based_on=None, description="failover-controller: down claude")

@@ -21,6 +21,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from aws_adapters.appconfig_writer import AppConfigTarget
 from labeller.store import LabelStore, MemoryLabelStore
 from routing_engine.config import parse_routing_config
 from scorer_trainer import handler, training
@@ -180,10 +181,7 @@ def job_for(fake: FakeAppConfig, store: LabelStore, recorder: Recorder) -> Train
     config_store = AppConfigRoutingStore(
         data_client=fake,
         control_client=fake,
-        application_id=APP,
-        environment_id=ENV,
-        profile_id=PROFILE,
-        deployment_strategy_id=STRATEGY,
+        target=AppConfigTarget(APP, ENV, PROFILE, STRATEGY),
     )
     return TrainerJob(config_store, store, clock=lambda: NOW, on_outcome=recorder, logger=recorder)
 
@@ -448,10 +446,7 @@ def test_read_deployed_uses_a_configuration_session():
         store = AppConfigRoutingStore(
             data_client=data,
             control_client=None,
-            application_id=APP,
-            environment_id=ENV,
-            profile_id=PROFILE,
-            deployment_strategy_id=STRATEGY,
+            target=AppConfigTarget(APP, ENV, PROFILE, STRATEGY),
         )
         deployed = store.read_deployed()
         stub.assert_no_pending_responses()
@@ -463,10 +458,7 @@ def test_start_deployment_request_shape_and_conflict():
     store = AppConfigRoutingStore(
         data_client=None,
         control_client=control,
-        application_id=APP,
-        environment_id=ENV,
-        profile_id=PROFILE,
-        deployment_strategy_id=STRATEGY,
+        target=AppConfigTarget(APP, ENV, PROFILE, STRATEGY),
     )
     expected = {
         "ApplicationId": APP,
@@ -507,10 +499,7 @@ def test_a_proposal_is_a_hosted_version_in_moto():
         store = AppConfigRoutingStore(
             data_client=None,
             control_client=control,
-            application_id=app,
-            environment_id=ENV,
-            profile_id=profile,
-            deployment_strategy_id=STRATEGY,
+            target=AppConfigTarget(app, ENV, profile, STRATEGY),
         )
         content = config_bytes(labelled_config())
         number = store.propose(content, description="r\u00e9sum\u00e9 " + "x" * 2000, label="tech_support-2026")

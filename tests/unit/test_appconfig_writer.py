@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from aws_adapters.appconfig_writer import AppConfigWriter, error_code
+from aws_adapters.appconfig_writer import AppConfigTarget, AppConfigWriter, error_code
 
 APP, ENV, PROFILE, STRATEGY = "app1234", "env1234", "prof123", "strat12"
 BASE = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
@@ -17,9 +17,7 @@ BASE = {"ApplicationId": APP, "ConfigurationProfileId": PROFILE}
 @pytest.fixture
 def stubbed():
     client = boto3.client("appconfig", region_name="us-east-1")
-    writer = AppConfigWriter(
-        client, application_id=APP, environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY
-    )
+    writer = AppConfigWriter(client, AppConfigTarget(APP, ENV, PROFILE, STRATEGY))
     with Stubber(client) as stub:
         yield writer, stub
         stub.assert_no_pending_responses()
