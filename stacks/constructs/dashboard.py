@@ -20,7 +20,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from routing_engine.config import RoutingConfig
-from stacks.constructs.alarms import ROUTER_NAMESPACE, ROUTER_SERVICE, model_metric
+from stacks.constructs.alarms import ROUTER_NAMESPACE, ROUTER_SERVICE, model_metric, store_metric
 from stacks.constructs.label_loop import LabelLoop
 
 WIDTH = 24
@@ -321,23 +321,12 @@ class RouterDashboard(Construct):
             ),
         )
         shadow_routes = [r for r, spec in sorted(config.routes.items()) if spec.mode == "shadow"]
-
-        def store_metric(name: str, store: str, label: str) -> cw.Metric:
-            return cw.Metric(
-                namespace=ROUTER_NAMESPACE,
-                metric_name=name,
-                dimensions_map={"service": ROUTER_SERVICE, "Store": store},
-                statistic="Sum",
-                period=p,
-                label=label,
-            )
-
         d.add_widgets(
             cw.GraphWidget(
                 title="Configuration rejected / fetch failed (router kept its last good one)",
                 width=12,
                 left=[
-                    store_metric(name, store, f"{name} {store}")
+                    store_metric(name, store, p, label=f"{name} {store}")
                     for name in ("ConfigRejected", "ConfigFetchFailed")
                     for store in ("routing", "failover-flags")
                 ],
@@ -382,7 +371,7 @@ class RouterDashboard(Construct):
                     )
                     for name in ("BudgetRejected", "BudgetSoftLimited")
                 ],
-                right=[store_metric("SpendStoreErrors", "spend", "SpendStoreErrors")],
+                right=[store_metric("SpendStoreErrors", "spend", p, label="SpendStoreErrors")],
             ),
             *(
                 [
