@@ -18,6 +18,7 @@ How the suite runs (`make test`, `make test-fast`):
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import sys
@@ -114,6 +115,20 @@ OFFLINE_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+
+
+@functools.cache
+def _aws_session():
+    import boto3
+
+    return boto3.session.Session(region_name="us-east-1")
+
+
+def aws_client(service: str):
+    """A boto3 client from one session for the whole run. mock_aws() resets boto3's default session, so each
+    boto3.client() under it would load the service's models from disk again (about 0.2 s a client); moto
+    intercepts these clients all the same, and each mock_aws() still starts from empty backends."""
+    return _aws_session().client(service)
 
 
 @pytest.fixture(autouse=True)

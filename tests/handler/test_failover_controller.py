@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
@@ -35,11 +34,8 @@ from failover_controller.reconcile import AlarmObservation, plan
 from failover_controller.settings import ControllerSettings, SettingsError
 from failover_controller.wiring import build_controller
 from routing_engine.config import FailoverFlags, ModelFlag, parse_failover_flags
+from tests.conftest import aws_client
 
-# mock_aws() resets boto3's default session, so each boto3.client() under it would load the service models from
-# disk again (about 0.2 s a client, most of the property test's time). One session loads them once; moto
-# intercepts its clients all the same, and each mock_aws() still starts from empty backends.
-AWS = boto3.session.Session(region_name="us-east-1")
 APP, ENV, PROFILE, STRATEGY = "app0001", "env0001", "prof001", "strat01"
 PREFIX = "model-router-test-model-"  # what the stack passes as ALARM_NAME_PREFIX
 CLAUDE_ERRORS = model_alarm_name(PREFIX, "claude", "error-rate")
@@ -303,7 +299,7 @@ def put_alarms(cloudwatch: Any, names) -> None:
 @pytest.fixture
 def world():
     with mock_aws():
-        cloudwatch = AWS.client("cloudwatch")
+        cloudwatch = aws_client("cloudwatch")
         put_alarms(cloudwatch, MODEL_ALARMS)
         yield World(cloudwatch=cloudwatch, appconfig=FakeAppConfig())
 
@@ -604,7 +600,7 @@ def test_an_alarm_flag_of_a_model_removed_from_the_catalog_is_retired_and_manual
 def test_nothing_is_retired_when_no_watched_alarm_is_found():
     # Given a prefix that matches nothing (a wiring mistake, or the stack being deleted)
     with mock_aws():
-        cloudwatch = AWS.client("cloudwatch")
+        cloudwatch = aws_client("cloudwatch")
         world = World(cloudwatch=cloudwatch, appconfig=FakeAppConfig())
         automatic = ModelFlag(state="down", source="alarm", reason="alarms in ALARM: []", set_by="failover-controller")
         world.appconfig.operator_put(FailoverFlags(models={"claude": automatic}))
@@ -667,7 +663,7 @@ invocation = st.tuples(st.just("invoke"), st.integers(min_value=-1, max_value=50
 )
 def test_shuffled_duplicated_and_dropped_events_converge_on_the_final_alarm_states(steps, finale):
     with mock_aws():
-        cloudwatch = AWS.client("cloudwatch")
+        cloudwatch = aws_client("cloudwatch")
         put_alarms(cloudwatch, ALARMS)
         world = World(cloudwatch=cloudwatch, appconfig=FakeAppConfig())
         world.appconfig.operator_put(FailoverFlags(models={"llama": manual("down")}))  # an unwatched model
@@ -732,7 +728,7 @@ def test_shuffled_duplicated_and_dropped_events_converge_on_the_final_alarm_stat
 
 def test_written_flags_read_back_from_the_hosted_store():
     with mock_aws():
-        client = AWS.client("appconfig")
+        client = aws_client("appconfig")
         app = client.create_application(Name="model-router")["Id"]
         profile = client.create_configuration_profile(ApplicationId=app, Name="failover-flags", LocationUri="hosted")[
             "Id"
@@ -753,7 +749,7 @@ def test_written_flags_read_back_from_the_hosted_store():
 
 
 def stubbed(service: str) -> tuple[Any, Stubber]:
-    client = AWS.client(service)
+    client = aws_client(service)
     return client, Stubber(client)
 
 

@@ -22,7 +22,7 @@ from labeller.store import LabelStore, MemoryLabelStore, create_table
 from router.adapters.bedrock import BedrockConverse, ModelCallError
 from routing_engine.features import Message
 from routing_engine.scorer import FeatureVector, split_prompt, vectorize
-from tests.conftest import json_lines
+from tests.conftest import aws_client, json_lines
 
 TABLE = "labels-test"
 NOW = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
@@ -109,7 +109,7 @@ class FakeConverse:
 @pytest.fixture
 def dynamodb():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+        client = aws_client("dynamodb")
         create_table(client, TABLE)
         yield client
 

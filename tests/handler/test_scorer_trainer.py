@@ -27,6 +27,7 @@ from routing_engine.config import parse_routing_config
 from scorer_trainer import handler, training
 from scorer_trainer.appconfig_store import AppConfigRoutingStore
 from scorer_trainer.job import TrainerJob
+from tests.conftest import aws_client
 from tests.unit.label_fixtures import ROUTE, labelled_config, make_labels
 
 APP, ENV, PROFILE, STRATEGY = "app1234", "env5678", "prof901", "strat12"
@@ -155,7 +156,7 @@ class FakeContext:
 @pytest.fixture
 def dynamodb():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+        client = aws_client("dynamodb")
         client.create_table(
             TableName=TABLE,
             BillingMode="PAY_PER_REQUEST",
@@ -493,7 +494,7 @@ def test_start_deployment_request_shape_and_conflict():
 
 def test_a_proposal_is_a_hosted_version_in_moto():
     with mock_aws():
-        control = boto3.client("appconfig", region_name="us-east-1")
+        control = aws_client("appconfig")
         app = control.create_application(Name="model-router")["Id"]
         profile = control.create_configuration_profile(ApplicationId=app, Name="routing", LocationUri="hosted")["Id"]
         store = AppConfigRoutingStore(

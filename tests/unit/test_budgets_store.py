@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -19,6 +18,7 @@ from router.http.route_api import parse as parse_route_body
 from router.service import RouterService
 from routing_engine.config import parse_routing_config
 from routing_engine.engine import Engine
+from tests.conftest import aws_client
 from tests.unit.engine_fixtures import config_dict
 
 TABLE = "spend-test"
@@ -27,7 +27,7 @@ TABLE = "spend-test"
 @pytest.fixture
 def dynamodb():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+        client = aws_client("dynamodb")
         create_table(client, TABLE)
         yield client
 
