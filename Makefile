@@ -22,11 +22,17 @@ local: install ## run the router on http://127.0.0.1:8080 (PORT overrides) with 
 label-loop: install ## the whole label loop in process: simulated traffic, labeller, simulated judge, trainer, proposal
 	$(PY) -m local.label_loop --requests 3000 --out label-loop-proposal.json --report label-loop-report.json
 
-test: install ## unit, handler, infrastructure (synth, cdk-nag, cfn-lint) and end-to-end tests
-	$(PY) -m pytest
+# pytest-xdist: two workers for a two-core machine (PYTEST_WORKERS=0 runs the tests in one process). loadgroup keeps
+# the tests that share an expensive fixture on one worker (tests/conftest.py says which). pytest-benchmark is off:
+# no test under tests/ uses it (make bench runs the benchmarks), and under xdist it only warns that it is.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup -p no:benchmark
 
-test-fast: install ## everything but the infrastructure tests (no jsii start-up)
-	$(PY) -m pytest --ignore=tests/infra
+test: check-node install ## unit, handler, infrastructure (synth, cdk-nag, cfn-lint) and end-to-end tests
+	$(PY) -m pytest $(PYTEST_XDIST)
+
+test-fast: install ## everything but the infrastructure tests (no jsii start-up, no Node.js needed)
+	$(PY) -m pytest $(PYTEST_XDIST) --ignore=tests/infra
 
 check-node: ## synth and the infrastructure tests run aws-cdk-lib on the jsii runtime, which needs Node.js
 	@command -v node >/dev/null 2>&1 || { echo "Node.js is required for synth and the infrastructure tests (aws-cdk-lib runs on jsii); install it, or run 'make test-fast' for the other tests" >&2; exit 1; }
@@ -34,7 +40,7 @@ check-node: ## synth and the infrastructure tests run aws-cdk-lib on the jsii ru
 test-infra: install check-node ## only the infrastructure tests (synth, cdk-nag, cfn-lint, limits, asset)
 	$(PY) -m pytest tests/infra
 
-lint: install ## ruff (lint and format) over the whole tree, mypy over the Lambda code
+lint: install ## ruff (lint and format) over the whole tree; mypy over lambdas, stacks, local, tools and benchmarks
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

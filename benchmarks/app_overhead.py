@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks._common import (
     LITELLM_MASTER_KEY,
@@ -49,7 +50,7 @@ from benchmarks._common import (
 )
 
 MESSAGES = [{"role": "user", "content": PROMPT}]
-CASES = {  # name: (path, body)
+CASES: dict[str, tuple[str, dict]] = {  # name: (path, body)
     "chat": ("/v1/chat/completions", {"model": "faq", "messages": MESSAGES}),
     "chat stream": ("/v1/chat/completions", {"model": "faq", "messages": MESSAGES, "stream": True}),
     "route": ("/v1/route", {"task": "faq", "messages": MESSAGES}),
@@ -106,7 +107,7 @@ async def asgi_call(app, path: str, body: bytes, marker: bytes | None = None) ->
     """One request straight into the ASGI app: (status, seconds to the first body chunk holding `marker`, total)."""
     clock = time.perf_counter
     started = clock()
-    state = {"sent": False, "status": 0, "first": None}
+    state: dict[str, Any] = {"sent": False, "status": 0, "first": None}
     never = asyncio.Event()
 
     async def receive():

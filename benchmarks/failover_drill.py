@@ -20,13 +20,14 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 from benchmarks._common import PROMPT, ROOT, percentile, quiet_stdout, table
 from benchmarks.app_overhead import asgi_scope
 
 ALL_MODELS = ("claude-haiku", "claude-sonnet", "claude-opus", "nova-pro", "nova-lite")
 MESSAGES = [{"role": "user", "content": PROMPT}]
-CASES = {
+CASES: dict[str, tuple[str, dict]] = {
     "route": ("/v1/route", {"task": "faq", "messages": MESSAGES}),
     "route stream": ("/v1/route", {"task": "faq", "messages": MESSAGES, "stream": True}),
     "chat": ("/v1/chat/completions", {"model": "faq", "messages": MESSAGES}),
@@ -57,7 +58,7 @@ def build(faults: str, clock: FakeClock | None = None):
 
 async def _call(app, path: str, body: dict) -> tuple[int, dict[str, str], bytes]:
     raw = json.dumps(body).encode()
-    out = {"status": 0, "headers": {}, "body": []}
+    out: dict[str, Any] = {"status": 0, "headers": {}, "body": []}
     sent = [False]
     never = asyncio.Event()
 
@@ -99,7 +100,8 @@ def primary_failing(requests: int) -> list[list[object]]:
     rows = []
     for case in CASES:
         app, service, backend = build("claude-haiku=ModelNotReadyException:1.0")
-        errors, latencies, answered = 0, [], {}
+        errors, latencies = 0, []
+        answered: dict[str, int] = {}
         for _ in range(requests):
             status, headers, payload, ms = call(app, case)
             latencies.append(ms)
@@ -161,7 +163,7 @@ def breaker(requests_during_cooldown: int) -> tuple[list[list[object]], bool]:
         status, _, _, _ = call(app, "route")
         errors += status != 200
     after = backend.calls.count("claude-haiku") - calls_at_open - during
-    rows = [
+    rows: list[list[object]] = [
         [
             "failure rate / min calls / window / cool-down",
             f"{res.breaker_failure_rate:g} / {res.breaker_min_calls} / {res.breaker_window_s:g} s / "

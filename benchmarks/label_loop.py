@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.loads((ROOT / "config" / "routing.json").read_text())
     config = parse_routing_config(json.dumps(loop_config(doc, ROUTE, 0.2)))
     labelling = config.labelling_of(ROUTE)
+    assert labelling is not None  # loop_config gives the route a labelling section
+    weak, strong = labelling.weak_model, labelling.strong_model
+    assert weak is not None and strong is not None  # labelling_of fills in both defaults
     models = config.models
     results: dict = {}
 
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     stored = timed.label_outcomes.get("stored", 0)
     wall = timed.seconds["labelling"]
     served = config.routes[ROUTE].model  # tech_support is a shadow route: it serves its static model
-    other = labelling.weak_model if served == labelling.strong_model else labelling.strong_model
+    other = weak if served == strong else strong
     judge = models[labelling.judge_model]
     latency = SimulatedLatency.load(DEFAULT_LATENCY_FILE)  # what the loop's simulated backend paces itself by
     per_label_ms = latency.of(other) + 2 * latency.of(labelling.judge_model)
@@ -129,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     # 2. judged cost per label
     results["cost"] = {
         "judge_" + labelling.judge_model: cost_table(config, ROUTE, labelling.judge_model),
-        "judge_" + labelling.strong_model: cost_table(config, ROUTE, labelling.strong_model),
+        "judge_" + strong: cost_table(config, ROUTE, strong),
         "simulated_run_usd_per_label": round(timed.label_cost_usd / stored, 6) if stored else None,
     }
 
     # 3. the gain on fresh prompts
     loop = run_loop(requests=args.requests, config_doc=doc, route=ROUTE, seed=args.seed, eval_n=args.eval)
+    assert loop.report is not None  # every run that returns has trained
     results["gain"] = {
         "requests": args.requests,
         "labels": loop.label_outcomes,

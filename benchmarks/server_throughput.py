@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from benchmarks._common import (
     PROMPT,
@@ -28,7 +29,7 @@ from benchmarks._common import (
 )
 
 MESSAGES = [{"role": "user", "content": PROMPT}]
-CASES = {
+CASES: dict[str, tuple[str, dict]] = {
     "chat": ("/v1/chat/completions", {"model": "faq", "messages": MESSAGES}),
     "chat stream": ("/v1/chat/completions", {"model": "faq", "messages": MESSAGES, "stream": True}),
 }
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     raws = {name: request_bytes(path, body, port=port) for name, (path, body) in CASES.items()}
     combos = [(name, c) for c in CONCURRENCY for name in CASES]
-    cells = {combo: {"rps": [], "p50": [], "p99": [], "errors": 0, "requests": 0} for combo in combos}
+    cells: dict[tuple[str, int], dict[str, Any]] = {
+        combo: {"rps": [], "p50": [], "p99": [], "errors": 0, "requests": 0} for combo in combos
+    }
     with running(server):
         server.wait_ready("/v1/chat/completions", timeout_s=60, body=CASES["chat"][1])
         for raw in raws.values():  # warm-up

@@ -65,7 +65,7 @@ def in_process(rounds: int, requests: int, delay_ms: float) -> dict[str, dict[st
             str(ROOT / "config" / "routing.json"), None, bedrock=False, faults=faults(delay_ms), latency_scale=0.0
         )[0]
     cases = {name: (path, json.dumps(body).encode(), marker) for name, (path, body, marker) in CASES.items()}
-    out = {name: {"p50": [], "p99": []} for name in cases}
+    out: dict[str, dict[str, list[float]]] = {name: {"p50": [], "p99": []} for name in cases}
 
     async def run() -> None:
         for path, body, marker in cases.values():
@@ -98,7 +98,7 @@ def over_http(rounds: int, requests: int, delay_ms: float) -> dict[str, dict[str
         bench_env(LOCAL_FAULTS=faults(delay_ms)),
     )
     cases = {name: (request_bytes(path, body, port=port), marker) for name, (path, body, marker) in CASES.items()}
-    out = {name: {"p50": [], "p99": []} for name in cases}
+    out: dict[str, dict[str, list[float]]] = {name: {"p50": [], "p99": []} for name in cases}
 
     async def run() -> None:
         conn = await Connection.open(port)

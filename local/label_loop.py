@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROUTE = "tech_support"
@@ -89,7 +90,7 @@ def loop_config(doc: object, route: str, strong_share: float | None) -> dict:
         raise LoopError(f"no route '{route}' in the configuration (routes: {', '.join(sorted(routes)) or 'none'})")
     if not isinstance(routes[route], dict):
         raise LoopError(f"routes.{route} must be a JSON object, not {_json_kind(routes[route])}")
-    doc = json.loads(json.dumps(doc))
+    doc = cast(dict, json.loads(json.dumps(doc)))  # a deep copy
     r = doc["routes"][route]
     if not r.get("labelling"):
         models = doc.get("models")

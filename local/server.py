@@ -16,6 +16,7 @@ the routing catalog.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -239,10 +240,8 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
         )
         await uvicorn.Server(config).serve(sockets=[sock])
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(serve)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

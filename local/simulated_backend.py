@@ -171,8 +171,10 @@ def fault_keys(config: RoutingConfig) -> set[str]:
 
 def validate_fault_keys(faults: dict[str, list[Fault]], known: RoutingConfig | Iterable[str]) -> None:
     """Refuse (FaultSpecError) a LOCAL_FAULTS key that names no model, so a typo cannot silently inject nothing."""
-    config = known if isinstance(known, RoutingConfig) else None
-    names = fault_keys(config) if config is not None else set(known)
+    if isinstance(known, RoutingConfig):
+        config, names = known, fault_keys(known)
+    else:
+        config, names = None, set(known)
     bad = sorted(key for key in faults if key not in names)
     if not bad:
         return
@@ -942,7 +944,7 @@ class SimulatedEventStream:
 def simulated_client_factory(backend: SimulatedBedrock):
     """A BedrockConverse client factory: one simulated client per timeout, sharing faults and the call log."""
 
-    def make(region: str | None, timeout_s: float):
+    def make(_region: str | None, timeout_s: float):  # every simulated model answers in every region
         return backend.with_timeout(timeout_s)
 
     return make

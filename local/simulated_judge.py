@@ -79,7 +79,7 @@ _AUTHOR = re.compile(r"simulated answer from (.+?) \(([^()\s]+)\)")
 
 def is_judge_request(system: str | None) -> bool:
     """A judge request is one whose system prompt starts with the judge's first line."""
-    return bool(system) and system.lstrip().startswith(JUDGE_PREFIX)
+    return bool(system and system.lstrip().startswith(JUDGE_PREFIX))
 
 
 def about_databases(question: str) -> bool:

@@ -166,11 +166,10 @@ def stage_lambda_asset(
     directory; return it. `platform=None` skips the requirements (a source dir without any)."""
     requirements = source_dir / REQUIREMENTS_FILE
     files = [f for f in _walk(source_dir) if f.as_posix() not in (BUNDLED_CONFIG_PATH, REQUIREMENTS_FILE)]
-    vendor_root: Path | None = None
-    vendor_files: list[Path] = []
+    vendor_files: list[tuple[Path, Path]] = []  # (path in the asset, the installed file)
     if platform is not None and requirements.is_file():
         vendor_root = install_requirements(requirements, platform=platform, cache_dir=deps_cache)
-        vendor_files = _walk(vendor_root, skip_top=_SKIP_VENDOR_TOP)
+        vendor_files = [(rel, vendor_root / rel) for rel in _walk(vendor_root, skip_top=_SKIP_VENDOR_TOP)]
 
     digest = hashlib.sha256()
     for rel in files:
@@ -178,11 +177,11 @@ def stage_lambda_asset(
         digest.update(rel.as_posix().encode() + b"\0" + oct(_mode(src)).encode() + b"\0" + src.read_bytes() + b"\0")
     config_bytes = routing_config_file.read_bytes()
     digest.update(BUNDLED_CONFIG_PATH.encode() + b"\0" + config_bytes)
-    clash = sorted({rel.as_posix() for rel in vendor_files} & {rel.as_posix() for rel in files})
+    clash = sorted({rel.as_posix() for rel, _ in vendor_files} & {rel.as_posix() for rel in files})
     if clash:
         raise BundlingError(f"{requirements} installs files that lambdas/ already has: {', '.join(clash[:5])}")
-    for rel in vendor_files:
-        digest.update(f"pkg:{rel.as_posix()}".encode() + b"\0" + (vendor_root / rel).read_bytes() + b"\0")
+    for rel, installed in vendor_files:
+        digest.update(f"pkg:{rel.as_posix()}".encode() + b"\0" + installed.read_bytes() + b"\0")
 
     target = staging_root / f"lambdas-{digest.hexdigest()[:20]}"
     if target.is_dir():
@@ -192,8 +191,8 @@ def stage_lambda_asset(
             src = source_dir / rel
             _write(scratch, rel, src.read_bytes(), _mode(src))
         _write(scratch, Path(BUNDLED_CONFIG_PATH), config_bytes)
-        for rel in vendor_files:
-            _write(scratch, rel, (vendor_root / rel).read_bytes())
+        for rel, installed in vendor_files:
+            _write(scratch, rel, installed.read_bytes())
         # Lambda runs code as another user: directories 755, files 644 (755 if executable), whatever the umask.
         scratch.chmod(0o755)
     return target

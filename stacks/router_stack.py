@@ -135,7 +135,7 @@ class RouterStack(Stack):
             if settings.prompt_router is not None
             else None
         )
-        self.spend = SpendTable(self, "Spend", stage=settings.stage)
+        self.spend = SpendTable(self, "Spend")
         self.label_loop = LabelLoop(
             self,
             "LabelLoop",
@@ -192,12 +192,14 @@ class RouterStack(Stack):
         self.flags.grant_read(self.router_function)
         self.spend.grant_router(self.router_function)
         self.label_loop.grant_send(self.router_function)
-        self.model_access = ModelInvokePolicy(self, "ModelAccess", role=self.router_function.role, config=config)
+        router_role = self.router_function.role
+        assert router_role is not None
+        self.model_access = ModelInvokePolicy(self, "ModelAccess", role=router_role, config=config)
         # The API must not reach a function whose Bedrock policies do not exist yet.
         for policy in self.model_access.policies:
             self.router_function.node.add_dependency(policy)
         if self.prompt_router is not None:
-            self.router_function.node.add_dependency(self.prompt_router.grant_invoke(self.router_function.role))
+            self.router_function.node.add_dependency(self.prompt_router.grant_invoke(router_role))
 
         self.api = RouterApi(
             self,
@@ -259,8 +261,10 @@ class RouterStack(Stack):
         # The controller writes flags versions: it must be gone before the cleanup runs on delete.
         # ... and so must its role and policies: an invocation still running would otherwise keep the right to
         # create flags versions while the cleanup lists them.
+        controller_role = self.failover_controller.function.role
+        assert controller_role is not None
         self.cleanup.keep_alive_until_cleaned(
-            self.failover_controller.function, self.failover_controller.function.role, self.failover_controller.policy
+            self.failover_controller.function, controller_role, self.failover_controller.policy
         )
         # So does the scorer trainer, which proposes (creates) hosted versions of the routing profile.
         self.cleanup.keep_alive_until_cleaned(*self.label_loop.writers)

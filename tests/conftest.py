@@ -1,12 +1,24 @@
-"""Shared fixtures for the router's handler and end-to-end tests.
+"""Shared fixtures for the router's handler and end-to-end tests, and how the suite runs.
 
 Everything here is generic (no test-module prefixes) and opt-in, except one autouse
 fixture that makes every test offline: fake AWS credentials.
+
+How the suite runs (`make test`, `make test-fast`):
+- In parallel with pytest-xdist (`-n 2 --dist loadgroup`, see the Makefile). Tests that share an expensive
+  fixture stay on one worker: the infrastructure tests (`infra`: each app is synthesized once per session) and
+  each end-to-end module (its module-scoped server or label-loop run).
+- `slow` marks a test that takes seconds on its own. `make test` and `make test-fast` run them, first, so the
+  workers end together; `pytest -m "not slow"` leaves them out while you iterate.
+- Hypothesis profiles: `dev` (the default: a new random draw each run, failures saved in .hypothesis/ and
+  replayed first) and `ci` (`.ci/run` sets HYPOTHESIS_PROFILE=ci: the same draw on every run, no example
+  database, and a reproduction blob with any failure). Neither has a deadline: on a shared two-core machine an
+  example's time says nothing. A test's own `@settings` (max_examples, health checks) wins over the profile.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import sys
@@ -16,13 +28,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
 
 # Read at import time by Powertools' Tracer and by router.observability, so set before anything imports them.
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path)
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
+        if tier == "infra":
+            item.add_marker(pytest.mark.xdist_group("infra"))
+        elif tier == "e2e":
+            item.add_marker(pytest.mark.xdist_group(f"e2e-{path.stem}"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow ones first
+
 
 # Handler tests pin their own configuration (the shape of config/routing.json when they were written) so that
 # tuning the bundled file does not change what they assert. The e2e tests use the bundled file itself.
@@ -86,6 +117,20 @@ OFFLINE_ENV = {
 }
 
 
+@functools.cache
+def _aws_session():
+    import boto3
+
+    return boto3.session.Session(region_name="us-east-1")
+
+
+def aws_client(service: str):
+    """A boto3 client from one session for the whole run. mock_aws() resets boto3's default session, so each
+    boto3.client() under it would load the service's models from disk again (about 0.2 s a client); moto
+    intercepts these clients all the same, and each mock_aws() still starts from empty backends."""
+    return _aws_session().client(service)
+
+
 @pytest.fixture(autouse=True)
 def offline_aws(monkeypatch):
     """Fake credentials so no test can use real ones, and the Powertools settings the router expects."""
@@ -95,67 +140,7 @@ def offline_aws(monkeypatch):
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
 
 
-# --- API Gateway events and the Lambda context -------------------------------------------------
-
-
-def build_event(
-    method: str,
-    path: str,
-    body=None,
-    *,
-    api_key_id: str | None = "test-key-id",
-    headers: dict[str, str] | None = None,
-    is_base64: bool = False,
-) -> dict:
-    """An API Gateway REST (v1) proxy event, shaped like the ones API Gateway sends."""
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)
-    hdrs = {
-        "Content-Type": "application/json",
-        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
-        "User-Agent": "pytest",
-        "X-Forwarded-Proto": "https",
-        **(headers or {}),
-    }
-    request_id = str(uuid.uuid4())
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": hdrs,
-        "multiValueHeaders": {k: [v] for k, v in hdrs.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "resourceId": "r1",
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/prod{path}",
-            "stage": "prod",
-            "protocol": "HTTP/1.1",
-            "requestId": request_id,
-            "requestTimeEpoch": 1_767_225_600_000,
-            "identity": {
-                "apiKeyId": api_key_id,
-                "apiKey": None,
-                "sourceIp": "203.0.113.7",
-                "userArn": None,
-                "userAgent": "pytest",
-            },
-        },
-        "body": body,
-        "isBase64Encoded": is_base64,
-    }
-
-
-@pytest.fixture
-def make_event() -> Callable[..., dict]:
-    """`make_event(method, path, body=None, api_key_id=..., headers=..., is_base64=...)`."""
-    return build_event
+# --- the Lambda context (for the handler-based Lambdas) -----------------------------------------
 
 
 class FakeLambdaContext:
@@ -172,11 +157,6 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self._remaining_ms
-
-
-@pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
 
 
 # --- a scriptable Converse client ----------------------------------------------------------------
@@ -351,12 +331,22 @@ def routing_config() -> dict:
 
 
 @pytest.fixture
-def router_service(tmp_path, fake_bedrock, routing_config):
+def web_adapter():
+    """Requests to the router's app as the Lambda Web Adapter sends them behind API Gateway (tests.web_adapter):
+    `web_adapter.post(path, body, api_key_id=..., ...)` -> httpx.Response. It serves the service `router_service`
+    built last."""
+    from tests.web_adapter import WebAdapter
+
+    adapter = WebAdapter()
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def router_service(tmp_path, fake_bedrock, routing_config, web_adapter):
     """`router_service(config=None)`: a RouterService over a config (dict or file path; default:
-    `routing_config`) and `fake_bedrock`, served by the ASGI app that `tests.adapter.lambda_handler` sends
-    API Gateway events to (as the Lambda Web Adapter does); reset afterwards."""
+    `routing_config`) and `fake_bedrock`, served by the app `web_adapter` sends to."""
     from router import wiring
-    from tests import adapter
 
     built = []
 
@@ -372,12 +362,11 @@ def router_service(tmp_path, fake_bedrock, routing_config):
             env={"AWS_REGION": "us-east-1", "ROUTER_CONFIG_FILE": str(path), **(env or {})},
             client_factory=lambda region, timeout_s: fake_bedrock,
         )
-        adapter.serve(service)
+        web_adapter.serve(service)
         built.append(service)
         return service
 
-    yield build
-    adapter.reset()
+    return build
 
 
 class _CurrentStdout:

@@ -86,7 +86,8 @@ def _csv_messages(text: str, path: str) -> Iterator[str]:
 
 def _documents(text: str, path: str) -> list:
     decoder = json.JSONDecoder()
-    out, i, n = [], 0, len(text)
+    out: list = []
+    i, n = 0, len(text)
     while True:
         while i < n and text[i].isspace():
             i += 1
@@ -94,7 +95,7 @@ def _documents(text: str, path: str) -> list:
             return out
         try:
             value, i = decoder.raw_decode(text, i)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InputError(f"{path} is not valid JSON near line {text.count(chr(10), 0, i) + 1}: {exc.msg}") from None
         out.append(value)
 
@@ -114,8 +115,9 @@ def _export_messages(documents: list, path: str) -> tuple[str, list[str | dict]]
                     if isinstance(row, list)
                     else (row if isinstance(row, dict) else {})
                 )
-                if fields.get("@message") is not None:
-                    messages.append(fields["@message"])
+                message = fields.get("@message")
+                if message is not None:
+                    messages.append(message)
         elif isinstance(doc, list):  # the console's JSON export: [{"@timestamp": ..., "@message": ...}, ...]
             kinds.add("logs-insights-json")
             for row in doc:

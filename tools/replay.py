@@ -437,8 +437,8 @@ def run(decisions: str, config_path: str, *, assume_complexity: float | None = N
     except (ConfigError, ValueError) as exc:
         raise ConfigError(f"invalid routing configuration {config_path}: {exc}") from None
     try:
-        shape, records = read_records(decisions)
-        records = list(records)
+        shape, record_iter = read_records(decisions)
+        records = list(record_iter)
     except InputError as exc:
         raise ReplayError(str(exc)) from None
     replayer = Replayer(config, assume_complexity=assume_complexity, version=config.version or "replay")

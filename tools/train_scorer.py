@@ -85,9 +85,11 @@ def run(args: argparse.Namespace) -> dict:
         except (ConfigError, ValueError) as exc:  # TrainingInputError, ProposalTooLarge are ValueErrors
             raise InputError(f"no proposal written: {exc}") from None
         write(args.out, proposal)
+        candidate = report.candidate
+        assert candidate is not None  # a proposed report always has its candidate
         result["proposal"] = {
-            "version": report.candidate["version"],
-            "scorer": report.candidate["scorer"],
+            "version": candidate["version"],
+            "scorer": candidate["scorer"],
             "file": args.out,
         }
     if args.report:

@@ -42,7 +42,7 @@ def validate(event: dict[str, Any]) -> None:
         ) from None
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> None:
+def lambda_handler(event: dict[str, Any], _context: Any) -> None:
     where = {k: event.get(k) for k in ("applicationId", "configurationProfileId", "configurationVersion")}
     try:
         validate(event)

@@ -1,4 +1,5 @@
-"""AppConfig adapter: read, write and deploy the `failover-flags` hosted configuration.
+"""AppConfig adapter: read, write and deploy the `failover-flags` hosted configuration (writes and deployments
+through the shared `aws_adapters.appconfig_writer`).
 
 The latest hosted configuration version is the source of truth (an operator's console
 edit creates a new one). Writes use `LatestVersionNumber` as an optimistic lock, and
@@ -14,12 +15,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aws_adapters.appconfig_writer import AppConfigTarget, AppConfigWriter, error_code
 from routing_engine.config import ConfigError, FailoverFlags, parse_failover_flags
 
-CONTENT_TYPE = "application/json"
 # States in which AppConfig refuses to start another deployment in the environment.
 _IN_PROGRESS = frozenset({"DEPLOYING", "BAKING", "VALIDATING", "ROLLING_BACK"})
-_DESCRIPTION_MAX = 1024
 
 
 class WriteConflict(Exception):
@@ -55,20 +55,12 @@ class LiveState:
 
 
 class AppConfigFlagStore:
-    def __init__(
-        self,
-        appconfig_client: Any,
-        *,
-        application_id: str,
-        environment_id: str,
-        profile_id: str,
-        deployment_strategy_id: str,
-    ) -> None:
+    def __init__(self, appconfig_client: Any, target: AppConfigTarget) -> None:
         self._appconfig = appconfig_client
-        self._app = application_id
-        self._env = environment_id
-        self._profile = profile_id
-        self._strategy = deployment_strategy_id
+        self._app = target.application_id
+        self._env = target.environment_id
+        self._profile = target.profile_id
+        self._writer = AppConfigWriter(appconfig_client, target)
 
     def read(self) -> FlagsSnapshot:
         version = self.latest_version()
@@ -100,19 +92,10 @@ class AppConfigFlagStore:
 
     def write(self, flags: FailoverFlags, *, based_on: int | None, description: str) -> int:
         """Create a hosted version, only if `based_on` is still the latest; return its number."""
-        kwargs: dict[str, Any] = {
-            "ApplicationId": self._app,
-            "ConfigurationProfileId": self._profile,
-            "Content": encode_flags(flags),
-            "ContentType": CONTENT_TYPE,
-            "Description": _header_safe(description),
-        }
-        if based_on is not None:
-            kwargs["LatestVersionNumber"] = based_on
         try:
-            response = self._appconfig.create_hosted_configuration_version(**kwargs)
+            return self._writer.create_version(encode_flags(flags), description=description, latest_version=based_on)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code == "ConflictException":
                 raise WriteConflict(f"flags changed since version {based_on}: {exc}") from exc
             # The API reference does not say which error a stale LatestVersionNumber gets;
@@ -120,7 +103,6 @@ class AppConfigFlagStore:
             if code == "BadRequestException" and self.latest_version() != based_on:
                 raise WriteConflict(f"flags changed since version {based_on}: {exc}") from exc
             raise
-        return int(response["VersionNumber"])
 
     def live_state(self) -> LiveState:
         # ListDeployments returns the newest first; the first page is enough to see
@@ -142,19 +124,11 @@ class AppConfigFlagStore:
     def deploy(self, version: int, *, description: str) -> int:
         """Start deploying `version` to the flags environment; return the deployment number."""
         try:
-            response = self._appconfig.start_deployment(
-                ApplicationId=self._app,
-                EnvironmentId=self._env,
-                DeploymentStrategyId=self._strategy,
-                ConfigurationProfileId=self._profile,
-                ConfigurationVersion=str(version),
-                Description=_header_safe(description),
-            )
+            return self._writer.start_deployment(version, description=description)
         except ClientError as exc:
-            if _code(exc) == "ConflictException":
+            if error_code(exc) == "ConflictException":
                 raise WriteConflict(f"a deployment is in progress in the flags environment: {exc}") from exc
             raise
-        return int(response["DeploymentNumber"])
 
 
 def encode_flags(flags: FailoverFlags) -> bytes:
@@ -167,12 +141,3 @@ def _version(item: dict[str, Any]) -> int | None:
         return int(item.get("ConfigurationVersion", ""))
     except ValueError:
         return None
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def _header_safe(text: str) -> str:
-    # Description travels in an HTTP header: ASCII only.
-    return text.encode("ascii", "replace").decode()[:_DESCRIPTION_MAX]

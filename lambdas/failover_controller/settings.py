@@ -1,10 +1,21 @@
-"""The controller's environment variables, validated once at cold start."""
+"""The controller's environment variables, validated once at cold start.
+
+The names are constants here and `stacks/constructs/failover_controller.py` sets the function's environment with
+them, so the stack and the code cannot drift apart. This module imports nothing but the standard library: the CDK
+app imports it.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+APPCONFIG_APPLICATION_ID = "APPCONFIG_APPLICATION_ID"
+APPCONFIG_FLAGS_ENVIRONMENT_ID = "APPCONFIG_FLAGS_ENVIRONMENT_ID"  # the environment that serves only the flags
+APPCONFIG_FLAGS_PROFILE_ID = "APPCONFIG_FLAGS_PROFILE_ID"  # the `failover-flags` profile
+APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID = "APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID"  # all at once, no bake
+ALARM_NAME_PREFIX = "ALARM_NAME_PREFIX"  # the per-model alarms' name prefix, `model-router-<stage>-model-`
 
 # AppConfig ids are short lowercase strings; a name or an ARN here is a wiring mistake.
 _ID = re.compile(r"^[a-z0-9]{4,7}$")
@@ -39,12 +50,12 @@ class ControllerSettings:
                 problems.append(f"{name}={value!r} is not {hint}")
             return value
 
-        application_id = required("APPCONFIG_APPLICATION", _ID, "an AppConfig application id")
-        environment_id = required("FLAGS_ENVIRONMENT", _ID, "an AppConfig environment id")
-        profile_id = required("FLAGS_PROFILE", _ID, "an AppConfig configuration profile id")
-        strategy_id = required("FLAGS_DEPLOYMENT_STRATEGY", _STRATEGY, "an AppConfig deployment strategy id")
+        application_id = required(APPCONFIG_APPLICATION_ID, _ID, "an AppConfig application id")
+        environment_id = required(APPCONFIG_FLAGS_ENVIRONMENT_ID, _ID, "an AppConfig environment id")
+        profile_id = required(APPCONFIG_FLAGS_PROFILE_ID, _ID, "an AppConfig configuration profile id")
+        strategy_id = required(APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID, _STRATEGY, "an AppConfig deployment strategy id")
         alarm_prefix = required(
-            "ALARM_NAME_PREFIX", _ALARM_PREFIX, "an alarm name prefix ending with '-' (model-router-<stage>-model-)"
+            ALARM_NAME_PREFIX, _ALARM_PREFIX, "an alarm name prefix ending with '-' (model-router-<stage>-model-)"
         )
         if problems:
             raise SettingsError("invalid failover controller settings: " + "; ".join(problems))

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from aws_adapters.appconfig_writer import AppConfigTarget
 from failover_controller.alarm_source import CloudWatchAlarmSource
 from failover_controller.controller import FailoverController
 from failover_controller.flag_store import AppConfigFlagStore
@@ -38,10 +39,9 @@ def build_controller(
         CloudWatchAlarmSource(cloudwatch_client),
         AppConfigFlagStore(
             appconfig_client,
-            application_id=settings.application_id,
-            environment_id=settings.environment_id,
-            profile_id=settings.profile_id,
-            deployment_strategy_id=settings.deployment_strategy_id,
+            AppConfigTarget(
+                settings.application_id, settings.environment_id, settings.profile_id, settings.deployment_strategy_id
+            ),
         ),
         logger=logger,
         metrics=metrics,

@@ -6,19 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from labeller.labelling import Converse, ModelRejected
+from labeller.settings import CALL_ATTEMPTS, CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, LabellerSettings, region_from_env
 from labeller.store import LabelStore, dynamodb_client
 from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
-
-# One model call: a read timeout per attempt, and attempts with standard retries (a throttled call may as well
-# wait and try again). A sample makes three calls one after another; the function's timeout (stacks/constructs/
-# label_loop.py) is WORST_SAMPLE_S plus a margin, so Lambda never kills a sample mid-way (its spend unrecorded).
-CALL_TIMEOUT_S = 100.0
-CONNECT_TIMEOUT_S = 5.0
-CALL_ATTEMPTS = 2
-MAX_BACKOFF_S = 20.0  # botocore's standard retry mode caps its back-off at 20 s
-WORST_CALL_S = CALL_ATTEMPTS * (CONNECT_TIMEOUT_S + CALL_TIMEOUT_S) + MAX_BACKOFF_S
-WORST_SAMPLE_S = 3 * WORST_CALL_S
-
 
 # Errors that no retry clears: the request is invalid for the model (ValidationException: too long for its
 # context, say), the labeller may not call it (AccessDeniedException: a judge added to the catalog after the
@@ -96,13 +86,10 @@ def bedrock_client_factory(default_region: str | None = None) -> Callable[[str |
 
 
 def store_from_env(env: dict, client=None) -> LabelStore:
-    table = env.get("LABELS_TABLE_NAME")
-    if not table:
-        raise RuntimeError("environment variable LABELS_TABLE_NAME is required (set by the CDK stack)")
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    return LabelStore(table, client if client is not None else dynamodb_client(region))
+    settings = LabellerSettings.from_env(env)
+    return LabelStore(settings.table_name, client if client is not None else dynamodb_client(settings.region))
 
 
 def converse_from_env(env: dict, client_factory=None) -> Converse:
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    region = region_from_env(env)
     return bedrock_converse(BedrockConverse(client_factory or bedrock_client_factory(region)), default_region=region)

@@ -7,7 +7,8 @@
   operator reviews and deploys it, or it is deployed by `deploy()` for routes that opted in to auto_deploy).
 - `deploy()` starts a deployment with the stack's gradual strategy; the environment's alarm monitor rolls it back.
 
-Clients are injected (boto3's `appconfigdata` and `appconfig`).
+Clients are injected (boto3's `appconfigdata` and `appconfig`); writes go through the shared
+`aws_adapters.appconfig_writer`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-CONTENT_TYPE = "application/json"
-DESCRIPTION_MAX = 1024  # CreateHostedConfigurationVersion / StartDeployment Description
-VERSION_LABEL_MAX = 64
+from aws_adapters.appconfig_writer import AppConfigTarget, AppConfigWriter, error_code
+
 # The smallest interval StartConfigurationSession accepts: the trainer reads once per run.
 _POLL_INTERVAL_S = 15
 
@@ -35,22 +35,12 @@ class DeployedConfig:
 
 
 class AppConfigRoutingStore:
-    def __init__(
-        self,
-        *,
-        data_client: Any,
-        control_client: Any,
-        application_id: str,
-        environment_id: str,
-        profile_id: str,
-        deployment_strategy_id: str,
-    ) -> None:
+    def __init__(self, *, data_client: Any, control_client: Any, target: AppConfigTarget) -> None:
         self._data = data_client
-        self._control = control_client
-        self._app = application_id
-        self._env = environment_id
-        self._profile = profile_id
-        self._strategy = deployment_strategy_id
+        self._app = target.application_id
+        self._env = target.environment_id
+        self._profile = target.profile_id
+        self._writer = AppConfigWriter(control_client, target)
 
     def read_deployed(self) -> DeployedConfig:
         session = self._data.start_configuration_session(
@@ -68,42 +58,17 @@ class AppConfigRoutingStore:
 
     def propose(self, content: bytes, *, description: str, label: str | None = None) -> int:
         """Create a hosted configuration version; return its number."""
-        kwargs: dict[str, Any] = {
-            "ApplicationId": self._app,
-            "ConfigurationProfileId": self._profile,
-            "Content": content,
-            "ContentType": CONTENT_TYPE,
-            "Description": header_safe(description, DESCRIPTION_MAX),
-        }
-        if label:
-            safe = header_safe(label, VERSION_LABEL_MAX)
-            if not safe.isdigit():  # AppConfig requires a non-numeric character in a label
-                kwargs["VersionLabel"] = safe
-        response = self._control.create_hosted_configuration_version(**kwargs)
-        return int(response["VersionNumber"])
+        return self._writer.create_version(content, description=description, label=label)
 
     def deploy(self, version: int, *, description: str) -> int:
         """Deploy a hosted version with the gradual strategy; return the deployment number."""
         try:
-            response = self._control.start_deployment(
-                ApplicationId=self._app,
-                EnvironmentId=self._env,
-                DeploymentStrategyId=self._strategy,
-                ConfigurationProfileId=self._profile,
-                ConfigurationVersion=str(version),
-                Description=header_safe(description, DESCRIPTION_MAX),
-            )
+            return self._writer.start_deployment(version, description=description)
         except ClientError as exc:
             # ConflictException: another deployment is in progress in the environment (one at a time).
             # BadRequestException: e.g. the profile's validator refused the version (validators run at
             # StartDeployment). Either way the proposal stays, for review, and the run goes on.
-            code = exc.response.get("Error", {}).get("Code")
+            code = error_code(exc)
             if code == "ConflictException":
                 raise DeploymentRefused(f"a deployment is already in progress in the environment: {exc}") from exc
             raise DeploymentRefused(f"StartDeployment refused it ({code}): {exc}") from exc
-        return int(response["DeploymentNumber"])
-
-
-def header_safe(text: str, limit: int) -> str:
-    """Descriptions and labels travel in HTTP headers: ASCII only, within AppConfig's length limit."""
-    return text.encode("ascii", "replace").decode()[:limit]

@@ -1,7 +1,6 @@
 """Lambda entry point of the scorer trainer: a daily schedule (EventBridge) lands here; the event is not read.
 
-Environment (set by the stack): LABELS_TABLE_NAME, APPCONFIG_APPLICATION_ID, APPCONFIG_ENVIRONMENT_ID,
-APPCONFIG_PROFILE_ID (the routing profile), APPCONFIG_DEPLOYMENT_STRATEGY_ID (the gradual strategy).
+Environment (set by the stack): see scorer_trainer.settings.
 Metric ScorerTrainingRuns by {service, Route, Outcome}: one per labelled route per run.
 `job` is built on the first invocation; tests assign their own.
 """
@@ -16,17 +15,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from scorer_trainer.job import TrainerJob
+from scorer_trainer.settings import TrainerSettings
 
 logger = Logger()
 metrics = Metrics()
-
-REQUIRED_ENV = (
-    "LABELS_TABLE_NAME",
-    "APPCONFIG_APPLICATION_ID",
-    "APPCONFIG_ENVIRONMENT_ID",
-    "APPCONFIG_PROFILE_ID",
-    "APPCONFIG_DEPLOYMENT_STRATEGY_ID",
-)
 
 job: TrainerJob | None = None
 
@@ -47,12 +39,11 @@ def count_run(route: str, outcome: str) -> None:
 def build_job(
     environ: Mapping[str, str], *, data_client: Any = None, control_client: Any = None, dynamodb_client: Any = None
 ) -> TrainerJob:
-    missing = [name for name in REQUIRED_ENV if not environ.get(name)]
-    if missing:
-        raise RuntimeError(f"environment variables {', '.join(missing)} are required (set by the CDK stack)")
+    settings = TrainerSettings.from_env(environ)
     import boto3
     from botocore.config import Config
 
+    from aws_adapters.appconfig_writer import AppConfigTarget
     from labeller.store import LabelStore
     from scorer_trainer.appconfig_store import AppConfigRoutingStore
 
@@ -60,12 +51,11 @@ def build_job(
     store = AppConfigRoutingStore(
         data_client=data_client or boto3.client("appconfigdata", config=config),
         control_client=control_client or boto3.client("appconfig", config=config),
-        application_id=environ["APPCONFIG_APPLICATION_ID"],
-        environment_id=environ["APPCONFIG_ENVIRONMENT_ID"],
-        profile_id=environ["APPCONFIG_PROFILE_ID"],
-        deployment_strategy_id=environ["APPCONFIG_DEPLOYMENT_STRATEGY_ID"],
+        target=AppConfigTarget(
+            settings.application_id, settings.environment_id, settings.profile_id, settings.deployment_strategy_id
+        ),
     )
-    labels = LabelStore(environ["LABELS_TABLE_NAME"], dynamodb_client or boto3.client("dynamodb", config=config))
+    labels = LabelStore(settings.labels_table_name, dynamodb_client or boto3.client("dynamodb", config=config))
     return TrainerJob(store, labels, on_outcome=count_run, logger=logger)
 
 
@@ -78,8 +68,8 @@ def get_job() -> TrainerJob:
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = get_job().run()
+def lambda_handler(_event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    result = get_job().run()  # the schedule's event says nothing the job needs
     return {
         "routes": {route: item["outcome"] for route, item in result["routes"].items()},
         "proposals": result["proposals"],

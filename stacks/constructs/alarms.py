@@ -90,6 +90,18 @@ def model_metric(name: str, model: str, statistic: str, period: Duration) -> cw.
     )
 
 
+def store_metric(name: str, store: str, period: Duration, label: str | None = None) -> cw.Metric:
+    """A fleet-wide count the router writes by {service, Store} (configuration stores, the spend table)."""
+    return cw.Metric(
+        namespace=ROUTER_NAMESPACE,
+        metric_name=name,
+        statistic="Sum",
+        period=period,
+        dimensions_map={"service": ROUTER_SERVICE, "Store": store},
+        label=label,
+    )
+
+
 def bedrock_metric(name: str, model_id: str, period: Duration) -> cw.Metric:
     return cw.Metric(
         namespace=BEDROCK_NAMESPACE,
@@ -164,7 +176,7 @@ class RouterAlarms(Construct):
         self.routing_config_rejected = self._alarm(
             "RoutingConfigRejected",
             "routing-config-rejected",
-            self._store_metric("ConfigRejected", "routing"),
+            store_metric("ConfigRejected", "routing", self.period),
             1,
             "Routers rejected the routing configuration AppConfig served (they keep their last good one)",
             evaluation_periods=1,
@@ -185,7 +197,7 @@ class RouterAlarms(Construct):
         self.spend_store_errors = self._alarm(
             "SpendStoreErrors",
             "spend-store-errors",
-            self._store_metric("SpendStoreErrors", "spend"),
+            store_metric("SpendStoreErrors", "spend", self.period),
             1,
             "The router could not read or record spend in the DynamoDB spend table: budgets are not enforced "
             "(requests are served, fail open) until it recovers",
@@ -197,20 +209,6 @@ class RouterAlarms(Construct):
             self.routing_config_rejected,
             self.spend_store_errors,
         ]
-
-    def _store_metric(self, name: str, store: str) -> cw.Metric:
-        """A fleet-wide count the router writes by {service, Store} (configuration stores, the spend table)."""
-        return cw.Metric(
-            namespace=ROUTER_NAMESPACE,
-            metric_name=name,
-            statistic="Sum",
-            period=self.period,
-            dimensions_map={"service": ROUTER_SERVICE, "Store": store},
-        )
-
-    @property
-    def health_arn(self) -> str:
-        return alarm_arn(self, self.health_name)
 
     def _alarm(
         self,

@@ -72,6 +72,8 @@ class HostedVersionsCleanup(Construct):
             log_retention_days=log_retention_days,
             tracing=False,
         )
+        role = self.function.role
+        assert role is not None
         app_arn = appconfig_arn(self, f"application/{application.application_id}")
         profile_arns = [f"{app_arn}/configurationprofile/{p.configuration_profile_id}" for p in profiles]
         version_arns = [f"{arn}/hostedconfigurationversion/*" for arn in profile_arns]
@@ -88,7 +90,7 @@ class HostedVersionsCleanup(Construct):
                     sid="ReadOwnStackStatus", actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]
                 ),
             ],
-            roles=[self.function.role],
+            roles=[role],
         )
         self.resources: list[CustomResource] = []
         for profile in profiles:

@@ -20,7 +20,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from routing_engine.config import RoutingConfig
-from stacks.constructs.alarms import ROUTER_NAMESPACE, ROUTER_SERVICE, model_metric
+from stacks.constructs.alarms import ROUTER_NAMESPACE, ROUTER_SERVICE, model_metric, store_metric
 from stacks.constructs.label_loop import LabelLoop
 
 WIDTH = 24
@@ -76,9 +76,9 @@ def label_loop_widgets(
     """Rows of the label loop: samples, labels, judged win rates, spend against the budget, training, scorers."""
     p, day = period, Duration.days(1)
     budgets = [
-        cw.HorizontalAnnotation(value=route.labelling.daily_budget_usd, label=f"{name} daily budget")
+        cw.HorizontalAnnotation(value=labelling.daily_budget_usd, label=f"{name} daily budget")
         for name, route in sorted(config.routes.items())
-        if getattr(route, "labelling", None) is not None
+        if (labelling := getattr(route, "labelling", None)) is not None
     ]
     rows: list[list[cw.IWidget]] = [
         [
@@ -321,18 +321,12 @@ class RouterDashboard(Construct):
             ),
         )
         shadow_routes = [r for r, spec in sorted(config.routes.items()) if spec.mode == "shadow"]
-        store_metric = dict(namespace=ROUTER_NAMESPACE, statistic="Sum", period=p)
         d.add_widgets(
             cw.GraphWidget(
                 title="Configuration rejected / fetch failed (router kept its last good one)",
                 width=12,
                 left=[
-                    cw.Metric(
-                        metric_name=name,
-                        dimensions_map={"service": ROUTER_SERVICE, "Store": store},
-                        label=f"{name} {store}",
-                        **store_metric,
-                    )
+                    store_metric(name, store, p, label=f"{name} {store}")
                     for name in ("ConfigRejected", "ConfigFetchFailed")
                     for store in ("routing", "failover-flags")
                 ],
@@ -377,14 +371,7 @@ class RouterDashboard(Construct):
                     )
                     for name in ("BudgetRejected", "BudgetSoftLimited")
                 ],
-                right=[
-                    cw.Metric(
-                        metric_name="SpendStoreErrors",
-                        label="SpendStoreErrors",
-                        dimensions_map={"service": ROUTER_SERVICE, "Store": "spend"},
-                        **store_metric,
-                    )
-                ],
+                right=[store_metric("SpendStoreErrors", "spend", p, label="SpendStoreErrors")],
             ),
             *(
                 [

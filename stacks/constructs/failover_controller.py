@@ -30,6 +30,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from failover_controller import settings as controller_env
 from stacks.constructs.alarms import ROUTER_NAMESPACE, alarm_prefix, model_alarm_prefix
 from stacks.constructs.failover_flags import FailoverFlagsStore
 from stacks.constructs.lambda_factory import create_python_function
@@ -76,11 +77,11 @@ class FailoverController(Construct):
             layers=[powertools_layer],
             reserved_concurrency=reserved_concurrency,
             environment={
-                "APPCONFIG_APPLICATION": flags.application.application_id,
-                "FLAGS_ENVIRONMENT": flags.environment_id,
-                "FLAGS_PROFILE": flags.profile_id,
-                "FLAGS_DEPLOYMENT_STRATEGY": flags.strategy_id,
-                "ALARM_NAME_PREFIX": model_alarm_prefix(stage),
+                controller_env.APPCONFIG_APPLICATION_ID: flags.application.application_id,
+                controller_env.APPCONFIG_FLAGS_ENVIRONMENT_ID: flags.environment_id,
+                controller_env.APPCONFIG_FLAGS_PROFILE_ID: flags.profile_id,
+                controller_env.APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID: flags.strategy_id,
+                controller_env.ALARM_NAME_PREFIX: model_alarm_prefix(stage),
             },
         )
         self.function.configure_async_invoke(
@@ -122,9 +123,15 @@ class FailoverController(Construct):
             targets=[targets.LambdaFunction(self.function, retry_attempts=0)],  # the next tick is the retry
         )
 
-        controller_metric = dict(
-            namespace=ROUTER_NAMESPACE, dimensions_map={"service": SERVICE_NAME}, statistic="Sum", period=alarm_period
-        )
+        def controller_metric(name: str) -> cw.Metric:
+            return cw.Metric(
+                namespace=ROUTER_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=alarm_period,
+            )
+
         self.failure_alarm = cw.Alarm(
             self,
             "ReconcileFailures",
@@ -134,8 +141,8 @@ class FailoverController(Construct):
             metric=cw.MathExpression(
                 expression="FILL(failures, 0) + FILL(invalid, 0)",
                 using_metrics={
-                    "failures": cw.Metric(metric_name="ReconcileFailures", **controller_metric),
-                    "invalid": cw.Metric(metric_name="FlagsDocumentInvalid", **controller_metric),
+                    "failures": controller_metric("ReconcileFailures"),
+                    "invalid": controller_metric("FlagsDocumentInvalid"),
                 },
                 label="Reconcile failures",
                 period=alarm_period,

@@ -30,7 +30,7 @@ from stacks.constructs.routing_config_store import (
 )
 
 PROFILE_NAME = "failover-flags"
-INITIAL_FLAGS = {"models": {}}
+INITIAL_FLAGS: dict[str, dict] = {"models": {}}
 
 
 class FailoverFlagsStore(Construct):

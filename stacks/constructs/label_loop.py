@@ -53,8 +53,9 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from labeller.wiring import WORST_SAMPLE_S
+from labeller import settings as labeller_env
 from routing_engine.config import RoutingConfig
+from scorer_trainer import settings as trainer_env
 from stacks.constructs.alarms import alarm_prefix
 from stacks.constructs.lambda_factory import create_python_function
 from stacks.constructs.model_access import CONVERSE_ACTIONS, ModelInvokePolicy, nag_resource
@@ -75,7 +76,7 @@ SQS_MAX_MESSAGE_BYTES = 1_048_576
 # One sample per invocation: the other model's answer and two verdicts, each call bounded by the labeller's own
 # timeout and attempts (WORST_SAMPLE_S), plus a minute for the store. Concurrency (not the batch) sets the rate.
 BATCH_SIZE = 1
-LABELLER_TIMEOUT = Duration.seconds(int(WORST_SAMPLE_S) + 60)
+LABELLER_TIMEOUT = Duration.seconds(int(labeller_env.WORST_SAMPLE_S) + 60)
 LABELLER_MEMORY_MB = 512
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6 x the function timeout
 # Then the dead-letter queue: at least 5, as the Lambda developer guide advises for SQS event sources (fewer can
@@ -169,7 +170,7 @@ class LabelLoop(Construct):
             timeout=LABELLER_TIMEOUT,
             log_retention_days=log_retention_days,
             layers=[powertools_layer],
-            environment={"LABELS_TABLE_NAME": self.table.table_name},
+            environment={labeller_env.LABELS_TABLE_NAME: self.table.table_name},
         )
         self.event_source = event_sources.SqsEventSource(
             self.queue,
@@ -213,11 +214,11 @@ class LabelLoop(Construct):
             log_retention_days=log_retention_days,
             layers=[powertools_layer],
             environment={
-                "LABELS_TABLE_NAME": self.table.table_name,
-                "APPCONFIG_APPLICATION_ID": config_store.application_id,
-                "APPCONFIG_ENVIRONMENT_ID": config_store.environment_id,
-                "APPCONFIG_PROFILE_ID": config_store.profile_id,
-                "APPCONFIG_DEPLOYMENT_STRATEGY_ID": config_store.deployment_strategy.deployment_strategy_id,
+                trainer_env.LABELS_TABLE_NAME: self.table.table_name,
+                trainer_env.APPCONFIG_APPLICATION_ID: config_store.application_id,
+                trainer_env.APPCONFIG_ENVIRONMENT_ID: config_store.environment_id,
+                trainer_env.APPCONFIG_PROFILE_ID: config_store.profile_id,
+                trainer_env.APPCONFIG_DEPLOYMENT_STRATEGY_ID: config_store.deployment_strategy.deployment_strategy_id,
             },
         )
         self.trainer.configure_async_invoke(retry_attempts=TRAINER_RETRY_ATTEMPTS, max_event_age=Duration.hours(1))

@@ -40,7 +40,7 @@ class PromptRouter(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, context: PromptRouterContext, stage: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        tokens = dict(region=stack.region, account=stack.account, partition=stack.partition)
+        tokens = {"region": stack.region, "account": stack.account, "partition": stack.partition}
         self.resource: bedrock.CfnIntelligentPromptRouter | None = None
         if context.definition is not None:
             definition = context.definition

@@ -101,15 +101,15 @@ class RoutingConfigStore(Construct):
             description=f"Routing configuration served to the {stage} router",
             monitors=monitors,
         )
-        strategy_kwargs = dict(
+        rollout_kind = (
+            appconfig.RolloutStrategy.exponential
+            if rollout.growth_type == "EXPONENTIAL"
+            else appconfig.RolloutStrategy.linear
+        )
+        rollout_strategy = rollout_kind(
             deployment_duration=Duration.minutes(rollout.duration_minutes),
             growth_factor=rollout.growth_factor,
             final_bake_time=Duration.minutes(rollout.final_bake_minutes),
-        )
-        rollout_strategy = (
-            appconfig.RolloutStrategy.exponential(**strategy_kwargs)
-            if rollout.growth_type == "EXPONENTIAL"
-            else appconfig.RolloutStrategy.linear(**strategy_kwargs)
         )
         self.deployment_strategy = appconfig.DeploymentStrategy(
             self,

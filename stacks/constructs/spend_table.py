@@ -38,7 +38,7 @@ def expiring_table(scope: Construct, construct_id: str, *, sort_key: bool = Fals
 
 
 class SpendTable(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.table = expiring_table(self, "Table")
 

@@ -69,7 +69,7 @@ async def one_exchange(client: httpx.AsyncClient, i: int) -> str:
     return resp.json()["output"]["content"]
 
 
-@pytest.mark.parametrize("connections", [32, 128])
+@pytest.mark.parametrize("connections", [32, pytest.param(128, marks=pytest.mark.slow)])
 def test_concurrent_keep_alive_connections_all_get_answers(instant_server, connections):
     # Given a client allowed `connections` connections at once, each used for a few requests in a row
     async def worker(client: httpx.AsyncClient, w: int) -> list:
@@ -140,6 +140,7 @@ def parse_reply(reply: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, payload
 
 
+@pytest.mark.slow
 def test_health_answers_while_64_slow_requests_are_in_flight(realistic_server):
     # Given a server with realistic simulated latency, and 64 slow requests written to it in full (each on its own
     # connection, so "sent" means its bytes are with the server)

@@ -44,14 +44,14 @@ def call(server):
     """`call(**kwargs)`: litellm.completion against the local server's faq route."""
 
     def complete(**kwargs):
-        params = dict(
-            model="openai/faq",
-            api_base=f"{server.base_url}/v1",
-            api_key="local",
-            messages=MESSAGES,
-            timeout=20,
-            num_retries=0,
-        )
+        params = {
+            "model": "openai/faq",
+            "api_base": f"{server.base_url}/v1",
+            "api_key": "local",
+            "messages": MESSAGES,
+            "timeout": 20,
+            "num_retries": 0,
+        }
         params.update(kwargs)
         return litellm.completion(**params)
 

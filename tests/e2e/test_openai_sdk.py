@@ -325,12 +325,12 @@ def test_tool_choice_required_forces_a_call(client):
 
 def test_tool_choice_naming_a_function_calls_that_function(client):
     # When the prompt names get_weather but tool_choice names get_time, whole and streamed
-    kwargs = dict(
-        model="faq",
-        messages=ask(WEATHER_PROMPT),
-        tools=TOOLS,
-        tool_choice={"type": "function", "function": {"name": "get_time"}},
-    )
+    kwargs = {
+        "model": "faq",
+        "messages": ask(WEATHER_PROMPT),
+        "tools": TOOLS,
+        "tool_choice": {"type": "function", "function": {"name": "get_time"}},
+    }
     whole = client.chat.completions.create(**kwargs)
     streamed = collect(client.chat.completions.create(**kwargs, stream=True))
     # Then the named function is called
@@ -356,9 +356,11 @@ def test_tool_choice_none_answers_in_text(client):
 
 def test_json_object_mode_answers_with_a_json_object(client):
     # When the caller asks for JSON mode, whole and streamed
-    kwargs = dict(
-        model="faq", messages=ask("Give me a JSON object describing a cat"), response_format={"type": "json_object"}
-    )
+    kwargs = {
+        "model": "faq",
+        "messages": ask("Give me a JSON object describing a cat"),
+        "response_format": {"type": "json_object"},
+    }
     whole = client.chat.completions.create(**kwargs)
     streamed = collect(client.chat.completions.create(**kwargs, stream=True))
     # Then the content is a JSON object, the turn ends normally, and no tool call leaks out
@@ -372,14 +374,14 @@ def test_json_object_mode_answers_with_a_json_object(client):
 
 def test_json_schema_answers_validate_against_the_schema(client):
     # When the caller asks for a strict JSON schema, whole and streamed
-    kwargs = dict(
-        model="faq",
-        messages=ask("Make up a person, name=Ada"),
-        response_format={
+    kwargs = {
+        "model": "faq",
+        "messages": ask("Make up a person, name=Ada"),
+        "response_format": {
             "type": "json_schema",
             "json_schema": {"name": "person", "schema": PERSON_SCHEMA, "strict": True},
         },
-    )
+    }
     whole = client.chat.completions.create(**kwargs)
     streamed = collect(client.chat.completions.create(**kwargs, stream=True))
     # Then the content parses as JSON and validates against the schema, in both

@@ -18,7 +18,6 @@ from botocore.stub import Stubber
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, appconfig_fetcher, file_fetcher
 from router.wiring import build_engine
 from routing_engine.config import content_version
-from tests.adapter import lambda_handler
 
 APP, ENV, PROFILE = "model-router", "prod", "routing"
 
@@ -205,16 +204,16 @@ def test_without_appconfig_or_a_bundled_copy_the_store_raises_config_unavailable
     assert [e.kind for e in events] == ["fetch_failed"]
 
 
-def test_a_router_with_no_configuration_answers_a_json_503(router_service, tmp_path, make_event, lambda_context):
+def test_a_router_with_no_configuration_answers_a_json_503(router_service, tmp_path, web_adapter):
     # Given the router's only configuration file is invalid (no fallback locally)
     path = tmp_path / "routing.json"
     path.write_text("{ not json")
     router_service(path)
     # When a request arrives
-    result = lambda_handler(make_event("POST", "/v1/route", {"prompt": "hi"}), lambda_context)
+    result = web_adapter.request("POST", "/v1/route", {"prompt": "hi"})
     # Then the caller gets a JSON 503 saying so, not a stack trace
-    assert result["statusCode"] == 503
-    body = json.loads(result["body"])
+    assert result.status_code == 503
+    body = result.json()
     assert body["error"]["code"] == "config_unavailable"
     assert "routing" in body["error"]["message"]
 
@@ -299,7 +298,7 @@ def test_any_failure_building_a_new_document_keeps_the_last_good_one():
     documents = [b'{"n": 1}', b'{"n": 2}']
     events = []
 
-    def build(raw, version):
+    def build(raw, _version):
         if raw == b'{"n": 2}':
             raise RuntimeError("cannot build this one")
         return raw

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
 from config_validator.handler import InvalidRoutingConfiguration, lambda_handler
-from stacks.settings import REPO_ROOT
 
-ROUTING_FILE = REPO_ROOT / "config" / "routing.json"
+# Not stacks.settings.REPO_ROOT: importing the stacks package loads aws-cdk-lib, which needs Node.js, and this test
+# is not an infrastructure test (`make test-fast` runs it without Node).
+ROUTING_FILE = Path(__file__).resolve().parents[2] / "config" / "routing.json"
 
 
 def appconfig_event(document: bytes | str, version: str = "7") -> dict:

@@ -11,7 +11,6 @@ import pytest
 from botocore.stub import Stubber
 
 from router.adapters.bedrock import BedrockConverse
-from tests.adapter import lambda_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "config" / "routing.json"
@@ -25,13 +24,13 @@ HARD = (
 
 
 @pytest.fixture
-def route(router_service, make_event, lambda_context):
+def route(router_service, web_adapter):
     """`route(body, api_key_id=None) -> (status, body)` against the bundled configuration."""
     router_service(str(BUNDLED), env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
 
     def call(body: dict, **options):
-        result = lambda_handler(make_event("POST", "/v1/route", body, **options), lambda_context)
-        return result["statusCode"], json.loads(result["body"])
+        result = web_adapter.request("POST", "/v1/route", body, **options)
+        return result.status_code, result.json()
 
     return call
 
@@ -54,7 +53,7 @@ def test_dry_run_explains_the_decision_and_calls_no_model(route, fake_bedrock):
     }
 
 
-def test_dynamic_route_serves_its_choice_with_rule_and_reason(route, fake_bedrock):
+def test_dynamic_route_serves_its_choice_with_rule_and_reason(route):
     status, dry = route({"task": "auto", "prompt": HARD, "dry_run": True})
     status, body = route({"task": "auto", "prompt": HARD})
     assert status == 200
@@ -63,9 +62,7 @@ def test_dynamic_route_serves_its_choice_with_rule_and_reason(route, fake_bedroc
     assert body["routing"]["rule"] == dry["routing"]["rule"] and body["routing"]["reason"]
 
 
-def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(
-    router_service, make_event, lambda_context, tmp_path
-):
+def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(router_service, web_adapter):
     # Given the bundled config with its hard-question threshold just below this prompt's score
     # (the score itself is the production scorer's; its quality is tested in tests/unit)
     from routing_engine.features import Message, extract_features
@@ -78,8 +75,7 @@ def test_complexity_above_the_rule_threshold_goes_to_the_strongest_model(
     router_service(config)
 
     def dry(prompt):
-        event = make_event("POST", "/v1/route", {"task": "auto", "prompt": prompt, "dry_run": True})
-        return json.loads(lambda_handler(event, lambda_context)["body"])
+        return web_adapter.post("/v1/route", {"task": "auto", "prompt": prompt, "dry_run": True}).json()
 
     # When the hard prompt is routed, then the rule matches and the strongest model within budget is chosen
     hard = dry(HARD)
@@ -121,7 +117,7 @@ def test_request_ceiling_too_low_for_any_model_is_a_clear_422(route):
     assert all("over the ceiling" in why for why in body["error"]["details"]["filtered"].values())
 
 
-def test_risk_pattern_forces_the_designated_model(route, fake_bedrock):
+def test_risk_pattern_forces_the_designated_model(route):
     status, body = route({"task": "faq", "prompt": "My SSN is 123-45-6789, can you update my record?"})
     assert status == 200
     assert (body["routing"]["model"], body["routing"]["rule"]) == ("claude-sonnet", "risk")
@@ -133,7 +129,7 @@ def test_risk_pattern_rejects_card_numbers(route, fake_bedrock):
     assert fake_bedrock.requests == []
 
 
-def test_prompt_router_answer_is_billed_to_the_model_that_answered(router_service, make_event, lambda_context):
+def test_prompt_router_answer_is_billed_to_the_model_that_answered(router_service, web_adapter):
     # Given the easy-question rule targets the prompt router, and a Stubber-checked Converse client
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     stub = Stubber(client)
@@ -157,31 +153,29 @@ def test_prompt_router_answer_is_billed_to_the_model_that_answered(router_servic
     service = router_service(str(BUNDLED), env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
     service.invoker = BedrockConverse(lambda region, timeout: client)
     # When an easy question is routed
-    result = lambda_handler(make_event("POST", "/v1/route", {"task": "auto", "prompt": "hi"}), lambda_context)
-    body = json.loads(result["body"])
+    result = web_adapter.request("POST", "/v1/route", {"task": "auto", "prompt": "hi"})
+    body = result.json()
     # Then the response names the prompt router and the model that really answered, priced as that model
     stub.assert_no_pending_responses()
-    assert result["statusCode"] == 200, body
+    assert result.status_code == 200, body
     assert body["routing"]["prompt_router"] == "nova-router"
     assert body["routing"]["model"] == "nova-pro"
     assert body["routing"]["model_id"] == invoked
     assert body["cost"]["estimated_usd"] == pytest.approx(1000 / 1000 * 0.0008 + 100 / 1000 * 0.0032)
 
 
-def test_dynamic_route_skips_a_flagged_model(router_service, make_event, lambda_context, tmp_path, fake_bedrock):
+def test_dynamic_route_skips_a_flagged_model(router_service, web_adapter, tmp_path):
     flags = tmp_path / "flags.json"
     flags.write_text(json.dumps({"models": {"nova-lite": {"state": "down", "source": "alarm", "reason": "errors"}}}))
     router_service(str(BUNDLED), env={"ROUTER_FLAGS_FILE": str(flags)})
-    result = lambda_handler(
-        make_event("POST", "/v1/route", {"task": "auto", "prompt": "hello", "dry_run": True}), lambda_context
-    )
-    body = json.loads(result["body"])
+    result = web_adapter.request("POST", "/v1/route", {"task": "auto", "prompt": "hello", "dry_run": True})
+    body = result.json()
     assert body["routing"]["model"] != "nova-lite"
     assert body["decision"]["filtered"]["nova-lite"].startswith("failover flag down")
 
 
 def test_dry_run_on_a_shadow_route_shows_both_decisions_even_when_dynamic_cannot_choose(
-    router_service, make_event, lambda_context, tmp_path
+    router_service, web_adapter, tmp_path
 ):
     # Given every candidate of tech_support's dynamic policy flagged down
     flags = tmp_path / "flags.json"
@@ -195,11 +189,10 @@ def test_dry_run_on_a_shadow_route_shows_both_decisions_even_when_dynamic_cannot
         )
     )
     router_service(str(BUNDLED), env={"ROUTER_FLAGS_FILE": str(flags)})
-    event = make_event("POST", "/v1/route", {"task": "tech_support", "prompt": "x", "dry_run": True})
-    result = lambda_handler(event, lambda_context)
-    body = json.loads(result["body"])
+    result = web_adapter.post("/v1/route", {"task": "tech_support", "prompt": "x", "dry_run": True})
+    body = result.json()
     # Then the dry run still explains the served static choice, and says why shadow had none
-    assert result["statusCode"] == 200, body
+    assert result.status_code == 200, body
     assert body["decision"]["choice"]["model"] == "claude-sonnet"
     assert body["routing"]["shadow"] == {"model": None, "agrees": False, "error": "no_capable_model"}
     assert body["decision"]["fallbacks"] == []  # sonnet's configured fallback, claude-haiku, is down too
@@ -226,7 +219,7 @@ def flat_scorer(intercept: float, version: str) -> dict:
     return spec
 
 
-def test_answers_of_a_dynamic_route_name_the_scorer_version(route, fake_bedrock):
+def test_answers_of_a_dynamic_route_name_the_scorer_version(route):
     from routing_engine.scorer import bundled
 
     status, body = route({"task": "auto", "prompt": HARD})
@@ -236,24 +229,22 @@ def test_answers_of_a_dynamic_route_name_the_scorer_version(route, fake_bedrock)
     assert dry["decision"]["scorer"] == {"name": "bundled", "version": bundled().version}
 
 
-def test_answers_of_a_static_route_name_no_scorer(route, fake_bedrock):
+def test_answers_of_a_static_route_name_no_scorer(route):
     status, body = route({"task": "faq", "prompt": HARD})
     assert status == 200 and "scorer_version" not in body["routing"]
 
 
-def test_the_openai_api_names_the_scorer_version_too(route, make_event, lambda_context):
+@pytest.mark.usefixtures("route")
+def test_the_openai_api_names_the_scorer_version_too(web_adapter):
     from routing_engine.scorer import bundled
 
-    event = make_event(
-        "POST", "/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": HARD}]}
-    )
-    body = json.loads(lambda_handler(event, lambda_context)["body"])
+    body = web_adapter.post(
+        "/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": HARD}]}
+    ).json()
     assert body["x_router"]["scorer_version"] == bundled().version
 
 
-def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redeploy(
-    router_service, make_event, lambda_context
-):
+def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redeploy(router_service, web_adapter):
     # Given the bundled configuration with a retrained scorer for `auto` that finds every prompt easy
     config = json.loads(BUNDLED.read_text())
     config["scorers"] = {"retrained": flat_scorer(-4.0, "retrained-2026-12-02")}
@@ -261,8 +252,7 @@ def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redep
     router_service(config, env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
 
     def dry(prompt):
-        event = make_event("POST", "/v1/route", {"task": "auto", "prompt": prompt, "dry_run": True})
-        return json.loads(lambda_handler(event, lambda_context)["body"])
+        return web_adapter.post("/v1/route", {"task": "auto", "prompt": prompt, "dry_run": True}).json()
 
     # When the hard prompt is routed, then its complexity is the retrained scorer's, the hard rule does not match
     easy = dry(HARD)

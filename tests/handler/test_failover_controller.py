@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
@@ -25,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from aws_adapters.appconfig_writer import AppConfigTarget
 from failover_controller import handler
 from failover_controller.alarm_names import model_alarm_name
 from failover_controller.alarm_source import CloudWatchAlarmSource
@@ -34,6 +34,7 @@ from failover_controller.reconcile import AlarmObservation, plan
 from failover_controller.settings import ControllerSettings, SettingsError
 from failover_controller.wiring import build_controller
 from routing_engine.config import FailoverFlags, ModelFlag, parse_failover_flags
+from tests.conftest import aws_client
 
 APP, ENV, PROFILE, STRATEGY = "app0001", "env0001", "prof001", "strat01"
 PREFIX = "model-router-test-model-"  # what the stack passes as ALARM_NAME_PREFIX
@@ -42,10 +43,10 @@ CLAUDE_LATENCY = model_alarm_name(PREFIX, "claude", "latency-p90")
 NOVA_ERRORS = model_alarm_name(PREFIX, "nova", "error-rate")
 MODEL_ALARMS = {CLAUDE_ERRORS: "claude", CLAUDE_LATENCY: "claude", NOVA_ERRORS: "nova"}
 ENV_VARS = {
-    "APPCONFIG_APPLICATION": APP,
-    "FLAGS_ENVIRONMENT": ENV,
-    "FLAGS_PROFILE": PROFILE,
-    "FLAGS_DEPLOYMENT_STRATEGY": STRATEGY,
+    "APPCONFIG_APPLICATION_ID": APP,
+    "APPCONFIG_FLAGS_ENVIRONMENT_ID": ENV,
+    "APPCONFIG_FLAGS_PROFILE_ID": PROFILE,
+    "APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID": STRATEGY,
     "ALARM_NAME_PREFIX": PREFIX,
 }
 DESCRIBE = {"AlarmNamePrefix": PREFIX, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], "MaxRecords": 100}
@@ -276,9 +277,7 @@ class World:
 
 
 def flag_store(client: Any) -> AppConfigFlagStore:
-    return AppConfigFlagStore(
-        client, application_id=APP, environment_id=ENV, profile_id=PROFILE, deployment_strategy_id=STRATEGY
-    )
+    return AppConfigFlagStore(client, AppConfigTarget(APP, ENV, PROFILE, STRATEGY))
 
 
 def put_alarms(cloudwatch: Any, names) -> None:
@@ -300,7 +299,7 @@ def put_alarms(cloudwatch: Any, names) -> None:
 @pytest.fixture
 def world():
     with mock_aws():
-        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        cloudwatch = aws_client("cloudwatch")
         put_alarms(cloudwatch, MODEL_ALARMS)
         yield World(cloudwatch=cloudwatch, appconfig=FakeAppConfig())
 
@@ -445,8 +444,8 @@ def test_the_controller_ignores_what_a_stale_event_claims(world, monkeypatch):
         ({"ALARM_NAME_PREFIX": None}, "ALARM_NAME_PREFIX is not set"),
         ({"ALARM_NAME_PREFIX": "model-router-test-model"}, "ALARM_NAME_PREFIX='model-router-test-model' is not"),
         ({"ALARM_NAME_PREFIX": "model router test-"}, "ALARM_NAME_PREFIX="),
-        ({"FLAGS_ENVIRONMENT": None}, "FLAGS_ENVIRONMENT is not set"),
-        ({"FLAGS_PROFILE": "arn:aws:appconfig:us-east-1:1:application/x"}, "FLAGS_PROFILE="),
+        ({"APPCONFIG_FLAGS_ENVIRONMENT_ID": None}, "APPCONFIG_FLAGS_ENVIRONMENT_ID is not set"),
+        ({"APPCONFIG_FLAGS_PROFILE_ID": "arn:aws:appconfig:us-east-1:1:application/x"}, "APPCONFIG_FLAGS_PROFILE_ID="),
     ],
 )
 def test_a_misconfigured_function_fails_with_a_clear_error(monkeypatch, caplog, overrides, named):
@@ -601,7 +600,7 @@ def test_an_alarm_flag_of_a_model_removed_from_the_catalog_is_retired_and_manual
 def test_nothing_is_retired_when_no_watched_alarm_is_found():
     # Given a prefix that matches nothing (a wiring mistake, or the stack being deleted)
     with mock_aws():
-        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        cloudwatch = aws_client("cloudwatch")
         world = World(cloudwatch=cloudwatch, appconfig=FakeAppConfig())
         automatic = ModelFlag(state="down", source="alarm", reason="alarms in ALARM: []", set_by="failover-controller")
         world.appconfig.operator_put(FailoverFlags(models={"claude": automatic}))
@@ -656,6 +655,7 @@ operator_edit = st.tuples(st.just("operator"), st.sampled_from(MODELS), st.sampl
 invocation = st.tuples(st.just("invoke"), st.integers(min_value=-1, max_value=50), st.integers(0, 2))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(st.one_of(alarm_change, alarm_change, invocation, operator_edit), max_size=25),
@@ -663,7 +663,7 @@ invocation = st.tuples(st.just("invoke"), st.integers(min_value=-1, max_value=50
 )
 def test_shuffled_duplicated_and_dropped_events_converge_on_the_final_alarm_states(steps, finale):
     with mock_aws():
-        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        cloudwatch = aws_client("cloudwatch")
         put_alarms(cloudwatch, ALARMS)
         world = World(cloudwatch=cloudwatch, appconfig=FakeAppConfig())
         world.appconfig.operator_put(FailoverFlags(models={"llama": manual("down")}))  # an unwatched model
@@ -728,14 +728,12 @@ def test_shuffled_duplicated_and_dropped_events_converge_on_the_final_alarm_stat
 
 def test_written_flags_read_back_from_the_hosted_store():
     with mock_aws():
-        client = boto3.client("appconfig", region_name="us-east-1")
+        client = aws_client("appconfig")
         app = client.create_application(Name="model-router")["Id"]
         profile = client.create_configuration_profile(ApplicationId=app, Name="failover-flags", LocationUri="hosted")[
             "Id"
         ]
-        store = AppConfigFlagStore(
-            client, application_id=app, environment_id=ENV, profile_id=profile, deployment_strategy_id=STRATEGY
-        )
+        store = AppConfigFlagStore(client, AppConfigTarget(app, ENV, profile, STRATEGY))
         flags = FailoverFlags(models={"claude": manual("down")})
 
         version = store.write(flags, based_on=None, description="failover-controller: down claude")
@@ -751,7 +749,7 @@ def test_written_flags_read_back_from_the_hosted_store():
 
 
 def stubbed(service: str) -> tuple[Any, Stubber]:
-    client = boto3.client(service, region_name="us-east-1")
+    client = aws_client(service)
     return client, Stubber(client)
 
 

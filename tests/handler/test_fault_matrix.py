@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from botocore.exceptions import ReadTimeoutError
-
-from tests.adapter import lambda_handler
 
 PRIMARY, FALLBACK = "us.anthropic.primary-v1:0", "us.amazon.fallback-v1:0"
 PRICE = {"input_per_million": 1.0, "output_per_million": 2.0}
@@ -44,32 +40,27 @@ def error_for(name: str):
     return converse_error(name)
 
 
-def ask(make_event, lambda_context):
-    event = make_event("POST", "/v1/route", {"task": "faq", "prompt": "hello"})
-    result = lambda_handler(event, lambda_context)
-    return result["statusCode"], json.loads(result["body"])
+def ask(web_adapter):
+    result = web_adapter.post("/v1/route", {"task": "faq", "prompt": "hello"})
+    return result.status_code, result.json()
 
 
 @pytest.mark.parametrize("error_class", sorted(MATRIX))
-def test_only_model_failing_returns_the_mapped_status(
-    error_class, router_service, fake_bedrock, make_event, lambda_context
-):
+def test_only_model_failing_returns_the_mapped_status(error_class, router_service, fake_bedrock, web_adapter):
     retried, status, code = MATRIX[error_class]
     router_service(config(with_fallback=False))
     fake_bedrock.script(PRIMARY, error_for(error_class))
-    got_status, body = ask(make_event, lambda_context)
+    got_status, body = ask(web_adapter)
     assert (got_status, body["error"]["code"]) == (status, code)
     assert body["error"]["details"]["attempts"][0]["error"] == error_class
 
 
 @pytest.mark.parametrize("error_class", sorted(MATRIX))
-def test_retryable_errors_fail_over_and_others_fail_fast(
-    error_class, router_service, fake_bedrock, make_event, lambda_context
-):
+def test_retryable_errors_fail_over_and_others_fail_fast(error_class, router_service, fake_bedrock, web_adapter):
     retried, status, code = MATRIX[error_class]
     router_service(config(with_fallback=True))
     fake_bedrock.script(PRIMARY, error_for(error_class))
-    got_status, body = ask(make_event, lambda_context)
+    got_status, body = ask(web_adapter)
     if retried:
         assert got_status == 200
         assert body["routing"]["model"] == "fallback"
@@ -85,11 +76,11 @@ def test_retryable_errors_fail_over_and_others_fail_fast(
         assert fake_bedrock.model_ids == [PRIMARY]  # no point asking another model to accept a bad request
 
 
-def test_every_model_failing_is_a_503_naming_each_attempt(router_service, fake_bedrock, make_event, lambda_context):
+def test_every_model_failing_is_a_503_naming_each_attempt(router_service, fake_bedrock, web_adapter):
     router_service(config(with_fallback=True))
     fake_bedrock.script(PRIMARY, error_for("ThrottlingException"))
     fake_bedrock.script(FALLBACK, error_for("ServiceUnavailableException"))
-    status, body = ask(make_event, lambda_context)
+    status, body = ask(web_adapter)
     assert (status, body["error"]["code"]) == (503, "all_models_failed")
     assert [(a["model"], a["error"]) for a in body["error"]["details"]["attempts"]] == [
         ("primary", "ThrottlingException"),

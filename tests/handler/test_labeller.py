@@ -22,7 +22,7 @@ from labeller.store import LabelStore, MemoryLabelStore, create_table
 from router.adapters.bedrock import BedrockConverse, ModelCallError
 from routing_engine.features import Message
 from routing_engine.scorer import FeatureVector, split_prompt, vectorize
-from tests.conftest import json_lines
+from tests.conftest import aws_client, json_lines
 
 TABLE = "labels-test"
 NOW = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
@@ -114,7 +114,7 @@ class FakeConverse:
 @pytest.fixture
 def dynamodb():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+        client = aws_client("dynamodb")
         create_table(client, TABLE)
         yield client
 
@@ -552,9 +552,10 @@ def test_the_handler_reports_only_the_failed_record_and_counts_the_rest(lambda_h
     assert not any(PROMPT in json.dumps(d) or ANSWER in json.dumps(d) for d in docs)  # logs never carry text
 
 
-def test_a_one_sample_batch_that_fails_is_reported_not_raised(lambda_handler, dynamodb):
+@pytest.mark.usefixtures("dynamodb")
+def test_a_one_sample_batch_that_fails_is_reported_not_raised(lambda_handler):
     # Given the stack's batch size (one sample) and Bedrock throttling the judge
-    def converse(model_key, model_id, region, system, messages, max_tokens, **options):
+    def converse(*_call, **_options):
         raise ModelCallError("ThrottlingException", "slow down", latency_ms=1)
 
     # When the batch is handled

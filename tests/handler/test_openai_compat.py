@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from tests.adapter import lambda_handler
-
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 NOVA_ID = "us.amazon.nova-pro-v1:0"
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"
@@ -27,10 +25,10 @@ def router(router_service):
 
 
 @pytest.fixture
-def post(make_event, lambda_context):
+def post(web_adapter):
     def send(body, path="/v1/chat/completions", **options):
-        reply = lambda_handler(make_event("POST", path, body, **options), lambda_context)
-        return reply["statusCode"], json.loads(reply["body"]), reply["headers"]
+        reply = web_adapter.post(path, body, **options)
+        return reply.status_code, reply.json(), reply.headers
 
     return send
 
@@ -42,7 +40,8 @@ def chat(**body) -> dict:
 # --- response_format ---------------------------------------------------------------------------------
 
 
-def test_json_schema_is_served_by_a_forced_tool_and_returned_as_content(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_json_schema_is_served_by_a_forced_tool_and_returned_as_content(post, fake_bedrock):
     fake_bedrock.script(
         HAIKU_ID,
         fake_bedrock.response(
@@ -68,7 +67,8 @@ def test_json_schema_is_served_by_a_forced_tool_and_returned_as_content(router, 
     assert body["choices"][0]["finish_reason"] == "stop"
 
 
-def test_json_object_mode_asks_for_an_object(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_json_object_mode_asks_for_an_object(post, fake_bedrock):
     fake_bedrock.script(
         HAIKU_ID,
         fake_bedrock.response(
@@ -81,15 +81,15 @@ def test_json_object_mode_asks_for_an_object(router, post, fake_bedrock):
     assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == {"tool": {"name": "structured_output"}}
 
 
-def test_structured_output_on_a_model_without_tools_is_a_clear_400(router_service, routing_config, post, fake_bedrock):
-    # Given faq's model cannot use tools
+def test_structured_output_on_a_model_without_tools_is_a_clear_422(router_service, routing_config, post, fake_bedrock):
+    # Given faq's model cannot use tools (structured output is served by a forced tool)
     routing_config["models"]["claude-haiku"]["supports_tools"] = False
     routing_config["models"]["claude-haiku"]["fallbacks"] = []
     router_service(routing_config)
     status, body, _ = post(chat(response_format={"type": "json_object"}))
-    # Then 400 says which model and why, and no model is called
-    assert status in (400, 422)
-    assert body["error"]["code"] in ("response_format_unsupported", "no_capable_model")
+    # Then no model can take the request: 422 says which model and why, and no model is called
+    assert status == 422
+    assert body["error"]["code"] == "no_capable_model"
     assert "claude-haiku" in body["error"]["message"]
     assert fake_bedrock.requests == []
 
@@ -105,18 +105,21 @@ def test_structured_output_on_a_model_without_tools_is_a_clear_400(router_servic
         ({"type": "function", "function": {"name": "get_weather"}}, {"tool": {"name": "get_weather"}}),
     ],
 )
-def test_tool_choice_reaches_converse(router, post, fake_bedrock, choice, converse):
+@pytest.mark.usefixtures("router")
+def test_tool_choice_reaches_converse(post, fake_bedrock, choice, converse):
     status, _, _ = post(chat(tools=[TOOL], tool_choice=choice))
     assert status == 200
     assert fake_bedrock.requests[0]["toolConfig"]["toolChoice"] == converse
 
 
-def test_tool_choice_none_sends_no_tools_when_the_history_has_none(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_tool_choice_none_sends_no_tools_when_the_history_has_none(post, fake_bedrock):
     status, _, _ = post(chat(tools=[TOOL], tool_choice="none"))
     assert status == 200 and "toolConfig" not in fake_bedrock.requests[0]
 
 
-def test_a_named_tool_choice_that_is_not_offered_is_a_400(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_named_tool_choice_that_is_not_offered_is_a_400(post, fake_bedrock):
     status, body, _ = post(chat(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "nope"}}))
     assert status == 400 and body["error"]["param"] == "tool_choice" and "get_weather" in body["error"]["message"]
     assert fake_bedrock.requests == []
@@ -126,7 +129,8 @@ def test_a_named_tool_choice_that_is_not_offered_is_a_400(router, post, fake_bed
 
 
 @pytest.mark.parametrize("name", ["gpt-4o", "tech-support", "anthropic.claude-3-haiku-20240307-v1:0"])
-def test_an_unknown_model_is_openais_404_model_not_found_listing_the_names(router, post, fake_bedrock, name):
+@pytest.mark.usefixtures("router")
+def test_an_unknown_model_is_openais_404_model_not_found_listing_the_names(post, fake_bedrock, name):
     status, body, _ = post(chat(model=name))
     assert status == 404
     assert body["error"]["code"] == "model_not_found" and body["error"]["type"] == "invalid_request_error"
@@ -134,7 +138,8 @@ def test_an_unknown_model_is_openais_404_model_not_found_listing_the_names(route
     assert fake_bedrock.requests == []
 
 
-def test_dry_run_from_extra_body_calls_no_model(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_dry_run_from_extra_body_calls_no_model(post, fake_bedrock):
     # extra_body={"dry_run": True} in the openai SDK merges the field into the body
     status, body, _ = post(chat(dry_run=True))
     assert status == 200 and fake_bedrock.requests == []
@@ -145,17 +150,17 @@ def test_dry_run_from_extra_body_calls_no_model(router, post, fake_bedrock):
 # --- bad bodies -----------------------------------------------------------------------------------------
 
 
-def test_raw_invalid_utf8_is_invalid_json_not_a_model_error(router, make_event, lambda_context, fake_bedrock):
-    import base64
-
+@pytest.mark.usefixtures("router")
+def test_raw_invalid_utf8_is_invalid_json_not_a_model_error(web_adapter, fake_bedrock):
+    # API Gateway hands such a body over base64-encoded; the Web Adapter forwards its bytes as they are
     raw = b'{"model": "faq", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}'
-    event = make_event("POST", "/v1/chat/completions", base64.b64encode(raw).decode(), is_base64=True)
-    reply = lambda_handler(event, lambda_context)
-    assert reply["statusCode"] == 400 and json.loads(reply["body"])["error"]["code"] == "invalid_json"
+    reply = web_adapter.post("/v1/chat/completions", raw)
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_json"
     assert fake_bedrock.requests == []
 
 
-def test_tool_call_arguments_nested_970_deep_are_a_400(router, post, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_tool_call_arguments_nested_970_deep_are_a_400(post, fake_bedrock):
     deep = "[" * 970 + "]" * 970
     body = {
         "model": "faq",
@@ -184,7 +189,7 @@ def test_tool_call_arguments_nested_970_deep_are_a_400(router, post, fake_bedroc
 
 
 def test_the_tier_comes_from_api_gateways_identity_not_from_a_header_the_client_sets(
-    router_service, routing_config, post, fake_bedrock
+    router_service, routing_config, post
 ):
     # Given a premium caller key id, and a free-tier key id that may only use haiku
     routing_config["tiers"]["free"] = {"allowed_models": ["claude-haiku"]}
@@ -201,28 +206,29 @@ def test_the_tier_comes_from_api_gateways_identity_not_from_a_header_the_client_
     assert status == 200 and body["x_router"]["tier"] == "premium"
 
 
-def test_an_iam_principal_picks_its_tier(router_service, routing_config, make_event, lambda_context, fake_bedrock):
+def test_an_iam_principal_picks_its_tier(router_service, routing_config, web_adapter):
     routing_config["tiers"]["premium"] = {}
     routing_config["callers"] = {"arn:aws:iam::123456789012:role/analyst": "premium"}
     router_service(routing_config)
-    event = make_event("POST", "/v1/chat/completions", chat(), api_key_id=None)
-    event["requestContext"]["identity"]["userArn"] = "arn:aws:iam::123456789012:role/analyst"
-    reply = lambda_handler(event, lambda_context)
-    assert json.loads(reply["body"])["x_router"]["tier"] == "premium"
+    reply = web_adapter.post(
+        "/v1/chat/completions", chat(), api_key_id=None, user_arn="arn:aws:iam::123456789012:role/analyst"
+    )
+    assert reply.json()["x_router"]["tier"] == "premium"
 
 
-def test_api_gateways_request_id_is_the_answers_id(router, make_event, lambda_context, fake_bedrock):
-    event = make_event("POST", "/v1/route", {"task": "faq", "prompt": "hi"})
-    reply = lambda_handler(event, lambda_context)
-    assert json.loads(reply["body"])["id"] == event["requestContext"]["requestId"]
-    assert reply["headers"]["x-request-id"] == event["requestContext"]["requestId"]
+@pytest.mark.usefixtures("router")
+def test_api_gateways_request_id_is_the_answers_id(web_adapter):
+    request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    reply = web_adapter.post("/v1/route", {"task": "faq", "prompt": "hi"}, request_id=request_id)
+    assert reply.json()["id"] == request_id
+    assert reply.headers["x-request-id"] == request_id
 
 
 # --- deadlines from the model's SLO, and Retry-After from the breaker ------------------------------------
 
 
 def test_a_first_attempt_gets_a_multiple_of_its_models_slo_not_a_share_of_the_deadline(
-    router_service, routing_config, post, fake_bedrock
+    router_service, routing_config, post
 ):
     # Given haiku's latency SLO is 3 s, the multiple is 2, and the buffered deadline is 120 s
     routing_config["models"]["claude-haiku"]["latency_slo_ms"] = 3000
@@ -262,7 +268,8 @@ def test_when_every_model_is_cooling_down_retry_after_is_the_real_cool_down(
 # --- tracing ------------------------------------------------------------------------------------------
 
 
-def test_the_tracer_is_built_only_when_tracing_is_on(router, post, fake_bedrock, monkeypatch):
+@pytest.mark.usefixtures("router")
+def test_the_tracer_is_built_only_when_tracing_is_on(post, monkeypatch):
     from router import observability
 
     # Given tracing is off (local mode, tests, POWERTOOLS_TRACE_DISABLED=true): serving builds no Tracer
@@ -277,9 +284,8 @@ def test_the_tracer_is_built_only_when_tracing_is_on(router, post, fake_bedrock,
     assert observability._tracer is not None
 
 
-def test_a_refused_request_logs_its_features_so_a_replay_can_re_decide_it(
-    router, post, fake_bedrock, captured_stdout, parse_json_lines
-):
+@pytest.mark.usefixtures("router")
+def test_a_refused_request_logs_its_features_so_a_replay_can_re_decide_it(post, captured_stdout, parse_json_lines):
     captured_stdout.readouterr()
     status, _, _ = post(chat(model="gpt-4o"))
     assert status == 404

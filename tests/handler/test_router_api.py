@@ -1,6 +1,7 @@
-"""The router Lambda seen from API Gateway: events in, HTTP responses, logs and metrics out.
+"""The router Lambda seen from API Gateway: HTTP requests in, HTTP responses, logs and metrics out.
 
-Every test goes through `router.handler.lambda_handler` with a REST proxy event. Bedrock is
+Every test sends its request to the router's app as the Lambda Web Adapter does behind API Gateway
+(`web_adapter`, tests/web_adapter.py: the caller's request plus the adapter's two context headers). Bedrock is
 `fake_bedrock` (tests/conftest.py), a scriptable Converse client that records each request, behind
 the real `BedrockConverse` adapter; the configuration is config/routing.json (or an edited copy)
 loaded through the real file-backed `LastGoodStore`.
@@ -13,8 +14,6 @@ import json
 from dataclasses import dataclass
 
 import pytest
-
-from tests.adapter import lambda_handler
 
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"
@@ -34,16 +33,14 @@ class Reply:
 
 
 @pytest.fixture
-def call(make_event, lambda_context):
-    """`call(method, path, body=None, **event_options) -> Reply` through the real Lambda entry point."""
+def call(web_adapter):
+    """`call(method, path, body=None, **request_options) -> Reply` through the app, as the adapter sends it."""
 
     def invoke(method: str, path: str, body=None, **options) -> Reply:
-        result = lambda_handler(make_event(method, path, body, **options), lambda_context)
-        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-        for k, values in (result.get("multiValueHeaders") or {}).items():
-            headers[k.lower()] = ", ".join(values)
-        assert headers.get("content-type", "").startswith("application/json"), result
-        return Reply(result["statusCode"], headers, json.loads(result["body"]))
+        response = web_adapter.request(method, path, body, **options)
+        headers = dict(response.headers)  # lower-case names, repeated headers joined with ", "
+        assert headers.get("content-type", "").startswith("application/json"), response.text
+        return Reply(response.status_code, headers, response.json())
 
     return invoke
 
@@ -113,7 +110,8 @@ def test_route_with_a_prompt_calls_the_routes_model_with_its_max_tokens_and_syst
     assert request["messages"] == [{"role": "user", "content": [{"text": "My VPN drops."}]}]
 
 
-def test_a_callers_max_tokens_below_the_routes_limit_is_passed_on(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_callers_max_tokens_below_the_routes_limit_is_passed_on(call, fake_bedrock):
     # Given the faq route allows 512 output tokens
     # When the caller asks for 100
     reply = call("POST", "/v1/route", {"task": "faq", "prompt": "hi", "max_tokens": 100, "temperature": 0.2})
@@ -122,7 +120,8 @@ def test_a_callers_max_tokens_below_the_routes_limit_is_passed_on(router, call, 
     assert fake_bedrock.requests[0]["inferenceConfig"] == {"maxTokens": 100, "temperature": 0.2}
 
 
-def test_an_unknown_task_is_a_404_listing_every_name_that_exists(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_an_unknown_task_is_a_404_listing_every_name_that_exists(call, fake_bedrock):
     # Given the bundled config does not route unknown names anywhere
     # When the task is not a route, alias or model (a typo, or a name from another provider)
     reply = call("POST", "/v1/route", {"task": "astrology", "prompt": "Will it rain?"})
@@ -149,7 +148,8 @@ def test_unknown_names_go_to_a_route_only_when_the_config_says_so(router_service
     assert fake_bedrock.model_ids == [HAIKU_ID]
 
 
-def test_a_request_without_a_task_goes_to_the_default_route(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_request_without_a_task_goes_to_the_default_route(call):
     # When our API is called with no task at all
     reply = call("POST", "/v1/route", {"prompt": "Will it rain?"})
     # Then the default route (faq) serves it
@@ -201,7 +201,8 @@ def test_a_request_without_a_task_goes_to_the_default_route(router, call, fake_b
         pytest.param("[" * 100_000 + "]" * 100_000, 400, "invalid_json", "nested too deeply", id="deep-nesting"),
     ],
 )
-def test_a_bad_request_gets_a_readable_4xx_and_no_model_call(router, call, fake_bedrock, body, status, code, says):
+@pytest.mark.usefixtures("router")
+def test_a_bad_request_gets_a_readable_4xx_and_no_model_call(call, fake_bedrock, body, status, code, says):
     # Given the router is up
     # When the body is malformed or breaks the schema
     reply = call("POST", "/v1/route", body)
@@ -227,7 +228,7 @@ def test_a_body_over_the_configured_limit_is_413(router_service, routing_config,
     assert fake_bedrock.requests == []
 
 
-def test_the_body_limit_counts_bytes_not_characters(router_service, routing_config, call, fake_bedrock):
+def test_the_body_limit_counts_bytes_not_characters(router_service, routing_config, call):
     # Given a limit of 2,048 bytes
     routing_config["limits"] = {"max_body_bytes": 2048}
     router_service(routing_config)
@@ -240,11 +241,12 @@ def test_the_body_limit_counts_bytes_not_characters(router_service, routing_conf
     assert reply.body["error"]["code"] == "body_too_large"
 
 
-def test_a_base64_encoded_body_is_decoded(router, call):
-    # Given API Gateway delivered the body base64-encoded (binary media types)
-    raw = base64.b64encode(json.dumps({"task": "faq", "prompt": "hi"}).encode()).decode()
-    # When the router receives it
-    reply = call("POST", "/v1/route", raw, is_base64=True)
+@pytest.mark.usefixtures("router")
+def test_a_body_the_adapter_decoded_from_base64_is_served_like_a_plain_one(call):
+    # Given API Gateway delivered the body base64-encoded (binary media types): the Web Adapter decodes it
+    raw = json.dumps({"task": "faq", "prompt": "hi"}).encode()
+    # When the router receives the decoded bytes
+    reply = call("POST", "/v1/route", raw)
     # Then it is served like a plain one
     assert reply.status == 200
     assert reply.body["routing"]["route"] == "faq"
@@ -258,7 +260,8 @@ def test_a_base64_encoded_body_is_decoded(router, call):
         ("GET", "/v1/route", 405, "method_not_allowed"),
     ],
 )
-def test_an_unknown_endpoint_is_a_json_4xx(router, call, method, path, status, code):
+@pytest.mark.usefixtures("router")
+def test_an_unknown_endpoint_is_a_json_4xx(call, method, path, status, code):
     # When nothing serves the method and path
     reply = call(method, path)
     # Then a JSON 404 (or 405 for a known path) names it and lists the real endpoints
@@ -268,7 +271,8 @@ def test_an_unknown_endpoint_is_a_json_4xx(router, call, method, path, status, c
     assert "POST /v1/route" in reply.body["error"]["message"]
 
 
-def test_a_document_block_reaches_converse_as_bytes(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_document_block_reaches_converse_as_bytes(call, fake_bedrock):
     # Given a message with text and a PDF
     data = base64.b64encode(b"%PDF-1.4 tiny").decode()
     content = [
@@ -305,7 +309,8 @@ def test_the_callers_api_key_picks_its_tier_and_the_tier_limits_the_models(
     assert fake_bedrock.model_ids == [OPUS_ID]
 
 
-def test_a_dry_run_explains_the_decision_without_calling_a_model(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_dry_run_explains_the_decision_without_calling_a_model(call, fake_bedrock):
     # When the caller asks what would happen
     reply = call("POST", "/v1/route", {"task": "faq", "prompt": "x" * 400, "dry_run": True})
     # Then the decision and its estimated cost come back (100 input tokens, faq's 512 output tokens at haiku's
@@ -321,7 +326,8 @@ def test_a_dry_run_explains_the_decision_without_calling_a_model(router, call, f
 # --- Bedrock errors -------------------------------------------------------------------------------
 
 
-def test_a_validation_exception_is_a_400_and_no_fallback_is_tried(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_validation_exception_is_a_400_and_no_fallback_is_tried(call, fake_bedrock):
     # Given haiku rejects the request as invalid
     fake_bedrock.fail(HAIKU_ID, "ValidationException", "messages: too many images")
     # When faq is asked
@@ -333,8 +339,9 @@ def test_a_validation_exception_is_a_400_and_no_fallback_is_tried(router, call, 
     assert fake_bedrock.model_ids == [HAIKU_ID]
 
 
+@pytest.mark.usefixtures("router")
 def test_access_denied_on_the_primary_falls_back_and_counts_loudly(
-    router, call, fake_bedrock, captured_stdout, parse_json_lines
+    call, fake_bedrock, captured_stdout, parse_json_lines
 ):
     # Given a new account whose Claude Marketplace subscription is not done yet: haiku refuses access
     fake_bedrock.fail(HAIKU_ID, "AccessDeniedException", "You don't have access to the model", 403)
@@ -388,7 +395,8 @@ def test_throttling_with_no_capable_fallback_is_a_429_with_retry_after(
     assert fake_bedrock.model_ids == [HAIKU_ID]
 
 
-def test_a_retryable_failure_falls_back_and_reports_the_attempts(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_a_retryable_failure_falls_back_and_reports_the_attempts(call, fake_bedrock):
     # Given haiku throttles and its first fallback (nova-pro) answers
     fake_bedrock.fail(HAIKU_ID, "ThrottlingException", "Too many requests", 429)
     fake_bedrock.script(NOVA_ID, fake_bedrock.response("From Nova.", input_tokens=1000, output_tokens=1000))
@@ -411,7 +419,8 @@ def test_a_retryable_failure_falls_back_and_reports_the_attempts(router, call, f
     assert fake_bedrock.model_ids == [HAIKU_ID, NOVA_ID]
 
 
-def test_when_every_model_fails_the_caller_gets_503_listing_the_attempts(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_when_every_model_fails_the_caller_gets_503_listing_the_attempts(call, fake_bedrock):
     # Given haiku and both of its fallbacks are unavailable
     for model_id in (HAIKU_ID, NOVA_ID, SONNET_ID):
         fake_bedrock.fail(model_id, "ServiceUnavailableException", "down", 503)
@@ -459,8 +468,9 @@ def test_chat_completions_answers_in_openai_shape_with_router_headers(router, ca
     ],
     ids=["route", "alias", "model-key"],
 )
+@pytest.mark.usefixtures("router")
 def test_chat_completions_model_may_name_a_route_an_alias_or_a_model(
-    router, call, fake_bedrock, model, route, served_by, model_id
+    call, fake_bedrock, model, route, served_by, model_id
 ):
     # When `model` is a route, an alias of a route, or a catalog model key
     reply = call("POST", "/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "Hi"}]})
@@ -471,7 +481,8 @@ def test_chat_completions_model_may_name_a_route_an_alias_or_a_model(
     assert fake_bedrock.model_ids == [model_id]
 
 
-def test_chat_completions_sends_system_messages_as_converse_system(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_chat_completions_sends_system_messages_as_converse_system(call, fake_bedrock):
     # When the conversation starts with a system message
     messages = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Hello"}]
     reply = call("POST", "/v1/chat/completions", {"model": "faq", "messages": messages})
@@ -482,7 +493,8 @@ def test_chat_completions_sends_system_messages_as_converse_system(router, call,
     assert request["messages"] == [{"role": "user", "content": [{"text": "Hello"}]}]
 
 
-def test_chat_completions_turns_a_data_url_image_into_a_converse_image_block(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_chat_completions_turns_a_data_url_image_into_a_converse_image_block(call, fake_bedrock):
     # Given an image sent as an inline data URL
     url = "data:image/png;base64," + base64.b64encode(PNG_BYTES).decode()
     content = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]
@@ -494,7 +506,8 @@ def test_chat_completions_turns_a_data_url_image_into_a_converse_image_block(rou
     assert sent == [{"text": "What is this?"}, {"image": {"format": "png", "source": {"bytes": PNG_BYTES}}}]
 
 
-def test_chat_completions_refuses_an_image_by_remote_url(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_chat_completions_refuses_an_image_by_remote_url(call):
     # When the image is a web address (the router does not fetch URLs)
     content = [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
     reply = call("POST", "/v1/chat/completions", {"model": "faq", "messages": [{"role": "user", "content": content}]})
@@ -504,7 +517,8 @@ def test_chat_completions_refuses_an_image_by_remote_url(router, call, fake_bedr
     assert "data:image/png;base64" in reply.body["error"]["message"]
 
 
-def test_chat_completions_maps_tools_to_tool_config_and_tool_use_to_tool_calls(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_chat_completions_maps_tools_to_tool_config_and_tool_use_to_tool_calls(call, fake_bedrock):
     # Given the model decides to call a tool
     fake_bedrock.script(
         HAIKU_ID,
@@ -555,7 +569,8 @@ def test_chat_completions_maps_tools_to_tool_config_and_tool_use_to_tool_calls(r
     assert json.loads(tool_call["function"]["arguments"]) == {"city": "Paris"}
 
 
-def test_chat_completions_sends_a_tool_result_back_as_converse_tool_result(router, call, fake_bedrock):
+@pytest.mark.usefixtures("router")
+def test_chat_completions_sends_a_tool_result_back_as_converse_tool_result(call, fake_bedrock):
     # Given a conversation that continues after a tool call
     messages = [
         {"role": "user", "content": "Weather in Paris?"},
@@ -590,7 +605,8 @@ def test_chat_completions_sends_a_tool_result_back_as_converse_tool_result(route
 # --- GET /v1/models and /v1/health ------------------------------------------------------------------
 
 
-def test_models_lists_routes_aliases_and_model_keys_in_openai_list_shape(router, call):
+@pytest.mark.usefixtures("router")
+def test_models_lists_routes_aliases_and_model_keys_in_openai_list_shape(call):
     # When a client lists models
     reply = call("GET", "/v1/models")
     # Then every name it may pass as `model` is there, in OpenAI's list shape
@@ -655,8 +671,9 @@ def test_health_is_degraded_while_a_model_is_flagged_down(router_service, call, 
 # --- one log line and metrics per request ----------------------------------------------------------
 
 
+@pytest.mark.usefixtures("router")
 def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(
-    router, call, fake_bedrock, captured_stdout, parse_json_lines
+    call, fake_bedrock, captured_stdout, parse_json_lines
 ):
     # Given a prompt and an answer that must never be logged
     secret_prompt = "my password is hunter2-SECRET-PROMPT"
@@ -691,9 +708,8 @@ def test_one_log_line_per_request_has_the_decision_and_no_prompt_or_answer(
     assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ModelRouter" and line["Requests"] == 1
 
 
-def test_a_rejected_request_logs_one_line_with_the_error_code_and_no_prompt(
-    router, call, captured_stdout, parse_json_lines
-):
+@pytest.mark.usefixtures("router")
+def test_a_rejected_request_logs_one_line_with_the_error_code_and_no_prompt(call, captured_stdout, parse_json_lines):
     # Given a request that fails validation and carries a secret
     captured_stdout.readouterr()
     # When it is refused
@@ -721,8 +737,9 @@ def _dimension_sets(document: dict) -> list[set[str]]:
     return [set(d) for d in document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]]
 
 
+@pytest.mark.usefixtures("router")
 def test_emf_metrics_count_requests_by_route_and_model_and_each_model_call(
-    router, call, fake_bedrock, captured_stdout, parse_json_lines
+    call, fake_bedrock, captured_stdout, parse_json_lines
 ):
     # Given haiku throttles and nova-pro answers
     fake_bedrock.fail(HAIKU_ID, "ThrottlingException", "slow down", 429)
@@ -752,7 +769,8 @@ def test_emf_metrics_count_requests_by_route_and_model_and_each_model_call(
     assert _emf(lines, "ModelErrors") == []
 
 
-def test_a_model_error_counts_in_model_errors(router, call, fake_bedrock, captured_stdout, parse_json_lines):
+@pytest.mark.usefixtures("router")
+def test_a_model_error_counts_in_model_errors(call, fake_bedrock, captured_stdout, parse_json_lines):
     # Given haiku fails with a server error and nova-pro answers
     fake_bedrock.fail(HAIKU_ID, "InternalServerException", "boom", 500)
     captured_stdout.readouterr()
@@ -764,9 +782,8 @@ def test_a_model_error_counts_in_model_errors(router, call, fake_bedrock, captur
     assert "ModelThrottles" not in failed
 
 
-def test_a_rejected_bad_request_does_not_count_against_the_model(
-    router, call, fake_bedrock, captured_stdout, parse_json_lines
-):
+@pytest.mark.usefixtures("router")
+def test_a_rejected_bad_request_does_not_count_against_the_model(call, fake_bedrock, captured_stdout, parse_json_lines):
     # Given haiku rejects the request as invalid (the caller's fault)
     fake_bedrock.fail(HAIKU_ID, "ValidationException", "bad", 400)
     captured_stdout.readouterr()

@@ -1,7 +1,7 @@
 """Label sampling on the router: which answered requests go to the label queue, what the message holds, and that
 the request never waits for it.
 
-Requests go through the app as the Lambda Web Adapter drives it (tests.adapter), or straight through its ASGI
+Requests go through the app as the Lambda Web Adapter sends them (tests.web_adapter), or straight through its ASGI
 interface where the order of the response's messages and the sample's send is the point. The label queue is a
 `MemorySampleQueue` (or a gated / failing one) behind the real sender thread.
 """
@@ -13,6 +13,7 @@ import json
 import threading
 
 import boto3
+import httpx
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -20,7 +21,6 @@ from router import wiring
 from router.adapters.sample_queue import MAX_SAMPLE_BYTES, MemorySampleQueue
 from router.http.app import create_app
 from router.sampling import SampleJob, Sampler, SampleSender
-from tests.adapter import lambda_handler
 from tests.conftest import ROUTING_CONFIG, json_lines
 
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -62,7 +62,7 @@ class GatedQueue(MemorySampleQueue):
 
 
 class FailingQueue:
-    def send(self, body: str) -> None:
+    def send(self, _body: str) -> None:
         raise ConnectionError("SQS is unreachable")
 
 
@@ -81,9 +81,9 @@ def labelled(router_service):
 
 
 @pytest.fixture
-def post(make_event, lambda_context):
-    def send(body: dict, path: str = "/v1/route") -> dict:
-        return lambda_handler(make_event("POST", path, body), lambda_context)
+def post(web_adapter):
+    def send(body: dict, path: str = "/v1/route") -> httpx.Response:
+        return web_adapter.post(path, body)
 
     return send
 
@@ -107,12 +107,12 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
     fake_bedrock.script(HAIKU_ID, fake_bedrock.response("Paris.", input_tokens=40, output_tokens=3))
     # When a caller asks an easy question with its own system text
     reply = post({"task": "auto", "prompt": "Capital of France?", "system": "Be brief."})
-    assert reply["statusCode"] == 200
+    assert reply.status_code == 200
     assert service.sampler.flush(5)
     # Then one message in the contract's shape reached the queue
     (body,) = queue.bodies
     sample = json.loads(body)
-    assert sample["v"] == 1 and sample["request_id"] == reply["headers"]["x-request-id"]
+    assert sample["v"] == 1 and sample["request_id"] == reply.headers["x-request-id"]
     assert sample["route"] == "auto" and sample["config_version"] == service.snapshot().version
     assert (sample["served_model"], sample["weak_model"], sample["strong_model"], sample["judge_model"]) == (
         "claude-haiku",
@@ -162,7 +162,7 @@ def test_the_sample_carries_the_callers_sampling_settings_and_each_models_output
         {"model": "auto", "messages": [{"role": "user", "content": "Count to ten"}], "stop": ["three"], "top_p": 0.8},
         "/v1/chat/completions",
     )
-    assert reply["statusCode"] == 200, reply["body"]
+    assert reply.status_code == 200, reply.text
     assert service.sampler.flush(5)
     # Then the sample says how the served model was asked, and how many tokens each model may answer
     sample = json.loads(queue.bodies[0])
@@ -182,7 +182,7 @@ def test_label_samples_are_counted_by_outcome_in_their_own_metric(labelled, post
 
 def test_a_route_without_labelling_is_never_sampled_and_says_nothing(labelled, post, captured_stdout):
     service, queue = labelled()
-    assert post({"task": "faq", "prompt": "hi"})["statusCode"] == 200
+    assert post({"task": "faq", "prompt": "hi"}).status_code == 200
     assert service.sampler.flush(5) and queue.bodies == []
     (line,) = request_lines(captured_stdout.readouterr().out)
     assert "label_sample" not in line
@@ -191,14 +191,14 @@ def test_a_route_without_labelling_is_never_sampled_and_says_nothing(labelled, p
 def test_without_a_label_queue_sampling_is_off(router_service, post, captured_stdout):
     service = router_service(labelled_config())
     assert not service.sampler.enabled
-    assert post({"task": "auto", "prompt": "hi"})["statusCode"] == 200
+    assert post({"task": "auto", "prompt": "hi"}).status_code == 200
     out = captured_stdout.readouterr().out
     assert "label_sample" not in request_lines(out)[0] and label_metrics(out) == []
 
 
 def test_a_dry_run_is_never_sampled(labelled, post):
     service, queue = labelled()
-    assert post({"task": "auto", "prompt": "hi", "dry_run": True})["statusCode"] == 200
+    assert post({"task": "auto", "prompt": "hi", "dry_run": True}).status_code == 200
     assert service.sampler.flush(5) and queue.bodies == [] and service.sampler.sender.counts == {}
 
 
@@ -207,7 +207,7 @@ def test_an_answer_from_a_model_outside_the_pair_is_not_sampled(labelled, post, 
     service, queue = labelled()
     fake_bedrock.fail(HAIKU_ID, "ThrottlingException", status=429)
     reply = post({"task": "auto", "prompt": "hi"})
-    assert reply["statusCode"] == 200 and reply["headers"]["x-router-model"] not in ("claude-haiku", "claude-opus")
+    assert reply.status_code == 200 and reply.headers["x-router-model"] not in ("claude-haiku", "claude-opus")
     assert service.sampler.flush(5) and queue.bodies == []
     (line,) = request_lines(captured_stdout.readouterr().out)
     assert line["label_sample"] == "off_pair"
@@ -226,7 +226,7 @@ def test_images_and_tool_calls_are_not_sampled(labelled, post, captured_stdout):
         ],
     }
     reply = post(image)
-    assert reply["statusCode"] == 200, reply["body"]
+    assert reply.status_code == 200, reply.text
     assert service.sampler.flush(5) and queue.bodies == []
     assert request_lines(captured_stdout.readouterr().out)[0]["label_sample"] in ("unsupported", "off_pair")
 
@@ -248,7 +248,7 @@ def test_a_request_with_tools_served_by_the_pair_is_not_sampled(labelled, post, 
         {"model": "auto", "messages": [{"role": "user", "content": "What is S3?"}], "tools": tools},
         "/v1/chat/completions",
     )
-    assert reply["statusCode"] == 200, reply["body"]
+    assert reply.status_code == 200, reply.text
     # Then no sample is sent: a judge compares two texts, and a tool-using exchange is not one
     line = request_lines(captured_stdout.readouterr().out)[0]
     assert line["model"] == "claude-haiku" and line["label_sample"] == "unsupported"
@@ -283,7 +283,7 @@ def test_a_low_sample_rate_keeps_that_share_of_requests(labelled, post, captured
 def test_a_prompt_too_large_for_one_message_is_not_sent_and_is_counted(labelled, post, captured_stdout):
     # Given a queue limit of 4 KB and a 5,000-character prompt
     service, queue = labelled(max_bytes=4096)
-    assert post({"task": "auto", "prompt": "word " * 1000})["statusCode"] == 200
+    assert post({"task": "auto", "prompt": "word " * 1000}).status_code == 200
     assert service.sampler.flush(5)
     out = captured_stdout.readouterr().out
     # Then nothing was sent, the log line says why and the metric counts it
@@ -300,7 +300,7 @@ def test_a_prompt_over_the_sqs_message_limit_is_not_sampled(labelled, post):
     service, queue = labelled(config=config)
     assert service.sampler.sender.max_bytes == MAX_SAMPLE_BYTES == 1_048_576
     # When a 1.1 MB prompt is answered
-    assert post({"task": "auto", "prompt": "x" * 1_100_000})["statusCode"] == 200
+    assert post({"task": "auto", "prompt": "x" * 1_100_000}).status_code == 200
     # Then it is counted too large and never sent
     assert service.sampler.flush(5) and queue.bodies == []
     assert service.sampler.sender.counts == {"too_large": 1}
@@ -309,7 +309,7 @@ def test_a_prompt_over_the_sqs_message_limit_is_not_sampled(labelled, post):
 def test_a_message_over_the_limit_only_once_encoded_is_counted_too_large_by_the_sender(labelled, post, captured_stdout):
     # Given 1,500 Japanese characters: under 4,096 characters, but 4,500 bytes of UTF-8
     service, queue = labelled(max_bytes=4096)
-    assert post({"task": "auto", "prompt": "難" * 1500})["statusCode"] == 200
+    assert post({"task": "auto", "prompt": "難" * 1500}).status_code == 200
     assert service.sampler.flush(5)
     out = captured_stdout.readouterr().out
     assert queue.bodies == [] and label_metrics(out) == ["queued", "too_large"]
@@ -386,7 +386,7 @@ def test_a_blocked_queue_delays_no_request_and_a_full_one_drops_samples_as_faile
     second = post({"task": "auto", "prompt": "hi"})
     third = post({"task": "auto", "prompt": "hi"})
     # Then every request was answered, and the third sample, with no room left, was dropped and counted failed
-    assert [r["statusCode"] for r in (first, second, third)] == [200, 200, 200]
+    assert [r.status_code for r in (first, second, third)] == [200, 200, 200]
     statuses = [line["label_sample"] for line in request_lines(captured_stdout.readouterr().out)]
     assert statuses == ["queued", "queued", "queue_full"]
     assert service.sampler.sender.counts == {"queued": 1, "failed": 1} and service.sampler.sender.pending == 2
@@ -399,7 +399,7 @@ def test_a_blocked_queue_delays_no_request_and_a_full_one_drops_samples_as_faile
 def test_a_failing_queue_fails_no_request(labelled, post, captured_stdout):
     service, _ = labelled(queue=FailingQueue())
     replies = [post({"task": "auto", "prompt": "hi"}) for _ in range(3)]
-    assert [r["statusCode"] for r in replies] == [200, 200, 200]
+    assert [r.status_code for r in replies] == [200, 200, 200]
     assert service.sampler.flush(5)
     assert service.sampler.sender.counts == {"queued": 3, "failed": 3}
     out = captured_stdout.readouterr().out
@@ -505,7 +505,7 @@ def test_a_stream_is_sampled_after_its_last_event_with_its_whole_answer(labelled
         {"model": "auto", "messages": [{"role": "user", "content": "What is S3?"}], "stream": True},
         "/v1/chat/completions",
     )
-    assert reply["statusCode"] == 200 and reply["body"].rstrip().endswith("data: [DONE]")
+    assert reply.status_code == 200 and reply.text.rstrip().endswith("data: [DONE]")
     assert service.sampler.flush(5)
     (body,) = queue.bodies
     sample = json.loads(body)
@@ -523,7 +523,7 @@ def test_a_stream_that_fails_midway_is_not_sampled(labelled, post, fake_bedrock,
     ]
     fake_bedrock.script(HAIKU_ID, events)
     reply = post({"task": "auto", "prompt": "What is S3?", "stream": True})
-    assert reply["statusCode"] == 200 and "error" in reply["body"]
+    assert reply.status_code == 200 and "error" in reply.text
     assert service.sampler.flush(5) and queue.bodies == []
     line = request_lines(captured_stdout.readouterr().out)[0]
     assert "label_sample" not in line
@@ -532,7 +532,7 @@ def test_a_stream_that_fails_midway_is_not_sampled(labelled, post, fake_bedrock,
 # --- wiring ----------------------------------------------------------------------------------------------
 
 
-def test_label_queue_url_wires_sqs_send_message(tmp_path, fake_bedrock):
+def test_label_queue_url_wires_sqs_send_message(tmp_path, fake_bedrock, web_adapter):
     # Given the router wired from the environment with a label queue, and a real SQS client under Stubber
     config = tmp_path / "routing.json"
     config.write_text(json.dumps(labelled_config()))
@@ -546,21 +546,12 @@ def test_label_queue_url_wires_sqs_send_message(tmp_path, fake_bedrock):
         client_factory=lambda region, timeout_s: fake_bedrock,
         sqs_client=sqs,
     )
-    from tests import adapter
-
-    adapter.serve(service)
-    try:
-        with stub:
-            from tests.conftest import FakeLambdaContext, build_event
-
-            result = adapter.lambda_handler(
-                build_event("POST", "/v1/route", {"task": "auto", "prompt": "hi"}), FakeLambdaContext()
-            )
-            assert result["statusCode"] == 200
-            assert service.sampler.flush(5)
-            stub.assert_no_pending_responses()
-    finally:
-        adapter.reset()
+    web_adapter.serve(service)
+    with stub:
+        result = web_adapter.post("/v1/route", {"task": "auto", "prompt": "hi"})
+        assert result.status_code == 200
+        assert service.sampler.flush(5)
+        stub.assert_no_pending_responses()
     assert service.sampler.sender.counts == {"queued": 1, "sent": 1}
 
 

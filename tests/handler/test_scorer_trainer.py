@@ -21,11 +21,13 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from aws_adapters.appconfig_writer import AppConfigTarget
 from labeller.store import LabelStore, MemoryLabelStore
 from routing_engine.config import parse_routing_config
 from scorer_trainer import handler, training
 from scorer_trainer.appconfig_store import AppConfigRoutingStore
 from scorer_trainer.job import TrainerJob
+from tests.conftest import aws_client
 from tests.unit.label_fixtures import ROUTE, labelled_config, make_labels
 
 APP, ENV, PROFILE, STRATEGY = "app1234", "env5678", "prof901", "strat12"
@@ -154,7 +156,7 @@ class FakeContext:
 @pytest.fixture
 def dynamodb():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+        client = aws_client("dynamodb")
         client.create_table(
             TableName=TABLE,
             BillingMode="PAY_PER_REQUEST",
@@ -180,10 +182,7 @@ def job_for(fake: FakeAppConfig, store: LabelStore, recorder: Recorder) -> Train
     config_store = AppConfigRoutingStore(
         data_client=fake,
         control_client=fake,
-        application_id=APP,
-        environment_id=ENV,
-        profile_id=PROFILE,
-        deployment_strategy_id=STRATEGY,
+        target=AppConfigTarget(APP, ENV, PROFILE, STRATEGY),
     )
     return TrainerJob(config_store, store, clock=lambda: NOW, on_outcome=recorder, logger=recorder)
 
@@ -448,10 +447,7 @@ def test_read_deployed_uses_a_configuration_session():
         store = AppConfigRoutingStore(
             data_client=data,
             control_client=None,
-            application_id=APP,
-            environment_id=ENV,
-            profile_id=PROFILE,
-            deployment_strategy_id=STRATEGY,
+            target=AppConfigTarget(APP, ENV, PROFILE, STRATEGY),
         )
         deployed = store.read_deployed()
         stub.assert_no_pending_responses()
@@ -463,10 +459,7 @@ def test_start_deployment_request_shape_and_conflict():
     store = AppConfigRoutingStore(
         data_client=None,
         control_client=control,
-        application_id=APP,
-        environment_id=ENV,
-        profile_id=PROFILE,
-        deployment_strategy_id=STRATEGY,
+        target=AppConfigTarget(APP, ENV, PROFILE, STRATEGY),
     )
     expected = {
         "ApplicationId": APP,
@@ -501,16 +494,13 @@ def test_start_deployment_request_shape_and_conflict():
 
 def test_a_proposal_is_a_hosted_version_in_moto():
     with mock_aws():
-        control = boto3.client("appconfig", region_name="us-east-1")
+        control = aws_client("appconfig")
         app = control.create_application(Name="model-router")["Id"]
         profile = control.create_configuration_profile(ApplicationId=app, Name="routing", LocationUri="hosted")["Id"]
         store = AppConfigRoutingStore(
             data_client=None,
             control_client=control,
-            application_id=app,
-            environment_id=ENV,
-            profile_id=profile,
-            deployment_strategy_id=STRATEGY,
+            target=AppConfigTarget(app, ENV, profile, STRATEGY),
         )
         content = config_bytes(labelled_config())
         number = store.propose(content, description="r\u00e9sum\u00e9 " + "x" * 2000, label="tech_support-2026")

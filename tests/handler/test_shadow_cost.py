@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from tests.adapter import lambda_handler
 from tests.conftest import ROUTING_CONFIG, json_lines
 
 OPUS_ID = "us.anthropic.claude-opus-4-6-v1"
@@ -35,16 +34,14 @@ def routed_line(out: str) -> dict:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_cheaper_shadow_choice_reads_cheaper_on_a_short_answer(
-    router_service, fake_bedrock, make_event, lambda_context, captured_stdout, stream
+    router_service, fake_bedrock, web_adapter, captured_stdout, stream
 ):
     # Given a shadow route serving opus whose dynamic policy would pick haiku, and a short served answer
     router_service(shadow_config())
     fake_bedrock.script(OPUS_ID, fake_bedrock.response("Yes.", input_tokens=100, output_tokens=10))
     # When a request is served
-    reply = lambda_handler(
-        make_event("POST", "/v1/route", {"task": "ask", "prompt": "Is S3 durable?", "stream": stream}), lambda_context
-    )
-    assert reply["statusCode"] == 200
+    reply = web_adapter.request("POST", "/v1/route", {"task": "ask", "prompt": "Is S3 durable?", "stream": stream})
+    assert reply.status_code == 200
     line = routed_line(captured_stdout.readouterr().out)
     # Then the shadow block prices haiku at the served answer's tokens: 100 in, 10 out
     served = 100 / 1000 * 0.005 + 10 / 1000 * 0.025  # opus, what the answer cost
@@ -59,21 +56,17 @@ def test_a_cheaper_shadow_choice_reads_cheaper_on_a_short_answer(
     assert line["shadow"]["estimated_cost_usd"] > served
 
 
-def test_the_response_shows_the_shadow_cost_at_the_served_tokens(
-    router_service, fake_bedrock, make_event, lambda_context
-):
+def test_the_response_shows_the_shadow_cost_at_the_served_tokens(router_service, fake_bedrock, web_adapter):
     router_service(shadow_config())
     fake_bedrock.script(OPUS_ID, fake_bedrock.response("Yes.", input_tokens=100, output_tokens=10))
-    reply = lambda_handler(make_event("POST", "/v1/route", {"task": "ask", "prompt": "Is S3 durable?"}), lambda_context)
-    shadow = json.loads(reply["body"])["routing"]["shadow"]
+    reply = web_adapter.request("POST", "/v1/route", {"task": "ask", "prompt": "Is S3 durable?"})
+    shadow = reply.json()["routing"]["shadow"]
     assert shadow["cost_usd_at_served_tokens"] == pytest.approx(100 / 1000 * 0.001 + 10 / 1000 * 0.005)
 
 
-def test_a_dry_run_on_a_shadow_route_reports_no_cost_delta(router_service, make_event, lambda_context, captured_stdout):
+def test_a_dry_run_on_a_shadow_route_reports_no_cost_delta(router_service, web_adapter, captured_stdout):
     # nothing was served, so there is nothing to compare like with like
     router_service(shadow_config())
-    lambda_handler(
-        make_event("POST", "/v1/route", {"task": "ask", "prompt": "Is S3 durable?", "dry_run": True}), lambda_context
-    )
+    web_adapter.request("POST", "/v1/route", {"task": "ask", "prompt": "Is S3 durable?", "dry_run": True})
     line = routed_line(captured_stdout.readouterr().out)
     assert "ShadowCostDeltaUSD" not in line and "cost_usd_at_served_tokens" not in line["shadow"]

@@ -207,7 +207,7 @@ def test_the_response_is_the_put_cloudformation_expects(monkeypatch):
         def close(self):
             pass
 
-    def urlopen(request, timeout):
+    def urlopen(request, **_timeout):
         captured.update(
             method=request.get_method(),
             url=request.full_url,

@@ -4,7 +4,7 @@ import pytest
 
 from stacks.bedrock_iam import ModelGrant, ModelIdError, is_inference_profile_id, merge_grants, model_grant
 
-ENV = dict(region="us-east-1", account="111122223333", partition="aws")
+ENV = {"region": "us-east-1", "account": "111122223333", "partition": "aws"}
 
 
 def test_plain_model_id_is_its_foundation_model_in_its_region():

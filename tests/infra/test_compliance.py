@@ -47,6 +47,7 @@ def test_cdk_nag_is_active_and_fails_synth_on_an_unacknowledged_finding(tmp_path
     assert any("AwsSolutions-IAM5[Resource::*]" in v for v in _violations(report))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app_fixture", ["api_key_app", "iam_app", "prompt_router_app", "variant_app"])
 def test_cfn_lint_finds_no_errors_or_warnings(app_fixture, request):
     synthesized = request.getfixturevalue(app_fixture)

@@ -245,13 +245,16 @@ def test_controller_environment(api_key_app):
     assert "ReservedConcurrentExecutions" not in props  # opt-in: a reservation can fail a new account's deploy
     assert env["POWERTOOLS_SERVICE_NAME"] == "failover-controller"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "ModelRouter"
-    assert render(env["APPCONFIG_APPLICATION"], api_key_app.raw) == "${AWS::AppConfig::Application}"
-    assert render(env["FLAGS_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
-    assert render(env["FLAGS_PROFILE"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
-    assert render(env["FLAGS_DEPLOYMENT_STRATEGY"], api_key_app.raw) == "${AWS::AppConfig::DeploymentStrategy}"
+    assert render(env["APPCONFIG_APPLICATION_ID"], api_key_app.raw) == "${AWS::AppConfig::Application}"
+    assert render(env["APPCONFIG_FLAGS_ENVIRONMENT_ID"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
+    assert render(env["APPCONFIG_FLAGS_PROFILE_ID"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
+    assert (
+        render(env["APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID"], api_key_app.raw)
+        == "${AWS::AppConfig::DeploymentStrategy}"
+    )
     router_env = router_function(api_key_app.raw)["Properties"]["Environment"]["Variables"]
-    assert env["FLAGS_ENVIRONMENT"] == router_env["APPCONFIG_FLAGS_ENVIRONMENT"]
-    assert env["FLAGS_PROFILE"] == router_env["APPCONFIG_FLAGS_PROFILE"]
+    assert env["APPCONFIG_FLAGS_ENVIRONMENT_ID"] == router_env["APPCONFIG_FLAGS_ENVIRONMENT"]
+    assert env["APPCONFIG_FLAGS_PROFILE_ID"] == router_env["APPCONFIG_FLAGS_PROFILE"]
     assert env["ALARM_NAME_PREFIX"] == "model-router-dev-model-"
     assert "MODEL_ALARMS" not in env  # nothing in the environment grows with the catalog
 
@@ -277,10 +280,10 @@ def test_controller_settings_accept_the_synthesized_environment(api_key_app):
 
     env = dict(controller_function(api_key_app.raw)["Properties"]["Environment"]["Variables"])
     env.update(
-        APPCONFIG_APPLICATION="abc1234",
-        FLAGS_ENVIRONMENT="def5678",
-        FLAGS_PROFILE="ghi9012",
-        FLAGS_DEPLOYMENT_STRATEGY="jkl3456",
+        APPCONFIG_APPLICATION_ID="abc1234",
+        APPCONFIG_FLAGS_ENVIRONMENT_ID="def5678",
+        APPCONFIG_FLAGS_PROFILE_ID="ghi9012",
+        APPCONFIG_FLAGS_DEPLOYMENT_STRATEGY_ID="jkl3456",
     )  # CloudFormation fills in the real ids
 
     settings = ControllerSettings.from_env(env)

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from labeller.wiring import WORST_SAMPLE_S
+from labeller.settings import WORST_SAMPLE_S
 from routing_engine.config import parse_routing_config
 from stacks.bedrock_iam import merge_grants, model_grant
 from stacks.constructs.label_loop import (
@@ -36,7 +36,7 @@ from tests.infra.helpers import (
 )
 
 ARN = "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:"
-TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="${AWS::Partition}")
+TOKENS = {"region": "${AWS::Region}", "account": "${AWS::AccountId}", "partition": "${AWS::Partition}"}
 LOGS_AND_XRAY = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 SQS_CONSUME = {
     "sqs:ReceiveMessage",

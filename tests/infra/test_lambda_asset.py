@@ -153,7 +153,7 @@ def test_a_requirements_change_changes_the_asset_hash(tmp_path, monkeypatch):
     (src / "requirements.txt").write_text("starlette==1.10.0\n")
     calls = []
 
-    def fake_install(requirements, *, platform, cache_dir):
+    def fake_install(requirements, **_platform_and_cache):
         out = tmp_path / "deps" / str(len(calls))
         (out / "pkg").mkdir(parents=True)
         (out / "pkg" / "__init__.py").write_text(requirements.read_text())

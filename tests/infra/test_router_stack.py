@@ -20,7 +20,7 @@ from tests.infra.helpers import (
 )
 
 ROUTING_FILE = REPO_ROOT / "config" / "routing.json"
-TOKENS = dict(region="${AWS::Region}", account="${AWS::AccountId}", partition="${AWS::Partition}")
+TOKENS = {"region": "${AWS::Region}", "account": "${AWS::AccountId}", "partition": "${AWS::Partition}"}
 
 
 def _bedrock_statements(raw):

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -19,6 +18,7 @@ from router.http.route_api import parse as parse_route_body
 from router.service import RouterService
 from routing_engine.config import parse_routing_config
 from routing_engine.engine import Engine
+from tests.conftest import aws_client
 from tests.unit.engine_fixtures import config_dict
 
 TABLE = "spend-test"
@@ -27,7 +27,7 @@ TABLE = "spend-test"
 @pytest.fixture
 def dynamodb():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+        client = aws_client("dynamodb")
         create_table(client, TABLE)
         yield client
 
@@ -72,7 +72,7 @@ COST_USD = 1000 / 1000 * 0.001 + 500 / 1000 * 0.005  # "small" answering 1,000 i
 class SlowModel:
     """A Converse client that takes MODEL_LATENCY_S and answers with 1,000 input and 500 output tokens."""
 
-    def converse(self, **request):
+    def converse(self, **_request):
         time.sleep(MODEL_LATENCY_S)
         return {
             "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
@@ -99,6 +99,7 @@ class OneItemAtATime:
             return self._client.batch_get_item(**kw)
 
 
+@pytest.mark.slow
 def test_sixteen_instances_share_one_tier_budget_and_overshoot_within_the_bound(dynamodb):
     # Given 16 instances whose 16 callers all belong to tier free (one $3.50 daily budget for them together)
     store = DynamoSpendStore(TABLE, OneItemAtATime(dynamodb))

@@ -47,7 +47,7 @@ def scenario(draw):
         draw(st.sampled_from(sorted(engine.config.tiers))),
         draw(st.one_of(st.none(), st.floats(1e-6, 2.0))),
         Health(
-            unavailable={m: "flagged down" for m in draw(st.sets(st.sampled_from(models)))},
+            unavailable=dict.fromkeys(draw(st.sets(st.sampled_from(models))), "flagged down"),
             latency_ms={m: draw(st.floats(0, 30_000)) for m in models},
         ),
     )

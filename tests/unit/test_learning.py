@@ -22,7 +22,7 @@ def _sigmoid(z):
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def _data(n, logit, seed=1, hashed_word=None):
+def _data(n, logit, seed=1):
     """n vectors with independent standard-normal dense features, bucket 7 in about half of them, and
     soft targets sigmoid(logit(dense, has_bucket_7))."""
     rng = random.Random(seed)
@@ -85,7 +85,7 @@ def test_a_prior_holds_with_few_labels_and_yields_to_many():
     # Given a prior that puts all its weight on A, and labels that say only B matters
     prior = _scorer_with({A: 1.0})
 
-    def truth(d, h):
+    def truth(d, _has_bucket_7):
         return 1.5 * d[1]
 
     few_v, few_t = _data(60, truth, seed=2)

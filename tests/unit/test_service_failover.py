@@ -56,7 +56,7 @@ class ScriptedBedrock:
         }
 
 
-def make_service(behaviour: dict, data: dict | None = None, flags: dict | None = None, breaker=None):
+def make_service(behaviour: dict, data: dict | None = None, flags: dict | None = None):
     clock = Clock()
     client = ScriptedBedrock(clock, behaviour)
     raw = json.dumps(data or config_dict()).encode()
@@ -66,7 +66,7 @@ def make_service(behaviour: dict, data: dict | None = None, flags: dict | None =
         flag_raw = json.dumps({"models": flags}).encode()
         flag_store = LastGoodStore("flags", lambda: flag_raw, lambda r, v: parse_failover_flags(r), source="test")
 
-    def factory(region, timeout_s):
+    def factory(_region, timeout_s):
         client.timeouts.append(timeout_s)
         return client
 
@@ -281,7 +281,7 @@ def test_an_unexpected_error_during_a_probe_does_not_block_the_model_forever():
     clock.now += 10
     original = client.converse
 
-    def explode(**request):
+    def explode(**_request):
         raise RuntimeError("a bug, not a model failure")
 
     client.converse = explode
