@@ -123,10 +123,7 @@ def _needs_digit(pattern: str) -> bool:
 
 
 def _has_digit(text: str) -> bool:
-    for d in _ASCII_DIGITS:  # ten C-speed substring scans beat one regex search on short texts
-        if d in text:
-            return True
-    return False
+    return any(d in text for d in _ASCII_DIGITS)  # ten C-speed substring scans beat one regex search on short texts
 
 
 def _utf8(text: str) -> bytes:
@@ -233,10 +230,7 @@ def extract_features(
                 doc_bytes += int(value)  # type: ignore[call-overload]
     tokens = -(-chars // CHARS_PER_TOKEN) + images * IMAGE_TOKENS + doc_bytes // DOCUMENT_BYTES_PER_TOKEN
     hits, partial = risk.match(text_of(messages, system)) if risk is not None else ((), False)
-    if with_complexity:
-        scorer = scorer or bundled()
-    else:
-        scorer = None
+    scorer = (scorer or bundled()) if with_complexity else None
     return RequestFeatures(
         estimated_tokens=tokens,
         message_count=len(messages),
