@@ -46,6 +46,24 @@ def _check_bedrock_environment(env: dict) -> str:
     return region
 
 
+def _check_calls_from(region: str, config) -> None:
+    """Locally the catalog's `inference_profile` entries call the default geography's profiles (there is no stack
+    Region to resolve them for): refuse to start where those cannot be called, rather than failing every request."""
+    from routing_engine.config import geography
+
+    problems = [
+        f"models.{key}: {problem}"
+        for key, spec in config.models.items()
+        if (problem := geography.profile_problem(spec.model_id, spec.region or region))
+    ]
+    if problems:
+        raise StartupError(
+            f"--bedrock from {region}: the local server calls the catalog's '{geography.DEFAULT_GEOGRAPHY}.' profiles, "
+            f"which {region} cannot call ({'; '.join(problems)}); use a Region of that geography (AWS_REGION), or "
+            "point --config at a copy that pins each model_id to your Region's profile"
+        )
+
+
 def local_spend_table():
     """(a DynamoDB client for an in-memory spend table, a function that stops the stand-in): moto, in this
     process, with the table created; (None, a no-op) without moto. Only DynamoDB is faked: every other AWS call
@@ -118,7 +136,7 @@ def build(
         env["ROUTER_FLAGS_FILE"] = flags_file
     backend = None
     if bedrock:
-        _check_bedrock_environment(env)
+        _check_calls_from(_check_bedrock_environment(env), config)
         service = wiring.service_from_env(env=env, spend_client=spend_client)
     else:
         # Prompt routers without their own ARN use the stack's; locally the simulated backend plays that router.

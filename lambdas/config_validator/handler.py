@@ -5,7 +5,10 @@ not in the catalog passes it, every router then rejects the document and keeps i
 one, and the deployment still reports COMPLETE). This validator runs the same
 `routing_engine.config.parse_routing_config` the router runs, and fails the hosted version or
 deployment with the ConfigError message, which names the field (`routes.faq.model: unknown
-model 'ghost'`).
+model 'ghost'`). It parses for the Region it runs in, the routers' Region, and as the routers read
+(`resolve=False`): a model must name the inference profile it is called through (the stack resolves
+the catalog's `inference_profile` entries at synth), and a profile that cannot be called from this
+Region (`us.` in eu-west-1) is refused here rather than failing every call.
 
 AppConfig invokes it with `{"applicationId", "configurationProfileId", "configurationVersion",
 "content": <base64>, "uri"}` and treats any raised exception (the X-Amz-Function-Error header)
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 from typing import Any
 
 from routing_engine.config import ConfigError, parse_routing_config
@@ -29,13 +33,15 @@ class InvalidRoutingConfiguration(Exception):
     """The document must not reach the routers. `str()` is shown by AppConfig and names the field."""
 
 
-def validate(event: dict[str, Any]) -> None:
+def validate(event: dict[str, Any], region: str | None = None) -> None:
+    """`region`: the routers' Region (default: this function's own, AWS_REGION)."""
+    region = region or os.environ.get("AWS_REGION")
     try:
         raw = base64.b64decode(event["content"], validate=True)
     except (KeyError, TypeError, binascii.Error) as exc:
         raise InvalidRoutingConfiguration(f"the validator received no base64 'content' ({exc})") from None
     try:
-        parse_routing_config(raw)
+        parse_routing_config(raw, region=region, resolve=False)
     except ConfigError as exc:
         raise InvalidRoutingConfiguration(
             f"routing configuration version {event.get('configurationVersion', '?')} is invalid: {exc}"

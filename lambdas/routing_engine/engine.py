@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from routing_engine.config import Comparison, DynamicPolicy, Labelling, ModelSpec, Route, RoutingConfig, Rule, Target
+from routing_engine.config.geography import base_model_id
 from routing_engine.failures import FailureKind
 from routing_engine.features import RequestFeatures, RiskMatcher, with_complexity
 from routing_engine.scorer import Scorer, bundled
@@ -127,16 +128,6 @@ def estimate_cost(spec: ModelSpec, input_tokens: int, output_tokens: int) -> flo
     """USD for these tokens at the model's prices (USD per million tokens)."""
     price = spec.price
     return input_tokens / 1_000_000 * price.input_per_million + output_tokens / 1_000_000 * price.output_per_million
-
-
-_GEO_PREFIXES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.")
-
-
-def _strip_geo(model_id: str) -> str:
-    for prefix in _GEO_PREFIXES:
-        if model_id.startswith(prefix):
-            return model_id[len(prefix) :]
-    return model_id
 
 
 def _risk_matches(risk_ids: tuple[str, ...], cmp: Comparison) -> bool:
@@ -321,9 +312,9 @@ class Engine:
         if not model_id:
             return None
         tail = model_id.rsplit("/", 1)[-1]
-        base = _strip_geo(tail)
+        base = base_model_id(tail)
         for key, spec in self.config.models.items():
-            if spec.model_id in (model_id, tail) or _strip_geo(spec.model_id.rsplit("/", 1)[-1]) == base:
+            if spec.model_id in (model_id, tail) or base_model_id(spec.model_id.rsplit("/", 1)[-1]) == base:
                 return key
         return None
 

@@ -185,7 +185,8 @@ def test_a_price_per_1k_tokens_is_refused_naming_the_new_key_and_the_conversion(
 
 def test_prices_are_per_million_tokens():
     config = parse_routing_config(BUNDLED.read_bytes())
-    assert config.models["claude-haiku"].price.model_dump() == {"input_per_million": 1.0, "output_per_million": 5.0}
+    # Claude Haiku 4.5 through a geographic profile: Anthropic's list price ($1 / $5), which is the global rate, +10%
+    assert config.models["claude-haiku"].price.model_dump() == {"input_per_million": 1.1, "output_per_million": 5.5}
 
 
 def test_the_json_schema_shows_the_defaults():

@@ -28,6 +28,16 @@ def test_bedrock_mode_without_credentials_refuses_to_start(monkeypatch, tmp_path
         build(CONFIG, None, bedrock=True, faults=None, latency_scale=0)
 
 
+def test_bedrock_mode_refuses_a_region_that_cannot_call_the_catalogs_profiles(monkeypatch):
+    # Locally the catalog resolves to the US profiles (no stack Region); from Ireland they cannot be called.
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    with pytest.raises(StartupError) as caught:
+        build(CONFIG, None, bedrock=True, faults=None, latency_scale=0)
+    message = str(caught.value)
+    assert message.startswith("--bedrock from eu-west-1: the local server calls the catalog's 'us.' profiles")
+    assert "models.claude-haiku: us.anthropic.claude-haiku-4-5-20251001-v1:0 is a 'us' inference profile" in message
+
+
 def test_an_unknown_fault_key_is_refused_naming_the_known_models():
     with pytest.raises(StartupError) as caught:
         build(CONFIG, None, bedrock=False, faults="claude-haikoo=ThrottlingException", latency_scale=0)

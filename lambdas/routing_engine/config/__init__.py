@@ -6,6 +6,7 @@ imports. One module per concern:
 
 - base: the strict base model and the key syntax
 - catalog: models, their prices and capabilities, prompt routers
+- geography: which inference profile serves which Region, which model offers which (with sources)
 - routes: routes, dynamic policies and their rules, labelling, risk patterns
 - limits: tiers, budgets, resilience, request limits
 - scorers: the weights of complexity scorers
@@ -22,7 +23,13 @@ from routing_engine.config.base import KEY_PATTERN, Key, StrictModel
 from routing_engine.config.catalog import Modality, ModelSpec, Price, PromptRouterSpec
 from routing_engine.config.flags import FailoverFlags, ModelFlag
 from routing_engine.config.limits import Budget, Limits, Resilience, Tier
-from routing_engine.config.loading import ConfigError, content_version, parse_failover_flags, parse_routing_config
+from routing_engine.config.loading import (
+    ConfigError,
+    content_version,
+    parse_failover_flags,
+    parse_routing_config,
+    resolve_routing_document,
+)
 from routing_engine.config.routes import (
     BOOLEAN_FEATURES,
     NUMERIC_FEATURES,
@@ -76,5 +83,6 @@ __all__ = [
     "flags_json_schema",
     "parse_failover_flags",
     "parse_routing_config",
+    "resolve_routing_document",
     "routing_json_schema",
 ]

@@ -1,12 +1,22 @@
-"""The model catalog: what each model is, costs and can do, and the Bedrock prompt routers built from them."""
+"""The model catalog: what each model is, costs and can do, and the Bedrock prompt routers built from them.
+
+A model is named either by the id to call (`us.anthropic...`, a foundation-model id called in-Region, or an ARN) or
+by its foundation-model id and an `inference_profile` kind ("geographic" or "global"): then the profile is chosen
+for the Region (routing_engine.config.geography), passed as the validation context `region`; without one, the
+default geography. Prices are what is called: `price`, or `prices` per kind (in_region, geographic, global), of
+which the entry's own kind is used; Anthropic's models from Claude 4.5 on cost about 10% more through a geographic
+profile than through the global one (Bedrock user guide, "Global cross-Region inference").
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
+from routing_engine.config import geography
 from routing_engine.config.base import Key, StrictModel
+from routing_engine.config.geography import PriceKind, ProfileKind
 
 Modality = Literal["text", "image", "document"]
 
@@ -15,7 +25,8 @@ _PER_1K_KEYS = {"input_per_1k": "input_per_million", "output_per_1k": "output_pe
 
 
 class Price(StrictModel):
-    """USD per million tokens, the unit AWS publishes Bedrock prices in."""
+    """USD per million tokens, the unit AWS publishes Bedrock prices in, for one way of calling a model (prompt
+    caching will add its own lines here, e.g. cache reads and writes)."""
 
     input_per_million: float = Field(ge=0, description="USD per million input tokens")
     output_per_million: float = Field(ge=0, description="USD per million output tokens")
@@ -41,13 +52,31 @@ def _per_1k_problem(old: str, value: object) -> str:
     )
 
 
+def _price_or_prices(schema: dict) -> None:
+    required = [name for name in schema.get("required", []) if name != "price"]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+    schema["anyOf"] = [{"required": ["price"]}, {"required": ["prices"]}]
+
+
 class ModelSpec(StrictModel):
     """One entry of the model catalog. Its key is the model's alias."""
+
+    # The JSON Schema says `price` or `prices` (pydantic alone would require `price`, which the validator derives).
+    model_config = ConfigDict(json_schema_extra=_price_or_prices)
 
     model_id: str = Field(
         min_length=1,
         max_length=2048,
-        description="Bedrock model id, cross-region inference profile id (us./eu./apac./global.) or ARN",
+        description="Bedrock model id, cross-Region inference profile id (us./eu./apac./jp./au./global.) or ARN; "
+        "with inference_profile, the foundation-model id (the profile for the Region is chosen at deploy)",
+    )
+    inference_profile: ProfileKind | None = Field(
+        default=None,
+        description="'geographic': call the profile of the deploy Region's geography (data stays in it); "
+        "'global': the global profile (any commercial Region, cheaper). Omit to call model_id as written",
     )
     region: str | None = Field(
         default=None,
@@ -55,7 +84,18 @@ class ModelSpec(StrictModel):
         description="Region to call this model in; default: the router's own region",
     )
     display_name: str | None = None
-    price: Price
+    price: Price = Field(description="USD per million tokens of what is called; or give `prices`")
+    prices: dict[PriceKind, Price] | None = Field(
+        default=None,
+        min_length=1,
+        description="Prices per way of calling (in_region, geographic, global); the entry's own is used",
+    )
+    marketplace_product_id: str | None = Field(
+        default=None,
+        pattern=r"^(prod-[a-z0-9]{8,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
+        description="AWS Marketplace product id of a third-party model (its Bedrock model card): the deploy lets "
+        "the router subscribe to exactly these on first use",
+    )
     context_window: int = Field(default=200_000, ge=1, description="Input tokens the model accepts")
     max_output_tokens: int = Field(default=4096, ge=1)
     modalities: tuple[Modality, ...] = Field(default=("text",), min_length=1)
@@ -63,6 +103,63 @@ class ModelSpec(StrictModel):
     quality: int = Field(default=50, ge=0, le=100, description="Relative strength; higher is stronger")
     latency_slo_ms: int = Field(default=10_000, ge=1, description="p90 latency the model should stay under")
     fallbacks: tuple[Key, ...] = Field(default=(), description="Model keys to try, in order, if this one fails")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_profile_and_price(cls, data: Any, info: ValidationInfo) -> Any:
+        """Choose the profile to call (for the context's Region) and the price of that kind, before the fields are
+        validated, so `model_id` and `price` are always what is called. Context: `region` (None: the default
+        geography) and `resolve` (False: a foundation-model id with inference_profile is refused, as a document
+        the routers read must already name its profile)."""
+        if not isinstance(data, dict):
+            return data
+        context = info.context or {}
+        data = dict(data)
+        model_id, kind = data.get("model_id"), data.get("inference_profile")
+        region = data.get("region") or context.get("region")
+        if isinstance(model_id, str) and kind in ("geographic", "global"):
+            data["model_id"] = _profile_for(model_id, kind, region, resolve=context.get("resolve", True))
+        elif isinstance(model_id, str) and region and context.get("region"):
+            problem = geography.profile_problem(model_id, region)
+            if problem:
+                raise ValueError(problem)
+        prices = data.get("prices")
+        if isinstance(prices, dict) and isinstance(data.get("model_id"), str):
+            if "price" in data:
+                raise ValueError("give price (whatever is called) or prices (per inference profile kind), not both")
+            called = geography.price_kind(data["model_id"])
+            if called is None:
+                raise ValueError("an ARN model_id takes one `price`: its id does not say how it is billed")
+            if called not in prices:
+                raise ValueError(
+                    f"prices has no '{called}' entry, the kind {data['model_id']} is billed as "
+                    f"(given: {', '.join(sorted(prices))})"
+                )
+            data["price"] = prices[called]
+        return data
+
+
+def _profile_for(model_id: str, kind: ProfileKind, region: str | None, *, resolve: bool) -> str:
+    parts = geography.split_profile_id(model_id)
+    if parts.prefix is not None:  # already resolved (the deployed document): the kind and the Region must agree
+        if (parts.prefix == geography.GLOBAL) != (kind == "global"):
+            raise ValueError(f"model_id {model_id} is not a {kind} inference profile (inference_profile is '{kind}')")
+        problem = geography.profile_problem(model_id, region) if region else None
+        if problem:
+            raise ValueError(problem)
+        return model_id
+    if not geography.is_foundation_model_id(model_id):
+        raise ValueError("with inference_profile, model_id must be a foundation-model id (e.g. amazon.nova-pro-v1:0)")
+    try:
+        resolved = geography.profile_id(model_id, kind, region)
+    except geography.GeographyError as exc:
+        raise ValueError(str(exc)) from None
+    if not resolve:
+        raise ValueError(
+            f"model_id {model_id} names no inference profile: the routers need the profile id for their Region "
+            f"({resolved} here; cdk synth writes it)"
+        )
+    return resolved
 
 
 class PromptRouterSpec(StrictModel):

@@ -36,9 +36,33 @@ def content_version(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:12]
 
 
-def parse_routing_config(raw: bytes | str) -> RoutingConfig:
-    """Parse and validate a routing configuration document; raise ConfigError naming the field."""
-    return _parse(RoutingConfig, raw)
+def parse_routing_config(raw: bytes | str, *, region: str | None = None, resolve: bool = True) -> RoutingConfig:
+    """Parse and validate a routing configuration document; raise ConfigError naming the field.
+
+    `region`: the Region the models are called from; entries with an `inference_profile` get that Region's profile
+    and pinned profile ids that cannot be called from it are refused (None: no Region constraint, the default
+    geography). `resolve=False`: an entry that still names a foundation model with `inference_profile` is refused
+    (what the routers read must name its profile: the AppConfig validator parses that way)."""
+    return _parse(RoutingConfig, raw, context={"region": region, "resolve": resolve})
+
+
+def resolve_routing_document(raw: bytes, *, region: str | None) -> tuple[bytes, RoutingConfig]:
+    """The document as the routers of `region` must read it, and its configuration: every entry with an
+    `inference_profile` names the profile for that Region (the rest of the document, formatting included, is
+    kept when nothing needed resolving). The result parses with `resolve=False`, as the AppConfig validator reads
+    it. Raises ConfigError naming the field, e.g. a model no profile of which serves the Region."""
+    config = parse_routing_config(raw, region=region)
+    data = json.loads(raw)
+    changed = False
+    for key, spec in config.models.items():
+        entry = data["models"][key]
+        if entry.get("model_id") != spec.model_id:
+            entry["model_id"] = spec.model_id
+            changed = True
+    if not changed:
+        return raw, config
+    resolved = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return resolved, parse_routing_config(resolved, region=region, resolve=False)
 
 
 def parse_failover_flags(raw: bytes | str) -> FailoverFlags:
@@ -79,7 +103,7 @@ def _document_problems(node, path: str = ""):
                 yield f"{path}[{i}]: {value} is not a finite number"
 
 
-def _parse(model: type[_Document], raw: bytes | str) -> _Document:
+def _parse(model: type[_Document], raw: bytes | str, context: dict | None = None) -> _Document:
     try:
         data = json.loads(raw, object_pairs_hook=_object)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -93,6 +117,6 @@ def _parse(model: type[_Document], raw: bytes | str) -> _Document:
     if problems:
         raise ConfigError("; ".join(problems))
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc)) from exc

@@ -32,6 +32,7 @@ def _draft4(schema: dict, title: str) -> dict:
 
     def walk(node):
         if isinstance(node, dict):
+            node = _closed_keys(node)
             out = {}
             for key, value in node.items():
                 if key == "title":
@@ -60,3 +61,15 @@ def _draft4(schema: dict, title: str) -> dict:
 
     converted = walk(schema)
     return {"$schema": DRAFT_04, "title": title, **converted}
+
+
+def _closed_keys(node: dict) -> dict:
+    """A mapping with an enumerated key set (`dict[Literal[...], X]`: `propertyNames`, which draft-04 lacks and would
+    ignore) spelled as draft-04 can check it: a property per allowed key, no other keys."""
+    names = node.get("propertyNames")
+    if not (isinstance(names, dict) and "enum" in names and isinstance(node.get("additionalProperties"), dict)):
+        return node
+    closed = {k: v for k, v in node.items() if k not in ("propertyNames", "additionalProperties")}
+    closed["properties"] = dict.fromkeys(names["enum"], node["additionalProperties"])
+    closed["additionalProperties"] = False
+    return closed
