@@ -8,8 +8,13 @@ Per model (key `k` of the routing configuration's catalog), names `model-router-
 * `latency-p90`: p90 of ModelLatency above the model's `latency_slo_ms`;
 * `bedrock-server-errors`, `bedrock-throttles` (context `bedrock_metric_alarms`): AWS/Bedrock
   InvocationServerErrors / Invocations and InvocationThrottles / (Invocations + InvocationThrottles)
-  by ModelId = the configured model id. They see every caller in the account, so they catch a
-  service-side problem even while the router has already moved its own traffic away.
+  for the model. They see every caller in the account, so they catch a service-side problem even
+  while the router has already moved its own traffic away. Which `ModelId` a call through a
+  cross-Region profile is published under (the profile id as called, or the foundation model) is
+  not stated in the Bedrock user guide ("Monitor bedrock-runtime inference using CloudWatch
+  metrics"; global cross-Region inference only says CloudWatch keeps recording in the source
+  Region), so each metric is the sum over both, `ModelId` = the profile id and = its foundation
+  model (metric math, FILL(m, 0) + FILL(m', 0)): whichever gets data, the alarm sees it.
 
 The router's metrics come from `router.observability.model_attempt`: one EMF record per call
 attempt with dimensions {Model, service} (EphemeralMetrics adds `service`), so the alarms use
@@ -44,6 +49,7 @@ from constructs import Construct
 
 from failover_controller.alarm_names import MODEL_ALARM_KINDS, model_alarm_name
 from routing_engine.config import RoutingConfig
+from routing_engine.config.geography import base_model_id
 
 ROUTER_NAMESPACE = "ModelRouter"
 ROUTER_SERVICE = "model-router"
@@ -100,6 +106,13 @@ def store_metric(name: str, store: str, period: Duration, label: str | None = No
         dimensions_map={"service": ROUTER_SERVICE, "Store": store},
         label=label,
     )
+
+
+def bedrock_model_ids(model_id: str) -> tuple[str, ...]:
+    """The `ModelId` values AWS/Bedrock may publish a call to `model_id` under: the id as called and, for a
+    cross-Region profile, its foundation model."""
+    base = base_model_id(model_id)
+    return (model_id,) if base == model_id else (model_id, base)
 
 
 def bedrock_metric(name: str, model_id: str, period: Duration) -> cw.Metric:
@@ -298,37 +311,41 @@ class RouterAlarms(Construct):
         )
         if not bedrock:
             return
-        invocations = bedrock_metric("Invocations", model_id, p)
+        # Each metric under every ModelId a call to `model_id` may be published as (invocations0, invocations1, ...),
+        # summed. Were a call counted under both, a rate would not change; only the traffic guard would trip sooner.
+        ids = bedrock_model_ids(model_id)
+
+        def summed(metric: str, var: str) -> tuple[str, dict[str, cw.IMetric]]:
+            metrics: dict[str, cw.IMetric] = {f"{var}{i}": bedrock_metric(metric, m, p) for i, m in enumerate(ids)}
+            return "(" + " + ".join(f"FILL({name}, 0)" for name in metrics) + ")", metrics
+
+        invocations, inv_metrics = summed("Invocations", "invocations")
+        errors, err_metrics = summed("InvocationServerErrors", "errors")
+        throttles, thr_metrics = summed("InvocationThrottles", "throttles")
+        named = " or ".join(ids)
         self._alarm(
             f"{cid}BedrockServerErrors",
             "bedrock-server-errors",
             cw.MathExpression(
-                expression=f"IF(invocations >= {n}, FILL(errors, 0) / invocations, 0)",
-                using_metrics={
-                    "invocations": invocations,
-                    "errors": bedrock_metric("InvocationServerErrors", model_id, p),
-                },
+                expression=f"IF({invocations} >= {n}, {errors} / {invocations}, 0)",
+                using_metrics={**inv_metrics, **err_metrics},
                 label=f"{model_id} server error rate (AWS/Bedrock)",
                 period=p,
             ),
             s.error_rate,
-            f"{key}: Bedrock server-side errors for {model_id}, all callers in the account",
+            f"{key}: Bedrock server-side errors for {model_id}, all callers in the account (ModelId {named})",
             model=key,
         )
         self._alarm(
             f"{cid}BedrockThrottles",
             "bedrock-throttles",
             cw.MathExpression(
-                expression=f"IF(FILL(invocations, 0) + FILL(throttles, 0) >= {n}, "
-                f"FILL(throttles, 0) / (FILL(invocations, 0) + FILL(throttles, 0)), 0)",
-                using_metrics={
-                    "invocations": invocations,
-                    "throttles": bedrock_metric("InvocationThrottles", model_id, p),
-                },
+                expression=f"IF({invocations} + {throttles} >= {n}, {throttles} / ({invocations} + {throttles}), 0)",
+                using_metrics={**inv_metrics, **thr_metrics},
                 label=f"{model_id} throttle rate (AWS/Bedrock)",
                 period=p,
             ),
             s.throttle_rate,
-            f"{key}: Bedrock throttles for {model_id}, all callers in the account",
+            f"{key}: Bedrock throttles for {model_id}, all callers in the account (ModelId {named})",
             model=key,
         )
