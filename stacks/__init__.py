@@ -40,10 +40,10 @@ def build_app(
         context = {} if "CDK_CONTEXT_JSON" in os.environ else cdk_json_context()
     app = App(context=dict(context), outdir=outdir)
     settings = settings_from_context(app.node.get_all_context())
-    document = load_routing_document(settings.routing_config_path)
+    document = load_routing_document(settings.routing_config_path, region=settings.region)
     code_dir = stage_lambda_asset(
         source_dir=LAMBDA_SOURCE_DIR,
-        routing_config_file=settings.routing_config_path,
+        routing_config=document.raw,
         staging_root=staging_root or Path(app.outdir) / ".lambda-staging",
     )
     env = None

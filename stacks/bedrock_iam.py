@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-GEO_PREFIXES = ("us-gov", "global", "apac", "us", "eu", "jp", "au", "ca")
-_PROFILE_ID = re.compile(rf"^(?P<geo>{'|'.join(GEO_PREFIXES)})\.(?P<model>[a-z0-9][a-z0-9.:_-]*)$")
+from routing_engine.config.geography import split_profile_id
+
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]*$")
 _ARN = re.compile(
     r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):(?P<account>\d{12})?:(?P<resource>[A-Za-z0-9./:_-]+)$"
@@ -49,7 +49,7 @@ class ModelGrant:
 
 
 def is_inference_profile_id(model_id: str) -> bool:
-    return _PROFILE_ID.match(model_id) is not None
+    return split_profile_id(model_id).prefix is not None
 
 
 def model_grant(model_id: str, *, region: str, account: str, partition: str) -> ModelGrant:
@@ -62,16 +62,15 @@ def model_grant(model_id: str, *, region: str, account: str, partition: str) -> 
             raise ModelIdError(f"model id {model_id!r}: not a Bedrock ARN")
         resource = match["resource"]
         if resource.startswith("inference-profile/") and match["region"] and match["account"]:
-            inner = resource.removeprefix("inference-profile/")
-            profile = _PROFILE_ID.match(inner)
-            if profile is not None:
+            inner = split_profile_id(resource.removeprefix("inference-profile/"))
+            if inner.prefix is not None:
                 partition_of_arn = model_id.split(":", 2)[1]
-                return _profile_grant(model_id, profile["geo"], profile["model"], partition_of_arn)
+                return _profile_grant(model_id, inner.prefix, inner.base, partition_of_arn)
         return ModelGrant(resources=(model_id,))
-    profile = _PROFILE_ID.match(model_id)
-    if profile is not None:
+    profile = split_profile_id(model_id)
+    if profile.prefix is not None:
         profile_arn = f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}"
-        return _profile_grant(profile_arn, profile["geo"], profile["model"], partition)
+        return _profile_grant(profile_arn, profile.prefix, profile.base, partition)
     if _PLAIN_ID.match(model_id) is None:
         raise ModelIdError(f"model id {model_id!r}: not a model id, inference-profile id or ARN")
     return ModelGrant(resources=(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}",))
@@ -96,3 +95,4 @@ def merge_grants(grants: Iterable[ModelGrant]) -> ModelGrant:
         via_profile=unique(r for g in grants for r in g.via_profile),
         profiles=unique(r for g in grants for r in g.profiles),
     )
+

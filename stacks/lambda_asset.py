@@ -2,7 +2,8 @@
 third-party packages the router needs beyond the runtime (boto3) and the Powertools layer.
 
 The router reads `router/bundled_routing.json` when AppConfig is unreachable at cold start,
-so the file chosen in context is copied there. `lambdas/requirements.txt` (starlette, uvicorn,
+so the routing document the stack deploys (the file chosen in context, resolved for the stack's
+Region) is written there. `lambdas/requirements.txt` (starlette, uvicorn,
 ...) is installed at the asset's root (beside `router/`, on every function's path: the router,
 the failover controller and the AppConfig validator all import `routing_engine`, which needs `re2`) by pip with
 `--platform manylinux_2_28_aarch64
@@ -157,13 +158,14 @@ def install_requirements(
 def stage_lambda_asset(
     *,
     source_dir: Path,
-    routing_config_file: Path,
+    routing_config: bytes,
     staging_root: Path,
     platform: Platform | None = LAMBDA_ARM64,
     deps_cache: Path | None = None,
 ) -> Path:
-    """Copy `source_dir`, the routing config and the installed requirements into a content-addressed
-    directory; return it. `platform=None` skips the requirements (a source dir without any)."""
+    """Copy `source_dir`, the routing configuration (the document as deployed, bundled as
+    BUNDLED_CONFIG_PATH) and the installed requirements into a content-addressed directory; return it.
+    `platform=None` skips the requirements (a source dir without any)."""
     requirements = source_dir / REQUIREMENTS_FILE
     files = [f for f in _walk(source_dir) if f.as_posix() not in (BUNDLED_CONFIG_PATH, REQUIREMENTS_FILE)]
     vendor_files: list[tuple[Path, Path]] = []  # (path in the asset, the installed file)
@@ -175,7 +177,7 @@ def stage_lambda_asset(
     for rel in files:
         src = source_dir / rel
         digest.update(rel.as_posix().encode() + b"\0" + oct(_mode(src)).encode() + b"\0" + src.read_bytes() + b"\0")
-    config_bytes = routing_config_file.read_bytes()
+    config_bytes = routing_config
     digest.update(BUNDLED_CONFIG_PATH.encode() + b"\0" + config_bytes)
     clash = sorted({rel.as_posix() for rel, _ in vendor_files} & {rel.as_posix() for rel in files})
     if clash:

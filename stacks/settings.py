@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from routing_engine.config import geography
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -49,10 +51,7 @@ class SettingsError(ValueError):
     """A CDK context value that must not reach a deployment. `str()` names the key."""
 
 
-# A foundation-model id (`amazon.nova-lite-v1:0`), not an inference profile (no geo prefix) nor an ARN.
-FOUNDATION_MODEL_ID = r"^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$"
 PROMPT_ROUTER_ARN = r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(default-)?prompt-router/[A-Za-z0-9._:-]+$"
-GEO_PREFIXES = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
 
 
 class _Strict(BaseModel):
@@ -82,7 +81,7 @@ class PromptRouterDefinition(_Strict):
     @classmethod
     def _foundation_models_of_one_family(cls, value: tuple[str, str]) -> tuple[str, str]:
         for model in value:
-            if re.match(FOUNDATION_MODEL_ID, model) is None or model.split(".", 1)[0] in GEO_PREFIXES:
+            if not geography.is_foundation_model_id(model):
                 raise ValueError(f"{model!r} is not a foundation-model id (e.g. amazon.nova-lite-v1:0)")
         if value[0] == value[1]:
             raise ValueError("the two models must differ")
@@ -97,23 +96,12 @@ class PromptRouterDefinition(_Strict):
         return self
 
 
-# Which cross-region inference-profile geographies serve a region (by its prefix). Used only when
-# the stack's region is known at synth; an env-agnostic stack trusts `inference_profile_geo`.
-GEO_OF_REGION_PREFIX = {
-    "us-": ("us", "global"),
-    "eu-": ("eu", "global"),
-    "ap-northeast-1": ("apac", "jp", "global"),
-    "ap-southeast-2": ("apac", "au", "global"),
-    "ap-": ("apac", "global"),
-    "ca-": ("ca", "us", "global"),
-}
-
-
 def geos_for_region(region: str) -> tuple[str, ...] | None:
-    for prefix in sorted(GEO_OF_REGION_PREFIX, key=len, reverse=True):
-        if region.startswith(prefix):
-            return GEO_OF_REGION_PREFIX[prefix]
-    return None
+    """The inference-profile prefixes a Region may call (its geographies, narrowest first, and global); None for
+    a Region the checked-in table (routing_engine.config.geography) does not know. Used only when the stack's Region
+    is known at synth; an env-agnostic stack trusts `inference_profile_geo`."""
+    geos = geography.geographies_of(region)
+    return (*geos, geography.GLOBAL) if geos else None
 
 
 class PromptRouterContext(_Strict):

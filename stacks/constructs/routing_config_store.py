@@ -21,13 +21,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_appconfig as appconfig
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config, routing_json_schema
+from routing_engine.config import ConfigError, RoutingConfig, geography, resolve_routing_document, routing_json_schema
 
 APPCONFIG_VALIDATOR_MAX_CHARS = 32_768
 PROFILE_NAME = "routing"
@@ -35,24 +35,53 @@ PROFILE_NAME = "routing"
 
 @dataclass(frozen=True)
 class RoutingDocument:
-    """The bundled routing configuration: exact bytes (deployed and bundled as is) and the parsed model."""
+    """The routing configuration as deployed: exact bytes (the AppConfig hosted version and the Lambda's bundled
+    copy), resolved for the stack's Region, and the parsed model."""
 
     path: Path
     raw: bytes
     config: RoutingConfig
+    region: str | None = None  # the Region the document was resolved for (None: env-agnostic, default geography)
 
 
-def load_routing_document(path: Path) -> RoutingDocument:
-    """Read and validate the routing file; raise ConfigError naming the file and the field."""
+def load_routing_document(path: Path, *, region: str | None = None) -> RoutingDocument:
+    """Read the routing file and resolve it for `region` (each `inference_profile` entry gets that Region's
+    profile; a pinned profile the Region cannot call is refused); raise ConfigError naming the file and the field."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"routing configuration {path}: cannot read ({exc.strerror})") from exc
     try:
-        config = parse_routing_config(raw)
+        deployed, config = resolve_routing_document(raw, region=region)
     except ConfigError as exc:
-        raise ConfigError(f"routing configuration {path}: {exc}") from exc
-    return RoutingDocument(path=path, raw=raw, config=config)
+        where = f" for {region}" if region else ""
+        raise ConfigError(f"routing configuration {path}{where}: {exc}") from exc
+    return RoutingDocument(path=path, raw=deployed, config=config, region=region)
+
+
+def geography_warnings(document: RoutingDocument) -> list[str]:
+    """What the synth could not check about where the catalog's models are called from (each a CDK warning)."""
+    chosen = {key: spec for key, spec in document.config.models.items() if spec.inference_profile is not None}
+    warnings = []
+    if chosen and document.region is None:
+        warnings.append(
+            f"the stack has no Region (env-agnostic), so the routing catalog's inference_profile entries call the "
+            f"'{geography.DEFAULT_GEOGRAPHY}.' profiles, which fail from a Region outside that geography: set "
+            "-c region=<your Region> (the stack then picks each model's profile for it)"
+        )
+    elif document.region is not None and not geography.is_known_region(document.region):
+        warnings.append(
+            f"Region {document.region} is not in the inference-profile table (routing_engine.config.geography): the "
+            "catalog's pinned profile ids could not be checked against it"
+        )
+    for key, spec in chosen.items():
+        base = geography.base_model_id(spec.model_id)
+        if not geography.known_model(base):
+            warnings.append(
+                f"models.{key}: {base} is not in the inference-profile table (routing_engine.config.geography), so "
+                f"{spec.model_id} was chosen without knowing the model offers it; check its Bedrock model card"
+            )
+    return warnings
 
 
 def compact_json(value) -> str:
@@ -80,6 +109,8 @@ class RoutingConfigStore(Construct):
         validator_function: lambda_.Function | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        for warning in geography_warnings(document):
+            Annotations.of(self).add_warning_v2("model-router:inference-profile", warning)
         schema = compact_json(routing_json_schema())
         if len(schema) > APPCONFIG_VALIDATOR_MAX_CHARS:
             raise ConfigError(

@@ -127,6 +127,15 @@ def variant_app(synth_root) -> Synthesized:
     return synthesize(synth_root, **VARIANT_CONTEXT)
 
 
+EU_CONTEXT = {"stage": "eutest", "region": "eu-west-1", "account": "123456789012"}
+
+
+@pytest.fixture(scope="session")
+def eu_app(synth_root) -> Synthesized:
+    """The stack for eu-west-1: the catalog's inference profiles, grants and alarms must serve Ireland."""
+    return synthesize(synth_root, **EU_CONTEXT)
+
+
 @pytest.fixture(scope="session")
 def cdk_context() -> dict:
     return cdk_json_context()

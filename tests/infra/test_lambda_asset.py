@@ -25,7 +25,7 @@ def _source(tmp_path: Path) -> tuple[Path, Path]:
 def test_stages_code_without_caches_or_tests_and_with_the_bundled_config(tmp_path):
     src, config = _source(tmp_path)  # no router/ package yet: staging must not need it
 
-    staged = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
+    staged = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
 
     assert _tree(staged) == {"routing_engine/config.py": b"X = 1\n", BUNDLED_CONFIG_PATH: b'{"models": {}}\n'}
 
@@ -33,8 +33,8 @@ def test_stages_code_without_caches_or_tests_and_with_the_bundled_config(tmp_pat
 def test_same_content_stages_to_the_same_directory(tmp_path):
     src, config = _source(tmp_path)
 
-    first = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "a")
-    second = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "b")
+    first = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "a")
+    second = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "b")
 
     assert first.name == second.name
     assert _tree(first) == _tree(second)
@@ -42,10 +42,10 @@ def test_same_content_stages_to_the_same_directory(tmp_path):
 
 def test_a_config_change_stages_a_new_directory(tmp_path):
     src, config = _source(tmp_path)
-    first = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
+    first = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
 
     config.write_bytes(b'{"models": {"a": 1}}\n')
-    second = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
+    second = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
 
     assert first != second
     assert (second / BUNDLED_CONFIG_PATH).read_bytes() == b'{"models": {"a": 1}}\n'
@@ -54,7 +54,7 @@ def test_a_config_change_stages_a_new_directory(tmp_path):
 def test_staged_files_are_readable_by_the_lambda_user(tmp_path):
     src, config = _source(tmp_path)
 
-    staged = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
+    staged = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
 
     assert staged.stat().st_mode & 0o777 == 0o755
     assert (staged / BUNDLED_CONFIG_PATH).stat().st_mode & 0o777 == 0o644
@@ -102,7 +102,7 @@ def test_an_executable_source_file_stays_executable_and_the_others_do_not(tmp_pa
     script.write_text("#!/bin/sh\n")
     script.chmod(0o700)  # whatever the checkout's umask made of it
 
-    staged = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
+    staged = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
 
     assert (staged / "router" / "run.sh").stat().st_mode & 0o777 == 0o755
     assert (staged / "routing_engine" / "config.py").stat().st_mode & 0o777 == 0o644
@@ -161,9 +161,9 @@ def test_a_requirements_change_changes_the_asset_hash(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setattr("stacks.lambda_asset.install_requirements", fake_install)
-    first = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
+    first = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
     (src / "requirements.txt").write_text("starlette==1.10.1\n")
-    second = stage_lambda_asset(source_dir=src, routing_config_file=config, staging_root=tmp_path / "out")
+    second = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
 
     assert first != second
     assert (second / "pkg" / "__init__.py").read_text() == "starlette==1.10.1\n"
@@ -175,7 +175,7 @@ def host_asset(tmp_path_factory):
     """The real asset, with its requirements installed for this machine instead of arm64."""
     return stage_lambda_asset(
         source_dir=LAMBDAS,
-        routing_config_file=REPO_ROOT / "config" / "routing.json",
+        routing_config=(REPO_ROOT / "config" / "routing.json").read_bytes(),
         staging_root=tmp_path_factory.mktemp("asset"),
         platform=HOST,
     )

@@ -4,7 +4,7 @@ import json
 
 from aws_cdk.assertions import Match
 
-from routing_engine.config import parse_routing_config, routing_json_schema
+from routing_engine.config import parse_routing_config, resolve_routing_document, routing_json_schema
 from stacks.bedrock_iam import merge_grants, model_grant
 from stacks.settings import REPO_ROOT
 from tests.infra.helpers import (
@@ -20,6 +20,7 @@ from tests.infra.helpers import (
 )
 
 ROUTING_FILE = REPO_ROOT / "config" / "routing.json"
+DEPLOYED_ROUTING, _ = resolve_routing_document(ROUTING_FILE.read_bytes(), region=None)
 TOKENS = {"region": "${AWS::Region}", "account": "${AWS::AccountId}", "partition": "${AWS::Partition}"}
 
 
@@ -212,7 +213,8 @@ def test_lambda_asset_bundles_the_routing_configuration(api_key_app):
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     asset_dir = api_key_app.outdir / f"asset.{asset_hash}"
 
-    assert (asset_dir / "router" / "bundled_routing.json").read_bytes() == ROUTING_FILE.read_bytes()
+    # the document as deployed: the catalog resolved for the stack's Region (none here: the default geography)
+    assert (asset_dir / "router" / "bundled_routing.json").read_bytes() == DEPLOYED_ROUTING
     assert (asset_dir / "routing_engine" / "config" / "__init__.py").is_file()
     assert not list(asset_dir.rglob("__pycache__"))
 
@@ -406,10 +408,10 @@ def test_routing_profile_is_also_validated_by_the_routers_own_parser(api_key_app
     assert [v["Type"] for v in flags_profile["Properties"]["Validators"]] == ["JSON_SCHEMA"]
 
 
-def test_hosted_configuration_is_the_routing_file(api_key_app):
+def test_hosted_configuration_is_the_routing_file_as_deployed(api_key_app):
     api_key_app.template.has_resource_properties(
         "AWS::AppConfig::HostedConfigurationVersion",
-        {"Content": ROUTING_FILE.read_text(), "ContentType": "application/json"},
+        {"Content": DEPLOYED_ROUTING.decode(), "ContentType": "application/json"},
     )
 
 
