@@ -96,3 +96,45 @@ def merge_grants(grants: Iterable[ModelGrant]) -> ModelGrant:
         profiles=unique(r for g in grants for r in g.profiles),
     )
 
+
+# Models of these providers are not sold through AWS Marketplace and have no product id: calling them needs no
+# Marketplace permission (Bedrock user guide, "Access Amazon Bedrock foundation models": "Models from the following
+# providers aren't sold through AWS Marketplace and don't have product keys ...: Amazon, DeepSeek, Mistral AI, Meta,
+# Qwen, OpenAI").
+NOT_IN_MARKETPLACE = frozenset({"amazon", "deepseek", "mistral", "meta", "qwen", "openai"})
+MARKETPLACE_VIEW_ACTIONS = ["aws-marketplace:ViewSubscriptions"]
+MARKETPLACE_SUBSCRIBE_ACTIONS = ["aws-marketplace:Subscribe"]
+
+
+def provider_of(model_id: str) -> str | None:
+    """The provider of a model id, profile id or foundation-model / system-profile ARN (`anthropic`); None for an
+    ARN that does not name its model (an application inference profile, a prompt router)."""
+    if model_id.startswith("arn:"):
+        resource = model_id.split(":", 5)[-1]
+        kind, _, name = resource.partition("/")
+        if kind not in ("foundation-model", "inference-profile"):
+            return None
+        model_id = name
+    base = split_profile_id(model_id).base
+    return base.split(".", 1)[0] if "." in base else None
+
+
+@dataclass(frozen=True)
+class MarketplaceGrant:
+    """What the catalog's first calls need from AWS Marketplace: the product ids `aws-marketplace:Subscribe` is
+    limited to, and the keys of third-party models whose product id the catalog does not give (not covered)."""
+
+    product_ids: tuple[str, ...]
+    models_without_product_id: tuple[str, ...]
+
+
+def marketplace_grant(models: Iterable[tuple[str, str, str | None]]) -> MarketplaceGrant:
+    """`models`: (catalog key, model id, marketplace product id or None), in catalog order."""
+    product_ids: dict[str, None] = {}
+    missing = []
+    for key, model_id, product_id in models:
+        if product_id is not None:
+            product_ids[product_id] = None
+        elif provider_of(model_id) not in NOT_IN_MARKETPLACE and provider_of(model_id) is not None:
+            missing.append(key)
+    return MarketplaceGrant(product_ids=tuple(product_ids), models_without_product_id=tuple(missing))

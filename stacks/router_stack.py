@@ -6,8 +6,9 @@
 * `FailoverFlagsStore`: the `<stage>-flags` environment and `failover-flags` profile (all at once);
 * the router Lambda: one ASGI app (`router.http.app:create_app_from_env`) under uvicorn, started
   by `router/run.sh` behind the AWS Lambda Web Adapter layer in response-stream mode; its Bedrock
-  policy (`ModelInvokePolicy`) and, with context `prompt_router`, a `PromptRouter` that grants its
-  own invoke and sets PROMPT_ROUTER_ARN;
+  policy (`ModelInvokePolicy`), the Marketplace subscription its first calls need (`MarketplaceModelAccess`,
+  shared with the labeller; context `marketplace_model_access`) and, with context `prompt_router`, a
+  `PromptRouter` that grants its own invoke and sets PROMPT_ROUTER_ARN;
 * `RouterApi` (every method streams); `RouterAlarms` (per model and for the router);
   `FailoverController`; `HostedVersionsCleanup` (so `cdk destroy` can delete the profiles);
   `LabelLoop` (sample queue, labeller, labels table, daily scorer trainer; the router may only send to
@@ -36,7 +37,7 @@ from stacks.constructs.failover_controller import FailoverController
 from stacks.constructs.failover_flags import FailoverFlagsStore
 from stacks.constructs.label_loop import LabelLoop
 from stacks.constructs.lambda_factory import create_python_function, public_layers
-from stacks.constructs.model_access import ModelInvokePolicy
+from stacks.constructs.model_access import MarketplaceModelAccess, ModelInvokePolicy
 from stacks.constructs.prompt_router import PromptRouter
 from stacks.constructs.routing_config_store import RolloutSettings, RoutingConfigStore, RoutingDocument
 from stacks.constructs.spend_table import SpendTable
@@ -200,6 +201,17 @@ class RouterStack(Stack):
             self.router_function.node.add_dependency(policy)
         if self.prompt_router is not None:
             self.router_function.node.add_dependency(self.prompt_router.grant_invoke(router_role))
+        # The first call of a third-party model subscribes the account (Bedrock automatic model access).
+        self.marketplace_access: MarketplaceModelAccess | None = None
+        if settings.marketplace_model_access:
+            labeller_role = self.label_loop.labeller.role
+            assert labeller_role is not None
+            self.marketplace_access = MarketplaceModelAccess(
+                self, "MarketplaceAccess", roles=[router_role, labeller_role], config=config
+            )
+            if self.marketplace_access.policy is not None:
+                for function in (self.router_function, self.label_loop.labeller):
+                    function.node.add_dependency(self.marketplace_access.policy)
 
         self.api = RouterApi(
             self,

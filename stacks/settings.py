@@ -172,6 +172,12 @@ class Settings(BaseModel):
         description="Create (and retain) API Gateway's account-level CloudWatch Logs role, which access logging "
         "needs; false when the account already manages it",
     )
+    marketplace_model_access: bool = Field(
+        default=True,
+        description="Let the router and the labeller subscribe the account to the catalog's third-party models on "
+        "first use (aws-marketplace:Subscribe limited to their marketplace_product_id, and ViewSubscriptions), "
+        "as Bedrock's automatic model access needs; false when an administrator enables models instead",
+    )
     routing_rollout_monitor: bool = Field(
         default=True,
         description="Watch routing rollouts with the rollout alarm (automatic rollback); false is the escape hatch "

@@ -18,12 +18,19 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import Acknowledgment, Annotations, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from routing_engine.config import RoutingConfig
-from stacks.bedrock_iam import ModelGrant, merge_grants, model_grant
+from stacks.bedrock_iam import (
+    MARKETPLACE_SUBSCRIBE_ACTIONS,
+    MARKETPLACE_VIEW_ACTIONS,
+    ModelGrant,
+    marketplace_grant,
+    merge_grants,
+    model_grant,
+)
 
 # Converse (and the prompt-router path) authorises as InvokeModel, ConverseStream as InvokeModelWithResponseStream
 # (Bedrock API reference, ConverseStream: "requires permission for the bedrock:InvokeModelWithResponseStream action").
@@ -166,3 +173,63 @@ class ModelInvokePolicy(Construct):
                     "model and, by the bedrock:InferenceProfileArn condition, to calls through our profiles.",
                 )
             )
+
+
+class MarketplaceModelAccess(Construct):
+    """The AWS Marketplace permissions Bedrock's automatic model access needs on the first call of a third-party
+    model in an account, for the roles that call the catalog's models (the router and the labeller).
+
+    Bedrock user guide, "Access Amazon Bedrock foundation models": "When you first invoke an Amazon Bedrock
+    serverless model served from AWS Marketplace in an account, Bedrock attempts to automatically enable the model
+    for your account. For this auto-enablement to work, AWS Marketplace permissions are required", and "For the
+    aws-marketplace:Subscribe action only, you can use the aws-marketplace:ProductId condition key to restrict
+    subscription to specific models". So `Subscribe` is limited to the catalog's `marketplace_product_id`s;
+    `ViewSubscriptions` takes no condition key and no resource ARN, so it is granted on '*'. `Unsubscribe`, which
+    the same page lists, is not needed to subscribe and is not granted. A third-party model without a product id
+    in the catalog is not covered (a synth warning names it): an administrator's first call enables it instead.
+    No Subscribe grant at all when no model needs one (Amazon's, Meta's, ... models are not sold through
+    Marketplace)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, roles: list[iam.IRole], config: RoutingConfig) -> None:
+        super().__init__(scope, construct_id)
+        grant = marketplace_grant(
+            (key, spec.model_id, spec.marketplace_product_id) for key, spec in config.models.items()
+        )
+        self.product_ids = grant.product_ids
+        for key in grant.models_without_product_id:
+            Annotations.of(self).add_warning_v2(
+                "model-router:marketplace-product-id",
+                f"models.{key} ({config.models[key].model_id}) is sold through AWS Marketplace but has no "
+                "marketplace_product_id: the router cannot subscribe the account to it on first use. Add the id from "
+                "the model's Bedrock model card, or enable the model once as an administrator (README, Model access).",
+            )
+        self.policy: iam.ManagedPolicy | None = None
+        if not grant.product_ids:
+            return
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            description="AWS Marketplace: subscribe the account to the routing catalog's third-party models on first "
+            "use (Bedrock automatic model access)",
+            statements=[
+                iam.PolicyStatement(
+                    sid="SubscribeToCatalogModels",
+                    actions=MARKETPLACE_SUBSCRIBE_ACTIONS,
+                    resources=["*"],
+                    conditions={"ForAnyValue:StringEquals": {"aws-marketplace:ProductId": list(grant.product_ids)}},
+                ),
+                iam.PolicyStatement(
+                    sid="ViewMarketplaceSubscriptions", actions=MARKETPLACE_VIEW_ACTIONS, resources=["*"]
+                ),
+            ],
+            roles=roles,
+        )
+        Validations.of(self.policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="The AWS Marketplace actions Bedrock's model access needs name no resource (AWS's own "
+                "AWSMarketplaceManageSubscriptions policy grants them on '*'). Subscribe is limited by the "
+                "aws-marketplace:ProductId condition to the catalog's models, the only scoping the Bedrock user guide "
+                "documents; ViewSubscriptions is read-only and takes no condition key.",
+            )
+        )

@@ -117,13 +117,14 @@ VARIANT_CONTEXT = {
     "stream_timeout_seconds": "120",
     "labeller_max_concurrency": "5",
     "trainer_schedule": "rate(6 hours)",
+    "marketplace_model_access": "false",
 }
 
 
 @pytest.fixture(scope="session")
 def variant_app(synth_root) -> Synthesized:
     """Every non-default switch: no rollout monitor, reserved controller concurrency, no API Gateway role, a wider
-    labeller concurrency and another training schedule."""
+    labeller concurrency, another training schedule and no Marketplace subscription grant."""
     return synthesize(synth_root, **VARIANT_CONTEXT)
 
 

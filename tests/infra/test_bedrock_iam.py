@@ -2,7 +2,16 @@
 
 import pytest
 
-from stacks.bedrock_iam import ModelGrant, ModelIdError, is_inference_profile_id, merge_grants, model_grant
+from stacks.bedrock_iam import (
+    MarketplaceGrant,
+    ModelGrant,
+    ModelIdError,
+    is_inference_profile_id,
+    marketplace_grant,
+    merge_grants,
+    model_grant,
+    provider_of,
+)
 
 ENV = {"region": "us-east-1", "account": "111122223333", "partition": "aws"}
 
@@ -101,3 +110,35 @@ def test_merge_removes_duplicates_and_keeps_order():
     assert merged.resources == a.resources + b.resources
     assert merged.via_profile == a.via_profile
     assert merged.profiles == a.profiles
+
+
+# --- AWS Marketplace: what a third-party model's first call needs (issue 17, item 2) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_id", "provider"),
+    [
+        ("eu.anthropic.claude-sonnet-4-6", "anthropic"),
+        ("amazon.nova-pro-v1:0", "amazon"),
+        ("arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-70b-instruct-v1:0", "meta"),
+        ("arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.cohere.embed-v4:0", "cohere"),
+        ("arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123", None),
+    ],
+)
+def test_provider_of(model_id, provider):
+    assert provider_of(model_id) == provider
+
+
+def test_subscribe_covers_the_products_the_catalog_names_and_reports_third_party_models_without_one():
+    grant = marketplace_grant(
+        [
+            ("haiku", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "prod-xdkflymybwmvi"),
+            ("haiku-global", "global.anthropic.claude-haiku-4-5-20251001-v1:0", "prod-xdkflymybwmvi"),
+            ("mystery", "cohere.command-r-v1:0", None),
+            ("nova", "us.amazon.nova-pro-v1:0", None),  # Amazon's models are not sold through Marketplace
+            ("deepseek", "us.deepseek.r1-v1:0", None),
+            ("app-profile", "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/x", None),
+        ]
+    )
+
+    assert grant == MarketplaceGrant(product_ids=("prod-xdkflymybwmvi",), models_without_product_id=("mystery",))

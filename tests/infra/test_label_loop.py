@@ -12,7 +12,7 @@ import pytest
 
 from labeller.settings import WORST_SAMPLE_S
 from routing_engine.config import parse_routing_config
-from stacks.bedrock_iam import merge_grants, model_grant
+from stacks.bedrock_iam import MARKETPLACE_SUBSCRIBE_ACTIONS, MARKETPLACE_VIEW_ACTIONS, merge_grants, model_grant
 from stacks.constructs.label_loop import (
     BATCH_SIZE,
     LABELLER_HANDLER,
@@ -35,6 +35,7 @@ from tests.infra.helpers import (
     router_function,
 )
 
+MARKETPLACE_FIRST_USE = {*MARKETPLACE_SUBSCRIBE_ACTIONS, *MARKETPLACE_VIEW_ACTIONS}
 ARN = "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:"
 TOKENS = {"region": "${AWS::Region}", "account": "${AWS::AccountId}", "partition": "${AWS::Partition}"}
 LOGS_AND_XRAY = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -181,6 +182,7 @@ def test_labeller_iam_is_exactly_consume_the_queue_write_labels_and_budgets_and_
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "bedrock:InvokeModel",
+        *MARKETPLACE_FIRST_USE,  # the subscription a third-party model's first call makes (test_fresh_account)
     }
     for action in SQS_CONSUME:
         assert by_action[action] == {f"${{GetAtt:{queue_id}.Arn}}"}
@@ -201,7 +203,7 @@ def test_labeller_iam_is_exactly_consume_the_queue_write_labels_and_budgets_and_
                 render(c) for c in as_list(statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"])
             } == set(expected.profiles)
     assert all(by_action[a] == {"*"} for a in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"))
-    assert all("*" not in rs for a, rs in by_action.items() if not a.startswith("xray:"))
+    assert all("*" not in rs for a, rs in by_action.items() if not a.startswith(("xray:", "aws-marketplace:")))
 
 
 # --- labels table --------------------------------------------------------------------------------------------

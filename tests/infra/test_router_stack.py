@@ -95,13 +95,18 @@ def test_router_reads_exactly_the_routing_and_flags_profiles(api_key_app):
     )
 
 
-def test_no_wildcard_resource_except_xray(api_key_app):
+def test_no_wildcard_resource_except_xray_alarms_and_marketplace(api_key_app):
     for statement in policy_statements(api_key_app.raw):
         if "*" in as_list(statement["Resource"]):
-            assert set(as_list(statement["Action"])) in (
+            actions = set(as_list(statement["Action"]))
+            assert actions in (
                 {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
                 {"cloudwatch:DescribeAlarms"},  # AppConfig's rollback-monitor role, as AWS documents it
+                {"aws-marketplace:ViewSubscriptions"},  # read-only, no condition key (test_fresh_account)
+                {"aws-marketplace:Subscribe"},
             )
+            if actions == {"aws-marketplace:Subscribe"}:  # only to the catalog's products
+                assert set(statement["Condition"]) == {"ForAnyValue:StringEquals"}
 
 
 def test_only_api_gateways_account_role_has_a_managed_policy(api_key_app):
