@@ -150,7 +150,10 @@ class Settings(BaseModel):
         "/aws/service/powertools/python/arm64/python3.13/<version>); requirements.txt pins the same one",
     )
     lwa_layer_version: int = Field(
-        default=26, ge=1, le=1000, description="Version of the public LambdaAdapterLayerArm64 (AWS Lambda Web Adapter)"
+        default=27,
+        ge=1,
+        le=1000,
+        description="Version of the public LambdaAdapterLayerArm64 (AWS Lambda Web Adapter); 27 is its 1.0.0 release",
     )
     lambda_memory_mb: int = Field(default=1024, ge=128, le=10_240)
     stream_timeout_seconds: int = Field(
