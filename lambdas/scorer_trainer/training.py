@@ -37,11 +37,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from routing_engine import learning
+from routing_engine import label_learning, learning
 from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config
 from routing_engine.scorer import FeatureVector, Scorer, ScorerError
 
-HOLDOUT_SHARE = 0.25
+HOLDOUT_SHARE = 0.25  # in_holdout's default share (kept for callers that split by request id)
+# At most this many labels (the newest) per run: 10,000 labels train in about ... on a Lambda (README).
+MAX_LABELS = 10_000
+REPORT_RESAMPLES = 300
 # AWS::AppConfig::HostedConfigurationVersion: "configurations must be 1 MB or smaller" (Content); a proposal over
 # it would be refused by CreateHostedConfigurationVersion, so propose_config refuses it first and says why.
 APPCONFIG_HOSTED_MAX_BYTES = 1_048_576
@@ -225,55 +228,57 @@ def train_route(
     current_threshold: float,
     inclusive: bool = True,
     rule: str | None = None,
-    holdout_share: float = HOLDOUT_SHARE,
+    folds: int = label_learning.FOLDS,
 ) -> TrainingReport:
-    """Fit, calibrate and compare (see the module docstring). `labelling`: the route's Labelling with defaults
+    """Fit, calibrate and gate (see the module docstring). `labelling`: the route's Labelling with defaults
     filled in; `current_threshold`: the labelled rule's complexity threshold today (gte when `inclusive`)."""
     labels = list(labels)
     weak, strong = getattr(labelling, "weak_model", None), getattr(labelling, "strong_model", None)
     rows, skipped = usable_labels(labels, (weak, strong) if weak and strong else None)
     trained_at = now.astimezone(UTC).isoformat(timespec="seconds")
     rule = rule or labelling.rule
-    counts = {"total": len(labels), "usable": len(rows), "skipped": skipped}
+    counts: dict[str, Any] = {"total": len(labels), "usable": len(rows), "skipped": skipped}
     if len(rows) < labelling.min_labels:
         return TrainingReport(
             route,
             "too_few",
             f"{len(rows)} usable labels, {labelling.min_labels} needed",
             trained_at,
-            {**counts, "train": 0, "holdout": 0},
+            {**counts, "train": 0, "out_of_fold": 0},
         )
-    train = [r for r in rows if not in_holdout(str(r[0]["request_id"]), holdout_share)]
-    hold = [r for r in rows if in_holdout(str(r[0]["request_id"]), holdout_share)]
-    counts.update(train=len(train), holdout=len(hold))
-    if len(train) < 2 or len(hold) < 2:
-        return TrainingReport(route, "too_few", "the split left fewer than 2 labels on one side", trained_at, counts)
-    version = scorer_version(route, now, len(train))
+    rows = rows[-MAX_LABELS:]  # the newest: a bounded run time, and the traffic as it is now
+    counts.update(train=len(rows), out_of_fold=len(rows), folds=folds)
+    version = scorer_version(route, now, len(rows))
     meta = {
         "route": route,
-        "labels": len(train),
-        "holdout": len(hold),
+        "labels": len(rows),
         "trained_at": trained_at,
         "base": current_scorer.version,
-        "trained_on": f"judged labels {train[0][0].get('labelled_at', '?')} .. {train[-1][0].get('labelled_at', '?')}",
+        "trained_on": f"judged labels {rows[0][0].get('labelled_at', '?')} .. {rows[-1][0].get('labelled_at', '?')}",
     }
+    vectors = [r[1] for r in rows]
+    targets = [r[2] for r in rows]
     try:
-        candidate = learning.fit_scorer(
-            [r[1] for r in train],
-            [r[2] for r in train],
-            prior=current_scorer,
+        learned = label_learning.learn(
+            vectors,
+            targets,
+            [str(r[0]["request_id"]) for r in rows],
+            current=current_scorer,
             version=version,
             meta=meta,
             name=learned_scorer_name(route),
+            folds=folds,
         )
     except learning.LearningError as exc:  # e.g. every label a tie: nothing to learn from
         return TrainingReport(route, "not_better", f"no scorer could be fitted: {exc}", trained_at, counts)
+    candidate = learned.candidate
+    counts["fit"] = {**learned.setting, "seconds": round(learned.seconds, 1)}
 
-    train_current = [current_scorer.score(r[1]) for r in train]
-    train_candidate = [candidate.score(r[1]) for r in train]
+    train_current = learned.current
+    train_candidate = [candidate.score(v) for v in vectors]
     quality_share = None
     if labelling.target_quality is not None:
-        quality_share = share_for_quality(train_candidate, [r[2] for r in train], float(labelling.target_quality))
+        quality_share = share_for_quality(train_candidate, targets, float(labelling.target_quality))
     if quality_share is not None:
         target_share = quality_share
     elif labelling.target_strong_share is not None:
@@ -281,7 +286,6 @@ def train_route(
     else:  # today's share (also when a quality target cannot be met: the labels show no gap to recover)
         target_share = _share(train_current, current_threshold, inclusive)
     new_threshold = _config_threshold(learning.threshold_for_share(train_candidate, target_share))
-    hold_candidate = [candidate.score(r[1]) for r in hold]
     share = {
         "target": round(target_share, 4),
         **(
@@ -290,32 +294,34 @@ def train_route(
             else {}
         ),
         "train": round(_share(train_candidate, new_threshold, True), 4),
-        "holdout": round(_share(hold_candidate, new_threshold, True), 4),
-        "holdout_current": round(_share([current_scorer.score(r[1]) for r in hold], current_threshold, inclusive), 4),
+        "current": round(_share(train_current, current_threshold, inclusive), 4),
     }
     threshold = {"rule": rule, "op": "gte" if inclusive else "gt", "old": current_threshold, "new": new_threshold}
 
-    result = learning.compare(current_scorer, candidate, [r[1] for r in hold], [r[2] for r in hold])
+    # Figures for a reviewer: APGR of both scorers on every label, the candidate's from the fold models that did
+    # not see it, with bootstrap intervals (the decision is the gate's, below).
+    result = learning.compare_scores(learned.current, learned.out_of_fold, targets, resamples=REPORT_RESAMPLES)
     current = {"scorer": current_scorer.name, "version": current_scorer.version, **_metric(result, "current")}
     cand = {"scorer": candidate.name, "version": version, **_metric(result, "candidate")}
     diff = _metric(result, "difference")
-    # Decided on the paired interval of the difference in mean judged quality under the routing curve (compare's
-    # verdict), not on APGR's: APGR divides by the holdout's quality gap, which judged labels often put near 0,
-    # and then its interval explodes. Both are in the report; they rank scorers alike when the gap is positive.
-    verdict = result.get("verdict")
-    if verdict == "better":
+    gate = learned.gate
+    diff["gate"] = gate
+    if gate["proposed"]:
         outcome, reason = (
             "proposed",
-            ("the candidate is better on the holdout: the 95% interval of its gain in judged quality is above 0"),
+            (
+                f"the candidate ranks better out of fold: its per-prompt gain {gate['gain']:+.4f} has a 95% "
+                f"interval [{gate['ci'][0]:+.4f}, {gate['ci'][1]:+.4f}] above 0 over {gate['n']} labels"
+            ),
         )
-    elif verdict == "undefined":
-        outcome, reason = "not_better", "the holdout's labels cannot compare the scorers (no quality under the curve)"
+    elif gate["gain"] is None:
+        outcome, reason = "not_better", "the labels cannot compare the scorers"
     else:
         outcome, reason = (
             "not_better",
             (
-                f"the candidate is {verdict} on the holdout: the 95% interval of its gain "
-                "in judged quality is not above 0"
+                f"the candidate's per-prompt gain {gate['gain']:+.4f} out of fold has a 95% interval "
+                f"[{gate['ci'][0]:+.4f}, {gate['ci'][1]:+.4f}] that is not above 0 ({gate['n']} labels)"
             ),
         )
     return TrainingReport(
