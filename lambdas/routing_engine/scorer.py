@@ -463,7 +463,7 @@ class FeatureVector:
                 raise ScorerError(f"{v!r} is not a finite number", f"vector.h[{i}]")
             last = b
             pairs.append((b, float(v)))
-        return cls(tuple(float(x) for x in d), tuple(pairs), fs)
+        return cls(tuple(float(x) for x in d), tuple(pairs), str(fs))
 
 
 # --------------------------------------------------------------------------

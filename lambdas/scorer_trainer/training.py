@@ -10,20 +10,17 @@ How one route is trained (`train_route`):
    strong) model pair (`labelling.weak_model` / `strong_model`, defaults resolved by config.labelling_of):
    labels judged for another pair answer another question, and are counted `other_pair`. Fewer than
    `labelling.min_labels` usable labels: outcome `too_few`, nothing is fitted.
-2. Split: a label is in the holdout when a hash of its request id falls in the first `HOLDOUT_SHARE` (25%) of
-   the hash range. The split is deterministic, so a label held out once is held out in every later run too (a
-   label is never trained on in one run and used to judge the next), and no random state is involved.
-3. Fit: `learning.fit_scorer` on the training labels, regularised toward the current scorer (few labels => stays
-   near it).
-4. Threshold: the labelled rule's complexity threshold is calibrated on the training labels so the candidate
-   sends `labelling.target_strong_share` of them to the strong model (with `target_quality`: the fewest strong
-   calls that recover that fraction of the judged quality gap), or, when neither is set, the share the
-   current threshold gives with the current scorer on the same labels (a new scorer must not quietly change
-   the route's cost).
-5. Compare on the holdout only: `learning.compare` gives each scorer's APGR with a 95% bootstrap interval and
-   a paired interval of the difference (the same resamples for both scorers). The candidate is better when the
-   lower bound of the difference in judged quality under the routing curve is above 0 (learning.compare's
-   verdict): a proposal must be better beyond resampling noise, not just on average.
+2. Learn and gate (`routing_engine.label_learning.learn`): the newest `MAX_LABELS` usable labels in 4 folds by a
+   hash of the request id (deterministic); an idf-weighted logistic fit of the dense and hashed features with the
+   serving scorer's score as one more feature, its regularisation chosen by cross-validation; every label scored
+   out of fold; the candidate refitted on all labels.
+3. Threshold: the labelled rule's complexity threshold is calibrated on the labels so the candidate sends
+   `labelling.target_strong_share` of them to the strong model (with `target_quality`: the fewest strong calls that
+   recover that fraction of the judged quality gap), or, when neither is set, the share the current threshold gives
+   with the current scorer on the same labels (a new scorer must not quietly change the route's cost).
+4. Proposed when the gate's paired per-prompt comparison with the serving scorer, out of fold on every label, has
+   a 95% interval of the gain in judged quality above 0. The report also carries both scorers' APGR on the labels
+   (the candidate's out of fold) with bootstrap intervals, for a reviewer.
 """
 
 from __future__ import annotations
@@ -42,7 +39,7 @@ from routing_engine.config import ConfigError, RoutingConfig, parse_routing_conf
 from routing_engine.scorer import FeatureVector, Scorer, ScorerError
 
 HOLDOUT_SHARE = 0.25  # in_holdout's default share (kept for callers that split by request id)
-# At most this many labels (the newest) per run: 10,000 labels train in about ... on a Lambda (README).
+# At most this many labels (the newest) per run, for a bounded run time (a Lambda stops at 15 minutes).
 MAX_LABELS = 10_000
 REPORT_RESAMPLES = 300
 # AWS::AppConfig::HostedConfigurationVersion: "configurations must be 1 MB or smaller" (Content); a proposal over
