@@ -432,13 +432,12 @@ class FeatureVector:
         if not isinstance(obj, Mapping):
             raise ScorerError("a feature vector must be a JSON object", "vector")
         fs = obj.get("fs")
-        source = FEATURE_SOURCES.get(fs) if isinstance(fs, str) else None
-        if source is None:
+        try:
+            source = feature_source(fs)  # type: ignore[arg-type]
+        except ScorerError as exc:
             raise ScorerError(
-                f"feature set {fs!r} is not one this code computes ({', '.join(sorted(FEATURE_SOURCES))}); "
-                "this vector was computed by another scorer version and cannot be scored",
-                "vector.fs",
-            )
+                f"this vector was computed by another scorer version: {exc.reason}", "vector.fs"
+            ) from None
         n_dense, n_buckets = len(source.dense_names), source.buckets
         d = obj.get("d")
         if not isinstance(d, list) or len(d) != n_dense:
