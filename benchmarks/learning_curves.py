@@ -7,7 +7,9 @@
     python -m benchmarks.learning_curves summary R.jsonl [G.jsonl S.jsonl] [--plot curves.png]
 
 Data (read from ../shared/eval/routing-benchmark, never copied): `mmlu` is the MMLU rows of dev.jsonl, split by
-subject (a split holds 30% of the subjects out whole: the route's labels come from the other subjects); `chat` is
+subject: a split holds 30% of the subjects out whole (the fresh prompts), half of the other subjects (with GSM8K)
+train the serving scorer, and the route's labels come from the remaining subjects, so the serving scorer has seen
+neither the labels nor the fresh prompts, as the bundled scorer has seen none of a route's traffic; `chat` is
 chat-dev.jsonl (judged chat instructions, CC BY-NC 4.0: evaluation only), split by prompt (30% of the instructions
 held out with all their rows). One split's test set is the same for every N; the N labels are drawn from the
 split's training pool (whole prompts for chat). Targets follow tools.learn_from_outcomes' verdict rule
@@ -16,9 +18,8 @@ split's training pool (whole prompts for chat). Targets follow tools.learn_from_
 Per split and N, on the held-out prompts (APGR, RouteLLM's metric on the rows' own outcomes):
 - `length`: routing by prompt length;
 - `serving`: the scorer the route serves before learning. For chat it is the bundled scorer (trained on dev.jsonl
-  only, so out of sample here); for MMLU the bundled recipe refitted without the held-out subjects
-  (``tools.train_complexity.train`` on the other rows of dev.jsonl, as ``--cv category`` does), so no figure is
-  in-sample;
+  only, so out of sample here); for MMLU the bundled recipe (``tools.train_complexity.train``, dense features)
+  refitted on GSM8K and the serving half of the subjects, so no figure is in-sample;
 - `learned`: the trainer's own ``routing_engine.label_learning.learn`` (the function the trainer Lambda and
   tools.learn_from_outcomes run) on the N labels, with the serving scorer as its base and the gate's reference;
   `proposed` is its gate's decision, `gain` = learned - serving on the held-out prompts;
@@ -80,9 +81,11 @@ def run(args: argparse.Namespace) -> None:
         test_groups = set(order[: round(len(order) * TEST_SHARE)])
         test = [i for i, r in enumerate(rows) if r[key] in test_groups]
         pool_groups = [g for g in order if g not in test_groups]
-        if args.dataset == "mmlu":
+        if args.dataset == "mmlu":  # the other subjects: half train the serving scorer, half give the labels
+            serving_groups = set(pool_groups[: len(pool_groups) // 2])
+            pool_groups = pool_groups[len(pool_groups) // 2 :]
             serving = train_complexity.train(
-                [r for r in dev if not (r["source"] == "mmlu" and r["category"] in test_groups)],
+                [r for r in dev if r["source"] != "mmlu" or r["category"] in serving_groups],
                 hashed=False,
                 **{k: v for k, v in train_complexity.settings_of(scorer.bundled()).items() if k != "hashed"},
                 version=f"serving-split{split}",
@@ -94,8 +97,9 @@ def run(args: argparse.Namespace) -> None:
             "length": apgr([len(rows[i]["prompt"]) for i in test], test_rows),
             "serving": apgr([serving.score(vectors[i]) for i in test], test_rows),
         }
-        if args.dataset == "mmlu":  # labels are rows drawn at random from the training subjects
-            pool = [i for i, r in enumerate(rows) if r[key] not in test_groups]
+        if args.dataset == "mmlu":  # labels are rows drawn at random from the label subjects
+            label_groups = set(pool_groups)
+            pool = [i for i, r in enumerate(rows) if r[key] in label_groups]
             rng.shuffle(pool)
         else:  # whole prompts: every row (weak model) of an instruction together
             by_group: dict[str, list[int]] = {}

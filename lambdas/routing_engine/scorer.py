@@ -94,11 +94,12 @@ HASH_BUCKETS = 1 << 18
 BUNDLED_NAME = "bundled"
 WEIGHTS_PATH = Path(__file__).parent / "scorer_weights.json"
 
-# Work bound on the instruction (about 4x the median benchmark prompt, 10x the median chat instruction); counts
-# are scaled back to the full length. Scoring costs about 0.03 us per analysed character, so this window keeps a
-# 4 KB prompt near 50 us (feature set v2 analysed 5,000 characters: ~190 us).
-HEAD_CHARS = 1536
-TAIL_CHARS = 512
+# Work bound on the instruction (about 2x the median benchmark prompt, 5x the median chat instruction; 88% of the
+# routing benchmark's prompts and 99% of its chat instructions fit whole); counts are scaled back to the full length. Scoring costs about 0.02-0.05 us
+# per analysed character, so this window keeps a 4 KB prompt within the 50 us budget (feature set v2 analysed
+# 5,000 characters: ~190 us).
+HEAD_CHARS = 768
+TAIL_CHARS = 256
 # Per context part, only this many characters are scanned for code (its length is always exact).
 CONTEXT_SCAN_CHARS = 2000
 # Rates are count / (words + _RATE_PRIOR): a few words are weak evidence ("why?" is not 100% reasoning).
@@ -752,9 +753,10 @@ def token_bucket(token: str) -> int:
     return _crc32(token.encode("utf-8")) & _BUCKET_MASK
 
 
-def _analyse(
-    instruction: str, context: Sequence[str], want_hashed: bool
-) -> tuple[list[float], tuple[tuple[int, float], ...]]:
+def _analyse(instruction: str, context: Sequence[str], want_hashed: bool) -> tuple[list[float], Any]:
+    """(dense features, hashed part): the hashed part is ``()`` without ``want_hashed``, else the masked bucket
+    of every token, in token order (``_vector_of`` turns it into a vector's sorted ``(bucket, value)`` pairs;
+    scoring reads the weights straight from it)."""
     if not isinstance(instruction, str):
         instruction = "" if instruction is None else str(instruction)
     n_raw = len(instruction)
@@ -854,29 +856,34 @@ def _analyse(
 
     if not want_hashed:
         return f, ()
-    return f, _hash_tokens(words, runs)
+    return f, _token_buckets(words, runs)
 
 
-def _hash_tokens(words: list[bytes], runs: list[str]) -> tuple[tuple[int, float], ...]:
-    """Hashed word unigrams, word bigrams (adjacent words, from the unigrams' CRCs: no bigram text is built) and
-    CJK character bigrams, ``(bucket, count / sqrt(n))`` sorted by bucket (n: the number of tokens)."""
+def _token_buckets(words: list[bytes], runs: list[str]) -> list[int]:
+    """The bucket of every hashed token: word unigrams, word bigrams (adjacent words, from the unigrams' CRCs: no
+    bigram text is built) and CJK character bigrams."""
     hs = list(map(_crc32, words))
     if len(hs) > 1:
         hs.extend(map(_xor, map(_mul, hs[:-1], repeat(_BIGRAM_MUL)), hs[1:]))
     if runs:
         hs.extend(map(_crc32, _bigrams(runs)))
-    if not hs:
+    return list(map(_and, hs, repeat(_BUCKET_MASK)))
+
+
+def _vector_of(buckets: list[int]) -> tuple[tuple[int, float], ...]:
+    """``(bucket, count / sqrt(n))`` sorted by bucket (n: the number of tokens)."""
+    if not buckets:
         return ()
-    counts = Counter(map(_and, hs, repeat(_BUCKET_MASK)))
+    counts = Counter(buckets)
     keys = sorted(counts)
-    norm = 1.0 / _sqrt(len(hs))
+    norm = 1.0 / _sqrt(len(buckets))
     return tuple(zip(keys, map(_mul, map(counts.__getitem__, keys), repeat(norm))))
 
 
 def vectorize(instruction: str, context: Sequence[str] = ()) -> FeatureVector:
     """The feature vector of a prompt's instruction and its context parts (see ``split_prompt``)."""
-    dense, hashed = _analyse(instruction, context, True)
-    return FeatureVector(tuple(dense), hashed)
+    dense, buckets = _analyse(instruction, context, True)
+    return FeatureVector(tuple(dense), _vector_of(buckets))
 
 
 # --------------------------------------------------------------------------
@@ -1157,8 +1164,11 @@ class Scorer:
     def score_text(self, instruction: str, context: Sequence[str] = ()) -> float:
         if not self._lexical:
             return self.score(self.source.vectorize(instruction, context))
-        dense, hashed = _analyse(instruction, context, bool(self._hashed))
-        return _sigmoid(self._logit(dense, hashed))
+        dense, buckets = _analyse(instruction, context, bool(self._hashed))
+        z = self._b + sum(map(_mul, self._w, dense))
+        if buckets:  # sum of w[bucket] * count / sqrt(n) over buckets == sum of w over tokens / sqrt(n)
+            z += sum(map(self._hashed.get, buckets, repeat(0.0))) / _sqrt(len(buckets))
+        return _sigmoid(z)
 
     def explain(self, v: FeatureVector) -> dict:
         """The score, the scorer's version and the (at most 5) largest contributions to the logit,
