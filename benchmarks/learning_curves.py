@@ -24,6 +24,8 @@ Per split and N, on the held-out prompts (APGR, RouteLLM's metric on the rows' o
   tools.learn_from_outcomes run) on the N labels, with the serving scorer as its base and the gate's reference;
   `proposed` is its gate's decision, `gain` = learned - serving on the held-out prompts;
 - `tfidf`: tools.tfidf_reference (scikit-learn) on the same N labels' instruction texts.
+`same_*`: the same scorers on the unlabelled rest of the training pool (prompts of the labels' own subjects or
+instructions, never labelled): the fresh prompts of a route's own traffic, where the gate's decision is judged.
 `--shuffle` permutes the N targets (no signal left): the gate must then rarely propose.
 
 `summary` prints the table (mean over splits, 95% t-interval over splits) and the gate's error rates, and draws the
@@ -123,6 +125,20 @@ def run(args: argparse.Namespace) -> None:
             )
             seconds = time.perf_counter() - started
             learned = apgr([res.candidate.score(vectors[i]) for i in test], test_rows)
+            rest = pool[n:]  # unlabelled prompts of the labels' own distribution (same subjects / instructions)
+            same: dict = {}
+            if len(rest) >= 200:
+                rest_rows = [rows[i] for i in rest]
+                same = {
+                    "same_test": len(rest),
+                    "same_serving": apgr([serving.score(vectors[i]) for i in rest], rest_rows),
+                    "same_learned": apgr([res.candidate.score(vectors[i]) for i in rest], rest_rows),
+                }
+                same["same_gain"] = (
+                    None
+                    if same["same_learned"] is None or same["same_serving"] is None
+                    else same["same_learned"] - same["same_serving"]
+                )
             line = {
                 "dataset": args.dataset,
                 "split": split,
@@ -132,6 +148,7 @@ def run(args: argparse.Namespace) -> None:
                 **base,
                 "learned": learned,
                 "gain": None if learned is None or base["serving"] is None else learned - base["serving"],
+                **same,
                 "proposed": res.gate["proposed"],
                 "gate": res.gate,
                 "setting": res.setting,
@@ -183,6 +200,16 @@ def summary(args: argparse.Namespace) -> None:
             f">= 0.02 (of {len(xs)} splits; gains {[round(x['gain'], 3) for x in xs]}); "
             f"train seconds {[x['train_seconds'] for x in xs]}; spec bytes max {max(x['spec_bytes'] for x in xs):,}"
         )
+    for ds, n in keys:
+        xs = [x for x in curves if x["dataset"] == ds and x["n"] == n and x.get("same_gain") is not None]
+        if xs:
+            big = [x for x in xs if x["same_gain"] >= 0.02]
+            print(
+                f"gate {ds} N={n}, fresh prompts of the labels' own distribution: proposed in "
+                f"{sum(x['proposed'] for x in big)} of {len(big)} splits with a gain >= 0.02 (of {len(xs)}; gains "
+                f"{[round(x['same_gain'], 3) for x in xs]}; serving {_interval([x['same_serving'] for x in xs])}, "
+                f"learned {_interval([x['same_learned'] for x in xs])})"
+            )
     shuffled = [x for x in lines if x["shuffled"]]
     for ds, n in sorted({(x["dataset"], x["n"]) for x in shuffled}):
         xs = [x for x in shuffled if x["dataset"] == ds and x["n"] == n]
