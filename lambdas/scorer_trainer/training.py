@@ -99,12 +99,12 @@ class TrainingReport:
     outcome: str  # one of OUTCOMES
     reason: str
     trained_at: str
-    labels: dict  # {"total", "usable", "train", "holdout", "skipped": {...}}
+    labels: dict  # {"total", "usable", "train", "out_of_fold", "folds", "skipped": {...}, "fit": {...}}
     current: dict | None = None  # {"scorer", "version", "apgr", "ci"}
     candidate: dict | None = None  # {"version", "apgr", "ci"}
     difference: dict | None = None  # {"apgr", "ci"} candidate - current, paired
     threshold: dict | None = None  # {"rule", "old", "new", "op"}: op is today's (a proposal always writes gte)
-    strong_share: dict | None = None  # {"target", "train", "holdout"}
+    strong_share: dict | None = None  # {"target", "train", "current"}
     proposal: dict | None = None  # {"version", "scorer", "hosted_version", "deployment"} once proposed
     candidate_scorer: Scorer | None = field(default=None, compare=False)  # not in as_dict: it goes in the config
 
@@ -143,11 +143,11 @@ class TrainingReport:
         """One line for a person (and for the hosted version's description)."""
         parts = [
             f"route {self.route}: {self.outcome}",
-            f"labels {self.labels.get('train', 0)} train / {self.labels.get('holdout', 0)} holdout",
+            f"labels {self.labels.get('train', 0)} (every one judged out of fold, {self.labels.get('folds', 0)} folds)",
         ]
         if self.current and self.candidate and self.difference:
             parts.append(
-                f"holdout APGR {_fmt(self.current['apgr'])} {_fmt_ci(self.current['ci'])} -> "
+                f"out-of-fold APGR {_fmt(self.current['apgr'])} {_fmt_ci(self.current['ci'])} -> "
                 f"{_fmt(self.candidate['apgr'])} {_fmt_ci(self.candidate['ci'])}, gain "
                 f"{_fmt(self.difference['apgr'])} {_fmt_ci(self.difference['ci'])}"
             )
@@ -159,8 +159,7 @@ class TrainingReport:
             )
         if self.strong_share:
             parts.append(
-                f"strong share {_fmt(self.strong_share.get('holdout'))} (target "
-                f"{_fmt(self.strong_share.get('target'))})"
+                f"strong share {_fmt(self.strong_share.get('train'))} (target {_fmt(self.strong_share.get('target'))})"
             )
         parts.append(self.reason)
         return "; ".join(parts)
