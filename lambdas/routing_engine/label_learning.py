@@ -13,9 +13,10 @@ share of the judge's verdicts that favour the strong model, a tie 0.5) and their
    knowledge is used exactly as far as the labels support it, and not at all when they contradict it. No sign
    constraint, floor or cap: on judged chat traffic longer prompts need the strong model slightly *less*, which
    a constraint would forbid.
-3. **Regularisation by cross-validation.** For each setting of (dense L2, hashed L2) tried (``L2_HASHED_GRID``
-   at ``L2_DENSE_GRID[0]``, then the other dense strengths at the best hashed one), one fit per fold on the
-   other folds; the setting with the lowest cross-validated soft-label cross-entropy wins.
+3. **Regularisation by cross-validation.** For each setting of (dense L2, hashed L2) tried (at
+   ``L2_DENSE_GRID[0]``, the two middle values of ``L2_HASHED_GRID`` and then further along the grid while the
+   loss falls; then the other dense strengths at the best hashed one), one fit per fold on the other folds; the
+   setting with the lowest cross-validated soft-label cross-entropy wins.
 4. **The gate: a paired, per-prompt comparison on every label, out of fold.** For the winning setting, each
    label has a score from a model that did not see it. Within each fold both scorers' scores become percentile
    ranks ``r`` in [0, 1] (ties share their mid-rank). Sending label i to the strong model gains
@@ -28,8 +29,7 @@ share of the judge's verdicts that favour the strong model, a tie 0.5) and their
 5. **The candidate** is then fitted on all labels with the chosen setting (its quality is what step 4
    estimated for the procedure).
 
-Cost: ``len(L2_HASHED_GRID) + len(L2_DENSE_GRID) - 1`` settings x ``FOLDS`` fits, plus one: 21 fits (measured in
-the README: 2,000 and 10,000 labels).
+Cost: 4 or 5 settings x ``FOLDS`` fits, plus one (measured in the README: 2,000 and 10,000 labels).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ MAX_SPEC_HASHED = 12_000
 # L2 strengths in rows of evidence (learning.fit_scorer): hashed tokens (idf-weighted, count / sqrt(n) values,
 # so a typical token's value is about 1) and the dense features (standardised). A light dense penalty lets the
 # dense features decide; a heavy one leaves the tokens and the serving scorer's logit to do it.
-L2_HASHED_GRID = (8.0, 32.0)
-L2_DENSE_GRID = (3.0, 300.0)
+L2_HASHED_GRID = (2.0, 8.0, 32.0, 128.0)
+L2_DENSE_GRID = (300.0, 3.0)
 GATE_Z = 1.959964  # two-sided 95%: a candidate is proposed when the lower bound of its gain is above 0
 
 
@@ -230,10 +230,24 @@ def learn(
         return loss / sum(len(te) for _, te in parts), oof
 
     tried: list[tuple[float, dict, list[float]]] = []
-    for lam_h in l2_hashed_grid:
-        setting = {"l2": float(l2_dense_grid[0]), "l2_hashed": float(lam_h)}
+
+    def attempt(lam_d: float, lam_h: float) -> float:
+        setting = {"l2": float(lam_d), "l2_hashed": float(lam_h)}
         loss, oof = cross_fit(setting)
         tried.append((loss, setting, oof))
+        return loss
+
+    # The hashed strength: the two middle values of the grid, then one step further the way the loss falls.
+    grid = sorted(float(x) for x in l2_hashed_grid)
+    mid = max(0, len(grid) // 2 - 1)
+    losses = {k: attempt(l2_dense_grid[0], grid[k]) for k in range(mid, min(mid + 2, len(grid)))}
+    step = -1 if losses[mid] <= losses.get(mid + 1, math.inf) else 1
+    k = (mid if step < 0 else mid + 1) + step
+    while 0 <= k < len(grid):
+        losses[k] = attempt(l2_dense_grid[0], grid[k])
+        if losses[k] >= losses[k - step]:
+            break
+        k += step
     best_h = min(tried, key=lambda x: x[0])[1]["l2_hashed"]
     for lam_d in l2_dense_grid[1:]:
         setting = {"l2": float(lam_d), "l2_hashed": best_h}

@@ -405,8 +405,10 @@ _sqrt = math.sqrt
 _crc32 = zlib.crc32
 _BUCKET_MASK = HASH_BUCKETS - 1  # HASH_BUCKETS is a power of two: crc32 & mask == crc32 % buckets
 assert HASH_BUCKETS & _BUCKET_MASK == 0
-# A word bigram's hash: crc(first) * this odd constant XOR crc(second), masked (order-sensitive, cheap).
-_BIGRAM_MUL = 0x9E3779B1
+# A word bigram's bucket: (bucket(first) * this odd constant XOR bucket(second)) & mask (order-sensitive; odd, so
+# multiplying is a bijection on the buckets; below 2**12, so the product stays a one-digit CPython int).
+_BIGRAM_MUL = 4093
+assert _BUCKET_MASK * _BIGRAM_MUL < 1 << 30
 
 
 # --------------------------------------------------------------------------
@@ -748,7 +750,7 @@ def token_bucket(token: str) -> int:
     """The bucket of one token of ``tokens`` (a word, "a b" for a word bigram, or a CJK bigram)."""
     parts = token.split(" ")
     if len(parts) == 2:
-        a, b = (_crc32(p.encode("utf-8")) for p in parts)
+        a, b = (_crc32(p.encode("utf-8")) & _BUCKET_MASK for p in parts)
         return ((a * _BIGRAM_MUL) ^ b) & _BUCKET_MASK
     return _crc32(token.encode("utf-8")) & _BUCKET_MASK
 
@@ -862,12 +864,12 @@ def _analyse(instruction: str, context: Sequence[str], want_hashed: bool) -> tup
 def _token_buckets(words: list[bytes], runs: list[str]) -> list[int]:
     """The bucket of every hashed token: word unigrams, word bigrams (adjacent words, from the unigrams' CRCs: no
     bigram text is built) and CJK character bigrams."""
-    hs = list(map(_crc32, words))
-    if len(hs) > 1:
-        hs.extend(map(_xor, map(_mul, hs[:-1], repeat(_BIGRAM_MUL)), hs[1:]))
+    hs = list(map(_and, map(_crc32, words), repeat(_BUCKET_MASK)))
+    if len(hs) > 1:  # small ints throughout: the multiplier keeps a bucket times it under 2**30
+        hs.extend(map(_and, map(_xor, map(_mul, hs[:-1], repeat(_BIGRAM_MUL)), hs[1:]), repeat(_BUCKET_MASK)))
     if runs:
-        hs.extend(map(_crc32, _bigrams(runs)))
-    return list(map(_and, hs, repeat(_BUCKET_MASK)))
+        hs.extend(map(_and, map(_crc32, _bigrams(runs)), repeat(_BUCKET_MASK)))
+    return hs
 
 
 def _vector_of(buckets: list[int]) -> tuple[tuple[int, float], ...]:
