@@ -66,7 +66,7 @@ MAX_SPEC_HASHED = 12_000
 # L2 strengths in rows of evidence (learning.fit_scorer): hashed tokens (idf-weighted, count / sqrt(n) values,
 # so a typical token's value is about 1) and the dense features (standardised). A light dense penalty lets the
 # dense features decide; a heavy one leaves the tokens and the serving scorer's logit to do it.
-L2_HASHED_GRID = (2.0, 8.0, 32.0, 128.0)
+L2_HASHED_GRID = (2.0, 8.0, 32.0, 128.0, 512.0)
 L2_DENSE_GRID = (300.0, 3.0)
 GATE_Z = 1.959964  # two-sided 95%: a candidate is proposed when the lower bound of its gain is above 0
 
