@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     for name in ("dev.jsonl", "chat-dev.jsonl"):
-        rows += [json.loads(x) for x in (SHARED / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows += [json.loads(x) for x in (SHARED / name).read_text(encoding="utf-8").split("\n") if x.strip()]
     for n in (int(x) for x in args.sizes.split(",")):
         if n > len(rows):
             print(json.dumps({"labels": n, "error": f"only {len(rows)} rows"}))
