@@ -236,6 +236,7 @@ def summary(args: argparse.Namespace) -> None:
                 ax.errorbar(ns, means, yerr=halves, fmt=style, capsize=3, label=name)
             ax.axhline(0.5, color="grey", lw=0.5)
             ax.set_xscale("log")
+            ax.minorticks_off()
             ax.set_xticks(ns, [f"{n:,}" for n in ns])
             ax.set_xlabel("judged labels N")
             ax.set_ylabel("APGR on held-out prompts")
