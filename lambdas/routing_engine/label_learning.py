@@ -158,7 +158,9 @@ def _cross_entropy(logits: Sequence[float], targets: Sequence[float]) -> float:
     return total
 
 
-def _fit(vectors, targets, *, setting: dict, base: Any, version: str, meta=None, name: str = "", max_hashed=None):
+def _fit(vectors, targets, *, setting: dict, base: Any, version: str, meta=None, name: str = ""):
+    """One fit of the recipe; every fit (fold or final) keeps at most MAX_SPEC_HASHED hashed weights, so the folds
+    judge the scorer that would be proposed, and no fit is refused as too large (Scorer.from_spec)."""
     return learning.fit_scorer(
         vectors,
         targets,
@@ -172,7 +174,7 @@ def _fit(vectors, targets, *, setting: dict, base: Any, version: str, meta=None,
         version=version,
         meta=meta,
         name=name,
-        max_hashed=max_hashed,
+        max_hashed=MAX_SPEC_HASHED,
         tol=1e-6,
         max_iter=40,
     )
@@ -264,7 +266,6 @@ def learn(
         version=version,
         meta=meta,
         name=name,
-        max_hashed=MAX_SPEC_HASHED,
     )
     return LearnResult(
         candidate=candidate,

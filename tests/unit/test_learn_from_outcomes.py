@@ -122,3 +122,31 @@ def test_bad_input_fails_in_one_line_without_a_traceback(tmp_path, capsys, case,
     assert harness.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_fit_keeps_at_most_the_specs_share_of_hashed_weights(monkeypatch):
+    # Given a cap far below the labels' vocabulary, when the route's scorer is learned
+    from routing_engine import label_learning, learning, scorer
+
+    monkeypatch.setattr(label_learning, "MAX_SPEC_HASHED", 40)
+    sizes = []
+    real_fit = learning.fit_scorer
+
+    def spy(*args, **kwargs):
+        s = real_fit(*args, **kwargs)
+        sizes.append(len(s.spec()["hashed"]["coef"]))
+        return s
+
+    monkeypatch.setattr(learning, "fit_scorer", spy)
+    rows = _rows(160)
+    vectors = [scorer.vectorize(r["prompt"]) for r in rows]
+    result = label_learning.learn(
+        vectors,
+        [harness.verdict(r["weak_score"], r["strong_score"]) for r in rows],
+        [r["id"] for r in rows],
+        current=scorer.bundled(),
+        version="t",
+    )
+    # Then every fit, in the folds and the final one, is within it (the folds judge what would be proposed)
+    assert sizes and max(sizes) <= 40
+    assert len(result.candidate.spec()["hashed"]["coef"]) <= 40
