@@ -39,8 +39,9 @@ from routing_engine.config import ConfigError, RoutingConfig, parse_routing_conf
 from routing_engine.scorer import FeatureVector, Scorer, ScorerError
 
 HOLDOUT_SHARE = 0.25  # in_holdout's default share (kept for callers that split by request id)
-# At most this many labels (the newest) per run, for a bounded run time (a Lambda stops at 15 minutes).
-MAX_LABELS = 10_000
+# At most this many labels (the newest) per run, for a bounded run time: a Lambda stops at 15 minutes, and 10,000
+# labels took 25 minutes on this shared machine (benchmarks/trainer_time.py; 2,000 labels: 1.2-7 minutes).
+MAX_LABELS = 5_000
 REPORT_RESAMPLES = 300
 # AWS::AppConfig::HostedConfigurationVersion: "configurations must be 1 MB or smaller" (Content); a proposal over
 # it would be refused by CreateHostedConfigurationVersion, so propose_config refuses it first and says why.
