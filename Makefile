@@ -61,10 +61,17 @@ bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throu
 	$(PY) -m benchmarks.label_loop
 	$(PY) benchmarks/multilingual_gap.py
 	$(PY) -m pytest benchmarks/bench_decision.py benchmarks/bench_complexity.py --benchmark-only --benchmark-columns=min,median,mean,max
+	$(PY) -m benchmarks.learning_curves run --dataset chat --sizes 500 --splits 20 --shuffle --out .benchmarks/gate-shuffled.jsonl
+	$(PY) -m benchmarks.learning_curves summary .benchmarks/gate-shuffled.jsonl
 
-eval: install ## the complexity score out of sample on the routing benchmark (bundled weights are trained on dev.jsonl)
+eval: install ## the bundled score out of sample, then the learning curves on real verdicts (about an hour on 2 cores)
 	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl --cv category
 	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl --cv source
+	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/chat-dev.jsonl
+	rm -f .benchmarks/curves.jsonl && mkdir -p .benchmarks
+	$(PY) -m benchmarks.learning_curves run --dataset chat --sizes 200,500,1000 --splits 5 --out .benchmarks/curves.jsonl
+	$(PY) -m benchmarks.learning_curves run --dataset mmlu --sizes 200,500,1000,2000 --splits 5 --out .benchmarks/curves.jsonl
+	$(PY) -m benchmarks.learning_curves summary .benchmarks/curves.jsonl --plot .benchmarks/learning-curves.png
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .benchmarks label-loop-proposal.json label-loop-report.json

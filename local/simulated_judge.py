@@ -1,5 +1,10 @@
 """A simulated judge for local mode: pairwise verdicts that follow one rule you can state. No model is called.
 
+A plumbing test, not evidence of learning: its rule is one the scorer's own token features can express, so a
+trainer that learns it proves the loop's parts fit together, nothing more. What labels from a real judge buy is
+measured on real verdicts by tools.learn_from_outcomes and benchmarks.learning_curves (README, "What N judged
+labels buy").
+
 The rule: **questions about databases need the strong model.**
 - The judge keys on the QUESTION (the text between <question></question> in the judge's user message): a question
   is about databases when it names one of `DATABASE_TERMS` (SQL, PostgreSQL, a database index, a primary key, ...

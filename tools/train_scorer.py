@@ -5,7 +5,7 @@
 
 --labels: one label per line, as the labeller stores them (lambdas/labeller/store.py: features, target,
 weak_model, strong_model, request_id, labelled_at, ...). --config: the routing configuration the route is served
-with (its labelling section, scorer and labelled rule). The report (outcome, labels, holdout APGR of the current
+with (its labelling section, scorer and labelled rule). The report (outcome, labels, out-of-fold APGR of the current
 and the candidate scorer with 95% intervals, the paired interval of the gain, the threshold) is printed; with
 --report it is written as JSON too. When the candidate is better, --out receives the proposed configuration
 (validated like any routing configuration); without --out nothing is written. Deploying it is up to you.

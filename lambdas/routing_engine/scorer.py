@@ -19,9 +19,19 @@ the end, earlier turns, the system text, attached documents).  ``vectorize`` com
   question words, code, small talk);
 - a few features of the context (its size, its number of parts, code in it), with small bundled weights, so
   "fix the typos" on a long email stays cheap while a short proof request does not;
-- hashed tokens of the instruction: lowercased NFKC words and CJK character bigrams, hashed with CRC-32
-  (stable across processes, unlike ``hash()``) into ``HASH_BUCKETS`` buckets, value ``count / sqrt(n)``.
-  This is the part a retrained scorer learns the vocabulary of its own traffic with.
+- hashed tokens of the instruction: lowercased NFKC words, word bigrams and CJK character bigrams, hashed
+  with CRC-32 (stable across processes, unlike ``hash()``) into ``HASH_BUCKETS`` buckets, value
+  ``count / sqrt(n)``.  This is the part a retrained scorer learns the vocabulary of its own traffic with;
+  the trainer weighs each bucket by its inverse document frequency among the route's labels
+  (``routing_engine.learning``), which it derives from the stored vectors (a bucket's presence is stored).
+
+Feature sources
+---------------
+A spec names its ``feature_set``; ``FEATURE_SOURCES`` maps that name to the code that computes it (a
+``FeatureSource``: dense feature names, a hashed bucket count, ``vectorize``).  This module's lexical
+features are feature set ``v3``.  Another source (for example an embedding model's vector as dense
+features) registers itself with ``register_feature_source``; the trainer and ``Scorer.from_spec`` read the
+names and the bucket count from the source, so they need no change.
 
 Text is NFKC-normalised first, so full-width digits and ``？！：`` count as ASCII.  There is no English word
 list and no average word length (German compounds would read as jargon).
@@ -46,8 +56,9 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import and_ as _and
 from operator import mul as _mul
+from operator import xor as _xor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "BUNDLED_NAME",
@@ -59,23 +70,36 @@ __all__ = [
     "HEAD_CHARS",
     "TAIL_CHARS",
     "WEIGHTS_PATH",
+    "FEATURE_SOURCES",
+    "LEXICAL",
+    "MAX_HASHED_WEIGHTS",
+    "FeatureSource",
     "FeatureVector",
+    "LexicalFeatures",
     "Scorer",
     "ScorerError",
     "bundled",
+    "feature_source",
+    "register_feature_source",
     "split_prompt",
+    "token_bucket",
     "tokens",
     "vectorize",
 ]
 
-FEATURE_SET = "v2"
-HASH_BUCKETS = 1024
+FEATURE_SET = "v3"
+# 2**18 buckets: word bigrams make the vocabulary of a route's traffic tens of thousands of tokens, which 1,024
+# buckets (feature set v2) folded onto each other. A trained spec lists only the buckets it weighs.
+HASH_BUCKETS = 1 << 18
 BUNDLED_NAME = "bundled"
 WEIGHTS_PATH = Path(__file__).parent / "scorer_weights.json"
 
-# Work bound on the instruction (about 15x the median prompt); counts are scaled back to the full length.
-HEAD_CHARS = 4000
-TAIL_CHARS = 1000
+# Work bound on the instruction (about 2x the median benchmark prompt, 5x the median chat instruction; 88% of the
+# routing benchmark's prompts and 99% of its chat instructions fit whole); counts are scaled back to the full length. Scoring costs about 0.02-0.05 us
+# per analysed character, so this window keeps a 4 KB prompt within the 50 us budget (feature set v2 analysed
+# 5,000 characters: ~190 us).
+HEAD_CHARS = 768
+TAIL_CHARS = 256
 # Per context part, only this many characters are scanned for code (its length is always exact).
 CONTEXT_SCAN_CHARS = 2000
 # Rates are count / (words + _RATE_PRIOR): a few words are weak evidence ("why?" is not 100% reasoning).
@@ -381,6 +405,10 @@ _sqrt = math.sqrt
 _crc32 = zlib.crc32
 _BUCKET_MASK = HASH_BUCKETS - 1  # HASH_BUCKETS is a power of two: crc32 & mask == crc32 % buckets
 assert HASH_BUCKETS & _BUCKET_MASK == 0
+# A word bigram's bucket: (bucket(first) * this odd constant XOR bucket(second)) & mask (order-sensitive; odd, so
+# multiplying is a bijection on the buckets; below 2**12, so the product stays a one-digit CPython int).
+_BIGRAM_MUL = 4093
+assert _BUCKET_MASK * _BIGRAM_MUL < 1 << 30
 
 
 # --------------------------------------------------------------------------
@@ -393,28 +421,30 @@ def _finite(x: Any) -> bool:
 @dataclass(frozen=True, slots=True)
 class FeatureVector:
     """What the scorer sees of a prompt: dense features (``DENSE_FEATURES`` order) and sparse hashed
-    tokens ``(bucket, value)`` sorted by bucket.  Holds no text."""
+    tokens ``(bucket, value)`` sorted by bucket, of feature set ``feature_set``.  Holds no text."""
 
     dense: tuple[float, ...]
     hashed: tuple[tuple[int, float], ...]
+    feature_set: str = FEATURE_SET
 
     def to_json(self) -> dict:
-        return {"fs": FEATURE_SET, "d": list(self.dense), "h": [[b, v] for b, v in self.hashed]}
+        return {"fs": self.feature_set, "d": list(self.dense), "h": [[b, v] for b, v in self.hashed]}
 
     @classmethod
     def from_json(cls, obj: Any) -> FeatureVector:
         if not isinstance(obj, Mapping):
             raise ScorerError("a feature vector must be a JSON object", "vector")
         fs = obj.get("fs")
-        if fs != FEATURE_SET:
+        try:
+            source = feature_source(fs)  # type: ignore[arg-type]
+        except ScorerError as exc:
             raise ScorerError(
-                f"feature set {fs!r} is not {FEATURE_SET!r}; this vector was computed by "
-                "another scorer version and cannot be scored",
-                "vector.fs",
-            )
+                f"this vector was computed by another scorer version: {exc.reason}", "vector.fs"
+            ) from None
+        n_dense, n_buckets = len(source.dense_names), source.buckets
         d = obj.get("d")
-        if not isinstance(d, list) or len(d) != _N_DENSE:
-            raise ScorerError(f"must be a list of {_N_DENSE} numbers", "vector.d")
+        if not isinstance(d, list) or len(d) != n_dense:
+            raise ScorerError(f"must be a list of {n_dense} numbers", "vector.d")
         for i, x in enumerate(d):
             if not _finite(x):
                 raise ScorerError(f"{x!r} is not a finite number", f"vector.d[{i}]")
@@ -427,15 +457,15 @@ class FeatureVector:
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
                 raise ScorerError("must be a [bucket, value] pair", f"vector.h[{i}]")
             b, v = pair
-            if not (isinstance(b, int) and not isinstance(b, bool) and 0 <= b < HASH_BUCKETS):
-                raise ScorerError(f"bucket {b!r} is not an integer in [0, {HASH_BUCKETS})", f"vector.h[{i}]")
+            if not (isinstance(b, int) and not isinstance(b, bool) and 0 <= b < n_buckets):
+                raise ScorerError(f"bucket {b!r} is not an integer in [0, {n_buckets})", f"vector.h[{i}]")
             if b <= last:
                 raise ScorerError("buckets must be strictly increasing", f"vector.h[{i}]")
             if not _finite(v):
                 raise ScorerError(f"{v!r} is not a finite number", f"vector.h[{i}]")
             last = b
             pairs.append((b, float(v)))
-        return cls(tuple(float(x) for x in d), tuple(pairs))
+        return cls(tuple(float(x) for x in d), tuple(pairs), str(fs))
 
 
 # --------------------------------------------------------------------------
@@ -706,16 +736,29 @@ def _bigrams(runs: list[str]) -> list[bytes]:
 
 
 def tokens(text: str) -> list[str]:
-    """The hashed tokens of ``text``: lowercased NFKC words, then CJK character bigrams (a lone CJK character
-    is its own token).  What the hashed features count; exposed for inspection and tests."""
+    """The hashed tokens of ``text``: lowercased NFKC words, then word bigrams ("a b"), then CJK character
+    bigrams (a lone CJK character is its own token).  What the hashed features count; exposed for inspection
+    and tests (``token_bucket`` gives each one's bucket)."""
     t, _ = _window(text if isinstance(text, str) else "")
     words, runs = _words_and_runs(_normalise(t))
-    return [w.decode("utf-8", "replace") for w in words + _bigrams(runs)]
+    out = [w.decode("utf-8", "replace") for w in words]
+    out.extend(f"{a} {b}" for a, b in zip(out, out[1:]))
+    return out + [w.decode("utf-8", "replace") for w in _bigrams(runs)]
 
 
-def _analyse(
-    instruction: str, context: Sequence[str], want_hashed: bool
-) -> tuple[list[float], tuple[tuple[int, float], ...]]:
+def token_bucket(token: str) -> int:
+    """The bucket of one token of ``tokens`` (a word, "a b" for a word bigram, or a CJK bigram)."""
+    parts = token.split(" ")
+    if len(parts) == 2:
+        a, b = (_crc32(p.encode("utf-8")) & _BUCKET_MASK for p in parts)
+        return ((a * _BIGRAM_MUL) ^ b) & _BUCKET_MASK
+    return _crc32(token.encode("utf-8")) & _BUCKET_MASK
+
+
+def _analyse(instruction: str, context: Sequence[str], want_hashed: bool) -> tuple[list[float], Any]:
+    """(dense features, hashed part): the hashed part is ``()`` without ``want_hashed``, else the masked bucket
+    of every token, in token order (``_vector_of`` turns it into a vector's sorted ``(bucket, value)`` pairs;
+    scoring reads the weights straight from it)."""
     if not isinstance(instruction, str):
         instruction = "" if instruction is None else str(instruction)
     n_raw = len(instruction)
@@ -815,19 +858,86 @@ def _analyse(
 
     if not want_hashed:
         return f, ()
-    toks = words + _bigrams(runs) if runs else words
-    if not toks:
-        return f, ()
-    counts = Counter(map(_and, map(_crc32, toks), repeat(_BUCKET_MASK)))
+    return f, _token_buckets(words, runs)
+
+
+def _token_buckets(words: list[bytes], runs: list[str]) -> list[int]:
+    """The bucket of every hashed token: word unigrams, word bigrams (adjacent words, from the unigrams' CRCs: no
+    bigram text is built) and CJK character bigrams."""
+    hs = list(map(_and, map(_crc32, words), repeat(_BUCKET_MASK)))
+    if len(hs) > 1:  # small ints throughout: the multiplier keeps a bucket times it under 2**30
+        hs.extend(map(_and, map(_xor, map(_mul, hs[:-1], repeat(_BIGRAM_MUL)), hs[1:]), repeat(_BUCKET_MASK)))
+    if runs:
+        hs.extend(map(_and, map(_crc32, _bigrams(runs)), repeat(_BUCKET_MASK)))
+    return hs
+
+
+def _vector_of(buckets: list[int]) -> tuple[tuple[int, float], ...]:
+    """``(bucket, count / sqrt(n))`` sorted by bucket (n: the number of tokens)."""
+    if not buckets:
+        return ()
+    counts = Counter(buckets)
     keys = sorted(counts)
-    norm = 1.0 / _sqrt(len(toks))
-    return f, tuple(zip(keys, map(_mul, map(counts.__getitem__, keys), repeat(norm))))
+    norm = 1.0 / _sqrt(len(buckets))
+    return tuple(zip(keys, map(_mul, map(counts.__getitem__, keys), repeat(norm))))
 
 
 def vectorize(instruction: str, context: Sequence[str] = ()) -> FeatureVector:
     """The feature vector of a prompt's instruction and its context parts (see ``split_prompt``)."""
-    dense, hashed = _analyse(instruction, context, True)
-    return FeatureVector(tuple(dense), hashed)
+    dense, buckets = _analyse(instruction, context, True)
+    return FeatureVector(tuple(dense), _vector_of(buckets))
+
+
+# --------------------------------------------------------------------------
+# Feature sources
+# --------------------------------------------------------------------------
+class FeatureSource(Protocol):
+    """What turns a prompt into a ``FeatureVector`` of one feature set.  The trainer (``learning``) and
+    ``Scorer.from_spec`` only read ``feature_set``, ``dense_names`` and ``buckets``; the router and the
+    labeller call ``vectorize`` (or ``Scorer.score_text``, which calls it).  An embedding source would
+    return its embedding as the dense part (names ``e0 .. e{n-1}``) and ``buckets = 0``."""
+
+    feature_set: str
+    dense_names: tuple[str, ...]
+    buckets: int
+
+    def vectorize(self, instruction: str, context: Sequence[str] = ()) -> FeatureVector: ...
+
+
+class LexicalFeatures:
+    """This module's features (feature set ``FEATURE_SET``): language-neutral dense counts and hashed tokens."""
+
+    feature_set = FEATURE_SET
+    dense_names = DENSE_FEATURES
+    buckets = HASH_BUCKETS
+
+    def vectorize(self, instruction: str, context: Sequence[str] = ()) -> FeatureVector:
+        return vectorize(instruction, context)
+
+
+LEXICAL = LexicalFeatures()
+FEATURE_SOURCES: dict[str, FeatureSource] = {FEATURE_SET: LEXICAL}
+
+
+def register_feature_source(source: FeatureSource) -> None:
+    """Make specs and stored vectors of ``source.feature_set`` usable (at import time, once per process)."""
+    if source.feature_set in FEATURE_SOURCES and FEATURE_SOURCES[source.feature_set] is not source:
+        raise ScorerError(f"feature set {source.feature_set!r} is already registered", "feature_set")
+    if source.buckets and source.buckets & (source.buckets - 1):
+        raise ScorerError("a feature source's bucket count must be 0 or a power of two", "hashed.buckets")
+    FEATURE_SOURCES[source.feature_set] = source
+
+
+def feature_source(feature_set: str) -> FeatureSource:
+    """The registered source of ``feature_set``; ScorerError (path ``feature_set``) when there is none."""
+    source = FEATURE_SOURCES.get(feature_set) if isinstance(feature_set, str) else None
+    if source is None:
+        raise ScorerError(
+            f"{feature_set!r} is not a feature set this code computes ({', '.join(sorted(FEATURE_SOURCES))}): "
+            "this scorer was trained for another feature set; retrain it on labels of this version",
+            "feature_set",
+        )
+    return source
 
 
 # --------------------------------------------------------------------------
@@ -848,6 +958,9 @@ def _sigmoid(z: float) -> float:
 MAX_WEIGHT = 1e3  # |intercept|, |dense coef| (standardised), |hashed weight|
 MAX_MEAN = 1e6
 MIN_SCALE, MAX_SCALE = 1e-9, 1e6
+# A spec's hashed weights: about 20 bytes each in a routing configuration, so this many stay under ~800 KB of
+# AppConfig's 1 MB hosted limit; the trainer keeps at most learning.MAX_SPEC_HASHED (far fewer).
+MAX_HASHED_WEIGHTS = 40_000
 
 
 def _number_list(obj: Any, n: int, path: str, *, low: float, high: float, what: str) -> list[float]:
@@ -867,7 +980,20 @@ def _number_list(obj: Any, n: int, path: str, *, low: float, high: float, what: 
 class Scorer:
     """A validated scorer spec; ``score``/``score_text`` are pure functions."""
 
-    __slots__ = ("name", "version", "meta", "_intercept", "_mean", "_scale", "_coef", "_w", "_b", "_hashed", "_spec")
+    __slots__ = (
+        "name",
+        "version",
+        "meta",
+        "source",
+        "_intercept",
+        "_mean",
+        "_scale",
+        "_coef",
+        "_w",
+        "_b",
+        "_hashed",
+        "_lexical",
+    )
 
     def __init__(
         self,
@@ -880,10 +1006,13 @@ class Scorer:
         coef: list[float],
         hashed: dict[int, float],
         meta: dict,
+        source: FeatureSource = LEXICAL,
     ):
         self.name = name
         self.version = version
         self.meta = meta
+        self.source = source
+        self._lexical = source is LEXICAL
         self._intercept = intercept
         self._mean = tuple(mean)
         self._scale = tuple(scale)
@@ -898,13 +1027,13 @@ class Scorer:
         """Validate a spec (see module docs); raises ``ScorerError`` naming the field."""
         if not isinstance(spec, Mapping):
             raise ScorerError(f"a scorer spec must be an object, got {type(spec).__name__}")
-        fs = spec.get("feature_set")
-        if fs != FEATURE_SET:
-            raise ScorerError(
-                f"{fs!r} is not {FEATURE_SET!r}: this scorer was trained for another feature "
-                "set; retrain it on labels of this version",
-                "feature_set",
-            )
+        source = feature_source(spec.get("feature_set"))  # type: ignore[arg-type]
+        fs, dense_names, n_dense, n_buckets = (
+            source.feature_set,
+            source.dense_names,
+            len(source.dense_names),
+            source.buckets,
+        )
         version = spec.get("version")
         if not isinstance(version, str) or not version.strip() or len(version) > 128:
             raise ScorerError("must be a non-empty string of at most 128 characters", "version")
@@ -917,17 +1046,17 @@ class Scorer:
         if not isinstance(dense, Mapping):
             raise ScorerError("must be an object with names, mean, scale and coef", "dense")
         names = dense.get("names")
-        if not isinstance(names, list) or tuple(names) != DENSE_FEATURES:
-            missing = [n for n in DENSE_FEATURES if not isinstance(names, list) or n not in names]
+        if not isinstance(names, list) or tuple(names) != dense_names:
+            missing = [n for n in dense_names if not isinstance(names, list) or n not in names]
             raise ScorerError(
                 "must list the dense features of feature set "
-                f"{FEATURE_SET} in order ({_N_DENSE} names)" + (f"; missing {missing[:3]}" if missing else ""),
+                f"{fs} in order ({n_dense} names)" + (f"; missing {missing[:3]}" if missing else ""),
                 "dense.names",
             )
-        mean = _number_list(dense.get("mean"), _N_DENSE, "dense.mean", low=-MAX_MEAN, high=MAX_MEAN, what="a mean")
+        mean = _number_list(dense.get("mean"), n_dense, "dense.mean", low=-MAX_MEAN, high=MAX_MEAN, what="a mean")
         scale = _number_list(
             dense.get("scale"),
-            _N_DENSE,
+            n_dense,
             "dense.scale",
             low=MIN_SCALE,
             high=MAX_SCALE,
@@ -935,29 +1064,33 @@ class Scorer:
         )
         coef = _number_list(
             dense.get("coef"),
-            _N_DENSE,
+            n_dense,
             "dense.coef",
             low=-MAX_WEIGHT,
             high=MAX_WEIGHT,
             what="a standardised coefficient",
         )
-        hashed_spec = spec.get("hashed", {"buckets": HASH_BUCKETS, "coef": []})
+        hashed_spec = spec.get("hashed", {"buckets": n_buckets, "coef": []})
         if not isinstance(hashed_spec, Mapping):
             raise ScorerError("must be an object with buckets and coef", "hashed")
         buckets = hashed_spec.get("buckets")
-        if buckets != HASH_BUCKETS or isinstance(buckets, bool):
-            raise ScorerError(f"{buckets!r} buckets; this code hashes into {HASH_BUCKETS}", "hashed.buckets")
+        if buckets != n_buckets or isinstance(buckets, bool):
+            raise ScorerError(f"{buckets!r} buckets; feature set {fs} hashes into {n_buckets}", "hashed.buckets")
         hcoef = hashed_spec.get("coef", [])
-        if not isinstance(hcoef, list) or len(hcoef) > HASH_BUCKETS:
-            raise ScorerError(f"must be a list of at most {HASH_BUCKETS} [bucket, weight] pairs", "hashed.coef")
+        if not isinstance(hcoef, list) or len(hcoef) > min(n_buckets, MAX_HASHED_WEIGHTS):
+            raise ScorerError(
+                f"must be a list of at most {min(n_buckets, MAX_HASHED_WEIGHTS):,} [bucket, weight] pairs "
+                "(a routing configuration must stay well inside AppConfig's 1 MB)",
+                "hashed.coef",
+            )
         hashed: dict[int, float] = {}
         for i, pair in enumerate(hcoef):
             path = f"hashed.coef[{i}]"
             if not (isinstance(pair, list) and len(pair) == 2):
                 raise ScorerError("must be a [bucket, weight] pair", path)
             b, w = pair
-            if not (isinstance(b, int) and not isinstance(b, bool) and 0 <= b < HASH_BUCKETS):
-                raise ScorerError(f"bucket {b!r} is out of range: must be an integer in [0, {HASH_BUCKETS})", path)
+            if not (isinstance(b, int) and not isinstance(b, bool) and 0 <= b < n_buckets):
+                raise ScorerError(f"bucket {b!r} is out of range: must be an integer in [0, {n_buckets})", path)
             if b in hashed:
                 raise ScorerError(f"bucket {b} is listed twice", path)
             if not _finite(w):
@@ -982,27 +1115,28 @@ class Scorer:
             coef=coef,
             hashed=hashed,
             meta=meta,
+            source=source,
         )
 
     def spec(self) -> dict:
         return {
             "version": self.version,
-            "feature_set": FEATURE_SET,
+            "feature_set": self.source.feature_set,
             "intercept": self._intercept,
             "dense": {
-                "names": list(DENSE_FEATURES),
+                "names": list(self.source.dense_names),
                 "mean": list(self._mean),
                 "scale": list(self._scale),
                 "coef": list(self._coef),
             },
-            "hashed": {"buckets": HASH_BUCKETS, "coef": [[b, w] for b, w in sorted(self._hashed.items())]},
+            "hashed": {"buckets": self.source.buckets, "coef": [[b, w] for b, w in sorted(self._hashed.items())]},
             "meta": json.loads(json.dumps(self.meta)),
         }
 
     @property
     def dense_coef(self) -> dict[str, float]:
         """Standardised dense coefficients by feature name (what the sign priors constrain)."""
-        return dict(zip(DENSE_FEATURES, self._coef))
+        return dict(zip(self.source.dense_names, self._coef))
 
     def _logit(self, dense: Sequence[float], hashed: Sequence[tuple[int, float]]) -> float:
         z = self._b + sum(map(_mul, self._w, dense))
@@ -1014,18 +1148,34 @@ class Scorer:
                     z += w * v
         return z
 
+    def logit(self, v: FeatureVector) -> float:
+        """The score before the sigmoid (what a trainer uses this scorer's knowledge through)."""
+        return self._logit(v.dense, v.hashed)
+
+    def raw_weights(self) -> tuple[tuple[float, ...], float]:
+        """(weight per dense feature in its raw units, intercept): the logit is ``b + sum(w_j x_j) + hashed``."""
+        return self._w, self._b
+
+    def hashed_weights(self) -> dict[int, float]:
+        return dict(self._hashed)
+
     def score(self, v: FeatureVector) -> float:
         """Score in [0, 1] (higher = route to the strong model)."""
         return _sigmoid(self._logit(v.dense, v.hashed))
 
     def score_text(self, instruction: str, context: Sequence[str] = ()) -> float:
-        dense, hashed = _analyse(instruction, context, bool(self._hashed))
-        return _sigmoid(self._logit(dense, hashed))
+        if not self._lexical:
+            return self.score(self.source.vectorize(instruction, context))
+        dense, buckets = _analyse(instruction, context, bool(self._hashed))
+        z = self._b + sum(map(_mul, self._w, dense))
+        if buckets:  # sum of w[bucket] * count / sqrt(n) over buckets == sum of w over tokens / sqrt(n)
+            z += sum(map(self._hashed.get, buckets, repeat(0.0))) / _sqrt(len(buckets))
+        return _sigmoid(z)
 
     def explain(self, v: FeatureVector) -> dict:
         """The score, the scorer's version and the (at most 5) largest contributions to the logit,
         relative to an average prompt of the training data (a feature at its mean contributes 0)."""
-        contrib = [(n, w * (x - m)) for n, w, x, m in zip(DENSE_FEATURES, self._w, v.dense, self._mean)]
+        contrib = [(n, w * (x - m)) for n, w, x, m in zip(self.source.dense_names, self._w, v.dense, self._mean)]
         get = self._hashed.get
         contrib.extend((f"hash:{b}", get(b, 0.0) * x) for b, x in v.hashed if b in self._hashed)
         contrib.sort(key=lambda kv: -abs(kv[1]))

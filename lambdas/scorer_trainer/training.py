@@ -10,20 +10,17 @@ How one route is trained (`train_route`):
    strong) model pair (`labelling.weak_model` / `strong_model`, defaults resolved by config.labelling_of):
    labels judged for another pair answer another question, and are counted `other_pair`. Fewer than
    `labelling.min_labels` usable labels: outcome `too_few`, nothing is fitted.
-2. Split: a label is in the holdout when a hash of its request id falls in the first `HOLDOUT_SHARE` (25%) of
-   the hash range. The split is deterministic, so a label held out once is held out in every later run too (a
-   label is never trained on in one run and used to judge the next), and no random state is involved.
-3. Fit: `learning.fit_scorer` on the training labels, regularised toward the current scorer (few labels => stays
-   near it).
-4. Threshold: the labelled rule's complexity threshold is calibrated on the training labels so the candidate
-   sends `labelling.target_strong_share` of them to the strong model (with `target_quality`: the fewest strong
-   calls that recover that fraction of the judged quality gap), or, when neither is set, the share the
-   current threshold gives with the current scorer on the same labels (a new scorer must not quietly change
-   the route's cost).
-5. Compare on the holdout only: `learning.compare` gives each scorer's APGR with a 95% bootstrap interval and
-   a paired interval of the difference (the same resamples for both scorers). The candidate is better when the
-   lower bound of the difference in judged quality under the routing curve is above 0 (learning.compare's
-   verdict): a proposal must be better beyond resampling noise, not just on average.
+2. Learn and gate (`routing_engine.label_learning.learn`): the newest `MAX_LABELS` usable labels in 4 folds by a
+   hash of the request id (deterministic); an idf-weighted logistic fit of the dense and hashed features with the
+   serving scorer's score as one more feature, its regularisation chosen by cross-validation; every label scored
+   out of fold; the candidate refitted on all labels.
+3. Threshold: the labelled rule's complexity threshold is calibrated on the labels so the candidate sends
+   `labelling.target_strong_share` of them to the strong model (with `target_quality`: the fewest strong calls that
+   recover that fraction of the judged quality gap), or, when neither is set, the share the current threshold gives
+   with the current scorer on the same labels (a new scorer must not quietly change the route's cost).
+4. Proposed when the gate's paired per-prompt comparison with the serving scorer, out of fold on every label, has
+   a 95% interval of the gain in judged quality above 0. The report also carries both scorers' APGR on the labels
+   (the candidate's out of fold) with bootstrap intervals, for a reviewer.
 """
 
 from __future__ import annotations
@@ -37,11 +34,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from routing_engine import learning
+from routing_engine import label_learning, learning
 from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config
 from routing_engine.scorer import FeatureVector, Scorer, ScorerError
 
-HOLDOUT_SHARE = 0.25
+HOLDOUT_SHARE = 0.25  # in_holdout's default share (kept for callers that split by request id)
+# At most this many labels (the newest) per run, for a bounded run time: a Lambda stops at 15 minutes, and 10,000
+# labels took 25 minutes on this shared machine (benchmarks/trainer_time.py; 2,000 labels: 1.2-7 minutes).
+MAX_LABELS = 5_000
+REPORT_RESAMPLES = 300
 # AWS::AppConfig::HostedConfigurationVersion: "configurations must be 1 MB or smaller" (Content); a proposal over
 # it would be refused by CreateHostedConfigurationVersion, so propose_config refuses it first and says why.
 APPCONFIG_HOSTED_MAX_BYTES = 1_048_576
@@ -99,12 +100,12 @@ class TrainingReport:
     outcome: str  # one of OUTCOMES
     reason: str
     trained_at: str
-    labels: dict  # {"total", "usable", "train", "holdout", "skipped": {...}}
+    labels: dict  # {"total", "usable", "train", "out_of_fold", "folds", "skipped": {...}, "fit": {...}}
     current: dict | None = None  # {"scorer", "version", "apgr", "ci"}
     candidate: dict | None = None  # {"version", "apgr", "ci"}
     difference: dict | None = None  # {"apgr", "ci"} candidate - current, paired
     threshold: dict | None = None  # {"rule", "old", "new", "op"}: op is today's (a proposal always writes gte)
-    strong_share: dict | None = None  # {"target", "train", "holdout"}
+    strong_share: dict | None = None  # {"target", "train", "current"}
     proposal: dict | None = None  # {"version", "scorer", "hosted_version", "deployment"} once proposed
     candidate_scorer: Scorer | None = field(default=None, compare=False)  # not in as_dict: it goes in the config
 
@@ -143,11 +144,11 @@ class TrainingReport:
         """One line for a person (and for the hosted version's description)."""
         parts = [
             f"route {self.route}: {self.outcome}",
-            f"labels {self.labels.get('train', 0)} train / {self.labels.get('holdout', 0)} holdout",
+            f"labels {self.labels.get('train', 0)} (every one judged out of fold, {self.labels.get('folds', 0)} folds)",
         ]
         if self.current and self.candidate and self.difference:
             parts.append(
-                f"holdout APGR {_fmt(self.current['apgr'])} {_fmt_ci(self.current['ci'])} -> "
+                f"out-of-fold APGR {_fmt(self.current['apgr'])} {_fmt_ci(self.current['ci'])} -> "
                 f"{_fmt(self.candidate['apgr'])} {_fmt_ci(self.candidate['ci'])}, gain "
                 f"{_fmt(self.difference['apgr'])} {_fmt_ci(self.difference['ci'])}"
             )
@@ -159,8 +160,7 @@ class TrainingReport:
             )
         if self.strong_share:
             parts.append(
-                f"strong share {_fmt(self.strong_share.get('holdout'))} (target "
-                f"{_fmt(self.strong_share.get('target'))})"
+                f"strong share {_fmt(self.strong_share.get('train'))} (target {_fmt(self.strong_share.get('target'))})"
             )
         parts.append(self.reason)
         return "; ".join(parts)
@@ -225,55 +225,57 @@ def train_route(
     current_threshold: float,
     inclusive: bool = True,
     rule: str | None = None,
-    holdout_share: float = HOLDOUT_SHARE,
+    folds: int = label_learning.FOLDS,
 ) -> TrainingReport:
-    """Fit, calibrate and compare (see the module docstring). `labelling`: the route's Labelling with defaults
+    """Fit, calibrate and gate (see the module docstring). `labelling`: the route's Labelling with defaults
     filled in; `current_threshold`: the labelled rule's complexity threshold today (gte when `inclusive`)."""
     labels = list(labels)
     weak, strong = getattr(labelling, "weak_model", None), getattr(labelling, "strong_model", None)
     rows, skipped = usable_labels(labels, (weak, strong) if weak and strong else None)
     trained_at = now.astimezone(UTC).isoformat(timespec="seconds")
     rule = rule or labelling.rule
-    counts = {"total": len(labels), "usable": len(rows), "skipped": skipped}
+    counts: dict[str, Any] = {"total": len(labels), "usable": len(rows), "skipped": skipped}
     if len(rows) < labelling.min_labels:
         return TrainingReport(
             route,
             "too_few",
             f"{len(rows)} usable labels, {labelling.min_labels} needed",
             trained_at,
-            {**counts, "train": 0, "holdout": 0},
+            {**counts, "train": 0, "out_of_fold": 0},
         )
-    train = [r for r in rows if not in_holdout(str(r[0]["request_id"]), holdout_share)]
-    hold = [r for r in rows if in_holdout(str(r[0]["request_id"]), holdout_share)]
-    counts.update(train=len(train), holdout=len(hold))
-    if len(train) < 2 or len(hold) < 2:
-        return TrainingReport(route, "too_few", "the split left fewer than 2 labels on one side", trained_at, counts)
-    version = scorer_version(route, now, len(train))
+    rows = rows[-MAX_LABELS:]  # the newest: a bounded run time, and the traffic as it is now
+    counts.update(train=len(rows), out_of_fold=len(rows), folds=folds)
+    version = scorer_version(route, now, len(rows))
     meta = {
         "route": route,
-        "labels": len(train),
-        "holdout": len(hold),
+        "labels": len(rows),
         "trained_at": trained_at,
         "base": current_scorer.version,
-        "trained_on": f"judged labels {train[0][0].get('labelled_at', '?')} .. {train[-1][0].get('labelled_at', '?')}",
+        "trained_on": f"judged labels {rows[0][0].get('labelled_at', '?')} .. {rows[-1][0].get('labelled_at', '?')}",
     }
+    vectors = [r[1] for r in rows]
+    targets = [r[2] for r in rows]
     try:
-        candidate = learning.fit_scorer(
-            [r[1] for r in train],
-            [r[2] for r in train],
-            prior=current_scorer,
+        learned = label_learning.learn(
+            vectors,
+            targets,
+            [str(r[0]["request_id"]) for r in rows],
+            current=current_scorer,
             version=version,
             meta=meta,
             name=learned_scorer_name(route),
+            folds=folds,
         )
     except learning.LearningError as exc:  # e.g. every label a tie: nothing to learn from
         return TrainingReport(route, "not_better", f"no scorer could be fitted: {exc}", trained_at, counts)
+    candidate = learned.candidate
+    counts["fit"] = {**learned.setting, "seconds": round(learned.seconds, 1)}
 
-    train_current = [current_scorer.score(r[1]) for r in train]
-    train_candidate = [candidate.score(r[1]) for r in train]
+    train_current = learned.current
+    train_candidate = [candidate.score(v) for v in vectors]
     quality_share = None
     if labelling.target_quality is not None:
-        quality_share = share_for_quality(train_candidate, [r[2] for r in train], float(labelling.target_quality))
+        quality_share = share_for_quality(train_candidate, targets, float(labelling.target_quality))
     if quality_share is not None:
         target_share = quality_share
     elif labelling.target_strong_share is not None:
@@ -281,7 +283,6 @@ def train_route(
     else:  # today's share (also when a quality target cannot be met: the labels show no gap to recover)
         target_share = _share(train_current, current_threshold, inclusive)
     new_threshold = _config_threshold(learning.threshold_for_share(train_candidate, target_share))
-    hold_candidate = [candidate.score(r[1]) for r in hold]
     share = {
         "target": round(target_share, 4),
         **(
@@ -290,32 +291,34 @@ def train_route(
             else {}
         ),
         "train": round(_share(train_candidate, new_threshold, True), 4),
-        "holdout": round(_share(hold_candidate, new_threshold, True), 4),
-        "holdout_current": round(_share([current_scorer.score(r[1]) for r in hold], current_threshold, inclusive), 4),
+        "current": round(_share(train_current, current_threshold, inclusive), 4),
     }
     threshold = {"rule": rule, "op": "gte" if inclusive else "gt", "old": current_threshold, "new": new_threshold}
 
-    result = learning.compare(current_scorer, candidate, [r[1] for r in hold], [r[2] for r in hold])
+    # Figures for a reviewer: APGR of both scorers on every label, the candidate's from the fold models that did
+    # not see it, with bootstrap intervals (the decision is the gate's, below).
+    result = learning.compare_scores(learned.current, learned.out_of_fold, targets, resamples=REPORT_RESAMPLES)
     current = {"scorer": current_scorer.name, "version": current_scorer.version, **_metric(result, "current")}
     cand = {"scorer": candidate.name, "version": version, **_metric(result, "candidate")}
     diff = _metric(result, "difference")
-    # Decided on the paired interval of the difference in mean judged quality under the routing curve (compare's
-    # verdict), not on APGR's: APGR divides by the holdout's quality gap, which judged labels often put near 0,
-    # and then its interval explodes. Both are in the report; they rank scorers alike when the gap is positive.
-    verdict = result.get("verdict")
-    if verdict == "better":
+    gate = learned.gate
+    diff["gate"] = gate
+    if gate["proposed"]:
         outcome, reason = (
             "proposed",
-            ("the candidate is better on the holdout: the 95% interval of its gain in judged quality is above 0"),
+            (
+                f"the candidate ranks better out of fold: its per-prompt gain {gate['gain']:+.4f} has a 95% "
+                f"interval [{gate['ci'][0]:+.4f}, {gate['ci'][1]:+.4f}] above 0 over {gate['n']} labels"
+            ),
         )
-    elif verdict == "undefined":
-        outcome, reason = "not_better", "the holdout's labels cannot compare the scorers (no quality under the curve)"
+    elif gate["gain"] is None:
+        outcome, reason = "not_better", "the labels cannot compare the scorers"
     else:
         outcome, reason = (
             "not_better",
             (
-                f"the candidate is {verdict} on the holdout: the 95% interval of its gain "
-                "in judged quality is not above 0"
+                f"the candidate's per-prompt gain {gate['gain']:+.4f} out of fold has a 95% interval "
+                f"[{gate['ci'][0]:+.4f}, {gate['ci'][1]:+.4f}] that is not above 0 ({gate['n']} labels)"
             ),
         )
     return TrainingReport(

@@ -41,10 +41,11 @@ def test_every_request_is_answered_sampled_and_labelled(loop):
     assert loop.label_cost_usd > 0
 
 
-def test_the_trainer_proposes_a_scorer_that_is_better_on_its_holdout(loop):
+def test_the_trainer_proposes_a_scorer_that_is_better_out_of_fold(loop):
     report = loop.report
     assert report["outcome"] == "proposed"
-    assert report["labels"]["usable"] == REQUESTS
+    assert report["labels"]["usable"] == report["labels"]["out_of_fold"] == REQUESTS
+    assert report["difference"]["gate"]["proposed"] is True and report["difference"]["gate"]["ci"][0] > 0
     assert report["difference"]["ci"][0] > 0
 
 

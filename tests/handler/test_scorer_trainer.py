@@ -33,7 +33,7 @@ from tests.unit.label_fixtures import ROUTE, labelled_config, make_labels
 APP, ENV, PROFILE, STRATEGY = "app1234", "env5678", "prof901", "strat12"
 TABLE = "labels-test"
 NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
-LABELS = 1000  # rule-following labels: enough for the gain's interval to clear 0 on a 25% holdout (500 is not)
+LABELS = 1000  # rule-following labels: the out-of-fold gain's interval clears 0 well before this
 ENV_VARS = {
     "LABELS_TABLE_NAME": TABLE,
     "APPCONFIG_APPLICATION_ID": APP,
@@ -217,7 +217,7 @@ def test_a_better_scorer_is_proposed_as_a_hosted_version_and_not_deployed(dynamo
     assert config.routes[ROUTE].dynamic.scorer == "tech_support-learned"
     assert proposal["VersionLabel"] == config.scorer("tech_support-learned").version
     assert proposal["VersionLabel"].startswith("tech_support-20261201T0630-n")
-    assert "holdout APGR" in proposal["Description"] and len(proposal["Description"]) <= 1024
+    assert "out-of-fold APGR" in proposal["Description"] and len(proposal["Description"]) <= 1024
     # and the report is stored, counted and returned
     report = store.reports(ROUTE)[0]
     assert report["outcome"] == "proposed" and report["proposal"]["hosted_version"] == 1

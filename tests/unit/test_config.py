@@ -271,13 +271,15 @@ def test_a_broken_scorer_spec_is_rejected_naming_the_field_inside_the_spec():
 def test_a_scorer_trained_for_another_feature_set_is_rejected():
     spec = scorer_spec(0.0)
     spec["feature_set"] = "v1"
-    assert "scorers.tuned-1.feature_set: 'v1' is not 'v2'" in rejected(with_scorer(spec=spec))
+    assert "scorers.tuned-1.feature_set: 'v1' is not a feature set this code computes (v3)" in rejected(
+        with_scorer(spec=spec)
+    )
 
 
 def test_a_bucket_outside_the_hash_range_is_rejected_naming_the_pair():
     spec = scorer_spec(0.0)
-    spec["hashed"]["coef"] = [[3, 0.5], [100_000, 0.1]]
-    assert "scorers.tuned-1.hashed.coef[1]: bucket 100000 is out of range" in rejected(with_scorer(spec=spec))
+    spec["hashed"]["coef"] = [[3, 0.5], [300_000, 0.1]]
+    assert "scorers.tuned-1.hashed.coef[1]: bucket 300000 is out of range" in rejected(with_scorer(spec=spec))
 
 
 def test_a_scorer_spec_of_the_wrong_type_is_rejected_by_the_schema_too():

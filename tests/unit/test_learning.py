@@ -11,7 +11,7 @@ import pytest
 
 from routing_engine import learning
 from routing_engine.learning import LearningError, bootstrap_ci, compare, fit_scorer, route_metrics
-from routing_engine.scorer import DENSE_FEATURES, HASH_BUCKETS, FeatureVector, Scorer
+from routing_engine.scorer import DENSE_FEATURES, FEATURE_SET, HASH_BUCKETS, FeatureVector, Scorer
 
 D = len(DENSE_FEATURES)
 A, B, C = DENSE_FEATURES[0], DENSE_FEATURES[1], DENSE_FEATURES[2]
@@ -39,7 +39,7 @@ def _data(n, logit, seed=1):
 def _scorer_with(coef, name="prior"):
     spec = {
         "version": name,
-        "feature_set": "v2",
+        "feature_set": FEATURE_SET,
         "intercept": 0.0,
         "dense": {
             "names": list(DENSE_FEATURES),

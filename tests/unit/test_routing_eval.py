@@ -180,7 +180,12 @@ def test_cli_reports_per_source_overall_baselines_and_writes_scores(tmp_path, ca
     for key in ("scorer", "length_baseline", "random"):
         assert set(report["toy"][key]) == {"apgr", "cpt50", "cpt80", "apgr_ci", "cpt50_ci", "cpt80_ci"}
     assert report["toy"]["random"]["apgr"] == 0.5
-    assert report["toy"]["vs_length_baseline"]["beats_length_baseline"] in ("yes", "no", "within noise")
+    # "prompt 0" .. "prompt 9" have one length and one score: neither ranks, so the difference is exactly 0
+    assert report["toy"]["vs_length_baseline"] == {
+        "apgr_difference": 0.0,
+        "ci": [0.0, 0.0],
+        "beats_length_baseline": "within noise",
+    }
     lines = out.read_text().splitlines()
     assert len(lines) == 20
     first = json.loads(lines[0])

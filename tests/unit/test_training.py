@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from local import simulated_traffic
-from routing_engine import learning
+from routing_engine import label_learning, learning
 from routing_engine.config import ConfigError, parse_routing_config
 from routing_engine.engine import Engine
 from routing_engine.features import RequestFeatures
@@ -66,28 +66,35 @@ def test_the_holdout_split_is_a_deterministic_function_of_the_request_id():
     # the same ids in another order land on the same side, and about a quarter is held out
     assert first == {i for i in reversed(ids) if in_holdout(i)}
     assert abs(len(first) / len(ids) - HOLDOUT_SHARE) < 0.03
+    # and the trainer's folds are a function of the request id too, about equal in size
+    folds = [label_learning.fold_of(i) for i in ids]
+    assert folds == [label_learning.fold_of(i) for i in ids]
+    assert all(abs(folds.count(f) / len(ids) - 1 / label_learning.FOLDS) < 0.03 for f in range(label_learning.FOLDS))
 
 
-def test_a_label_held_out_is_never_trained_on(learned, monkeypatch):
-    # Given the labels, when fit_scorer is called, then it sees exactly the non-holdout labels
+def test_each_label_is_judged_by_a_fold_model_that_never_saw_it(learned, monkeypatch):
+    # Given the labels, when the route is trained, then every fold's fit leaves that fold's labels out,
+    # and the final candidate is fitted on every usable label
     doc, config, labels, _ = learned
-    seen = {}
+    fits = []
     real_fit = learning.fit_scorer
 
     def spy(vectors, targets, **kwargs):
-        seen["n"] = len(vectors)
-        seen["vectors"] = {json.dumps(v.to_json()) for v in vectors}
+        fits.append({json.dumps(v.to_json()) for v in vectors})
         return real_fit(vectors, targets, **kwargs)
 
     monkeypatch.setattr(learning, "fit_scorer", spy)
     report = train_from_config(config, ROUTE, labels, now=NOW)
-    held = [lab for lab in labels if in_holdout(lab["request_id"])]
-    assert seen["n"] == report.labels["train"] == len(labels) - len(held)
-    assert report.labels["holdout"] == len(held)
-    only_in_holdout = {json.dumps(lab["features"]) for lab in held} - {
-        json.dumps(lab["features"]) for lab in labels if not in_holdout(lab["request_id"])
-    }
-    assert only_in_holdout and not (only_in_holdout & seen["vectors"])
+    folds = report.labels["folds"]
+    by_fold = [
+        {json.dumps(lab["features"]) for lab in labels if label_learning.fold_of(lab["request_id"], folds) == f}
+        for f in range(folds)
+    ]
+    assert report.labels["train"] == report.labels["out_of_fold"] == len(labels)
+    assert len(fits) % folds == 1 and len(fits[-1]) == len({json.dumps(lab["features"]) for lab in labels})
+    for k, seen in enumerate(fits[:-1]):
+        only_here = by_fold[k % folds] - set().union(*(by_fold[f] for f in range(folds) if f != k % folds))
+        assert only_here and not (only_here & seen)
 
 
 def test_labels_that_follow_the_rule_give_a_better_scorer_beyond_noise(learned):
@@ -141,11 +148,7 @@ def test_without_a_target_share_the_current_share_is_kept():
     # When trained
     report = train_route(ROUTE, inputs.labelling, inputs.scorer, labels, now=NOW, current_threshold=current)
     # Then the candidate's threshold sends about the share the current one sends, on the same labels
-    train_scores = [
-        bundled().score(vectorize(p.text))
-        for p, lab in zip(simulated_traffic.generate(800, seed=1), labels)
-        if not in_holdout(lab["request_id"])
-    ]
+    train_scores = [bundled().score(vectorize(p.text)) for p in simulated_traffic.generate(800, seed=1)]
     share = sum(s >= current for s in train_scores) / len(train_scores)
     assert report.strong_share["target"] == round(share, 4)
     assert abs(report.strong_share["train"] - share) < 0.03
@@ -163,7 +166,7 @@ def test_unusable_labels_are_skipped_and_counted():
     report = train_from_config(config, ROUTE, labels + old_pair, now=NOW)
     assert report.labels["skipped"] == {"feature_set": 1, "invalid": 2, "other_pair": 5}
     assert report.labels["usable"] == 257
-    assert FEATURE_SET == "v2"
+    assert FEATURE_SET == "v3"
 
 
 def with_rule(doc: dict, when: dict) -> dict:
@@ -204,8 +207,7 @@ def test_a_gt_rule_is_proposed_with_one_gte_bound_that_sends_the_reported_share(
     # When it is proposed
     raw = propose_config(json.dumps(doc), ROUTE, report)
     # Then the engine, with the proposal, sends the training labels to the strong model at the reported share
-    train = [lab for lab in labels if not in_holdout(lab["request_id"])]
-    assert strong_share_served(raw, train) == pytest.approx(report.strong_share["train"], abs=1e-4)
+    assert strong_share_served(raw, labels) == pytest.approx(report.strong_share["train"], abs=1e-4)
     assert abs(report.strong_share["train"] - 0.6) < 0.03
     # because the rule has one bound, gte at the new threshold (a gt rule becomes gte: calibrated as score >= t)
     rule = next(r for r in json.loads(raw)["routes"][ROUTE]["dynamic"]["rules"] if r["id"] == "hard-question")
@@ -264,7 +266,7 @@ def test_the_proposal_is_compact_in_the_documents_key_order(learned):
     assert "scorers" not in doc and list(proposed) == [*doc, "scorers"]
     assert list(proposed["routes"]) == list(doc["routes"])
     assert list(proposed["routes"][ROUTE]) == list(doc["routes"][ROUTE])
-    assert len(raw) < 20_000  # a whole learned spec included (it was 44 KB indented)
+    assert len(raw) < 60_000  # a whole learned spec included, idf-weighted words and bigrams (~90 KB indented)
 
 
 def test_a_proposal_over_appconfigs_hosted_limit_is_refused(learned, monkeypatch):

@@ -1,0 +1,281 @@
+"""Learning curves on real verdicts: what a route's trainer learns from N judged labels, on prompts it never saw.
+
+    python -m benchmarks.learning_curves run --dataset mmlu --sizes 200,500,1000,2000 --splits 5 --out R.jsonl
+    python -m benchmarks.learning_curves run --dataset chat --sizes 200,500,1000 --splits 5 --out R.jsonl
+    python -m benchmarks.learning_curves run --dataset mmlu --sizes 2000 --splits 10 --out G.jsonl   # gate power
+    python -m benchmarks.learning_curves run --dataset mmlu --sizes 2000 --splits 20 --shuffle --out S.jsonl
+    python -m benchmarks.learning_curves summary R.jsonl [G.jsonl S.jsonl] [--plot curves.png]
+
+Data (read from ../shared/eval/routing-benchmark, never copied): `mmlu` is the MMLU rows of dev.jsonl, split by
+subject: a split holds 30% of the subjects out whole (the fresh prompts), half of the other subjects (with GSM8K)
+train the serving scorer, and the route's labels come from the remaining subjects, so the serving scorer has seen
+neither the labels nor the fresh prompts, as the bundled scorer has seen none of a route's traffic; `chat` is
+chat-dev.jsonl (judged chat instructions, CC BY-NC 4.0: evaluation only), split by prompt (30% of the instructions
+held out with all their rows). One split's test set is the same for every N; the N labels are drawn from the
+split's training pool (whole prompts for chat). Targets follow tools.learn_from_outcomes' verdict rule
+(``clip(0.5 + strong_score - weak_score, 0, 1)``), features are what the labeller stores.
+
+Per split and N, on the held-out prompts (APGR, RouteLLM's metric on the rows' own outcomes):
+- `length`: routing by prompt length;
+- `serving`: the scorer the route serves before learning. For chat it is the bundled scorer (trained on dev.jsonl
+  only, so out of sample here); for MMLU the bundled recipe (``tools.train_complexity.train``, dense features)
+  refitted on GSM8K and the serving half of the subjects, so no figure is in-sample;
+- `learned`: the trainer's own ``routing_engine.label_learning.learn`` (the function the trainer Lambda and
+  tools.learn_from_outcomes run) on the N labels, with the serving scorer as its base and the gate's reference;
+  `proposed` is its gate's decision, `gain` = learned - serving on the held-out prompts;
+- `tfidf`: tools.tfidf_reference (scikit-learn) on the same N labels' instruction texts.
+`same_*`: the same scorers on the unlabelled rest of the training pool (prompts of the labels' own subjects or
+instructions, never labelled): the fresh prompts of a route's own traffic, where the gate's decision is judged.
+`--shuffle` permutes the N targets (no signal left): the gate must then rarely propose.
+
+`summary` prints the table (mean over splits, 95% t-interval over splits) and the gate's error rates, and draws the
+curves with matplotlib (`--plot`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from routing_engine import label_learning, learning, scorer
+from routing_engine.complexity import split_text
+from tools import tfidf_reference, train_complexity
+from tools.learn_from_outcomes import verdict
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "routing-benchmark"
+TEST_SHARE = 0.3
+T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 8: 2.365, 10: 2.262, 20: 2.093}
+
+
+def load(dataset: str) -> tuple[list[dict], list[dict], str]:
+    """(rows of the dataset, all dev rows, group key)."""
+    dev = [json.loads(line) for line in (SHARED / "dev.jsonl").open(encoding="utf-8") if line.strip()]
+    if dataset == "mmlu":
+        return [r for r in dev if r["source"] == "mmlu"], dev, "category"
+    chat = [json.loads(line) for line in (SHARED / "chat-dev.jsonl").open(encoding="utf-8") if line.strip()]
+    return chat, dev, "prompt"
+
+
+def apgr(scores, rows) -> float | None:
+    return learning.route_metrics(
+        [float(s) for s in scores], [r["weak_score"] for r in rows], [r["strong_score"] for r in rows]
+    )["apgr"]
+
+
+def run(args: argparse.Namespace) -> None:
+    rows, dev, key = load(args.dataset)
+    vectors = [train_complexity.vectorize_prompt(r["prompt"]) for r in rows]
+    texts = [split_text(r["prompt"])[0] for r in rows]
+    targets = [verdict(r["weak_score"], r["strong_score"]) for r in rows]
+    groups = sorted({r[key] for r in rows})
+    sizes = [int(x) for x in args.sizes.split(",")]
+    out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - one line per run, flushed as it goes
+    for split in range(args.first_split, args.first_split + args.splits):
+        rng = random.Random(split)
+        order = groups[:]
+        rng.shuffle(order)
+        test_groups = set(order[: round(len(order) * TEST_SHARE)])
+        test = [i for i, r in enumerate(rows) if r[key] in test_groups]
+        pool_groups = [g for g in order if g not in test_groups]
+        if args.dataset == "mmlu":  # the other subjects: half train the serving scorer, half give the labels
+            serving_groups = set(pool_groups[: len(pool_groups) // 2])
+            pool_groups = pool_groups[len(pool_groups) // 2 :]
+            serving = train_complexity.train(
+                [r for r in dev if r["source"] != "mmlu" or r["category"] in serving_groups],
+                hashed=False,
+                **{k: v for k, v in train_complexity.settings_of(scorer.bundled()).items() if k != "hashed"},
+                version=f"serving-split{split}",
+            )
+        else:
+            serving = scorer.bundled()
+        test_rows = [rows[i] for i in test]
+        base = {
+            "length": apgr([len(rows[i]["prompt"]) for i in test], test_rows),
+            "serving": apgr([serving.score(vectors[i]) for i in test], test_rows),
+        }
+        if args.dataset == "mmlu":  # labels are rows drawn at random from the label subjects
+            label_groups = set(pool_groups)
+            pool = [i for i, r in enumerate(rows) if r[key] in label_groups]
+            rng.shuffle(pool)
+        else:  # whole prompts: every row (weak model) of an instruction together
+            by_group: dict[str, list[int]] = {}
+            for i, r in enumerate(rows):
+                by_group.setdefault(r[key], []).append(i)
+            pool = [i for g in pool_groups for i in by_group[g]]
+        for n in sizes:
+            if n > len(pool):
+                continue
+            train = pool[:n]
+            t = [targets[i] for i in train]
+            if args.shuffle:
+                random.Random(10_000 + split).shuffle(t)
+            started = time.perf_counter()
+            res = label_learning.learn(
+                [vectors[i] for i in train],
+                t,
+                [str(rows[i]["id"]) for i in train],
+                current=serving,
+                version=f"curve-{split}-{n}",
+            )
+            seconds = time.perf_counter() - started
+            learned = apgr([res.candidate.score(vectors[i]) for i in test], test_rows)
+            rest = pool[n:]  # unlabelled prompts of the labels' own distribution (same subjects / instructions)
+            same: dict = {}
+            if len(rest) >= 200:
+                rest_rows = [rows[i] for i in rest]
+                same = {
+                    "same_test": len(rest),
+                    "same_serving": apgr([serving.score(vectors[i]) for i in rest], rest_rows),
+                    "same_learned": apgr([res.candidate.score(vectors[i]) for i in rest], rest_rows),
+                }
+                same["same_gain"] = (
+                    None
+                    if same["same_learned"] is None or same["same_serving"] is None
+                    else same["same_learned"] - same["same_serving"]
+                )
+            line = {
+                "dataset": args.dataset,
+                "split": split,
+                "n": n,
+                "shuffled": bool(args.shuffle),
+                "test": len(test),
+                **base,
+                "learned": learned,
+                "gain": None if learned is None or base["serving"] is None else learned - base["serving"],
+                **same,
+                "proposed": res.gate["proposed"],
+                "gate": res.gate,
+                "setting": res.setting,
+                "train_seconds": round(seconds, 1),
+                "hashed_weights": len(res.candidate.spec()["hashed"]["coef"]),
+                "spec_bytes": len(json.dumps(res.candidate.spec(), separators=(",", ":"))),
+            }
+            if not args.shuffle and not args.no_reference:
+                ref = tfidf_reference.fit([texts[i] for i in train], t)
+                line["tfidf"] = apgr(ref.score([texts[i] for i in test]), test_rows)
+                line["tfidf_c"] = ref.c
+            out.write(json.dumps(line) + "\n")
+            out.flush()
+            print(json.dumps({k: line[k] for k in line if k != "gate"}), file=sys.stderr, flush=True)
+    out.close()
+
+
+def _interval(values: list[float]) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "n/a"
+    m = statistics.fmean(vals)
+    if len(vals) < 2:
+        return f"{m:.3f}"
+    half = T95.get(len(vals), 1.96) * statistics.stdev(vals) / math.sqrt(len(vals))
+    return f"{m:.3f} ± {half:.3f}"
+
+
+def summary(args: argparse.Namespace) -> None:
+    lines = [json.loads(x) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x]
+    curves = [x for x in lines if not x["shuffled"]]
+    keys = sorted({(x["dataset"], x["n"]) for x in curves})
+    print(
+        "| Labels (dataset, N) | Splits | Prompt length | Serving scorer | Learned (trainer) | TF-IDF reference | Proposed |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for ds, n in keys:
+        xs = [x for x in curves if x["dataset"] == ds and x["n"] == n]
+        print(
+            f"| {ds} N={n:,} | {len(xs)} | {_interval([x['length'] for x in xs])} | "
+            f"{_interval([x['serving'] for x in xs])} | {_interval([x['learned'] for x in xs])} | "
+            f"{_interval([x.get('tfidf') for x in xs])} | {sum(x['proposed'] for x in xs)} of {len(xs)} |"
+        )
+    for ds, n in keys:
+        xs = [x for x in curves if x["dataset"] == ds and x["n"] == n]
+        big = [x for x in xs if x["gain"] is not None and x["gain"] >= 0.02]
+        print(
+            f"gate {ds} N={n}: proposed in {sum(x['proposed'] for x in big)} of {len(big)} splits with a fresh gain "
+            f">= 0.02 (of {len(xs)} splits; gains {[round(x['gain'], 3) for x in xs]}); "
+            f"train seconds {[x['train_seconds'] for x in xs]}; spec bytes max {max(x['spec_bytes'] for x in xs):,}"
+        )
+    for ds, n in keys:
+        xs = [x for x in curves if x["dataset"] == ds and x["n"] == n and x.get("same_gain") is not None]
+        if xs:
+            big = [x for x in xs if x["same_gain"] >= 0.02]
+            print(
+                f"gate {ds} N={n}, fresh prompts of the labels' own distribution: proposed in "
+                f"{sum(x['proposed'] for x in big)} of {len(big)} splits with a gain >= 0.02 (of {len(xs)}; gains "
+                f"{[round(x['same_gain'], 3) for x in xs]}; serving {_interval([x['same_serving'] for x in xs])}, "
+                f"learned {_interval([x['same_learned'] for x in xs])})"
+            )
+    shuffled = [x for x in lines if x["shuffled"]]
+    for ds, n in sorted({(x["dataset"], x["n"]) for x in shuffled}):
+        xs = [x for x in shuffled if x["dataset"] == ds and x["n"] == n]
+        print(f"gate {ds} N={n}, verdicts shuffled: proposed in {sum(x['proposed'] for x in xs)} of {len(xs)} runs")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        datasets = sorted({d for d, _ in keys})
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+        for ax, ds in zip(axes[0], datasets):
+            ns = sorted(n for d, n in keys if d == ds)
+            for name, style in (("length", "k--"), ("serving", "b:"), ("tfidf", "g-s"), ("learned", "r-o")):
+                means, halves = [], []
+                for n in ns:
+                    vals = [x.get(name) for x in curves if x["dataset"] == ds and x["n"] == n]
+                    vals = [v for v in vals if v is not None]
+                    means.append(statistics.fmean(vals))
+                    halves.append(
+                        T95.get(len(vals), 1.96) * statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else 0
+                    )
+                ax.errorbar(ns, means, yerr=halves, fmt=style, capsize=3, label=name)
+            ax.axhline(0.5, color="grey", lw=0.5)
+            ax.set_xscale("log")
+            ax.minorticks_off()
+            ax.set_xticks(ns, [f"{n:,}" for n in ns])
+            ax.set_xlabel("judged labels N")
+            ax.set_ylabel("APGR on held-out prompts")
+            ax.set_title(
+                {"mmlu": "MMLU (dev.jsonl), held-out subjects", "chat": "chat-dev.jsonl, held-out prompts"}[ds]
+            )
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=110)
+        print(f"plot: {args.plot}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.learning_curves", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--dataset", choices=("mmlu", "chat"), required=True)
+    r.add_argument("--sizes", default="200,500,1000,2000")
+    r.add_argument("--splits", type=int, default=5)
+    r.add_argument("--first-split", type=int, default=0)
+    r.add_argument("--shuffle", action="store_true", help="permute the targets: no signal left")
+    r.add_argument("--no-reference", action="store_true", help="skip the TF-IDF reference")
+    r.add_argument("--out", required=True, help="results, one JSON line per (split, N), appended")
+    s = sub.add_parser("summary")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--plot")
+    args = parser.parse_args(argv)
+    if args.cmd == "run":
+        if not (SHARED / "dev.jsonl").is_file():
+            print(
+                f"learning_curves: {SHARED} not found (the routing benchmark sits beside the repository)",
+                file=sys.stderr,
+            )
+            return 2
+        run(args)
+    else:
+        summary(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
