@@ -34,7 +34,7 @@ from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger
 
-from router.adapters.bedrock import THROTTLE_CLASSES
+from aws_adapters.bedrock import THROTTLE_CLASSES
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "model-router")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")

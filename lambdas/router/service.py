@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, ModelStream, classify
+from aws_adapters.bedrock import BedrockConverse, ModelCall, ModelCallError, ModelReply, ModelStream, classify
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
 from router.adapters.spend_store import SpendStoreError
 from router.budgets import BudgetCheck, BudgetGuard

@@ -10,8 +10,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from aws_adapters.bedrock import BedrockConverse, ClientFactory, boto3_client_factory
 from router import observability as obs
-from router.adapters.bedrock import BedrockConverse, ClientFactory, boto3_client_factory
 from router.adapters.config_store import ConfigEvent, LastGoodStore, appconfig_fetcher, file_fetcher
 from router.adapters.spend_store import DynamoSpendStore, dynamodb_client
 from router.budgets import DEFAULT_CACHE_S, BudgetGuard

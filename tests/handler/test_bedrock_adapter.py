@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
+from aws_adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
 from router.failures import RouterFailure
 from router.http.errors import status_of
 
@@ -196,7 +196,7 @@ def test_one_client_is_reused_per_region_and_timeout(stubbed):
 
 def test_real_clients_leave_retries_to_the_router():
     # botocore would otherwise repeat a read timeout, turning one hanging model into three waits
-    from router.adapters.bedrock import boto3_client_factory
+    from aws_adapters.bedrock import boto3_client_factory
 
     client = boto3_client_factory("us-east-1")("us-east-1", 7)
     assert client.meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
@@ -427,7 +427,7 @@ def test_closing_a_stream_stops_reading_the_connection(streaming):
 
 def test_a_refused_connection_is_labelled_as_a_connection_error_not_a_timeout():
     # Given an endpoint nothing listens on (a closed local port: no traffic leaves the machine)
-    from router.adapters.bedrock import boto3_client_factory
+    from aws_adapters.bedrock import boto3_client_factory
 
     make = boto3_client_factory("us-east-1")
 
