@@ -39,8 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from router import observability as obs
-from router.adapters.sample_queue import MAX_SAMPLE_BYTES, SampleQueue, SqsSampleQueue
-from router.adapters.sample_queue import sqs_client as make_sqs_client
+from router.adapters.sample_queue import MAX_SAMPLE_BYTES, SampleQueue
 
 SCHEMA_VERSION = 1
 MAX_PENDING = 64  # handoffs waiting for the sender; more are dropped (counted failed), never waited for
@@ -415,19 +414,6 @@ def sample_message(
     }
 
 
-def sampler_from_env(env: dict, region: str | None, sqs_client=None) -> Sampler:
-    """LABEL_QUEUE_URL names the label queue; unset, sampling is off. `sqs_client`: injected (default: boto3's,
-    made at the first send). LABEL_SAMPLE_SEED (optional) fixes the draw, for reproducible local runs."""
-    url = env.get("LABEL_QUEUE_URL")
-    seed = env.get("LABEL_SAMPLE_SEED")
-    if not url:
-        return Sampler(None)
-    if seed and not seed.lstrip("-").isdigit():
-        raise RuntimeError(f"LABEL_SAMPLE_SEED must be an integer (a fixed sampling seed), not {seed!r}")
-    queue = SqsSampleQueue(url, sqs_client, client_factory=lambda: make_sqs_client(region))
-    return Sampler(SampleSender(queue), seed=int(seed) if seed else None)
-
-
 __all__ = [
     "MAX_SAMPLE_BYTES",
     "SampleJob",
@@ -436,5 +422,4 @@ __all__ = [
     "Ticket",
     "eligible",
     "sample_message",
-    "sampler_from_env",
 ]

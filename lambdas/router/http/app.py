@@ -38,6 +38,7 @@ from router.http.parsing import decode_body, dumps
 from router.http.sse import relay
 from router.sampling import Ticket
 from router.service import AnswerStream, RouteResult, RouterService
+from router.settings import RouterSettings
 from routing_engine.engine import BUDGET_SOFT_RULE
 
 JSON = "application/json"
@@ -116,6 +117,8 @@ IDENTITIES: dict[str, Callable[[Request], CallContext]] = {
 
 
 def create_app(service: RouterService, *, identity: str = "apigateway", keepalive_s: float = 15.0) -> Starlette:
+    """`identity`: who a caller is: API Gateway's request context (behind the Lambda Web Adapter) or the key the
+    client sends (local mode). `keepalive_s`: the longest silence in a stream before a comment line keeps it open."""
     if identity not in IDENTITIES:
         raise ValueError(f"identity must be one of {', '.join(IDENTITIES)}, not {identity!r}")
     endpoints = _Endpoints(service, IDENTITIES[identity], keepalive_s)
@@ -145,15 +148,13 @@ def create_app(service: RouterService, *, identity: str = "apigateway", keepaliv
 
 def create_app_from_env() -> Starlette:
     """uvicorn's factory (`--factory router.http.app:create_app_from_env`): the service wired from the environment
-    (AppConfig and Bedrock in Lambda). Behind the adapter the caller comes from API Gateway's request context."""
+    (AppConfig and Bedrock in Lambda). In Lambda the caller comes from API Gateway's request context; elsewhere
+    from the key the client sends."""
     from router import wiring
 
-    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    identity = os.environ.get("ROUTER_IDENTITY", "apigateway" if in_lambda else "api_key_header")
+    settings = RouterSettings.from_env(os.environ)
     return create_app(
-        wiring.service_from_env(),
-        identity=identity,
-        keepalive_s=float(os.environ.get("ROUTER_SSE_KEEPALIVE_SECONDS", "15")),
+        wiring.service_from_settings(settings), identity="apigateway" if settings.in_lambda else "api_key_header"
     )
 
 
