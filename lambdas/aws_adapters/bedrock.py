@@ -1,7 +1,9 @@
 """Bedrock Converse and ConverseStream behind a small seam: one client per region, errors sorted into kinds.
 
-Shared by the router and the labeller. Nothing here knows HTTP. Each Converse error code maps to (retry on another model?, failure kind,
-machine-readable code, hint); the HTTP layer turns the kind into a status.
+Shared by the router and the labeller. Callers speak in `aws_adapters.conversation` terms (a `ModelCall` in, a
+`ModelReply` or a `ModelStream` of `ModelEvent`s out); `aws_adapters.converse` translates the wire. Nothing here
+knows HTTP: each Converse error code maps to (retry on another model?, failure kind, machine-readable code, hint),
+and the router's HTTP layer turns the kind into a status.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
+from aws_adapters import converse
+from aws_adapters.conversation import ModelCall, ModelEvent, ModelReply
 from router.failures import FailureKind as K
 
 # Converse error code -> (retry on another model?, failure kind, machine-readable code, hint)
@@ -76,46 +79,6 @@ class ModelCallError(Exception):
         self.latency_ms = latency_ms
 
 
-@dataclass(frozen=True, slots=True)
-class ModelCall:
-    model_id: str
-    region: str | None
-    messages: list
-    system: str | None = None
-    max_tokens: int = 1024
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: tuple[str, ...] = ()
-    tool_config: dict | None = None  # Converse toolConfig, toolChoice included
-
-    def request(self) -> dict:
-        request: dict = {"modelId": self.model_id, "messages": self.messages}
-        if self.system:
-            request["system"] = [{"text": self.system}]
-        inference: dict = {"maxTokens": self.max_tokens}
-        if self.temperature is not None:
-            inference["temperature"] = self.temperature
-        if self.top_p is not None:
-            inference["topP"] = self.top_p
-        if self.stop:
-            inference["stopSequences"] = list(self.stop)
-        request["inferenceConfig"] = inference
-        if self.tool_config:
-            request["toolConfig"] = self.tool_config
-        return request
-
-
-@dataclass(frozen=True, slots=True)
-class ModelReply:
-    text: str
-    content: list
-    stop_reason: str
-    input_tokens: int
-    output_tokens: int
-    latency_ms: float
-    invoked_model_id: str | None  # set by prompt routers: the model that actually answered
-
-
 ClientFactory = Callable[[str | None, float], object]
 
 
@@ -172,7 +135,7 @@ class BedrockConverse:
         client = self.client(call.region, timeout_s)
         started = self._clock()
         try:
-            return getattr(client, operation)(**call.request()), started
+            return getattr(client, operation)(**converse.request(call)), started
         except ClientError as exc:
             code, message = _error_code(exc)
             raise ModelCallError(code, message, latency_ms=(self._clock() - started) * 1000) from exc
@@ -188,12 +151,13 @@ class BedrockConverse:
 
     def converse(self, call: ModelCall, timeout_s: float) -> ModelReply:
         response, started = self._call("converse", call, timeout_s)
-        return parse_converse_response(response, (self._clock() - started) * 1000)
+        return converse.reply(response, (self._clock() - started) * 1000)
 
     def converse_stream(self, call: ModelCall, timeout_s: float) -> ModelStream:
         """Open a stream. Its events are read with `ModelStream.events()`; errors while reading are ModelCallErrors."""
         response, started = self._call("converse_stream", call, timeout_s)
-        return ModelStream(response["stream"], started, self._clock)
+        structured = call.structured.name if call.structured is not None else None
+        return ModelStream(response["stream"], started, self._clock, structured)
 
 
 class _Alarm:
@@ -253,16 +217,32 @@ _WATCHDOG = _Watchdog()
 
 
 class ModelStream:
-    """One open ConverseStream: the raw events, with errors (an exception event, a read timeout) as ModelCallError."""
+    """One open ConverseStream. `begin()` waits for the answer to start; `events()` yields it as `ModelEvent`s. Errors
+    (an exception event, a read timeout) are ModelCallErrors; a stream we closed ourselves just ends."""
 
-    def __init__(self, stream, started: float, clock: Callable[[], float]):
+    def __init__(self, stream, started: float, clock: Callable[[], float], structured: str | None = None):
         self._stream = stream
         self.started = started
         self._clock = clock
+        self._structured = structured
+        self._raw = self._read()
+        self._head: list[dict] = []  # read by begin(), decoded first by events()
         self.closed = False
         self.expired = False  # closed by a watchdog (no first token in time, or past the deadline)
 
-    def events(self) -> Iterator[dict]:
+    def begin(self) -> None:
+        """Read up to the first event after the stream's opening: from there on the answer belongs to this model."""
+        for event in self._raw:
+            self._head.append(event)
+            if converse.answer_started(event):
+                return
+
+    def events(self) -> Iterator[ModelEvent]:
+        """The answer: text and tool-call deltas, then one `ModelReply` with the stop reason and usage (none once
+        the stream is closed)."""
+        return converse.decode(itertools.chain(self._head, self._raw), self._structured, lambda: self.closed)
+
+    def _read(self) -> Iterator[dict]:
         from botocore.exceptions import ClientError
 
         try:
@@ -303,22 +283,6 @@ class ModelStream:
                     pass
 
 
-def parse_converse_response(response: dict, elapsed_ms: float) -> ModelReply:
-    content = response.get("output", {}).get("message", {}).get("content", [])
-    text = "".join(block.get("text", "") for block in content if "text" in block)
-    usage = response.get("usage", {})
-    invoked = response.get("trace", {}).get("promptRouter", {}).get("invokedModelId")
-    return ModelReply(
-        text=text,
-        content=content,
-        stop_reason=response.get("stopReason", "end_turn"),
-        input_tokens=int(usage.get("inputTokens", 0)),
-        output_tokens=int(usage.get("outputTokens", 0)),
-        latency_ms=float(response.get("metrics", {}).get("latencyMs", elapsed_ms)),
-        invoked_model_id=invoked,
-    )
-
-
 def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
     """Real clients: no SDK retries (the router fails over to another model instead, inside one deadline; botocore
     would otherwise repeat a read timeout, tripling a hanging call) and tight timeouts."""
@@ -335,3 +299,17 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
         return boto3.client("bedrock-runtime", region_name=region or default_region, config=config)
 
     return make
+
+
+__all__ = [
+    "ERROR_CLASSES",
+    "THROTTLE_CLASSES",
+    "BedrockConverse",
+    "ClientFactory",
+    "ModelCall",
+    "ModelCallError",
+    "ModelReply",
+    "ModelStream",
+    "boto3_client_factory",
+    "classify",
+]

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aws_adapters.conversation import Text
 from router import observability as obs
 from router.adapters.sample_queue import MAX_SAMPLE_BYTES, SampleQueue
 
@@ -348,12 +349,10 @@ def eligible(chat, result) -> bool:
     sampled (the labeller could not replay them faithfully, or a judge compare them)."""
     if chat.uses_tools:
         return False
-    for message in chat.converse_messages:
-        for block in message["content"]:
-            if "text" not in block:
-                return False
+    if not all(isinstance(block, Text) for turn in chat.turns for block in turn.content):
+        return False
     reply = result.reply
-    return not (reply is not None and any("text" not in block for block in reply.content))
+    return reply is None or reply.text_only
 
 
 def _model_entry(spec) -> dict:
