@@ -29,7 +29,6 @@ from aws_adapters.conversation import (
 
 NO_TOOLS_NOTE = "Do not call any tool in this answer; reply in text."
 STRUCTURED_DESCRIPTION = "Reply by calling this tool: its input is your answer."
-_CHOICES: dict[str, dict] = {"auto": {"auto": {}}, "required": {"any": {}}}
 
 
 def request(call: ModelCall) -> dict:
@@ -102,7 +101,7 @@ def _tool_config(call: ModelCall, messages: list[dict]) -> dict | None:
 def _choice(choice: ToolChoice) -> dict:
     if choice.mode == "named":
         return {"tool": {"name": choice.name}}
-    return _CHOICES[choice.mode]
+    return {"any": {}} if choice.mode == "required" else {"auto": {}}
 
 
 def _has_tool_blocks(messages: list[dict]) -> bool:
