@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from aws_adapters import converse
 from aws_adapters.conversation import ModelCall, ModelEvent, ModelReply
-from router.failures import FailureKind as K
+from routing_engine.failures import FailureKind as K
 
 # Converse error code -> (retry on another model?, failure kind, machine-readable code, hint)
 ERROR_CLASSES: dict[str, tuple[bool, K, str, str]] = {
