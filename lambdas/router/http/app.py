@@ -162,13 +162,13 @@ class _Endpoints:
             snap = svc.snapshot()
             limits = snap.value.config.limits
             chat = wire.parse(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages)
-            serve = svc.open_stream if chat.stream and not chat.dry_run else svc.complete
-            answer = serve(
-                chat, caller=ctx.caller, request_id=ctx.request_id, remaining_s=ctx.remaining_s(), snapshot=snap
-            )
-            if isinstance(answer, AnswerStream):
-                return chat, answer
-            result = answer
+            caller, request_id, remaining_s = ctx.caller, ctx.request_id, ctx.remaining_s()
+            if chat.stream and not chat.dry_run:
+                stream = svc.open_stream(
+                    chat, caller=caller, request_id=request_id, remaining_s=remaining_s, snapshot=snap
+                )
+                return chat, stream
+            result = svc.complete(chat, caller=caller, request_id=request_id, remaining_s=remaining_s, snapshot=snap)
         except RouterFailure as failure:
             self._record(wire, ctx, started, chat, None, failure)
             return self._error(wire, failure, ctx)
