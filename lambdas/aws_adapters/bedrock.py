@@ -8,6 +8,7 @@ and the router's HTTP layer turns the kind into a status.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import math
@@ -207,10 +208,8 @@ class _Watchdog:
                     continue
                 alarm = heapq.heappop(self._heap)[2]
             if not alarm.cancelled:
-                try:
+                with contextlib.suppress(Exception):  # one stream's failing close must not stop every other alarm
                     alarm.action()
-                except Exception:  # noqa: BLE001 - one stream's failing close must not stop every other alarm
-                    pass
 
 
 _WATCHDOG = _Watchdog()
@@ -277,10 +276,8 @@ class ModelStream:
             self.closed = True
             close = getattr(self._stream, "close", None)
             if callable(close):
-                try:
+                with contextlib.suppress(Exception):  # closing a broken connection may fail; it is closed either way
                     close()
-                except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is closed either way
-                    pass
 
 
 def boto3_client_factory(default_region: str | None = None) -> ClientFactory:

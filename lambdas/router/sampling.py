@@ -29,6 +29,7 @@ frozen and then discarded environment never sent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -107,10 +108,8 @@ class SampleSender:
     def outcome(self, name: str) -> None:
         with self._idle:
             self.counts[name] = self.counts.get(name, 0) + 1
-        try:
+        with contextlib.suppress(Exception):  # a metric write must never fail a request or stop the sender
             self._on_outcome(name)
-        except Exception:  # noqa: BLE001 - a metric write must never fail a request or stop the sender
-            pass
 
     def submit(self, job: SampleJob) -> bool:
         """Hand a job over; False (counted failed) when the queue is full."""

@@ -34,7 +34,7 @@ def build_engine(prompt_router_arn: str | None = None) -> Callable[[bytes, str],
     return build
 
 
-def build_flags(raw: bytes, version: str) -> FailoverFlags:
+def build_flags(raw: bytes, _version: str) -> FailoverFlags:  # one flags document has no version-specific parts
     return parse_failover_flags(raw)
 
 

@@ -59,7 +59,7 @@ def create_app(service: RouterService, *, identity: Identity = "apigateway", kee
     endpoints = _Endpoints(service, IDENTITIES[identity], keepalive_s)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(_app):
         yield
         # Lambda sends SIGTERM before it shuts an environment down (the Web Adapter registers an extension, which
         # turns graceful shutdown on); uvicorn then ends the lifespan: give label samples still waiting a moment.
@@ -287,7 +287,7 @@ class _Endpoints:
             return self._error(DEFAULT_WIRE, failure, self.context_of(request))
         return _json(200, body, {"x-router-config-version": version})
 
-    async def ready(self, request: Request) -> Response:
+    async def ready(self, _request: Request) -> Response:
         """For the Lambda Web Adapter's readiness check: the app is up; it loads no configuration."""
         return _json(200, {"status": "ready"})
 

@@ -119,9 +119,7 @@ def merge_turns(turns: list[tuple[Role, list[Content]]]) -> tuple[tuple[Message,
 def _feature_parts(content: list[Content]) -> Iterator[tuple[str, str | int]]:
     """What the features see of a turn: its texts (a tool's result included) and the size of each attachment."""
     for block in content:
-        if isinstance(block, Text):
-            yield "text", block.text
-        elif isinstance(block, ToolResult):
+        if isinstance(block, (Text, ToolResult)):
             yield "text", block.text
         elif isinstance(block, Image):
             yield "image", len(block.data)

@@ -154,7 +154,7 @@ def error_body(failure: RouterFailure, request_id: str) -> dict:
 
 
 def stream_frames(
-    events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
+    events: Iterator[StreamEvent], _request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
 ) -> Iterator[bytes]:
     """Our SSE stream: `routing` first, then `delta`s of text, then `done` with usage, cost and latency (or
     `error`, in our error shape, if the model fails after it has started)."""
@@ -182,7 +182,7 @@ def stream_frames(
             yield sse(error_body(event.failure, request_id), event="error")
 
 
-def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> Iterator[bytes]:
+def dry_run_frames(_request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> Iterator[bytes]:
     """A dry run asked as a stream: the `routing` event carries the whole decision, then `done`; no model call."""
     yield sse({"id": request_id, **dry_run_body(result, backend)}, event="routing")
     yield sse(

@@ -18,27 +18,36 @@ from router.result import RouteResult, round_cost
 class WireFormat(Protocol):
     API_NAME: str  # for the request's log line (`api`) and its trace segment
 
-    def parse(self, text: str, *, max_messages: int) -> ChatRequest:
+    # The request and the result are positional-only: an API that does not need one names it `_request`.
+
+    def parse(self, text: str, /, *, max_messages: int) -> ChatRequest:
         """The body as a request; a `RouterFailure` (INVALID_REQUEST, naming the field) if it is not one."""
         ...
 
-    def render(self, request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> dict:
+    def render(self, request: ChatRequest, result: RouteResult, /, *, request_id: str, backend: str) -> dict:
         """A buffered answer (or a dry run's decision) as the JSON body."""
         ...
 
     def stream_frames(
-        self, events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
+        self,
+        events: Iterator[StreamEvent],
+        request: ChatRequest,
+        result: RouteResult,
+        /,
+        *,
+        request_id: str,
+        backend: str,
     ) -> Iterator[bytes]:
         """A streamed answer as server-sent-event frames, its failure after the first byte included."""
         ...
 
     def dry_run_frames(
-        self, request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
+        self, request: ChatRequest, result: RouteResult, /, *, request_id: str, backend: str
     ) -> Iterator[bytes]:
         """A dry run a streaming client asked for: the decision as a stream; no model is called."""
         ...
 
-    def error_body(self, failure: RouterFailure, request_id: str) -> dict:
+    def error_body(self, failure: RouterFailure, request_id: str, /) -> dict:
         """A failure before the first byte, as the JSON body (the status comes from router.http.errors)."""
         ...
 
