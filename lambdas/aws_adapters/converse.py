@@ -36,7 +36,7 @@ def request(call: ModelCall) -> dict:
     messages = [message if isinstance(message, dict) else _message(message) for message in call.messages]
     body: dict = {"modelId": call.model_id, "messages": messages}
     system = call.system
-    tool_config = _tool_config(call, messages)
+    tool_config = _tool_config(call, messages) if call.tools or call.structured is not None else None
     if call.no_tools and tool_config is not None:
         system = f"{system}\n\n{NO_TOOLS_NOTE}" if system else NO_TOOLS_NOTE
     if system:
@@ -55,7 +55,10 @@ def request(call: ModelCall) -> dict:
 
 
 def _message(turn: Turn) -> dict:
-    return {"role": turn.role, "content": [_block(block) for block in turn.content]}
+    return {
+        "role": turn.role,
+        "content": [{"text": block.text} if type(block) is Text else _block(block) for block in turn.content],
+    }
 
 
 def _block(block: Content) -> dict:
@@ -111,22 +114,27 @@ def _has_tool_blocks(messages: list[dict]) -> bool:
 def reply(response: dict, elapsed_ms: float) -> ModelReply:
     """A Converse response as a `ModelReply` (Bedrock's own latency when it gives one, else the call's)."""
     content = response.get("output", {}).get("message", {}).get("content", [])
-    text = "".join(block.get("text", "") for block in content if "text" in block)
-    calls = tuple(
-        ToolUse(use["toolUseId"], use["name"], use.get("input", {}))
-        for block in content
-        if (use := block.get("toolUse")) is not None
-    )
+    texts: list[str] = []
+    calls: list[ToolUse] = []
+    text_only = True
+    for block in content:
+        if "text" in block:
+            texts.append(block["text"])
+            continue
+        text_only = False
+        use = block.get("toolUse")
+        if use is not None:
+            calls.append(ToolUse(use["toolUseId"], use["name"], use.get("input", {})))
     usage = response.get("usage", {})
     return ModelReply(
-        text=text,
-        tool_calls=calls,
+        text="".join(texts),
+        tool_calls=tuple(calls),
         stop_reason=response.get("stopReason", "end_turn"),
         input_tokens=int(usage.get("inputTokens", 0)),
         output_tokens=int(usage.get("outputTokens", 0)),
         latency_ms=float(response.get("metrics", {}).get("latencyMs", elapsed_ms)),
         invoked_model_id=_invoked(response),
-        text_only=all("text" in block for block in content),
+        text_only=text_only,
     )
 
 

@@ -163,7 +163,7 @@ class RouterService:
         engine = snap.value
         tier = engine.tier_of(caller)
         # the budget comes first: a spent budget refuses before any other work (a dry run says the same)
-        check = self.budgets.check(engine.config, caller, tier)
+        check = self.ledger.budgets.check(engine.config, caller, tier)
         rejection = check.rejection()
         if rejection is not None:
             rejection.log.update(budget_log(check, check.store_errors), tier=tier)

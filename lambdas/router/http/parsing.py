@@ -9,7 +9,6 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator
 
 from pydantic import BaseModel, ValidationError
 
@@ -110,21 +109,24 @@ def merge_turns(turns: list[tuple[Role, list[Content]]]) -> tuple[tuple[Message,
     for role, content in merged:
         if not content:
             raise invalid("empty_messages", f"a {role} message has no content", param="messages")
-    return (
-        tuple(Message(role, tuple(_feature_parts(content))) for role, content in merged),
-        tuple(Turn(role, tuple(content)) for role, content in merged),
-    )
+    messages, conversation = [], []
+    for role, content in merged:
+        messages.append(Message(role, _feature_parts(content)))
+        conversation.append(Turn(role, tuple(content)))
+    return tuple(messages), tuple(conversation)
 
 
-def _feature_parts(content: list[Content]) -> Iterator[tuple[str, str | int]]:
+def _feature_parts(content: list[Content]) -> tuple[tuple[str, str | int], ...]:
     """What the features see of a turn: its texts (a tool's result included) and the size of each attachment."""
+    parts: list[tuple[str, str | int]] = []
     for block in content:
         if isinstance(block, (Text, ToolResult)):
-            yield "text", block.text
+            parts.append(("text", block.text))
         elif isinstance(block, Image):
-            yield "image", len(block.data)
+            parts.append(("image", len(block.data)))
         elif isinstance(block, Document):
-            yield "document", len(block.data)
+            parts.append(("document", len(block.data)))
+    return tuple(parts)
 
 
 def dumps(body: dict) -> bytes:
