@@ -2,7 +2,9 @@
 they get back. No Converse key names here: `aws_adapters.converse` translates both ways.
 
 These types sit beside the adapter, not in the router, because both Lambdas that call Bedrock use them (no Lambda
-imports another Lambda's package). Every type is a frozen, slotted dataclass: the hot path builds a few per request.
+imports another Lambda's package). They are values: build them, never change them. They are slotted but not frozen
+dataclasses only because the hot path builds several per request and one per streamed event, and a frozen
+dataclass's __init__ pays a setattr call for every field (twice the cost, measured).
 """
 
 from __future__ import annotations
@@ -16,25 +18,25 @@ STRUCTURED_TOOL = "structured_output"  # the forced tool that carries a JSON ans
 # --- the conversation -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Text:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Image:
     format: str  # png, jpeg, gif, webp
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Document:
     format: str  # pdf, csv, doc, docx, xls, xlsx, html, txt, md
     name: str
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolUse:
     """A tool call the model made (in an earlier assistant turn, or in its answer)."""
 
@@ -43,7 +45,7 @@ class ToolUse:
     input: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolResult:
     """What a tool returned, sent back in a user turn."""
 
@@ -55,7 +57,7 @@ Content = Text | Image | Document | ToolUse | ToolResult
 Role = Literal["user", "assistant"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Turn:
     """One message of the conversation; user and assistant turns alternate, starting with the user."""
 
@@ -63,14 +65,14 @@ class Turn:
     content: tuple[Content, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolSpec:
     name: str
     description: str | None
     schema: dict[str, Any]  # JSON Schema of the tool's input (an object)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolChoice:
     """Which tool the model must call: its own choice (`auto`), any one (`required`), or the one `named`."""
 
@@ -78,7 +80,7 @@ class ToolChoice:
     name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StructuredOutput:
     """A JSON answer (OpenAI `response_format`): served on Bedrock as one forced tool call whose input is the
     answer. Its tool is not among the caller's tools, and its call is the answer's content, not a tool call."""
@@ -89,7 +91,7 @@ class StructuredOutput:
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModelCall:
     """One call to one model. `messages` are `Turn`s; a plain dict is taken as a message already in Converse's
     shape (the labeller still builds its text-only turns that way)."""
@@ -111,7 +113,7 @@ class ModelCall:
 # --- the answer -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModelReply:
     """A whole answer (Converse), or the summary that ends a stream (ConverseStream: its text and tool calls came
     as events before it, so here they are empty)."""
@@ -126,12 +128,12 @@ class ModelReply:
     text_only: bool = True  # nothing but text (no tool call, image or reasoning block): what a judge can compare
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallStart:
     index: int  # 0, 1, ... among the answer's tool calls (the structured-output tool's is apart, at 0)
     call_id: str
@@ -139,7 +141,7 @@ class ToolCallStart:
     structured: bool = False  # the structured-output tool: its arguments are the answer's content
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallDelta:
     index: int
     fragment: str  # a piece of the arguments' JSON text

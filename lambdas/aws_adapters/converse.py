@@ -24,7 +24,6 @@ from aws_adapters.conversation import (
     ToolChoice,
     ToolResult,
     ToolUse,
-    Turn,
 )
 
 NO_TOOLS_NOTE = "Do not call any tool in this answer; reply in text."
@@ -33,7 +32,15 @@ STRUCTURED_DESCRIPTION = "Reply by calling this tool: its input is your answer."
 
 def request(call: ModelCall) -> dict:
     """The Converse (and ConverseStream) request for `call`."""
-    messages = [message if isinstance(message, dict) else _message(message) for message in call.messages]
+    messages: list[dict] = []
+    for message in call.messages:  # loops, not comprehensions: this runs for every model call
+        if isinstance(message, dict):
+            messages.append(message)
+            continue
+        content = []
+        for block in message.content:
+            content.append({"text": block.text} if type(block) is Text else _block(block))
+        messages.append({"role": message.role, "content": content})
     body: dict = {"modelId": call.model_id, "messages": messages}
     system = call.system
     tool_config = _tool_config(call, messages) if call.tools or call.structured is not None else None
@@ -52,13 +59,6 @@ def request(call: ModelCall) -> dict:
     if tool_config:
         body["toolConfig"] = tool_config
     return body
-
-
-def _message(turn: Turn) -> dict:
-    return {
-        "role": turn.role,
-        "content": [{"text": block.text} if type(block) is Text else _block(block) for block in turn.content],
-    }
 
 
 def _block(block: Content) -> dict:
