@@ -231,10 +231,7 @@ class ModelStream:
 
     def begin(self) -> None:
         """Read up to the first event after the stream's opening: from there on the answer belongs to this model."""
-        for event in self._raw:
-            self._head.append(event)
-            if converse.answer_started(event):
-                return
+        converse.read_opening(self._raw, self._head)
 
     def events(self) -> Iterator[ModelEvent]:
         """The answer: text and tool-call deltas, then one `ModelReply` with the stop reason and usage (none once

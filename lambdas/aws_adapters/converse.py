@@ -143,9 +143,13 @@ def _invoked(body: dict) -> str | None:
     return body.get("trace", {}).get("promptRouter", {}).get("invokedModelId")
 
 
-def answer_started(event: dict) -> bool:
-    """Whether a ConverseStream event is past the stream's opening (`messageStart`): the answer has begun."""
-    return "messageStart" not in event
+def read_opening(events: Iterator[dict], head: list[dict]) -> None:
+    """Read ConverseStream events into `head` up to the first one past the stream's opening (`messageStart`):
+    the answer has begun."""
+    for event in events:
+        head.append(event)
+        if "messageStart" not in event:
+            return
 
 
 def decode(events: Iterator[dict], structured: str | None, closed: Callable[[], bool]) -> Iterator[ModelEvent]:

@@ -111,22 +111,17 @@ def merge_turns(turns: list[tuple[Role, list[Content]]]) -> tuple[tuple[Message,
             raise invalid("empty_messages", f"a {role} message has no content", param="messages")
     messages, conversation = [], []
     for role, content in merged:
-        messages.append(Message(role, _feature_parts(content)))
+        parts: list[tuple[str, str | int]] = []  # what the features see: texts (a tool's result too), attachment sizes
+        for block in content:
+            if isinstance(block, (Text, ToolResult)):
+                parts.append(("text", block.text))
+            elif isinstance(block, Image):
+                parts.append(("image", len(block.data)))
+            elif isinstance(block, Document):
+                parts.append(("document", len(block.data)))
+        messages.append(Message(role, tuple(parts)))
         conversation.append(Turn(role, tuple(content)))
     return tuple(messages), tuple(conversation)
-
-
-def _feature_parts(content: list[Content]) -> tuple[tuple[str, str | int], ...]:
-    """What the features see of a turn: its texts (a tool's result included) and the size of each attachment."""
-    parts: list[tuple[str, str | int]] = []
-    for block in content:
-        if isinstance(block, (Text, ToolResult)):
-            parts.append(("text", block.text))
-        elif isinstance(block, Image):
-            parts.append(("image", len(block.data)))
-        elif isinstance(block, Document):
-            parts.append(("document", len(block.data)))
-    return tuple(parts)
 
 
 def dumps(body: dict) -> bytes:
