@@ -29,6 +29,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from router import settings as router_env
 from stacks.constructs.alarms import AlarmSettings, RouterAlarms, alarm_arn, alarm_prefix
 from stacks.constructs.api import RouterApi
 from stacks.constructs.appconfig_cleanup import HostedVersionsCleanup
@@ -151,28 +152,29 @@ class RouterStack(Stack):
             trainer_schedule=settings.trainer_schedule,
             alarm_period=Duration.seconds(settings.alarm_period_seconds),
         )
+        # The router's own settings by the names it reads them under (router.settings), then the adapter's.
         environment = {
-            "SPEND_TABLE_NAME": self.spend.table_name,
-            "APPCONFIG_APPLICATION": self.config_store.application_id,
-            "APPCONFIG_ENVIRONMENT": self.config_store.environment_id,
-            "APPCONFIG_PROFILE": self.config_store.profile_id,
-            "CONFIG_MAX_AGE_SECONDS": str(settings.config_cache_seconds),
-            "APPCONFIG_FLAGS_ENVIRONMENT": self.flags.environment_id,
-            "APPCONFIG_FLAGS_PROFILE": self.flags.profile_id,
-            "FLAGS_MAX_AGE_SECONDS": str(settings.flags_cache_seconds),
-            "AUTH_MODE": settings.auth_mode,
+            router_env.SPEND_TABLE_NAME: self.spend.table_name,
+            router_env.APPCONFIG_APPLICATION_ID: self.config_store.application_id,
+            router_env.APPCONFIG_ENVIRONMENT_ID: self.config_store.environment_id,
+            router_env.APPCONFIG_PROFILE_ID: self.config_store.profile_id,
+            router_env.CONFIG_MAX_AGE_SECONDS: str(settings.config_cache_seconds),
+            router_env.APPCONFIG_FLAGS_ENVIRONMENT_ID: self.flags.environment_id,
+            router_env.APPCONFIG_FLAGS_PROFILE_ID: self.flags.profile_id,
+            router_env.FLAGS_MAX_AGE_SECONDS: str(settings.flags_cache_seconds),
+            router_env.AUTH_MODE: settings.auth_mode,
             # AWS Lambda Web Adapter: run.sh starts uvicorn; the adapter streams its responses to API Gateway.
             "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
             "AWS_LWA_INVOKE_MODE": "response_stream",
             "AWS_LWA_PORT": str(APP_PORT),
             "AWS_LWA_READINESS_CHECK_PATH": READINESS_PATH,
             # The app caps every deadline (streamed or buffered) at what Lambda and API Gateway allow.
-            "ROUTER_MAX_REQUEST_SECONDS": str(settings.stream_timeout_seconds),
+            router_env.ROUTER_MAX_REQUEST_SECONDS: str(settings.stream_timeout_seconds),
             # Sampled requests for the label loop (a route opts in with `labelling` in the routing configuration).
-            "LABEL_QUEUE_URL": self.label_loop.queue_url,
+            router_env.LABEL_QUEUE_URL: self.label_loop.queue_url,
         }
         if self.prompt_router is not None:
-            environment["PROMPT_ROUTER_ARN"] = self.prompt_router.arn
+            environment[router_env.PROMPT_ROUTER_ARN] = self.prompt_router.arn
 
         self.router_function = create_python_function(
             self,

@@ -1,14 +1,14 @@
-"""The labeller's adapters, built from the environment: the labels table and Bedrock (through the router's
-Converse adapter, router.adapters.bedrock). Clients are injected; boto3's by default."""
+"""The labeller's adapters, built from the environment: the labels table and Bedrock (through the Converse
+adapter it shares with the router, aws_adapters.bedrock). Clients are injected; boto3's by default."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from aws_adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
 from labeller.labelling import Converse, ModelRejected
 from labeller.settings import CALL_ATTEMPTS, CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, LabellerSettings, region_from_env
 from labeller.store import LabelStore, dynamodb_client
-from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
 
 # Errors that no retry clears: the request is invalid for the model (ValidationException: too long for its
 # context, say), the labeller may not call it (AccessDeniedException: a judge added to the catalog after the

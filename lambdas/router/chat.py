@@ -1,33 +1,32 @@
 """A chat request and the events of a streamed answer, independent of any wire format.
 
-Both APIs (router.http.route_api, router.http.openai_api) parse into `ChatRequest`; the core
-(router.service) serves it; each API renders the outcome or the stream of `StreamEvent`s back.
+Each API module (router.http.route_api, router.http.openai_api) parses its body into a `ChatRequest`; the core
+(router.service) serves it; the API module renders the result, or the stream of `StreamEvent`s, back. The
+conversation, tools and answer events are `aws_adapters.conversation` types, which the Bedrock adapter translates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aws_adapters.conversation import (
+    StructuredOutput,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    ToolChoice,
+    ToolSpec,
+    Turn,
+)
+from router.failures import RouterFailure
 from routing_engine.features import Message
-
-STRUCTURED_TOOL = "structured_output"  # the forced tool that carries a JSON answer (response_format)
-
-
-@dataclass(frozen=True, slots=True)
-class StructuredOutput:
-    """OpenAI `response_format`: served on Bedrock as one forced tool call whose input is the JSON answer."""
-
-    kind: str  # "json_object" or "json_schema"
-    schema: dict
-    name: str = STRUCTURED_TOOL
-    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     name: str | None
-    messages: tuple[Message, ...]
-    converse_messages: list
+    messages: tuple[Message, ...]  # what the routing engine's features read: each turn's text and attachment sizes
+    turns: tuple[Turn, ...]  # the conversation the model is called with
     system: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
@@ -35,8 +34,8 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     max_cost_usd: float | None = None
     dry_run: bool = False
-    tools: tuple[dict, ...] = ()  # Converse toolSpec entries
-    tool_choice: dict | None = None  # Converse toolChoice ({"auto": {}}, {"any": {}}, {"tool": {"name": ...}})
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
     no_tools: bool = False  # OpenAI tool_choice "none": the model must answer in text
     structured: StructuredOutput | None = None
     stream: bool = False
@@ -57,26 +56,6 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallStart:
-    index: int  # 0, 1, ... among the answer's tool calls
-    call_id: str
-    name: str
-    structured: bool = False  # the structured-output tool: its arguments are the answer's content
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallDelta:
-    index: int
-    fragment: str  # a piece of the arguments' JSON text
-    structured: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Finished:
     stop_reason: str
     input_tokens: int
@@ -90,7 +69,7 @@ class Finished:
 class StreamFailed:
     """A failure after the first byte: the stream ends with this; no other model's output follows."""
 
-    failure: object  # router.failures.RouterFailure (kept untyped here to avoid an import cycle)
+    failure: RouterFailure
 
 
 StreamEvent = TextDelta | ToolCallStart | ToolCallDelta | Finished | StreamFailed

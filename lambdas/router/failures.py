@@ -32,7 +32,7 @@ class RouterFailure(Exception):
         self.param = param
         self.retry_after_s = retry_after_s
         self.log: dict = {}  # facts for the request's log line only (budget state, spend-store errors): never sent
-        self.attempts: list = []  # the model calls tried (router.service.Attempt), for the log line and metrics
+        self.attempts: list = []  # the model calls tried (router.result.Attempt), for the log line and metrics
 
 
 def invalid(code: str, message: str, *, param: str | None = None, details: dict | None = None) -> RouterFailure:

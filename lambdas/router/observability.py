@@ -31,10 +31,17 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from router.adapters.bedrock import THROTTLE_CLASSES
+from aws_adapters.bedrock import THROTTLE_CLASSES
+from router.failures import FailureKind, RouterFailure
+from router.result import round_cost
+
+if TYPE_CHECKING:
+    from router.chat import ChatRequest
+    from router.result import Attempt, RouteResult
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "model-router")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ModelRouter")
@@ -85,6 +92,141 @@ def attempt_values(*, error_class: str | None, retryable: bool, latency_ms: floa
     if error_class == "AccessDeniedException":
         values["ModelAccessDenied"] = (COUNT, 1)
     return values
+
+
+def log_request(
+    api: str,
+    *,
+    request_id: str,
+    caller: str | None,
+    status: int,
+    elapsed_ms: float,
+    chat: ChatRequest | None,
+    result: RouteResult | None,
+    failure: RouterFailure | None,
+    disconnected: bool = False,
+) -> None:
+    """The request's one log line and metrics document, from what it came to: `result` when it was routed,
+    `failure` when it failed (both for a stream that failed after it had started), `chat` once its body parsed."""
+    line: dict = {"api": api, "status": status, "latency_ms": round(elapsed_ms, 2), "request_id": request_id}
+    values: dict[str, tuple[str, float]] = {}
+    if chat is not None:
+        _asked(chat, line)
+    if caller is not None:
+        line["caller"] = caller
+    if result is not None:
+        _decided(result, line, values)
+    attempts = result.attempts if result is not None else failure.attempts if failure is not None else []
+    failed_calls = _model_calls(attempts, line, values)
+    # budgets: the state checked before the call, spend-table errors (served anyway: fail open), the action
+    budget_log = result.log_fields() if result is not None else dict(failure.log) if failure is not None else {}
+    if result is None and "tier" in budget_log:
+        line["tier"] = budget_log.pop("tier")
+    line.update(budget_log)
+    if failure is not None and failure.kind is FailureKind.BUDGET_EXCEEDED:
+        line["budget_action"] = "rejected"
+        values["BudgetRejected"] = (COUNT, 1)
+    if result is not None and result.budget_soft_limited:
+        values["BudgetSoftLimited"] = (COUNT, 1)
+    if failure is not None:
+        line["error_code"] = failure.code
+        values["RequestErrors"] = (COUNT, 1)
+    else:
+        values["Requests"] = (COUNT, 1)
+        values["RequestLatency"] = (MS, elapsed_ms)
+    if result is not None:
+        _answered(result, line, values)
+    if disconnected:
+        line["client_disconnected"] = True
+        values["ClientDisconnects"] = (COUNT, 1)
+    record_request(
+        line,
+        values,
+        route=result.decision.route if result is not None else "none",
+        model=result.model if result is not None else "none",
+        error_code=failure.code if failure is not None else None,
+        failed_calls=failed_calls,
+        spend_store_errors=budget_log.get("spend_store_errors") or 0,
+    )
+
+
+def _asked(chat: ChatRequest, line: dict) -> None:
+    """What the caller asked for: a replay re-decides with the same inputs."""
+    line["requested"] = chat.name
+    if chat.max_tokens is not None:
+        line["max_tokens"] = chat.max_tokens
+    if chat.max_cost_usd is not None:
+        line["max_cost_usd"] = chat.max_cost_usd
+    if chat.dry_run:
+        line["dry_run"] = True
+    if chat.stream:
+        line["stream"] = True
+
+
+def _decided(result: RouteResult, line: dict, values: dict[str, tuple[str, float]]) -> None:
+    """The decision, the configuration it came from, the shadow choice and the label sample."""
+    d = result.decision
+    line.update(
+        route=d.route,
+        model=result.model,
+        mode=d.mode,
+        rule=d.rule,
+        reason=d.reason,
+        config_version=result.config_version,
+        config_source=result.config_source,
+        tier=result.tier,
+        features=result.features,
+    )
+    if d.scorer_version is not None:
+        line["scorer_version"] = d.scorer_version
+    if result.answered_by is not None and result.answered_by != d.model:
+        line["chosen"] = d.model
+    if d.shadow is not None:
+        line["shadow"] = d.shadow
+        values["ShadowAgreement"] = (COUNT, 1 if d.shadow.get("agrees") else 0)
+        # like with like: the shadow model at the served answer's tokens, against the served answer's cost
+        at_served = d.shadow.get("cost_usd_at_served_tokens")
+        if at_served is not None and result.cost_usd is not None:
+            values["ShadowCostDeltaUSD"] = (NONE, at_served - result.cost_usd)
+    if result.label_sample is not None:
+        line["label_sample"] = result.label_sample.status
+
+
+def _model_calls(attempts: list[Attempt], line: dict, values: dict[str, tuple[str, float]]) -> list[tuple[str, dict]]:
+    """The model calls' metrics: the answering call's on the request's document (Model is its model), each failed
+    call's on its own (returned, with its model). Every attempt is listed when any did not answer."""
+    failed_calls = []
+    for a in attempts:
+        if a.outcome == "ok":
+            values.update(attempt_values(error_class=None, retryable=True, latency_ms=a.latency_ms))
+        elif a.outcome == "error":
+            failed_calls.append(
+                (a.model, attempt_values(error_class=a.error_class, retryable=a.retryable, latency_ms=a.latency_ms))
+            )
+    if len(attempts) > 1 or (attempts and attempts[0].outcome != "ok"):
+        line["attempts"] = [a.as_dict() for a in attempts]
+    return failed_calls
+
+
+def _answered(result: RouteResult, line: dict, values: dict[str, tuple[str, float]]) -> None:
+    """Tokens, cost, fallback and time to first token of an answer."""
+    if result.reply is not None:
+        reply, cost = result.reply, result.cost_usd
+        line.update(
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            model_latency_ms=round(reply.latency_ms, 1),
+            cost_usd=round_cost(cost),
+        )
+        values["InputTokens"] = (COUNT, reply.input_tokens)
+        values["OutputTokens"] = (COUNT, reply.output_tokens)
+        if cost is not None:
+            values["EstimatedCostUSD"] = (NONE, cost)
+    if result.fell_back:
+        values["Fallbacks"] = (COUNT, 1)
+    if result.streamed and result.ttft_ms is not None:
+        line["ttft_ms"] = round(result.ttft_ms, 1)
+        values["TimeToFirstToken"] = (MS, result.ttft_ms)
 
 
 def record_request(

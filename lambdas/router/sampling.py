@@ -29,6 +29,7 @@ frozen and then discarded environment never sent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -38,9 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aws_adapters.conversation import Text
 from router import observability as obs
-from router.adapters.sample_queue import MAX_SAMPLE_BYTES, SampleQueue, SqsSampleQueue
-from router.adapters.sample_queue import sqs_client as make_sqs_client
+from router.adapters.sample_queue import MAX_SAMPLE_BYTES, SampleQueue
 
 SCHEMA_VERSION = 1
 MAX_PENDING = 64  # handoffs waiting for the sender; more are dropped (counted failed), never waited for
@@ -107,10 +108,8 @@ class SampleSender:
     def outcome(self, name: str) -> None:
         with self._idle:
             self.counts[name] = self.counts.get(name, 0) + 1
-        try:
+        with contextlib.suppress(Exception):  # a metric write must never fail a request or stop the sender
             self._on_outcome(name)
-        except Exception:  # noqa: BLE001 - a metric write must never fail a request or stop the sender
-            pass
 
     def submit(self, job: SampleJob) -> bool:
         """Hand a job over; False (counted failed) when the queue is full."""
@@ -349,12 +348,10 @@ def eligible(chat, result) -> bool:
     sampled (the labeller could not replay them faithfully, or a judge compare them)."""
     if chat.uses_tools:
         return False
-    for message in chat.converse_messages:
-        for block in message["content"]:
-            if "text" not in block:
-                return False
+    if not all(isinstance(block, Text) for turn in chat.turns for block in turn.content):
+        return False
     reply = result.reply
-    return not (reply is not None and any("text" not in block for block in reply.content))
+    return reply is None or reply.text_only
 
 
 def _model_entry(spec) -> dict:
@@ -415,19 +412,6 @@ def sample_message(
     }
 
 
-def sampler_from_env(env: dict, region: str | None, sqs_client=None) -> Sampler:
-    """LABEL_QUEUE_URL names the label queue; unset, sampling is off. `sqs_client`: injected (default: boto3's,
-    made at the first send). LABEL_SAMPLE_SEED (optional) fixes the draw, for reproducible local runs."""
-    url = env.get("LABEL_QUEUE_URL")
-    seed = env.get("LABEL_SAMPLE_SEED")
-    if not url:
-        return Sampler(None)
-    if seed and not seed.lstrip("-").isdigit():
-        raise RuntimeError(f"LABEL_SAMPLE_SEED must be an integer (a fixed sampling seed), not {seed!r}")
-    queue = SqsSampleQueue(url, sqs_client, client_factory=lambda: make_sqs_client(region))
-    return Sampler(SampleSender(queue), seed=int(seed) if seed else None)
-
-
 __all__ = [
     "MAX_SAMPLE_BYTES",
     "SampleJob",
@@ -436,5 +420,4 @@ __all__ = [
     "Ticket",
     "eligible",
     "sample_message",
-    "sampler_from_env",
 ]

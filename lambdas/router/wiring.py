@@ -7,22 +7,24 @@ Nothing is wired at import time: the app factory (router.http.app.create_app_fro
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from aws_adapters.bedrock import BedrockConverse, ClientFactory, boto3_client_factory
 from router import observability as obs
-from router.adapters.bedrock import BedrockConverse, ClientFactory, boto3_client_factory
 from router.adapters.config_store import ConfigEvent, LastGoodStore, appconfig_fetcher, file_fetcher
+from router.adapters.sample_queue import SqsSampleQueue
+from router.adapters.sample_queue import sqs_client as make_sqs_client
 from router.adapters.spend_store import DynamoSpendStore, dynamodb_client
 from router.budgets import DEFAULT_CACHE_S, BudgetGuard
-from router.sampling import sampler_from_env
+from router.sampling import Sampler, SampleSender
 from router.service import RouterService
+from router.settings import AppConfigIds, RouterSettings
 from routing_engine.config import FailoverFlags, parse_failover_flags, parse_routing_config
 from routing_engine.engine import Engine
 
 BUNDLED_CONFIG = Path(__file__).parent / "bundled_routing.json"
 EMPTY_FLAGS = b'{"models": {}}'
-DEFAULT_MAX_AGE_S = 45
 
 
 def build_engine(prompt_router_arn: str | None = None) -> Callable[[bytes, str], Engine]:
@@ -32,7 +34,7 @@ def build_engine(prompt_router_arn: str | None = None) -> Callable[[bytes, str],
     return build
 
 
-def build_flags(raw: bytes, version: str) -> FailoverFlags:
+def build_flags(raw: bytes, _version: str) -> FailoverFlags:  # one flags document has no version-specific parts
     return parse_failover_flags(raw)
 
 
@@ -53,85 +55,105 @@ def service_from_env(
     *,
     client_factory: ClientFactory | None = None,
     backend: str = "bedrock",
-    env: dict | None = None,
+    env: Mapping[str, str] | None = None,
     spend_client=None,
     sqs_client=None,
 ) -> RouterService:
-    """`spend_client`: the DynamoDB client for the spend table (default: boto3's, when SPEND_TABLE_NAME is set).
-    `sqs_client`: the SQS client for the label queue (default: boto3's, when LABEL_QUEUE_URL is set; without it
+    """The service from the environment (`env`, default os.environ), read once as `RouterSettings`."""
+    settings = RouterSettings.from_env(os.environ if env is None else env)
+    return service_from_settings(
+        settings, client_factory=client_factory, backend=backend, spend_client=spend_client, sqs_client=sqs_client
+    )
+
+
+def service_from_settings(
+    settings: RouterSettings,
+    *,
+    client_factory: ClientFactory | None = None,
+    backend: str = "bedrock",
+    spend_client=None,
+    sqs_client=None,
+) -> RouterService:
+    """`spend_client`: the DynamoDB client for the spend table (default: boto3's, when there is a spend table).
+    `sqs_client`: the SQS client for the label queue (default: boto3's, when there is a label queue; without one
     label sampling is off)."""
-    env = dict(os.environ if env is None else env)
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    engine_builder = build_engine(env.get("PROMPT_ROUTER_ARN") or None)
-    max_age = int(env.get("CONFIG_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_S))
-    local_file = env.get("ROUTER_CONFIG_FILE")
-    if local_file:
-        routing = LastGoodStore("routing", file_fetcher(local_file), engine_builder, source="file", on_event=report)
+    region = settings.region
+    engine_builder = build_engine(settings.prompt_router_arn)
+    if settings.config_file:
+        routing = LastGoodStore(
+            "routing", file_fetcher(settings.config_file), engine_builder, source="file", on_event=report
+        )
     else:
+        assert settings.routing is not None  # RouterSettings requires the AppConfig ids without a file
         bundled = BUNDLED_CONFIG.read_bytes() if BUNDLED_CONFIG.exists() else None
         routing = LastGoodStore(
             "routing",
-            appconfig_fetcher(
-                application=_required(env, "APPCONFIG_APPLICATION"),
-                environment=_required(env, "APPCONFIG_ENVIRONMENT"),
-                profile=_required(env, "APPCONFIG_PROFILE"),
-                max_age_s=max_age,
-                client_factory=lambda: _appconfigdata_client(region),
-            ),
+            _appconfig(settings.routing, settings.config_max_age_s, region),
             engine_builder,
             source="appconfig",
             fallback=bundled,
             on_event=report,
         )
     flags = None
-    flags_file = env.get("ROUTER_FLAGS_FILE")
-    if flags_file:
+    if settings.flags_file:
         flags = LastGoodStore(
             "failover-flags",
-            _optional_file(flags_file),
+            _optional_file(settings.flags_file),
             build_flags,
             source="file",
             fallback=EMPTY_FLAGS,
             on_event=report,
         )
-    elif env.get("APPCONFIG_FLAGS_ENVIRONMENT") and env.get("APPCONFIG_FLAGS_PROFILE"):
+    elif settings.flags is not None:
         flags = LastGoodStore(
             "failover-flags",
-            appconfig_fetcher(
-                application=_required(env, "APPCONFIG_APPLICATION"),
-                environment=env["APPCONFIG_FLAGS_ENVIRONMENT"],
-                profile=env["APPCONFIG_FLAGS_PROFILE"],
-                max_age_s=int(env.get("FLAGS_MAX_AGE_SECONDS", 10)),
-                client_factory=lambda: _appconfigdata_client(region),
-            ),
+            _appconfig(settings.flags, settings.flags_max_age_s, region),
             build_flags,
             source="appconfig",
             fallback=EMPTY_FLAGS,
             on_event=report,
         )
-    invoker = BedrockConverse(client_factory or boto3_client_factory(region))
-    max_request = env.get("ROUTER_MAX_REQUEST_SECONDS")
     return RouterService(
         routing,
-        invoker,
+        BedrockConverse(client_factory or boto3_client_factory(region)),
         flags=flags,
         backend=backend,
         default_region=region,
-        max_request_s=float(max_request) if max_request else None,
-        budgets=budget_guard(env, region, spend_client),
-        sampler=sampler_from_env(env, region, sqs_client),
+        max_request_s=settings.max_request_s,
+        budgets=budget_guard(settings, spend_client),
+        sampler=sampler(settings, sqs_client),
     )
 
 
-def budget_guard(env: dict, region: str | None, spend_client=None) -> BudgetGuard:
-    """Budgets are enforced when SPEND_TABLE_NAME names the spend table; without it a configuration's budgets
-    are reported (one warning, and /v1/health) but not enforced."""
-    table = env.get("SPEND_TABLE_NAME")
-    cache_s = float(env.get("BUDGET_CACHE_SECONDS", DEFAULT_CACHE_S))
+def budget_guard(settings: RouterSettings, spend_client=None) -> BudgetGuard:
+    """Budgets are enforced when there is a spend table; without it a configuration's budgets are reported (one
+    warning, and /v1/health) but not enforced."""
     store = None
-    if table:
-        store = DynamoSpendStore(table, spend_client if spend_client is not None else dynamodb_client(region))
+    if settings.spend_table_name:
+        client = spend_client if spend_client is not None else dynamodb_client(settings.region)
+        store = DynamoSpendStore(settings.spend_table_name, client)
+    cache_s = DEFAULT_CACHE_S if settings.budget_cache_s is None else settings.budget_cache_s
     return BudgetGuard(store, cache_s=cache_s, on_warning=lambda message: obs.logger.warning(message))
+
+
+def sampler(settings: RouterSettings, sqs_client=None) -> Sampler:
+    """Label sampling to the label queue; off without one. `sqs_client`: injected (default: boto3's, made at the
+    first send). A fixed seed makes the draw repeatable (local runs)."""
+    if not settings.label_queue_url:
+        return Sampler(None)
+    region = settings.region
+    queue = SqsSampleQueue(settings.label_queue_url, sqs_client, client_factory=lambda: make_sqs_client(region))
+    return Sampler(SampleSender(queue), seed=settings.label_sample_seed)
+
+
+def _appconfig(ids: AppConfigIds, max_age_s: int, region: str | None) -> Callable[[], bytes]:
+    return appconfig_fetcher(
+        application=ids.application_id,
+        environment=ids.environment_id,
+        profile=ids.profile_id,
+        max_age_s=max_age_s,
+        client_factory=lambda: _appconfigdata_client(region),
+    )
 
 
 def _optional_file(path: str) -> Callable[[], bytes]:
@@ -144,13 +166,6 @@ def _optional_file(path: str) -> Callable[[], bytes]:
         return fetch()
 
     return read
-
-
-def _required(env: dict, name: str) -> str:
-    value = env.get(name)
-    if not value:
-        raise RuntimeError(f"environment variable {name} is required (set by the CDK stack)")
-    return value
 
 
 def _appconfigdata_client(region: str | None):

@@ -10,7 +10,18 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from router.adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
+from aws_adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
+from aws_adapters.conversation import (
+    ModelReply,
+    Text,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    ToolChoice,
+    ToolSpec,
+    ToolUse,
+    Turn,
+)
 from router.failures import RouterFailure
 from router.http.errors import status_of
 
@@ -37,6 +48,7 @@ def test_a_converse_call_sends_the_expected_request_and_parses_the_reply(stubbed
     adapter, stubber, made = stubbed
     # Given Converse expects exactly this request and answers with a realistic response
     messages = [{"role": "user", "content": [{"text": "What is S3?"}]}]
+    turns = [Turn("user", (Text("What is S3?"),))]
     stubber.add_response(
         "converse",
         {
@@ -57,7 +69,7 @@ def test_a_converse_call_sends_the_expected_request_and_parses_the_reply(stubbed
         ModelCall(
             model_id=HAIKU_ID,
             region="us-east-1",
-            messages=messages,
+            messages=turns,
             system="Be brief.",
             max_tokens=64,
             temperature=0.3,
@@ -105,7 +117,7 @@ def test_a_prompt_router_reply_names_the_model_that_answered(stubbed):
     assert reply.text == "Hi."
 
 
-def test_tool_config_and_tool_use_pass_through_in_converse_shape(stubbed):
+def test_tools_go_out_and_tool_use_comes_back_in_converse_shape(stubbed):
     adapter, stubber, _ = stubbed
     # Given a tool definition and a model that calls it
     tool_config = {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]}
@@ -130,16 +142,34 @@ def test_tool_config_and_tool_use_pass_through_in_converse_shape(stubbed):
         ModelCall(
             model_id=HAIKU_ID,
             region="us-east-1",
-            messages=[{"role": "user", "content": [{"text": "Weather?"}]}],
+            messages=[Turn("user", (Text("Weather?"),))],
             max_tokens=256,
-            tool_config=tool_config,
+            tools=(ToolSpec("get_weather", None, {"type": "object"}),),
         ),
         timeout_s=3,
     )
-    # Then the toolUse block is kept for the API layer and there is no text
-    assert reply.content == [tool_use]
-    assert reply.text == ""
+    # Then the toolUse block comes back as the reply's tool call, and there is no text
+    assert reply.tool_calls == (ToolUse("t1", "get_weather", {"city": "Oslo"}),)
+    assert reply.text == "" and not reply.text_only
     assert reply.stop_reason == "tool_use"
+
+
+def test_messages_already_in_converse_shape_go_out_as_they_are(stubbed):
+    adapter, stubber, _ = stubbed
+    # Given a message built in Converse's shape (the labeller builds its text turns that way)
+    messages = [{"role": "user", "content": [{"text": "Hi"}]}, {"role": "assistant", "content": [{"text": "Yes?"}]}]
+    stubber.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1},
+        },
+        expected_params={"modelId": HAIKU_ID, "messages": messages, "inferenceConfig": {"maxTokens": 1024}},
+    )
+    # When it is called, then Converse gets those messages unchanged (the Stubber checks)
+    assert adapter.converse(ModelCall(model_id=HAIKU_ID, region=None, messages=messages), timeout_s=2).text == "ok"
 
 
 @pytest.mark.parametrize(
@@ -196,7 +226,7 @@ def test_one_client_is_reused_per_region_and_timeout(stubbed):
 
 def test_real_clients_leave_retries_to_the_router():
     # botocore would otherwise repeat a read timeout, turning one hanging model into three waits
-    from router.adapters.bedrock import boto3_client_factory
+    from aws_adapters.bedrock import boto3_client_factory
 
     client = boto3_client_factory("us-east-1")("us-east-1", 7)
     assert client.meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
@@ -276,6 +306,11 @@ def streaming():
     return BedrockConverse(lambda region, timeout_s: client), sent, queued, raws
 
 
+WEATHER = ToolSpec(
+    "get_weather",
+    "Weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
 TOOL_CONFIG = {
     "tools": [
         {
@@ -292,7 +327,7 @@ TOOL_CONFIG = {
 }
 
 
-def test_a_text_stream_sends_the_request_and_yields_converse_stream_events(streaming):
+def test_a_text_stream_sends_the_request_and_yields_the_answer_then_its_summary(streaming):
     adapter, sent, queued, _ = streaming
     # Given Bedrock streams two text deltas, the stop and the usage
     queued.append(
@@ -313,7 +348,7 @@ def test_a_text_stream_sends_the_request_and_yields_converse_stream_events(strea
         ModelCall(
             model_id=HAIKU_ID,
             region="us-east-1",
-            messages=[{"role": "user", "content": [{"text": "S3?"}]}],
+            messages=[Turn("user", (Text("S3?"),))],
             system="Be brief.",
             max_tokens=64,
             stop=("END",),
@@ -321,7 +356,8 @@ def test_a_text_stream_sends_the_request_and_yields_converse_stream_events(strea
         timeout_s=5,
     )
     events = list(stream.events())
-    # Then botocore serialized the request Bedrock expects, and parsed every event by the service model
+    # Then botocore serialized the request Bedrock expects, and every event parsed by the service model came back
+    # as the answer's text, then one summary with the stop reason, the usage and Bedrock's latency
     assert sent == [
         {
             "messages": [{"role": "user", "content": [{"text": "S3?"}]}],
@@ -329,19 +365,19 @@ def test_a_text_stream_sends_the_request_and_yields_converse_stream_events(strea
             "inferenceConfig": {"maxTokens": 64, "stopSequences": ["END"]},
         }
     ]
-    assert [next(iter(e)) for e in events] == [
-        "messageStart",
-        "contentBlockDelta",
-        "contentBlockDelta",
-        "contentBlockStop",
-        "messageStop",
-        "metadata",
+    assert events == [
+        TextDelta("Object "),
+        TextDelta("storage."),
+        ModelReply(
+            text="",
+            tool_calls=(),
+            stop_reason="end_turn",
+            input_tokens=11,
+            output_tokens=3,
+            latency_ms=321.0,
+            invoked_model_id=None,
+        ),
     ]
-    assert (
-        "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
-        == "Object storage."
-    )
-    assert events[-1]["metadata"]["usage"]["outputTokens"] == 3
 
 
 def test_a_tool_use_stream_carries_the_tool_config_and_the_input_fragments(streaming):
@@ -364,22 +400,24 @@ def test_a_tool_use_stream_carries_the_tool_config_and_the_input_fragments(strea
             ),
         ]
     )
-    # When the adapter streams with the tool config
+    # When the adapter streams with the tool, forced by name
     stream = adapter.converse_stream(
         ModelCall(
             model_id=HAIKU_ID,
             region="us-east-1",
-            tool_config=TOOL_CONFIG,
-            messages=[{"role": "user", "content": [{"text": "Weather?"}]}],
+            tools=(WEATHER,),
+            tool_choice=ToolChoice("named", "get_weather"),
+            messages=[Turn("user", (Text("Weather?"),))],
         ),
         5,
     )
     events = list(stream.events())
     # Then toolConfig (with toolChoice) went out in Converse's shape, and the tool's start and fragments came back
     assert sent[0]["toolConfig"] == TOOL_CONFIG
-    assert events[1]["contentBlockStart"]["start"]["toolUse"] == {"toolUseId": "tooluse_1", "name": "get_weather"}
-    fragments = [e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events if "contentBlockDelta" in e]
-    assert "".join(fragments) == '{"city": "Paris"}'
+    assert events[0] == ToolCallStart(0, "tooluse_1", "get_weather")
+    fragments = [e.fragment for e in events if isinstance(e, ToolCallDelta)]
+    assert fragments == ['{"city": "Pa', 'ris"}'] and "".join(fragments) == '{"city": "Paris"}'
+    assert isinstance(events[-1], ModelReply) and events[-1].stop_reason == "tool_use"
 
 
 def test_an_exception_event_mid_stream_is_a_classified_model_call_error(streaming):
@@ -393,10 +431,10 @@ def test_an_exception_event_mid_stream_is_a_classified_model_call_error(streamin
         ]
     )
     stream = adapter.converse_stream(
-        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[{"role": "user", "content": [{"text": "hi"}]}]), 5
+        ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=[Turn("user", (Text("hi"),))]), 5
     )
     events = stream.events()
-    assert "messageStart" in next(events) and "contentBlockDelta" in next(events)
+    assert next(events) == TextDelta("Hel")
     # When the reader reaches the exception, then it is a retryable throttle, named as Converse names it
     with pytest.raises(ModelCallError) as caught:
         next(events)
@@ -427,7 +465,7 @@ def test_closing_a_stream_stops_reading_the_connection(streaming):
 
 def test_a_refused_connection_is_labelled_as_a_connection_error_not_a_timeout():
     # Given an endpoint nothing listens on (a closed local port: no traffic leaves the machine)
-    from router.adapters.bedrock import boto3_client_factory
+    from aws_adapters.bedrock import boto3_client_factory
 
     make = boto3_client_factory("us-east-1")
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from router.adapters.bedrock import BedrockConverse
+from aws_adapters.bedrock import BedrockConverse
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "config" / "routing.json"

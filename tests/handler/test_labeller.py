@@ -15,11 +15,11 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from aws_adapters.bedrock import BedrockConverse, ModelCallError
 from labeller import handler, labelling, wiring
 from labeller.judge import JUDGE_SYSTEM
 from labeller.labelling import FailedAfterSpending, ModelRejected, label_sample
 from labeller.store import LabelStore, MemoryLabelStore, create_table
-from router.adapters.bedrock import BedrockConverse, ModelCallError
 from routing_engine.features import Message
 from routing_engine.scorer import FeatureVector, split_prompt, vectorize
 from tests.conftest import aws_client, json_lines

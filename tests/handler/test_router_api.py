@@ -806,7 +806,7 @@ def test_local_mode_keeps_a_clients_well_formed_request_id(given, kept):
     # Given local mode's identity (no API Gateway in front) and a client sending its own x-request-id
     from starlette.requests import Request
 
-    from router.http.app import api_key_header_context
+    from router.http.context import api_key_header_context
 
     headers = [(b"x-request-id", given.encode())] if given else []
     ctx = api_key_header_context(Request({"type": "http", "method": "POST", "path": "/", "headers": headers}))

@@ -258,8 +258,8 @@ def test_controller_environment(api_key_app):
         == "${AWS::AppConfig::DeploymentStrategy}"
     )
     router_env = router_function(api_key_app.raw)["Properties"]["Environment"]["Variables"]
-    assert env["APPCONFIG_FLAGS_ENVIRONMENT_ID"] == router_env["APPCONFIG_FLAGS_ENVIRONMENT"]
-    assert env["APPCONFIG_FLAGS_PROFILE_ID"] == router_env["APPCONFIG_FLAGS_PROFILE"]
+    assert env["APPCONFIG_FLAGS_ENVIRONMENT_ID"] == router_env["APPCONFIG_FLAGS_ENVIRONMENT_ID"]
+    assert env["APPCONFIG_FLAGS_PROFILE_ID"] == router_env["APPCONFIG_FLAGS_PROFILE_ID"]
     assert env["ALARM_NAME_PREFIX"] == "model-router-dev-model-"
     assert "MODEL_ALARMS" not in env  # nothing in the environment grows with the catalog
 

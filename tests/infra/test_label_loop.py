@@ -246,9 +246,9 @@ def test_trainer_function_and_environment_name_the_routing_profile_and_its_gradu
 
     assert 300 <= props["Timeout"] <= 900 and props["MemorySize"] == 1024
     assert env["LABELS_TABLE_NAME"] == {"Ref": _labels_table(raw)}
-    assert env["APPCONFIG_APPLICATION_ID"] == router_env["APPCONFIG_APPLICATION"]
-    assert env["APPCONFIG_ENVIRONMENT_ID"] == router_env["APPCONFIG_ENVIRONMENT"]  # routing, not flags
-    assert env["APPCONFIG_PROFILE_ID"] == router_env["APPCONFIG_PROFILE"]
+    assert env["APPCONFIG_APPLICATION_ID"] == router_env["APPCONFIG_APPLICATION_ID"]
+    assert env["APPCONFIG_ENVIRONMENT_ID"] == router_env["APPCONFIG_ENVIRONMENT_ID"]  # routing, not flags
+    assert env["APPCONFIG_PROFILE_ID"] == router_env["APPCONFIG_PROFILE_ID"]
     assert env["APPCONFIG_DEPLOYMENT_STRATEGY_ID"] == {"Ref": routing_strategy}
     assert env["POWERTOOLS_SERVICE_NAME"] == "scorer-trainer"
 

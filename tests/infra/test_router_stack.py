@@ -194,12 +194,12 @@ def test_router_function_environment(api_key_app):
         "AWS_LWA_READINESS_CHECK_PATH": "/ready",
         "ROUTER_MAX_REQUEST_SECONDS": "900",
     }
-    assert render(env["APPCONFIG_APPLICATION"], api_key_app.raw) == "${AWS::AppConfig::Application}"
-    assert render(env["APPCONFIG_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
-    assert render(env["APPCONFIG_PROFILE"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
-    assert render(env["APPCONFIG_FLAGS_ENVIRONMENT"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
-    assert env["APPCONFIG_FLAGS_ENVIRONMENT"] != env["APPCONFIG_ENVIRONMENT"]
-    assert env["APPCONFIG_FLAGS_PROFILE"] != env["APPCONFIG_PROFILE"]
+    assert render(env["APPCONFIG_APPLICATION_ID"], api_key_app.raw) == "${AWS::AppConfig::Application}"
+    assert render(env["APPCONFIG_ENVIRONMENT_ID"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
+    assert render(env["APPCONFIG_PROFILE_ID"], api_key_app.raw) == "${AWS::AppConfig::ConfigurationProfile}"
+    assert render(env["APPCONFIG_FLAGS_ENVIRONMENT_ID"], api_key_app.raw) == "${AWS::AppConfig::Environment}"
+    assert env["APPCONFIG_FLAGS_ENVIRONMENT_ID"] != env["APPCONFIG_ENVIRONMENT_ID"]
+    assert env["APPCONFIG_FLAGS_PROFILE_ID"] != env["APPCONFIG_PROFILE_ID"]
     assert "PROMPT_ROUTER_ARN" not in env  # no prompt_router context
     assert render(env["LABEL_QUEUE_URL"], api_key_app.raw) == "${AWS::SQS::Queue}"  # the label loop's samples
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from moto import mock_aws
 
-from router.adapters.bedrock import BedrockConverse
+from aws_adapters.bedrock import BedrockConverse
 from router.adapters.config_store import LastGoodStore
 from router.adapters.spend_store import DynamoSpendStore, Spend, SpendKey, SpendStoreError, create_table
 from router.budgets import BudgetGuard

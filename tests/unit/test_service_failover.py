@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from router.adapters.bedrock import BedrockConverse
+from aws_adapters.bedrock import BedrockConverse
 from router.adapters.config_store import LastGoodStore
 from router.failures import RouterFailure
 from router.http.errors import status_of

@@ -47,7 +47,7 @@ class LastGoodStore(Generic[T]):
         *,
         source: str,
         fallback: bytes | None = None,
-        on_event: Callable[[ConfigEvent], None] = lambda event: None,
+        on_event: Callable[[ConfigEvent], None] = lambda _event: None,
     ):
         self.name = name
         self._fetch = fetch

@@ -89,7 +89,7 @@ class DynamoSpendStore:
             return {}
         if len(unique) > 100:
             raise ValueError("BatchGetItem reads at most 100 keys")
-        out = {pk: ZERO for pk in unique}
+        out = dict.fromkeys(unique, ZERO)
         request = {
             self.table_name: {
                 "Keys": [{"pk": {"S": pk}} for pk in unique],

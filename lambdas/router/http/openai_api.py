@@ -10,23 +10,30 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.chat import (
+from aws_adapters.conversation import (
     STRUCTURED_TOOL,
-    ChatRequest,
-    Finished,
-    StreamEvent,
-    StreamFailed,
+    Content,
+    Image,
+    Role,
     StructuredOutput,
+    Text,
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+    ToolUse,
 )
+from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
 from router.http.parsing import b64, check_count, check_depth, load_json, merge_turns, validate
-from router.http.route_api import round_cost, routing
 from router.http.sse import DONE, sse
-from router.service import RouteResult
+from router.http.wire import round_cost, routing
+from router.result import RouteResult
+
+API_NAME = "openai"  # the request's log line says which API served it
 
 IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
 FINISH_REASONS = {
@@ -125,61 +132,47 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
         raise invalid("empty_messages", "'messages' must not be empty", param="messages")
     check_count(len(parsed.messages), max_messages)
     system_parts: list[str] = []
-    turns = []
+    turns: list[tuple[Role, list[Content]]] = []
     for i, message in enumerate(parsed.messages):
         where = f"messages[{i}]"
-        if message.role in ("system", "developer"):
+        if message.role == "system" or message.role == "developer":
             system_parts.append(_text(message.content, where))
             continue
-        parts: list = []
-        converse: list = []
         if message.role == "tool":
             text = _text(message.content, where)
             if not message.tool_call_id:
                 raise invalid("invalid_request", f"{where}: a tool message needs tool_call_id", param=where)
-            parts.append(("text", text))
-            converse.append(
-                {"toolResult": {"toolUseId": message.tool_call_id, "content": [{"text": text or "(empty)"}]}}
-            )
-            turns.append(("user", parts, converse))
+            turns.append(("user", [ToolResult(message.tool_call_id, text)]))
             continue
+        content: list[Content] = []
         if isinstance(message.content, str):
             if message.content:
-                parts.append(("text", message.content))
-                converse.append({"text": message.content})
+                content.append(Text(message.content))
         elif message.content is not None:
             for j, part in enumerate(message.content):
-                _part(part, f"{where}.content[{j}]", parts, converse)
+                block = _part(part, f"{where}.content[{j}]")
+                if block is not None:
+                    content.append(block)
         for call in message.tool_calls or ():
-            converse.append(
-                {
-                    "toolUse": {
-                        "toolUseId": call.id,
-                        "name": call.function.name,
-                        "input": _arguments(call.function.arguments, where),
-                    }
-                }
-            )
-        turns.append((message.role, parts, converse))
+            content.append(ToolUse(call.id, call.function.name, _arguments(call.function.arguments, where)))
+        turns.append((message.role, content))
     if not turns:
         raise invalid("empty_messages", "'messages' needs at least one user message", param="messages")
-    messages, converse_messages = merge_turns(turns)
+    messages, conversation = merge_turns(turns)
     stop = (parsed.stop,) if isinstance(parsed.stop, str) else tuple(parsed.stop or ())
     tools = tuple(
-        {
-            "toolSpec": {
-                "name": t.function.name,
-                **({"description": t.function.description} if t.function.description else {}),
-                "inputSchema": {"json": t.function.parameters or {"type": "object", "properties": {}}},
-            }
-        }
+        ToolSpec(
+            t.function.name,
+            t.function.description or None,
+            t.function.parameters or {"type": "object", "properties": {}},
+        )
         for t in parsed.tools or ()
     )
     tool_choice, no_tools = _tool_choice(parsed.tool_choice, tools)
     return ChatRequest(
         name=parsed.model,
         messages=messages,
-        converse_messages=converse_messages,
+        turns=conversation,
         system="\n\n".join(p for p in system_parts if p) or None,
         max_tokens=parsed.max_completion_tokens or parsed.max_tokens,
         temperature=None if parsed.temperature is None else min(parsed.temperature, 1.0),
@@ -209,30 +202,30 @@ def _arguments(arguments: str, where: str):
     return value
 
 
-def _tool_choice(choice, tools: tuple[dict, ...]) -> tuple[dict | None, bool]:
-    """OpenAI tool_choice -> (Converse toolChoice, answer without tools?)."""
+def _tool_choice(choice, tools: tuple[ToolSpec, ...]) -> tuple[ToolChoice | None, bool]:
+    """OpenAI tool_choice -> (the model's tool choice, answer without tools?)."""
     if choice is None or choice == "auto":
-        return ({"auto": {}} if tools and choice == "auto" else None), False
+        return (ToolChoice("auto") if tools and choice == "auto" else None), False
     if choice == "none":
         return None, True
     if not tools:
         raise invalid("invalid_request", "tool_choice needs 'tools'", param="tool_choice")
     if choice == "required":
-        return {"any": {}}, False
-    names = [t["toolSpec"]["name"] for t in tools]
+        return ToolChoice("required"), False
+    names = [t.name for t in tools]
     if choice.function.name not in names:
         raise invalid(
             "invalid_request",
             f"tool_choice names '{choice.function.name}', which is not among the tools ({', '.join(names)})",
             param="tool_choice",
         )
-    return {"tool": {"name": choice.function.name}}, False
+    return ToolChoice("named", choice.function.name), False
 
 
-def _structured(fmt: ResponseFormat | None, tools: tuple[dict, ...]) -> StructuredOutput | None:
+def _structured(fmt: ResponseFormat | None, tools: tuple[ToolSpec, ...]) -> StructuredOutput | None:
     if fmt is None or fmt.type == "text":
         return None
-    taken = {t["toolSpec"]["name"] for t in tools}
+    taken = {t.name for t in tools}
     description: str | None
     if fmt.type == "json_object":
         name = STRUCTURED_TOOL
@@ -268,13 +261,11 @@ def _text(content, where: str) -> str:
     return "\n".join(texts)
 
 
-def _part(part: dict, where: str, parts: list, converse: list) -> None:
+def _part(part: dict, where: str) -> Content | None:
+    """One content part; None for an empty text part (models refuse empty text blocks)."""
     kind = part.get("type")
     if kind == "text" and isinstance(part.get("text"), str):
-        if part["text"]:
-            parts.append(("text", part["text"]))
-            converse.append({"text": part["text"]})
-        return
+        return Text(part["text"]) if part["text"] else None
     if kind == "image_url":
         url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
         if not isinstance(url, str) or not url.startswith("data:image/") or ";base64," not in url:
@@ -287,10 +278,7 @@ def _part(part: dict, where: str, parts: list, converse: list) -> None:
         fmt = header[len("data:image/") :].split(";", 1)[0].lower().replace("jpg", "jpeg")
         if fmt not in IMAGE_FORMATS:
             raise invalid("unsupported_content", f"{where}: image format '{fmt}' is not supported", param=where)
-        raw = b64(data, where)
-        parts.append(("image", len(raw)))
-        converse.append({"image": {"format": fmt, "source": {"bytes": raw}}})
-        return
+        return Image(fmt, b64(data, where))
     raise invalid("unsupported_content", f"{where}: content part type '{kind}' is not supported", param=where)
 
 
@@ -317,16 +305,13 @@ def render(request: ChatRequest, result: RouteResult, *, request_id: str, backen
         message = {"role": "assistant", "content": reply.text or None}
         structured = request.structured.name if request.structured is not None else None
         tool_calls = []
-        for block in reply.content:
-            use = block.get("toolUse")
-            if use is None:
-                continue
-            arguments = json.dumps(use.get("input", {}), ensure_ascii=False)
-            if use.get("name") == structured:
+        for use in reply.tool_calls:
+            arguments = json.dumps(use.input, ensure_ascii=False)
+            if use.name == structured:
                 message["content"] = arguments  # structured output: the forced tool's input is the answer
                 continue
             tool_calls.append(
-                {"id": use["toolUseId"], "type": "function", "function": {"name": use["name"], "arguments": arguments}}
+                {"id": use.call_id, "type": "function", "function": {"name": use.name, "arguments": arguments}}
             )
         finish = FINISH_REASONS.get(reply.stop_reason, "stop")
         if tool_calls:
@@ -433,7 +418,7 @@ def stream_frames(
                 )
         elif isinstance(event, StreamFailed):
             # OpenAI's own mid-stream error shape: one data line with an "error" object; then the stream ends
-            yield sse(error_body(event.failure, request_id))  # type: ignore[arg-type]
+            yield sse(error_body(event.failure, request_id))
             return
     yield DONE
 

@@ -1,4 +1,4 @@
-"""What both wire formats share: JSON bodies in, pydantic validation, base64, the turn structure Converse wants.
+"""What every wire format's parser shares: JSON bodies in, pydantic validation, base64, alternating turns.
 
 Every refusal is a `RouterFailure` of kind INVALID_REQUEST (or BODY_TOO_LARGE) naming the field.
 """
@@ -12,6 +12,7 @@ import re
 
 from pydantic import BaseModel, ValidationError
 
+from aws_adapters.conversation import Content, Document, Image, Role, Text, ToolResult, Turn
 from router.failures import FailureKind, RouterFailure, invalid
 from routing_engine.features import Message
 
@@ -92,26 +93,35 @@ def check_count(count: int, max_messages: int) -> None:
         )
 
 
-def merge_turns(turns) -> tuple[tuple[Message, ...], list]:
-    """Converse wants user/assistant turns that alternate and start with the user: merge neighbours."""
-    merged: list[list] = []
-    for role, parts, converse in turns:
+def merge_turns(turns: list[tuple[Role, list[Content]]]) -> tuple[tuple[Message, ...], tuple[Turn, ...]]:
+    """(what the engine's features read, the conversation for the model) from each message's (role, content).
+    Models want user/assistant turns that alternate and start with the user: neighbours of one role are merged."""
+    merged: list[tuple[Role, list[Content]]] = []
+    for role, content in turns:
         if merged and merged[-1][0] == role:
-            merged[-1][1].extend(parts)
-            merged[-1][2].extend(converse)
+            merged[-1][1].extend(content)
         else:
-            merged.append([role, list(parts), list(converse)])
+            merged.append((role, list(content)))
     if not merged or merged[0][0] != "user":
         raise invalid("invalid_request", "the conversation must start with a user message", param="messages")
-    if not any(converse for _, _, converse in merged if converse):
+    if not any(content for _, content in merged):
         raise invalid("empty_messages", "every message is empty", param="messages")
-    for role, _, converse in merged:
-        if not converse:
+    for role, content in merged:
+        if not content:
             raise invalid("empty_messages", f"a {role} message has no content", param="messages")
-    return (
-        tuple(Message(role, tuple(parts)) for role, parts, _ in merged),
-        [{"role": role, "content": converse} for role, _, converse in merged],
-    )
+    messages, conversation = [], []
+    for role, content in merged:
+        parts: list[tuple[str, str | int]] = []  # what the features see: texts (a tool's result too), attachment sizes
+        for block in content:
+            if isinstance(block, (Text, ToolResult)):
+                parts.append(("text", block.text))
+            elif isinstance(block, Image):
+                parts.append(("image", len(block.data)))
+            elif isinstance(block, Document):
+                parts.append(("document", len(block.data)))
+        messages.append(Message(role, tuple(parts)))
+        conversation.append(Turn(role, tuple(content)))
+    return tuple(messages), tuple(conversation)
 
 
 def dumps(body: dict) -> bytes:

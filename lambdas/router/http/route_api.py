@@ -7,12 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed, TextDelta
+from aws_adapters.conversation import Content, Document, Image, Role, Text, TextDelta
+from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
 from router.http.parsing import b64, check_count, load_json, merge_turns, validate
 from router.http.sse import sse
-from router.service import RouteResult
+from router.http.wire import round_cost, routing
+from router.result import RouteResult
+
+API_NAME = "route"  # the request's log line says which API served it
 
 
 class _Strict(BaseModel):
@@ -73,31 +77,25 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
     else:
         raise invalid("empty_messages", "give a non-empty 'messages' list or a 'prompt' string", param="messages")
     check_count(len(wire), max_messages)
-    turns = []
+    turns: list[tuple[Role, list[Content]]] = []
     for i, message in enumerate(wire):
         blocks = [TextBlock(type="text", text=message.content)] if isinstance(message.content, str) else message.content
-        parts: list = []
-        converse: list = []
+        content: list[Content] = []
         for j, block in enumerate(blocks):
             where = f"messages[{i}].content[{j}]"
             if isinstance(block, TextBlock):
                 if block.text:
-                    parts.append(("text", block.text))
-                    converse.append({"text": block.text})
+                    content.append(Text(block.text))
             elif isinstance(block, ImageBlock):
-                raw = b64(block.data, where)
-                parts.append(("image", len(raw)))
-                converse.append({"image": {"format": block.format, "source": {"bytes": raw}}})
+                content.append(Image(block.format, b64(block.data, where)))
             else:
-                raw = b64(block.data, where)
-                parts.append(("document", len(raw)))
-                converse.append({"document": {"format": block.format, "name": block.name, "source": {"bytes": raw}}})
-        turns.append((message.role, parts, converse))
-    messages, converse_messages = merge_turns(turns)
+                content.append(Document(block.format, block.name, b64(block.data, where)))
+        turns.append((message.role, content))
+    messages, conversation = merge_turns(turns)
     return ChatRequest(
         name=parsed.task,
         messages=messages,
-        converse_messages=converse_messages,
+        turns=conversation,
         system=parsed.system,
         max_tokens=parsed.max_tokens,
         temperature=parsed.temperature,
@@ -109,31 +107,6 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
     )
 
 
-def routing(result: RouteResult) -> dict:
-    """The routing facts every answer carries (also in the log line)."""
-    d = result.decision
-    out: dict[str, Any] = {
-        "route": d.route,
-        "model": result.model,
-        "model_id": result.answered_model_id or d.model_id,
-        "mode": d.mode,
-        "rule": d.rule,
-        "reason": d.reason,
-        "config_version": result.config_version,
-        "tier": result.tier,
-    }
-    if d.is_prompt_router:
-        out["prompt_router"] = d.model
-    if d.scorer_version is not None:  # the weights that scored this request's complexity
-        out["scorer_version"] = d.scorer_version
-    if result.attempts and (len(result.attempts) > 1 or result.attempts[0].outcome != "ok"):
-        out["fallback"] = True
-        out["attempts"] = [a.as_dict() for a in result.attempts]
-    if d.shadow is not None:
-        out["shadow"] = d.shadow
-    return out
-
-
 def dry_run_body(result: RouteResult, backend: str) -> dict:
     return {
         "dry_run": True,
@@ -142,10 +115,6 @@ def dry_run_body(result: RouteResult, backend: str) -> dict:
         "decision": result.decision.trace,
         "backend": backend,
     }
-
-
-def round_cost(value: float | None) -> float | None:
-    return None if value is None else round(value, 8)
 
 
 def render(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> dict:
@@ -185,7 +154,7 @@ def error_body(failure: RouterFailure, request_id: str) -> dict:
 
 
 def stream_frames(
-    events: Iterator[StreamEvent], request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
+    events: Iterator[StreamEvent], _request: ChatRequest, result: RouteResult, *, request_id: str, backend: str
 ) -> Iterator[bytes]:
     """Our SSE stream: `routing` first, then `delta`s of text, then `done` with usage, cost and latency (or
     `error`, in our error shape, if the model fails after it has started)."""
@@ -210,10 +179,10 @@ def stream_frames(
                 event="done",
             )
         elif isinstance(event, StreamFailed):
-            yield sse(error_body(event.failure, request_id), event="error")  # type: ignore[arg-type]
+            yield sse(error_body(event.failure, request_id), event="error")
 
 
-def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> Iterator[bytes]:
+def dry_run_frames(_request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> Iterator[bytes]:
     """A dry run asked as a stream: the `routing` event carries the whole decision, then `done`; no model call."""
     yield sse({"id": request_id, **dry_run_body(result, backend)}, event="routing")
     yield sse(
