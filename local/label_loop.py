@@ -146,12 +146,12 @@ def _run_loop(
     from moto import mock_aws
     from starlette.testclient import TestClient
 
+    from aws_adapters.bedrock import BedrockConverse
     from labeller.labelling import label_sample
     from labeller.store import LabelStore, create_table
     from labeller.wiring import bedrock_converse
     from local import server, simulated_traffic
     from local.simulated_backend import simulated_client_factory
-    from router.adapters.bedrock import BedrockConverse
     from router.adapters.sample_queue import MemorySampleQueue
     from router.sampling import Sampler, SampleSender
     from routing_engine.config import ConfigError, parse_routing_config

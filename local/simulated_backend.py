@@ -71,9 +71,9 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 
+from aws_adapters.bedrock import ERROR_CLASSES
 from local import simulated_judge
 from local.latency import SimulatedLatency
-from router.adapters.bedrock import ERROR_CLASSES
 from routing_engine.complexity import complexity_score
 from routing_engine.config import RoutingConfig
 
