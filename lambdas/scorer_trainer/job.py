@@ -27,6 +27,10 @@ from scorer_trainer.training import TrainingReport, propose_config, train_from_c
 FAILED = "failed"  # a run that could not train at all (an error), besides training.OUTCOMES
 
 
+def _ignore_outcome(_route: str, _outcome: str) -> None:
+    """The default when nobody counts run outcomes (tests, local runs)."""
+
+
 class TrainerJob:
     def __init__(
         self,
@@ -34,13 +38,13 @@ class TrainerJob:
         label_store: Any,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_outcome: Callable[[str, str], None] = lambda route, outcome: None,
+        on_outcome: Callable[[str, str], None] | None = None,
         logger: Any = None,
     ):
         self._config = config_store
         self._labels = label_store
         self._clock = clock
-        self._on_outcome = on_outcome
+        self._on_outcome = on_outcome or _ignore_outcome
         self._logger = logger
 
     def run(self) -> dict:
