@@ -190,6 +190,8 @@ def _decided(result: RouteResult, line: dict, values: dict[str, tuple[str, float
             values["ShadowCostDeltaUSD"] = (NONE, at_served - result.cost_usd)
     if result.label_sample is not None:
         line["label_sample"] = result.label_sample.status
+    if result.notes:
+        line["notes"] = list(result.notes)
 
 
 def _model_calls(attempts: list[Attempt], line: dict, values: dict[str, tuple[str, float]]) -> list[tuple[str, dict]]:
