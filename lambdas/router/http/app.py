@@ -6,8 +6,8 @@ Gateway's request context (caller identity, request id) and the invocation's dea
 `create_app(service)` builds it around an injected `RouterService`; `create_app_from_env()` is the zero-argument
 factory uvicorn calls.
 
-A chat request reads one way: its API module (a `WireFormat`: route_api, openai_api, anthropic_api) parses the body, the
-`RouterService` serves it, the API module renders the answer or its stream; `observability.log_request` writes the
+A chat request reads one way: its API module (a `WireFormat`: route_api, openai_api, anthropic_api) parses the
+body, the `RouterService` serves it, the API module renders the answer or its stream; `observability.log_request` writes the
 request's line. Blocking work (configuration fetches, Bedrock calls) runs in worker threads, one hop per request.
 """
 
@@ -299,8 +299,13 @@ class _Endpoints:
         except RouterFailure as failure:
             return self._error(anthropic_api, failure, ctx)
         obs.logger.debug("count_tokens", extra={"request_id": ctx.request_id, **counted._asdict()})
-        headers = {"x-request-id": ctx.request_id, anthropic_api.REQUEST_ID_HEADER: ctx.request_id}
-        headers["x-router-config-version"] = counted.config_version
+        headers = {
+            "x-router-route": counted.route,
+            "x-router-model": counted.model,
+            "x-router-config-version": counted.config_version,
+            "x-request-id": ctx.request_id,
+            anthropic_api.REQUEST_ID_HEADER: ctx.request_id,
+        }
         return _json(200, anthropic_api.render_count(counted), headers)
 
     # --- usage, catalog and health --------------------------------------------------------------
