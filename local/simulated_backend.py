@@ -36,7 +36,8 @@ What the simulated model does (deterministic: the same model and input give the 
   in pieces, then the signature. A request with thinking for a model without it, or with `budget_tokens` below
   1,024 or not below maxTokens, or with a forced tool choice, is refused (ValidationException), as Claude refuses it. A reasoning block sent back
   with a signature this backend did not issue for that text is refused too ("invalid signature"), so a client that
-  alters or drops a signature is caught. Reasoning tokens count as output tokens.
+  alters a signature is caught; with thinking on, the assistant turn whose tool calls are being answered must open
+  with its reasoning block, so one that drops it is caught too. Reasoning tokens count as output tokens.
 - CountTokens (`count_tokens`): the same input-token count Converse reports for that input, for a foundation-model
   id (a `us.`/`eu.`/`global.` profile id is refused, as is a Nova model: "doesn't support counting tokens").
 
@@ -248,6 +249,19 @@ def _check_reasoning(key: str, messages: list, operation: str) -> None:
                 raise _validation("messages: invalid signature in a reasoning (thinking) block", operation)
 
 
+def _check_tool_turn(messages: list, operation: str) -> None:
+    """With thinking on, the assistant turn that called the tools now being answered must open with its reasoning
+    block, as Claude requires: a client that dropped it is refused."""
+    if len(messages) < 2 or not any("toolResult" in b for b in messages[-1].get("content", [])):
+        return
+    content = messages[-2].get("content", []) if messages[-2].get("role") == "assistant" else []
+    if content and "reasoningContent" not in content[0]:
+        raise _validation(
+            "messages: with thinking enabled, an assistant turn with tool calls must start with its thinking block",
+            operation,
+        )
+
+
 def _thinking(spec, request: dict, operation: str) -> bool:
     """Whether the request asks `spec`'s model to think; a request it cannot take is refused as Claude does."""
     extra = request.get("additionalModelRequestFields") or {}
@@ -400,8 +414,11 @@ def _build_answer(
 ) -> _Answer:
     """The answer to one request. `quality_of` (a model's catalog quality by key, id or display name) lets a
     judge request (local/simulated_judge.py) be answered by the simulated judge."""
+    thinks = _thinking(spec, request, operation)
+    if thinks:
+        _check_tool_turn(request.get("messages", []), operation)
     answer = _plain_answer(key, spec, request, operation, quality_of)
-    if _thinking(spec, request, operation):
+    if thinks:
         reasoning = (
             f"{SIMULATED_TAG} reasoning of {spec.display_name or key}: the question is read, the answer follows."
         )

@@ -161,6 +161,8 @@ def _asked(chat: ChatRequest, line: dict) -> None:
         line["dry_run"] = True
     if chat.stream:
         line["stream"] = True
+    if chat.thinking is not None:
+        line["thinking"] = chat.thinking.mode
 
 
 def _decided(result: RouteResult, line: dict, values: dict[str, tuple[str, float]]) -> None:

@@ -228,6 +228,34 @@ def test_thinking_comes_back_signed_and_goes_back_for_the_next_turn(client):
     assert "signature" in caught.value.body["error"]["message"]
 
 
+def test_a_thinking_tool_loop_must_send_the_thinking_block_back_with_the_tool_call(client):
+    ask_weather = ask(WEATHER_PROMPT)
+    call = client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=2048, thinking=THINKING, tools=[WEATHER], messages=ask_weather
+    )
+    assert [b.type for b in call.content] == ["thinking", "tool_use"]
+    use = call.content[1]
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "18 degrees"}]}
+    whole = [b.model_dump(exclude_none=True) for b in call.content]
+    answer = client.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=2048,
+        thinking=THINKING,
+        tools=[WEATHER],
+        messages=[*ask_weather, {"role": "assistant", "content": whole}, result],
+    )
+    assert answer.stop_reason == "end_turn" and "18 degrees" in text_of(answer)
+    # A client that drops the thinking block from the tool-call turn is refused, as Claude refuses it
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=2048,
+            thinking=THINKING,
+            tools=[WEATHER],
+            messages=[*ask_weather, {"role": "assistant", "content": whole[1:]}, result],
+        )
+
+
 def test_streamed_thinking_arrives_as_thinking_and_signature_deltas(client):
     with client.messages.stream(
         model="claude-sonnet-4-6", max_tokens=2048, thinking=THINKING, messages=ask("Is 17 prime?")
