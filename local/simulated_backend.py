@@ -30,6 +30,17 @@ What the simulated model does (deterministic: the same model and input give the 
   complexity >= 0.5, the weakest otherwise, and report it in trace.promptRouter.invokedModelId (as an ARN, like
   the service: inference-profile/... for a us./eu./... id, foundation-model/... otherwise).
 
+- Extended thinking (`additionalModelRequestFields.thinking`, type "enabled" or "adaptive", for a model whose
+  catalog entry lists `thinking`): the answer starts with a reasoning block (`reasoningContent.reasoningText`,
+  "[SIMULATED] reasoning ...") signed with a signature derived from the model and the text; streams send its text
+  in pieces, then the signature. A request with thinking for a model without it, or with `budget_tokens` below
+  1,024 or not below maxTokens, or with a forced tool choice, is refused (ValidationException), as Claude refuses it. A reasoning block sent back
+  with a signature this backend did not issue for that text is refused too ("invalid signature"), so a client that
+  alters a signature is caught; with thinking on, the assistant turn whose tool calls are being answered must open
+  with its reasoning block, so one that drops it is caught too. Reasoning tokens count as output tokens.
+- CountTokens (`count_tokens`): the same input-token count Converse reports for that input, for a foundation-model
+  id (a `us.`/`eu.`/`global.` profile id is refused, as is a Nova model: "doesn't support counting tokens").
+
 - Judge requests (a system prompt starting "You are an impartial judge", as the labeller sends) are answered by
   the simulated judge (local/simulated_judge.py: database questions need the strong model), whichever model is
   asked, ending with a `VERDICT: A|B|TIE` line.
@@ -76,6 +87,7 @@ from local import simulated_judge
 from local.latency import SimulatedLatency
 from routing_engine.complexity import complexity_score
 from routing_engine.config import RoutingConfig
+from routing_engine.config.geography import base_model_id
 
 SIMULATED_TAG = "[SIMULATED]"
 ERROR_STATUS = {
@@ -213,12 +225,71 @@ def tokenize(text: str) -> list[str]:
 
 @dataclass(slots=True)
 class _Answer:
-    content: list  # Converse content blocks: one {"text"} or one {"toolUse"}
+    content: list  # Converse content blocks: one {"text"} or one {"toolUse"} (after the reasoning block, if any)
     pieces: list[str]  # the streamed fragments (text tokens or tool-input JSON fragments)
     stop_reason: str
     stop_sequence: str | None
     input_tokens: int
     output_tokens: int
+    reasoning: list[str] = field(default_factory=list)  # the reasoning block's streamed pieces (thinking only)
+    signature: str | None = None
+
+
+def _signature(key: str, text: str) -> str:
+    """The simulated model's signature of its reasoning `text`: only what it wrote verifies."""
+    return "SIMSIG" + hashlib.sha256(f"simulated-signature\n{key}\n{text}".encode()).hexdigest()[:40]
+
+
+def _check_reasoning(key: str, messages: list, operation: str) -> None:
+    """Refuse a reasoning block whose signature this model did not issue for its text (as Claude refuses one)."""
+    for message in messages:
+        for block in message.get("content", []):
+            text = (block.get("reasoningContent") or {}).get("reasoningText")
+            if isinstance(text, dict) and text.get("signature") != _signature(key, text.get("text", "")):
+                raise _validation("messages: invalid signature in a reasoning (thinking) block", operation)
+
+
+def _check_tool_turn(messages: list, operation: str) -> None:
+    """With thinking on, the assistant turn that called the tools now being answered must open with its reasoning
+    block, as Claude requires: a client that dropped it is refused."""
+    if len(messages) < 2 or not any("toolResult" in b for b in messages[-1].get("content", [])):
+        return
+    content = messages[-2].get("content", []) if messages[-2].get("role") == "assistant" else []
+    if content and "reasoningContent" not in content[0]:
+        raise _validation(
+            "messages: with thinking enabled, an assistant turn with tool calls must start with its thinking block",
+            operation,
+        )
+
+
+def _thinking(spec, request: dict, operation: str) -> bool:
+    """Whether the request asks `spec`'s model to think; a request it cannot take is refused as Claude does."""
+    extra = request.get("additionalModelRequestFields") or {}
+    thinking = extra.get("thinking") if isinstance(extra, dict) else None
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
+        return False
+    kinds = getattr(spec, "thinking", ())
+    if thinking["type"] not in kinds:
+        raise _validation(
+            f"simulated backend: {spec.model_id} does not take thinking type {thinking['type']}", operation
+        )
+    choice = (request.get("toolConfig") or {}).get("toolChoice") or {}
+    if "any" in choice or "tool" in choice:
+        raise _validation("Thinking may not be enabled when tool_choice forces tool use.", operation)
+    if thinking["type"] == "enabled":
+        budget = thinking.get("budget_tokens")
+        max_tokens = (request.get("inferenceConfig") or {}).get("maxTokens", DEFAULT_MAX_TOKENS)
+        if not isinstance(budget, int) or budget < 1024 or budget >= max_tokens:
+            raise _validation("thinking.budget_tokens: at least 1024 and less than max_tokens", operation)
+    return True
+
+
+def _input_tokens(request: dict) -> int:
+    """What the simulated model counts as a request's input: its last user text and its system text, 4 a token."""
+    input_chars = len(_user_text(request.get("messages", []))) + sum(
+        len(s.get("text", "")) for s in request.get("system", [])
+    )
+    return max(1, math.ceil(input_chars / 4))
 
 
 def _last_user_message(messages: list) -> dict:
@@ -343,11 +414,31 @@ def _build_answer(
 ) -> _Answer:
     """The answer to one request. `quality_of` (a model's catalog quality by key, id or display name) lets a
     judge request (local/simulated_judge.py) be answered by the simulated judge."""
+    thinks = _thinking(spec, request, operation)
+    if thinks:
+        _check_tool_turn(request.get("messages", []), operation)
+    answer = _plain_answer(key, spec, request, operation, quality_of)
+    if thinks:
+        reasoning = (
+            f"{SIMULATED_TAG} reasoning of {spec.display_name or key}: the question is read, the answer follows."
+        )
+        answer.reasoning = tokenize(reasoning)
+        answer.signature = _signature(key, reasoning)
+        answer.content.insert(
+            0, {"reasoningContent": {"reasoningText": {"text": reasoning, "signature": answer.signature}}}
+        )
+        answer.output_tokens += len(answer.reasoning)
+    return answer
+
+
+def _plain_answer(
+    key: str, spec, request: dict, operation: str, quality_of: Callable[[str], float | None] | None
+) -> _Answer:
     messages = request.get("messages", [])
+    _check_reasoning(key, messages, operation)
     last_user = _last_user_message(messages)
     text_in = _user_text(messages)
-    input_chars = len(text_in) + sum(len(s.get("text", "")) for s in request.get("system", []))
-    input_tokens = max(1, math.ceil(input_chars / 4))
+    input_tokens = _input_tokens(request)
     tool_config = request.get("toolConfig")
     if tool_config and tool_config.get("tools") and not spec.supports_tools:
         raise _validation(f"simulated backend: {spec.model_id} does not support tool use", operation)
@@ -793,6 +884,31 @@ class SimulatedBedrock:
             response["trace"] = plan.trace
         return response
 
+    def count_tokens(self, **request) -> dict:
+        """Like Bedrock's CountTokens: the input tokens Converse would report for `input.converse`."""
+        model_id = request["modelId"]
+        spec = next(
+            (s for s in self._config().models.values() if base_model_id(s.model_id) == model_id),
+            None,
+        )
+        if spec is None or base_model_id(model_id) != model_id:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationException",
+                        "Message": f"The provided model identifier is invalid: {model_id}",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "CountTokens",
+            )
+        if model_id.startswith("amazon.nova"):
+            raise _validation("The provided model doesn't support counting tokens.", "CountTokens")
+        return {
+            "inputTokens": _input_tokens(request["input"]["converse"]),
+            "ResponseMetadata": _response_metadata("application/json"),
+        }
+
     def converse_stream(self, **request) -> dict:
         """Like boto3's: {"stream": <events>, "ResponseMetadata": ...}; errors before the stream are raised here."""
         plan = self._plan(request, "ConverseStream")
@@ -877,7 +993,19 @@ class SimulatedEventStream:
         if not self._wait(plan.first_token_ms):
             return
         yield self._emit({"messageStart": {"role": "assistant"}})
-        block = answer.content[0]
+        index = 0  # the answer's block: after the reasoning block, when there is one
+        if answer.reasoning:
+            for i, piece in enumerate(answer.reasoning):
+                if (i and not self._wait(plan.per_token_ms)) or self._closed.is_set():
+                    return
+                yield self._emit(
+                    {"contentBlockDelta": {"delta": {"reasoningContent": {"text": piece}}, "contentBlockIndex": 0}}
+                )
+            signature = {"reasoningContent": {"signature": answer.signature}}
+            yield self._emit({"contentBlockDelta": {"delta": signature, "contentBlockIndex": 0}})
+            yield self._emit({"contentBlockStop": {"contentBlockIndex": 0}})
+            index = 1
+        block = answer.content[index]
         if "toolUse" in block:
             use = block["toolUse"]
             if self._closed.is_set():
@@ -886,7 +1014,7 @@ class SimulatedEventStream:
                 {
                     "contentBlockStart": {
                         "start": {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}},
-                        "contentBlockIndex": 0,
+                        "contentBlockIndex": index,
                     }
                 }
             )
@@ -905,7 +1033,7 @@ class SimulatedEventStream:
             if self._closed.is_set():
                 return
             self.pieces_sent += 1
-            yield self._emit({"contentBlockDelta": {"delta": delta(piece), "contentBlockIndex": 0}})
+            yield self._emit({"contentBlockDelta": {"delta": delta(piece), "contentBlockIndex": index}})
             if fail_after is not None and self.pieces_sent >= fail_after:
                 raise EventStreamError(
                     {
@@ -922,7 +1050,7 @@ class SimulatedEventStream:
             )
         if self._closed.is_set():
             return
-        yield self._emit({"contentBlockStop": {"contentBlockIndex": 0}})
+        yield self._emit({"contentBlockStop": {"contentBlockIndex": index}})
         stop: dict = {"stopReason": answer.stop_reason}
         if answer.stop_sequence is not None:
             stop["additionalModelResponseFields"] = {"stop_sequence": answer.stop_sequence}

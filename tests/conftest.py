@@ -282,6 +282,8 @@ class FakeBedrock:
         self.requests: list[dict] = []
         self.streams: list[FakeEventStream] = []
         self._scripts: dict[str, list] = {}
+        self.counts: dict[str, int | BaseException] = {}  # CountTokens by model id; another id is refused
+        self.count_requests: list[dict] = []
 
     def script(self, model_id: str, *outcomes) -> FakeBedrock:
         self._scripts[model_id] = list(outcomes)
@@ -310,6 +312,15 @@ class FakeBedrock:
         stream = FakeEventStream(events)
         self.streams.append(stream)
         return {"stream": stream, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def count_tokens(self, **request) -> dict:
+        self.count_requests.append(copy.deepcopy(request))
+        outcome = self.counts.get(request["modelId"])
+        if outcome is None:
+            outcome = converse_error("ValidationException", "The provided model doesn't support counting tokens")
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return {"inputTokens": outcome}
 
     @property
     def model_ids(self) -> list[str]:

@@ -128,7 +128,9 @@ class BedrockConverse:
         self._clients[key] = client  # most recently used last
         return client
 
-    def _call(self, operation: str, call: ModelCall, timeout_s: float):
+    def _call(
+        self, operation: str, call: ModelCall, timeout_s: float, build: Callable[[ModelCall], dict] | None = None
+    ):
         # botocore is imported here, not at module import: the app module stays light and the SDK loads with the
         # first client (its exceptions are cached in sys.modules from then on).
         from botocore.exceptions import ClientError, ParamValidationError
@@ -136,7 +138,7 @@ class BedrockConverse:
         client = self.client(call.region, timeout_s)
         started = self._clock()
         try:
-            return getattr(client, operation)(**converse.request(call)), started
+            return getattr(client, operation)(**(build or converse.request)(call)), started
         except ClientError as exc:
             code, message = _error_code(exc)
             raise ModelCallError(code, message, latency_ms=(self._clock() - started) * 1000) from exc
@@ -153,6 +155,12 @@ class BedrockConverse:
     def converse(self, call: ModelCall, timeout_s: float) -> ModelReply:
         response, started = self._call("converse", call, timeout_s)
         return converse.reply(response, (self._clock() - started) * 1000)
+
+    def count_tokens(self, call: ModelCall, timeout_s: float) -> int:
+        """Bedrock's CountTokens for `call` (its `model_id` must be a foundation model id: CountTokens takes no
+        inference profile). Errors are ModelCallErrors; a model that cannot count answers ValidationException."""
+        response, _ = self._call("count_tokens", call, timeout_s, converse.count_request)
+        return int(response["inputTokens"])
 
     def converse_stream(self, call: ModelCall, timeout_s: float) -> ModelStream:
         """Open a stream. Its events are read with `ModelStream.events()`; errors while reading are ModelCallErrors."""

@@ -47,13 +47,38 @@ class ToolUse:
 
 @dataclass(slots=True)
 class ToolResult:
-    """What a tool returned, sent back in a user turn."""
+    """What a tool returned, sent back in a user turn: its text, and any images or documents it returned too."""
 
     call_id: str
     text: str
+    error: bool = False  # the tool failed (Anthropic `is_error`; Converse status "error")
+    attachments: tuple[Image | Document, ...] = ()
 
 
-Content = Text | Image | Document | ToolUse | ToolResult
+@dataclass(slots=True)
+class Reasoning:
+    """A model's reasoning (extended thinking) in an assistant turn, with the signature that lets it be sent back."""
+
+    text: str
+    signature: str | None = None
+
+
+@dataclass(slots=True)
+class RedactedReasoning:
+    """Reasoning the provider encrypted: passed back to the model as it came, never shown."""
+
+    data: bytes
+
+
+@dataclass(slots=True)
+class CachePoint:
+    """A prompt-cache breakpoint the caller marked (Anthropic `cache_control`): the prefix up to the item before it
+    may be cached. Carried through to `ModelCall`; the Converse adapter does not place it yet (issue 16, item 2)."""
+
+    ttl: str | None = None  # "5m" or "1h"; None: the provider's default
+
+
+Content = Text | Image | Document | ToolUse | ToolResult | Reasoning | RedactedReasoning | CachePoint
 Role = Literal["user", "assistant"]
 
 
@@ -70,6 +95,7 @@ class ToolSpec:
     name: str
     description: str | None
     schema: dict[str, Any]  # JSON Schema of the tool's input (an object)
+    cache: CachePoint | None = None  # a cache breakpoint after this tool (see CachePoint)
 
 
 @dataclass(slots=True)
@@ -92,6 +118,17 @@ class StructuredOutput:
 
 
 @dataclass(slots=True)
+class Thinking:
+    """Extended thinking for one call: `enabled` with a token budget, or `adaptive` (the model decides how much).
+    `effort` (low ... max) steers adaptive thinking; `display` "omitted" asks for signatures without the text."""
+
+    mode: Literal["enabled", "adaptive"]
+    budget_tokens: int | None = None
+    effort: str | None = None
+    display: str | None = None
+
+
+@dataclass(slots=True)
 class ModelCall:
     """One call to one model. `messages` are `Turn`s; a plain dict is taken as a message already in Converse's
     shape (the labeller still builds its text-only turns that way)."""
@@ -108,6 +145,11 @@ class ModelCall:
     tool_choice: ToolChoice | None = None
     no_tools: bool = False  # the caller wants a text answer: no tool call (tools stay only if the history has some)
     structured: StructuredOutput | None = None
+    top_k: int | None = None
+    thinking: Thinking | None = None  # only for a model that can think (the caller's request fitted to it)
+    # The system text as blocks with the caller's cache breakpoints (CachePoint) between them, when it marked any;
+    # `system` is the same text joined.
+    system_blocks: tuple[Text | CachePoint, ...] = ()
 
 
 # --- the answer -----------------------------------------------------------------------------------
@@ -126,6 +168,10 @@ class ModelReply:
     latency_ms: float
     invoked_model_id: str | None  # set by prompt routers: the model that actually answered
     text_only: bool = True  # nothing but text (no tool call, image or reasoning block): what a judge can compare
+    reasoning: tuple[Reasoning | RedactedReasoning, ...] = ()  # the answer's reasoning blocks, before its text
+    stop_sequence: str | None = None  # the stop sequence that ended the answer, when the model says which
+    cache_read_tokens: int = 0  # input tokens read from the prompt cache (not in input_tokens)
+    cache_write_tokens: int = 0  # input tokens written to the prompt cache (not in input_tokens)
 
 
 @dataclass(slots=True)
@@ -148,5 +194,20 @@ class ToolCallDelta:
     structured: bool = False
 
 
-ModelEvent = TextDelta | ToolCallStart | ToolCallDelta | ModelReply
-"""What a model's stream yields: content events, then one `ModelReply` with the stop reason and usage."""
+@dataclass(slots=True)
+class ReasoningDelta:
+    """A piece of a reasoning block's text; a `ReasoningSignature` ends the block."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningSignature:
+    signature: str
+
+
+ModelEvent = (
+    TextDelta | ToolCallStart | ToolCallDelta | ReasoningDelta | ReasoningSignature | RedactedReasoning | ModelReply
+)
+"""What a model's stream yields: content events, then one `ModelReply` with the stop reason and usage. A
+`RedactedReasoning` arrives whole, as one event."""

@@ -4,6 +4,12 @@ ConverseStream events into `ModelEvent`s. The only module that knows Converse's 
 Structured output (a JSON answer) is one forced tool whose input is the answer; Converse has no "no tool" choice,
 so a caller's "none" leaves the tools out, or, when the history holds tool calls and they must stay, asks in the
 system prompt for a text answer.
+
+Extended thinking and top_k are not in Converse's inferenceConfig: they go in `additionalModelRequestFields`, in
+the model provider's own names (Anthropic's `thinking`, `output_config.effort` and `top_k`; Nova's
+`inferenceConfig.topK`). Reasoning blocks travel both ways as `reasoningContent`; earlier turns' reasoning is sent
+back only when this call thinks too. Cache breakpoints (`CachePoint`, `system_blocks`, `ToolSpec.cache`) are
+carried in the call but not placed as Converse `cachePoint`s yet (issue 16, item 2).
 """
 
 from __future__ import annotations
@@ -12,13 +18,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from aws_adapters.conversation import (
+    CachePoint,
     Content,
+    Document,
     Image,
     ModelCall,
     ModelEvent,
     ModelReply,
+    Reasoning,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
     Text,
     TextDelta,
+    Thinking,
     ToolCallDelta,
     ToolCallStart,
     ToolChoice,
@@ -33,13 +46,22 @@ STRUCTURED_DESCRIPTION = "Reply by calling this tool: its input is your answer."
 def request(call: ModelCall) -> dict:
     """The Converse (and ConverseStream) request for `call`."""
     messages: list[dict] = []
+    thinks = call.thinking is not None
     for message in call.messages:  # loops, not comprehensions: this runs for every model call
         if isinstance(message, dict):
             messages.append(message)
             continue
         content = []
         for block in message.content:
-            content.append({"text": block.text} if type(block) is Text else _block(block))
+            if type(block) is Text:
+                content.append({"text": block.text})
+            elif isinstance(block, (Reasoning, RedactedReasoning)):
+                if thinks:  # a call without thinking gets no reasoning blocks (a model may refuse them)
+                    content.append(_reasoning(block))
+            elif type(block) is not CachePoint:  # breakpoints are not placed yet (issue 16, item 2)
+                content.append(_block(block))
+        if not content:  # nothing but reasoning, in a call that does not think: sent as it came
+            content = [_reasoning(b) for b in message.content if isinstance(b, (Reasoning, RedactedReasoning))]
         messages.append({"role": message.role, "content": content})
     body: dict = {"modelId": call.model_id, "messages": messages}
     system = call.system
@@ -58,7 +80,45 @@ def request(call: ModelCall) -> dict:
     body["inferenceConfig"] = inference
     if tool_config:
         body["toolConfig"] = tool_config
+    if call.thinking is not None or call.top_k is not None:
+        extra = _additional_fields(call)
+        if extra:
+            body["additionalModelRequestFields"] = extra
     return body
+
+
+def _additional_fields(call: ModelCall) -> dict:
+    """Thinking and top_k in the model provider's own request fields (Converse has no place for them)."""
+    extra: dict[str, Any] = {}
+    if call.thinking is not None:
+        extra.update(_thinking(call.thinking))
+    if call.top_k is not None:
+        base = call.model_id.rsplit("/", 1)[-1]
+        if ".anthropic." in f".{base}":
+            extra["top_k"] = call.top_k
+        elif ".amazon.nova" in f".{base}":
+            extra["inferenceConfig"] = {"topK": call.top_k}
+        # other providers: no top_k field this adapter knows of; the caller's value is not sent
+    return extra
+
+
+def _thinking(thinking: Thinking) -> dict:
+    """Anthropic's thinking parameters, as Bedrock takes them for Claude through additionalModelRequestFields."""
+    if thinking.mode == "adaptive":
+        fields: dict[str, Any] = {"thinking": {"type": "adaptive"}}
+        if thinking.effort:
+            fields["output_config"] = {"effort": thinking.effort}
+        return fields
+    return {"thinking": {"type": "enabled", "budget_tokens": thinking.budget_tokens}}
+
+
+def _reasoning(block: Reasoning | RedactedReasoning) -> dict:
+    if isinstance(block, RedactedReasoning):
+        return {"reasoningContent": {"redactedContent": block.data}}
+    text: dict[str, Any] = {"text": block.text}
+    if block.signature:
+        text["signature"] = block.signature
+    return {"reasoningContent": {"reasoningText": text}}
 
 
 def _block(block: Content) -> dict:
@@ -66,11 +126,28 @@ def _block(block: Content) -> dict:
         return {"text": block.text}
     if isinstance(block, ToolUse):
         return {"toolUse": {"toolUseId": block.call_id, "name": block.name, "input": block.input}}
-    if isinstance(block, ToolResult):  # Converse refuses an empty text block
-        return {"toolResult": {"toolUseId": block.call_id, "content": [{"text": block.text or "(empty)"}]}}
+    if isinstance(block, ToolResult):
+        content: list[dict] = [{"text": block.text}] if block.text or not block.attachments else []
+        content.extend(_block(item) for item in block.attachments)
+        if not content or (block.error and not block.text and not block.attachments):
+            content = [{"text": "(empty)"}]  # Converse refuses an empty text block, and an empty error result
+        result: dict[str, Any] = {"toolUseId": block.call_id, "content": content}
+        if block.error:
+            result["status"] = "error"
+        return {"toolResult": result}
     if isinstance(block, Image):
         return {"image": {"format": block.format, "source": {"bytes": block.data}}}
-    return {"document": {"format": block.format, "name": block.name, "source": {"bytes": block.data}}}
+    if isinstance(block, Document):
+        return {"document": {"format": block.format, "name": block.name, "source": {"bytes": block.data}}}
+    raise TypeError(f"no Converse block for {type(block).__name__}")  # reasoning and breakpoints: request()
+
+
+def count_request(call: ModelCall) -> dict:
+    """The CountTokens request for `call`: the Converse request's input, counted for `call.model_id` (a foundation
+    model id: CountTokens takes no inference profile)."""
+    body = request(call)
+    keys = ("messages", "system", "toolConfig", "additionalModelRequestFields")
+    return {"modelId": call.model_id, "input": {"converse": {k: body[k] for k in keys if k in body}}}
 
 
 def _tool_config(call: ModelCall, messages: list[dict]) -> dict | None:
@@ -116,6 +193,7 @@ def reply(response: dict, elapsed_ms: float) -> ModelReply:
     content = response.get("output", {}).get("message", {}).get("content", [])
     texts: list[str] = []
     calls: list[ToolUse] = []
+    reasoning: list[Reasoning | RedactedReasoning] = []
     text_only = True
     for block in content:
         if "text" in block:
@@ -125,7 +203,10 @@ def reply(response: dict, elapsed_ms: float) -> ModelReply:
         use = block.get("toolUse")
         if use is not None:
             calls.append(ToolUse(use["toolUseId"], use["name"], use.get("input", {})))
+        elif "reasoningContent" in block:
+            reasoning.append(_reasoning_block(block["reasoningContent"]))
     usage = response.get("usage", {})
+    extra = response.get("additionalModelResponseFields")
     return ModelReply(
         text="".join(texts),
         tool_calls=tuple(calls),
@@ -135,7 +216,24 @@ def reply(response: dict, elapsed_ms: float) -> ModelReply:
         latency_ms=float(response.get("metrics", {}).get("latencyMs", elapsed_ms)),
         invoked_model_id=_invoked(response),
         text_only=text_only,
+        reasoning=tuple(reasoning),
+        stop_sequence=_stop_sequence(extra),
+        cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
+        cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
     )
+
+
+def _reasoning_block(body: dict) -> Reasoning | RedactedReasoning:
+    if "redactedContent" in body:
+        return RedactedReasoning(body["redactedContent"])
+    text = body.get("reasoningText", {})
+    return Reasoning(text.get("text", ""), text.get("signature"))
+
+
+def _stop_sequence(extra: Any) -> str | None:
+    """The stop sequence that ended the answer, where the model reports it (Claude: `stop_sequence`)."""
+    value = extra.get("stop_sequence") if isinstance(extra, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _invoked(body: dict) -> str | None:
@@ -161,6 +259,7 @@ def decode(events: Iterator[dict], structured: str | None, closed: Callable[[], 
     usage: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
     stop_reason = "end_turn"
+    stop_sequence: str | None = None
     invoked: str | None = None
     for event in events:
         if "contentBlockDelta" in event:
@@ -172,6 +271,14 @@ def decode(events: Iterator[dict], structured: str | None, closed: Callable[[], 
             elif "toolUse" in delta:
                 index, is_structured = tools.get(body.get("contentBlockIndex", 0), (0, False))
                 yield ToolCallDelta(index, delta["toolUse"].get("input", ""), is_structured)
+            elif "reasoningContent" in delta:
+                reasoning = delta["reasoningContent"]
+                if reasoning.get("text"):
+                    yield ReasoningDelta(reasoning["text"])
+                elif reasoning.get("signature"):
+                    yield ReasoningSignature(reasoning["signature"])
+                elif "redactedContent" in reasoning:
+                    yield RedactedReasoning(reasoning["redactedContent"])
         elif "contentBlockStart" in event:
             body = event["contentBlockStart"]
             tool = body.get("start", {}).get("toolUse")
@@ -182,6 +289,7 @@ def decode(events: Iterator[dict], structured: str | None, closed: Callable[[], 
                 yield ToolCallStart(index, tool.get("toolUseId", ""), tool.get("name", ""), is_structured)
         elif "messageStop" in event:
             stop_reason = event["messageStop"].get("stopReason", "end_turn")
+            stop_sequence = _stop_sequence(event["messageStop"].get("additionalModelResponseFields"))
         elif "metadata" in event:
             meta = event["metadata"]
             usage = meta.get("usage", {})
@@ -197,4 +305,7 @@ def decode(events: Iterator[dict], structured: str | None, closed: Callable[[], 
         output_tokens=int(usage.get("outputTokens", 0)),
         latency_ms=float(metrics.get("latencyMs", 0.0)),
         invoked_model_id=invoked,
+        stop_sequence=stop_sequence,
+        cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
+        cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
     )

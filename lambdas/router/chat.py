@@ -10,8 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_adapters.conversation import (
+    CachePoint,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
     StructuredOutput,
+    Text,
     TextDelta,
+    Thinking,
     ToolCallDelta,
     ToolCallStart,
     ToolChoice,
@@ -40,6 +46,10 @@ class ChatRequest:
     structured: StructuredOutput | None = None
     stream: bool = False
     include_usage: bool = False  # OpenAI stream_options.include_usage
+    top_k: int | None = None
+    thinking: Thinking | None = None  # extended thinking, as asked; fitted to each model the request is sent to
+    system_blocks: tuple[Text | CachePoint, ...] = ()  # `system` as blocks, when the caller marked cache breakpoints
+    notes: tuple[str, ...] = ()  # what the parser dropped or changed from the request, for the trace and log line
 
     @property
     def uses_tools(self) -> bool:
@@ -63,6 +73,9 @@ class Finished:
     cost_usd: float | None
     ttft_ms: float
     total_ms: float
+    stop_sequence: str | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,4 +85,13 @@ class StreamFailed:
     failure: RouterFailure
 
 
-StreamEvent = TextDelta | ToolCallStart | ToolCallDelta | Finished | StreamFailed
+StreamEvent = (
+    TextDelta
+    | ToolCallStart
+    | ToolCallDelta
+    | ReasoningDelta
+    | ReasoningSignature
+    | RedactedReasoning
+    | Finished
+    | StreamFailed
+)

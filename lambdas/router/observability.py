@@ -161,6 +161,8 @@ def _asked(chat: ChatRequest, line: dict) -> None:
         line["dry_run"] = True
     if chat.stream:
         line["stream"] = True
+    if chat.thinking is not None:
+        line["thinking"] = chat.thinking.mode
 
 
 def _decided(result: RouteResult, line: dict, values: dict[str, tuple[str, float]]) -> None:
@@ -190,6 +192,8 @@ def _decided(result: RouteResult, line: dict, values: dict[str, tuple[str, float
             values["ShadowCostDeltaUSD"] = (NONE, at_served - result.cost_usd)
     if result.label_sample is not None:
         line["label_sample"] = result.label_sample.status
+    if result.notes:
+        line["notes"] = list(result.notes)
 
 
 def _model_calls(attempts: list[Attempt], line: dict, values: dict[str, tuple[str, float]]) -> list[tuple[str, dict]]:

@@ -4,7 +4,7 @@ the API modules (the answer), observability (the log line and metrics) and label
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from aws_adapters.bedrock import ModelCallError
 from aws_adapters.conversation import ModelReply
@@ -70,6 +70,7 @@ class RouteResult:
     spend_store_errors: int = 0  # failed reads or writes of the spend table (the request was served anyway)
     spend_recorded: bool = False
     label_sample: Ticket | None = None  # label sampling's verdict on an answered request (router.sampling)
+    notes: tuple[str, ...] = ()  # what was dropped or changed from the request (by its parser, for a model)
 
     def log_fields(self) -> dict:
         """Budget facts for the request's log line."""
@@ -87,6 +88,18 @@ class RouteResult:
     def budget_soft_limited(self) -> bool:
         """A soft budget threshold made the engine choose the cheapest capable model."""
         return self.decision.rule == BUDGET_SOFT_RULE
+
+
+class TokenCount(NamedTuple):
+    """What counting a request's input tokens came to (Anthropic's count_tokens)."""
+
+    input_tokens: int
+    estimated: bool  # the router's estimate (about 4 characters a token), not Bedrock's CountTokens
+    route: str
+    model: str
+    model_id: str  # the foundation model counted for
+    config_version: str
+    reason: str | None  # why it is an estimate
 
 
 def budget_log(check: BudgetCheck | None, store_errors: int) -> dict:

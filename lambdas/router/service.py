@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 
 from aws_adapters.bedrock import BedrockConverse, ModelCallError, ModelStream
-from aws_adapters.conversation import ModelCall
+from aws_adapters.conversation import ModelCall, Text, Thinking
 from router.accounting import Ledger
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
 from router.adapters.spend_store import SpendStoreError
@@ -24,12 +24,13 @@ from router.budgets import BudgetCheck, BudgetGuard
 from router.chat import ChatRequest
 from router.failover import Candidate, FailoverPlan
 from router.failures import FailureKind, RouterFailure
-from router.result import RouteResult, budget_log
+from router.result import RouteResult, TokenCount, budget_log
 from router.sampling import Sampler
 from router.streaming import AnswerStream
 from routing_engine.config import FailoverFlags
-from routing_engine.engine import Decision, Engine, Health, NoCapableModel, RoutingError
-from routing_engine.features import extract_features
+from routing_engine.config.geography import base_model_id, is_foundation_model_id
+from routing_engine.engine import Engine, Health, NoCapableModel, RoutingError
+from routing_engine.features import CHARS_PER_TOKEN, extract_features
 from routing_engine.health import HealthTracker
 
 DEADLINE_MARGIN_S = 0.5  # kept back from the invocation's own deadline to answer with an error in time
@@ -37,6 +38,10 @@ DEADLINE_MARGIN_S = 0.5  # kept back from the invocation's own deadline to answe
 # under API Gateway's 5-minute idle timeout for regional endpoints, which no keep-alive can cover before the first
 # byte (the response's headers name the answering model, so nothing is sent before it answers).
 STREAM_SILENCE_MAX_S = 240.0
+MIN_THINKING_BUDGET = 1024  # Anthropic's least budget_tokens
+COUNT_TOKENS_TIMEOUT_S = 5.0
+# CountTokens errors that say this model cannot be counted here (not a passing fault): remembered per instance
+COUNT_UNSUPPORTED = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
 
 
 def routing_failure(exc: RoutingError) -> RouterFailure:
@@ -80,6 +85,7 @@ class RouterService:
         self.max_request_s = max_request_s  # the hosting invocation's own limit (Lambda timeout), if any
         self.ledger = Ledger(budgets or BudgetGuard(None))
         self.sampler = sampler or Sampler(None)  # label sampling (router.sampling); off without a label queue
+        self._uncountable: dict[str, str] = {}  # model id -> why Bedrock's CountTokens cannot count it
 
     @property
     def health(self) -> HealthTracker:
@@ -209,6 +215,17 @@ class RouterService:
                 "budgets": check.as_dict(),
                 "pressure": pressure.why if pressure else None,
             }
+            notes = list(request.notes)
+            if request.thinking is not None:  # how the chosen model would take the caller's thinking
+                spec = engine.config.models.get(decision.model)
+                out = min(decision.out_tokens, spec.max_output_tokens) if spec is not None else decision.out_tokens
+                note = fit_thinking(
+                    request.thinking, spec, decision.model, out, structured=request.structured is not None
+                )[1]
+                if note is not None:
+                    notes.append(note)
+            if notes:
+                decision.trace["notes"] = notes
         if request.structured is not None and not decision.is_prompt_router:
             spec = engine.config.models[decision.model]
             if not spec.supports_tools:
@@ -230,6 +247,7 @@ class RouterService:
             caller=caller,
             budget=check,
             spend_store_errors=check.store_errors,
+            notes=request.notes,
         ), health
 
     # --- buffered ----------------------------------------------------------------------------
@@ -256,7 +274,7 @@ class RouterService:
             engine, request, result, health, started, engine.config.resilience.total_deadline_ms, remaining_s
         )
         while (candidate := plan.next()) is not None:
-            call = self._model_call(engine, candidate, result.decision, request)
+            call = self._model_call(engine, candidate, result, request)
             try:
                 reply = self.invoker.converse(call, candidate.timeout_s)
             except ModelCallError as exc:
@@ -301,7 +319,7 @@ class RouterService:
             engine, request, result, health, started, engine.config.resilience.stream_deadline_ms, remaining_s
         )
         while (candidate := plan.next()) is not None:
-            call = self._model_call(engine, candidate, result.decision, request)
+            call = self._model_call(engine, candidate, result, request)
             stream: ModelStream | None = None
             try:
                 # Reads may pause up to STREAM_SILENCE_MAX_S once the answer flows; the first token gets only this
@@ -376,24 +394,123 @@ class RouterService:
             clock=self.clock,
         )
 
-    def _model_call(self, engine: Engine, candidate: Candidate, decision: Decision, request: ChatRequest) -> ModelCall:
+    def _model_call(self, engine: Engine, candidate: Candidate, result: RouteResult, request: ChatRequest) -> ModelCall:
+        decision = result.decision
         route = engine.config.routes.get(decision.route)
-        system = route.system_prompt if route is not None else None
+        route_system = route.system_prompt if route is not None else None
+        system = route_system
         if request.system:
             system = f"{system}\n\n{request.system}" if system else request.system
         spec = engine.config.models.get(candidate.key)
         max_tokens = min(decision.out_tokens, spec.max_output_tokens) if spec is not None else decision.out_tokens
+        thinking = None
+        temperature = request.temperature_on(route)
+        if request.thinking is not None:
+            thinking, note = fit_thinking(
+                request.thinking, spec, candidate.key, max_tokens, structured=request.structured is not None
+            )
+            if note is not None and note not in result.notes:
+                result.notes += (note,)
+            if thinking is not None:
+                temperature = request.temperature  # a route's default temperature does not go with thinking
+        system_blocks = request.system_blocks
+        if system_blocks and route_system:
+            system_blocks = (Text(route_system), *system_blocks)
         return ModelCall(
             model_id=candidate.model_id,
             region=candidate.region or self.default_region,
             messages=request.turns,
             system=system,
             max_tokens=max_tokens,
-            temperature=request.temperature_on(route),
+            temperature=temperature,
             top_p=request.top_p,
             stop=request.stop,
             tools=request.tools,
             tool_choice=request.tool_choice,
             no_tools=request.no_tools,
             structured=request.structured,
+            top_k=request.top_k,
+            thinking=thinking,
+            system_blocks=system_blocks,
         )
+
+    # --- counting tokens ----------------------------------------------------------------------
+
+    def count_tokens(self, request: ChatRequest) -> TokenCount:
+        """How many input tokens `request` is for the model its name resolves to (a route's configured model; a
+        dynamic route may choose another when served): Bedrock's CountTokens when that model can count, otherwise
+        the router's own estimate, which the answer says. Counting calls no model and spends no budget."""
+        snap = self.snapshot()
+        engine = snap.value
+        try:
+            route, direct = engine.resolve(request.name)
+        except RoutingError as exc:
+            raise routing_failure(exc) from None
+        key = direct or engine.config.routes[route].model
+        spec = engine.config.models.get(key)
+        features = extract_features(request.messages, system=request.system, uses_tools=request.uses_tools)
+        tool_chars = sum(len(t.name) + len(t.description or "") + len(str(t.schema)) for t in request.tools)
+        estimate = features.estimated_tokens + -(-tool_chars // CHARS_PER_TOKEN)
+        base = base_model_id(spec.model_id) if spec is not None else None
+        counted = TokenCount(estimate, True, route or key, key, base or key, snap.version, None)
+        if spec is None or base is None or not is_foundation_model_id(base):
+            return counted._replace(reason=f"{key} is not a foundation model Bedrock can count tokens for")
+        why = self._uncountable.get(base)
+        if why is not None:
+            return counted._replace(reason=why)
+        route_system = engine.config.routes[route].system_prompt if route else None
+        system = f"{route_system}\n\n{request.system}" if route_system and request.system else route_system
+        thinking = None
+        if request.thinking is not None:
+            out_tokens = engine.output_tokens(engine.config.routes.get(route), request.max_tokens)
+            out_tokens = min(out_tokens, spec.max_output_tokens)
+            thinking = fit_thinking(request.thinking, spec, key, out_tokens, structured=request.structured is not None)[
+                0
+            ]
+        call = ModelCall(
+            model_id=base,
+            region=spec.region or self.default_region,
+            messages=request.turns,
+            system=system or request.system,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            no_tools=request.no_tools,
+            structured=request.structured,
+            thinking=thinking,
+        )
+        try:
+            tokens = self.invoker.count_tokens(call, COUNT_TOKENS_TIMEOUT_S)
+        except ModelCallError as exc:
+            why = f"Bedrock CountTokens could not count for {base} ({exc.error_class}: {exc.message[:200]})"
+            if exc.error_class in COUNT_UNSUPPORTED:
+                self._uncountable[base] = why
+            return counted._replace(reason=why)
+        return counted._replace(input_tokens=tokens, estimated=False)
+
+
+def fit_thinking(
+    thinking: Thinking, spec, key: str, max_tokens: int, *, structured: bool = False
+) -> tuple[Thinking | None, str | None]:
+    """The caller's extended thinking as the model `key` (catalog entry `spec`) can take it within `max_tokens`, and
+    a note when it was changed or left out. A budget must be at least 1,024 tokens and below max_tokens; structured
+    output is a forced tool call, which Claude refuses with thinking."""
+    kinds = spec.thinking if spec is not None else ()
+    if structured:
+        return None, "thinking left out: structured output is a forced tool call, which thinking does not allow"
+    if not kinds:
+        return None, f"thinking left out: {key} has no extended thinking"
+    if thinking.mode == "adaptive" and "adaptive" in kinds:
+        return thinking, None
+    if thinking.mode == "enabled" and "enabled" not in kinds:  # adaptive only (Claude Opus 4.7 and later)
+        return Thinking("adaptive", display=thinking.display), f"thinking sent as adaptive: {key} takes no budget"
+    budget = thinking.budget_tokens
+    note = None
+    if thinking.mode == "adaptive":
+        budget = max_tokens // 2
+        note = f"adaptive thinking sent to {key} as a budget of {budget} tokens (half of max_tokens)"
+    elif budget is None or budget >= max_tokens:
+        budget = max_tokens // 2
+        note = f"thinking budget lowered to {budget} tokens, half of the {max_tokens} max_tokens {key} is called with"
+    if budget < MIN_THINKING_BUDGET:
+        return None, f"thinking left out: max_tokens {max_tokens} leaves {key} no room for a thinking budget"
+    return Thinking("enabled", budget, display=thinking.display), note

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from aws_adapters.bedrock import ModelCallError, ModelStream
-from aws_adapters.conversation import ModelReply, TextDelta, ToolCallDelta, ToolCallStart
+from aws_adapters.conversation import ModelReply, ReasoningDelta, TextDelta, ToolCallDelta
 from router.accounting import Ledger, estimated_cost
 from router.breakers import Breakers
 from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
@@ -75,10 +75,12 @@ class AnswerStream:
                 elif isinstance(event, ToolCallDelta):
                     self._out_chars += len(event.fragment)
                     yield event
-                elif isinstance(event, ToolCallStart):
-                    yield event
-                else:
+                elif isinstance(event, ModelReply):
                     end = event  # the stream's summary: stop reason and usage
+                else:  # a tool call's start, reasoning
+                    if isinstance(event, ReasoningDelta):
+                        self._out_chars += len(event.text)
+                    yield event
             if self._stream.expired and not self._client_closed:
                 raise ModelCallError(
                     "DeadlineExceeded",
@@ -151,4 +153,7 @@ class AnswerStream:
             result.cost_usd,
             result.ttft_ms or 0.0,
             result.latency_ms,
+            end.stop_sequence,
+            end.cache_read_tokens,
+            end.cache_write_tokens,
         )

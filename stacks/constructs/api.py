@@ -1,4 +1,4 @@
-"""The public REST API: four routes, all Lambda proxy integrations to the router, none anonymous.
+"""The public REST API: its routes (ROUTES), all Lambda proxy integrations to the router, none anonymous.
 
 `auth_mode="api_key"` (default): every method requires an API key attached to a usage plan.
 `auth_mode="iam"`: every method requires SigV4 (AWS_IAM); no key, no usage plan.
@@ -32,7 +32,10 @@ from stacks.constructs.lambda_factory import retention
 ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "v1/route"),
     ("POST", "v1/chat/completions"),
+    ("POST", "v1/messages"),
+    ("POST", "v1/messages/count_tokens"),
     ("GET", "v1/models"),
+    ("GET", "v1/models/{model}"),
     ("GET", "v1/health"),
     ("GET", "v1/usage"),
 )

@@ -431,6 +431,18 @@ def test_an_unknown_model_is_a_404_that_lists_the_names(client, name):
         client.chat.completions.create(model=name, messages=ask("hi"), stream=True)
 
 
+def test_models_retrieve_returns_a_listed_name_and_raises_not_found_for_others(client):
+    # models.retrieve (GET /v1/models/{id}): every name models.list gives can be retrieved as itself
+    listed = {model.id for model in client.models.list()}
+    assert "claude-sonnet-4-6" in listed and "faq" in listed
+    for name in ("faq", "claude-sonnet-4-6"):
+        model = client.models.retrieve(name)
+        assert (model.id, model.object, model.owned_by) == (name, "model", "model-router")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("gpt-4o")
+    assert caught.value.code == "model_not_found"
+
+
 def test_dry_run_from_extra_body_decides_without_calling_a_model(client, server):
     # Given the number of model calls the server has made so far
     before = observed_calls(server)

@@ -13,8 +13,13 @@ from botocore.stub import Stubber
 from aws_adapters.bedrock import BedrockConverse, ModelCall, ModelCallError
 from aws_adapters.conversation import (
     ModelReply,
+    Reasoning,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
     Text,
     TextDelta,
+    Thinking,
     ToolCallDelta,
     ToolCallStart,
     ToolChoice,
@@ -487,3 +492,192 @@ def test_a_refused_connection_is_labelled_as_a_connection_error_not_a_timeout():
         "bedrock_unreachable",
         True,
     )
+
+
+# --- extended thinking, CountTokens and cache usage (the Anthropic Messages API's needs) ------------------------
+
+
+def test_thinking_goes_out_in_claude_s_fields_and_reasoning_with_its_signature_comes_back(stubbed):
+    adapter, stubber, _ = stubbed
+    # Given a conversation whose earlier assistant turn thought (text and signature) before it answered, and a
+    # model that answers with reasoning, its signature, a stop sequence and cache usage
+    earlier = Turn("assistant", (Reasoning("I should greet.", "sig-1"), RedactedReasoning(b"\x00opaque"), Text("Hi!")))
+    stubber.add_response(
+        "converse",
+        {
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"reasoningContent": {"reasoningText": {"text": "Think again.", "signature": "sig-2"}}},
+                        {"reasoningContent": {"redactedContent": b"\x01secret"}},
+                        {"text": "Hello again"},
+                    ],
+                }
+            },
+            "stopReason": "stop_sequence",
+            "usage": {
+                "inputTokens": 7,
+                "outputTokens": 30,
+                "totalTokens": 137,
+                "cacheReadInputTokens": 80,
+                "cacheWriteInputTokens": 20,
+            },
+            "metrics": {"latencyMs": 200},
+            "additionalModelResponseFields": {"stop_sequence": "END"},
+        },
+        expected_params={
+            "modelId": HAIKU_ID,
+            "messages": [
+                {"role": "user", "content": [{"text": "Hello"}]},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"reasoningContent": {"reasoningText": {"text": "I should greet.", "signature": "sig-1"}}},
+                        {"reasoningContent": {"redactedContent": b"\x00opaque"}},
+                        {"text": "Hi!"},
+                    ],
+                },
+                {"role": "user", "content": [{"text": "Again"}]},
+            ],
+            "inferenceConfig": {"maxTokens": 4096},
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}, "top_k": 5},
+        },
+    )
+    # When the adapter calls the model with thinking on and top_k
+    reply = adapter.converse(
+        ModelCall(
+            model_id=HAIKU_ID,
+            region="us-east-1",
+            messages=[Turn("user", (Text("Hello"),)), earlier, Turn("user", (Text("Again"),))],
+            max_tokens=4096,
+            top_k=5,
+            thinking=Thinking("enabled", 2048),
+        ),
+        timeout_s=10,
+    )
+    # Then the reasoning comes back with its signature, unchanged, ahead of the text; the stop sequence and the
+    # cache tokens are reported (the Stubber checked both shapes against the service model)
+    assert reply.reasoning == (Reasoning("Think again.", "sig-2"), RedactedReasoning(b"\x01secret"))
+    assert reply.text == "Hello again" and not reply.text_only
+    assert reply.stop_sequence == "END"
+    assert (reply.input_tokens, reply.cache_read_tokens, reply.cache_write_tokens) == (7, 80, 20)
+
+
+def test_a_call_without_thinking_sends_no_reasoning_blocks(stubbed):
+    adapter, stubber, _ = stubbed
+    # Given a history with reasoning, sent to a model called without thinking (say a fallback that cannot think)
+    history = [
+        Turn("user", (Text("Hello"),)),
+        Turn("assistant", (Reasoning("I should greet.", "sig-1"), Text("Hi!"))),
+        Turn("user", (Text("Again"),)),
+    ]
+    stubber.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "Ok"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 5, "outputTokens": 1, "totalTokens": 6},
+            "metrics": {"latencyMs": 10},
+        },
+        expected_params={
+            "modelId": HAIKU_ID,
+            "messages": [
+                {"role": "user", "content": [{"text": "Hello"}]},
+                {"role": "assistant", "content": [{"text": "Hi!"}]},
+                {"role": "user", "content": [{"text": "Again"}]},
+            ],
+            "inferenceConfig": {"maxTokens": 1024},
+        },
+    )
+    # When it is called, then the reasoning blocks are left out (the Stubber checks the request)
+    assert adapter.converse(ModelCall(model_id=HAIKU_ID, region="us-east-1", messages=history), 10).text == "Ok"
+
+
+def test_count_tokens_asks_bedrock_in_its_converse_input_shape(stubbed):
+    adapter, stubber, _ = stubbed
+    # Given CountTokens expects the Converse input for a foundation model id
+    stubber.add_response(
+        "count_tokens",
+        {"inputTokens": 42},
+        expected_params={
+            "modelId": "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "input": {
+                "converse": {
+                    "messages": [{"role": "user", "content": [{"text": "Count me"}]}],
+                    "system": [{"text": "Be brief."}],
+                    "toolConfig": {"tools": TOOL_CONFIG["tools"]},
+                }
+            },
+        },
+    )
+    # When the adapter counts
+    tokens = adapter.count_tokens(
+        ModelCall(
+            model_id="anthropic.claude-haiku-4-5-20251001-v1:0",
+            region="us-east-1",
+            messages=[Turn("user", (Text("Count me"),))],
+            system="Be brief.",
+            tools=(WEATHER,),
+        ),
+        timeout_s=5,
+    )
+    # Then Bedrock's count comes back as it is
+    assert tokens == 42
+
+
+def test_a_count_tokens_refusal_is_a_model_call_error(stubbed):
+    adapter, stubber, _ = stubbed
+    stubber.add_client_error(
+        "count_tokens", "ValidationException", "The provided model doesn't support counting tokens", 400
+    )
+    with pytest.raises(ModelCallError) as caught:
+        adapter.count_tokens(
+            ModelCall(model_id="amazon.nova-pro-v1:0", region="us-east-1", messages=[Turn("user", (Text("x"),))]), 5
+        )
+    assert caught.value.error_class == "ValidationException"
+
+
+def test_a_reasoning_stream_yields_its_text_then_its_signature(streaming):
+    adapter, sent, queued, _ = streaming
+    # Given Bedrock streams a reasoning block (text in two deltas, then the signature), then the answer's text
+    queued.append(
+        [
+            event("messageStart", {"role": "assistant"}),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Let me "}}}),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "think."}}}),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig"}}}),
+            event("contentBlockStop", {"contentBlockIndex": 0}),
+            event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "Done."}}),
+            event("contentBlockStop", {"contentBlockIndex": 1}),
+            event("messageStop", {"stopReason": "end_turn"}),
+            event(
+                "metadata",
+                {
+                    "usage": {"inputTokens": 3, "outputTokens": 9, "totalTokens": 12, "cacheReadInputTokens": 4},
+                    "metrics": {"latencyMs": 50},
+                },
+            ),
+        ]
+    )
+    stream = adapter.converse_stream(
+        ModelCall(
+            model_id=HAIKU_ID,
+            region="us-east-1",
+            messages=[Turn("user", (Text("Think"),))],
+            max_tokens=2048,
+            thinking=Thinking("enabled", 1024),
+        ),
+        5,
+    )
+    events = list(stream.events())
+    # Then botocore sent the thinking field, and the events parsed by the service model are the reasoning's pieces,
+    # its signature, the text, then the summary with the cache read
+    assert sent[0]["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+    assert events[:4] == [
+        ReasoningDelta("Let me "),
+        ReasoningDelta("think."),
+        ReasoningSignature("sig"),
+        TextDelta("Done."),
+    ]
+    assert isinstance(events[-1], ModelReply) and events[-1].cache_read_tokens == 4

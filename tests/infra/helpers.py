@@ -8,7 +8,10 @@ EXPECTED_ROUTES = frozenset(
     {
         ("POST", "/v1/route"),
         ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/messages"),
+        ("POST", "/v1/messages/count_tokens"),
         ("GET", "/v1/models"),
+        ("GET", "/v1/models/{model}"),
         ("GET", "/v1/health"),
         ("GET", "/v1/usage"),
     }

@@ -6,8 +6,8 @@ Gateway's request context (caller identity, request id) and the invocation's dea
 `create_app(service)` builds it around an injected `RouterService`; `create_app_from_env()` is the zero-argument
 factory uvicorn calls.
 
-A chat request reads one way: its API module (a `WireFormat`: route_api, openai_api) parses the body, the
-`RouterService` serves it, the API module renders the answer or its stream; `observability.log_request` writes the
+A chat request reads one way: its API module (a `WireFormat`: route_api, openai_api, anthropic_api) parses the
+body, the `RouterService` serves it, the API module renders the answer or its stream; `observability.log_request` writes the
 request's line. Blocking work (configuration fetches, Bedrock calls) runs in worker threads, one hop per request.
 """
 
@@ -30,7 +30,7 @@ from starlette.routing import Route
 from router import observability as obs
 from router.chat import ChatRequest
 from router.failures import FailureKind, RouterFailure
-from router.http import errors, openai_api, route_api
+from router.http import anthropic_api, errors, openai_api, route_api
 from router.http.context import IDENTITIES, CallContext, Identity
 from router.http.parsing import decode_body, dumps
 from router.http.sse import relay
@@ -46,9 +46,20 @@ JSON = "application/json"
 CHAT_APIS: dict[str, WireFormat] = {
     "/v1/route": route_api,
     "/v1/chat/completions": openai_api,
+    "/v1/messages": anthropic_api,
 }
+COUNT_TOKENS = "/v1/messages/count_tokens"  # the Anthropic API's token counting, beside its chat path
 DEFAULT_WIRE: WireFormat = openai_api  # the error shape of the endpoints that are not a chat API
-ENDPOINTS = ", ".join([*(f"POST {path}" for path in CHAT_APIS), "GET /v1/models", "GET /v1/usage", "GET /v1/health"])
+ENDPOINTS = ", ".join(
+    [
+        *(f"POST {path}" for path in CHAT_APIS),
+        f"POST {COUNT_TOKENS}",
+        "GET /v1/models",
+        "GET /v1/models/{model}",
+        "GET /v1/usage",
+        "GET /v1/health",
+    ]
+)
 
 
 def create_app(service: RouterService, *, identity: Identity = "apigateway", keepalive_s: float = 15.0) -> Starlette:
@@ -68,8 +79,10 @@ def create_app(service: RouterService, *, identity: Identity = "apigateway", kee
     app = Starlette(
         lifespan=lifespan,
         routes=[
-            *(Route(path, _safely(endpoints.chat(wire)), methods=["POST"]) for path, wire in CHAT_APIS.items()),
+            *(Route(path, _safely(endpoints.chat(wire), wire), methods=["POST"]) for path, wire in CHAT_APIS.items()),
+            Route(COUNT_TOKENS, _safely(endpoints.count_tokens, anthropic_api), methods=["POST"]),
             Route("/v1/models", _safely(endpoints.models), methods=["GET"]),
+            Route("/v1/models/{model:path}", _safely(endpoints.model), methods=["GET"]),
             Route("/v1/usage", _safely(endpoints.usage), methods=["GET"]),
             Route("/v1/health", _safely(endpoints.health), methods=["GET"]),
             Route("/ready", endpoints.ready, methods=["GET"]),
@@ -96,6 +109,11 @@ def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Res
     return Response(dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
+def _model_object(name: str, kind: str) -> dict:
+    """A name a caller may use, as OpenAI's model object (with what kind of name it is)."""
+    return {"id": name, "object": "model", "created": 0, "owned_by": "model-router", "kind": kind}
+
+
 def _released(ticket: Ticket | None) -> Callable[[], Awaitable[None]]:
     async def release() -> None:  # inline on the event loop, after the response's last byte was sent
         if ticket is not None:
@@ -104,8 +122,10 @@ def _released(ticket: Ticket | None) -> Callable[[], Awaitable[None]]:
     return release
 
 
-def _safely(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """The last line of defence: a bug still produces a JSON 500, logged with its stack."""
+def _safely(
+    endpoint: Callable[[Request], Awaitable[Response]], wire: WireFormat = DEFAULT_WIRE
+) -> Callable[[Request], Awaitable[Response]]:
+    """The last line of defence: a bug still produces a JSON 500 (in the endpoint's API's shape), logged."""
 
     @functools.wraps(endpoint)
     async def wrapper(request: Request) -> Response:
@@ -116,7 +136,7 @@ def _safely(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
             failure = RouterFailure(
                 FailureKind.INTERNAL, "internal_error", "the router hit an unexpected error; it has been logged"
             )
-            return _json(500, DEFAULT_WIRE.error_body(failure, "unknown"))
+            return _json(500, wire.error_body(failure, "unknown"))
 
     return wrapper
 
@@ -178,11 +198,11 @@ class _Endpoints:
             return Response(
                 b"".join(frames),
                 media_type="text/event-stream",
-                headers={**self._routing_headers(result, ctx), "cache-control": "no-cache"},
+                headers={**self._routing_headers(wire, result, ctx), "cache-control": "no-cache"},
             )
         body = wire.render(chat, result, request_id=ctx.request_id, backend=svc.backend)
         self._record(wire, ctx, started, chat, result, None)
-        response = _json(200, body, self._routing_headers(result, ctx))
+        response = _json(200, body, self._routing_headers(wire, result, ctx))
         ticket = result.label_sample
         if ticket is not None and ticket.job is not None:
             # a sampled answer's message is built and sent only once this response's last byte is out
@@ -209,7 +229,7 @@ class _Endpoints:
         async def release() -> None:  # after the stream's last byte: the sender may build the sample now
             await _released(result.label_sample)()
 
-        headers = {**self._routing_headers(result, ctx), "cache-control": "no-cache", "x-accel-buffering": "no"}
+        headers = {**self._routing_headers(wire, result, ctx), "cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(
             relay(tracked(), keepalive_s=self.keepalive_s, on_close=on_close),
             media_type="text/event-stream",
@@ -232,7 +252,7 @@ class _Endpoints:
             wire.API_NAME,
             request_id=ctx.request_id,
             caller=ctx.caller,
-            status=errors.status_of(failure) if failure is not None else 200,
+            status=wire.status_of(failure) if failure is not None else 200,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             chat=chat,
             result=result,
@@ -242,19 +262,51 @@ class _Endpoints:
 
     def _error(self, wire: WireFormat, failure: RouterFailure, ctx: CallContext) -> Response:
         return _json(
-            errors.status_of(failure),
+            wire.status_of(failure),
             wire.error_body(failure, ctx.request_id),
-            {**errors.headers_of(failure), "x-request-id": ctx.request_id},
+            {**errors.headers_of(failure), "x-request-id": ctx.request_id, wire.REQUEST_ID_HEADER: ctx.request_id},
         )
 
-    def _routing_headers(self, result: RouteResult, ctx: CallContext) -> dict[str, str]:
+    def _routing_headers(self, wire: WireFormat, result: RouteResult, ctx: CallContext) -> dict[str, str]:
         return {
             "x-router-route": result.decision.route,
             "x-router-model": result.model,
             "x-router-config-version": result.config_version,
             "x-router-backend": self.service.backend,
             "x-request-id": ctx.request_id,
+            wire.REQUEST_ID_HEADER: ctx.request_id,
         }
+
+    # --- Anthropic's token counting -------------------------------------------------------------
+
+    async def count_tokens(self, request: Request) -> Response:
+        """POST /v1/messages/count_tokens: the request's input tokens for the model its name resolves to (Bedrock's
+        CountTokens where that model can count, else the router's estimate, as the answer says). No model is called
+        and no budget is spent, so no request line or metrics are written; a debug line says what was counted."""
+        ctx = self.context_of(request)
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)
+
+        def count():
+            limits = self.service.snapshot().value.config.limits
+            chat = anthropic_api.parse_count(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages)
+            return self.service.count_tokens(chat)
+
+        try:
+            counted = await anyio.to_thread.run_sync(count)
+        except RouterFailure as failure:
+            return self._error(anthropic_api, failure, ctx)
+        obs.logger.debug("count_tokens", extra={"request_id": ctx.request_id, **counted._asdict()})
+        headers = {
+            "x-router-route": counted.route,
+            "x-router-model": counted.model,
+            "x-router-config-version": counted.config_version,
+            "x-request-id": ctx.request_id,
+            anthropic_api.REQUEST_ID_HEADER: ctx.request_id,
+        }
+        return _json(200, anthropic_api.render_count(counted), headers)
 
     # --- usage, catalog and health --------------------------------------------------------------
 
@@ -274,11 +326,28 @@ class _Endpoints:
             snap = await anyio.to_thread.run_sync(self.service.snapshot)
         except RouterFailure as failure:
             return self._error(DEFAULT_WIRE, failure, self.context_of(request))
-        data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "model-router", "kind": kind}
-            for name, kind in snap.value.callable_names()
-        ]
+        data = [_model_object(name, kind) for name, kind in snap.value.callable_names()]
         return _json(200, {"object": "list", "data": data}, {"x-router-config-version": snap.version})
+
+    async def model(self, request: Request) -> Response:
+        """GET /v1/models/{model} (the openai SDK's models.retrieve): one of the names GET /v1/models lists, or a
+        404 in OpenAI's `model_not_found` shape."""
+        name = request.path_params["model"]
+        ctx = self.context_of(request)
+        try:
+            snap = await anyio.to_thread.run_sync(self.service.snapshot)
+        except RouterFailure as failure:
+            return self._error(DEFAULT_WIRE, failure, ctx)
+        kind = dict(snap.value.callable_names()).get(name)
+        if kind is None:
+            unknown = RouterFailure(
+                FailureKind.UNKNOWN_ROUTE,
+                "model_not_found",
+                f"The model `{name}` does not exist or you do not have access to it.",
+                param="model",
+            )
+            return self._error(DEFAULT_WIRE, unknown, ctx)
+        return _json(200, _model_object(name, kind), {"x-router-config-version": snap.version})
 
     async def health(self, request: Request) -> Response:
         try:

@@ -28,12 +28,14 @@ from aws_adapters.conversation import (
 from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
-from router.http.parsing import b64, check_count, check_depth, load_json, merge_turns, validate
+from router.http.parsing import TOOL_NAME, b64, check_count, check_depth, load_json, merge_turns, validate
 from router.http.sse import DONE, sse
 from router.http.wire import round_cost, routing
 from router.result import RouteResult
 
 API_NAME = "openai"  # the request's log line says which API served it
+REQUEST_ID_HEADER = "x-request-id"
+status_of = errors.status_of  # the one table's status, as it stands
 
 IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
 FINISH_REASONS = {
@@ -44,7 +46,6 @@ FINISH_REASONS = {
     "content_filtered": "content_filter",
     "guardrail_intervened": "content_filter",
 }
-TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # what both OpenAI and Converse accept
 
 
 class _Open(BaseModel):

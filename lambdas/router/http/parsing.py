@@ -18,6 +18,7 @@ from routing_engine.features import Message
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_JSON_DEPTH = 64  # deeper than any real request; deep enough to hit Python's recursion limit it is not
+TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # a tool name every API here and Converse accept
 
 
 def decode_body(raw: bytes, limit: int) -> str:

@@ -17,6 +17,8 @@ from router.http.wire import round_cost, routing
 from router.result import RouteResult
 
 API_NAME = "route"  # the request's log line says which API served it
+REQUEST_ID_HEADER = "x-request-id"
+status_of = errors.status_of  # the one table's status, as it stands
 
 
 class _Strict(BaseModel):

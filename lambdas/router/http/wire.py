@@ -1,5 +1,6 @@
-"""What an API module is to the app: a `WireFormat`. Each chat API (route_api, openai_api) is one module that
-implements it with module-level names; the app routes a path to a module and never looks inside the bodies.
+"""What an API module is to the app: a `WireFormat`. Each chat API (route_api, openai_api, anthropic_api) is one
+module that implements it with module-level names; the app routes a path to a module and never looks inside the
+bodies.
 
 A new API is one new module implementing `WireFormat` and one entry in `router.http.app.CHAT_APIS`. What every
 API renders the same way sits here too: `routing()`, the routing facts an answer carries, and `round_cost`.
@@ -17,6 +18,7 @@ from router.result import RouteResult, round_cost
 
 class WireFormat(Protocol):
     API_NAME: str  # for the request's log line (`api`) and its trace segment
+    REQUEST_ID_HEADER: str  # the response header its clients read the request id from (x-request-id is always sent)
 
     # The request and the result are positional-only: an API that does not need one names it `_request`.
 
@@ -48,7 +50,11 @@ class WireFormat(Protocol):
         ...
 
     def error_body(self, failure: RouterFailure, request_id: str, /) -> dict:
-        """A failure before the first byte, as the JSON body (the status comes from router.http.errors)."""
+        """A failure before the first byte, as the JSON body (the status comes from `status_of`)."""
+        ...
+
+    def status_of(self, failure: RouterFailure, /) -> int:
+        """The HTTP status of a failure in this API (from router.http.errors, the one table)."""
         ...
 
 

@@ -100,6 +100,11 @@ class ModelSpec(StrictModel):
     max_output_tokens: int = Field(default=4096, ge=1)
     modalities: tuple[Modality, ...] = Field(default=("text",), min_length=1)
     supports_tools: bool = True
+    thinking: tuple[Literal["enabled", "adaptive"], ...] = Field(
+        default=(),
+        description="Anthropic extended thinking the model takes: 'enabled' (with budget_tokens), 'adaptive', or "
+        "both; empty (the default): none, and a request's thinking is left out when this model serves it",
+    )
     quality: int = Field(default=50, ge=0, le=100, description="Relative strength; higher is stronger")
     latency_slo_ms: int = Field(default=10_000, ge=1, description="p90 latency the model should stay under")
     fallbacks: tuple[Key, ...] = Field(default=(), description="Model keys to try, in order, if this one fails")
