@@ -182,8 +182,9 @@ class RouterService:
         features = extract_features(
             request.messages, system=request.system, uses_tools=request.uses_tools, risk=engine.risk
         )
+        continuation = request.is_continuation
         task = None
-        if request.is_continuation and engine.holds_conversations(request.name):
+        if continuation and engine.holds_conversations(request.name):
             task = self.task_features(engine, request)  # what its rules read: every turn decided as the first
         if request.dry_run or (task is None and engine.needs_complexity(request.name)):
             features = engine.with_complexity(request.name, features, request.messages, request.system)
@@ -198,6 +199,7 @@ class RouterService:
                 health=health,
                 explain=request.dry_run,
                 budget=pressure,
+                continuation=continuation,
                 task=task,
             )
         except RoutingError as exc:

@@ -407,14 +407,19 @@ class Engine:
         health: Health = HEALTHY,
         explain: bool = False,
         budget: BudgetPressure | None = None,
+        continuation: bool = False,
         task: RequestFeatures | None = None,
     ) -> Decision:
-        """`task`: for a request that continues a conversation, the features of the conversation's task (its system
-        prompt and first user turn, complexity included when the route reads it). On a route that holds
-        conversations (holds_conversations) the rules read them instead of `features`, so every turn is decided as
-        the first one was, and the decision says in `conversation` whether it stayed on that model and, if not,
-        why. Capabilities, context window, cost ceiling and health still judge the whole request."""
+        """`continuation`: the request continues a conversation (it carries earlier assistant turns). `task`: then,
+        on a route that holds conversations (holds_conversations), the features of the conversation's task (its
+        system prompt and first user turn, complexity included when the route reads it). The rules read them
+        instead of `features`, so every turn is decided as the first one was, and the decision says in
+        `conversation` whether it stayed on that model and, if not, why; on a dynamic route that opted out, that it
+        was decided per turn. Capabilities, context window, cost ceiling and health still judge the whole request."""
         route_name, direct_model, unknown = self._resolve(name)
+        held = route_name in self._affinity and direct_model is None
+        if held and continuation and task is None:
+            task = features  # no task given: the latest turn stands for it
         tier = tier or self.config.default_tier
         route = self.config.routes[route_name] if direct_model is None else None
         # Keywords straight to __new__: `DecisionInputs(**kw)` goes through type.__call__, which first packs the
@@ -431,13 +436,13 @@ class Engine:
             ceiling=self.cost_ceiling(tier, max_cost_usd),
             health=health,
             explain=explain,
-            affinity=route is not None and route_name in self._affinity,
-            task=task if route is not None and route_name in self._affinity else None,
+            affinity=held,
+            task=task if held and continuation else None,
         )
         if budget is not None and budget.fallback_model is not None:
             decision = self._budget_fallback(inputs, budget)
-            if task is not None and inputs.mode == "dynamic":
-                self._hold(inputs, decision, budget, task)
+            if continuation and inputs.mode == "dynamic":
+                self._hold(inputs, decision, budget, task or features)
             return _stamped(decision, features)
         if route is None:
             return _stamped(self._direct(inputs), features)
@@ -456,8 +461,8 @@ class Engine:
             if route.mode == "shadow":
                 decision.shadow = self._shadow(inputs, decision)
         decision.out_tokens = inputs.out_tokens
-        if task is not None and inputs.mode == "dynamic":
-            self._hold(inputs, decision, budget, task)
+        if continuation and inputs.mode == "dynamic":
+            self._hold(inputs, decision, budget, task or features)
         if decision.trace is not None:
             decision.trace["fallbacks"] = list(self._fallbacks(decision, inputs))
         if unknown:

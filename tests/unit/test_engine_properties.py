@@ -120,7 +120,9 @@ def test_a_held_conversation_is_decided_alike_whatever_latency_this_instance_has
     outcomes = []
     for seen in (health, other_instance):
         try:
-            d = engine.decide(route, features, tier=tier, max_cost_usd=ceiling, health=seen, task=task)
+            d = engine.decide(
+                route, features, tier=tier, max_cost_usd=ceiling, health=seen, continuation=True, task=task
+            )
             outcomes.append((d.model, d.rule, d.reason, d.conversation))
         except (NoCapableModel, RiskRejected) as exc:
             outcomes.append((type(exc).__name__, exc.message))
