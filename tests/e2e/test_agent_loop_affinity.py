@@ -116,8 +116,16 @@ def switches(turns: list[Turn]) -> int:
     return sum(1 for before, after in zip(turns, turns[1:]) if before.model != after.model)
 
 
+@pytest.fixture(scope="module")
+def two_servers(start_module_server) -> list[LocalServer]:
+    """Two healthy instances for the module's read-only tests."""
+    config = config_with_per_turn_route()
+    return [start_module_server(config=config), start_module_server(config=config)]
+
+
 @pytest.fixture
-def two_servers(start_local_server) -> list[LocalServer]:
+def two_fresh_servers(start_local_server) -> list[LocalServer]:
+    """Two instances of the test's own, for a test that changes their flags."""
     config = config_with_per_turn_route()
     return [start_local_server(config=config), start_local_server(config=config)]
 
@@ -196,7 +204,9 @@ def test_when_the_model_starts_failing_mid_loop_the_loop_switches_once_and_says_
     assert routed[0]["task_features"]["message_count"] == 1
 
 
-def test_when_the_model_is_flagged_down_mid_loop_the_loop_switches_once_and_says_why(two_servers):
+def test_when_the_model_is_flagged_down_mid_loop_the_loop_switches_once_and_says_why(two_fresh_servers):
+    two_servers = two_fresh_servers
+
     def flag_home_down_before_turn_6(i: int) -> None:
         if i == 5:
             flags = {"models": {HOME: {"state": "down", "source": "manual", "reason": "provider incident"}}}
