@@ -114,9 +114,10 @@ class Decision:
     # The scorer that computed the complexity feature, when it was computed: its name and its weights' version.
     scorer: str | None = None
     scorer_version: str | None = None
-    # A continuing conversation (Engine.decide's `task`): {"affinity", "home_model", "moved", "why"}: whether the
-    # route holds conversations on one model, the model its task is decided to (the one that began it), and, when
-    # this decision serves another, why (the home model's filter reason, or the budget's). None for a first turn.
+    # A continuing conversation on a dynamic route (Engine.decide's `continuation`): {"affinity", "home_model",
+    # "moved", "why"}: whether the route holds conversations on one model, the model its task is decided to (the one
+    # that began it), and, when this decision serves another, why (the home model's filter reason, or the budget's);
+    # {"affinity": False} on a route that opted out. None otherwise.
     conversation: dict | None = None
 
 
