@@ -52,6 +52,26 @@ def test_dynamic_decision_on_median_dev_prompt(benchmark):
     assert decision.mode == "dynamic" and decision.scorer == "bundled"
 
 
+def test_dynamic_decision_on_the_tenth_turn_of_a_tool_loop(benchmark):
+    # a held conversation, as the router decides it: the whole conversation's features (no complexity), the task's
+    # features with its complexity, then the decision on the task (which also finds the model that began it)
+    task = Message("user", (("text", median_prompt()),))
+    loop = [task]
+    for i in range(9):
+        loop += [Message("assistant", ()), Message("user", (("text", f"tool result {i}: " + "log line " * 40),))]
+    messages = tuple(loop)
+
+    def decide():
+        features = extract_features(messages, uses_tools=True, risk=ENGINE.risk)
+        task_features = ENGINE.with_complexity(
+            "auto", extract_features((task,), uses_tools=True, risk=ENGINE.risk), (task,)
+        )
+        return ENGINE.decide("auto", features, continuation=True, task=task_features)
+
+    decision = run(benchmark, decide)
+    assert decision.conversation is not None and decision.conversation["moved"] is False
+
+
 def test_dynamic_decision_with_a_retrained_scorer_on_median_dev_prompt(benchmark):
     # a scorer delivered in the configuration with a weight on every hashed bucket (the dearest a spec can be)
     from benchmarks.decision_breakdown import retrained_engine

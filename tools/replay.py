@@ -15,6 +15,9 @@ max_tokens and max_cost_usd, and every model healthy. What the log cannot tell i
 - complexity is scored only for dynamic routes, so a request logged on a static route has none. If NEW.json's
   decision for it depends on complexity, it is counted "not replayable: complexity not logged" on its route,
   unless --assume-complexity X is given (then it is replayed with X, and counted as assumed);
+- a turn of a conversation held on one model is decided again on its logged task features (`task_features`),
+  as the router decided it; where NEW.json's route opts out of conversation affinity it needs the whole
+  conversation's complexity, which was not scored (counted as above);
 - risk patterns cannot be re-run without the text: the logged risk ids are reused where NEW.json still has them;
   patterns that are new or changed in NEW.json are not re-evaluated.
 
@@ -86,6 +89,8 @@ class Logged:
     output_tokens: int | None
     cost_usd: float | None
     fell_back: bool = False  # a fallback answered: the logged cost is the fallback's
+    # A continuing conversation on a route that held it: the task's features its rules read (`task_features`)
+    task: RequestFeatures | None = None
 
 
 def _label(rule: str | None, mode: str | None) -> str:
@@ -102,22 +107,9 @@ def _number(value, kind):
 
 def parse_logged(line: dict, risk_ids: frozenset[str]) -> Logged:
     """The replay's view of one request line; ValueError/KeyError/TypeError when it is malformed."""
-    f = line["features"]
-    risk = tuple(str(r) for r in f.get("risk") or ())
-    kept = tuple(r for r in risk if r in risk_ids)
-    complexity = f.get("complexity")
-    features = RequestFeatures(
-        estimated_tokens=int(f["estimated_tokens"]),
-        message_count=int(f["message_count"]),
-        has_images=bool(f["has_images"]),
-        has_documents=bool(f["has_documents"]),
-        uses_tools=bool(f["uses_tools"]),
-        risk=kept,
-        complexity=None if complexity is None else float(complexity),
-        risk_scan_partial=bool(f.get("risk_scan_partial", False)),
-        # the weights that scored the logged complexity (the log line names their version, not the scorer)
-        scorer_version=str(line["scorer_version"]) if complexity is not None and line.get("scorer_version") else None,
-    )
+    risk = tuple(str(r) for r in line["features"].get("risk") or ())
+    features = _logged_features(line["features"], line, risk_ids)
+    task = line.get("task_features")
     answered = str(line["model"])
     return Logged(
         route=str(line["route"]),
@@ -136,6 +128,23 @@ def parse_logged(line: dict, risk_ids: frozenset[str]) -> Logged:
         cost_usd=_number(line.get("cost_usd"), float),
         fell_back=bool(line.get("chosen"))
         and any(isinstance(a, dict) and a.get("outcome") != "ok" for a in line.get("attempts") or ()),
+        task=_logged_features(task, line, risk_ids) if isinstance(task, dict) else None,
+    )
+
+
+def _logged_features(f: dict, line: dict, risk_ids: frozenset[str]) -> RequestFeatures:
+    complexity = f.get("complexity")
+    return RequestFeatures(
+        estimated_tokens=int(f["estimated_tokens"]),
+        message_count=int(f["message_count"]),
+        has_images=bool(f["has_images"]),
+        has_documents=bool(f["has_documents"]),
+        uses_tools=bool(f["uses_tools"]),
+        risk=tuple(str(r) for r in f.get("risk") or () if r in risk_ids),
+        complexity=None if complexity is None else float(complexity),
+        risk_scan_partial=bool(f.get("risk_scan_partial", False)),
+        # the weights that scored the logged complexity (the log line names their version, not the scorer)
+        scorer_version=str(line["scorer_version"]) if complexity is not None and line.get("scorer_version") else None,
     )
 
 
@@ -281,6 +290,9 @@ class Replayer:
             max_output_tokens=req.max_tokens,
             health=HEALTHY,
             explain=False,
+            # a logged continuation is decided again on its task where the new route holds conversations
+            continuation=req.task is not None,
+            task=req.task,
         )
 
     def _depends_on_complexity(self, req: Logged, tier: str) -> bool:

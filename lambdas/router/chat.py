@@ -55,6 +55,18 @@ class ChatRequest:
     def uses_tools(self) -> bool:
         return bool(self.tools) or self.structured is not None
 
+    @property
+    def is_continuation(self) -> bool:
+        """It continues a conversation: it carries earlier assistant turns (answers, or tool calls whose results
+        follow). Such a request goes where the conversation began (Engine.decide's `task`)."""
+        return any(message.role == "assistant" for message in self.messages)
+
+    def task_messages(self) -> tuple[Message, ...]:
+        """The conversation's task: its first user turn. With `system`, what every turn of a conversation is routed
+        on, so that each is decided as the first was, on any instance."""
+        first = next((message for message in self.messages if message.role == "user"), None)
+        return (first,) if first is not None else ()
+
     def temperature_on(self, route) -> float | None:
         """The temperature a model is called with: the caller's, else the route's (`route` may be None)."""
         if self.temperature is not None or route is None:

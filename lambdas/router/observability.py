@@ -183,6 +183,11 @@ def _decided(result: RouteResult, line: dict, values: dict[str, tuple[str, float
         line["scorer_version"] = d.scorer_version
     if result.answered_by is not None and result.answered_by != d.model:
         line["chosen"] = d.model
+    conversation = result.conversation()
+    if conversation is not None:  # a continuing conversation: stayed on its model, or moved and why
+        line["conversation"] = conversation
+        if result.task_features is not None:  # what its rules read, so a replay can decide it again
+            line["task_features"] = result.task_features
     if d.shadow is not None:
         line["shadow"] = d.shadow
         values["ShadowAgreement"] = (COUNT, 1 if d.shadow.get("agrees") else 0)

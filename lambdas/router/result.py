@@ -71,6 +71,7 @@ class RouteResult:
     spend_recorded: bool = False
     label_sample: Ticket | None = None  # label sampling's verdict on an answered request (router.sampling)
     notes: tuple[str, ...] = ()  # what was dropped or changed from the request (by its parser, for a model)
+    task_features: dict | None = None  # a held conversation's task features, which its rules read (log line)
 
     def log_fields(self) -> dict:
         """Budget facts for the request's log line."""
@@ -83,6 +84,22 @@ class RouteResult:
     @property
     def model(self) -> str:
         return self.answered_by or self.decision.model
+
+    def conversation(self) -> dict | None:
+        """For a continuing conversation on a dynamic route: whether it stayed on the model that began it
+        (`home_model`), and if it moved, why: the decision's reason (the home model unhealthy, flagged down, over
+        budget), or the home model's failed call when the fail-over plan answered with another. None otherwise."""
+        info = self.decision.conversation
+        if info is None or not info.get("affinity"):
+            return info
+        home = info.get("home_model")
+        if info.get("moved") or home is None or self.answered_by is None or self.answered_by == home:
+            return info
+        failed = next((a for a in self.attempts if a.model == home and a.outcome != "ok"), None)
+        why = f"{home} failed: {failed.error_class or failed.outcome}" if failed is not None else f"{home} not used"
+        if failed is not None and failed.detail:
+            why += f" ({failed.detail})"
+        return {**info, "moved": True, "why": why}
 
     @property
     def budget_soft_limited(self) -> bool:

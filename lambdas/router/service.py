@@ -30,7 +30,7 @@ from router.streaming import AnswerStream
 from routing_engine.config import FailoverFlags
 from routing_engine.config.geography import base_model_id, is_foundation_model_id
 from routing_engine.engine import Engine, Health, NoCapableModel, RoutingError
-from routing_engine.features import CHARS_PER_TOKEN, extract_features
+from routing_engine.features import CHARS_PER_TOKEN, RequestFeatures, extract_features
 from routing_engine.health import HealthTracker
 
 DEADLINE_MARGIN_S = 0.5  # kept back from the invocation's own deadline to answer with an error in time
@@ -188,7 +188,11 @@ class RouterService:
         features = extract_features(
             request.messages, system=request.system, uses_tools=request.uses_tools, risk=engine.risk
         )
-        if request.dry_run or engine.needs_complexity(request.name):  # scored by the scorer the route names
+        continuation = request.is_continuation
+        task = None
+        if continuation and engine.holds_conversations(request.name):
+            task = self.task_features(engine, request)  # what its rules read: every turn decided as the first
+        if request.dry_run or (task is None and engine.needs_complexity(request.name)):
             features = engine.with_complexity(request.name, features, request.messages, request.system)
         health = self.current_health()
         try:
@@ -201,6 +205,8 @@ class RouterService:
                 health=health,
                 explain=request.dry_run,
                 budget=pressure,
+                continuation=continuation,
+                task=task,
             )
         except RoutingError as exc:
             failure = None
@@ -248,7 +254,16 @@ class RouterService:
             budget=check,
             spend_store_errors=check.store_errors,
             notes=request.notes,
+            task_features=task.as_dict() if task is not None else None,
         ), health
+
+    @staticmethod
+    def task_features(engine: Engine, request: ChatRequest) -> RequestFeatures:
+        """The features of a continuing conversation's task (system prompt and first user turn), with its complexity
+        by the route's scorer: the same features its first turn was decided on."""
+        messages = request.task_messages()
+        features = extract_features(messages, system=request.system, uses_tools=request.uses_tools, risk=engine.risk)
+        return engine.with_complexity(request.name, features, messages, request.system)
 
     # --- buffered ----------------------------------------------------------------------------
 

@@ -87,6 +87,8 @@ class BudgetPressure:
     fallback_model: str | None = None
 
 
+_NO_LATENCY: Mapping[str, float] = {}  # what a route that holds conversations ranks with: each instance's own differs
+
 BUDGET_RULE = "budget"  # Decision.rule when a spent budget chose the fallback model
 BUDGET_SOFT_RULE = "budget_soft"  # Decision.rule when a soft threshold chose the cheapest capable model
 
@@ -112,6 +114,11 @@ class Decision:
     # The scorer that computed the complexity feature, when it was computed: its name and its weights' version.
     scorer: str | None = None
     scorer_version: str | None = None
+    # A continuing conversation on a dynamic route (Engine.decide's `continuation`): {"affinity", "home_model",
+    # "moved", "why"}: whether the route holds conversations on one model, the model its task is decided to (the one
+    # that began it), and, when this decision serves another, why (the home model's filter reason, or the budget's);
+    # {"affinity": False} on a route that opted out. None otherwise.
+    conversation: dict | None = None
 
 
 def _stamped(decision: Decision, features: RequestFeatures) -> Decision:
@@ -152,6 +159,12 @@ class DecisionInputs(NamedTuple):
     health: Health
     forced: str | None  # the model a risk pattern forces, if any
     explain: bool
+    # A continuing conversation on a route with conversation_affinity: the features of its task (system prompt and
+    # first user turn), which its rules and ranking read instead of `features`; filters still read `features`.
+    task: RequestFeatures | None
+    # The route holds conversations (a dynamic route with conversation_affinity): its ranking ignores this
+    # instance's latency, which differs between instances, on every turn, the first one included.
+    affinity: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +278,9 @@ class Engine:
             for name, route in config.routes.items()
             if route.mode != "static" and route.dynamic is not None
         }
+        self._affinity = frozenset(
+            name for name, route in config.routes.items() if route.mode == "dynamic" and route.conversation_affinity
+        )
         self._labelling: dict[str, Labelling] = {}
         for name in config.routes:
             labelling = config.labelling_of(name)
@@ -355,6 +371,15 @@ class Engine:
             details={"available": list(self._available)},
         )
 
+    def holds_conversations(self, name: str | None) -> bool:
+        """Whether a continuing conversation sent to this name is decided on its task (Engine.decide's `task`):
+        a dynamic route with conversation_affinity. Static and shadow routes serve one model anyway."""
+        try:
+            route_name, direct = self.resolve(name)
+        except RoutingError:
+            return False
+        return direct is None and route_name in self._affinity
+
     def needs_complexity(self, name: str | None) -> bool:
         """Whether deciding for this name reads the complexity score (static routes never pay for it)."""
         try:
@@ -383,8 +408,19 @@ class Engine:
         health: Health = HEALTHY,
         explain: bool = False,
         budget: BudgetPressure | None = None,
+        continuation: bool = False,
+        task: RequestFeatures | None = None,
     ) -> Decision:
+        """`continuation`: the request continues a conversation (it carries earlier assistant turns). `task`: then,
+        on a route that holds conversations (holds_conversations), the features of the conversation's task (its
+        system prompt and first user turn, complexity included when the route reads it). The rules read them
+        instead of `features`, so every turn is decided as the first one was, and the decision says in
+        `conversation` whether it stayed on that model and, if not, why; on a dynamic route that opted out, that it
+        was decided per turn. Capabilities, context window, cost ceiling and health still judge the whole request."""
         route_name, direct_model, unknown = self._resolve(name)
+        held = route_name in self._affinity and direct_model is None
+        if held and continuation and task is None:
+            task = features  # no task given: the latest turn stands for it
         tier = tier or self.config.default_tier
         route = self.config.routes[route_name] if direct_model is None else None
         # Keywords straight to __new__: `DecisionInputs(**kw)` goes through type.__call__, which first packs the
@@ -401,9 +437,14 @@ class Engine:
             ceiling=self.cost_ceiling(tier, max_cost_usd),
             health=health,
             explain=explain,
+            affinity=held,
+            task=task if held and continuation else None,
         )
         if budget is not None and budget.fallback_model is not None:
-            return _stamped(self._budget_fallback(inputs, budget), features)
+            decision = self._budget_fallback(inputs, budget)
+            if continuation and inputs.mode == "dynamic":
+                self._hold(inputs, decision, budget, task or features)
+            return _stamped(decision, features)
         if route is None:
             return _stamped(self._direct(inputs), features)
         if route.mode == "dynamic":
@@ -421,6 +462,8 @@ class Engine:
             if route.mode == "shadow":
                 decision.shadow = self._shadow(inputs, decision)
         decision.out_tokens = inputs.out_tokens
+        if continuation and inputs.mode == "dynamic":
+            self._hold(inputs, decision, budget, task or features)
         if decision.trace is not None:
             decision.trace["fallbacks"] = list(self._fallbacks(decision, inputs))
         if unknown:
@@ -430,6 +473,57 @@ class Engine:
             if decision.trace is not None:
                 decision.trace["choice"]["reason"] = decision.reason
         return _stamped(decision, features)
+
+    # --- a continuing conversation -------------------------------------------------------------
+
+    def _hold(
+        self, inputs: DecisionInputs, decision: Decision, budget: BudgetPressure | None, task: RequestFeatures
+    ) -> None:
+        """Say on a continuing conversation's decision (a dynamic route) whether it stays on the model that began
+        it, and if not, why; a route that opted out says so."""
+        if not inputs.affinity:
+            decision.conversation = {"affinity": False}
+        else:
+            home = self._home(inputs, task)
+            info: dict[str, Any] = {
+                "affinity": True,
+                "home_model": home,
+                "moved": home is not None and decision.model != home,
+            }
+            if info["moved"]:
+                assert home is not None
+                info["why"] = self._why_moved(home, inputs, decision, budget)
+                decision.reason = f"conversation moved from {home} ({info['why']}); {decision.reason}"
+                if decision.trace is not None:
+                    decision.trace["choice"]["reason"] = decision.reason
+            decision.conversation = info
+        if decision.trace is not None:
+            decision.trace["conversation"] = decision.conversation
+
+    def _home(self, inputs: DecisionInputs, task: RequestFeatures) -> str | None:
+        """The model the conversation's task is decided to with every model healthy and no budget pressure: the
+        model that began the conversation, as every instance computes it. None if the task alone is unroutable."""
+        try:
+            forced = self._risk_forced(inputs.route_name, task) if task.risk else None
+            home = self._dynamic(
+                inputs._replace(features=task, task=task, health=HEALTHY, forced=forced, explain=False)
+            )
+        except RoutingError:
+            return None
+        return home.model
+
+    def _why_moved(self, home: str, inputs: DecisionInputs, decision: Decision, budget: BudgetPressure | None) -> str:
+        if decision.rule == "risk":
+            return decision.reason
+        if budget is not None:
+            return budget.why
+        members = self.config.prompt_routers[home].models if home in self.config.prompt_routers else (home,)
+        _, filtered = self.filter_candidates(
+            members, inputs.features, inputs.tier, inputs.ceiling, inputs.out_tokens, inputs.health
+        )
+        if filtered:
+            return "; ".join(f"{key}: {why}" for key, why in filtered.items())
+        return "the route's policy chose another model"  # not expected: every other difference is a filter's
 
     def _budget_fallback(self, inputs: DecisionInputs, budget: BudgetPressure) -> Decision:
         """A spent budget that says `over_budget: fallback`: every route and named model serves the fallback model,
@@ -642,6 +736,12 @@ class Engine:
         pool = (forced,) if forced else candidate_pool
         costs = self.costs(pool, features, inputs.out_tokens)
         candidates, filtered = self.filter_candidates(pool, features, tier, ceiling, inputs.out_tokens, health, costs)
+        # What the rules and the ranking read: a held conversation's task, so that each turn is decided as its first
+        # was (a conversation grows each turn, which alone could move it across a token rule or reorder costs); and
+        # no latency on a route that holds conversations, because each instance measures its own.
+        task = inputs.task
+        ranked, rank_costs = (features, costs) if task is None else (task, self.costs(pool, task, inputs.out_tokens))
+        latency = _NO_LATENCY if inputs.affinity else health.latency_ms
         trace: dict[str, Any] | None = (
             {
                 "features": features.as_dict(),
@@ -674,13 +774,15 @@ class Engine:
                 + "; ".join(f"{k}: {v}" for k, v in filtered.items()),
                 details=details,
             )
+        if trace is not None and task is not None:
+            trace["task_features"] = task.as_dict()  # what the rules below read
         if forced:
             choice = self._decision(inputs, forced, None, f"risk policy forced {forced}", costs)
             choice.rule = "risk"
             choice.trace = trace
             return choice
         if cheaper is not None:  # over a soft budget threshold: the cheapest capable model, whatever the rules say
-            outcome, why = self._pick(_CHEAPEST, candidates, costs, health)
+            outcome, why = self._pick(_CHEAPEST, candidates, rank_costs, latency)
             return self._decision(inputs, outcome, BUDGET_SOFT_RULE, f"{cheaper}: {why}", costs, trace)
         for rule, conditions in rules:
             # All conditions must hold, checked inline in configuration order (no per-rule generator or calls);
@@ -690,8 +792,10 @@ class Engine:
             for feature, cmp, in_, eq, gt, gte, lt, lte in conditions:
                 if feature == "tier":
                     value = tier
+                elif feature == "risk":  # a compliance control: it reads the whole conversation
+                    value = features.risk
                 else:
-                    value = getattr(features, feature)
+                    value = getattr(ranked, feature)
                     if value is None:
                         value = 0.0
                 if isinstance(value, tuple):
@@ -709,7 +813,7 @@ class Engine:
                     break
             outcome = None
             if matched:
-                outcome, why = self._pick(rule.target, candidates, costs, health)
+                outcome, why = self._pick(rule.target, candidates, rank_costs, latency)
             if trace is not None:
                 trace["rules"].append(
                     {
@@ -720,14 +824,16 @@ class Engine:
                 )
             if outcome is not None:
                 return self._decision(inputs, outcome, rule.id, f"rule {rule.id}: {why}", costs, trace)
-        outcome, why = self._pick(policy.default, candidates, costs, health)
+        outcome, why = self._pick(policy.default, candidates, rank_costs, latency)
         if outcome is None:
             # The default target is unavailable: serve the best remaining candidate rather than fail.
-            outcome, why = self._pick(_CHEAPEST, candidates, costs, health)
+            outcome, why = self._pick(_CHEAPEST, candidates, rank_costs, latency)
             why = f"default target unavailable; {why}"
         return self._decision(inputs, outcome, None, f"default: {why}", costs, trace)
 
-    def _pick(self, target: Target, candidates: list[str], costs: dict[str, float], health) -> tuple[str | None, str]:
+    def _pick(
+        self, target: Target, candidates: list[str], costs: dict[str, float], latency: Mapping[str, float]
+    ) -> tuple[str | None, str]:
         if target.model is not None:
             if target.model in candidates:
                 return target.model, f"target {target.model}"
@@ -742,9 +848,9 @@ class Engine:
         pool = candidates
         note = ""
         # With no latency data every candidate is inside its SLO (0 <= slo), so nothing would change.
-        if target.prefer_within_slo and health.latency_ms:
+        if target.prefer_within_slo and latency:
             rows = self._rows
-            inside = [k for k in candidates if health.latency_ms.get(k, 0.0) <= rows[k].latency_slo_ms]
+            inside = [k for k in candidates if latency.get(k, 0.0) <= rows[k].latency_slo_ms]
             if inside and len(inside) < len(candidates):
                 note = " (within latency SLO)"
                 pool = inside
@@ -759,7 +865,7 @@ class Engine:
             best = min([(-rows[k].quality, costs[k], k) for k in pool])[2]
         else:  # fastest_within_slo
             rows = self._rows
-            best = min(pool, key=lambda k: (health.latency_ms.get(k, rows[k].latency_slo_ms), costs[k], k))
+            best = min(pool, key=lambda k: (latency.get(k, rows[k].latency_slo_ms), costs[k], k))
         return best, f"{target.strategy}{note} -> {best}"
 
     def _decision(

@@ -206,6 +206,8 @@ def test_when_breakers_leave_nothing_the_error_says_when_each_model_may_be_tried
 def test_prefer_within_slo_avoids_slow_models():
     data = config_dict()
     data["routes"]["auto"]["dynamic"]["default"] = {"strategy": "cheapest_capable", "prefer_within_slo": True}
+    # this instance's latency steers only a route that decides each turn (conversation affinity ignores it)
+    data["routes"]["auto"]["conversation_affinity"] = False
     health = Health(latency_ms={"small": 9000.0, "medium": 1000.0})
     decision = engine_for(data).decide("auto", features(complexity=0.2), health=health)
     assert decision.model == "medium"

@@ -107,3 +107,23 @@ def test_never_exceeds_the_cost_ceiling(case):
         fallbacks = engine.fallbacks(decision, features, tier, ceiling, health)
         for model in fallbacks:
             assert model not in health.unavailable
+
+
+@PROPERTY_SETTINGS
+@given(scenario(), features_st)
+def test_a_held_conversation_is_decided_alike_whatever_latency_this_instance_has_seen(case, task):
+    """Two instances differ in the latency they have measured; a route that holds conversations (the default for
+    dynamic routes) decides a continuation the same on both, so a tool loop sent to either stays on one model."""
+    engine, route, features, tier, ceiling, health = case
+    assert engine.holds_conversations(route)
+    other_instance = Health(unavailable=health.unavailable)  # same health, no latency seen yet
+    outcomes = []
+    for seen in (health, other_instance):
+        try:
+            d = engine.decide(
+                route, features, tier=tier, max_cost_usd=ceiling, health=seen, continuation=True, task=task
+            )
+            outcomes.append((d.model, d.rule, d.reason, d.conversation))
+        except (NoCapableModel, RiskRejected) as exc:
+            outcomes.append((type(exc).__name__, exc.message))
+    assert outcomes[0] == outcomes[1]

@@ -585,3 +585,59 @@ def test_the_logged_scorer_version_reaches_the_replayed_decision():
     assert logged.features.scorer_version == "v-logged"
     d = replay.Replayer(parse_routing_config(json.dumps(CONFIG)))._decide(logged, logged.features, "standard")
     assert d.scorer_version == "v-logged"
+
+
+def _continuation_line(**change) -> dict:
+    """A logged turn of a tool loop on `auto`: the whole conversation's features carry no complexity (a held
+    conversation is decided on its task), its task's features do (hard: the strongest model)."""
+    line = {
+        "message": "request routed",
+        "requested": "auto",
+        "route": "auto",
+        "model": "claude-opus",
+        "mode": "dynamic",
+        "rule": "hard-question",
+        "tier": "standard",
+        "features": {
+            "estimated_tokens": 900,
+            "complexity": None,
+            "message_count": 7,
+            "has_images": False,
+            "has_documents": False,
+            "uses_tools": True,
+            "risk": [],
+        },
+        "conversation": {"affinity": True, "home_model": "claude-opus", "moved": False},
+        "task_features": {
+            "estimated_tokens": 60,
+            "complexity": 0.66,
+            "message_count": 1,
+            "has_images": False,
+            "has_documents": False,
+            "uses_tools": True,
+            "risk": [],
+        },
+    }
+    line.update(change)
+    return line
+
+
+def test_a_logged_continuation_is_decided_again_on_its_task(tmp_path):
+    """Given a tool-loop turn logged with its task's features, when replayed under the configuration that wrote it,
+    then it is decided on the task as the router did (not counted as missing its complexity)."""
+    log = tmp_path / "loop.jsonl"
+    log.write_text(json.dumps(_continuation_line()) + "\n")
+    out = replay.run(str(log), _config(tmp_path))
+    auto = out["routes"]["auto"]
+    assert auto["replayed"] == 1
+    assert list(auto["after"]["models"]) == ["claude-opus"]
+
+
+def test_a_logged_continuation_on_a_route_that_opts_out_needs_the_conversations_own_complexity(tmp_path):
+    def per_turn(c):
+        c["routes"]["auto"]["conversation_affinity"] = False
+
+    log = tmp_path / "loop.jsonl"
+    log.write_text(json.dumps(_continuation_line()) + "\n")
+    out = replay.run(str(log), _config(tmp_path, per_turn))
+    assert out["routes"]["auto"]["not_replayable"] == {replay.NOT_LOGGED: 1}

@@ -34,7 +34,7 @@ from router.http import anthropic_api, errors, openai_api, route_api
 from router.http.context import IDENTITIES, CallContext, Identity
 from router.http.parsing import decode_body, dumps
 from router.http.sse import relay
-from router.http.wire import WireFormat
+from router.http.wire import WireFormat, conversation_header
 from router.result import RouteResult
 from router.sampling import Ticket
 from router.service import RouterService
@@ -268,7 +268,7 @@ class _Endpoints:
         )
 
     def _routing_headers(self, wire: WireFormat, result: RouteResult, ctx: CallContext) -> dict[str, str]:
-        return {
+        headers = {
             "x-router-route": result.decision.route,
             "x-router-model": result.model,
             "x-router-config-version": result.config_version,
@@ -276,6 +276,10 @@ class _Endpoints:
             "x-request-id": ctx.request_id,
             wire.REQUEST_ID_HEADER: ctx.request_id,
         }
+        conversation = conversation_header(result)
+        if conversation is not None:
+            headers["x-router-conversation"] = conversation
+        return headers
 
     # --- Anthropic's token counting -------------------------------------------------------------
 

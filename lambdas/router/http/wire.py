@@ -80,7 +80,22 @@ def routing(result: RouteResult) -> dict:
         out["attempts"] = [a.as_dict() for a in result.attempts]
     if d.shadow is not None:
         out["shadow"] = d.shadow
+    conversation = result.conversation()
+    if conversation is not None:
+        out["conversation"] = conversation
     return out
 
 
-__all__ = ["WireFormat", "round_cost", "routing"]
+def conversation_header(result: RouteResult) -> str | None:
+    """`x-router-conversation` for a continuing conversation on a dynamic route: `stayed` on the model that began
+    it, `moved` (the body's `x_router.conversation.why` and the log line say why), or `per-turn` (the route opted
+    out of conversation affinity)."""
+    conversation = result.conversation()
+    if conversation is None:
+        return None
+    if not conversation.get("affinity"):
+        return "per-turn"
+    return "moved" if conversation.get("moved") else "stayed"
+
+
+__all__ = ["WireFormat", "conversation_header", "round_cost", "routing"]

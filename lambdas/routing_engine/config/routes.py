@@ -141,6 +141,13 @@ class Route(StrictModel):
     )
     dynamic: DynamicPolicy | None = None
     labelling: Labelling | None = Field(default=None, description="Label loop (dynamic or shadow routes only)")
+    conversation_affinity: bool = Field(
+        default=True,
+        description="Dynamic routes: a continuing conversation (earlier assistant turns, tool calls and results) is "
+        "decided on its task (system prompt and first user turn) and not on this instance's latency, so every turn "
+        "stays on the model that began it unless that model is unhealthy, flagged down or over budget; false "
+        "decides each turn afresh",
+    )
 
 
 class RiskPattern(StrictModel):
