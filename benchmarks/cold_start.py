@@ -28,6 +28,7 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 
 from benchmarks._common import PROMPT, Server, bench_env, free_port, median, running, spread, table
 
@@ -145,7 +146,7 @@ class ProductionFirstAnswer:
 
 
 PRODUCTION = ProductionFirstAnswer()
-VARIANTS = {
+VARIANTS: dict[str, Callable[[], float]] = {
     "uvicorn + create_app_from_env: first dry-run answer": factory_start_ms,
     "uvicorn + create_app_from_env: first answer via botocore (mock Bedrock)": PRODUCTION,
     "python -m local.server: first simulated answer": local_server_start_ms,

@@ -309,7 +309,6 @@ def measure(args) -> dict[str, Any]:
                 "/v1/chat/completions", timeout_s=60, body={"model": "faq", "messages": MESSAGES}, headers=lwa_headers()
             )
             for s in servers[2:]:
-                probe = {"model": "faq", "messages": MESSAGES}
                 hdrs = (
                     {"authorization": f"Bearer {LITELLM_MASTER_KEY}"}
                     if s.name == LITELLM
@@ -319,9 +318,17 @@ def measure(args) -> dict[str, Any]:
                         "authorization": "Bearer sk-mock",
                     }
                 )
-                s.wait_ready("/v1/chat/completions", timeout_s=120, body=probe, headers=hdrs)
+                try:
+                    s.wait_ready(
+                        "/v1/chat/completions", timeout_s=120, body={"model": "faq", "messages": MESSAGES}, headers=hdrs
+                    )
+                except RuntimeError as exc:  # a peer that does not start is skipped, not the whole benchmark
+                    s.stop()
+                    skipped[s.name] = f"it did not answer: {exc}"
+                    ports.pop(s.name, None)
+            names = [n for n in names if n in ports]
             for s in servers:
-                if s.proc is not None:
+                if s.proc is not None and (s.name in ports or s is mock):
                     pids[s.name] = s.proc.pid
             pids[MOCK_BEDROCK] = pids[MOCK_OPENAI] = pids.pop("mock")
             for n in names:  # warm-up: first connections, caches, the first worker threads
