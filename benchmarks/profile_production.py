@@ -89,7 +89,11 @@ LEAF_BUCKETS: list[tuple[str, Callable[[str, str], bool]]] = [
     ),
     ("event loop in C (uvloop: poll and socket I/O)", lambda func, _file: func == "Runner.run"),
     (
-        "thread hops (GIL hand-off, queues, call_soon_threadsafe)",
+        "request record: blocked on the log handler's lock (threads queue to write their line)",
+        lambda func, file: func == "Handler.acquire" and file.startswith("logging/"),
+    ),
+    (
+        "thread hops (GIL hand-off, queues, call_soon_threadsafe)",  # the pump's self time: its sleep(0), i.e. the GIL
         lambda func, file: func.startswith("relay.<locals>.") or func.startswith("Semaphore.") or "anyio/" in file,
     ),
 ]
@@ -119,6 +123,26 @@ def bucket_of(frames: list[tuple[str, str]]) -> str:
     return "other"
 
 
+BOTOCORE_STEPS: list[tuple[str, tuple[str, ...]]] = [  # (step, functions one of the sample's frames is in)
+    ("socket send/receive and connection set-up (http.client, urllib3)", ("HTTPConnection.send", "create_connection")),
+    ("invocation id: uuid4 -> os.urandom per call", ("uuid4",)),
+    ("event-stream parsing", ("EventStream._parse_event", "EventStreamBuffer.__next__", "EventStream.__iter__")),
+    ("SigV4 signing", ("SigV4Auth.add_auth", "RequestSigner.sign")),
+    ("parameter validation", ("ParamValidator.validate", "ParamValidationDecorator.serialize_to_request")),
+    ("request serialization", ("Serializer.serialize_to_request", "BaseRestSerializer.serialize_to_request")),
+    ("response parsing", ("ResponseParser.parse", "BaseRestParser._do_parse")),
+    ("event hooks (HierarchicalEmitter)", ("HierarchicalEmitter._emit",)),
+]
+
+
+def _botocore_step(frames: list[tuple[str, str]]) -> str:
+    funcs = {f for f, _ in frames}
+    for step, names in BOTOCORE_STEPS:
+        if funcs.intersection(names):
+            return step
+    return "other client code (endpoint, retries context, urllib3 pool)"
+
+
 def parse_raw(text: str) -> list[tuple[list[tuple[str, str]], int]]:
     stacks = []
     for line in text.splitlines():
@@ -138,11 +162,14 @@ def summarise(stacks: list[tuple[list[tuple[str, str]], int]], top: int = 12) ->
     buckets: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     router_inclusive: Counter[str] = Counter()
+    botocore: Counter[str] = Counter()
     for frames, n in stacks:
         name = bucket_of(frames)
         buckets[name] += n
         if name == WAITING:
             continue
+        if name == BUCKETS[0][0]:
+            botocore[_botocore_step(frames)] += n
         func, file = frames[-1]
         leaves[f"{func} ({_short(file)})"] += n
         seen = set()
@@ -159,6 +186,8 @@ def summarise(stacks: list[tuple[list[tuple[str, str]], int]], top: int = 12) ->
         "where the time goes (each sample in the first bucket it matches):",
     ]
     out += [f"  {100 * n / busy:5.1f}%  {name}" for name, n in buckets.most_common() if name != WAITING]
+    out += ["", "inside the botocore client, by step (busy samples):"]
+    out += [f"  {100 * n / busy:5.1f}%  {name}" for name, n in botocore.most_common()]
     out += ["", f"top {top} leaf functions (self time, busy samples):"]
     out += [f"  {100 * n / busy:5.1f}%  {name}" for name, n in leaves.most_common(top)]
     out += ["", f"top {top} router functions (inclusive, busy samples):"]
