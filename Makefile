@@ -48,12 +48,25 @@ lint: install ## ruff (lint and format) over the whole tree; mypy over lambdas, 
 synth: install check-node ## synthesize the CloudFormation template into cdk.out/ (no AWS account needed)
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
-bench: install ## app overhead vs LiteLLM's proxy, added TTFT, cold start, throughput, failover drill, decision speed, label loop, translation gap
+# The peers and the profiler install into benchmarks/ only (their own venvs, benchmarks/portkey/node_modules), never
+# into the router's runtime. Without Node.js/npm the Portkey comparison is skipped with a message, and so is the
+# profile without py-spy.
+bench: install ## production path vs Portkey and LiteLLM, its profile, the router's AWS cost, app overhead, TTFT, cold start, throughput, failover drill, decision speed, label loop, translation gap
 	test -x benchmarks/.venv-litellm/bin/litellm || ($(PYTHON) -m venv benchmarks/.venv-litellm && \
-		benchmarks/.venv-litellm/bin/pip install --quiet -r benchmarks/requirements-litellm.txt)
+		benchmarks/.venv-litellm/bin/pip install --quiet -r benchmarks/requirements-litellm.txt) || \
+		echo "LiteLLM's proxy could not be installed: its comparisons will be skipped"
+	test -x benchmarks/.venv-profile/bin/py-spy || ($(PYTHON) -m venv benchmarks/.venv-profile && \
+		benchmarks/.venv-profile/bin/pip install --quiet -r benchmarks/requirements-profile.txt) || \
+		echo "py-spy could not be installed: the profile will be skipped"
+	@if ! command -v npm >/dev/null 2>&1; then echo "Node.js/npm not found: the Portkey comparison will be skipped"; \
+	elif [ ! -f benchmarks/portkey/node_modules/@portkey-ai/gateway/build/start-server.js ]; then \
+		(cd benchmarks/portkey && npm ci --no-audit --no-fund) || echo "Portkey install failed: it will be skipped"; fi
+	$(PY) -m benchmarks.production_path --json benchmarks/results/production-path.json
+	$(PY) -m benchmarks.profile_production
+	$(PY) -m benchmarks.router_cost
+	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.app_overhead
 	$(PY) -m benchmarks.ttft
-	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.server_throughput
 	$(PY) -m benchmarks.failover_drill
 	$(PY) -m benchmarks.budget_check
