@@ -28,6 +28,9 @@ from aws_adapters.conversation import (
 
 NO_TOOLS_NOTE = "Do not call any tool in this answer; reply in text."
 STRUCTURED_DESCRIPTION = "Reply by calling this tool: its input is your answer."
+# InferenceConfiguration.stopSequences: "max": 2500 in the bedrock-runtime service model (botocore 1.43); the older
+# API reference page said 4. Both chat APIs refuse more (router.http.parsing.check_request).
+MAX_STOP_SEQUENCES = 2500
 
 
 def request(call: ModelCall) -> dict:

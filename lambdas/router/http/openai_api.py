@@ -28,7 +28,7 @@ from aws_adapters.conversation import (
 from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
-from router.http.parsing import b64, check_count, check_depth, load_json, merge_turns, validate
+from router.http.parsing import TOOL_NAME, b64, check_count, load_json, merge_turns, parse_json, validate
 from router.http.sse import DONE, sse
 from router.http.wire import round_cost, routing
 from router.result import RouteResult
@@ -44,7 +44,6 @@ FINISH_REASONS = {
     "content_filtered": "content_filter",
     "guardrail_intervened": "content_filter",
 }
-TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # what both OpenAI and Converse accept
 
 
 class _Open(BaseModel):
@@ -190,13 +189,7 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
 
 
 def _arguments(arguments: str, where: str):
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        raise invalid("invalid_request", f"{where}: tool call arguments are not JSON", param=where) from None
-    except RecursionError:
-        raise invalid("invalid_json", f"{where}: tool call arguments are nested too deeply", param=where) from None
-    check_depth(value, f"{where}: tool call arguments")
+    value = parse_json(arguments or "{}", f"{where}: tool call arguments")
     if not isinstance(value, dict):
         raise invalid("invalid_request", f"{where}: tool call arguments must be a JSON object", param=where)
     return value
@@ -235,12 +228,6 @@ def _structured(fmt: ResponseFormat | None, tools: tuple[ToolSpec, ...]) -> Stru
         if fmt.json_schema is None:
             raise invalid("invalid_request", "response_format json_schema needs 'json_schema'", param="response_format")
         name, schema, description = fmt.json_schema.name, fmt.json_schema.schema_, fmt.json_schema.description
-        if schema.get("type", "object") != "object":
-            raise invalid(
-                "invalid_request",
-                "response_format json_schema: the schema must describe an object (Bedrock tool inputs are objects)",
-                param="response_format.json_schema.schema",
-            )
     if name in taken:
         raise invalid(
             "invalid_request", f"response_format name '{name}' is also a tool's name", param="response_format"
