@@ -108,6 +108,8 @@ class ModelCall:
     tool_choice: ToolChoice | None = None
     no_tools: bool = False  # the caller wants a text answer: no tool call (tools stay only if the history has some)
     structured: StructuredOutput | None = None
+    # which of temperature and top_p the model takes (the catalog's `sampling`): the adapter sends only those
+    sampling: str = "temperature_and_top_p"
 
 
 # --- the answer -----------------------------------------------------------------------------------

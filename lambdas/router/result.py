@@ -70,6 +70,9 @@ class RouteResult:
     spend_store_errors: int = 0  # failed reads or writes of the spend table (the request was served anyway)
     spend_recorded: bool = False
     label_sample: Ticket | None = None  # label sampling's verdict on an answered request (router.sampling)
+    # the sampling settings the (last) model's catalog rule left out, and which won: {"model", "rule", "sent",
+    # "dropped"}; None when the model took what the request asked for
+    sampling: dict | None = None
 
     def log_fields(self) -> dict:
         """Budget facts for the request's log line."""

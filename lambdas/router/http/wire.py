@@ -74,6 +74,8 @@ def routing(result: RouteResult) -> dict:
         out["attempts"] = [a.as_dict() for a in result.attempts]
     if d.shadow is not None:
         out["shadow"] = d.shadow
+    if result.sampling is not None:  # the model takes fewer sampling settings than asked: which won
+        out["sampling"] = result.sampling
     return out
 
 
