@@ -276,10 +276,25 @@ def _x_router(result: RouteResult, backend: str) -> dict:
     return {**routing(result), "estimated_cost_usd": round_cost(result.cost_usd), "backend": backend}
 
 
+DRY_RUN_TAG = "[DRY RUN]"
+
+
+def dry_run_text(result: RouteResult) -> str:
+    """A dry run's answer text: no client may take it for a model's (empty) answer."""
+    d = result.decision
+    cost = d.estimated_cost_usd
+    return (
+        f"{DRY_RUN_TAG} No model was called. This request would go to {d.model} ({d.model_id}) on route {d.route} "
+        f"by rule {d.rule}"
+        + (f", estimated to cost up to {cost:.6f} USD" if cost is not None else "")
+        + "; the whole decision is in x_router."
+    )
+
+
 def render(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> dict:
     message: dict[str, Any]
-    if request.dry_run:  # a chat.completion an SDK can read, with the whole decision beside it
-        message = {"role": "assistant", "content": ""}
+    if request.dry_run:  # a chat.completion an SDK can read, saying what it is, with the whole decision beside it
+        message = {"role": "assistant", "content": dry_run_text(result)}
         finish, usage = "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         extra = {
             "dry_run": True,
@@ -425,7 +440,12 @@ def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str
         {
             **base,
             "choices": [
-                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": dry_run_text(result)},
+                    "finish_reason": None,
+                    "logprobs": None,
+                }
             ],
             "x_router": body["x_router"],
         }
