@@ -211,6 +211,8 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
     import anyio.to_thread
     import uvicorn
 
+    from local.http_limits import BoundedHeadProtocol
+
     try:  # bind first, so a taken port is a one-line error and uvicorn gets a ready socket
         # IPPROTO_TCP, not 0: asyncio turns TCP_NODELAY on only for sockets that say they are TCP, and without it
         # every response waited ~40 ms (Nagle + delayed ACK) between its headers and its body.
@@ -249,6 +251,7 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
         # Clients keep connections alive between requests; a 5 s idle close (uvicorn's default) races a reuse.
         config = uvicorn.Config(
             app,
+            http=BoundedHeadProtocol,  # a head over 16 KiB is a 431 as it arrives (local/http_limits.py)
             log_level="warning",
             access_log=False,
             backlog=2048,

@@ -85,6 +85,7 @@ from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 from aws_adapters.bedrock import ERROR_CLASSES
 from local import simulated_judge
 from local.latency import SimulatedLatency
+from router.http.json_schema import schema_problem
 from routing_engine.complexity import complexity_score
 from routing_engine.config import RoutingConfig
 from routing_engine.config.geography import base_model_id
@@ -106,6 +107,7 @@ LATENCY_FAULTS = {"latency", "first_token_latency"}
 KNOWN_FAULTS = set(ERROR_CLASSES) | {"Timeout", "stream_error"} | LATENCY_FAULTS
 STREAM_ERROR_CODE = "modelStreamErrorException"
 MAX_WORDS = 20_000
+MAX_TOOL_INPUT_CHARS = MAX_WORDS * 6  # the most a tool call's input may be, as JSON text
 DEFAULT_MAX_TOKENS = 1024
 KEEP_LAST = 256  # requests and streams kept for tests to inspect
 TOKEN_PATTERN = re.compile(r"\s*\S{1,6}|\s+")
@@ -373,6 +375,41 @@ def _validation(message: str, operation: str = "Converse") -> ClientError:
     )
 
 
+def _check_sampling(spec, inference: dict, operation: str) -> None:
+    """Refuse what the model's catalog `sampling` rule says it refuses, with the service's words (Bedrock user
+    guide, Anthropic Claude Messages API: Sonnet 4.5 and Haiku 4.5 take "either the `temperature` or `top_p`
+    parameter, but not both"; Opus 4.7 and later take neither)."""
+    rule = getattr(spec, "sampling", "temperature_and_top_p")
+    if rule == "temperature_or_top_p" and "temperature" in inference and "topP" in inference:
+        raise _validation(
+            "The model returned the following errors: `temperature` and `top_p` cannot both be specified for this "
+            "model. Please use only one.",
+            operation,
+        )
+    if rule == "none" and ("temperature" in inference or "topP" in inference):
+        name = "temperature" if "temperature" in inference else "top_p"
+        raise _validation(f"The model returned the following errors: `{name}` is deprecated for this model.", operation)
+
+
+def _check_tool_schemas(tool_config: dict | None, operation: str) -> None:
+    """Refuse a tool whose input schema is not a JSON Schema (as Claude on Bedrock does), before the example
+    generator reads it."""
+    for i, tool in enumerate((tool_config or {}).get("tools") or ()):
+        schema = ((tool.get("toolSpec") or {}).get("inputSchema") or {}).get("json")
+        problem = schema_problem(schema) if schema is not None else None
+        if problem is None and schema is not None:
+            try:
+                json.dumps(schema, allow_nan=False)
+            except ValueError:
+                problem = "a number in it is not finite"
+        if problem is not None:
+            raise _validation(
+                f"tools.{i}.custom.input_schema: JSON schema is invalid. It must match JSON Schema draft 2020-12 "
+                f"({problem})",
+                operation,
+            )
+
+
 def _tool_use_id(digest: str) -> str:
     raw = base64.urlsafe_b64encode(bytes.fromhex(digest[:32])).decode().rstrip("=")
     return "tooluse_SIM" + raw.replace("-", "x").replace("_", "y")[:19]
@@ -394,18 +431,22 @@ def _text_answer(key: str, spec, text_in: str, digest: str, tool_results: list[s
     if tool_results:
         answer += " ".join(tool_results) + " "
     answer += (
-        f"Your message had {len(words)} words"
+        f"Your message had {len(words)} word{'' if len(words) == 1 else 's'}"
         + (f', starting with "{" ".join(words[:6])}"' if words else "")
         + f". Fingerprint {digest[:8]}."
     )
     asked = WORDS_ASKED.search(text_in)
     if asked:
-        wanted = min(MAX_WORDS, int(asked.group(1)))
+        wanted = max(1, min(MAX_WORDS, int(asked.group(1))))
         have = len(answer.split())
+        start = int(digest[8:12], 16) % len(FILLER)
         if wanted > have:
-            start = int(digest[8:12], 16) % len(FILLER)
             extra = [FILLER[(start + i) % len(FILLER)] for i in range(wanted - have)]
             answer += " " + " ".join(extra).capitalize() + "."
+        elif wanted < have:  # fewer words than the fixed sentence: the tag, then as many words as asked for
+            short = [SIMULATED_TAG, "No", "model", "was", "called."]
+            short += [FILLER[(start + i) % len(FILLER)] for i in range(max(0, wanted - len(short)))]
+            answer = " ".join(short[:wanted])
     return answer
 
 
@@ -442,6 +483,8 @@ def _plain_answer(
     tool_config = request.get("toolConfig")
     if tool_config and tool_config.get("tools") and not spec.supports_tools:
         raise _validation(f"simulated backend: {spec.model_id} does not support tool use", operation)
+    _check_sampling(spec, request.get("inferenceConfig") or {}, operation)
+    _check_tool_schemas(tool_config, operation)
     tool_names = _tool_names_by_id(messages)
     tool_results = []
     for block in last_user.get("content", []):
@@ -454,20 +497,28 @@ def _plain_answer(
     if tool_results:
         digest = hashlib.sha256(f"{digest}\n{tool_results}".encode()).hexdigest()
     tool = _pick_tool(request, last_user, operation) if tool_config else None
+    inference = request.get("inferenceConfig") or {}
+    max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
     if tool is not None:
         schema = (tool.get("inputSchema") or {}).get("json") or {"type": "object"}
-        value = example_from_schema(schema, text=text_in)
+        # generate no more than max_tokens can carry (a token is at most 6 characters), and never more than a
+        # text answer may be: a schema's minLength or minItems cannot make the backend build gigabytes
+        budget = min(MAX_TOOL_INPUT_CHARS, (max(0, max_tokens) + 1) * 6)
+        value, ran_out = _example(schema, text_in, budget)
         tool_input = value if isinstance(value, dict) else {}
         use_digest = hashlib.sha256(f"{digest}\n{tool['name']}".encode()).hexdigest()
         use = {"toolUseId": _tool_use_id(use_digest), "name": tool["name"], "input": tool_input}
         pieces = _split_json(json.dumps(tool_input))
+        if ran_out or len(pieces) > max_tokens:  # cut like text: the input is incomplete, so it is not a tool_use
+            pieces = pieces[: max(0, max_tokens)]
+            use["input"] = {}  # Converse carries a toolUse input as a JSON value: the partial one is not one
+            return _Answer([{"toolUse": use}], pieces, "max_tokens", None, input_tokens, len(pieces))
         return _Answer([{"toolUse": use}], pieces, "tool_use", None, input_tokens, len(pieces))
     system_text = "\n".join(s.get("text", "") for s in request.get("system", []))
     if quality_of is not None and simulated_judge.is_judge_request(system_text):
         text = simulated_judge.reply(text_in, quality_of)
     else:
         text = _text_answer(key, spec, text_in, digest, tool_results)
-    inference = request.get("inferenceConfig") or {}
     stop_reason, stop_sequence = "end_turn", None
     cut = len(text)
     for sequence in inference.get("stopSequences") or ():
@@ -475,7 +526,6 @@ def _plain_answer(
         if 0 <= at < cut:
             cut, stop_reason, stop_sequence = at, "stop_sequence", sequence
     pieces = tokenize(text[:cut])
-    max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
     if len(pieces) > max_tokens:
         pieces, stop_reason, stop_sequence = pieces[: max(0, max_tokens)], "max_tokens", None
     return _Answer([{"text": "".join(pieces)}], pieces, stop_reason, stop_sequence, input_tokens, len(pieces))
@@ -502,7 +552,7 @@ _FORMAT_SAMPLES = {
 _MAX_DEPTH = 12  # past half of it: only required properties and minimum array sizes
 
 
-def example_from_schema(schema: dict | bool, *, text: str = "") -> object:
+def example_from_schema(schema: dict | bool, *, text: str = "", max_chars: int = MAX_TOOL_INPUT_CHARS) -> object:
     """A small, deterministic instance of a JSON Schema (the tool-input subset models see).
 
     Objects get their required properties, and all properties when there are at most 6; arrays one item (or
@@ -510,20 +560,30 @@ def example_from_schema(schema: dict | bool, *, text: str = "") -> object:
     their bounds; booleans true; enum -> first value; const and default as given; anyOf/oneOf -> first non-null
     branch; allOf merged; $ref into $defs/definitions. A property `p` takes the value the text gives as
     `p=value` or `p: value` (quoted or up to a blank, comma or semicolon) when it fits the property's type.
-    Not handled: pattern, uniqueItems with several items, if/then/else, not, patternProperties."""
+    Not handled: pattern, uniqueItems with several items, if/then/else, not, patternProperties.
+    Bounded: strings and arrays stop growing once about `max_chars` characters are generated (a minLength or
+    minItems past that is not met), so what a schema asks for cannot exhaust memory."""
+    return _example(schema, text, max_chars)[0]
+
+
+def _example(schema: dict | bool, text: str, max_chars: int) -> tuple[object, bool]:
+    """(the instance, whether the budget ran out before the schema was satisfied)."""
     hints: dict[str, str] = {}
     for match in HINT_PATTERN.finditer(text or ""):
         value = match.group(2) if match.group(2) is not None else match.group(3)
         if value is None:
             value = match.group(4).rstrip(".!?)")
         hints.setdefault(match.group(1).lower(), value)
-    return _SchemaExample(schema, hints).value(schema, None, 0)
+    example = _SchemaExample(schema, hints, max_chars)
+    value = example.value(schema, None, 0)
+    return value, example.left <= 0
 
 
 class _SchemaExample:
-    def __init__(self, root, hints: dict[str, str]):
+    def __init__(self, root, hints: dict[str, str], max_chars: int):
         self.root = root
         self.hints = hints
+        self.left = max_chars  # characters still allowed
 
     def resolve(self, ref: str) -> dict:
         if not ref.startswith("#"):
@@ -592,13 +652,19 @@ class _SchemaExample:
             return self.object(schema, depth)
         if kind == "array":
             return self.array(schema, name, depth)
+        self.left -= 8  # a value and its separators, roughly
         if kind in ("integer", "number"):
-            return _number(schema, kind, hint)
+            try:
+                return _number(schema, kind, hint)
+            except OverflowError:  # bounds past a double's range (integers may be that large): the bound itself
+                return next((b for b in (schema.get("minimum"), schema.get("maximum")) if _is_int(b)), 1)
         if kind == "boolean":
             return hint.lower() != "false" if hint is not None and hint.lower() in ("true", "false") else True
         if kind == "null":
             return None
-        return _string(schema, name, hint)
+        value = _string(schema, name, hint, max(0, self.left))
+        self.left -= len(value)
+        return value
 
     def object(self, schema: dict, depth: int) -> dict:
         properties = schema.get("properties") or {}
@@ -623,7 +689,15 @@ class _SchemaExample:
         count = max(1 if depth <= _MAX_DEPTH // 2 else 0, int(schema.get("minItems", 0)))
         if "maxItems" in schema:
             count = min(count, int(schema["maxItems"]))
-        return [self.value(items, name, depth + 1) for _ in range(count)]
+        out: list = []
+        while len(out) < count and self.left > 0:
+            self.left -= 6  # an item and its separator at least ("null, "): even empty items use up the budget
+            out.append(self.value(items, name, depth + 1))
+        return out
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _infer_type(schema: dict) -> str:
@@ -636,7 +710,7 @@ def _infer_type(schema: dict) -> str:
     return "string"
 
 
-def _string(schema: dict, name: str | None, hint: str | None) -> str:
+def _string(schema: dict, name: str | None, hint: str | None, max_chars: int) -> str:
     if hint is not None:
         value = hint
     elif schema.get("format") in _FORMAT_SAMPLES:
@@ -645,7 +719,7 @@ def _string(schema: dict, name: str | None, hint: str | None) -> str:
         value = f"simulated {name}" if name else "simulated"
     min_length, max_length = int(schema.get("minLength", 0)), schema.get("maxLength")
     if len(value) < min_length:
-        value += "x" * (min_length - len(value))
+        value += "x" * (min(min_length, max_chars) - len(value))
     if max_length is not None and len(value) > int(max_length):
         value = value[: int(max_length)]
     return value

@@ -150,6 +150,8 @@ class ModelCall:
     # The system text as blocks with the caller's cache breakpoints (CachePoint) between them, when it marked any;
     # `system` is the same text joined.
     system_blocks: tuple[Text | CachePoint, ...] = ()
+    # which of temperature and top_p the model takes (the catalog's `sampling`): the adapter sends only those
+    sampling: str = "temperature_and_top_p"
 
 
 # --- the answer -----------------------------------------------------------------------------------

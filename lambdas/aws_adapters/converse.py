@@ -38,8 +38,12 @@ from aws_adapters.conversation import (
     ToolResult,
     ToolUse,
 )
+from routing_engine.config.catalog import accepted_sampling
 
 NO_TOOLS_NOTE = "Do not call any tool in this answer; reply in text."
+# InferenceConfiguration.stopSequences: "max": 2500 in the bedrock-runtime service model (botocore 1.43); the older
+# API reference page said 4. Both chat APIs refuse more (router.http.parsing.check_request).
+MAX_STOP_SEQUENCES = 2500
 STRUCTURED_DESCRIPTION = "Reply by calling this tool: its input is your answer."
 
 
@@ -71,10 +75,11 @@ def request(call: ModelCall) -> dict:
     if system:
         body["system"] = [{"text": system}]
     inference: dict = {"maxTokens": call.max_tokens}
-    if call.temperature is not None:
-        inference["temperature"] = call.temperature
-    if call.top_p is not None:
-        inference["topP"] = call.top_p
+    sampling = accepted_sampling(call.sampling, call.temperature, call.top_p)  # never what the model refuses
+    if sampling.temperature is not None:
+        inference["temperature"] = sampling.temperature
+    if sampling.top_p is not None:
+        inference["topP"] = sampling.top_p
     if call.stop:
         inference["stopSequences"] = list(call.stop)
     body["inferenceConfig"] = inference

@@ -30,10 +30,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, get_args
 
 from labeller.judge import JUDGE_MAX_TOKENS, JUDGE_SYSTEM, judge_messages, parse_verdict, question_text, strong_better
 from labeller.store import LabelStore, MemoryLabelStore
+from routing_engine.config.catalog import SamplingRule
 from routing_engine.features import Message
 from routing_engine.learning import target_from_verdicts
 from routing_engine.scorer import split_prompt, vectorize
@@ -41,6 +42,7 @@ from routing_engine.scorer import split_prompt, vectorize
 SCHEMA_VERSION = 1
 DEFAULT_MAX_TOKENS = 1024  # the other model's answer, when the sample does not say what the served one had
 MAX_OTHER_TOKENS = 8192
+SAMPLING_RULES: tuple[str, ...] = get_args(SamplingRule)
 
 CHARS_PER_TOKEN = 4  # the budget's estimate of a text's input tokens: characters / 4
 
@@ -150,6 +152,8 @@ def validate(sample) -> None:
                 raise InvalidSample(f"models.{key}.{price} must be a number of at least 0")
         if spec.get("max_output_tokens") is not None and not _is_positive_int(spec["max_output_tokens"]):
             raise InvalidSample(f"models.{key}.max_output_tokens must be a positive integer or null")
+        if spec.get("sampling") is not None and spec["sampling"] not in SAMPLING_RULES:
+            raise InvalidSample(f"models.{key}.sampling must be one of {', '.join(SAMPLING_RULES)} or null")
     messages = sample.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidSample("messages must be a non-empty list")
@@ -310,6 +314,8 @@ def label_sample(sample, *, converse: Converse, store: LabelStore | MemoryLabelS
     try:
         spec = models[other]
         messages = converse_messages(sample["messages"])
+        if inference is not None and spec.get("sampling"):  # what the other model takes (the catalog's rule)
+            inference = {**inference, "sampling": spec["sampling"]}
         text, tokens_in, tokens_out = converse(
             other, spec["model_id"], spec.get("region"), system, messages, max_tokens, inference=inference
         )

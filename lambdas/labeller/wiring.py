@@ -52,6 +52,7 @@ def bedrock_converse(
             temperature=settings.get("temperature"),
             top_p=settings.get("top_p"),
             stop=tuple(settings.get("stop") or ()),
+            sampling=settings.get("sampling") or "temperature_and_top_p",
         )
         try:
             reply = invoker.converse(call, timeout_s)

@@ -72,6 +72,9 @@ class RouteResult:
     label_sample: Ticket | None = None  # label sampling's verdict on an answered request (router.sampling)
     notes: tuple[str, ...] = ()  # what was dropped or changed from the request (by its parser, for a model)
     task_features: dict | None = None  # a held conversation's task features, which its rules read (log line)
+    # the sampling settings the (last) model's catalog rule left out, and which won: {"model", "rule", "sent",
+    # "dropped"}; None when the model took what the request asked for
+    sampling: dict | None = None
 
     def log_fields(self) -> dict:
         """Budget facts for the request's log line."""

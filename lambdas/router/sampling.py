@@ -361,6 +361,7 @@ def _model_entry(spec) -> dict:
         "input_per_million": spec.price.input_per_million,
         "output_per_million": spec.price.output_per_million,
         "max_output_tokens": spec.max_output_tokens,
+        "sampling": spec.sampling,  # the labeller calls the other model with what it takes of the caller's settings
     }
 
 

@@ -28,6 +28,7 @@ from router.result import RouteResult, TokenCount, budget_log
 from router.sampling import Sampler
 from router.streaming import AnswerStream
 from routing_engine.config import FailoverFlags
+from routing_engine.config.catalog import accepted_sampling
 from routing_engine.config.geography import base_model_id, is_foundation_model_id
 from routing_engine.engine import Engine, Health, NoCapableModel, RoutingError
 from routing_engine.features import CHARS_PER_TOKEN, RequestFeatures, extract_features
@@ -243,7 +244,7 @@ class RouterService:
                     "supports_tools",
                     param="response_format",
                 )
-        return RouteResult(
+        result = RouteResult(
             decision,
             snap.version,
             snap.source,
@@ -255,7 +256,9 @@ class RouterService:
             spend_store_errors=check.store_errors,
             notes=request.notes,
             task_features=task.as_dict() if task is not None else None,
-        ), health
+        )
+        self._note_sampling(engine, result, decision.model, request)
+        return result, health
 
     @staticmethod
     def task_features(engine: Engine, request: ChatRequest) -> RequestFeatures:
@@ -301,6 +304,7 @@ class RouterService:
             answered = (engine.model_key_for(reply.invoked_model_id) if candidate.is_router else None) or candidate.key
             result.answered_by = answered
             result.answered_model_id = reply.invoked_model_id or candidate.model_id
+            self._note_sampling(engine, result, candidate.key, request)
             plan.succeeded(candidate, reply.latency_ms, answered_by=answered, model_id=result.answered_model_id)
             result.reply = reply
             self.ledger.settle(engine, result, reply.input_tokens, reply.output_tokens)  # once the answer is complete
@@ -363,6 +367,7 @@ class RouterService:
             plan.succeeded(candidate, stream.elapsed_ms(), answered_by=candidate.key, model_id=candidate.model_id)
             result.answered_by = candidate.key
             result.answered_model_id = candidate.model_id
+            self._note_sampling(engine, result, candidate.key, request)
             result.ttft_ms = (self.clock() - started) * 1000
             return AnswerStream(
                 engine=engine,
@@ -447,6 +452,7 @@ class RouterService:
             top_k=request.top_k,
             thinking=thinking,
             system_blocks=system_blocks,
+            sampling=_sampling_rule(engine, candidate.key),
         )
 
     # --- counting tokens ----------------------------------------------------------------------
@@ -502,6 +508,18 @@ class RouterService:
             return counted._replace(reason=why)
         return counted._replace(input_tokens=tokens, estimated=False)
 
+    def _note_sampling(self, engine: Engine, result: RouteResult, key: str, request: ChatRequest) -> None:
+        """Say in the result's routing facts which sampling setting won when model `key` takes fewer than asked."""
+        route = engine.config.routes.get(result.decision.route)
+        rule = _sampling_rule(engine, key)
+        sampling = accepted_sampling(rule, request.temperature_on(route), request.top_p)
+        result.sampling = None
+        if sampling.dropped:
+            sent = {
+                k: v for k, v in (("temperature", sampling.temperature), ("top_p", sampling.top_p)) if v is not None
+            }
+            result.sampling = {"model": key, "rule": rule, "sent": sent, "dropped": sampling.dropped}
+
 
 def fit_thinking(
     thinking: Thinking, spec, key: str, max_tokens: int, *, structured: bool = False
@@ -529,3 +547,17 @@ def fit_thinking(
     if budget < MIN_THINKING_BUDGET:
         return None, f"thinking left out: max_tokens {max_tokens} leaves {key} no room for a thinking budget"
     return Thinking("enabled", budget, display=thinking.display), note
+
+
+_STRICTNESS = {"temperature_and_top_p": 0, "temperature_or_top_p": 1, "none": 2}
+
+
+def _sampling_rule(engine: Engine, key: str) -> str:
+    """The catalog's sampling rule of model `key`; for a prompt router, the strictest of its members' (any of them
+    may answer)."""
+    models = engine.config.models
+    if key in models:
+        return models[key].sampling
+    router = engine.config.prompt_routers.get(key)
+    rules = [models[m].sampling for m in router.models if m in models] if router is not None else []
+    return max(rules, key=_STRICTNESS.__getitem__, default="temperature_and_top_p")

@@ -6,11 +6,14 @@ config/routing.json that the tests edit while the server runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 
 import pytest
 from openai import BadRequestError, OpenAI
+
+from local.http_limits import MAX_HEAD_BYTES
 
 pytestmark = pytest.mark.e2e
 
@@ -155,3 +158,47 @@ def test_a_taken_port_stops_the_server_with_one_line(run_local_server_to_exit):
     lines = [line for line in ended.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith(f"model-router: cannot listen on 127.0.0.1:{port}")
     assert "Traceback" not in ended.stderr
+
+
+def raw_exchange(server, head: bytes) -> bytes:
+    """Send `head` over a plain socket and read until the server closes (or 10 s pass)."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head)
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := conn.recv(65_536):
+                received += chunk
+                if b"\r\n\r\n" in received and b'"request_id"' in received:
+                    break
+    return received
+
+
+def test_a_huge_header_is_refused_as_it_arrives(local_server):
+    # Given a request head that is still arriving, already past 16 KiB (API Gateway takes 10,240 bytes of it)
+    head = b"POST /v1/route HTTP/1.1\r\nHost: local\r\nX-Padding: " + b"a" * (MAX_HEAD_BYTES + 1024)
+    # When it is sent, unfinished
+    received = raw_exchange(local_server, head)
+    # Then the server answers 431 at once, in the router's error shape, without waiting for the rest
+    assert received.startswith(b"HTTP/1.1 431 "), received[:200]
+    body = json.loads(received.split(b"\r\n\r\n", 1)[1])
+    assert body["error"]["code"] == "headers_too_large" and body["request_id"]
+
+
+def test_a_huge_declared_body_is_refused_before_it_is_sent(local_server):
+    # Given a request that announces 200 MB and sends none of it
+    head = (
+        b"POST /v1/route HTTP/1.1\r\nHost: local\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n"
+    )
+    received = raw_exchange(local_server, head)
+    # Then the 413 comes without the body being read, with the request's id
+    assert received.startswith(b"HTTP/1.1 413 "), received[:200]
+    body = json.loads(received.split(b"\r\n\r\n", 1)[1])
+    assert body["error"]["code"] == "body_too_large" and "200000000" in body["error"]["message"]
+    assert body["request_id"] != "unknown"
+
+
+def test_a_large_body_under_the_limit_still_arrives_whole(local_server):
+    # A body much larger than the head limit (it arrives in the same reads as the head) is not taken for a head
+    reply = local_server.request("POST", "/v1/route", {"task": "faq", "prompt": "owls " * 40_000, "dry_run": True})
+    assert reply.status == 200

@@ -18,7 +18,7 @@ from moto import mock_aws
 from aws_adapters.bedrock import BedrockConverse, ModelCallError
 from labeller import handler, labelling, wiring
 from labeller.judge import JUDGE_SYSTEM
-from labeller.labelling import FailedAfterSpending, ModelRejected, label_sample
+from labeller.labelling import FailedAfterSpending, InvalidSample, ModelRejected, label_sample, validate
 from labeller.store import LabelStore, MemoryLabelStore, create_table
 from routing_engine.features import Message
 from routing_engine.scorer import FeatureVector, split_prompt, vectorize
@@ -373,6 +373,20 @@ def test_the_other_model_is_asked_with_the_callers_settings_and_within_its_outpu
     assert other["inference"] == {"stop": ["END"], "temperature": 0.2, "top_p": 0.9}
     assert other["max_tokens"] == 5000
     assert all(c["inference"] is None for c in converse.judge_calls)
+
+
+def test_the_other_model_gets_its_catalog_sampling_rule(store):
+    # Given a sample whose other model (Claude Opus 4.6) takes temperature or top_p, not both (issue 17)
+    s = sample(inference={"temperature": 0.2, "top_p": 0.9})
+    s["models"]["claude-opus"]["sampling"] = "temperature_or_top_p"
+    converse = FakeConverse()
+    assert label_sample(s, converse=converse, store=store, now=NOW).kind == "stored"
+    # Then the call carries the rule, which the Converse wiring applies (tests/handler/test_sampling_constraints.py)
+    assert converse.calls[0]["inference"]["sampling"] == "temperature_or_top_p"
+    # And a rule the labeller does not know is refused before any call
+    s["models"]["claude-opus"]["sampling"] = "whatever"
+    with pytest.raises(InvalidSample):
+        validate(s)
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,23 @@ def test_dry_run_from_extra_body_calls_no_model(post, fake_bedrock):
     assert body["x_router"]["decision"]["choice"]["model"] == "claude-haiku"
 
 
+@pytest.mark.usefixtures("router")
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_dry_run_answer_says_it_is_one(web_adapter, fake_bedrock, stream):
+    # Given a client that reads only the message content (an empty answer with finish_reason "stop" looked like
+    # a model that said nothing)
+    reply = web_adapter.post("/v1/chat/completions", chat(dry_run=True, stream=stream))
+    assert reply.status_code == 200 and fake_bedrock.requests == []
+    if stream:
+        first = json.loads(reply.text.split("\n\n")[0].removeprefix("data: "))
+        content = first["choices"][0]["delta"]["content"]
+    else:
+        content = reply.json()["choices"][0]["message"]["content"]
+    # Then the content says it is a dry run, that no model was called, and what would have been
+    assert content.startswith("[DRY RUN] No model was called.")
+    assert "claude-haiku" in content and "route faq" in content
+
+
 # --- bad bodies -----------------------------------------------------------------------------------------
 
 

@@ -128,6 +128,7 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
             "input_per_million": 1.0,
             "output_per_million": 5.0,
             "max_output_tokens": 8192,
+            "sampling": "temperature_and_top_p",  # the test catalog's default
         },
         "claude-opus": {
             "model_id": OPUS_ID,
@@ -135,6 +136,7 @@ def test_a_sampled_request_reaches_the_queue_with_the_prompt_answer_decision_and
             "input_per_million": 5.0,
             "output_per_million": 25.0,
             "max_output_tokens": 8192,
+            "sampling": "temperature_and_top_p",  # the test catalog's default
         },
     }
     assert sample["messages"] == [{"role": "user", "text": "Capital of France?"}]

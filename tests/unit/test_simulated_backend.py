@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from local.latency import SimulatedLatency
 from local.simulated_backend import (
+    MAX_TOOL_INPUT_CHARS,
     SIMULATED_TAG,
     Fault,
     FaultSpecError,
@@ -736,3 +737,84 @@ def test_a_model_without_a_latency_entry_answers_at_the_default_pace(config):
     sim = backend(config, sleep=sleep, latency_scale=1.0)  # titan: no entry in LATENCY
     sim.converse(modelId=TITAN, messages=user("hello"))
     assert sleep.calls == [pytest.approx(LATENCY.default_ms / 1000)]
+
+
+# --- issue 17: bounded tool output, honest word counts, schemas refused as Bedrock refuses them -----------
+
+
+def long_string_tool(min_length: int) -> dict:
+    schema = {
+        "type": "object",
+        "properties": {"essay": {"type": "string", "minLength": min_length}},
+        "required": ["essay"],
+    }
+    return {"toolSpec": {"name": "write_essay", "inputSchema": {"json": schema}}}
+
+
+def test_a_tool_call_honours_max_tokens_buffered_and_streamed(config):
+    # Given a tool whose input must be a 20,000-character string, and max_tokens 50
+    request = tool_request("write", {"tool": {"name": "write_essay"}}, tools=(long_string_tool(20_000),))
+    request["inferenceConfig"] = {"maxTokens": 50}
+    sim = backend(config)
+    # Then the call is cut at 50 tokens (it once came back with 3,335), as Bedrock cuts an answer
+    response = sim.converse(**request)
+    assert response["stopReason"] == "max_tokens" and response["usage"]["outputTokens"] == 50
+    events = events_of(sim.converse_stream(**request))
+    assert [e["messageStop"]["stopReason"] for e in events if "messageStop" in e] == ["max_tokens"]
+    assert sum("contentBlockDelta" in e for e in events) == 50
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"a": {"type": "string", "minLength": 100_000_000}}, "required": ["a"]},
+        {"type": "object", "properties": {"a": {"type": "array", "minItems": 100_000_000}}, "required": ["a"]},
+        {
+            "type": "object",
+            "properties": {"a": {"type": "array", "items": False, "minItems": 100_000_000}},
+            "required": ["a"],
+        },
+    ],
+)
+def test_what_a_schema_asks_for_cannot_make_the_backend_generate_without_bound(config, schema):
+    # Given a schema asking for 100 million characters or items (it once grew the server to 6.7 GB), and a
+    # generous max_tokens
+    tool = {"toolSpec": {"name": "big", "inputSchema": {"json": schema}}}
+    request = tool_request("go", {"tool": {"name": "big"}}, tools=(tool,))
+    response = backend(config).converse(**request, inferenceConfig={"maxTokens": 100_000})
+    # Then what is generated stays within the bound a text answer has (give or take a value's separators)
+    assert len(json.dumps(tool_use(response)["input"])) <= MAX_TOOL_INPUT_CHARS + 64
+    assert response["stopReason"] == "max_tokens"  # the schema could not be met: the answer says it was cut
+    assert example_from_schema(schema, max_chars=1_000) is not None
+    assert len(json.dumps(example_from_schema(schema, max_chars=1_000))) <= 1_100
+
+
+@pytest.mark.parametrize(
+    ("prompt", "says"),
+    [("hi", "Your message had 1 word,"), ("hi there", "Your message had 2 words,")],
+)
+def test_the_word_count_is_grammatical(config, prompt, says):
+    text = backend(config).converse(modelId=HAIKU, messages=user(prompt))["output"]["message"]["content"][0]["text"]
+    assert says in text
+
+
+@pytest.mark.parametrize("wanted", [1, 3, 10, 23, 24, 300])
+def test_a_prompt_asking_for_n_words_gets_exactly_n(config, wanted):
+    prompt = f"write {wanted} words"
+    text = backend(config).converse(modelId=HAIKU, messages=user(prompt), inferenceConfig={"maxTokens": 4096})[
+        "output"
+    ]["message"]["content"][0]["text"]
+    assert len(text.split()) == wanted and text.startswith(SIMULATED_TAG)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [{"type": "object", "required": 5}, {"type": "object", "properties": 5}, {"properties": {"a": {"anyOf": 5}}}],
+)
+def test_a_malformed_tool_schema_is_a_validation_exception_not_a_crash(config, schema):
+    # The router refuses these first (400 invalid_schema); a caller of the backend itself gets what Claude says
+    tool = {"toolSpec": {"name": "broken", "inputSchema": {"json": schema}}}
+    with pytest.raises(ClientError) as caught:
+        backend(config).converse(**tool_request("go", {"tool": {"name": "broken"}}, tools=(tool,)))
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "JSON schema is invalid" in caught.value.response["Error"]["Message"]

@@ -59,6 +59,11 @@ class LastGoodStore(Generic[T]):
         self._last_raw: bytes | None = None
         self._rejected_raw: bytes | None = None
 
+    @property
+    def current(self) -> Snapshot[T] | None:
+        """What `get` last returned, without fetching (None before the first `get`)."""
+        return self._current
+
     def get(self) -> Snapshot[T]:
         try:
             raw = self._fetch()

@@ -6,9 +6,13 @@ Gateway's request context (caller identity, request id) and the invocation's dea
 `create_app(service)` builds it around an injected `RouterService`; `create_app_from_env()` is the zero-argument
 factory uvicorn calls.
 
-A chat request reads one way: its API module (a `WireFormat`: route_api, openai_api, anthropic_api) parses the
-body, the `RouterService` serves it, the API module renders the answer or its stream; `observability.log_request` writes the
-request's line. Blocking work (configuration fetches, Bedrock calls) runs in worker threads, one hop per request.
+A chat request reads one way: its body is read up to the size limit, its API module (a `WireFormat`: route_api,
+openai_api, anthropic_api) parses it, `parsing.check_request` checks what every API shares, the `RouterService`
+serves it, the API module renders the answer or its stream; `observability.log_request` writes the request's
+line. Blocking work (configuration fetches, Bedrock calls) runs in worker threads, one hop per request.
+
+Every response that is an error, from any endpoint (404, 405 and a bug's 500 included), carries the request's id in
+its body and its `x-request-id` header, and writes the request's log line, so it counts in `RequestErrors`.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ from starlette.routing import Route
 
 from router import observability as obs
 from router.chat import ChatRequest
-from router.failures import FailureKind, RouterFailure
+from router.failures import FailureKind, RouterFailure, invalid
 from router.http import anthropic_api, errors, openai_api, route_api
 from router.http.context import IDENTITIES, CallContext, Identity
-from router.http.parsing import decode_body, dumps
+from router.http.parsing import body_too_large, check_request, decode_body, dumps
 from router.http.sse import relay
 from router.http.wire import WireFormat, conversation_header
 from router.result import RouteResult
@@ -40,6 +44,7 @@ from router.sampling import Ticket
 from router.service import RouterService
 from router.settings import RouterSettings
 from router.streaming import AnswerStream
+from routing_engine.config.limits import MAX_BODY_BYTES
 
 JSON = "application/json"
 # The chat APIs, by path: a new API is one module implementing WireFormat and one line here.
@@ -60,6 +65,10 @@ ENDPOINTS = ", ".join(
         "GET /v1/health",
     ]
 )
+NO_API = "none"  # the log line's `api` for a request no endpoint took (404, 405)
+
+# An endpoint as the app calls it: the request, its call context (id, caller, deadline) and when it started.
+Endpoint = Callable[[Request, CallContext, float], Awaitable[Response]]
 
 
 def create_app(service: RouterService, *, identity: Identity = "apigateway", keepalive_s: float = 15.0) -> Starlette:
@@ -76,16 +85,20 @@ def create_app(service: RouterService, *, identity: Identity = "apigateway", kee
         # turns graceful shutdown on); uvicorn then ends the lifespan: give label samples still waiting a moment.
         await anyio.to_thread.run_sync(service.sampler.flush)
 
+    guarded = endpoints.guarded
     app = Starlette(
         lifespan=lifespan,
         routes=[
-            *(Route(path, _safely(endpoints.chat(wire), wire), methods=["POST"]) for path, wire in CHAT_APIS.items()),
-            Route(COUNT_TOKENS, _safely(endpoints.count_tokens, anthropic_api), methods=["POST"]),
-            Route("/v1/models", _safely(endpoints.models), methods=["GET"]),
-            Route("/v1/models/{model:path}", _safely(endpoints.model), methods=["GET"]),
-            Route("/v1/usage", _safely(endpoints.usage), methods=["GET"]),
-            Route("/v1/health", _safely(endpoints.health), methods=["GET"]),
-            Route("/ready", endpoints.ready, methods=["GET"]),
+            *(
+                Route(path, guarded(endpoints.chat(wire), wire.API_NAME, wire), methods=["POST"])
+                for path, wire in CHAT_APIS.items()
+            ),
+            Route(COUNT_TOKENS, guarded(endpoints.count_tokens, "count_tokens", anthropic_api), methods=["POST"]),
+            Route("/v1/models", guarded(endpoints.models, "models"), methods=["GET"]),
+            Route("/v1/models/{model:path}", guarded(endpoints.model, "models"), methods=["GET"]),
+            Route("/v1/usage", guarded(endpoints.usage, "usage"), methods=["GET"]),
+            Route("/v1/health", guarded(endpoints.health, "health"), methods=["GET"]),
+            Route("/ready", guarded(endpoints.ready, "ready"), methods=["GET"]),
         ],
         exception_handlers={HTTPException: endpoints.http_exception},
     )
@@ -122,23 +135,18 @@ def _released(ticket: Ticket | None) -> Callable[[], Awaitable[None]]:
     return release
 
 
-def _safely(
-    endpoint: Callable[[Request], Awaitable[Response]], wire: WireFormat = DEFAULT_WIRE
-) -> Callable[[Request], Awaitable[Response]]:
-    """The last line of defence: a bug still produces a JSON 500 (in the endpoint's API's shape), logged."""
-
-    @functools.wraps(endpoint)
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except Exception:  # noqa: BLE001 - turned into a JSON 500 and logged with its stack
-            obs.logger.exception("unhandled error", extra={"path": request.url.path})
-            failure = RouterFailure(
-                FailureKind.INTERNAL, "internal_error", "the router hit an unexpected error; it has been logged"
-            )
-            return _json(500, wire.error_body(failure, "unknown"))
-
-    return wrapper
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (BODY_TOO_LARGE) as soon as it is known to be over `limit` bytes: by its Content-Length
+    before a byte is read, else while it arrives, so an oversized body is never held whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise body_too_large(int(declared), limit)
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise body_too_large(None, limit)
+    return bytes(received)
 
 
 class _Endpoints:
@@ -147,18 +155,55 @@ class _Endpoints:
         self.context_of = context_of
         self.keepalive_s = keepalive_s
 
-    # --- chat ----------------------------------------------------------------------------------
+    def guarded(self, endpoint: Endpoint, api: str, wire: WireFormat = DEFAULT_WIRE) -> Callable:
+        """`endpoint` with its call context, and the last line of defence: a bug is a JSON 500 in `wire`'s error
+        shape, with the request's id, logged with its stack and counted like any failed request."""
 
-    def chat(self, wire: WireFormat) -> Callable[[Request], Awaitable[Response]]:
-        """The endpoint of one chat API."""
-
-        async def endpoint(request: Request) -> Response:
+        @functools.wraps(endpoint)
+        async def wrapper(request: Request) -> Response:
             started = time.perf_counter()
             ctx = self.context_of(request)
             try:
-                raw = await request.body()
-            except ClientDisconnect:  # the client gave up while sending its body: nobody is left to answer
-                return Response(status_code=400)
+                return await endpoint(request, ctx, started)
+            except Exception:  # noqa: BLE001 - turned into a JSON 500 and logged with its stack
+                obs.logger.exception("unhandled error", extra={"path": request.url.path, "request_id": ctx.request_id})
+                failure = RouterFailure(
+                    FailureKind.INTERNAL,
+                    "internal_error",
+                    f"the router hit an unexpected error; it has been logged under request id {ctx.request_id}",
+                )
+                return self._fail(api, wire, failure, ctx, started)
+
+        return wrapper
+
+    def _fail(
+        self,
+        api: str,
+        wire: WireFormat,
+        failure: RouterFailure,
+        ctx: CallContext,
+        started: float,
+        chat: ChatRequest | None = None,
+        *,
+        disconnected: bool = False,
+    ) -> Response:
+        """An error response, and the request's log line that counts it."""
+        self._record(api, ctx, started, chat, None, failure, wire=wire, disconnected=disconnected)
+        return self._error(wire, failure, ctx)
+
+    # --- chat ----------------------------------------------------------------------------------
+
+    def chat(self, wire: WireFormat) -> Endpoint:
+        """The endpoint of one chat API."""
+
+        async def endpoint(request: Request, ctx: CallContext, started: float) -> Response:
+            try:
+                raw = await read_body(request, self._body_limit())
+            except RouterFailure as failure:
+                return self._fail(wire.API_NAME, wire, failure, ctx, started)
+            except ClientDisconnect:  # the client gave up while sending its body: nobody is left to read this
+                gone = invalid("client_disconnected", "the client closed the connection while sending its body")
+                return self._fail(wire.API_NAME, wire, gone, ctx, started, disconnected=True)
             outcome = await anyio.to_thread.run_sync(self._handle, wire, raw, ctx, started)
             if isinstance(outcome, Response):
                 return outcome
@@ -166,6 +211,12 @@ class _Endpoints:
             return self._stream_response(wire, chat, answer, ctx, started)
 
         return endpoint
+
+    def _body_limit(self) -> int:
+        """The size limit of the configuration last served (read without fetching: this runs on the event loop),
+        else the largest any configuration may set; the request's own configuration checks it again."""
+        snap = self.service.routing.current
+        return snap.value.config.limits.max_body_bytes if snap is not None else MAX_BODY_BYTES
 
     def _handle(self, wire: WireFormat, raw: bytes, ctx: CallContext, started: float):
         """Everything blocking, in one worker thread: configuration, parse, decide, the model call (buffered) or
@@ -181,7 +232,7 @@ class _Endpoints:
         try:
             snap = svc.snapshot()
             limits = snap.value.config.limits
-            chat = wire.parse(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages)
+            chat = check_request(wire.parse(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages))
             caller, request_id, remaining_s = ctx.caller, ctx.request_id, ctx.remaining_s()
             if chat.stream and not chat.dry_run:
                 stream = svc.open_stream(
@@ -190,10 +241,9 @@ class _Endpoints:
                 return chat, stream
             result = svc.complete(chat, caller=caller, request_id=request_id, remaining_s=remaining_s, snapshot=snap)
         except RouterFailure as failure:
-            self._record(wire, ctx, started, chat, None, failure)
-            return self._error(wire, failure, ctx)
+            return self._fail(wire.API_NAME, wire, failure, ctx, started, chat)
         if chat.stream:  # a dry run a streaming client asked for: the decision, as a stream
-            self._record(wire, ctx, started, chat, result, None)
+            self._record(wire.API_NAME, ctx, started, chat, result, None, wire=wire)
             frames = wire.dry_run_frames(chat, result, request_id=ctx.request_id, backend=svc.backend)
             return Response(
                 b"".join(frames),
@@ -201,7 +251,7 @@ class _Endpoints:
                 headers={**self._routing_headers(wire, result, ctx), "cache-control": "no-cache"},
             )
         body = wire.render(chat, result, request_id=ctx.request_id, backend=svc.backend)
-        self._record(wire, ctx, started, chat, result, None)
+        self._record(wire.API_NAME, ctx, started, chat, result, None, wire=wire)
         response = _json(200, body, self._routing_headers(wire, result, ctx))
         ticket = result.label_sample
         if ticket is not None and ticket.job is not None:
@@ -224,7 +274,9 @@ class _Endpoints:
 
         def on_close() -> None:
             answer.close(completed=state["ended"])
-            self._record(wire, ctx, started, chat, result, answer.failure, disconnected=not state["ended"])
+            self._record(
+                wire.API_NAME, ctx, started, chat, result, answer.failure, wire=wire, disconnected=not state["ended"]
+            )
 
         async def release() -> None:  # after the stream's last byte: the sender may build the sample now
             await _released(result.label_sample)()
@@ -239,17 +291,18 @@ class _Endpoints:
 
     def _record(
         self,
-        wire: WireFormat,
+        api: str,
         ctx: CallContext,
         started: float,
         chat: ChatRequest | None,
         result: RouteResult | None,
         failure: RouterFailure | None,
         *,
+        wire: WireFormat = DEFAULT_WIRE,
         disconnected: bool = False,
     ) -> None:
         obs.log_request(
-            wire.API_NAME,
+            api,
             request_id=ctx.request_id,
             caller=ctx.caller,
             status=wire.status_of(failure) if failure is not None else 200,
@@ -283,25 +336,27 @@ class _Endpoints:
 
     # --- Anthropic's token counting -------------------------------------------------------------
 
-    async def count_tokens(self, request: Request) -> Response:
+    async def count_tokens(self, request: Request, ctx: CallContext, started: float) -> Response:
         """POST /v1/messages/count_tokens: the request's input tokens for the model its name resolves to (Bedrock's
         CountTokens where that model can count, else the router's estimate, as the answer says). No model is called
-        and no budget is spent, so no request line or metrics are written; a debug line says what was counted."""
-        ctx = self.context_of(request)
+        and no budget is spent: a count writes a debug line, and only a refused count writes a request line."""
         try:
-            raw = await request.body()
+            raw = await read_body(request, self._body_limit())
+        except RouterFailure as failure:
+            return self._fail("count_tokens", anthropic_api, failure, ctx, started)
         except ClientDisconnect:
-            return Response(status_code=400)
+            gone = invalid("client_disconnected", "the client closed the connection while sending its body")
+            return self._fail("count_tokens", anthropic_api, gone, ctx, started, disconnected=True)
 
         def count():
             limits = self.service.snapshot().value.config.limits
             chat = anthropic_api.parse_count(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages)
-            return self.service.count_tokens(chat)
+            return self.service.count_tokens(check_request(chat))
 
         try:
             counted = await anyio.to_thread.run_sync(count)
         except RouterFailure as failure:
-            return self._error(anthropic_api, failure, ctx)
+            return self._fail("count_tokens", anthropic_api, failure, ctx, started)
         obs.logger.debug("count_tokens", extra={"request_id": ctx.request_id, **counted._asdict()})
         headers = {
             "x-router-route": counted.route,
@@ -314,34 +369,36 @@ class _Endpoints:
 
     # --- usage, catalog and health --------------------------------------------------------------
 
-    async def usage(self, request: Request) -> Response:
+    async def usage(self, _request: Request, ctx: CallContext, started: float) -> Response:
         """The caller's own spend and budgets. Who the caller is comes only from the call's identity (API Gateway's
         context, or the local key header): no query parameter or body can name another caller. A request without
         identity is served under the default tier, so it is shown that tier's budget (`own` is null)."""
-        ctx = self.context_of(request)
         try:
             body = await anyio.to_thread.run_sync(self.service.usage, ctx.caller)
         except RouterFailure as failure:
-            return self._error(DEFAULT_WIRE, failure, ctx)
+            return self._fail("usage", DEFAULT_WIRE, failure, ctx, started)
         return _json(200, body, {"x-request-id": ctx.request_id, "cache-control": "no-store"})
 
-    async def models(self, request: Request) -> Response:
+    async def models(self, _request: Request, ctx: CallContext, started: float) -> Response:
         try:
             snap = await anyio.to_thread.run_sync(self.service.snapshot)
         except RouterFailure as failure:
-            return self._error(DEFAULT_WIRE, failure, self.context_of(request))
+            return self._fail("models", DEFAULT_WIRE, failure, ctx, started)
         data = [_model_object(name, kind) for name, kind in snap.value.callable_names()]
-        return _json(200, {"object": "list", "data": data}, {"x-router-config-version": snap.version})
+        return _json(
+            200,
+            {"object": "list", "data": data},
+            {"x-router-config-version": snap.version, "x-request-id": ctx.request_id},
+        )
 
-    async def model(self, request: Request) -> Response:
+    async def model(self, request: Request, ctx: CallContext, started: float) -> Response:
         """GET /v1/models/{model} (the openai SDK's models.retrieve): one of the names GET /v1/models lists, or a
         404 in OpenAI's `model_not_found` shape."""
         name = request.path_params["model"]
-        ctx = self.context_of(request)
         try:
             snap = await anyio.to_thread.run_sync(self.service.snapshot)
         except RouterFailure as failure:
-            return self._error(DEFAULT_WIRE, failure, ctx)
+            return self._fail("models", DEFAULT_WIRE, failure, ctx, started)
         kind = dict(snap.value.callable_names()).get(name)
         if kind is None:
             unknown = RouterFailure(
@@ -350,26 +407,30 @@ class _Endpoints:
                 f"The model `{name}` does not exist or you do not have access to it.",
                 param="model",
             )
-            return self._error(DEFAULT_WIRE, unknown, ctx)
-        return _json(200, _model_object(name, kind), {"x-router-config-version": snap.version})
+            return self._fail("models", DEFAULT_WIRE, unknown, ctx, started)
+        return _json(
+            200, _model_object(name, kind), {"x-router-config-version": snap.version, "x-request-id": ctx.request_id}
+        )
 
-    async def health(self, request: Request) -> Response:
+    async def health(self, _request: Request, ctx: CallContext, started: float) -> Response:
         try:
             body, version = await anyio.to_thread.run_sync(self.service.health_report)
         except RouterFailure as failure:
-            return self._error(DEFAULT_WIRE, failure, self.context_of(request))
-        return _json(200, body, {"x-router-config-version": version})
+            return self._fail("health", DEFAULT_WIRE, failure, ctx, started)
+        return _json(200, body, {"x-router-config-version": version, "x-request-id": ctx.request_id})
 
-    async def ready(self, _request: Request) -> Response:
+    async def ready(self, _request: Request, _ctx: CallContext, _started: float) -> Response:
         """For the Lambda Web Adapter's readiness check: the app is up; it loads no configuration."""
         return _json(200, {"status": "ready"})
 
     async def http_exception(self, request: Request, exc: Exception) -> Response:
+        """No endpoint took the request: a 404 (no such path) or a 405 (a known path, another method)."""
+        started = time.perf_counter()
         status = getattr(exc, "status_code", 404)
         kind = FailureKind.METHOD_NOT_ALLOWED if status == 405 else FailureKind.NO_SUCH_ENDPOINT
         failure = RouterFailure(
             kind,
             "method_not_allowed" if status == 405 else "not_found",
-            f"no endpoint {request.method} {request.url.path}; try {ENDPOINTS}",
+            f"no endpoint {request.method} {request.url.path[:200]}; try {ENDPOINTS}",
         )
-        return _json(errors.status_of(failure), DEFAULT_WIRE.error_body(failure, "none"))
+        return self._fail(NO_API, DEFAULT_WIRE, failure, self.context_of(request), started)

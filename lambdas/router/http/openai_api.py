@@ -28,7 +28,7 @@ from aws_adapters.conversation import (
 from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
-from router.http.parsing import TOOL_NAME, b64, check_count, check_depth, load_json, merge_turns, validate
+from router.http.parsing import TOOL_NAME, b64, check_count, load_json, merge_turns, parse_json, validate
 from router.http.sse import DONE, sse
 from router.http.wire import round_cost, routing
 from router.result import RouteResult
@@ -191,13 +191,7 @@ def parse(text: str, *, max_messages: int) -> ChatRequest:
 
 
 def _arguments(arguments: str, where: str):
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        raise invalid("invalid_request", f"{where}: tool call arguments are not JSON", param=where) from None
-    except RecursionError:
-        raise invalid("invalid_json", f"{where}: tool call arguments are nested too deeply", param=where) from None
-    check_depth(value, f"{where}: tool call arguments")
+    value = parse_json(arguments or "{}", f"{where}: tool call arguments")
     if not isinstance(value, dict):
         raise invalid("invalid_request", f"{where}: tool call arguments must be a JSON object", param=where)
     return value
@@ -236,12 +230,6 @@ def _structured(fmt: ResponseFormat | None, tools: tuple[ToolSpec, ...]) -> Stru
         if fmt.json_schema is None:
             raise invalid("invalid_request", "response_format json_schema needs 'json_schema'", param="response_format")
         name, schema, description = fmt.json_schema.name, fmt.json_schema.schema_, fmt.json_schema.description
-        if schema.get("type", "object") != "object":
-            raise invalid(
-                "invalid_request",
-                "response_format json_schema: the schema must describe an object (Bedrock tool inputs are objects)",
-                param="response_format.json_schema.schema",
-            )
     if name in taken:
         raise invalid(
             "invalid_request", f"response_format name '{name}' is also a tool's name", param="response_format"
@@ -290,10 +278,25 @@ def _x_router(result: RouteResult, backend: str) -> dict:
     return {**routing(result), "estimated_cost_usd": round_cost(result.cost_usd), "backend": backend}
 
 
+DRY_RUN_TAG = "[DRY RUN]"
+
+
+def dry_run_text(result: RouteResult) -> str:
+    """A dry run's answer text: no client may take it for a model's (empty) answer."""
+    d = result.decision
+    cost = d.estimated_cost_usd
+    return (
+        f"{DRY_RUN_TAG} No model was called. This request would go to {d.model} ({d.model_id}) on route {d.route} "
+        f"by rule {d.rule}"
+        + (f", estimated to cost up to {cost:.6f} USD" if cost is not None else "")
+        + "; the whole decision is in x_router."
+    )
+
+
 def render(request: ChatRequest, result: RouteResult, *, request_id: str, backend: str) -> dict:
     message: dict[str, Any]
-    if request.dry_run:  # a chat.completion an SDK can read, with the whole decision beside it
-        message = {"role": "assistant", "content": ""}
+    if request.dry_run:  # a chat.completion an SDK can read, saying what it is, with the whole decision beside it
+        message = {"role": "assistant", "content": dry_run_text(result)}
         finish, usage = "stop", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         extra = {
             "dry_run": True,
@@ -439,7 +442,12 @@ def dry_run_frames(request: ChatRequest, result: RouteResult, *, request_id: str
         {
             **base,
             "choices": [
-                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": dry_run_text(result)},
+                    "finish_reason": None,
+                    "logprobs": None,
+                }
             ],
             "x_router": body["x_router"],
         }

@@ -59,7 +59,7 @@ class RouteBody(_Strict):
     max_tokens: int | None = Field(default=None, ge=1, le=200_000)
     temperature: float | None = Field(default=None, ge=0, le=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    stop: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, max_length=4)
+    stop: list[Annotated[str, Field(min_length=1)]] | None = None  # at most MAX_STOP_SEQUENCES: check_request
     max_cost_usd: float | None = Field(default=None, gt=0)
     dry_run: bool = False
     stream: bool = False

@@ -83,6 +83,8 @@ def routing(result: RouteResult) -> dict:
     conversation = result.conversation()
     if conversation is not None:
         out["conversation"] = conversation
+    if result.sampling is not None:  # the model takes fewer sampling settings than asked: which won
+        out["sampling"] = result.sampling
     return out
 
 

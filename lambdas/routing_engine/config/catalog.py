@@ -10,6 +10,7 @@ profile than through the global one (Bedrock user guide, "Global cross-Region in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, model_validator
@@ -19,6 +20,14 @@ from routing_engine.config.base import Key, StrictModel
 from routing_engine.config.geography import PriceKind, ProfileKind
 
 Modality = Literal["text", "image", "document"]
+# Which sampling settings a model takes (Converse inferenceConfig temperature / topP):
+#   temperature_and_top_p  both, together (Nova, Mistral, Claude before 4.1)
+#   temperature_or_top_p   one of them: Claude Sonnet 4.5 and Haiku 4.5 "support specifying either the `temperature` or
+#                          `top_p` parameter, but not both" (Bedrock user guide, Anthropic Claude Messages API, request
+#                          and response); Opus 4.1/4.5/4.6 and Sonnet 4.6 refuse both the same way in practice
+#   none                   neither: Claude Opus 4.7 and later ("`temperature` is deprecated for this model")
+# A ValidationException is final (no fallback fixes it), so the router sends only what the rule allows.
+SamplingRule = Literal["temperature_and_top_p", "temperature_or_top_p", "none"]
 
 # Keys the catalog read before prices were per million tokens, and what replaced each.
 _PER_1K_KEYS = {"input_per_1k": "input_per_million", "output_per_1k": "output_per_million"}
@@ -105,6 +114,12 @@ class ModelSpec(StrictModel):
         description="Anthropic extended thinking the model takes: 'enabled' (with budget_tokens), 'adaptive', or "
         "both; empty (the default): none, and a request's thinking is left out when this model serves it",
     )
+    sampling: SamplingRule = Field(
+        default="temperature_and_top_p",
+        description="Which of temperature and top_p the model takes: both ('temperature_and_top_p'), one "
+        "('temperature_or_top_p': Claude 4.1 and later; when a call has both, temperature wins and top_p is not sent) "
+        "or neither ('none': Claude Opus 4.7 and later)",
+    )
     quality: int = Field(default=50, ge=0, le=100, description="Relative strength; higher is stronger")
     latency_slo_ms: int = Field(default=10_000, ge=1, description="p90 latency the model should stay under")
     fallbacks: tuple[Key, ...] = Field(default=(), description="Model keys to try, in order, if this one fails")
@@ -175,3 +190,24 @@ class PromptRouterSpec(StrictModel):
     )
     models: tuple[Key, ...] = Field(min_length=1, description="Catalog keys of the models the router may invoke")
     description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """The sampling settings a model is called with, and those its rule left out (name -> value), so the answer's
+    routing facts can say which value won."""
+
+    temperature: float | None
+    top_p: float | None
+    dropped: dict[str, float]
+
+
+def accepted_sampling(rule: str, temperature: float | None, top_p: float | None) -> Sampling:
+    """What of `temperature` and `top_p` a model with sampling `rule` takes: with 'temperature_or_top_p' and both
+    set, temperature wins (as aws-samples/bedrock-access-gateway does); with 'none', neither is sent."""
+    if rule == "none":
+        dropped = {k: v for k, v in (("temperature", temperature), ("top_p", top_p)) if v is not None}
+        return Sampling(None, None, dropped)
+    if rule == "temperature_or_top_p" and temperature is not None and top_p is not None:
+        return Sampling(temperature, None, {"top_p": top_p})
+    return Sampling(temperature, top_p, {})

@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 
 from routing_engine.config.base import Key, StrictModel
 
+MAX_BODY_BYTES = 10_000_000  # the most `limits.max_body_bytes` may be: API Gateway's own payload limit (10 MB)
+
 
 class Budget(StrictModel):
     """Spend allowed per UTC day and/or UTC month. On a tier it caps the tier's callers together; under
@@ -82,7 +84,7 @@ class Resilience(StrictModel):
 
 
 class Limits(StrictModel):
-    max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=10_000_000)
+    max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=MAX_BODY_BYTES)
     max_messages: int = Field(default=200, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)
     risk_scan_chars: int = Field(
