@@ -319,12 +319,16 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
       `model_validation_error`, not retried;
     - a connection pool as large as the server's concurrency, TCP keep-alive on pooled connections, and tight
       timeouts (connect 2 s, read = the time left for the call)."""
-    import boto3
-    from botocore.config import Config
-
     hook = _invocation_ids()
+    lock = threading.Lock()
 
     def make(region: str | None, timeout_s: float):
+        # boto3 loads with the first client, not with the app: a cold start whose first request calls no model (a
+        # dry run, a health check, a refused request) never pays for it. Clients are made one at a time: boto3's
+        # default session is not safe to build clients on from several threads at once.
+        import boto3
+        from botocore.config import Config
+
         config = Config(
             connect_timeout=2,
             read_timeout=timeout_s,
@@ -334,7 +338,8 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
             tcp_keepalive=True,
             user_agent_extra="model-router",
         )
-        client = boto3.client("bedrock-runtime", region_name=region or default_region, config=config)
+        with lock:
+            client = boto3.client("bedrock-runtime", region_name=region or default_region, config=config)
         client.meta.events.register("before-call.bedrock-runtime", hook)
         return client
 
