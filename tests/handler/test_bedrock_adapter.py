@@ -261,6 +261,9 @@ def test_real_clients_pool_connections_and_send_what_the_router_built_with_a_fre
     ids = [uuid.UUID(h["amz-sdk-invocation-id"].decode()) for h in sent]
     assert len(ids) == 2 and ids[0] != ids[1]
     assert {i.version for i in ids} == {4}
+    # And the User-Agent still names the SDK, its version and the router
+    agent = sent[0]["User-Agent"].decode()
+    assert agent.startswith("Boto3/") and "Botocore/" in agent and agent.endswith("model-router")
 
 
 # --- ConverseStream, through botocore's real serializer and event-stream parser -------------------------
