@@ -200,7 +200,8 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="stream-watchdog", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0][2] is alarm:  # due before the one the thread waits for: wake it to wait less
+                self._wake.notify()
         return alarm
 
     def _run(self) -> None:

@@ -263,7 +263,7 @@ def test_real_clients_pool_connections_and_send_what_the_router_built_with_a_fre
     assert {i.version for i in ids} == {4}
     # And the User-Agent still names the SDK, its version and the router
     agent = sent[0]["User-Agent"].decode()
-    assert agent.startswith("Boto3/") and "Botocore/" in agent and agent.endswith("model-router")
+    assert agent.startswith("Boto3/") and "Botocore/" in agent and "model-router" in agent.split()
 
 
 # --- ConverseStream, through botocore's real serializer and event-stream parser -------------------------
