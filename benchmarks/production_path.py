@@ -2,7 +2,7 @@
 interleaved round by round: requests/s, p50/p99 latency, added latency and added time to first token.
 
     python -m benchmarks.production_path [--rounds 5] [--seconds 2] [--connections 1,16,64] [--no-litellm]
-        [--json benchmarks/results/production_path.json]
+        [--json benchmarks/results/production_path.json] [--baseline /path/to/another/checkout]
 
 Servers (each its own process on 127.0.0.1; the load client is this process, on uvloop):
 - mock: `benchmarks.mock_upstreams`, one process answering OpenAI chat completions and Bedrock Converse /
@@ -27,6 +27,9 @@ Servers (each its own process on 127.0.0.1; the load client is this process, on 
   client call; no database (no spend logs).
 - the mock alone, both wires: the floor; "added" = a server's figure minus the mock's figure for its own wire in
   the same round (ours vs the Bedrock wire, the peers vs the OpenAI wire).
+- with --baseline TREE: the same production path from another checkout's `lambdas/` (same interpreter and
+  packages, same mock), as one more server in the same rounds, so a change is measured before/after interleaved
+  ("ours / baseline" ratios; below 1 CPU per request means this checkout is cheaper).
 Cells (server x buffered/streamed x connections) run --seconds each; the order of cells and of servers alternates
 every round. Ratios ours / Portkey are taken per round; the table shows their median and range. CPU ms per
 request = the server process's user+system CPU during the cell / its answered requests (ours feeds
@@ -79,6 +82,7 @@ OURS, PORTKEY, LITELLM, MOCK_BEDROCK, MOCK_OPENAI = (
     "mock alone (Bedrock wire)",
     "mock alone (OpenAI wire)",
 )
+BASELINE = "ours, baseline checkout"
 
 
 # --- the servers --------------------------------------------------------------------------------------------
@@ -107,9 +111,9 @@ def lwa_headers() -> dict[str, str]:
     }
 
 
-def ours_env(mock_port: int, **extra: str) -> dict[str, str]:
+def ours_env(mock_port: int, root: Path = ROOT, **extra: str) -> dict[str, str]:
     return bench_env(
-        PYTHONPATH=str(ROOT / "lambdas"),
+        PYTHONPATH=str(root / "lambdas"),
         AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{mock_port}",
         AWS_ACCESS_KEY_ID="AKIDBENCHMARK",
         AWS_SECRET_ACCESS_KEY="bench-secret",
@@ -145,8 +149,8 @@ def mock_server(port: int) -> Server:
     return Server("mock", [sys.executable, "-m", "benchmarks.mock_upstreams", "--port", str(port)], port, bench_env())
 
 
-def ours_server(port: int, mock_port: int) -> Server:
-    return Server(OURS, ours_argv(port), port, ours_env(mock_port))
+def ours_server(port: int, mock_port: int, root: Path = ROOT, name: str = OURS) -> Server:
+    return Server(name, ours_argv(port), port, ours_env(mock_port, root))
 
 
 def portkey_missing() -> str | None:
@@ -248,7 +252,7 @@ def bodies(name: str, mode: str, port: int) -> bytes:
     if stream:
         chat["stream"] = True
     headers: dict[str, str] = {}
-    if name == OURS:
+    if name in (OURS, BASELINE):
         headers = lwa_headers()
     elif name == PORTKEY:
         headers = {
@@ -273,6 +277,11 @@ def measure(args) -> dict[str, Any]:
     servers = [mock, ours]
     ports = {MOCK_BEDROCK: mock_port, MOCK_OPENAI: mock_port, OURS: ours.port}
     skipped: dict[str, str] = {}
+    baseline = None
+    if args.baseline:
+        baseline = ours_server(free_port(), mock_port, Path(args.baseline).resolve(), BASELINE)
+        servers.append(baseline)
+        ports[BASELINE] = baseline.port
     missing = portkey_missing()
     if missing is None:
         pk = portkey_server(free_port())
@@ -293,7 +302,7 @@ def measure(args) -> dict[str, Any]:
     else:
         skipped[LITELLM] = "--no-litellm"
     pids: dict[str, int] = {}
-    names = [n for n in (OURS, PORTKEY, LITELLM, MOCK_BEDROCK, MOCK_OPENAI) if n in ports]
+    names = [n for n in (OURS, BASELINE, PORTKEY, LITELLM, MOCK_BEDROCK, MOCK_OPENAI) if n in ports]
     raws = {(n, m): bodies(n, m, ports[n]) for n in names for m in MODES}
     cells = [(m, c) for m in MODES for c in concurrencies]
     results: dict[tuple[str, str, int], dict[str, list[float]]] = {
@@ -308,7 +317,16 @@ def measure(args) -> dict[str, Any]:
             ours.wait_ready(
                 "/v1/chat/completions", timeout_s=60, body={"model": "faq", "messages": MESSAGES}, headers=lwa_headers()
             )
+            if baseline is not None:
+                baseline.wait_ready(
+                    "/v1/chat/completions",
+                    timeout_s=60,
+                    body={"model": "faq", "messages": MESSAGES},
+                    headers=lwa_headers(),
+                )
             for s in servers[2:]:
+                if s is baseline:
+                    continue
                 hdrs = (
                     {"authorization": f"Bearer {LITELLM_MASTER_KEY}"}
                     if s.name == LITELLM
@@ -363,14 +381,14 @@ def measure(args) -> dict[str, Any]:
 
 
 def _floor(name: str) -> str:
-    return MOCK_BEDROCK if name == OURS else MOCK_OPENAI
+    return MOCK_BEDROCK if name in (OURS, BASELINE) else MOCK_OPENAI
 
 
-def ratio_rows(results, cells, peer: str) -> list[list[str]]:
+def ratio_rows(results, cells, peer: str, mine: str = OURS) -> list[list[str]]:
     rows = []
     for m, c in cells:
-        a, b = results[(OURS, m, c)], results[(peer, m, c)]
-        fa, fb = results[(MOCK_BEDROCK, m, c)], results[(MOCK_OPENAI, m, c)]
+        a, b = results[(mine, m, c)], results[(peer, m, c)]
+        fa, fb = results[(_floor(mine), m, c)], results[(_floor(peer), m, c)]
         rps = [x / y for x, y in zip(a["rps"], b["rps"], strict=True) if y]
         added = [
             (x - fx) / (y - fy)
@@ -445,12 +463,14 @@ def report(data: dict[str, Any], args) -> str:
             rows,
         )
     )
-    for peer in (PORTKEY, LITELLM):
-        if peer in names:
+    pairs = [(OURS, peer) for peer in (BASELINE, PORTKEY, LITELLM)] + [(BASELINE, PORTKEY)]
+    for mine, peer in pairs:
+        if peer in names and mine in names:
             out.append("")
+            title = "Ours" if mine == OURS else "The baseline checkout"
             out.append(
                 table(
-                    f"Ours / {peer}, per-round ratios (median and range over {args.rounds} rounds); "
+                    f"{title} / {peer}, per-round ratios (median and range over {args.rounds} rounds); "
                     "goal (issue 18): req/s >= 1.5, added p50 <= 0.7. CPU per request is the figure the machine's "
                     "load moves least: at saturation on a quiet machine, req/s ~ 1 / CPU per request",
                     [
@@ -462,7 +482,7 @@ def report(data: dict[str, Any], args) -> str:
                         "CPU/req ratio",
                         "range",
                     ],
-                    ratio_rows(results, cells, peer),
+                    ratio_rows(results, cells, peer, mine),
                 )
             )
     for name, why in skipped.items():
@@ -494,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--json", help="also write every round's figures here")
+    parser.add_argument("--baseline", metavar="TREE", help="also run the production path from this checkout")
     parser.add_argument("--report", metavar="JSON", help="print the report of a run saved with --json; no measuring")
     args = parser.parse_args(argv)
     if args.report:

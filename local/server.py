@@ -244,6 +244,11 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
         print(f"  latency: {args.latency_file} (scale {args.latency_scale:g}){note}", file=sys.stderr)
     if backend is not None and backend.faults:
         print(f"  faults:  {os.environ.get('LOCAL_FAULTS')}", file=sys.stderr)
+    use_uvloop = _uvloop_available()
+    print(
+        f"  loop:    {'uvloop' if use_uvloop else 'asyncio (uvloop is not installed: pip install uvloop)'}",
+        file=sys.stderr,
+    )
     sys.stderr.flush()
 
     async def serve() -> None:
@@ -262,8 +267,18 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
         await uvicorn.Server(config).serve(sockets=[sock])
 
     with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(serve)
+        anyio.run(serve, backend_options={"use_uvloop": use_uvloop})
     return 0
+
+
+def _uvloop_available() -> bool:
+    """uvloop (bundled with the Lambda, lambdas/requirements.txt) is the loop the Lambda's uvicorn picks; without it
+    the server still runs, on asyncio's own loop, and says so."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

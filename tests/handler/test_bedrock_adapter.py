@@ -6,6 +6,8 @@ prove the adapter sends and parses Converse's real shapes (moto has no `converse
 
 from __future__ import annotations
 
+import uuid
+
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -236,6 +238,32 @@ def test_real_clients_leave_retries_to_the_router():
     client = boto3_client_factory("us-east-1")("us-east-1", 7)
     assert client.meta.config.retries == {"total_max_attempts": 1, "mode": "standard"}
     assert client.meta.config.read_timeout == 7
+
+
+def test_real_clients_pool_connections_and_send_what_the_router_built_with_a_fresh_invocation_id(monkeypatch):
+    # Given the real client, pointed at a closed local port (no traffic leaves the machine)
+    from aws_adapters.bedrock import MAX_POOL_CONNECTIONS, boto3_client_factory
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    client = boto3_client_factory("us-east-1")("us-east-1", 7)
+    sent: list[dict] = []
+    client.meta.events.register("before-send.bedrock-runtime", lambda request, **_: sent.append(request.headers))
+    # Then concurrent calls share a pool as large as the local server's concurrency, on kept-alive connections
+    assert client.meta.config.max_pool_connections == MAX_POOL_CONNECTIONS >= 64
+    assert client.meta.config.tcp_keepalive is True
+    # When it sends two requests, one of them something botocore's own validation would refuse (a number as text)
+    for text in ("hi", 5):
+        with pytest.raises(Exception, match="Could not connect"):
+            client.converse(modelId=HAIKU_ID, messages=[{"role": "user", "content": [{"text": text}]}])
+    # Then both reach the wire (the router validates; Bedrock judges the rest), each with its own v4 invocation id
+    ids = [uuid.UUID(h["amz-sdk-invocation-id"].decode()) for h in sent]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert {i.version for i in ids} == {4}
+    # And the User-Agent still names the SDK, its version and the router
+    agent = sent[0]["User-Agent"].decode()
+    assert agent.startswith("Boto3/") and "Botocore/" in agent and "model-router" in agent.split()
 
 
 # --- ConverseStream, through botocore's real serializer and event-stream parser -------------------------

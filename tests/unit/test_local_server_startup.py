@@ -60,3 +60,22 @@ def test_a_bad_latency_file_is_refused_naming_the_field(tmp_path):
     bad.write_text('{"models": {"claude-haiku": -5}}')
     with pytest.raises(StartupError, match=r"models\.claude-haiku: must be within \[0, 60000\] ms"):
         build(CONFIG, None, bedrock=False, faults=None, latency_scale=0, latency_file=str(bad))
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_local_server_runs_on_uvloop_and_says_so_or_falls_back_to_asyncio(monkeypatch, capsys, installed):
+    import sys
+
+    import anyio
+
+    if not installed:
+        monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed: the import fails
+    ran: list[dict] = []
+    monkeypatch.setattr(anyio, "run", lambda serve, **kwargs: ran.append(kwargs))
+    assert main(["--port", "0", "--latency-scale", "0"]) == 0
+    err = capsys.readouterr().err
+    assert ran == [{"backend_options": {"use_uvloop": installed}}]
+    if installed:
+        assert "loop:    uvloop" in err
+    else:
+        assert "loop:    asyncio (uvloop is not installed" in err

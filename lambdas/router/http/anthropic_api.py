@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +55,7 @@ from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
 from router.http.parsing import TOOL_NAME, b64, check_count, load_json, merge_turns, validate
-from router.http.sse import sse
+from router.http.sse import HOLE, sse, template
 from router.http.wire import round_cost, routing
 from router.result import RouteResult, TokenCount
 
@@ -594,11 +594,22 @@ def stream_frames(
     def delta(body: dict) -> bytes:
         return sse({"type": "content_block_delta", "index": index, "delta": body}, event="content_block_delta")
 
+    text_frames: dict[int, Callable[[str], bytes]] = {}  # per block index: one dumps of the text per frame
+
+    def text_delta(text: str) -> bytes:
+        frame = text_frames.get(index)
+        if frame is None:
+            frame = text_frames[index] = template(
+                {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": HOLE}},
+                event="content_block_delta",
+            )
+        return frame(text)
+
     for event in events:
         if isinstance(event, TextDelta):
             if open_kind != "text":
                 yield from start("text", {"type": "text", "text": ""})
-            yield delta({"type": "text_delta", "text": event.text})
+            yield text_delta(event.text)
         elif isinstance(event, ReasoningDelta):
             if open_kind != "thinking" or signed:
                 yield from start("thinking", {"type": "thinking", "thinking": "", "signature": ""})

@@ -29,7 +29,7 @@ from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
 from router.http.parsing import TOOL_NAME, b64, check_count, load_json, merge_turns, parse_json, validate
-from router.http.sse import DONE, sse
+from router.http.sse import DONE, HOLE, sse, template
 from router.http.wire import round_cost, routing
 from router.result import RouteResult
 
@@ -372,11 +372,14 @@ def stream_frames(
     def chunk(delta: dict, finish: str | None = None) -> bytes:
         return sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
+    content = template(
+        {**base, "choices": [{"index": 0, "delta": {"content": HOLE}, "finish_reason": None, "logprobs": None}]}
+    )
     yield chunk({"role": "assistant", "content": ""})
     called_tools = False
     for event in events:
         if isinstance(event, TextDelta):
-            yield chunk({"content": event.text})
+            yield content(event.text)
         elif isinstance(event, ToolCallStart):
             if event.structured:
                 continue  # its arguments arrive as content deltas
@@ -395,7 +398,7 @@ def stream_frames(
             )
         elif isinstance(event, ToolCallDelta):
             if event.structured:
-                yield chunk({"content": event.fragment})
+                yield content(event.fragment)
             else:
                 yield chunk({"tool_calls": [{"index": event.index, "function": {"arguments": event.fragment}}]})
         elif isinstance(event, Finished):

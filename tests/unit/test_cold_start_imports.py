@@ -1,0 +1,33 @@
+"""What a cold start loads before its first request: nothing that request may not need."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_app_is_built_without_loading_boto3_until_a_model_is_called():
+    # Given the Lambda's app factory with a routing file and no spend table or label queue (the container/local case)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "lambdas"),
+        "ROUTER_CONFIG_FILE": str(ROOT / "config" / "routing.json"),
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    for name in ("SPEND_TABLE_NAME", "LABEL_QUEUE_URL", "APPCONFIG_APPLICATION_ID"):
+        env.pop(name, None)
+    code = (
+        "import sys\n"
+        "from router.http.app import create_app_from_env\n"
+        "create_app_from_env()\n"
+        "print('boto3' in sys.modules, 'botocore.client' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # Then neither boto3 nor a botocore client has been loaded: the first model call loads them
+    assert done.stdout.split() == ["False", "False"]
