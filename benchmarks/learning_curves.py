@@ -177,8 +177,17 @@ def _interval(values: list[float]) -> str:
     return f"{m:.3f} ± {half:.3f}"
 
 
+def _decided(line: dict) -> dict:
+    """The line with ``proposed`` as the gate decides today (its z above label_learning.GATE_Z): runs stored under
+    an earlier threshold are counted as the current gate would count them."""
+    z = (line.get("gate") or {}).get("z")
+    return {**line, "proposed": z > label_learning.GATE_Z} if isinstance(z, (int, float)) else line
+
+
 def summary(args: argparse.Namespace) -> None:
-    lines = [json.loads(x) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x]
+    lines = [
+        _decided(json.loads(x)) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x
+    ]
     curves = [x for x in lines if not x["shuffled"]]
     keys = sorted({(x["dataset"], x["n"]) for x in curves})
     print(
@@ -192,6 +201,14 @@ def summary(args: argparse.Namespace) -> None:
             f"{_interval([x['serving'] for x in xs])} | {_interval([x['learned'] for x in xs])} | "
             f"{_interval([x.get('tfidf') for x in xs])} | {sum(x['proposed'] for x in xs)} of {len(xs)} |"
         )
+    for ds, n in keys:
+        pairs = [
+            x["learned"] - x["tfidf"]
+            for x in curves
+            if x["dataset"] == ds and x["n"] == n and x.get("tfidf") is not None and x["learned"] is not None
+        ]
+        if pairs:
+            print(f"learned - TF-IDF {ds} N={n}, paired over the {len(pairs)} splits with both: {_interval(pairs)}")
     for ds, n in keys:
         xs = [x for x in curves if x["dataset"] == ds and x["n"] == n]
         big = [x for x in xs if x["gain"] is not None and x["gain"] >= 0.02]
