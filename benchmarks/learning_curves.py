@@ -42,6 +42,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from routing_engine import label_learning, learning, scorer
 from routing_engine.complexity import split_text
@@ -177,7 +178,7 @@ def _interval(values: list[float]) -> str:
     return f"{m:.3f} ± {half:.3f}"
 
 
-def _decided(line: dict) -> dict:
+def _decided(line: Any) -> Any:
     """The line with ``proposed`` as the gate decides today (its z above label_learning.GATE_Z): runs stored under
     an earlier threshold are counted as the current gate would count them."""
     z = (line.get("gate") or {}).get("z")
