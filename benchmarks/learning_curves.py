@@ -189,7 +189,8 @@ def summary(args: argparse.Namespace) -> None:
     lines = [
         _decided(json.loads(x)) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x
     ]
-    curves = [x for x in lines if not x["shuffled"]]
+    skip = {(d, int(k)) for d, _, k in (item.partition(":") for item in (args.skip or "").split(",") if item)}
+    curves = [x for x in lines if not x["shuffled"] and (x["dataset"], x["split"]) not in skip]
     keys = sorted({(x["dataset"], x["n"]) for x in curves})
     print(
         "| Labels (dataset, N) | Splits | Prompt length | Serving scorer | Learned (trainer) | TF-IDF reference | Proposed |"
@@ -281,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("summary")
     s.add_argument("files", nargs="+")
     s.add_argument("--plot")
+    s.add_argument(
+        "--skip",
+        help="DATASET:SPLIT,... left out of the curves (a split whose held-out prompts have no quality gap between "
+        "the models: APGR divides by that gap, so its figures are meaningless, e.g. mmlu:5)",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "run":
         if not (SHARED / "dev.jsonl").is_file():
