@@ -42,6 +42,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from routing_engine import label_learning, learning, scorer
 from routing_engine.complexity import split_text
@@ -177,9 +178,19 @@ def _interval(values: list[float]) -> str:
     return f"{m:.3f} ± {half:.3f}"
 
 
+def _decided(line: Any) -> Any:
+    """The line with ``proposed`` as the gate decides today (its z above label_learning.GATE_Z): runs stored under
+    an earlier threshold are counted as the current gate would count them."""
+    z = (line.get("gate") or {}).get("z")
+    return {**line, "proposed": z > label_learning.GATE_Z} if isinstance(z, (int, float)) else line
+
+
 def summary(args: argparse.Namespace) -> None:
-    lines = [json.loads(x) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x]
-    curves = [x for x in lines if not x["shuffled"]]
+    lines = [
+        _decided(json.loads(x)) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x
+    ]
+    skip = {(d, int(k)) for d, _, k in (item.partition(":") for item in (args.skip or "").split(",") if item)}
+    curves = [x for x in lines if not x["shuffled"] and (x["dataset"], x["split"]) not in skip]
     keys = sorted({(x["dataset"], x["n"]) for x in curves})
     print(
         "| Labels (dataset, N) | Splits | Prompt length | Serving scorer | Learned (trainer) | TF-IDF reference | Proposed |"
@@ -192,6 +203,14 @@ def summary(args: argparse.Namespace) -> None:
             f"{_interval([x['serving'] for x in xs])} | {_interval([x['learned'] for x in xs])} | "
             f"{_interval([x.get('tfidf') for x in xs])} | {sum(x['proposed'] for x in xs)} of {len(xs)} |"
         )
+    for ds, n in keys:
+        pairs = [
+            x["learned"] - x["tfidf"]
+            for x in curves
+            if x["dataset"] == ds and x["n"] == n and x.get("tfidf") is not None and x["learned"] is not None
+        ]
+        if pairs:
+            print(f"learned - TF-IDF {ds} N={n}, paired over the {len(pairs)} splits with both: {_interval(pairs)}")
     for ds, n in keys:
         xs = [x for x in curves if x["dataset"] == ds and x["n"] == n]
         big = [x for x in xs if x["gain"] is not None and x["gain"] >= 0.02]
@@ -263,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("summary")
     s.add_argument("files", nargs="+")
     s.add_argument("--plot")
+    s.add_argument(
+        "--skip",
+        help="DATASET:SPLIT,... left out of the curves (a split whose held-out prompts have no quality gap between "
+        "the models: APGR divides by that gap, so its figures are meaningless, e.g. mmlu:5)",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "run":
         if not (SHARED / "dev.jsonl").is_file():

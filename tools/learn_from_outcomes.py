@@ -28,7 +28,8 @@ benchmark's dev.jsonl; other fields are ignored). IDS.txt: the ids of the rows t
    it proposed it.
 
 The last line on stdout is one JSON object: `proposed` (the gate's decision), `outcome`, `labels` (count),
-`gate` (the out-of-fold per-prompt gain, its 95% interval, n), `current` / `candidate` (APGR with intervals on
+`gate` (the out-of-fold per-prompt gain, its 95% interval whose lower end is the one-sided 97.5% bound the
+decision reads, z, n), `current` / `candidate` (APGR with intervals on
 the labels), `threshold`, `scorer` (version, hashed weights, spec bytes), `scored` (lines written), `seconds`.
 Errors (a missing or unreadable file, a row without the fields, an id in IDS.txt that is not in ROWS.jsonl,
 duplicate ids, a route that cannot be trained) exit with status 2 and one line on stderr, no traceback.

@@ -53,7 +53,13 @@ NO_HASHED_NOTE = (
 
 
 def default_settings() -> dict:
-    return {"l2": learning.DEFAULT_L2, "l2_hashed": learning.DEFAULT_L2_HASHED, "balance": "source", "hashed": True}
+    return {
+        "l2": learning.DEFAULT_L2,
+        "l2_hashed": learning.DEFAULT_L2_HASHED,
+        "balance": "source",
+        "hashed": True,
+        "length_floor": 0.0,
+    }
 
 
 def settings_of(s: Any) -> dict:
@@ -70,6 +76,8 @@ def settings_of(s: Any) -> dict:
                 out[key] = float(fit[key])
     if isinstance(meta, Mapping) and meta.get("balance") in BALANCES:
         out["balance"] = meta["balance"]
+    if isinstance(meta, Mapping) and isinstance(meta.get("length_floor"), (int, float)):
+        out["length_floor"] = float(meta["length_floor"])
     return out
 
 
@@ -101,6 +109,7 @@ def train(
     l2_hashed: float | None = None,
     balance: str = "source",
     hashed: bool = True,
+    length_floor: float = 0.0,
     version: str = "trained",
     meta: Mapping | None = None,
     name: str = "",
@@ -115,12 +124,17 @@ def train(
         vecs = [scorer.FeatureVector(v.dense, ()) for v in vecs]
         m.setdefault("hashed", NO_HASHED_NOTE)
     m.setdefault("balance", balance)
+    floors = None
+    if length_floor:  # prompt length's standardised coefficient is at least this: the score leans on length
+        m["length_floor"] = float(length_floor)
+        floors = {**scorer.DENSE_FLOORS, "log_chars": float(length_floor)}
     return learning.fit_scorer(
         vecs,
         targets(rows),
         sample_weights=sample_weights(rows, balance),
         l2=l2,
         l2_hashed=l2_hashed,
+        floors=floors,
         version=version,
         meta=m,
         name=name,
@@ -152,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         help="L2 strength on the hashed coefficients, in rows (default %(default)s)",
     )
     p.add_argument("--balance", choices=BALANCES, default="source")
+    p.add_argument(
+        "--length-floor",
+        type=float,
+        default=0.0,
+        help="minimum standardised coefficient of log_chars (prompt length), default %(default)s: how far the "
+        "score leans on length (docs/decisions.md: 3.0 ties it to length out of sample, at a cost on MMLU)",
+    )
     p.add_argument(
         "--no-hashed",
         action="store_true",
@@ -189,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             l2_hashed=args.l2_hashed,
             balance=args.balance,
             hashed=not args.no_hashed,
+            length_floor=args.length_floor,
             version=version,
             meta=meta,
         )

@@ -352,3 +352,18 @@ def test_trainer_refuses_a_single_class_file(tmp_path, capsys):
     assert not (tmp_path / "o.json").exists()
     with pytest.raises(learning.LearningError):
         train_complexity.train(rows)
+
+
+def test_a_length_floor_makes_the_score_lean_on_length_and_the_evaluator_retrains_with_it():
+    # Given rows where only the topic matters (database prompts are hard), length says nothing
+    rows = _database_rule_rows()
+    free = train_complexity.train(rows, hashed=False, version="free")
+    leaning = train_complexity.train(rows, hashed=False, length_floor=3.0, version="floor")
+    # Then with a length floor the score follows prompt length: a long easy prompt outscores a short hard one
+    short_hard = train_complexity.vectorize_prompt("Database?")
+    long_easy = train_complexity.vectorize_prompt(" ".join(FILLER[:30]) + " holiday?")
+    assert leaning.score(long_easy) > leaning.score(short_hard)
+    assert leaning.dense_coef["log_chars"] >= 3.0 > free.dense_coef["log_chars"]
+    # and the setting travels in the spec, so out-of-sample evaluation retrains with it
+    assert train_complexity.settings_of(leaning)["length_floor"] == 3.0
+    assert train_complexity.settings_of(free)["length_floor"] == 0.0

@@ -66,10 +66,40 @@ def test_the_holdout_split_is_a_deterministic_function_of_the_request_id():
     # the same ids in another order land on the same side, and about a quarter is held out
     assert first == {i for i in reversed(ids) if in_holdout(i)}
     assert abs(len(first) / len(ids) - HOLDOUT_SHARE) < 0.03
-    # and the trainer's folds are a function of the request id too, about equal in size
+    # and the trainer's folds are a deterministic function of a key, about equal in size
     folds = [label_learning.fold_of(i) for i in ids]
     assert folds == [label_learning.fold_of(i) for i in ids]
     assert all(abs(folds.count(f) / len(ids) - 1 / label_learning.FOLDS) < 0.03 for f in range(label_learning.FOLDS))
+
+
+def test_a_prompt_judged_several_times_is_in_one_fold(monkeypatch):
+    # Given labels where every prompt was judged three times (against three weak models, say), under other ids
+    labels = make_labels(300)
+    tripled = [{**lab, "request_id": f"{lab['request_id']}-{k}"} for lab in labels for k in range(3)]
+    seen = []
+    real_fold_of = label_learning.fold_of
+
+    def spy(key, folds=label_learning.FOLDS):
+        seen.append(key)
+        return real_fold_of(key, folds)
+
+    monkeypatch.setattr(label_learning, "fold_of", spy)
+    vectors = [FeatureVector.from_json(lab["features"]) for lab in tripled]
+    label_learning.learn(
+        vectors,
+        [lab["target"] for lab in tripled],
+        [lab["request_id"] for lab in tripled],
+        current=bundled(),
+        version="t",
+        l2_hashed_grid=(32.0, 128.0),
+        l2_dense_grid=(300.0,),
+    )
+    # Then the copies of a prompt share their fold (folds are drawn by the stored features, not the request id),
+    # so no fold model has seen a prompt it is judged on
+    fold = {}
+    for v, key in zip(vectors, seen[: len(vectors)]):
+        fold.setdefault(json.dumps(v.to_json()), set()).add(real_fold_of(key))
+    assert len(fold) > 100 and all(len(f) == 1 for f in fold.values())
 
 
 def test_each_label_is_judged_by_a_fold_model_that_never_saw_it(learned, monkeypatch):
@@ -87,7 +117,11 @@ def test_each_label_is_judged_by_a_fold_model_that_never_saw_it(learned, monkeyp
     report = train_from_config(config, ROUTE, labels, now=NOW)
     folds = report.labels["folds"]
     by_fold = [
-        {json.dumps(lab["features"]) for lab in labels if label_learning.fold_of(lab["request_id"], folds) == f}
+        {
+            json.dumps(lab["features"])
+            for lab in labels
+            if label_learning.fold_of(label_learning.prompt_key(FeatureVector.from_json(lab["features"])), folds) == f
+        }
         for f in range(folds)
     ]
     assert report.labels["train"] == report.labels["out_of_fold"] == len(labels)
