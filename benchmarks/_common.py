@@ -395,7 +395,8 @@ def litellm_config(path: Path, models: dict[str, str]) -> Path:
     return path
 
 
-def litellm_server(config: Path, port: int) -> Server | None:
+def litellm_server(config: Path, port: int, name: str = "litellm-proxy") -> Server | None:
+    """LiteLLM's proxy with `config`, on `port` (None when its venv is missing); `name` labels it in the output."""
     cmd = litellm_command()
     if cmd is None:
         return None
@@ -407,7 +408,7 @@ def litellm_server(config: Path, port: int) -> Server | None:
         "NO_PROXY": "*",
     }
     return Server(
-        "litellm-proxy",
+        name,
         [*cmd, "--config", str(config), "--host", HOST, "--port", str(port)],
         port,
         env,

@@ -59,7 +59,7 @@ from benchmarks._common import (
     _load,
     bench_env,
     free_port,
-    litellm_command,
+    litellm_server,
     median,
     percentile,
     request_bytes,
@@ -192,26 +192,6 @@ def litellm_upstream_config(path: Path, mock_port: int) -> Path:
     return path
 
 
-def litellm_upstream_server(config: Path, port: int) -> Server | None:
-    cmd = litellm_command()
-    if cmd is None:
-        return None
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_LOG": "ERROR",
-        "LITELLM_TELEMETRY": "False",
-        "NO_PROXY": "*",
-    }
-    return Server(
-        LITELLM,
-        [*cmd, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-        port,
-        env,
-        cwd=str(config.parent),
-    )
-
-
 # --- measuring -------------------------------------------------------------------------------------------------
 
 
@@ -291,7 +271,7 @@ def measure(args) -> dict[str, Any]:
         skipped[PORTKEY] = missing
     tmp = tempfile.TemporaryDirectory(prefix="bench-litellm-")
     if not args.no_litellm:
-        proxy = litellm_upstream_server(litellm_upstream_config(Path(tmp.name) / "cfg.yaml", mock_port), free_port())
+        proxy = litellm_server(litellm_upstream_config(Path(tmp.name) / "cfg.yaml", mock_port), free_port(), LITELLM)
         if proxy is None:
             skipped[LITELLM] = (
                 "LiteLLM's proxy is not installed: `make bench` makes benchmarks/.venv-litellm (or set LITELLM_BIN)"
