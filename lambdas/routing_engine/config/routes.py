@@ -141,6 +141,11 @@ class Route(StrictModel):
     )
     dynamic: DynamicPolicy | None = None
     labelling: Labelling | None = Field(default=None, description="Label loop (dynamic or shadow routes only)")
+    auto_cache_points: bool = Field(
+        default=False,
+        description="Place prompt-cache points for requests that mark none (OpenAI and JSON API clients): after "
+        "the tools and the system prompt, and at the end of the latest turn, on models that cache",
+    )
 
 
 class RiskPattern(StrictModel):
