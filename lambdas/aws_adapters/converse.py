@@ -107,7 +107,7 @@ def _system_blocks(blocks: tuple[Text | CachePoint, ...], changed: str | None) -
     no-tools note added, whose note goes after the blocks (after any cache point, which it does not invalidate)."""
     out: list[dict] = []
     for block in blocks:
-        if type(block) is CachePoint:
+        if isinstance(block, CachePoint):
             if out:
                 out.append(_cache_point(block))
         elif block.text:
