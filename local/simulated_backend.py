@@ -41,6 +41,16 @@ What the simulated model does (deterministic: the same model and input give the 
 - CountTokens (`count_tokens`): the same input-token count Converse reports for that input, for a foundation-model
   id (a `us.`/`eu.`/`global.` profile id is refused, as is a Nova model: "doesn't support counting tokens").
 
+- Prompt caching (`cachePoint` blocks in toolConfig.tools, system and messages): a model whose catalog entry has no
+  `prompt_caching`, a cache point in a field it does not cache, more points than it takes, or a TTL it does not
+  take is refused (ValidationException), so a router that misplaces one is caught. With cache points the model
+  counts the whole prompt (tools, system and every message, 4 characters a token). The prefix up to each point
+  whose tokens reach the model's `min_tokens` is written to a per-process cache (keyed by model and the prefix's
+  hash; at most CACHE_ENTRIES entries, the oldest evicted) for its TTL (5 minutes, or 1 hour); a later call whose
+  prompt starts with a cached prefix ending at a block boundary at most CACHE_LOOKBACK blocks before one of its
+  points reads it (the hit renews the TTL). Usage reports `cacheReadInputTokens`, `cacheWriteInputTokens` (and
+  `cacheDetails` by TTL), and `inputTokens` the rest, as Converse does.
+
 - Judge requests (a system prompt starting "You are an impartial judge", as the labeller sends) are answered by
   the simulated judge (local/simulated_judge.py: database questions need the strong model), whichever model is
   asked, ending with a `VERDICT: A|B|TIE` line.
@@ -76,7 +86,7 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -110,6 +120,9 @@ MAX_WORDS = 20_000
 MAX_TOOL_INPUT_CHARS = MAX_WORDS * 6  # the most a tool call's input may be, as JSON text
 DEFAULT_MAX_TOKENS = 1024
 KEEP_LAST = 256  # requests and streams kept for tests to inspect
+CACHE_ENTRIES = 4096  # cached prefixes kept per process (oldest evicted)
+CACHE_LOOKBACK = 20  # block boundaries before a cache point searched for a cached prefix (as Bedrock does)
+CACHE_TTL_S = {"5m": 300.0, "1h": 3600.0}
 TOKEN_PATTERN = re.compile(r"\s*\S{1,6}|\s+")
 WORDS_ASKED = re.compile(r"\b(\d{1,6})\s+words\b", re.IGNORECASE)
 HINT_PATTERN = re.compile(
@@ -235,6 +248,26 @@ class _Answer:
     output_tokens: int
     reasoning: list[str] = field(default_factory=list)  # the reasoning block's streamed pieces (thinking only)
     signature: str | None = None
+    cache_read: int = 0
+    cache_write: int = 0
+    cache_write_1h: int = 0
+
+    def usage(self) -> dict:
+        usage: dict = {
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "totalTokens": self.input_tokens + self.cache_read + self.cache_write + self.output_tokens,
+        }
+        if self.cache_read or self.cache_write:
+            usage["cacheReadInputTokens"] = self.cache_read
+            usage["cacheWriteInputTokens"] = self.cache_write
+            details = []
+            if self.cache_write_1h:
+                details.append({"ttl": "1h", "inputTokens": self.cache_write_1h})
+            if self.cache_write - self.cache_write_1h:
+                details.append({"ttl": "5m", "inputTokens": self.cache_write - self.cache_write_1h})
+            usage["cacheDetails"] = details
+        return usage
 
 
 def _signature(key: str, text: str) -> str:
@@ -284,6 +317,110 @@ def _thinking(spec, request: dict, operation: str) -> bool:
         if not isinstance(budget, int) or budget < 1024 or budget >= max_tokens:
             raise _validation("thinking.budget_tokens: at least 1024 and less than max_tokens", operation)
     return True
+
+
+def _bytes_digest(value: object) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes:" + hashlib.sha256(value).hexdigest()
+    return str(value)
+
+
+def _prefix_blocks(request: dict) -> tuple[list[str], list[int], list[tuple[int, str, str | None]]]:
+    """The prompt in prefix order (tools, system, messages) as (the running hash after each block, the running
+    token count after each block, the cache points: (blocks before it, field, ttl))."""
+    hashes: list[str] = []
+    tokens: list[int] = []
+    points: list[tuple[int, str, str | None]] = []
+    running, chars = hashlib.sha256(), 0
+    items = [("tools", None, b) for b in (request.get("toolConfig") or {}).get("tools") or ()]
+    items += [("system", None, b) for b in request.get("system") or ()]
+    items += [("messages", m.get("role"), b) for m in request.get("messages") or () for b in m.get("content") or ()]
+    for field_name, role, block in items:
+        if "cachePoint" in block:
+            points.append((len(hashes), field_name, block["cachePoint"].get("ttl")))
+            continue
+        text = json.dumps([field_name, role, block], sort_keys=True, default=_bytes_digest)
+        running.update(text.encode())
+        chars += len(block["text"]) if "text" in block else len(text)
+        hashes.append(running.hexdigest())
+        tokens.append(max(1, math.ceil(chars / 4)))
+    return hashes, tokens, points
+
+
+def _has_cache_points(request: dict) -> bool:
+    blocks = list((request.get("toolConfig") or {}).get("tools") or ()) + list(request.get("system") or ())
+    blocks += [b for m in request.get("messages") or () for b in m.get("content") or ()]
+    return any("cachePoint" in b for b in blocks)
+
+
+def _check_cache_points(spec, points: list[tuple[int, str, str | None]], operation: str) -> None:
+    caching = getattr(spec, "prompt_caching", None)
+    if caching is None:
+        raise _validation(f"simulated backend: {spec.model_id} does not support prompt caching (cachePoint)", operation)
+    for _, field_name, ttl in points:
+        if field_name not in caching.fields:
+            raise _validation(f"simulated backend: {spec.model_id} cannot cache {field_name}", operation)
+        if ttl is not None and ttl not in caching.ttls:
+            raise _validation(f"simulated backend: {spec.model_id} does not take cache TTL {ttl}", operation)
+    if len(points) > caching.max_points:
+        raise _validation(
+            f"simulated backend: at most {caching.max_points} cache points per request, not {len(points)}", operation
+        )
+
+
+class PromptCache:
+    """The simulated prompt cache of one process: (model, prefix hash) -> (tokens, expiry), bounded."""
+
+    def __init__(self, clock: Callable[[], float], max_entries: int = CACHE_ENTRIES):
+        self._clock = clock
+        self._entries: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def use(self, key: str, spec, request: dict, answer: _Answer, operation: str) -> None:
+        """Read the longest cached prefix of `request` and write the prefixes up to its points, into `answer`."""
+        hashes, tokens, points = _prefix_blocks(request)
+        _check_cache_points(spec, points, operation)
+        total = tokens[-1] if tokens else 0
+        now = self._clock()
+        read = 0
+        write = write_1h = 0
+        with self._lock:
+            best = 0  # blocks in the longest cached prefix found
+            for at, _, _ in points:
+                for boundary in range(at, max(0, at - CACHE_LOOKBACK), -1):
+                    if boundary <= best:
+                        break
+                    entry = (key, hashes[boundary - 1])
+                    expiry = self._entries.get(entry)
+                    if expiry is not None and expiry > now:
+                        best = boundary
+                        break
+            if best:
+                read = tokens[best - 1]
+                ttl_s = self._entries[(key, hashes[best - 1])] - now
+                self._entries[(key, hashes[best - 1])] = now + max(ttl_s, CACHE_TTL_S["5m"])
+                self._entries.move_to_end((key, hashes[best - 1]))
+            written = read
+            for at, _, ttl in points:
+                if at == 0 or tokens[at - 1] < spec.prompt_caching.min_tokens:
+                    continue  # below the minimum: answered, not cached
+                entry = (key, hashes[at - 1])
+                if at > best:
+                    self._entries[entry] = now + CACHE_TTL_S[ttl or "5m"]
+                    self._entries.move_to_end(entry)
+                    if tokens[at - 1] > written:
+                        if ttl == "1h":
+                            write_1h += tokens[at - 1] - written
+                        written = tokens[at - 1]
+            write = written - read
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        answer.cache_read, answer.cache_write, answer.cache_write_1h = read, write, write_1h
+        answer.input_tokens = max(0, total - read - write)
 
 
 def _input_tokens(request: dict) -> int:
@@ -773,6 +910,7 @@ class _Shared:
     # The last requests and streams only (by reference, not copied): a long-running local server must not grow.
     requests: deque[dict] = field(default_factory=lambda: deque(maxlen=KEEP_LAST))
     streams: deque[SimulatedEventStream] = field(default_factory=lambda: deque(maxlen=KEEP_LAST))
+    cache: PromptCache = field(default_factory=lambda: PromptCache(time.monotonic))
 
 
 @dataclass(frozen=True, slots=True)
@@ -816,13 +954,14 @@ class SimulatedBedrock:
         read_timeout_s: float | None = None,
         seed: int = 7,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._config = config
         self.faults = faults or {}
         self.latency = latency or SimulatedLatency()
         self.latency_scale = latency_scale
         self.read_timeout_s = read_timeout_s
-        self._shared = _Shared(random.Random(seed))
+        self._shared = _Shared(random.Random(seed), cache=PromptCache(clock))
         self._sleep = sleep
 
     @property
@@ -836,6 +975,16 @@ class SimulatedBedrock:
     @property
     def streams(self) -> deque[SimulatedEventStream]:
         return self._shared.streams
+
+    @property
+    def prompt_cache(self) -> PromptCache:
+        return self._shared.cache
+
+    def _answer(self, plan: _Plan, request: dict, operation: str) -> _Answer:
+        answer = _build_answer(plan.key, plan.spec, request, operation, self.quality_of)
+        if _has_cache_points(request):
+            self._shared.cache.use(plan.key, plan.spec, request, answer, operation)
+        return answer
 
     def with_timeout(self, read_timeout_s: float) -> SimulatedBedrock:
         clone = SimulatedBedrock(
@@ -934,7 +1083,7 @@ class SimulatedBedrock:
 
     def converse(self, **request) -> dict:
         plan = self._plan(request, "Converse")
-        answer = _build_answer(plan.key, plan.spec, request, "Converse", self.quality_of)
+        answer = self._answer(plan, request, "Converse")
         latency_ms = plan.total_ms(answer.output_tokens)
         if self.read_timeout_s is not None and latency_ms / 1000 > self.read_timeout_s:
             self._sleep(self.read_timeout_s)
@@ -944,11 +1093,7 @@ class SimulatedBedrock:
         response = {
             "output": {"message": {"role": "assistant", "content": answer.content}},
             "stopReason": answer.stop_reason,
-            "usage": {
-                "inputTokens": answer.input_tokens,
-                "outputTokens": answer.output_tokens,
-                "totalTokens": answer.input_tokens + answer.output_tokens,
-            },
+            "usage": answer.usage(),
             "metrics": {"latencyMs": int(latency_ms)},
             "ResponseMetadata": _response_metadata("application/json"),
         }
@@ -986,7 +1131,7 @@ class SimulatedBedrock:
     def converse_stream(self, **request) -> dict:
         """Like boto3's: {"stream": <events>, "ResponseMetadata": ...}; errors before the stream are raised here."""
         plan = self._plan(request, "ConverseStream")
-        answer = _build_answer(plan.key, plan.spec, request, "ConverseStream", self.quality_of)
+        answer = self._answer(plan, request, "ConverseStream")
         self._raise_planned_error(plan, "ConverseStream")
         stream = SimulatedEventStream(self, plan, answer)
         with self._shared.lock:
@@ -1130,11 +1275,7 @@ class SimulatedEventStream:
             stop["additionalModelResponseFields"] = {"stop_sequence": answer.stop_sequence}
         yield self._emit({"messageStop": stop})
         metadata: dict = {
-            "usage": {
-                "inputTokens": answer.input_tokens,
-                "outputTokens": answer.output_tokens,
-                "totalTokens": answer.input_tokens + answer.output_tokens,
-            },
+            "usage": answer.usage(),
             "metrics": {"latencyMs": int(plan.first_token_ms + max(0, len(answer.pieces) - 1) * plan.per_token_ms)},
         }
         if plan.trace is not None:

@@ -91,6 +91,8 @@ class Logged:
     fell_back: bool = False  # a fallback answered: the logged cost is the fallback's
     # A continuing conversation on a route that held it: the task's features its rules read (`task_features`)
     task: RequestFeatures | None = None
+    cache_read_tokens: int = 0  # prompt-cache tokens (not in input_tokens), priced at each model's cache prices
+    cache_write_tokens: int = 0
 
 
 def _label(rule: str | None, mode: str | None) -> str:
@@ -128,6 +130,8 @@ def parse_logged(line: dict, risk_ids: frozenset[str]) -> Logged:
         cost_usd=_number(line.get("cost_usd"), float),
         fell_back=bool(line.get("chosen"))
         and any(isinstance(a, dict) and a.get("outcome") != "ok" for a in line.get("attempts") or ()),
+        cache_read_tokens=_number(line.get("cache_read_tokens"), int) or 0,
+        cache_write_tokens=_number(line.get("cache_write_tokens"), int) or 0,
         task=_logged_features(task, line, risk_ids) if isinstance(task, dict) else None,
     )
 
@@ -250,8 +254,11 @@ class Replayer:
 
     # -- cost --
 
-    def _price(self, key: str, input_tokens: int, output_tokens: int) -> float | None:
-        return self.engine.cost_at(key, input_tokens, output_tokens)  # a prompt router: at its dearest member
+    def _price(self, key: str, input_tokens: int, output_tokens: int, req: Logged | None = None) -> float | None:
+        """A model's cost for these tokens, with `req`'s cached tokens at its cache prices (a model without prompt
+        caching: at its input price); a prompt router at its dearest member."""
+        read, write = (req.cache_read_tokens, req.cache_write_tokens) if req is not None else (0, 0)
+        return self.engine.cost_at(key, input_tokens, output_tokens, read, write)
 
     def _cost_after(self, d: Decision, req: Logged) -> tuple[float, bool]:
         """(cost, estimated?): the logged tokens at the new model's price, like with like."""
@@ -263,8 +270,8 @@ class Replayer:
             return d.estimated_cost_usd or 0.0, True
         if d.is_prompt_router and req.answered in self.config.prompt_routers[d.model].models:
             # the router answered with this member before: assume it again
-            return self._price(req.answered, req.input_tokens, req.output_tokens) or 0.0, False
-        return self._price(d.model, req.input_tokens, req.output_tokens) or 0.0, d.is_prompt_router
+            return self._price(req.answered, req.input_tokens, req.output_tokens, req) or 0.0, False
+        return self._price(d.model, req.input_tokens, req.output_tokens, req) or 0.0, d.is_prompt_router
 
     def _cost_before(self, req: Logged) -> tuple[float | None, bool]:
         if req.cost_usd is not None:
@@ -273,7 +280,7 @@ class Replayer:
         if spec is None:
             return None, True
         if req.input_tokens is not None and req.output_tokens is not None and (req.input_tokens or req.output_tokens):
-            return self._price(req.answered, req.input_tokens, req.output_tokens), True
+            return self._price(req.answered, req.input_tokens, req.output_tokens, req), True
         route = self.config.routes.get(req.route)
         out = min(self.engine.output_tokens(route, req.max_tokens), spec.max_output_tokens)
         return self._price(req.answered, req.features.estimated_tokens, out), True

@@ -72,8 +72,9 @@ class RedactedReasoning:
 
 @dataclass(slots=True)
 class CachePoint:
-    """A prompt-cache breakpoint the caller marked (Anthropic `cache_control`): the prefix up to the item before it
-    may be cached. Carried through to `ModelCall`; the Converse adapter does not place it yet (issue 16, item 2)."""
+    """A prompt-cache breakpoint (Anthropic `cache_control`, or placed by a route's `auto_cache_points`): the prefix
+    up to the item before it may be cached. The router keeps only those the called model can take
+    (router.caching); the Converse adapter places each as a `cachePoint` block."""
 
     ttl: str | None = None  # "5m" or "1h"; None: the provider's default
 
@@ -174,6 +175,7 @@ class ModelReply:
     stop_sequence: str | None = None  # the stop sequence that ended the answer, when the model says which
     cache_read_tokens: int = 0  # input tokens read from the prompt cache (not in input_tokens)
     cache_write_tokens: int = 0  # input tokens written to the prompt cache (not in input_tokens)
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens, those written with a 1-hour TTL (priced higher)
 
 
 @dataclass(slots=True)

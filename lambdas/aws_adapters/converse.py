@@ -8,8 +8,11 @@ system prompt for a text answer.
 Extended thinking and top_k are not in Converse's inferenceConfig: they go in `additionalModelRequestFields`, in
 the model provider's own names (Anthropic's `thinking`, `output_config.effort` and `top_k`; Nova's
 `inferenceConfig.topK`). Reasoning blocks travel both ways as `reasoningContent`; earlier turns' reasoning is sent
-back only when this call thinks too. Cache breakpoints (`CachePoint`, `system_blocks`, `ToolSpec.cache`) are
-carried in the call but not placed as Converse `cachePoint`s yet (issue 16, item 2).
+back only when this call thinks too.
+
+Prompt caching: each cache breakpoint in the call (`CachePoint` in a turn or in `system_blocks`, `ToolSpec.cache`)
+becomes a Converse `cachePoint` block where it stands, with `ttl` only for "1h" (5 minutes is the default). The
+router has already kept only the points the model can take (router.caching), so every one here is placed.
 """
 
 from __future__ import annotations
@@ -62,7 +65,10 @@ def request(call: ModelCall) -> dict:
             elif isinstance(block, (Reasoning, RedactedReasoning)):
                 if thinks:  # a call without thinking gets no reasoning blocks (a model may refuse them)
                     content.append(_reasoning(block))
-            elif type(block) is not CachePoint:  # breakpoints are not placed yet (issue 16, item 2)
+            elif type(block) is CachePoint:
+                if content:  # a breakpoint ends a prefix: none before the first block
+                    content.append(_cache_point(block))
+            else:
                 content.append(_block(block))
         if not content:  # nothing but reasoning, in a call that does not think: sent as it came
             content = [_reasoning(b) for b in message.content if isinstance(b, (Reasoning, RedactedReasoning))]
@@ -72,7 +78,9 @@ def request(call: ModelCall) -> dict:
     tool_config = _tool_config(call, messages) if call.tools or call.structured is not None else None
     if call.no_tools and tool_config is not None:
         system = f"{system}\n\n{NO_TOOLS_NOTE}" if system else NO_TOOLS_NOTE
-    if system:
+    if call.system_blocks:
+        body["system"] = _system_blocks(call.system_blocks, system if system != call.system else None)
+    elif system:
         body["system"] = [{"text": system}]
     inference: dict = {"maxTokens": call.max_tokens}
     sampling = accepted_sampling(call.sampling, call.temperature, call.top_p)  # never what the model refuses
@@ -90,6 +98,28 @@ def request(call: ModelCall) -> dict:
         if extra:
             body["additionalModelRequestFields"] = extra
     return body
+
+
+def _cache_point(point: CachePoint) -> dict:
+    body = {"type": "default"}
+    if point.ttl == "1h":
+        body["ttl"] = "1h"
+    return {"cachePoint": body}
+
+
+def _system_blocks(blocks: tuple[Text | CachePoint, ...], changed: str | None) -> list[dict]:
+    """The system prompt as its blocks with their cache points; `changed`: the system text with the router's
+    no-tools note added, whose note goes after the blocks (after any cache point, which it does not invalidate)."""
+    out: list[dict] = []
+    for block in blocks:
+        if isinstance(block, CachePoint):
+            if out:
+                out.append(_cache_point(block))
+        elif block.text:
+            out.append({"text": block.text})
+    if changed is not None:
+        out.append({"text": NO_TOOLS_NOTE})
+    return out
 
 
 def _additional_fields(call: ModelCall) -> dict:
@@ -156,19 +186,17 @@ def count_request(call: ModelCall) -> dict:
 
 
 def _tool_config(call: ModelCall, messages: list[dict]) -> dict | None:
-    tools: list[dict] = [
-        {
-            "toolSpec": {
-                "name": tool.name,
-                **({"description": tool.description} if tool.description else {}),
-                "inputSchema": {"json": tool.schema},
-            }
-        }
-        for tool in call.tools
-    ]
+    tools: list[dict] = []
+    for tool in call.tools:
+        spec: dict = {"name": tool.name, "inputSchema": {"json": tool.schema}}
+        if tool.description:
+            spec["description"] = tool.description
+        tools.append({"toolSpec": spec})
+        if tool.cache is not None:
+            tools.append(_cache_point(tool.cache))
     structured = call.structured
     if structured is not None:
-        spec: dict = {"name": structured.name, "inputSchema": {"json": structured.schema}}
+        spec = {"name": structured.name, "inputSchema": {"json": structured.schema}}
         spec["description"] = structured.description or STRUCTURED_DESCRIPTION
         tools.append({"toolSpec": spec})
     if not tools:
@@ -225,7 +253,16 @@ def reply(response: dict, elapsed_ms: float) -> ModelReply:
         stop_sequence=_stop_sequence(extra),
         cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
         cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
+        cache_write_1h_tokens=_written_1h(usage),
     )
+
+
+def _written_1h(usage: dict) -> int:
+    """Tokens written to the cache with a 1-hour TTL (Converse `usage.cacheDetails`, by TTL)."""
+    details = usage.get("cacheDetails")
+    if not details:
+        return 0
+    return sum(int(d.get("inputTokens", 0)) for d in details if isinstance(d, dict) and d.get("ttl") == "1h")
 
 
 def _reasoning_block(body: dict) -> Reasoning | RedactedReasoning:
@@ -313,4 +350,5 @@ def decode(events: Iterator[dict], structured: str | None, closed: Callable[[], 
         stop_sequence=stop_sequence,
         cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
         cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
+        cache_write_1h_tokens=_written_1h(usage),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from aws_adapters.conversation import ModelReply
 from router.budgets import BudgetGuard
 from router.result import RouteResult
 from routing_engine.engine import Decision, Engine, estimate_cost
@@ -19,13 +20,16 @@ class Ledger:
         self.budgets = budgets
         self._lock = threading.Lock()  # a stream's end and its client's disconnect may race to account for it
 
-    def settle(self, engine: Engine, result: RouteResult, input_tokens: int, output_tokens: int) -> None:
-        """An answer is complete: price the model that answered at its actual tokens, the shadow choice at the same
-        tokens (like with like), and record the spend."""
+    def settle(self, engine: Engine, result: RouteResult, usage: ModelReply) -> None:
+        """An answer is complete: price the model that answered at its actual tokens (cached ones at its cache
+        prices), the shadow choice at the same tokens (like with like), and record the spend."""
         spec = engine.config.models.get(result.answered_by or "")
+        read, write = usage.cache_read_tokens, usage.cache_write_tokens
         if spec is not None:
-            result.cost_usd = estimate_cost(spec, input_tokens, output_tokens)
-        shadow_at_served_tokens(engine, result.decision, input_tokens, output_tokens)
+            result.cost_usd = estimate_cost(
+                spec, usage.input_tokens, usage.output_tokens, read, write, usage.cache_write_1h_tokens
+            )
+        shadow_at_served_tokens(engine, result.decision, usage.input_tokens, usage.output_tokens, read, write)
         self.account(result)
 
     def account(self, result: RouteResult, cost_usd: float | None = None) -> None:
@@ -56,13 +60,17 @@ def estimated_cost(engine: Engine, result: RouteResult, output_chars: int) -> fl
     return estimate_cost(spec, features.estimated_tokens, output_chars // 4)
 
 
-def shadow_at_served_tokens(engine: Engine, decision: Decision, input_tokens: int, output_tokens: int) -> None:
+def shadow_at_served_tokens(
+    engine: Engine, decision: Decision, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0
+) -> None:
     """A shadow route's dynamic choice, priced like with like: the tokens the served answer actually used, at the
     shadow model's prices (`cost_usd_at_served_tokens`). Its `estimated_cost_usd` assumes every allowed output
-    token, which made a cheaper model read as many times dearer than the served answer's real cost."""
+    token, which made a cheaper model read as many times dearer than the served answer's real cost. Cached tokens
+    are priced at the shadow model's cache prices (at its input price if it does not cache)."""
     shadow = decision.shadow
     if not shadow or not shadow.get("model"):
         return
-    cost = engine.cost_at(shadow["model"], input_tokens, output_tokens)  # a prompt router: at its dearest member
+    cost = engine.cost_at(shadow["model"], input_tokens, output_tokens, cache_read, cache_write)  # a prompt router:
+    # at its dearest member
     if cost is not None:
         shadow["cost_usd_at_served_tokens"] = cost

@@ -255,6 +255,10 @@ def _answered(result: RouteResult, line: dict, values: dict[str, tuple[str, floa
         )
         values["InputTokens"] = (COUNT, reply.input_tokens)
         values["OutputTokens"] = (COUNT, reply.output_tokens)
+        if reply.cache_read_tokens or reply.cache_write_tokens:  # prompt caching (not in input_tokens)
+            line.update(cache_read_tokens=reply.cache_read_tokens, cache_write_tokens=reply.cache_write_tokens)
+            values["CacheReadInputTokens"] = (COUNT, reply.cache_read_tokens)
+            values["CacheWriteInputTokens"] = (COUNT, reply.cache_write_tokens)
         if cost is not None:
             values["EstimatedCostUSD"] = (NONE, cost)
     if result.fell_back:

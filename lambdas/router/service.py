@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from aws_adapters.bedrock import BedrockConverse, ModelCallError, ModelStream
 from aws_adapters.conversation import ModelCall, Text, Thinking
+from router import caching
 from router.accounting import Ledger
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
 from router.adapters.spend_store import SpendStoreError
@@ -307,7 +308,7 @@ class RouterService:
             self._note_sampling(engine, result, candidate.key, request)
             plan.succeeded(candidate, reply.latency_ms, answered_by=answered, model_id=result.answered_model_id)
             result.reply = reply
-            self.ledger.settle(engine, result, reply.input_tokens, reply.output_tokens)  # once the answer is complete
+            self.ledger.settle(engine, result, reply)  # once the answer is complete
             result.latency_ms = (self.clock() - started) * 1000
             result.label_sample = self.sampler.consider(
                 engine, request, result, request_id=request_id or uuid.uuid4().hex, answer_text=reply.text
@@ -436,22 +437,25 @@ class RouterService:
         system_blocks = request.system_blocks
         if system_blocks and route_system:
             system_blocks = (Text(route_system), *system_blocks)
+        auto = route is not None and route.auto_cache_points
+        cache = caching.fit(request.turns, system, system_blocks, request.tools, spec, candidate.key, auto=auto)
+        result.notes += tuple(note for note in cache.notes if note not in result.notes)
         return ModelCall(
             model_id=candidate.model_id,
             region=candidate.region or self.default_region,
-            messages=request.turns,
+            messages=cache.turns,
             system=system,
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=request.top_p,
             stop=request.stop,
-            tools=request.tools,
+            tools=cache.tools,
             tool_choice=request.tool_choice,
             no_tools=request.no_tools,
             structured=request.structured,
             top_k=request.top_k,
             thinking=thinking,
-            system_blocks=system_blocks,
+            system_blocks=cache.system_blocks,
             sampling=_sampling_rule(engine, candidate.key),
         )
 

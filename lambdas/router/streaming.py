@@ -143,7 +143,7 @@ class AnswerStream:
             result.answered_model_id = invoked
             result.attempts[-1].model = result.answered_by or result.attempts[-1].model
             result.attempts[-1].model_id = invoked
-        self._ledger.settle(self.engine, result, end.input_tokens, end.output_tokens)
+        self._ledger.settle(self.engine, result, end)
         result.latency_ms = (self._clock() - self._started) * 1000
         result.reply = end
         return Finished(

@@ -131,10 +131,20 @@ def _stamped(decision: Decision, features: RequestFeatures) -> Decision:
     return decision
 
 
-def estimate_cost(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
-    """USD for these tokens at the model's prices (USD per million tokens)."""
+def estimate_cost(
+    spec: ModelSpec, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0, write_1h: int = 0
+) -> float:
+    """USD for these tokens at the model's prices (USD per million tokens). `input_tokens` leaves out the tokens
+    read from (`cache_read`) and written to (`cache_write`, of which `write_1h` with a 1-hour TTL) the prompt cache,
+    as Converse reports them; a model without cache prices is priced at its input price for them."""
     price = spec.price
-    return input_tokens / 1_000_000 * price.input_per_million + output_tokens / 1_000_000 * price.output_per_million
+    cost = input_tokens / 1_000_000 * price.input_per_million + output_tokens / 1_000_000 * price.output_per_million
+    if cache_read or cache_write:
+        read = price.input_per_million if price.cache_read_per_million is None else price.cache_read_per_million
+        write = price.input_per_million if price.cache_write_per_million is None else price.cache_write_per_million
+        write_long = write if price.cache_write_1h_per_million is None else price.cache_write_1h_per_million
+        cost += (cache_read * read + (cache_write - write_1h) * write + write_1h * write_long) / 1_000_000
+    return cost
 
 
 def _risk_matches(risk_ids: tuple[str, ...], cmp: Comparison) -> bool:
@@ -314,14 +324,20 @@ class Engine:
             pass
         return with_complexity(features, messages, system=system, scorer=scorer or bundled())
 
-    def cost_at(self, key: str, input_tokens: int, output_tokens: int) -> float | None:
-        """What a model (or, at its dearest member, a prompt router) would cost for these actual tokens; None for
-        a key the catalog does not know. Prices a shadow choice like with like against the served answer."""
+    def cost_at(
+        self, key: str, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0
+    ) -> float | None:
+        """What a model (or, at its dearest member, a prompt router) would cost for these actual tokens (cached
+        ones at its cache prices); None for a key the catalog does not know. Prices a shadow choice like with like
+        against the served answer."""
         if key in self.config.prompt_routers:
-            members = [self.cost_at(m, input_tokens, output_tokens) for m in self.config.prompt_routers[key].models]
+            members = [
+                self.cost_at(m, input_tokens, output_tokens, cache_read, cache_write)
+                for m in self.config.prompt_routers[key].models
+            ]
             return max((c for c in members if c is not None), default=None)
         spec = self.config.models.get(key)
-        return None if spec is None else estimate_cost(spec, input_tokens, output_tokens)
+        return None if spec is None else estimate_cost(spec, input_tokens, output_tokens, cache_read, cache_write)
 
     def model_key_for(self, model_id: str | None) -> str | None:
         """The catalog key of a model a prompt router invoked (its id may be a full ARN or a regional profile)."""

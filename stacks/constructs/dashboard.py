@@ -320,6 +320,14 @@ class RouterDashboard(Construct):
                 right=[_route_metric("OutputTokens", r, "Sum", p) for r in routes],
             ),
         )
+        d.add_widgets(
+            cw.GraphWidget(
+                title="Prompt-cache tokens per route (read from the cache left, written to it right)",
+                width=24,
+                left=[_route_metric("CacheReadInputTokens", r, "Sum", p) for r in routes],
+                right=[_route_metric("CacheWriteInputTokens", r, "Sum", p) for r in routes],
+            ),
+        )
         shadow_routes = [r for r, spec in sorted(config.routes.items()) if spec.mode == "shadow"]
         d.add_widgets(
             cw.GraphWidget(

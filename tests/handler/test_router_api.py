@@ -82,7 +82,13 @@ def test_route_with_messages_answers_with_routing_usage_and_cost(router, call, f
     assert "faq" in routing["reason"] and "claude-haiku" in routing["reason"]
     assert routing["config_version"] == router.snapshot().version
     assert "attempts" not in routing and "fallback" not in routing
-    assert reply.body["usage"] == {"input_tokens": 1200, "output_tokens": 300, "total_tokens": 1500}
+    assert reply.body["usage"] == {
+        "input_tokens": 1200,
+        "output_tokens": 300,
+        "cache_read_input_tokens": 0,
+        "cache_write_input_tokens": 0,
+        "total_tokens": 1500,
+    }
     # haiku: $0.001 per 1k input, $0.005 per 1k output -> 1.2 * 0.001 + 0.3 * 0.005
     assert reply.body["cost"] == {"estimated_usd": pytest.approx(0.0027), "currency": "USD"}
     assert reply.body["latency_ms"]["model"] == 42
@@ -453,7 +459,12 @@ def test_chat_completions_answers_in_openai_shape_with_router_headers(router, ca
     assert body["model"] == "faq"
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hi there!"}
     assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    assert body["usage"] == {
+        "prompt_tokens": 12,
+        "completion_tokens": 5,
+        "total_tokens": 17,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
     assert reply.headers["x-router-route"] == "faq"
     assert reply.headers["x-router-model"] == "claude-haiku"
     assert reply.headers["x-router-config-version"] == router.snapshot().version

@@ -103,7 +103,12 @@ def test_include_usage_adds_a_usage_chunk_with_no_choices_before_done(post, fake
     parts = chunks(reply.text)
     # Then the last chunk before [DONE] carries the usage, and only that one
     assert parts[-1]["choices"] == []
-    assert parts[-1]["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    assert parts[-1]["usage"] == {
+        "prompt_tokens": 12,
+        "completion_tokens": 3,
+        "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
     assert all("usage" not in c for c in parts[:-1])
 
 
@@ -180,7 +185,13 @@ def test_route_stream_sends_the_decision_first_then_deltas_then_usage_cost_and_l
     assert events[0][1]["routing"]["model"] == "claude-haiku"
     assert "".join(data["text"] for name, data in events if name == "delta") == "Paris is the capital."
     done = events[-1][1]
-    assert done["usage"] == {"input_tokens": 1000, "output_tokens": 1000, "total_tokens": 2000}
+    assert done["usage"] == {
+        "input_tokens": 1000,
+        "output_tokens": 1000,
+        "cache_read_input_tokens": 0,
+        "cache_write_input_tokens": 0,
+        "total_tokens": 2000,
+    }
     assert done["cost"]["estimated_usd"] == pytest.approx(0.001 + 0.005)
     assert done["latency_ms"]["first_token"] >= 0 and done["latency_ms"]["total"] >= done["latency_ms"]["first_token"]
 

@@ -416,6 +416,8 @@ def test_dashboard_shows_every_route_model_metric_and_alarm(api_key_app):
         "EstimatedCostUSD",
         "InputTokens",
         "OutputTokens",
+        "CacheReadInputTokens",
+        "CacheWriteInputTokens",
         "ConfigRejected",
         "ShadowAgreement",
         "5XXError",

@@ -186,7 +186,25 @@ def test_a_price_per_1k_tokens_is_refused_naming_the_new_key_and_the_conversion(
 def test_prices_are_per_million_tokens():
     config = parse_routing_config(BUNDLED.read_bytes())
     # Claude Haiku 4.5 through a geographic profile: Anthropic's list price ($1 / $5), which is the global rate, +10%
-    assert config.models["claude-haiku"].price.model_dump() == {"input_per_million": 1.1, "output_per_million": 5.5}
+    assert config.models["claude-haiku"].price.model_dump() == {
+        "input_per_million": 1.1,
+        "output_per_million": 5.5,
+        # prompt caching: reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x the input price (issue16-18-facts §3)
+        "cache_read_per_million": 0.11,
+        "cache_write_per_million": 1.375,
+        "cache_write_1h_per_million": 2.2,
+    }
+
+
+def test_a_model_that_caches_must_be_priced_for_it():
+    data = config_dict()
+    data["models"]["small"]["prompt_caching"] = {"min_tokens": 1024, "ttls": ["5m", "1h"]}
+    message = rejected(data)
+    assert "prompt_caching needs the cache prices too" in message
+    assert "cache_read_per_million" in message and "cache_write_1h_per_million" in message
+    data["models"]["small"]["price"] |= {"cache_read_per_million": 0.08, "cache_write_per_million": 1.0}
+    data["models"]["small"]["prompt_caching"]["ttls"] = ["5m"]
+    assert parse_routing_config(json.dumps(data).encode()).models["small"].prompt_caching.max_points == 4
 
 
 def test_the_json_schema_shows_the_defaults():

@@ -641,3 +641,25 @@ def test_a_logged_continuation_on_a_route_that_opts_out_needs_the_conversations_
     log.write_text(json.dumps(_continuation_line()) + "\n")
     out = replay.run(str(log), _config(tmp_path, per_turn))
     assert out["routes"]["auto"]["not_replayable"] == {replay.NOT_LOGGED: 1}
+
+
+def test_cached_tokens_in_the_log_are_priced_at_the_new_model_s_cache_prices(tmp_path):
+    """Given faq lines that read 10,000 tokens from the prompt cache,
+    when replayed with faq -> nova-lite, which caches at $0.015 per million (and is priced at input without it),
+    then the cost after prices those tokens at nova-lite's cache-read price, not its input price."""
+    plain = [r for r in REPLAYABLE if r["route"] == "faq" and not r["features"]["risk"]]
+    lines = [json.dumps({**r, "cache_read_tokens": 10_000}) for r in plain]
+    log = tmp_path / "cached.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+
+    def to_nova(c, caching: bool) -> None:
+        c["routes"]["faq"].update(model="nova-lite")
+        if caching:
+            c["models"]["nova-lite"]["price"] |= {"cache_read_per_million": 0.015, "cache_write_per_million": 0.06}
+            c["models"]["nova-lite"]["prompt_caching"] = {"fields": ["system", "messages"], "min_tokens": 1000}
+
+    cached = _run(tmp_path, lambda c: to_nova(c, True), decisions=log)["routes"]["faq"]["after"]["cost_usd"]
+    uncached = _run(tmp_path, lambda c: to_nova(c, False), decisions=log)["routes"]["faq"]["after"]["cost_usd"]
+    tokens = sum(_price("nova-lite", r["input_tokens"], r["output_tokens"]) for r in plain)
+    assert cached == pytest.approx(tokens + len(plain) * 10_000 * 0.015 / 1e6, abs=1e-6)
+    assert uncached == pytest.approx(tokens + len(plain) * _price("nova-lite", 10_000, 0), abs=1e-6)

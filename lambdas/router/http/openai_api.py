@@ -274,6 +274,22 @@ def _part(part: dict, where: str) -> Content | None:
 # --- out -----------------------------------------------------------------------------------------
 
 
+def _usage(input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> dict:
+    """OpenAI's usage: `prompt_tokens` counts every input token, cached ones too (Converse's inputTokens leaves
+    them out); `prompt_tokens_details.cached_tokens` those read from the prompt cache, `cache_write_tokens` (as
+    the openai SDK names it) those written to it."""
+    prompt = input_tokens + cache_read + cache_write
+    details: dict = {"cached_tokens": cache_read}
+    if cache_write:
+        details["cache_write_tokens"] = cache_write
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": output_tokens,
+        "total_tokens": prompt + output_tokens,
+        "prompt_tokens_details": details,
+    }
+
+
 def _x_router(result: RouteResult, backend: str) -> dict:
     return {**routing(result), "estimated_cost_usd": round_cost(result.cost_usd), "backend": backend}
 
@@ -325,11 +341,7 @@ def render(request: ChatRequest, result: RouteResult, *, request_id: str, backen
                 message["content"] = ""
             if finish == "tool_calls":  # only the structured-output tool was called: to the caller that is an answer
                 finish = "stop"
-        usage = {
-            "prompt_tokens": reply.input_tokens,
-            "completion_tokens": reply.output_tokens,
-            "total_tokens": reply.input_tokens + reply.output_tokens,
-        }
+        usage = _usage(reply.input_tokens, reply.output_tokens, reply.cache_read_tokens, reply.cache_write_tokens)
         extra = {}
     return {
         "id": f"chatcmpl-{request_id}",
@@ -411,11 +423,9 @@ def stream_frames(
                     {
                         **base,
                         "choices": [],
-                        "usage": {
-                            "prompt_tokens": event.input_tokens,
-                            "completion_tokens": event.output_tokens,
-                            "total_tokens": event.input_tokens + event.output_tokens,
-                        },
+                        "usage": _usage(
+                            event.input_tokens, event.output_tokens, event.cache_read_tokens, event.cache_write_tokens
+                        ),
                         "x_router": {
                             **_x_router(result, backend),
                             "estimated_cost_usd": round_cost(event.cost_usd),

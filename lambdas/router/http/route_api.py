@@ -129,11 +129,7 @@ def render(request: ChatRequest, result: RouteResult, *, request_id: str, backen
         "output": {"role": "assistant", "content": reply.text},
         "stop_reason": reply.stop_reason,
         "routing": routing(result),
-        "usage": {
-            "input_tokens": reply.input_tokens,
-            "output_tokens": reply.output_tokens,
-            "total_tokens": reply.input_tokens + reply.output_tokens,
-        },
+        "usage": usage(reply.input_tokens, reply.output_tokens, reply.cache_read_tokens, reply.cache_write_tokens),
         "cost": {"estimated_usd": round_cost(result.cost_usd), "currency": "USD"},
         "latency_ms": {"total": round(result.latency_ms, 1), "model": round(reply.latency_ms, 1)},
         "backend": backend,
@@ -170,11 +166,9 @@ def stream_frames(
                     "id": request_id,
                     "stop_reason": event.stop_reason,
                     "model": result.model,
-                    "usage": {
-                        "input_tokens": event.input_tokens,
-                        "output_tokens": event.output_tokens,
-                        "total_tokens": event.input_tokens + event.output_tokens,
-                    },
+                    "usage": usage(
+                        event.input_tokens, event.output_tokens, event.cache_read_tokens, event.cache_write_tokens
+                    ),
                     "cost": {"estimated_usd": round_cost(event.cost_usd), "currency": "USD"},
                     "latency_ms": {"first_token": round(event.ttft_ms, 1), "total": round(event.total_ms, 1)},
                 },
@@ -190,3 +184,15 @@ def dry_run_frames(_request: ChatRequest, result: RouteResult, *, request_id: st
     yield sse(
         {"id": request_id, "dry_run": True, "estimated_cost_usd": result.decision.estimated_cost_usd}, event="done"
     )
+
+
+def usage(input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> dict:
+    """Our usage: `input_tokens` not read from or written to the prompt cache (as Converse counts them), the
+    cached ones apart, and `total_tokens` all of them."""
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_input_tokens": cache_read,
+        "cache_write_input_tokens": cache_write,
+        "total_tokens": input_tokens + cache_read + cache_write + output_tokens,
+    }

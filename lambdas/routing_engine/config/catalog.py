@@ -34,11 +34,21 @@ _PER_1K_KEYS = {"input_per_1k": "input_per_million", "output_per_1k": "output_pe
 
 
 class Price(StrictModel):
-    """USD per million tokens, the unit AWS publishes Bedrock prices in, for one way of calling a model (prompt
-    caching will add its own lines here, e.g. cache reads and writes)."""
+    """USD per million tokens, the unit AWS publishes Bedrock prices in, for one way of calling a model. Prompt
+    caching has its own lines: tokens read from the cache, and tokens written to it (5-minute and 1-hour TTL);
+    without them, cached tokens are priced as input."""
 
     input_per_million: float = Field(ge=0, description="USD per million input tokens")
     output_per_million: float = Field(ge=0, description="USD per million output tokens")
+    cache_read_per_million: float | None = Field(
+        default=None, ge=0, description="USD per million input tokens read from the prompt cache"
+    )
+    cache_write_per_million: float | None = Field(
+        default=None, ge=0, description="USD per million input tokens written to the prompt cache (5-minute TTL)"
+    )
+    cache_write_1h_per_million: float | None = Field(
+        default=None, ge=0, description="USD per million input tokens written with a 1-hour TTL"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -59,6 +69,25 @@ def _per_1k_problem(old: str, value: object) -> str:
         f"{old} is no longer accepted: prices are USD per million tokens, as AWS publishes them; "
         f"use {new}, which is {old} times 1000{here}"
     )
+
+
+CacheField = Literal["system", "messages", "tools"]
+CacheTtl = Literal["5m", "1h"]
+
+
+class PromptCaching(StrictModel):
+    """What Bedrock prompt caching (Converse `cachePoint`) this model takes, from its Bedrock model card."""
+
+    fields: tuple[CacheField, ...] = Field(
+        default=("system", "messages", "tools"),
+        min_length=1,
+        description="Where cache points may go (Nova: system and messages; Claude: tools too)",
+    )
+    min_tokens: int = Field(
+        ge=1, description="Tokens a prefix needs at a cache point to be cached (shorter: answered, not cached)"
+    )
+    max_points: int = Field(default=4, ge=1, le=4, description="Cache points per request (Bedrock: at most 4)")
+    ttls: tuple[CacheTtl, ...] = Field(default=("5m",), min_length=1, description="Cache lifetimes it takes")
 
 
 def _price_or_prices(schema: dict) -> None:
@@ -120,6 +149,10 @@ class ModelSpec(StrictModel):
         "('temperature_or_top_p': Claude 4.1 and later; when a call has both, temperature wins and top_p is not sent) "
         "or neither ('none': Claude Opus 4.7 and later)",
     )
+    prompt_caching: PromptCaching | None = Field(
+        default=None,
+        description="Bedrock prompt caching this model takes; omit for none (cache points are then not sent)",
+    )
     quality: int = Field(default=50, ge=0, le=100, description="Relative strength; higher is stronger")
     latency_slo_ms: int = Field(default=10_000, ge=1, description="p90 latency the model should stay under")
     fallbacks: tuple[Key, ...] = Field(default=(), description="Model keys to try, in order, if this one fails")
@@ -157,6 +190,21 @@ class ModelSpec(StrictModel):
                 )
             data["price"] = prices[called]
         return data
+
+    @model_validator(mode="after")
+    def _cache_prices(self) -> ModelSpec:
+        """A model that caches is priced for it: reads and writes cost other than input (0.1x and 1.25x for
+        Claude), and a missing line would misprice every cached request silently."""
+        if self.prompt_caching is not None:
+            price = self.price
+            missing = [
+                name for name in ("cache_read_per_million", "cache_write_per_million") if getattr(price, name) is None
+            ]
+            if "1h" in self.prompt_caching.ttls and price.cache_write_1h_per_million is None:
+                missing.append("cache_write_1h_per_million")
+            if missing:
+                raise ValueError(f"prompt_caching needs the cache prices too: {', '.join(missing)}")
+        return self
 
 
 def _profile_for(model_id: str, kind: ProfileKind, region: str | None, *, resolve: bool) -> str:

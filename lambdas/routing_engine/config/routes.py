@@ -148,6 +148,11 @@ class Route(StrictModel):
         "stays on the model that began it unless that model is unhealthy, flagged down or over budget; false "
         "decides each turn afresh",
     )
+    auto_cache_points: bool = Field(
+        default=False,
+        description="Place prompt-cache points for requests that mark none (OpenAI and JSON API clients): after "
+        "the tools and the system prompt, and at the end of the latest turn, on models that cache",
+    )
 
 
 class RiskPattern(StrictModel):
