@@ -48,8 +48,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import unicodedata
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -616,9 +618,10 @@ def _split_turn(text: str, context: list[str]) -> str:
     if len(text) > _SPLIT_SCAN_CHARS:
         context.append(text[_SPLIT_HEAD:-_SPLIT_TAIL])
         text = text[:_SPLIT_HEAD] + "\n\n" + text[-_SPLIT_TAIL:]
-    if "```" in text or "~~~" in text:
+    # A one-character search first: it runs at memchr speed, a search for "```" costs ~0.7 us per KB.
+    if ("`" in text and "```" in text) or ("~" in text and "~~~" in text):
         text = _FENCE_RE.sub(_block, text)
-    if "</" in text:
+    if "<" in text and "</" in text:
         text = _extract_tags(text, context)
     if ">" in text:
         text = _QUOTE_RE.sub(_block, text)
@@ -866,21 +869,42 @@ def _analyse(instruction: str, context: Sequence[str], want_hashed: bool) -> tup
     return f, _token_buckets(words, runs)
 
 
-def _token_buckets(words: list[bytes], runs: list[str]) -> list[int]:
-    """The bucket of every hashed token: word unigrams, word bigrams (adjacent words, from the unigrams' CRCs: no
-    bigram text is built) and CJK character bigrams."""
-    # List comprehensions: a third faster than chains of map() over operator functions here (no call per
-    # operation). Small ints throughout: the multiplier keeps a bucket times it under 2**30.
-    mask = _BUCKET_MASK
-    hs = [_crc32(w) & mask for w in words]
-    if len(hs) > 1:
-        hs += [((a * _BIGRAM_MUL) ^ b) & mask for a, b in zip(hs, hs[1:])]
+# Word buckets are computed 32-bit lane by lane in one big int (masking, and the bigram formula for all adjacent
+# pairs at once): a bucket is below 2**18 and the multiplier below 2**12, so a lane never carries into the next one.
+# A third of the hashing cost of one list comprehension per operation, bucket for bucket the same values.
+_LANE = array("I", [_BUCKET_MASK])
+assert _LANE.itemsize == 4
+_MAX_LANES = HEAD_CHARS + TAIL_CHARS + 1  # more than the words of any analysed window
+_LANE_MASKS = int.from_bytes(_LANE.tobytes() * _MAX_LANES, "little")
+_BIG_ENDIAN = sys.byteorder == "big"  # array("I") is in the machine's byte order, the lanes are little-endian
+
+
+def _token_buckets(words: list[bytes], runs: list[str]) -> array:
+    """The bucket of every hashed token, in token order: word unigrams, word bigrams (adjacent words, from the
+    unigrams' buckets: no bigram text is built) and CJK character bigrams.
+
+    A word bigram's bucket is ``((bucket(a) * _BIGRAM_MUL) ^ bucket(b)) & mask``; here for every pair at once:
+    with the unigram buckets as the 32-bit lanes of one int ``x``, lane i of ``(x * _BIGRAM_MUL) ^ (x >> 32)``
+    is bucket i times the multiplier XOR bucket i + 1."""
+    n = len(words)
+    out = array("I")
+    if n:
+        raw = array("I", list(map(_crc32, words)))  # from a list: faster than array() consuming the map
+        if _BIG_ENDIAN:
+            raw.byteswap()
+        lanes = _LANE_MASKS if n <= _MAX_LANES else int.from_bytes(_LANE.tobytes() * n, "little")
+        x = int.from_bytes(raw, "little") & lanes
+        out.frombytes(x.to_bytes(4 * n, "little"))
+        if n > 1:  # the last lane (the last word times the multiplier) is no bigram
+            out.frombytes((((x * _BIGRAM_MUL) ^ (x >> 32)) & lanes).to_bytes(4 * n, "little")[: 4 * n - 4])
+        if _BIG_ENDIAN:
+            out.byteswap()
     if runs:
-        hs.extend(map(_and, map(_crc32, _bigrams(runs)), repeat(_BUCKET_MASK)))
-    return hs
+        out.extend(map(_and, map(_crc32, _bigrams(runs)), repeat(_BUCKET_MASK)))
+    return out
 
 
-def _vector_of(buckets: list[int]) -> tuple[tuple[int, float], ...]:
+def _vector_of(buckets: Sequence[int]) -> tuple[tuple[int, float], ...]:
     """``(bucket, count / sqrt(n))`` sorted by bucket (n: the number of tokens)."""
     if not buckets:
         return ()
@@ -1001,6 +1025,7 @@ class Scorer:
         "_b",
         "_hashed",
         "_lexical",
+        "_by_bucket",
     )
 
     def __init__(
@@ -1029,6 +1054,9 @@ class Scorer:
         self._w = tuple(c / s for c, s in zip(coef, scale))
         self._b = intercept - sum(w * m for w, m in zip(self._w, mean))
         self._hashed = hashed
+        # The hashed weights as a list indexed by bucket (0.0 where none), built on the first score_text: indexing
+        # it is a fifth cheaper than dict.get per token. About 2 MB (one pointer per bucket), once per scorer.
+        self._by_bucket: list[float] | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping, *, name: str = "") -> Scorer:
@@ -1177,7 +1205,13 @@ class Scorer:
         dense, buckets = _analyse(instruction, context, bool(self._hashed))
         z = self._b + sum(map(_mul, self._w, dense))
         if buckets:  # sum of w[bucket] * count / sqrt(n) over buckets == sum of w over tokens / sqrt(n)
-            z += sum(map(self._hashed.get, buckets, repeat(0.0))) / _sqrt(len(buckets))
+            by_bucket = self._by_bucket
+            if by_bucket is None:
+                by_bucket = [0.0] * self.source.buckets
+                for b, w in self._hashed.items():
+                    by_bucket[b] = w
+                self._by_bucket = by_bucket
+            z += sum(map(by_bucket.__getitem__, buckets)) / _sqrt(len(buckets))
         return _sigmoid(z)
 
     def explain(self, v: FeatureVector) -> dict:
