@@ -258,7 +258,8 @@ class RouterService:
             notes=request.notes,
             task_features=task.as_dict() if task is not None else None,
         )
-        self._note_sampling(engine, result, decision.model, request)
+        if request.dry_run:  # a served request says it for the model that answers (complete, open_stream)
+            self._note_sampling(engine, result, decision.model, request)
         return result, health
 
     @staticmethod

@@ -197,13 +197,9 @@ class _Endpoints:
         """The endpoint of one chat API."""
 
         async def endpoint(request: Request, ctx: CallContext, started: float) -> Response:
-            try:
-                raw = await read_body(request, self._body_limit())
-            except RouterFailure as failure:
-                return self._fail(wire.API_NAME, wire, failure, ctx, started)
-            except ClientDisconnect:  # the client gave up while sending its body: nobody is left to read this
-                gone = invalid("client_disconnected", "the client closed the connection while sending its body")
-                return self._fail(wire.API_NAME, wire, gone, ctx, started, disconnected=True)
+            raw = await self._body(request, wire.API_NAME, wire, ctx, started)
+            if isinstance(raw, Response):
+                return raw
             outcome = await anyio.to_thread.run_sync(self._handle, wire, raw, ctx, started)
             if isinstance(outcome, Response):
                 return outcome
@@ -211,6 +207,19 @@ class _Endpoints:
             return self._stream_response(wire, chat, answer, ctx, started)
 
         return endpoint
+
+    async def _body(
+        self, request: Request, api: str, wire: WireFormat, ctx: CallContext, started: float
+    ) -> bytes | Response:
+        """The request's body up to the size limit, or the error response (logged) when it is too large or the
+        client gave up while sending it."""
+        try:
+            return await read_body(request, self._body_limit())
+        except RouterFailure as failure:
+            return self._fail(api, wire, failure, ctx, started)
+        except ClientDisconnect:  # the client gave up while sending its body: nobody is left to read this
+            gone = invalid("client_disconnected", "the client closed the connection while sending its body")
+            return self._fail(api, wire, gone, ctx, started, disconnected=True)
 
     def _body_limit(self) -> int:
         """The size limit of the configuration last served (read without fetching: this runs on the event loop),
@@ -340,13 +349,9 @@ class _Endpoints:
         """POST /v1/messages/count_tokens: the request's input tokens for the model its name resolves to (Bedrock's
         CountTokens where that model can count, else the router's estimate, as the answer says). No model is called
         and no budget is spent: a count writes a debug line, and only a refused count writes a request line."""
-        try:
-            raw = await read_body(request, self._body_limit())
-        except RouterFailure as failure:
-            return self._fail("count_tokens", anthropic_api, failure, ctx, started)
-        except ClientDisconnect:
-            gone = invalid("client_disconnected", "the client closed the connection while sending its body")
-            return self._fail("count_tokens", anthropic_api, gone, ctx, started, disconnected=True)
+        raw = await self._body(request, "count_tokens", anthropic_api, ctx, started)
+        if isinstance(raw, Response):
+            return raw
 
         def count():
             limits = self.service.snapshot().value.config.limits
