@@ -78,9 +78,12 @@ bench: install ## production path vs Portkey and LiteLLM, its profile, the route
 	$(PY) -m benchmarks.learning_curves summary .benchmarks/gate-shuffled.jsonl
 
 eval: install ## the bundled score out of sample, then the learning curves on real verdicts (about an hour on 2 cores)
+	mkdir -p .benchmarks
+	$(PY) -m tools.train_complexity --data ../shared/eval/routing-benchmark/dev.jsonl --out .benchmarks/scorer_weights.json --no-hashed --l2-grid 1,2,3,5,10,30
+	cmp .benchmarks/scorer_weights.json lambdas/routing_engine/scorer_weights.json || { echo "the shipped scorer_weights.json is not what the recipe above makes: retrain it or fix the recipe"; exit 1; }
 	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl --cv category
 	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/dev.jsonl --cv source
-	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/chat-dev.jsonl
+	$(PY) -m tools.routing_eval --data ../shared/eval/routing-benchmark/chat-dev.jsonl  # never trained on: out of sample as it is
 	rm -f .benchmarks/curves.jsonl && mkdir -p .benchmarks
 	$(PY) -m benchmarks.learning_curves run --dataset chat --sizes 200,500,1000 --splits 5 --out .benchmarks/curves.jsonl
 	$(PY) -m benchmarks.learning_curves run --dataset mmlu --sizes 200,500,1000,2000 --splits 5 --out .benchmarks/curves.jsonl

@@ -3,7 +3,13 @@
 Usage (from the repo root)::
 
     python -m tools.train_complexity --data ../shared/eval/routing-benchmark/dev.jsonl \
-        --out lambdas/routing_engine/scorer_weights.json --no-hashed      # the bundled weights
+        --out lambdas/routing_engine/scorer_weights.json --no-hashed --l2-grid 1,2,3,5,10,30   # the bundled weights
+
+``--l2-grid`` chooses the dense L2 strength out of sample: for each value, every row is scored by a scorer
+trained without it under ``--cv category`` and under ``--cv source`` (the splits of ``tools.routing_eval``), and
+each (split, source) gets its APGR minus prompt length's.  The value with the best worst-case difference wins
+(ties, within 0.0005, by the mean difference): the day-one scorer has to hold up on every source, not on
+average.  The table goes to stderr and the choice into the spec's ``meta.l2_choice``.
 
 Input: JSONL with ``prompt, weak_score, strong_score`` (and ``source``, ``category``, ``id``), e.g. your
 own traffic labelled with both models.  Each prompt is one user turn, split into instruction and pasted
@@ -141,6 +147,48 @@ def train(
     )
 
 
+def choose_l2(
+    rows: Sequence[Mapping], vectors: Sequence[Any], grid: Sequence[float], settings: Mapping[str, Any]
+) -> tuple[float, list[dict]]:
+    """The L2 strength of ``grid`` whose out-of-sample scorers trail prompt length least on their worst source
+    (both ``--cv category`` and ``--cv source``), and the table behind the choice.  Raises LearningError."""
+    from tools import routing_eval  # routing_eval imports this module
+
+    lengths = [float(len(r["prompt"])) for r in rows]
+    by_source: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_source.setdefault(r["source"], []).append(i)
+    cvs = [cv for cv in routing_eval.CV_MODES if cv == "category" or len(by_source) > 1]
+    table: list[dict[str, Any]] = []
+    for l2 in grid:
+        diffs: dict[str, float] = {}
+        for cv in cvs:
+            splits = routing_eval.make_splits(rows, cv)
+            try:
+                scores = routing_eval.out_of_sample_scores(rows, vectors, splits, {**settings, "l2": float(l2)})
+            except routing_eval.EvalError as exc:
+                raise learning.LearningError(str(exc)) from None
+            for src, idx in sorted(by_source.items()):
+                weak = [rows[i]["weak_score"] for i in idx]
+                strong = [rows[i]["strong_score"] for i in idx]
+                ours = learning.apgr([float(scores[i]) for i in idx], weak, strong)  # type: ignore[arg-type]
+                length = learning.apgr([lengths[i] for i in idx], weak, strong)
+                if ours is not None and length is not None:
+                    diffs[f"{cv}/{src}"] = round(ours - length, 4)
+        if not diffs:
+            raise learning.LearningError("no source has outcomes that differ between the models: nothing to compare")
+        table.append(
+            {
+                "l2": float(l2),
+                "worst": min(diffs.values()),
+                "mean": round(sum(diffs.values()) / len(diffs), 4),
+                "apgr_minus_length": diffs,
+            }
+        )
+    best = max(table, key=lambda e: (round(e["worst"] / 0.0005), e["mean"]))
+    return best["l2"], table
+
+
 def file_fingerprint(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -164,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=learning.DEFAULT_L2_HASHED,
         help="L2 strength on the hashed coefficients, in rows (default %(default)s)",
+    )
+    p.add_argument(
+        "--l2-grid",
+        help="comma-separated L2 strengths to choose from out of sample (--cv category and --cv source): the one "
+        "whose scorer trails prompt length least on its worst source wins; overrides --l2",
     )
     p.add_argument("--balance", choices=BALANCES, default="source")
     p.add_argument(
@@ -202,11 +255,37 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     version = args.version or "pending"
+    l2 = args.l2
     try:
+        if args.l2_grid:
+            try:
+                grid = [float(x) for x in args.l2_grid.split(",") if x.strip()]
+            except ValueError:
+                raise learning.LearningError(
+                    f"--l2-grid must be numbers separated by commas, got {args.l2_grid!r}"
+                ) from None
+            if not grid or any(not x >= 0 or x == float("inf") for x in grid):
+                raise learning.LearningError(f"--l2-grid must list finite numbers >= 0, got {args.l2_grid!r}")
+            settings = {
+                "l2_hashed": args.l2_hashed,
+                "balance": args.balance,
+                "hashed": not args.no_hashed,
+                "length_floor": args.length_floor,
+            }
+            l2, table = choose_l2(rows, vectors, grid, settings)
+            for e in table:
+                cells = "  ".join(f"{k} {v:+.4f}" for k, v in e["apgr_minus_length"].items())
+                print(f"# l2 {e['l2']:g}: worst {e['worst']:+.4f} mean {e['mean']:+.4f}  ({cells})", file=sys.stderr)
+            print(f"# chosen l2 {l2:g} (APGR minus prompt length's, out of sample)", file=sys.stderr)
+            meta["l2_choice"] = {
+                "rule": "best worst-source APGR minus prompt length's over --cv category and --cv source",
+                "grid": grid,
+                "table": [{"l2": e["l2"], "worst": e["worst"], "mean": e["mean"]} for e in table],
+            }
         s = train(
             rows,
             vectors,
-            l2=args.l2,
+            l2=l2,
             l2_hashed=args.l2_hashed,
             balance=args.balance,
             hashed=not args.no_hashed,

@@ -367,3 +367,61 @@ def test_a_length_floor_makes_the_score_lean_on_length_and_the_evaluator_retrain
     # and the setting travels in the spec, so out-of-sample evaluation retrains with it
     assert train_complexity.settings_of(leaning)["length_floor"] == 3.0
     assert train_complexity.settings_of(free)["length_floor"] == 0.0
+
+
+def test_the_l2_grid_keeps_the_strength_whose_worst_source_holds_up_not_the_best_average(monkeypatch):
+    # Given two sources of 20 prompts, longest first, where the weak model fails every other one of the first ten
+    failing = {0, 2, 4, 6, 8}
+    rows = [
+        {
+            "id": f"{src}{i}",
+            "source": src,
+            "category": src,
+            "prompt": "x" * (50 - i),
+            "weak_score": 0.0 if i in failing else 1.0,
+            "strong_score": 1.0,
+        }
+        for src in ("exam", "maths")
+        for i in range(20)
+    ]
+    vectors = [train_complexity.vectorize_prompt(str(r["prompt"])) for r in rows]
+
+    # and out-of-sample scorers: with L2 1 perfect on "exam" and behind length on "maths" (its first prompt ranked
+    # last), with L2 10 in length's order on both
+    def fake_scores(rows, _vectors, _splits, settings):
+        scores = []
+        for r in rows:
+            i = int(r["id"][len(r["source"]) :])
+            if settings["l2"] == 1.0 and r["source"] == "exam":
+                scores.append(100.0 * (i in failing) - i)
+            elif settings["l2"] == 1.0 and i == 0:
+                scores.append(-100.0)
+            else:
+                scores.append(float(-i))
+        return scores
+
+    monkeypatch.setattr(routing_eval, "out_of_sample_scores", fake_scores)
+    l2, table = train_complexity.choose_l2(rows, vectors, [1.0, 10.0], {"hashed": False})
+    by_l2 = {e["l2"]: e for e in table}
+    # Then L2 1 has the better mean difference from length but trails length on maths
+    assert by_l2[1.0]["mean"] > by_l2[10.0]["mean"]
+    assert by_l2[1.0]["apgr_minus_length"]["source/maths"] < 0.0 == by_l2[10.0]["worst"]
+    # and the choice is L2 10: not worse than length on any source
+    assert l2 == 10.0
+
+
+def test_the_trainer_records_the_l2_it_chose_and_refuses_a_bad_grid_in_one_line(tmp_path, capsys):
+    data = _write(tmp_path / "d.jsonl", _database_rule_rows(120))
+    out = tmp_path / "w.json"
+    assert train_complexity.main(["--data", str(data), "--out", str(out), "--no-hashed", "--l2-grid", "3,30"]) == 0
+    err = capsys.readouterr().err
+    spec = json.loads(out.read_text())
+    chosen = spec["meta"]["fit"]["l2"]
+    assert chosen in (3.0, 30.0) and f"chosen l2 {chosen:g}" in err
+    assert spec["meta"]["l2_choice"]["grid"] == [3.0, 30.0] and len(spec["meta"]["l2_choice"]["table"]) == 2
+    # the evaluator retrains its out-of-sample models with the chosen strength
+    assert train_complexity.settings_of(scorer.Scorer.from_spec(spec))["l2"] == chosen
+    for bad in ("three", "-1", "inf", ","):
+        assert train_complexity.main(["--data", str(data), "--out", str(out), "--l2-grid", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("train_complexity: error: --l2-grid") and len(err.strip().splitlines()) == 1
