@@ -19,6 +19,7 @@ from aws_adapters.conversation import ModelCall, Text, Thinking
 from router import caching
 from router.accounting import Ledger
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
+from router.engine_store import EngineStore
 from router.adapters.spend_store import SpendStoreError
 from router.breakers import Breakers
 from router.budgets import BudgetCheck, BudgetGuard
@@ -65,7 +66,7 @@ def _only_breakers(details: dict) -> bool:
 class RouterService:
     def __init__(
         self,
-        routing: LastGoodStore[Engine],
+        routing: LastGoodStore[Engine] | EngineStore,
         invoker: BedrockConverse,
         *,
         flags: LastGoodStore[FailoverFlags] | None = None,
