@@ -19,11 +19,11 @@ from aws_adapters.conversation import ModelCall, Text, Thinking
 from router import caching
 from router.accounting import Ledger
 from router.adapters.config_store import ConfigUnavailable, LastGoodStore, Snapshot
-from router.engine_store import EngineStore
 from router.adapters.spend_store import SpendStoreError
 from router.breakers import Breakers
 from router.budgets import BudgetCheck, BudgetGuard
 from router.chat import ChatRequest
+from router.engine_store import EngineStore
 from router.failover import Candidate, FailoverPlan
 from router.failures import FailureKind, RouterFailure
 from router.result import RouteResult, TokenCount, budget_log

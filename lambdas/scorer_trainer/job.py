@@ -200,9 +200,7 @@ class TrainerJob:
                 else f"proposed as hosted version {version} for review"
             )
             reports[route] = rep.with_outcome(outcome, reason=f"{rep.reason}; {where}", proposal=proposal)
-        self._log(
-            "info", "learned scorers proposed", hosted_version=version, deployment=deployment, routes=applied
-        )
+        self._log("info", "learned scorers proposed", hosted_version=version, deployment=deployment, routes=applied)
         return doc, {"routes": applied, "hosted_version": version, "deployment": deployment}
 
     def _finish(self, route: str, item: dict, outcome: str, summary: str) -> None:

@@ -60,7 +60,7 @@ from scorer_trainer import settings as trainer_env
 from stacks.constructs.alarms import alarm_prefix
 from stacks.constructs.lambda_factory import create_python_function
 from stacks.constructs.model_access import CONVERSE_ACTIONS, ModelInvokePolicy, nag_resource
-from stacks.constructs.routing_config_store import RoutingConfigStore, appconfig_arn, grant_configuration_read
+from stacks.constructs.routing_config_store import RoutingConfigStore, appconfig_arn
 from stacks.constructs.spend_table import expiring_table
 
 LABELLER_HANDLER = "labeller.handler.lambda_handler"

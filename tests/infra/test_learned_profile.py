@@ -22,9 +22,7 @@ from tests.infra.helpers import resources
 def edited_app(synth_root, tmp_path_factory):
     """The same stage as api_key_app, after a person edited config/routing.json (a rule's threshold)."""
     config = json.loads((REPO_ROOT / "config" / "routing.json").read_text())
-    rule = next(
-        r for r in config["routes"]["auto"]["dynamic"]["rules"] if "complexity" in r.get("when", {})
-    )
+    rule = next(r for r in config["routes"]["auto"]["dynamic"]["rules"] if "complexity" in r.get("when", {}))
     cmp = rule["when"]["complexity"]
     key = "gte" if "gte" in cmp else next(iter(cmp))
     cmp[key] = round(float(cmp[key]) * 0.9, 4)

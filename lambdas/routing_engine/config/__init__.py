@@ -23,6 +23,14 @@ Everything public is importable from here.
 from routing_engine.config.base import KEY_PATTERN, Key, StrictModel
 from routing_engine.config.catalog import Modality, ModelSpec, Price, PromptRouterSpec
 from routing_engine.config.flags import FailoverFlags, ModelFlag
+from routing_engine.config.learned import (
+    EMPTY_LEARNED,
+    Effective,
+    LearnedRoute,
+    LearnedScorers,
+    apply_learned,
+    learned_scorer_name,
+)
 from routing_engine.config.limits import Budget, Limits, Resilience, Tier
 from routing_engine.config.loading import (
     ConfigError,
@@ -45,14 +53,6 @@ from routing_engine.config.routes import (
     Rule,
     Strategy,
     Target,
-)
-from routing_engine.config.learned import (
-    EMPTY_LEARNED,
-    Effective,
-    LearnedRoute,
-    LearnedScorers,
-    apply_learned,
-    learned_scorer_name,
 )
 from routing_engine.config.routing import RoutingConfig
 from routing_engine.config.schema import flags_json_schema, learned_json_schema, routing_json_schema
