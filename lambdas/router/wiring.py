@@ -60,7 +60,9 @@ def build_routing(raw: bytes, _version: str) -> RoutingConfig:
 
 
 def build_learned(raw: bytes, _version: str) -> LearnedScorers:
-    return parse_learned_scorers(raw)
+    """An empty body (AppConfig serves no content while nothing is deployed to the profile) means no learned
+    scorers, not a rejected document."""
+    return parse_learned_scorers(raw if raw.strip() else EMPTY_LEARNED)
 
 
 def build_flags(raw: bytes, _version: str) -> FailoverFlags:  # one flags document has no version-specific parts

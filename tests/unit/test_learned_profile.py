@@ -173,12 +173,14 @@ def test_a_bad_learned_document_is_rejected_and_the_last_good_one_keeps_serving(
     assert scorer_version(store) == "auto-v2"
 
 
-def test_no_learned_document_yet_serves_the_routing_document_as_written():
-    store, _, learned_src, _ = pair(json.dumps(ROUTING).encode(), EMPTY_LEARNED)
+@pytest.mark.parametrize("nothing", [EMPTY_LEARNED, b""])  # b"": AppConfig's body while nothing is deployed
+def test_no_learned_document_yet_serves_the_routing_document_as_written(nothing):
+    store, _, _, events = pair(json.dumps(ROUTING).encode(), nothing)
     from routing_engine.scorer import bundled
 
     assert scorer_version(store) == bundled().version
     assert "+" not in store.get().version
+    assert not [e for e in events if e.kind == "rejected"]
 
 
 # --- the validator --------------------------------------------------------------------------------------------
