@@ -1,6 +1,7 @@
 """The whole label loop in one process, with simulated models: traffic -> router -> samples -> labels -> trainer.
 
-    python -m local.label_loop --requests 3000 --out /tmp/proposal.json [--report /tmp/report.json]
+    python -m local.label_loop --requests 3000 --out /tmp/proposal.json [--learned-out /tmp/learned.json]
+        [--report /tmp/report.json]
         [--config config/routing.json] [--route tech_support] [--seed 0] [--eval 1000]
         [--latency-scale 0] [--labellers 8]
 
@@ -13,7 +14,9 @@
    the labeller Lambda does) and the labels table on moto's DynamoDB (the labeller's LabelStore). The judge is
    local/simulated_judge.py: database questions need the strong model; every other question is a tie.
 3. Training: the trainer's own train_route / propose_config (lambdas/scorer_trainer/training.py) on the stored
-   labels; the proposal (when better) goes to --out and the report to --report.
+   labels; the proposal (when better) goes to --learned-out as the trainer Lambda writes it (a learned-scorers
+   document: `python -m local.server --learned FILE` serves it), to --out as the routing document with the scorer
+   written in (for review; the Lambda never writes that), and the report to --report.
 4. Fresh evaluation (`--eval N`, default 1000): N prompts from the held-out templates with another seed, each
    judged by the same simulated judge (weak and strong answers, asked twice, swapped); the APGR of the bundled
    and of the retrained scorer against those labels, with 95% intervals and the paired interval of the gain.
@@ -60,7 +63,8 @@ class LoopResult:
     label_cost_usd: float = 0.0
     seconds: dict = field(default_factory=dict)  # traffic, labelling, training, eval
     report: dict | None = None
-    proposal: bytes | None = None
+    proposal: bytes | None = None  # the routing document with the scorer written in (for review)
+    learned: bytes | None = None  # the learned-scorers document the trainer Lambda would propose
     fresh: dict | None = None  # the fresh-prompt comparison
     table_items: list = field(default_factory=list)  # every item of the labels table (for the no-text check)
 
@@ -155,7 +159,13 @@ def _run_loop(
     from router.adapters.sample_queue import MemorySampleQueue
     from router.sampling import Sampler, SampleSender
     from routing_engine.config import ConfigError, parse_routing_config
-    from scorer_trainer.training import TrainingInputError, propose_config, route_training, train_from_config
+    from scorer_trainer.training import (
+        TrainingInputError,
+        propose_config,
+        propose_learned,
+        route_training,
+        train_from_config,
+    )
 
     doc = loop_config(config_doc, route, strong_share)
     raw = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
@@ -223,6 +233,7 @@ def _run_loop(
             raise LoopError(str(exc)) from None
         if report.outcome == "proposed":
             try:
+                result.learned = propose_learned(None, config, route, report)
                 result.proposal = propose_config(raw, route, report)
             except (ConfigError, ValueError) as exc:  # as the trainer Lambda reports it
                 report = report.with_outcome("not_better", reason=f"proposal invalid: {exc}")
@@ -303,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--out", help="write the proposed routing configuration here (when the scorer is better)")
+    parser.add_argument(
+        "--learned-out", help="write the proposed learned-scorers document here (what the trainer Lambda deploys)"
+    )
     parser.add_argument("--report", help="write the loop's summary and the training report here (JSON)")
     parser.add_argument("--config", default=str(ROOT / "config" / "routing.json"))
     parser.add_argument("--route", default=DEFAULT_ROUTE)
@@ -329,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             raise LoopError("--eval must be 0 or more")
         if args.latency_scale < 0:
             raise LoopError("--latency-scale must be 0 or more")
-        for option, path in (("--out", args.out), ("--report", args.report)):
+        for option, path in (("--out", args.out), ("--learned-out", args.learned_out), ("--report", args.report)):
             if path and not Path(path).resolve().parent.is_dir():  # checked before the run, not after it
                 raise LoopError(f"{option} {path}: the directory {Path(path).resolve().parent} does not exist")
         try:
@@ -353,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.out and result.proposal is not None:
             _write(args.out, result.proposal)
             summary["proposal_file"] = args.out
+        if args.learned_out and result.learned is not None:
+            _write(args.learned_out, result.learned)
+            summary["learned_file"] = args.learned_out
         if args.report:
             _write(args.report, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
     except LoopError as exc:

@@ -6,8 +6,12 @@ concurrently: the app does its blocking work in worker threads, as it does in La
 against an in-memory stand-in for the spend table (moto's DynamoDB, in process, through the same adapter
 code as in Lambda); it starts empty each time.
 
-    python -m local.server [--port 8080] [--config config/routing.json] [--flags FILE] [--bedrock]
-        [--latency-scale 1] [--latency-file config/local-latency.json]
+    python -m local.server [--port 8080] [--config config/routing.json] [--flags FILE] [--learned FILE]
+        [--bedrock] [--latency-scale 1] [--latency-file config/local-latency.json]
+
+--learned: a learned-scorers document (what the trainer writes to its AppConfig profile, e.g. a
+`local.label_loop --learned-out` file), applied to the routing file as the routers apply it and reloaded when it
+changes; absent file = no learned scorers.
 
 The simulated models' pace comes from local mode's own file (--latency-file, see local/latency.py), not from
 the routing catalog.
@@ -99,6 +103,7 @@ def build(
     latency_file: str | None = None,
     env: dict | None = None,
     spend_client=None,
+    learned_file: str | None = None,
 ):
     """(the ASGI app, the service, the simulated backend or None). Raises StartupError naming what is wrong.
     `latency_file`: the simulated models' latencies (default: config/local-latency.json).
@@ -134,6 +139,8 @@ def build(
     env["ROUTER_CONFIG_FILE"] = config_file
     if flags_file:
         env["ROUTER_FLAGS_FILE"] = flags_file
+    if learned_file:
+        env["ROUTER_LEARNED_FILE"] = learned_file
     backend = None
     if bedrock:
         _check_calls_from(_check_bedrock_environment(env), config)
@@ -172,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("LOCAL_FLAGS_FILE", str(ROOT / "config/local-flags.json")),
         help="failover flags file, reloaded like the routing file (absent = no flags)",
     )
+    parser.add_argument(
+        "--learned",
+        default=os.environ.get("LOCAL_LEARNED_FILE", str(ROOT / "config/local-learned-scorers.json")),
+        help="learned-scorers file, reloaded like the routing file (absent = no learned scorers)",
+    )
     parser.add_argument("--bedrock", action="store_true", help="call real Amazon Bedrock (needs AWS credentials)")
     parser.add_argument(
         "--latency-scale",
@@ -202,6 +214,7 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
             latency_scale=args.latency_scale,
             latency_file=args.latency_file,
             spend_client=spend_client,
+            learned_file=args.learned,
         )
     except StartupError as exc:
         print(f"model-router: cannot start: {exc}", file=sys.stderr)
@@ -230,6 +243,7 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
     print(f"  backend: {mode}", file=sys.stderr)
     print(f"  config:  {args.config} (version {snap.version}, reloaded on change)", file=sys.stderr)
     print(f"  flags:   {args.flags}", file=sys.stderr)
+    print(f"  learned: {args.learned}", file=sys.stderr)
     if spend_client is not None:
         print(
             f"  spend:   in-memory stand-in for the spend table (moto DynamoDB, {LOCAL_SPEND_TABLE}); "

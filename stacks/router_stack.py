@@ -2,7 +2,8 @@
 
 * `RoutingConfigStore`: AppConfig application, the routing environment/profile (gradual rollout,
   monitored by the routing-rollout alarm so a bad routing edit rolls back by itself, unless context
-  `routing_rollout_monitor=false` detaches it; validated by the `config_validator` Lambda);
+  `routing_rollout_monitor=false` detaches it; validated by the `config_validator` Lambda), and beside it in the
+  same environment the trainer's `learned-scorers` profile (same monitor, same validator code, its own function);
 * `FailoverFlagsStore`: the `<stage>-flags` environment and `failover-flags` profile (all at once);
 * the router Lambda: one ASGI app (`router.http.app:create_app_from_env`) under uvicorn, started
   by `router/run.sh` behind the AWS Lambda Web Adapter layer in response-stream mode; its Bedrock
@@ -29,6 +30,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from config_validator import handler as validator_env
 from router import settings as router_env
 from stacks.constructs.alarms import AlarmSettings, RouterAlarms, alarm_arn, alarm_prefix
 from stacks.constructs.api import RouterApi
@@ -84,6 +86,24 @@ class RouterStack(Stack):
             timeout=Duration.seconds(15),
             log_retention_days=settings.log_retention_days,
             layers=[self.powertools_layer],  # pydantic
+            environment={validator_env.CONFIG_PROFILE: validator_env.ROUTING},
+        )
+        # The same validator code for the learned-scorers profile, told which document it gets: an AppConfig
+        # validator's event names the profile by id only, and the profile cannot name a function that names it.
+        self.learned_validator = create_python_function(
+            self,
+            "LearnedScorersValidator",
+            code=lambda_code,
+            handler="config_validator.handler.lambda_handler",
+            description="AppConfig validator: the router's own parser on every learned-scorers document",
+            service_name="config-validator",
+            metrics_namespace=METRICS_NAMESPACE,
+            stage=settings.stage,
+            memory_mb=512,
+            timeout=Duration.seconds(15),
+            log_retention_days=settings.log_retention_days,
+            layers=[self.powertools_layer],  # pydantic
+            environment={validator_env.CONFIG_PROFILE: validator_env.LEARNED_SCORERS},
         )
         self.rollout_monitor_role = iam.Role(
             self,
@@ -127,6 +147,7 @@ class RouterStack(Stack):
             if settings.routing_rollout_monitor
             else [],
             validator_function=self.config_validator,
+            learned_validator_function=self.learned_validator,
         )
         self.flags = FailoverFlagsStore(
             self, "FailoverFlags", stage=settings.stage, application=self.config_store.application
@@ -158,6 +179,7 @@ class RouterStack(Stack):
             router_env.APPCONFIG_APPLICATION_ID: self.config_store.application_id,
             router_env.APPCONFIG_ENVIRONMENT_ID: self.config_store.environment_id,
             router_env.APPCONFIG_PROFILE_ID: self.config_store.profile_id,
+            router_env.APPCONFIG_LEARNED_PROFILE_ID: self.config_store.learned_profile_id,
             router_env.CONFIG_MAX_AGE_SECONDS: str(settings.config_cache_seconds),
             router_env.APPCONFIG_FLAGS_ENVIRONMENT_ID: self.flags.environment_id,
             router_env.APPCONFIG_FLAGS_PROFILE_ID: self.flags.profile_id,
@@ -269,7 +291,7 @@ class RouterStack(Stack):
             "AppConfigCleanup",
             stage=settings.stage,
             application=self.config_store.application,
-            profiles=[self.config_store.profile, self.flags.profile],
+            profiles=[self.config_store.profile, self.config_store.learned_profile, self.flags.profile],
             log_retention_days=settings.log_retention_days,
         )
         # The controller writes flags versions: it must be gone before the cleanup runs on delete.

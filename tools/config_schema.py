@@ -11,12 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from routing_engine.config import flags_json_schema, routing_json_schema
+from routing_engine.config import flags_json_schema, learned_json_schema, routing_json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = {
     ROOT / "config" / "routing.schema.json": routing_json_schema,
     ROOT / "config" / "failover-flags.schema.json": flags_json_schema,
+    ROOT / "config" / "learned-scorers.schema.json": learned_json_schema,
 }
 
 

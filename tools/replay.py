@@ -2,7 +2,8 @@
 
 Usage (from the repo root)::
 
-    python -m tools.replay --decisions FILE --config NEW.json [--json] [--assume-complexity X] [--repeat N]
+    python -m tools.replay --decisions FILE --config NEW.json [--learned LEARNED.json] [--json]
+        [--assume-complexity X] [--repeat N]
 
 FILE is the router's own decision log: JSON lines as the router prints them, a CloudWatch Logs Insights export
 (CSV or JSON with an `@message` field, or `aws logs get-query-results` output), or `aws logs filter-log-events` /
@@ -21,7 +22,12 @@ max_tokens and max_cost_usd, and every model healthy. What the log cannot tell i
 - risk patterns cannot be re-run without the text: the logged risk ids are reused where NEW.json still has them;
   patterns that are new or changed in NEW.json are not re-evaluated.
 
-Per logged route it prints the model mix before and after, the cost before (the logged cost_usd) and after (the
+--learned LEARNED.json: a learned-scorers document (the `learned-scorers` AppConfig profile, or the trainer's
+proposal) applied to NEW.json exactly as the routers apply it (routing_engine.config.apply_learned): each entry that
+fits its route replaces the route's scorer and its rule's threshold; one that does not is listed with the reason.
+
+Per logged route it names the scorer versions that decided before (from the log) and the one that decides under
+NEW.json (with LEARNED.json), and prints the model mix before and after, the cost before (the logged cost_usd) and after (the
 new model's price applied to the logged input and output tokens), the decisions that changed by rule
 (old rule -> new rule), and the requests that would now be rejected or find no capable model, with their reason
 codes. Costs of requests without logged tokens are estimates (features.estimated_tokens and the output bound) and
@@ -40,7 +46,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config
+from routing_engine.config import ConfigError, RoutingConfig, apply_learned, parse_learned_scorers, parse_routing_config
 from routing_engine.engine import HEALTHY, Decision, Engine, NoCapableModel, RoutingError
 from routing_engine.features import RequestFeatures
 from tools._replay_input import InputError, decode_message, read_records
@@ -182,6 +188,8 @@ class Tally:
     errors: Counter = field(default_factory=Counter)
     # logged scorer version -> replayed requests whose logged complexity another scorer than the new route's made
     other_scorer: Counter = field(default_factory=Counter)
+    scorers_before: Counter = field(default_factory=Counter)  # logged scorer version -> replayed requests
+    scorer_after: str | None = None  # the version of the new configuration's scorer of this route
 
     def add(self, other: Tally) -> None:
         for name in (
@@ -210,6 +218,7 @@ class Tally:
             "risk_dropped",
             "errors",
             "other_scorer",
+            "scorers_before",
         ):
             getattr(self, name).update(getattr(other, name))
         for key, models in other.transitions.items():
@@ -382,13 +391,16 @@ class Replayer:
         """Count a logged complexity scored by other weights than the new configuration's route uses: the
         replay keeps the logged score, which the new scorer would not necessarily give."""
         logged = req.features.scorer_version
-        if logged is None:
-            return
         try:
             route, direct = self.engine.resolve(req.requested)
         except RoutingError:
             return
         scorer = self.engine.scorer_for(route) if direct is None else None
+        if scorer is not None:
+            tally.scorer_after = scorer.version
+        if logged is None:
+            return
+        tally.scorers_before[logged] += 1
         if scorer is not None and scorer.version != logged:
             tally.other_scorer[logged] += 1
 
@@ -446,7 +458,14 @@ class Skipped:
     malformed: int = 0
 
 
-def run(decisions: str, config_path: str, *, assume_complexity: float | None = None, repeat: int = 1) -> dict:
+def run(
+    decisions: str,
+    config_path: str,
+    *,
+    assume_complexity: float | None = None,
+    repeat: int = 1,
+    learned_path: str | None = None,
+) -> dict:
     try:
         raw = Path(config_path).read_bytes()
     except OSError as exc:
@@ -455,6 +474,19 @@ def run(decisions: str, config_path: str, *, assume_complexity: float | None = N
         config = parse_routing_config(raw)
     except (ConfigError, ValueError) as exc:
         raise ConfigError(f"invalid routing configuration {config_path}: {exc}") from None
+    learned_info = None
+    if learned_path is not None:
+        try:
+            learned_raw = Path(learned_path).read_bytes()
+        except OSError as exc:
+            raise ReplayError(f"cannot read the learned scorers {learned_path}: {exc.strerror or exc}") from None
+        try:
+            learned = parse_learned_scorers(learned_raw)
+        except ConfigError as exc:
+            raise ConfigError(f"invalid learned-scorers document {learned_path}: {exc}") from None
+        effective = apply_learned(config, learned)
+        config = effective.config
+        learned_info = {"file": learned_path, "applied": effective.applied, "ignored": effective.ignored}
     try:
         shape, record_iter = read_records(decisions)
         records = list(record_iter)
@@ -494,7 +526,10 @@ def run(decisions: str, config_path: str, *, assume_complexity: float | None = N
     replayed_lines = sum(t.requests for t in replayer.routes.values())
     if not replayed_lines:
         raise ReplayError(_nothing_to_replay(decisions, shape, lines, request_lines, skipped))
-    return report(decisions, shape, config_path, config, replayer, skipped, lines, request_lines, seconds, repeat)
+    out = report(decisions, shape, config_path, config, replayer, skipped, lines, request_lines, seconds, repeat)
+    if learned_info is not None:
+        out["config"]["learned"] = learned_info
+    return out
 
 
 def _nothing_to_replay(path: str, shape: str, lines: int, request_lines: int, skipped: Skipped) -> str:
@@ -561,6 +596,8 @@ def _tally_json(t: Tally) -> dict:
         out["errors"] = dict(t.errors.most_common())
     if t.other_scorer:
         out["complexity_from_other_scorer"] = dict(t.other_scorer.most_common())
+    if t.scorers_before or t.scorer_after:
+        out["scorer"] = {"before": dict(t.scorers_before.most_common()), "after": t.scorer_after}
     return out
 
 
@@ -629,6 +666,11 @@ def render(out: dict) -> str:
         + f") under {cfg['file']}"
         + (f" (version {cfg['version']})" if cfg["version"] else "")
     ]
+    learned = cfg.get("learned")
+    if learned is not None:
+        applied = ", ".join(f"{r} {v}" for r, v in learned["applied"].items()) or "none"
+        rows.append(f"Learned scorers from {learned['file']}: applied {applied}")
+        rows += [f"  ignored {r}: {why}" for r, why in learned["ignored"].items()]
     parts = []
     if sk["not_request"] or sk["not_json"]:
         what = ", ".join(f"{k} {n}" for k, n in sk["not_request"].items())
@@ -730,6 +772,10 @@ def _render_tally(name: str, t: dict) -> list[str]:
         )
     if t.get("errors"):
         rows.append("  errors: " + ", ".join(f"{k} ({n})" for k, n in t["errors"].items()))
+    scorer = t.get("scorer")
+    if scorer is not None:
+        before = ", ".join(f"{k} {n}" for k, n in scorer["before"].items()) or "none logged"
+        rows.append(f"  scorer before: {before}" + (f"; after: {scorer['after']}" if scorer["after"] else ""))
     if t.get("complexity_from_other_scorer"):
         rows.append(
             "  logged complexity scored by other weights than the new route's scorer (replayed with the "
@@ -764,6 +810,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--decisions", required=True, help="the router's decision log (JSON lines or an export)")
     parser.add_argument("--config", required=True, help="the routing configuration to replay under")
+    parser.add_argument(
+        "--learned",
+        default=None,
+        metavar="LEARNED.json",
+        help="a learned-scorers document applied to --config as the routers apply it",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument(
         "--assume-complexity",
@@ -782,7 +834,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        out = run(args.decisions, args.config, assume_complexity=args.assume_complexity, repeat=args.repeat)
+        out = run(
+            args.decisions,
+            args.config,
+            assume_complexity=args.assume_complexity,
+            repeat=args.repeat,
+            learned_path=args.learned,
+        )
     except ConfigError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """Train a route's scorer offline on exported labels: the same code the scheduled trainer Lambda runs.
 
     python -m tools.train_scorer --labels labels.jsonl --config routing.json --route tech_support \
-        [--out proposal.json] [--report report.json] [--now 2026-12-01T00:00:00Z]
+        [--learned learned.json] [--learned-out learned-proposal.json] [--out proposal.json]
+        [--report report.json] [--now 2026-12-01T00:00:00Z]
 
 --labels: one label per line, as the labeller stores them (lambdas/labeller/store.py: features, target,
 weak_model, strong_model, request_id, labelled_at, ...). --config: the routing configuration the route is served
@@ -9,6 +10,9 @@ with (its labelling section, scorer and labelled rule). The report (outcome, lab
 and the candidate scorer with 95% intervals, the paired interval of the gain, the threshold) is printed; with
 --report it is written as JSON too. When the candidate is better, --out receives the proposed configuration
 (validated like any routing configuration); without --out nothing is written. Deploying it is up to you.
+--learned: the deployed learned-scorers document, applied to --config as the routers apply it (the route is then
+trained against its learned scorer and threshold); --learned-out receives the proposed learned-scorers document,
+what the trainer Lambda deploys to its own profile (the other routes' entries kept).
 
 Exit status: 0 trained (whatever the outcome), 2 bad input (one line on stderr saying what): unreadable or
 invalid files, a route that cannot be trained (no labelling section; a labelled rule whose range cannot be
@@ -24,8 +28,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from routing_engine.config import ConfigError, parse_routing_config
-from scorer_trainer.training import TrainingInputError, propose_config, train_from_config
+from routing_engine.config import ConfigError, apply_learned, parse_learned_scorers, parse_routing_config
+from scorer_trainer.training import TrainingInputError, propose_config, propose_learned, train_from_config
 
 
 class InputError(Exception):
@@ -72,6 +76,16 @@ def run(args: argparse.Namespace) -> dict:
         config = parse_routing_config(raw)
     except ConfigError as exc:
         raise InputError(f"invalid routing configuration {args.config}: {exc}") from None
+    routing = config
+    learned_raw = None
+    if args.learned:
+        try:
+            learned_raw = Path(args.learned).read_bytes()
+            config = apply_learned(config, parse_learned_scorers(learned_raw)).config
+        except OSError as exc:
+            raise InputError(f"cannot read the learned scorers {args.learned}: {exc.strerror}") from None
+        except ConfigError as exc:
+            raise InputError(f"invalid learned-scorers document {args.learned}: {exc}") from None
     labels = [lab for lab in read_labels(args.labels) if lab.get("route", args.route) == args.route]
     now = parse_now(args.now)
     try:
@@ -79,6 +93,12 @@ def run(args: argparse.Namespace) -> dict:
     except TrainingInputError as exc:
         raise InputError(str(exc)) from None
     result = report.as_dict()
+    if report.outcome == "proposed" and args.learned_out:
+        try:
+            write(args.learned_out, propose_learned(learned_raw, routing, args.route, report))
+        except (ConfigError, ValueError) as exc:
+            raise InputError(f"no learned-scorers proposal written: {exc}") from None
+        result["learned_file"] = args.learned_out
     if report.outcome == "proposed" and args.out:
         try:
             proposal = propose_config(raw, args.route, report)
@@ -110,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="the routing configuration (JSON)")
     parser.add_argument("--route", required=True, help="the labelled route to train")
     parser.add_argument("--out", help="write the proposed configuration here when the candidate is better")
+    parser.add_argument("--learned", help="the deployed learned-scorers document (JSON), applied to --config")
+    parser.add_argument("--learned-out", help="write the proposed learned-scorers document here when better")
     parser.add_argument("--report", help="write the report (JSON) here")
     parser.add_argument("--now", help="the training time (ISO; default now): it names the scorer version")
     args = parser.parse_args(argv)

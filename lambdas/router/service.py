@@ -23,6 +23,7 @@ from router.adapters.spend_store import SpendStoreError
 from router.breakers import Breakers
 from router.budgets import BudgetCheck, BudgetGuard
 from router.chat import ChatRequest
+from router.engine_store import EngineStore
 from router.failover import Candidate, FailoverPlan
 from router.failures import FailureKind, RouterFailure
 from router.result import RouteResult, TokenCount, budget_log
@@ -65,7 +66,7 @@ def _only_breakers(details: dict) -> bool:
 class RouterService:
     def __init__(
         self,
-        routing: LastGoodStore[Engine],
+        routing: LastGoodStore[Engine] | EngineStore,
         invoker: BedrockConverse,
         *,
         flags: LastGoodStore[FailoverFlags] | None = None,

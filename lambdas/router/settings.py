@@ -14,6 +14,7 @@ from dataclasses import dataclass
 APPCONFIG_APPLICATION_ID = "APPCONFIG_APPLICATION_ID"
 APPCONFIG_ENVIRONMENT_ID = "APPCONFIG_ENVIRONMENT_ID"  # the routing configuration's environment
 APPCONFIG_PROFILE_ID = "APPCONFIG_PROFILE_ID"  # ... and profile
+APPCONFIG_LEARNED_PROFILE_ID = "APPCONFIG_LEARNED_PROFILE_ID"  # learned-scorers, in the routing environment
 APPCONFIG_FLAGS_ENVIRONMENT_ID = "APPCONFIG_FLAGS_ENVIRONMENT_ID"  # the failover flags' environment
 APPCONFIG_FLAGS_PROFILE_ID = "APPCONFIG_FLAGS_PROFILE_ID"  # ... and profile
 CONFIG_MAX_AGE_SECONDS = "CONFIG_MAX_AGE_SECONDS"  # how long the routing configuration is cached
@@ -26,6 +27,7 @@ AUTH_MODE = "AUTH_MODE"  # how API Gateway authenticates callers (api_key or iam
 # Set by hand, or by local mode.
 ROUTER_CONFIG_FILE = "ROUTER_CONFIG_FILE"  # the routing configuration from a file instead of AppConfig
 ROUTER_FLAGS_FILE = "ROUTER_FLAGS_FILE"  # the failover flags from a file (absent file: no flags)
+ROUTER_LEARNED_FILE = "ROUTER_LEARNED_FILE"  # learned scorers from a file (absent file: none)
 BUDGET_CACHE_SECONDS = "BUDGET_CACHE_SECONDS"  # how long a read of the spend table is trusted
 LABEL_SAMPLE_SEED = "LABEL_SAMPLE_SEED"  # a fixed label-sampling draw, for repeatable local runs
 # Set by Lambda itself.
@@ -56,6 +58,8 @@ class RouterSettings:
     routing: AppConfigIds | None
     flags_file: str | None  # failover flags from this file, else `flags` from AppConfig, else none
     flags: AppConfigIds | None
+    learned_file: str | None = None  # learned scorers from this file, else `learned` from AppConfig, else none
+    learned: AppConfigIds | None = None
     config_max_age_s: int = DEFAULT_CONFIG_MAX_AGE_S
     flags_max_age_s: int = DEFAULT_FLAGS_MAX_AGE_S
     prompt_router_arn: str | None = None
@@ -84,6 +88,10 @@ class RouterSettings:
                 env[APPCONFIG_FLAGS_ENVIRONMENT_ID],
                 env[APPCONFIG_FLAGS_PROFILE_ID],
             )
+        learned_file = env.get(ROUTER_LEARNED_FILE)
+        learned = None
+        if not learned_file and routing is not None and APPCONFIG_LEARNED_PROFILE_ID in env:
+            learned = AppConfigIds(routing.application_id, routing.environment_id, env[APPCONFIG_LEARNED_PROFILE_ID])
         label_queue_url = env.get(LABEL_QUEUE_URL)
         seed = env.get(LABEL_SAMPLE_SEED) if label_queue_url else None  # it seeds the draw of a label queue's samples
         if seed and not seed.lstrip("-").isdigit():
@@ -97,6 +105,8 @@ class RouterSettings:
             routing=routing,
             flags_file=flags_file,
             flags=flags,
+            learned_file=learned_file,
+            learned=learned,
             config_max_age_s=int(env.get(CONFIG_MAX_AGE_SECONDS, DEFAULT_CONFIG_MAX_AGE_S)),
             flags_max_age_s=int(env.get(FLAGS_MAX_AGE_SECONDS, DEFAULT_FLAGS_MAX_AGE_S)),
             prompt_router_arn=env.get(PROMPT_ROUTER_ARN),

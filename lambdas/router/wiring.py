@@ -17,10 +17,19 @@ from router.adapters.sample_queue import SqsSampleQueue
 from router.adapters.sample_queue import sqs_client as make_sqs_client
 from router.adapters.spend_store import DynamoSpendStore, dynamodb_client
 from router.budgets import DEFAULT_CACHE_S, BudgetGuard
+from router.engine_store import EngineStore
 from router.sampling import Sampler, SampleSender
 from router.service import RouterService
 from router.settings import AppConfigIds, RouterSettings
-from routing_engine.config import FailoverFlags, parse_failover_flags, parse_routing_config
+from routing_engine.config import (
+    EMPTY_LEARNED,
+    FailoverFlags,
+    LearnedScorers,
+    RoutingConfig,
+    parse_failover_flags,
+    parse_learned_scorers,
+    parse_routing_config,
+)
 from routing_engine.engine import Engine
 
 BUNDLED_CONFIG = Path(__file__).parent / "bundled_routing.json"
@@ -28,10 +37,32 @@ EMPTY_FLAGS = b'{"models": {}}'
 
 
 def build_engine(prompt_router_arn: str | None = None) -> Callable[[bytes, str], Engine]:
+    """An engine from one routing document alone (no learned scorers)."""
+    config_engine = engine_builder(prompt_router_arn)
+
     def build(raw: bytes, version: str) -> Engine:
-        return Engine(parse_routing_config(raw), version, prompt_router_arn=prompt_router_arn)
+        return config_engine(parse_routing_config(raw), version)
 
     return build
+
+
+def engine_builder(prompt_router_arn: str | None = None) -> Callable[[RoutingConfig, str], Engine]:
+    """An engine from a routing configuration (the learned scorers already applied: router.engine_store)."""
+
+    def build(config: RoutingConfig, version: str) -> Engine:
+        return Engine(config, version, prompt_router_arn=prompt_router_arn)
+
+    return build
+
+
+def build_routing(raw: bytes, _version: str) -> RoutingConfig:
+    return parse_routing_config(raw)
+
+
+def build_learned(raw: bytes, _version: str) -> LearnedScorers:
+    """An empty body (AppConfig serves no content while nothing is deployed to the profile) means no learned
+    scorers, not a rejected document."""
+    return parse_learned_scorers(raw if raw.strip() else EMPTY_LEARNED)
 
 
 def build_flags(raw: bytes, _version: str) -> FailoverFlags:  # one flags document has no version-specific parts
@@ -43,6 +74,12 @@ def report(event: ConfigEvent) -> None:
     fields = {"store": event.store, "kind": event.kind, "detail": event.message, "config_version": event.version}
     if event.kind == "updated":
         obs.logger.info("configuration loaded", extra=fields)
+        return
+    if event.kind == "applied":
+        obs.logger.info("learned scorers applied", extra=fields)
+        return
+    if event.kind == "ignored":  # a learned entry that no longer fits its route: the route serves as written
+        obs.logger.warning("learned scorer ignored", extra=fields)
         return
     obs.logger.error(
         "configuration rejected" if event.kind == "rejected" else "configuration fetch failed", extra=fields
@@ -78,22 +115,24 @@ def service_from_settings(
     `sqs_client`: the SQS client for the label queue (default: boto3's, when there is a label queue; without one
     label sampling is off)."""
     region = settings.region
-    engine_builder = build_engine(settings.prompt_router_arn)
+    routing_docs: LastGoodStore[RoutingConfig]
     if settings.config_file:
-        routing = LastGoodStore(
-            "routing", file_fetcher(settings.config_file), engine_builder, source="file", on_event=report
+        routing_docs = LastGoodStore(
+            "routing", file_fetcher(settings.config_file), build_routing, source="file", on_event=report
         )
     else:
         assert settings.routing is not None  # RouterSettings requires the AppConfig ids without a file
         bundled = BUNDLED_CONFIG.read_bytes() if BUNDLED_CONFIG.exists() else None
-        routing = LastGoodStore(
+        routing_docs = LastGoodStore(
             "routing",
             _appconfig(settings.routing, settings.config_max_age_s, region),
-            engine_builder,
+            build_routing,
             source="appconfig",
             fallback=bundled,
             on_event=report,
         )
+    learned = learned_store(settings)
+    routing = EngineStore(routing_docs, learned, engine_builder(settings.prompt_router_arn), on_event=report)
     flags = None
     if settings.flags_file:
         flags = LastGoodStore(
@@ -123,6 +162,31 @@ def service_from_settings(
         budgets=budget_guard(settings, spend_client),
         sampler=sampler(settings, sqs_client),
     )
+
+
+def learned_store(settings: RouterSettings) -> LastGoodStore[LearnedScorers] | None:
+    """The learned-scorers profile (a local file, or AppConfig with the routing document's cache age); None when
+    neither is set. Until a good one is fetched, and whenever a fetch fails before one was, no route has a learned
+    scorer (the empty document); a bad one is rejected and the last good one kept."""
+    if settings.learned_file:
+        return LastGoodStore(
+            "learned-scorers",
+            _optional_file(settings.learned_file, EMPTY_LEARNED),
+            build_learned,
+            source="file",
+            fallback=EMPTY_LEARNED,
+            on_event=report,
+        )
+    if settings.learned is not None:
+        return LastGoodStore(
+            "learned-scorers",
+            _appconfig(settings.learned, settings.config_max_age_s, settings.region),
+            build_learned,
+            source="appconfig",
+            fallback=EMPTY_LEARNED,
+            on_event=report,
+        )
+    return None
 
 
 def budget_guard(settings: RouterSettings, spend_client=None) -> BudgetGuard:
@@ -156,13 +220,13 @@ def _appconfig(ids: AppConfigIds, max_age_s: int, region: str | None) -> Callabl
     )
 
 
-def _optional_file(path: str) -> Callable[[], bytes]:
-    """A flags file that does not exist means no flags, not an error."""
+def _optional_file(path: str, empty: bytes = EMPTY_FLAGS) -> Callable[[], bytes]:
+    """A flags (or learned-scorers) file that does not exist means none, not an error."""
     fetch = file_fetcher(path)
 
     def read() -> bytes:
         if not os.path.exists(path):
-            return EMPTY_FLAGS
+            return empty
         return fetch()
 
     return read

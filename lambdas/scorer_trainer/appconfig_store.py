@@ -1,4 +1,7 @@
-"""AppConfig adapter of the scorer trainer: read the deployed routing configuration, propose and deploy a new one.
+"""AppConfig adapter of the scorer trainer: read what a profile serves, propose and deploy a new version of it.
+
+One store per profile: the trainer reads `routing` (never writes it) and reads, proposes and deploys
+`learned-scorers` (both in the routing environment, so the same rollback monitor watches them).
 
 - `read_deployed()` reads what the environment SERVES (appconfigdata StartConfigurationSession +
   GetLatestConfiguration), not the latest hosted version: the trainer compares against the scorer traffic
@@ -34,7 +37,7 @@ class DeployedConfig:
     version_label: str | None  # the deployed hosted version's label, when it has one
 
 
-class AppConfigRoutingStore:
+class AppConfigProfileStore:
     def __init__(self, *, data_client: Any, control_client: Any, target: AppConfigTarget) -> None:
         self._data = data_client
         self._app = target.application_id
@@ -53,7 +56,7 @@ class AppConfigRoutingStore:
         body = response.get("Configuration")
         raw = body.read() if hasattr(body, "read") else (body or b"")
         if not raw:  # a first GetLatestConfiguration of a session always carries the content, unless none is deployed
-            raise LookupError("nothing is deployed to the routing configuration profile in this environment")
+            raise LookupError(f"nothing is deployed to configuration profile {self._profile} in this environment")
         return DeployedConfig(raw, response.get("VersionLabel") or None)
 
     def propose(self, content: bytes, *, description: str, label: str | None = None) -> int:
@@ -72,3 +75,6 @@ class AppConfigRoutingStore:
             if code == "ConflictException":
                 raise DeploymentRefused(f"a deployment is already in progress in the environment: {exc}") from exc
             raise DeploymentRefused(f"StartDeployment refused it ({code}): {exc}") from exc
+
+
+AppConfigRoutingStore = AppConfigProfileStore  # the name it had when the trainer wrote the routing profile

@@ -45,18 +45,26 @@ def build_job(
 
     from aws_adapters.appconfig_writer import AppConfigTarget
     from labeller.store import LabelStore
-    from scorer_trainer.appconfig_store import AppConfigRoutingStore
+    from scorer_trainer.appconfig_store import AppConfigProfileStore
 
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
-    store = AppConfigRoutingStore(
-        data_client=data_client or boto3.client("appconfigdata", config=config),
-        control_client=control_client or boto3.client("appconfig", config=config),
-        target=AppConfigTarget(
-            settings.application_id, settings.environment_id, settings.profile_id, settings.deployment_strategy_id
-        ),
-    )
+    data = data_client or boto3.client("appconfigdata", config=config)
+    control = control_client or boto3.client("appconfig", config=config)
+
+    def store(profile_id: str) -> AppConfigProfileStore:
+        target = AppConfigTarget(
+            settings.application_id, settings.environment_id, profile_id, settings.deployment_strategy_id
+        )
+        return AppConfigProfileStore(data_client=data, control_client=control, target=target)
+
     labels = LabelStore(settings.labels_table_name, dynamodb_client or boto3.client("dynamodb", config=config))
-    return TrainerJob(store, labels, on_outcome=count_run, logger=logger)
+    return TrainerJob(
+        store(settings.profile_id),
+        labels,
+        learned_store=store(settings.learned_profile_id),
+        on_outcome=count_run,
+        logger=logger,
+    )
 
 
 def get_job() -> TrainerJob:

@@ -1,8 +1,13 @@
 """One scheduled run of the trainer: every labelled route of the deployed configuration, trained and reported.
 
-For each route with `labelling` in the DEPLOYED routing configuration: load its labels, train (training.py),
-write the report item, and collect the better candidates. Proposals are then made in at most two hosted
-versions, so two better routes never overwrite each other:
+The configuration a route is trained against is what the routers serve: the DEPLOYED `routing` document with the
+DEPLOYED `learned-scorers` entries applied (routing_engine.config.apply_learned), so "the current scorer" and its
+threshold are the learned ones where they apply. Proposals go to the `learned-scorers` profile only (one entry per
+route: the scorer and the threshold calibrated for it); the hand-edited routing document is never written.
+
+For each route with `labelling` in that configuration: load its labels, train (training.py), write the report
+item, and collect the better candidates. Proposals are then made in at most two hosted versions of the
+learned-scorers profile, so two better routes never overwrite each other:
 1. the routes that opted in to `auto_deploy`: one version with their changes, deployed with the gradual strategy;
 2. the other better routes: one version with their changes on top of (1), created and NOT deployed, for review.
 A route whose training fails is reported (outcome `failed`) and the others still run. A proposal group whose
@@ -20,9 +25,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from routing_engine.config import ConfigError, parse_routing_config
-from scorer_trainer.appconfig_store import AppConfigRoutingStore, DeploymentRefused
-from scorer_trainer.training import TrainingReport, propose_config, train_from_config
+from routing_engine.config import (
+    EMPTY_LEARNED,
+    ConfigError,
+    RoutingConfig,
+    apply_learned,
+    parse_learned_scorers,
+    parse_routing_config,
+)
+from scorer_trainer.appconfig_store import AppConfigProfileStore, DeploymentRefused
+from scorer_trainer.training import TrainingReport, propose_learned, train_from_config
 
 FAILED = "failed"  # a run that could not train at all (an error), besides training.OUTCOMES
 
@@ -34,14 +46,16 @@ def _ignore_outcome(_route: str, _outcome: str) -> None:
 class TrainerJob:
     def __init__(
         self,
-        config_store: AppConfigRoutingStore,
+        config_store: AppConfigProfileStore,
         label_store: Any,
         *,
+        learned_store: AppConfigProfileStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_outcome: Callable[[str, str], None] | None = None,
         logger: Any = None,
     ):
         self._config = config_store
+        self._learned = learned_store
         self._labels = label_store
         self._clock = clock
         self._on_outcome = on_outcome or _ignore_outcome
@@ -51,7 +65,15 @@ class TrainerJob:
         """{"config_version_label", "routes": {route: report dict}, "proposals": [...]}."""
         now = self._clock()
         deployed = self._config.read_deployed()
-        config = parse_routing_config(deployed.content)  # what serves passed this; a failure here is an alarm
+        routing = parse_routing_config(deployed.content)  # what serves passed this; a failure here is an alarm
+        try:
+            learned_raw = self._learned.read_deployed().content
+        except LookupError:  # nothing deployed to learned-scorers yet: no route has a learned scorer
+            learned_raw = EMPTY_LEARNED
+        effective = apply_learned(routing, parse_learned_scorers(learned_raw))
+        for route, why in sorted(effective.ignored.items()):
+            self._log("warning", "learned scorer ignored", route=route, reason=why)
+        config = effective.config
         reports: dict[str, TrainingReport] = {}
         failures: dict[str, str] = {}
         for route in sorted(config.routes):
@@ -63,17 +85,22 @@ class TrainerJob:
                 failures[route] = f"{type(exc).__name__}: {exc}"
                 self._log("error", "scorer training failed", route=route, error=failures[route])
         proposals: list[dict] = []
-        out: dict[str, Any] = {"config_version_label": deployed.version_label, "routes": {}, "proposals": proposals}
+        out: dict[str, Any] = {
+            "config_version_label": deployed.version_label,
+            "learned": effective.applied,
+            "routes": {},
+            "proposals": proposals,
+        }
         try:
             better = [r for r in sorted(reports) if reports[r].outcome == "proposed"]
             auto = [r for r in better if getattr(config.labelling_of(r), "auto_deploy", False)]
             manual = [r for r in better if r not in auto]
-            base = deployed.content
+            base = learned_raw
             if auto:
-                base, entry = self._propose_group(base, auto, reports, now, deploy=True)
+                base, entry = self._propose_group(base, config, auto, reports, now, deploy=True)
                 proposals.append(entry)
             if manual:
-                _, entry = self._propose_group(base, manual, reports, now, deploy=False)
+                _, entry = self._propose_group(base, config, manual, reports, now, deploy=False)
                 proposals.append(entry)
         finally:  # every route's report is written and counted, whatever happened to the proposals
             for route, report in sorted(reports.items()):
@@ -92,11 +119,18 @@ class TrainerJob:
         return out
 
     def _propose_group(
-        self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *, deploy: bool
+        self,
+        base: bytes,
+        config: RoutingConfig,
+        routes: list[str],
+        reports: dict[str, TrainingReport],
+        now: datetime,
+        *,
+        deploy: bool,
     ) -> tuple[bytes, dict]:
         """_propose, with an error failing this group's routes only: (the base unchanged, the entry)."""
         try:
-            return self._propose(base, routes, reports, now, deploy=deploy)
+            return self._propose(base, config, routes, reports, now, deploy=deploy)
         except Exception as exc:  # noqa: BLE001 - e.g. CreateHostedConfigurationVersion throttled: the other group goes on
             error = f"{type(exc).__name__}: {exc}"
             failed = [r for r in routes if reports[r].outcome == "proposed"]  # not those already not_better
@@ -104,17 +138,24 @@ class TrainerJob:
                 reports[route] = reports[route].with_outcome(
                     FAILED, reason=f"{reports[route].reason}; the proposal was not created: {error}"
                 )
-            self._log("error", "routing configuration not proposed", routes=failed, error=error)
+            self._log("error", "learned scorers not proposed", routes=failed, error=error)
             return base, {"routes": [], "failed": failed, "hosted_version": None, "deployment": None, "error": error}
 
     def _propose(
-        self, base: bytes, routes: list[str], reports: dict[str, TrainingReport], now: datetime, *, deploy: bool
+        self,
+        base: bytes,
+        config: RoutingConfig,
+        routes: list[str],
+        reports: dict[str, TrainingReport],
+        now: datetime,
+        *,
+        deploy: bool,
     ) -> tuple[bytes, dict]:
         doc = base
         applied = []
         for route in routes:
             try:
-                doc = propose_config(doc, route, reports[route])
+                doc = propose_learned(doc, config, route, reports[route])
                 applied.append(route)
             except (ConfigError, ValueError) as exc:  # the candidate cannot be expressed (or is over AppConfig's
                 # hosted limit, training.ProposalTooLarge): reported, not fatal
@@ -130,12 +171,12 @@ class TrainerJob:
             if len(applied) == 1
             else f"scorer-trainer-{now.astimezone(UTC):%Y%m%dT%H%M}-{'auto' if deploy else 'review'}"
         )
-        version = self._config.propose(doc, description=description, label=label)
+        version = self._learned.propose(doc, description=description, label=label)
         deployment = None
         reason = None
         if deploy:
             try:
-                deployment = self._config.deploy(version, description=description)
+                deployment = self._learned.deploy(version, description=description)
             except DeploymentRefused as exc:
                 reason = f"proposed as hosted version {version}, not deployed: {exc}"
             except Exception as exc:  # noqa: BLE001 - e.g. a connection error: the hosted version exists all the same
@@ -159,9 +200,7 @@ class TrainerJob:
                 else f"proposed as hosted version {version} for review"
             )
             reports[route] = rep.with_outcome(outcome, reason=f"{rep.reason}; {where}", proposal=proposal)
-        self._log(
-            "info", "routing configuration proposed", hosted_version=version, deployment=deployment, routes=applied
-        )
+        self._log("info", "learned scorers proposed", hosted_version=version, deployment=deployment, routes=applied)
         return doc, {"routes": applied, "hosted_version": version, "deployment": deployment}
 
     def _finish(self, route: str, item: dict, outcome: str, summary: str) -> None:

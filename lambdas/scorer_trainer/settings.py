@@ -13,7 +13,8 @@ from dataclasses import dataclass
 LABELS_TABLE_NAME = "LABELS_TABLE_NAME"
 APPCONFIG_APPLICATION_ID = "APPCONFIG_APPLICATION_ID"
 APPCONFIG_ENVIRONMENT_ID = "APPCONFIG_ENVIRONMENT_ID"  # the routing configuration's environment
-APPCONFIG_PROFILE_ID = "APPCONFIG_PROFILE_ID"  # ... and profile
+APPCONFIG_PROFILE_ID = "APPCONFIG_PROFILE_ID"  # ... and profile (read only)
+APPCONFIG_LEARNED_PROFILE_ID = "APPCONFIG_LEARNED_PROFILE_ID"  # learned-scorers, in the same environment (written)
 APPCONFIG_DEPLOYMENT_STRATEGY_ID = "APPCONFIG_DEPLOYMENT_STRATEGY_ID"  # the gradual, alarm-monitored strategy
 
 
@@ -24,6 +25,7 @@ class TrainerSettings:
     environment_id: str
     profile_id: str
     deployment_strategy_id: str
+    learned_profile_id: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TrainerSettings:
@@ -33,6 +35,7 @@ class TrainerSettings:
             APPCONFIG_ENVIRONMENT_ID,
             APPCONFIG_PROFILE_ID,
             APPCONFIG_DEPLOYMENT_STRATEGY_ID,
+            APPCONFIG_LEARNED_PROFILE_ID,
         )
         missing = [name for name in names if not environ.get(name)]
         if missing:

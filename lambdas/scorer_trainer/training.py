@@ -36,7 +36,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from routing_engine import label_learning, learning
-from routing_engine.config import ConfigError, RoutingConfig, parse_routing_config
+from routing_engine.config import (
+    ConfigError,
+    RoutingConfig,
+    apply_learned,
+    learned_scorer_name,
+    parse_learned_scorers,
+    parse_routing_config,
+)
 from routing_engine.scorer import FeatureVector, Scorer, ScorerError
 
 HOLDOUT_SHARE = 0.25  # in_holdout's default share (kept for callers that split by request id)
@@ -48,8 +55,6 @@ REPORT_RESAMPLES = 300
 # it would be refused by CreateHostedConfigurationVersion, so propose_config refuses it first and says why.
 APPCONFIG_HOSTED_MAX_BYTES = 1_048_576
 OUTCOMES = ("proposed", "deployed", "not_better", "too_few", "failed")  # the metric's Outcome values
-LEARNED_SUFFIX = "-learned"
-_KEY_MAX = 64  # routing_engine.config.KEY_PATTERN
 
 
 class TrainingInputError(ValueError):
@@ -175,10 +180,6 @@ def in_holdout(request_id: str, share: float = HOLDOUT_SHARE) -> bool:
 
 def scorer_version(route: str, now: datetime, labels: int) -> str:
     return f"{route}-{now.astimezone(UTC):%Y%m%dT%H%M}-n{labels}"
-
-
-def learned_scorer_name(route: str) -> str:
-    return f"{route[: _KEY_MAX - len(LEARNED_SUFFIX)]}{LEARNED_SUFFIX}"
 
 
 def usable_labels(
@@ -343,7 +344,8 @@ def train_from_config(config: RoutingConfig, route: str, labels: Iterable[Mappin
 
 
 def propose_config(config_json: bytes | str, route: str, report: TrainingReport) -> bytes:
-    """The routing configuration with the report's candidate scorer in `scorers["<route>-learned"]`, the route's
+    """For offline review tools only (the trainer Lambda writes the learned-scorers profile, propose_learned):
+    the routing configuration with the report's candidate scorer in `scorers["<route>-learned"]`, the route's
     `dynamic.scorer` naming it and its labelled rule's complexity threshold replaced; everything else as it was,
     in the same key order, written compactly (no indent: a scorer's weights are thousands of numbers).
     Validated with parse_routing_config before it is returned (ConfigError names the field otherwise);
@@ -380,6 +382,53 @@ def propose_config(config_json: bytes | str, route: str, report: TrainingReport)
         parse_routing_config(raw)
     except ConfigError as exc:
         raise ConfigError(f"the proposed configuration does not validate: {exc}") from exc
+    return raw
+
+
+def learned_entry(report: TrainingReport, labelling: Any = None) -> dict:
+    """The report's candidate as one route's entry of the `learned-scorers` profile: the scorer and the threshold
+    calibrated for it on the labelled rule travel together (routing_engine.config.learned)."""
+    if report.candidate_scorer is None or report.threshold is None or report.threshold.get("new") is None:
+        raise TrainingInputError(
+            f"route '{report.route}': the report holds no candidate scorer to propose (outcome {report.outcome})"
+        )
+    entry: dict[str, Any] = {
+        "rule": report.threshold["rule"],
+        "threshold": report.threshold["new"],
+        "scorer": report.candidate_scorer.spec(),
+    }
+    weak, strong = getattr(labelling, "weak_model", None), getattr(labelling, "strong_model", None)
+    if weak and strong:
+        entry.update(weak_model=weak, strong_model=strong)
+    entry.update(trained_at=report.trained_at, labels=int(report.labels.get("train", 0)))
+    return entry
+
+
+def propose_learned(
+    learned_json: bytes | str | None, config: RoutingConfig, route: str, report: TrainingReport
+) -> bytes:
+    """The `learned-scorers` document with the report's candidate as route `route`'s entry (the other routes'
+    entries as they were), written compactly. Validated, and checked to APPLY to the routing configuration
+    `config` (an entry the router would ignore is refused here, with the router's reason: ConfigError);
+    ProposalTooLarge when it is over AppConfig's hosted limit. The routing document is not touched."""
+    doc = json.loads(learned_json) if learned_json else {}
+    if not isinstance(doc, dict):
+        raise ConfigError("the deployed learned-scorers document is not a JSON object")
+    routes = doc.setdefault("routes", {})
+    routes[route] = learned_entry(report, config.labelling_of(route))
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(raw) > APPCONFIG_HOSTED_MAX_BYTES:
+        raise ProposalTooLarge(
+            f"the proposed learned-scorers document is {len(raw):,} bytes, over AppConfig's hosted limit "
+            f"of {APPCONFIG_HOSTED_MAX_BYTES:,} bytes"
+        )
+    try:
+        learned = parse_learned_scorers(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"the proposed learned-scorers document does not validate: {exc}") from exc
+    effective = apply_learned(config, learned)
+    if route in effective.ignored:
+        raise ConfigError(f"the router would ignore the proposed scorer: {effective.ignored[route]}")
     return raw
 
 

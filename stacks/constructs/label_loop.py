@@ -31,9 +31,10 @@ What is here, and why:
 * The trainer (`scorer_trainer.handler.lambda_handler`) once a day from EventBridge Scheduler (the EventBridge
   user guide calls scheduled rules legacy and recommends Scheduler; it also gives the target its own retry
   policy), through a role that may invoke the trainer's unqualified ARN only. IAM of the trainer: Query on
-  `label#*`, PutItem on `report#*`; AppConfig Data read of the routing configuration;
-  CreateHostedConfigurationVersion on the routing profile; StartDeployment of the routing profile to the routing
-  environment with the routing (gradual, alarm-monitored) strategy. AppConfig ARNs in the shapes of the Service
+  `label#*`, PutItem on `report#*`; AppConfig Data read of the routing configuration and of the learned-scorers
+  profile; CreateHostedConfigurationVersion on the learned-scorers profile only (the trainer never writes the
+  hand-edited routing document); StartDeployment of the learned-scorers profile to the routing environment with
+  the routing (gradual, alarm-monitored) strategy. AppConfig ARNs in the shapes of the Service
   Authorization Reference ("Actions, resources, and condition keys for AWS AppConfig"), as the failover
   controller's; version and deployment numbers are AppConfig's, so those two resources end in `/*`.
 * Alarms `model-router-<stage>-label-dlq` (a sample could not be labelled), `-label-backlog` (the oldest sample
@@ -59,7 +60,7 @@ from scorer_trainer import settings as trainer_env
 from stacks.constructs.alarms import alarm_prefix
 from stacks.constructs.lambda_factory import create_python_function
 from stacks.constructs.model_access import CONVERSE_ACTIONS, ModelInvokePolicy, nag_resource
-from stacks.constructs.routing_config_store import RoutingConfigStore, appconfig_arn, grant_configuration_read
+from stacks.constructs.routing_config_store import RoutingConfigStore, appconfig_arn
 from stacks.constructs.spend_table import expiring_table
 
 LABELLER_HANDLER = "labeller.handler.lambda_handler"
@@ -205,7 +206,7 @@ class LabelLoop(Construct):
             "Trainer",
             code=code,
             handler=TRAINER_HANDLER,
-            description="Label loop: retrains each labelled route's scorer and proposes a routing version",
+            description="Label loop: retrains each labelled route's scorer and proposes a learned-scorers version",
             service_name=TRAINER_SERVICE,
             metrics_namespace=metrics_namespace,
             stage=stage,
@@ -219,13 +220,14 @@ class LabelLoop(Construct):
                 trainer_env.APPCONFIG_ENVIRONMENT_ID: config_store.environment_id,
                 trainer_env.APPCONFIG_PROFILE_ID: config_store.profile_id,
                 trainer_env.APPCONFIG_DEPLOYMENT_STRATEGY_ID: config_store.deployment_strategy.deployment_strategy_id,
+                trainer_env.APPCONFIG_LEARNED_PROFILE_ID: config_store.learned_profile_id,
             },
         )
         self.trainer.configure_async_invoke(retry_attempts=TRAINER_RETRY_ATTEMPTS, max_event_age=Duration.hours(1))
         trainer_role = self.trainer.role
         assert trainer_role is not None
         application_arn = appconfig_arn(self, f"application/{config_store.application_id}")
-        profile_arn = f"{application_arn}/configurationprofile/{config_store.profile_id}"
+        profile_arn = f"{application_arn}/configurationprofile/{config_store.learned_profile_id}"  # written
         environment_arn = f"{application_arn}/environment/{config_store.environment_id}"
         strategy_arn = appconfig_arn(
             self, f"deploymentstrategy/{config_store.deployment_strategy.deployment_strategy_id}"
@@ -241,19 +243,19 @@ class LabelLoop(Construct):
             statements=[
                 *table_statements(self.table, TRAINER_TABLE_ACCESS),
                 iam.PolicyStatement(
-                    sid="ProposeRoutingVersion",
+                    sid="ProposeLearnedScorersVersion",
                     actions=["appconfig:CreateHostedConfigurationVersion"],
                     resources=[application_arn, profile_arn, versions],
                 ),
                 iam.PolicyStatement(
-                    sid="DeployRoutingVersion",
+                    sid="DeployLearnedScorersVersion",
                     actions=["appconfig:StartDeployment"],
                     resources=[application_arn, environment_arn, profile_arn, strategy_arn, deployments],
                 ),
             ],
             roles=[trainer_role],
         )
-        grant_configuration_read(self.trainer, config_store.profile_read_arn)
+        config_store.grant_read(self.trainer)  # routing (to train against) and learned-scorers (to propose on)
         self.trainer.node.add_dependency(self.trainer_policy)
         # The L1 schedule with a role of our own: the L2 target's grant adds `<function>:*` (every version and
         # alias); this role may invoke the trainer's unqualified ARN only, and only for schedules of this account.

@@ -13,6 +13,17 @@ JSON Schema cannot express cross-references, so the profile also has a Lambda va
 model not in the catalog fails in AppConfig, naming the field, instead of deploying "COMPLETE"
 to routers that all reject it. `LambdaValidator.from_function` adds the resource-based permission
 AppConfig needs to invoke it (principal appconfig.amazonaws.com, lambda:InvokeFunction).
+
+The `learned-scorers` profile (issue 14, item 5) holds what the scorer trainer learned: per route, the scorer's
+weights and the threshold calibrated for them (routing_engine.config.learned). It lives in the SAME environment as
+`routing`, so the same rollback monitor watches its deployments, and is validated by the same validator code (its
+own function, CONFIG_PROFILE=learned-scorers, and a JSON Schema from the same pydantic model). The stack creates it
+with one fixed document, `{"routes": {}}`, deployed once: a `cdk deploy` of a changed config/routing.json
+replaces the routing version and deployment only. The learned profile's hosted version and deployment keep their
+properties (content, description, strategy), so CloudFormation leaves them alone and the trainer's later versions
+keep serving (AWS::AppConfig::HostedConfigurationVersion and ::Deployment are replaced only when a property
+changes). The two first deployments are queued by the CDK (Environment.addDeployment makes the second depend on the
+first, since AppConfig runs one deployment at a time per environment).
 """
 
 from __future__ import annotations
@@ -27,10 +38,23 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from routing_engine.config import ConfigError, RoutingConfig, geography, resolve_routing_document, routing_json_schema
+from routing_engine.config import (
+    EMPTY_LEARNED,
+    ConfigError,
+    RoutingConfig,
+    geography,
+    learned_json_schema,
+    resolve_routing_document,
+    routing_json_schema,
+)
 
 APPCONFIG_VALIDATOR_MAX_CHARS = 32_768
 PROFILE_NAME = "routing"
+LEARNED_PROFILE_NAME = "learned-scorers"
+# Never change these two: a new value replaces the learned profile's first hosted version and its deployment on the
+# next `cdk deploy`, which would serve the empty document again until the trainer's next proposal.
+LEARNED_INITIAL_CONTENT = EMPTY_LEARNED.decode()
+LEARNED_INITIAL_DESCRIPTION = "Learned scorers (written by the scorer trainer; the stack deploys an empty one once)"
 
 
 @dataclass(frozen=True)
@@ -107,6 +131,7 @@ class RoutingConfigStore(Construct):
         rollout: RolloutSettings,
         monitors: list[appconfig.Monitor] | None = None,
         validator_function: lambda_.Function | None = None,
+        learned_validator_function: lambda_.Function | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         for warning in geography_warnings(document):
@@ -164,15 +189,51 @@ class RoutingConfigStore(Construct):
             deployment_strategy=self.deployment_strategy,
             deploy_to=[self.environment],
         )
-        if validator_function is not None:
-            # The first deployment runs the validator: AppConfig must be allowed to invoke it by then.
-            permission = validator_function.permissions_node.find_child("AppConfigPermission")
-            for deployment in self.deployments:
-                deployment.node.add_dependency(permission)
+        learned_schema = compact_json(learned_json_schema())
+        self.learned_profile = appconfig.HostedConfiguration(
+            self,
+            "LearnedScorersProfile",
+            application=self.application,
+            name=LEARNED_PROFILE_NAME,
+            description=LEARNED_INITIAL_DESCRIPTION,
+            type=appconfig.ConfigurationType.FREEFORM,
+            content=appconfig.ConfigurationContent.from_inline_json(LEARNED_INITIAL_CONTENT),
+            validators=[
+                appconfig.JsonSchemaValidator.from_inline(learned_schema),
+                *(
+                    [appconfig.LambdaValidator.from_function(learned_validator_function)]
+                    if learned_validator_function
+                    else []
+                ),
+            ],
+            # The empty document changes nothing, so it goes out at once; the trainer deploys its versions with the
+            # gradual strategy above.
+            deployment_strategy=appconfig.DeploymentStrategy.from_deployment_strategy_id(
+                self, "LearnedInitialStrategy", appconfig.DeploymentStrategyId.ALL_AT_ONCE
+            ),
+            deploy_to=[self.environment],
+        )
+        for function, profile in (
+            (validator_function, self.profile),
+            (learned_validator_function, self.learned_profile),
+        ):
+            if function is not None:
+                # The first deployment runs the validator: AppConfig must be allowed to invoke it by then.
+                permission = function.permissions_node.find_child("AppConfigPermission")
+                for deployment in _deployments(profile):
+                    deployment.node.add_dependency(permission)
 
     @property
     def deployments(self) -> list[appconfig.CfnDeployment]:
-        return [c for c in self.profile.node.find_all() if isinstance(c, appconfig.CfnDeployment)]
+        return _deployments(self.profile)
+
+    @property
+    def learned_profile_id(self) -> str:
+        return self.learned_profile.configuration_profile_id
+
+    @property
+    def learned_read_arn(self) -> str:
+        return configuration_read_arn(self, self.application_id, self.environment_id, self.learned_profile_id)
 
     @property
     def application_id(self) -> str:
@@ -192,7 +253,14 @@ class RoutingConfigStore(Construct):
         return configuration_read_arn(self, self.application_id, self.environment_id, self.profile_id)
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return grant_configuration_read(grantee, self.profile_read_arn)
+        """Read both profiles the routers serve from (routing and learned-scorers), and nothing else."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=READ_ACTIONS, resource_arns=[self.profile_read_arn, self.learned_read_arn]
+        )
+
+
+def _deployments(profile: appconfig.HostedConfiguration) -> list[appconfig.CfnDeployment]:
+    return [c for c in profile.node.find_all() if isinstance(c, appconfig.CfnDeployment)]
 
 
 READ_ACTIONS = ["appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"]

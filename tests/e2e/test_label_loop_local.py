@@ -58,6 +58,22 @@ def test_the_proposal_validates_and_routes_with_the_new_scorer(loop):
     assert rule.when["complexity"].gte == loop.report["threshold"]["new"]
 
 
+def test_the_learned_scorers_document_routes_like_the_reviewed_proposal(loop):
+    # What the trainer Lambda would deploy (its own profile), applied to the routing document as the routers apply
+    # it, is the same route as the proposal with the scorer written in
+    from local.label_loop import loop_config
+    from routing_engine.config import apply_learned, parse_learned_scorers
+
+    learned = parse_learned_scorers(loop.learned)
+    proposal = parse_routing_config(loop.proposal)
+    doc = json.loads((ROOT / "config" / "routing.json").read_text())
+    routing = parse_routing_config(json.dumps(loop_config(doc, "tech_support", 0.2)))  # what the loop served
+    assert routing.routes["tech_support"] != proposal.routes["tech_support"]
+    effective = apply_learned(routing, learned)
+    assert effective.applied == {"tech_support": loop.report["candidate"]["version"]}
+    assert effective.config.routes["tech_support"] == proposal.routes["tech_support"]
+
+
 def test_the_retrained_scorer_beats_the_bundled_one_on_fresh_prompts(loop):
     # fresh: held-out templates and another seed, judged by the same simulated judge
     fresh = loop.fresh

@@ -1,5 +1,8 @@
 """The scorer trainer Lambda: deployed configuration in, a report per labelled route, proposals and deployments out.
 
+It reads the deployed routing document and the deployed learned-scorers document, and writes (proposes, deploys)
+the learned-scorers profile only: the hand-edited routing document is never written (issue 14, item 5).
+
 Behaviour runs against an in-memory AppConfig (moto has no appconfigdata, environments or deployments) and the
 labels table on moto's DynamoDB through the labeller's own LabelStore. The AWS calls' exact shapes are checked
 with botocore's Stubber (appconfigdata, StartDeployment) and moto (CreateHostedConfigurationVersion).
@@ -23,7 +26,7 @@ from moto import mock_aws
 
 from aws_adapters.appconfig_writer import AppConfigTarget
 from labeller.store import LabelStore, MemoryLabelStore
-from routing_engine.config import parse_routing_config
+from routing_engine.config import apply_learned, parse_learned_scorers, parse_routing_config
 from scorer_trainer import handler, training
 from scorer_trainer.appconfig_store import AppConfigRoutingStore
 from scorer_trainer.job import TrainerJob
@@ -31,6 +34,7 @@ from tests.conftest import aws_client
 from tests.unit.label_fixtures import ROUTE, labelled_config, make_labels
 
 APP, ENV, PROFILE, STRATEGY = "app1234", "env5678", "prof901", "strat12"
+LEARNED = "learn23"  # the learned-scorers profile, in the same environment
 TABLE = "labels-test"
 NOW = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
 LABELS = 1000  # rule-following labels: the out-of-fold gain's interval clears 0 well before this
@@ -40,6 +44,7 @@ ENV_VARS = {
     "APPCONFIG_ENVIRONMENT_ID": ENV,
     "APPCONFIG_PROFILE_ID": PROFILE,
     "APPCONFIG_DEPLOYMENT_STRATEGY_ID": STRATEGY,
+    "APPCONFIG_LEARNED_PROFILE_ID": LEARNED,
 }
 
 
@@ -76,9 +81,11 @@ def conflict(operation: str) -> ClientError:
 
 @dataclass
 class FakeAppConfig:
-    """appconfigdata + appconfig in memory: what is deployed, hosted versions, deployments."""
+    """appconfigdata + appconfig in memory: what is deployed (routing, learned scorers), hosted versions of the
+    learned-scorers profile, deployments."""
 
     deployed: bytes
+    learned: bytes | None = None  # None: nothing deployed to learned-scorers yet
     hosted: dict[int, dict] = field(default_factory=dict)
     deployments: list[dict] = field(default_factory=list)
     busy: bool = False  # StartDeployment refused with ConflictException
@@ -87,22 +94,20 @@ class FakeAppConfig:
     create_calls: int = 0
 
     def start_configuration_session(self, **kwargs):
-        assert (
-            kwargs["ApplicationIdentifier"],
-            kwargs["EnvironmentIdentifier"],
-            kwargs["ConfigurationProfileIdentifier"],
-        ) == (APP, ENV, PROFILE)
-        return {"InitialConfigurationToken": "token-1"}
+        assert (kwargs["ApplicationIdentifier"], kwargs["EnvironmentIdentifier"]) == (APP, ENV)
+        assert kwargs["ConfigurationProfileIdentifier"] in (PROFILE, LEARNED)
+        return {"InitialConfigurationToken": f"token-{kwargs['ConfigurationProfileIdentifier']}"}
 
     def get_latest_configuration(self, ConfigurationToken):
-        assert ConfigurationToken == "token-1"
+        body = self.deployed if ConfigurationToken == f"token-{PROFILE}" else (self.learned or b"")
         return {
-            "Configuration": StreamingBody(io.BytesIO(self.deployed), len(self.deployed)),
+            "Configuration": StreamingBody(io.BytesIO(body), len(body)),
             "ContentType": "application/json",
             "NextPollConfigurationToken": "token-2",
         }
 
     def create_hosted_configuration_version(self, **kwargs):
+        assert kwargs["ConfigurationProfileId"] == LEARNED, "the trainer writes the learned-scorers profile only"
         self.create_calls += 1
         if self.create_calls in self.fail_create:
             raise ClientError(
@@ -127,6 +132,11 @@ class FakeAppConfig:
     def content(self, number: int) -> dict:
         return json.loads(self.hosted[number]["Content"])
 
+    def scorer_of(self, number: int, route: str) -> str | None:
+        """The version of the route's learned scorer in hosted version `number`, or None."""
+        entry = self.content(number)["routes"].get(route)
+        return None if entry is None else entry["scorer"]["version"]
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -138,6 +148,9 @@ class Recorder:
 
     def info(self, message, extra=None):
         self.lines.append(("INFO", message, extra or {}))
+
+    def warning(self, message, extra=None):
+        self.lines.append(("WARNING", message, extra or {}))
 
     def error(self, message, extra=None):
         self.lines.append(("ERROR", message, extra or {}))
@@ -179,12 +192,19 @@ def store_labels(store: LabelStore, labels: list[dict]) -> None:
 
 
 def job_for(fake: FakeAppConfig, store: LabelStore, recorder: Recorder) -> TrainerJob:
-    config_store = AppConfigRoutingStore(
-        data_client=fake,
-        control_client=fake,
-        target=AppConfigTarget(APP, ENV, PROFILE, STRATEGY),
+    def profile(profile_id: str) -> AppConfigRoutingStore:
+        return AppConfigRoutingStore(
+            data_client=fake, control_client=fake, target=AppConfigTarget(APP, ENV, profile_id, STRATEGY)
+        )
+
+    return TrainerJob(
+        profile(PROFILE),
+        store,
+        learned_store=profile(LEARNED),
+        clock=lambda: NOW,
+        on_outcome=recorder,
+        logger=recorder,
     )
-    return TrainerJob(config_store, store, clock=lambda: NOW, on_outcome=recorder, logger=recorder)
 
 
 def config_bytes(doc: dict) -> bytes:
@@ -210,12 +230,19 @@ def test_a_better_scorer_is_proposed_as_a_hosted_version_and_not_deployed(dynamo
     recorder = Recorder()
     # When the trainer runs
     result = job_for(fake, store, recorder).run()
-    # Then one hosted version holds the proposal, it validates, and nothing was deployed
+    # Then one hosted version of the learned-scorers profile holds the proposal, it validates, nothing was deployed
     assert list(fake.hosted) == [1] and fake.deployments == []
     proposal = fake.hosted[1]
-    config = parse_routing_config(proposal["Content"])
-    assert config.routes[ROUTE].dynamic.scorer == "tech_support-learned"
-    assert proposal["VersionLabel"] == config.scorer("tech_support-learned").version
+    learned = parse_learned_scorers(proposal["Content"])
+    entry = learned.routes[ROUTE]
+    assert proposal["VersionLabel"] == entry.version
+    # and with the deployed routing document it makes the route use the learned scorer at its calibrated threshold
+    routing = parse_routing_config(fake.deployed)
+    effective = apply_learned(routing, learned)
+    assert effective.applied == {ROUTE: entry.version} and effective.ignored == {}
+    assert effective.config.routes[ROUTE].dynamic.scorer == "tech_support-learned"
+    rule = next(r for r in effective.config.routes[ROUTE].dynamic.rules if r.id == entry.rule)
+    assert rule.when["complexity"].gte == entry.threshold
     assert proposal["VersionLabel"].startswith("tech_support-20261201T0630-n")
     assert "out-of-fold APGR" in proposal["Description"] and len(proposal["Description"]) <= 1024
     # and the report is stored, counted and returned
@@ -237,7 +264,7 @@ def test_auto_deploy_deploys_the_proposal_with_the_gradual_strategy():
             "ApplicationId": APP,
             "EnvironmentId": ENV,
             "DeploymentStrategyId": STRATEGY,
-            "ConfigurationProfileId": PROFILE,
+            "ConfigurationProfileId": LEARNED,
             "ConfigurationVersion": "1",
             "Description": fake.hosted[1]["Description"],
         }
@@ -276,11 +303,9 @@ def test_two_better_routes_never_overwrite_each_other():
     store_labels(store, make_labels(LABELS) + make_labels(LABELS, seed=2, route="support_b"))
     job_for(fake, store, Recorder()).run()
     # Then version 1 (deployed) changes tech_support only; version 2 (for review) holds both changes
-    first, second = fake.content(1), fake.content(2)
-    assert first["routes"][ROUTE]["dynamic"]["scorer"] == "tech_support-learned"
-    assert "scorer" not in first["routes"]["support_b"]["dynamic"]
-    assert second["routes"][ROUTE]["dynamic"]["scorer"] == "tech_support-learned"
-    assert second["routes"]["support_b"]["dynamic"]["scorer"] == "support_b-learned"
+    assert sorted(fake.content(1)["routes"]) == [ROUTE]
+    assert sorted(fake.content(2)["routes"]) == ["support_b", ROUTE]
+    assert fake.scorer_of(2, ROUTE) == fake.scorer_of(1, ROUTE)
     assert [d["ConfigurationVersion"] for d in fake.deployments] == ["1"]
     assert store.reports(ROUTE)[0]["outcome"] == "deployed"
     assert store.reports("support_b")[0]["outcome"] == "proposed"
@@ -329,18 +354,16 @@ def test_a_failed_hosted_version_fails_its_routes_and_the_other_group_still_proc
     assert list(fake.hosted) == [1]
     if failing == "auto":  # the review version is made on top of the deployed document, without tech_support
         assert ok_report["outcome"] == "proposed" and ok_report["proposal"]["hosted_version"] == 1
-        assert "scorer" not in fake.content(1)["routes"][ROUTE]["dynamic"]
+        assert ROUTE not in fake.content(1)["routes"]
         assert fake.deployments == []
     else:
         assert ok_report["outcome"] == "deployed" and ok_report["proposal"]["hosted_version"] == 1
         assert [d["ConfigurationVersion"] for d in fake.deployments] == ["1"]
-    assert fake.content(1)["routes"][ok]["dynamic"]["scorer"] == f"{ok}-learned"
+    assert fake.scorer_of(1, ok) is not None
     # and every route's report is stored and counted once
     assert sorted(recorder.outcomes) == sorted([(failed, "failed"), (ok, ok_report["outcome"])])
     assert {r: item["outcome"] for r, item in result["routes"].items()} == {failed: "failed", ok: ok_report["outcome"]}
-    assert any(
-        level == "ERROR" and message == "routing configuration not proposed" for level, message, _ in recorder.lines
-    )
+    assert any(level == "ERROR" and message == "learned scorers not proposed" for level, message, _ in recorder.lines)
 
 
 def test_a_deployment_that_fails_leaves_the_proposal_and_the_review_group_goes_on():
@@ -361,7 +384,7 @@ def test_a_deployment_that_fails_leaves_the_proposal_and_the_review_group_goes_o
         "proposed as hosted version 1, not deployed: StartDeployment failed (EndpointConnectionError" in auto["reason"]
     )
     assert store.reports("support_b")[0]["outcome"] == "proposed"
-    assert fake.content(2)["routes"][ROUTE]["dynamic"]["scorer"] == "tech_support-learned"
+    assert fake.scorer_of(2, ROUTE) == fake.scorer_of(1, ROUTE) is not None
     assert sorted(recorder.outcomes) == [("support_b", "proposed"), (ROUTE, "proposed")]
 
 
@@ -378,7 +401,7 @@ def test_a_proposal_over_the_hosted_limit_is_not_sent_and_says_why(monkeypatch):
     assert fake.hosted == {} and fake.deployments == []
     report = store.reports(ROUTE)[0]
     assert report["outcome"] == "not_better"
-    assert "proposal invalid: the proposed configuration is" in report["reason"]
+    assert "proposal invalid: the proposed learned-scorers document is" in report["reason"]
     assert "over AppConfig's hosted limit of 1,000 bytes" in report["reason"]
     assert recorder.outcomes == [(ROUTE, "not_better")]
 
@@ -510,3 +533,28 @@ def test_a_proposal_is_a_hosted_version_in_moto():
     assert stored["Content"].read() == content
     assert stored["VersionLabel"] == "tech_support-2026"
     assert stored["Description"].startswith("r?sum? ") and len(stored["Description"]) == 1024
+
+
+def test_the_next_run_trains_against_the_deployed_learned_scorer_and_keeps_the_other_entries():
+    # Given a first run whose learned scorer is now deployed, beside an entry for a route since removed by hand
+    first = FakeAppConfig(config_bytes(labelled_config(target_strong_share=0.2, auto_deploy=True)))
+    store = MemoryLabelStore()
+    store_labels(store, make_labels(LABELS))
+    job_for(first, store, Recorder()).run()
+    deployed = first.content(1)
+    deployed["routes"]["gone"] = deployed["routes"][ROUTE]
+    fake = FakeAppConfig(first.deployed, learned=json.dumps(deployed).encode())
+    recorder = Recorder()
+    # When the trainer runs again on more labels
+    store_labels(store, make_labels(LABELS, seed=3))
+    result = job_for(fake, store, recorder).run()
+    # Then "the current scorer" it compares with is the learned one, at its learned threshold
+    report = store.reports(ROUTE)[0]
+    assert report["current"]["scorer"] == "tech_support-learned"
+    assert report["current"]["version"] == first.scorer_of(1, ROUTE)
+    assert report["threshold"]["old"] == deployed["routes"][ROUTE]["threshold"]
+    assert result["learned"] == {ROUTE: first.scorer_of(1, ROUTE)}
+    # and the entry that fits no route is logged as ignored, and kept as it was in any new proposal
+    assert ("WARNING", "learned scorer ignored") in [(level, msg) for level, msg, _ in recorder.lines]
+    if fake.hosted:
+        assert fake.content(1)["routes"]["gone"] == deployed["routes"]["gone"]

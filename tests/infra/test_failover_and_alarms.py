@@ -56,10 +56,18 @@ def test_flags_have_their_own_environment_profile_and_zero_bake_strategy(api_key
 
 
 def test_flags_and_routing_deploy_to_different_environments(api_key_app):
-    deployments = [d["Properties"] for d in resources(api_key_app.raw, "AWS::AppConfig::Deployment").values()]
-    environments = {d["EnvironmentId"]["Ref"] for d in deployments}
-    strategies = {d["DeploymentStrategyId"]["Ref"] for d in deployments}
-    assert len(deployments) == 2 and len(environments) == 2 and len(strategies) == 2
+    profiles = resources(api_key_app.raw, "AWS::AppConfig::ConfigurationProfile")
+    name_of = {logical: p["Properties"]["Name"] for logical, p in profiles.items()}
+    by_profile = {
+        name_of[d["Properties"]["ConfigurationProfileId"]["Ref"]]: d["Properties"]
+        for d in resources(api_key_app.raw, "AWS::AppConfig::Deployment").values()
+    }
+    assert sorted(by_profile) == ["failover-flags", "learned-scorers", "routing"]
+    flags, routing = by_profile["failover-flags"], by_profile["routing"]
+    assert flags["EnvironmentId"] != routing["EnvironmentId"]
+    assert flags["DeploymentStrategyId"] != routing["DeploymentStrategyId"]
+    # the learned scorers live in the routing environment (the same rollback monitor watches them)
+    assert by_profile["learned-scorers"]["EnvironmentId"] == routing["EnvironmentId"]
 
 
 # --- alarms --------------------------------------------------------------------------------------
@@ -202,18 +210,26 @@ def test_initial_routing_deployment_waits_for_the_rollout_alarm_and_the_validato
     routing_env = [
         k for k, e in resources(raw, "AWS::AppConfig::Environment").items() if e["Properties"]["Name"] == "dev"
     ]
-    (deployment,) = [
-        d
-        for d in resources(raw, "AWS::AppConfig::Deployment").values()
+    profiles = {k: p["Properties"]["Name"] for k, p in resources(raw, "AWS::AppConfig::ConfigurationProfile").items()}
+    in_routing_env = {
+        profiles[d["Properties"]["ConfigurationProfileId"]["Ref"]]: (k, d)
+        for k, d in resources(raw, "AWS::AppConfig::Deployment").items()
         if d["Properties"]["EnvironmentId"]["Ref"] in routing_env
-    ]
-    (permission_id,) = [
-        k
+    }
+    assert sorted(in_routing_env) == ["learned-scorers", "routing"]
+    routing_id, deployment = in_routing_env["routing"]
+    _, learned = in_routing_env["learned-scorers"]
+    permissions = {
+        p["Properties"]["FunctionName"]["Fn::GetAtt"][0]: k
         for k, p in resources(raw, "AWS::Lambda::Permission").items()
         if p["Properties"]["Principal"] == "appconfig.amazonaws.com"
-    ]
+    }
+    routing_validator = next(f for f in permissions if f.startswith("RoutingConfigValidator"))
+    learned_validator = next(f for f in permissions if f.startswith("LearnedScorersValidator"))
     assert rollout_id in deployment["DependsOn"]
-    assert permission_id in deployment["DependsOn"]
+    assert permissions[routing_validator] in deployment["DependsOn"]
+    # AppConfig runs one deployment at a time per environment: the learned profile's first one waits for routing's
+    assert routing_id in learned["DependsOn"] and permissions[learned_validator] in learned["DependsOn"]
 
 
 def test_escape_hatch_detaches_the_rollout_monitor(variant_app):

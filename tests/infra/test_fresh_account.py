@@ -47,7 +47,7 @@ def hosted_routing(raw: dict) -> str:
     (content,) = [
         h["Properties"]["Content"]
         for h in resources(raw, "AWS::AppConfig::HostedConfigurationVersion").values()
-        if '"routes"' in h["Properties"]["Content"]
+        if '"routes"' in h["Properties"]["Content"] and '"models"' in h["Properties"]["Content"]
     ]
     return content
 

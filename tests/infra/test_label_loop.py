@@ -249,6 +249,7 @@ def test_trainer_function_and_environment_name_the_routing_profile_and_its_gradu
     assert env["APPCONFIG_APPLICATION_ID"] == router_env["APPCONFIG_APPLICATION_ID"]
     assert env["APPCONFIG_ENVIRONMENT_ID"] == router_env["APPCONFIG_ENVIRONMENT_ID"]  # routing, not flags
     assert env["APPCONFIG_PROFILE_ID"] == router_env["APPCONFIG_PROFILE_ID"]
+    assert env["APPCONFIG_LEARNED_PROFILE_ID"] == router_env["APPCONFIG_LEARNED_PROFILE_ID"]
     assert env["APPCONFIG_DEPLOYMENT_STRATEGY_ID"] == {"Ref": routing_strategy}
     assert env["POWERTOOLS_SERVICE_NAME"] == "scorer-trainer"
 
@@ -292,13 +293,17 @@ def test_trainer_iam_is_exactly_read_labels_write_reports_and_propose_or_deploy_
     assert not any(a.startswith(("bedrock:", "sqs:", "cloudwatch:")) for a in by_action)
 
 
-def test_trainer_appconfig_grants_are_on_the_routing_profile_environment_and_strategy_not_the_flags(api_key_app):
+def test_trainer_appconfig_grants_write_only_the_learned_profile_and_never_the_flags(api_key_app):
     raw = api_key_app.raw
-    routing_ids = {
+    profiles = {
+        r["Properties"]["Name"]: k
+        for k, r in raw["Resources"].items()
+        if r["Type"] == "AWS::AppConfig::ConfigurationProfile"
+    }
+    routing_env = {
         k
         for k, r in raw["Resources"].items()
-        if (r["Type"] == "AWS::AppConfig::ConfigurationProfile" and r["Properties"]["Name"] == "routing")
-        or (r["Type"] == "AWS::AppConfig::Environment" and r["Properties"]["Name"] == "dev")
+        if (r["Type"] == "AWS::AppConfig::Environment" and r["Properties"]["Name"] == "dev")
         or (r["Type"] == "AWS::AppConfig::DeploymentStrategy" and r["Properties"]["Name"].endswith("-routing"))
     }
     flags_ids = {
@@ -306,14 +311,22 @@ def test_trainer_appconfig_grants_are_on_the_routing_profile_environment_and_str
         for k, r in raw["Resources"].items()
         if r["Type"].startswith("AWS::AppConfig::")
         and r["Type"] != "AWS::AppConfig::Application"
-        and k not in routing_ids
+        and k not in routing_env
+        and k not in (profiles["routing"], profiles["learned-scorers"])
     }
 
     for statement in _statements_of(raw, TRAINER_HANDLER):
-        if any(a.startswith("appconfig:") for a in as_list(statement["Action"])):
-            refs = json.dumps(statement["Resource"])
-            assert not any(f'"{k}"' in refs for k in flags_ids), refs
-            assert any(f'"{k}"' in refs for k in routing_ids)
+        actions = as_list(statement["Action"])
+        if not any(a.startswith("appconfig:") for a in actions):
+            continue
+        refs = json.dumps(statement["Resource"])
+        assert not any(f'"{k}"' in refs for k in flags_ids), refs
+        assert f'"{profiles["learned-scorers"]}"' in refs
+        if any(a in ("appconfig:CreateHostedConfigurationVersion", "appconfig:StartDeployment") for a in actions):
+            # the trainer proposes and deploys learned scorers; the hand-edited routing document is never written
+            assert f'"{profiles["routing"]}"' not in refs, refs
+        else:  # reads: what serves, both profiles
+            assert f'"{profiles["routing"]}"' in refs, refs
 
 
 def test_the_trainer_runs_daily_from_scheduler_through_a_role_that_may_only_invoke_it(api_key_app):
@@ -344,15 +357,15 @@ def test_the_schedule_comes_from_context(variant_app):
     assert schedule["Properties"]["ScheduleExpression"] == "rate(6 hours)"
 
 
-def test_the_trainer_is_deleted_before_the_routing_profile_versions_are_cleaned_up(api_key_app):
-    # The trainer creates hosted versions of the routing profile: like the failover controller, it (and its
-    # grants) must be gone before the cleanup lists the versions to delete.
+def test_the_trainer_is_deleted_before_the_learned_profile_versions_are_cleaned_up(api_key_app):
+    # The trainer creates hosted versions of the learned-scorers profile: like the failover controller, it (and
+    # its grants) must be gone before the cleanup lists the versions to delete.
     raw = api_key_app.raw
     cleanup = {
         k
         for k, r in raw["Resources"].items()
         if r["Type"] == "Custom::AppConfigHostedVersionsCleanup"
-        and "RoutingConfig" in json.dumps(r["Properties"]["ConfigurationProfileId"])
+        and "LearnedScorersProfile" in json.dumps(r["Properties"]["ConfigurationProfileId"])
     }
     trainer_id = [
         k for k, f in resources(raw, "AWS::Lambda::Function").items() if f["Properties"]["Handler"] == TRAINER_HANDLER

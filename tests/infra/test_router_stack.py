@@ -73,7 +73,7 @@ def test_region_wildcard_foundation_models_only_through_our_inference_profiles(a
             assert "Condition" not in statement
 
 
-def test_router_reads_exactly_the_routing_and_flags_profiles(api_key_app):
+def test_router_reads_exactly_the_routing_learned_and_flags_profiles(api_key_app):
     raw = api_key_app.raw
     statements = [
         s
@@ -91,8 +91,11 @@ def test_router_reads_exactly_the_routing_and_flags_profiles(api_key_app):
             "arn:${AWS::Partition}:appconfig:${AWS::Region}:${AWS::AccountId}:application/${AWS::AppConfig::Application}"
             "/environment/${AWS::AppConfig::Environment}/configuration/${AWS::AppConfig::ConfigurationProfile}",
         ]
-        * 2
+        * 3
     )
+    names = {k: r["Properties"]["Name"] for k, r in resources(raw, "AWS::AppConfig::ConfigurationProfile").items()}
+    read = {n for k, n in names.items() if f'"{k}"' in json.dumps(statements[0]["Resource"])}
+    assert read == {"routing", "learned-scorers", "failover-flags"}
 
 
 def test_no_wildcard_resource_except_xray_alarms_and_marketplace(api_key_app):
@@ -240,8 +243,9 @@ def test_lambda_asset_carries_the_start_script_executable_and_arm64_requirements
 def test_every_log_group_has_the_context_retention(api_key_app):
     groups = resources(api_key_app.raw, "AWS::Logs::LogGroup")
 
-    # router, failover controller, config validator, AppConfig cleanup, API access logs, labeller, scorer trainer
-    assert len(groups) == 7
+    # router, failover controller, the two config validators (routing, learned scorers), AppConfig cleanup, API
+    # access logs, labeller, scorer trainer
+    assert len(groups) == 8
     assert {g["Properties"].get("RetentionInDays") for g in groups.values()} == {30}
 
 

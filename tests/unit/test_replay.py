@@ -663,3 +663,37 @@ def test_cached_tokens_in_the_log_are_priced_at_the_new_model_s_cache_prices(tmp
     tokens = sum(_price("nova-lite", r["input_tokens"], r["output_tokens"]) for r in plain)
     assert cached == pytest.approx(tokens + len(plain) * 10_000 * 0.015 / 1e6, abs=1e-6)
     assert uncached == pytest.approx(tokens + len(plain) * _price("nova-lite", 10_000, 0), abs=1e-6)
+
+
+def test_learned_scorers_are_applied_as_the_routers_apply_them_and_the_report_names_the_versions(tmp_path, capsys):
+    # Given the log, and a learned-scorers document with a scorer for `auto` (and one for a route that is gone)
+    from routing_engine.scorer import bundled
+
+    rule = next(r["id"] for r in CONFIG["routes"]["auto"]["dynamic"]["rules"] if "complexity" in r.get("when", {}))
+    spec = bundled().spec()
+    spec["version"] = "auto-20261207T2200-n2000"
+    learned = tmp_path / "learned.json"
+    learned.write_text(
+        json.dumps(
+            {
+                "routes": {
+                    "auto": {"rule": rule, "threshold": 0.0, "scorer": spec},
+                    "gone": {"rule": rule, "threshold": 0.5, "scorer": spec},
+                }
+            }
+        )
+    )
+    # When replayed under the same routing configuration with the learned scorers
+    out = replay.run(str(LOG), _config(tmp_path), learned_path=str(learned))
+    # Then the report says which entries applied and why the other did not, and which scorer decides `auto` now
+    assert out["config"]["learned"]["applied"] == {"auto": "auto-20261207T2200-n2000"}
+    assert "route 'gone' is not in the routing configuration" in out["config"]["learned"]["ignored"]["gone"]
+    assert out["routes"]["auto"]["scorer"]["after"] == "auto-20261207T2200-n2000"
+    # and the learned threshold (0: every request is hard) is applied with it
+    assert out["routes"]["auto"]["changed"] > 0
+    text = replay.render(out)
+    assert "Learned scorers from" in text and "after: auto-20261207T2200-n2000" in text
+    # and a learned document that does not validate exits 2 naming the field
+    learned.write_text(json.dumps({"routes": {"auto": {"rule": rule, "threshold": 2, "scorer": spec}}}))
+    code, _, err = _main(capsys, "--decisions", str(LOG), "--config", _config(tmp_path), "--learned", str(learned))
+    assert code == 2 and "routes.auto.threshold" in err

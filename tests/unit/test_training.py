@@ -401,9 +401,18 @@ def test_the_offline_command_writes_the_same_proposal_as_the_trainer(tmp_path, l
             str(report_file),
             "--now",
             "2026-12-01T06:30:00Z",
+            "--learned-out",
+            str(tmp_path / "learned.json"),
         ]
     )
     assert code == 0
+    # the learned-scorers document is byte for byte what the trainer Lambda proposes to its profile
+    from routing_engine.config import parse_routing_config
+    from scorer_trainer.training import propose_learned
+
+    assert (tmp_path / "learned.json").read_bytes() == propose_learned(
+        None, parse_routing_config(json.dumps(doc)), ROUTE, report
+    )
     written = json.loads(report_file.read_text())
     assert written["outcome"] == "proposed" and written["labels"]["usable"] == len(labels)  # faq labels left out
     assert written["difference"] == report.difference

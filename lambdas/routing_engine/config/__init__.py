@@ -11,6 +11,7 @@ imports. One module per concern:
 - limits: tiers, budgets, resilience, request limits
 - scorers: the weights of complexity scorers
 - routing: RoutingConfig, the `routing` profile as a whole
+- learned: LearnedScorers, the `learned-scorers` profile, and how it applies to a routing configuration
 - checks: the cross-reference checks RoutingConfig runs
 - flags: the `failover-flags` profile
 - loading: parsing a document (ConfigError names the field)
@@ -22,11 +23,20 @@ Everything public is importable from here.
 from routing_engine.config.base import KEY_PATTERN, Key, StrictModel
 from routing_engine.config.catalog import Modality, ModelSpec, Price, PromptRouterSpec
 from routing_engine.config.flags import FailoverFlags, ModelFlag
+from routing_engine.config.learned import (
+    EMPTY_LEARNED,
+    Effective,
+    LearnedRoute,
+    LearnedScorers,
+    apply_learned,
+    learned_scorer_name,
+)
 from routing_engine.config.limits import Budget, Limits, Resilience, Tier
 from routing_engine.config.loading import (
     ConfigError,
     content_version,
     parse_failover_flags,
+    parse_learned_scorers,
     parse_routing_config,
     resolve_routing_document,
 )
@@ -45,7 +55,7 @@ from routing_engine.config.routes import (
     Target,
 )
 from routing_engine.config.routing import RoutingConfig
-from routing_engine.config.schema import flags_json_schema, routing_json_schema
+from routing_engine.config.schema import flags_json_schema, learned_json_schema, routing_json_schema
 from routing_engine.config.scorers import DenseWeights, HashedWeights, ScorerSpec
 
 __all__ = [
@@ -56,12 +66,16 @@ __all__ = [
     "Comparison",
     "ConfigError",
     "DenseWeights",
+    "EMPTY_LEARNED",
     "DynamicPolicy",
+    "Effective",
     "FailoverFlags",
     "FeatureName",
     "HashedWeights",
     "Key",
     "Labelling",
+    "LearnedRoute",
+    "LearnedScorers",
     "Limits",
     "Modality",
     "ModelFlag",
@@ -79,9 +93,13 @@ __all__ = [
     "StrictModel",
     "Target",
     "Tier",
+    "apply_learned",
     "content_version",
     "flags_json_schema",
+    "learned_json_schema",
+    "learned_scorer_name",
     "parse_failover_flags",
+    "parse_learned_scorers",
     "parse_routing_config",
     "resolve_routing_document",
     "routing_json_schema",

@@ -13,6 +13,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from routing_engine.config.flags import FailoverFlags
+from routing_engine.config.learned import LearnedScorers
 from routing_engine.config.routing import RoutingConfig
 
 _Document = TypeVar("_Document", bound=BaseModel)
@@ -67,6 +68,12 @@ def resolve_routing_document(raw: bytes, *, region: str | None) -> tuple[bytes, 
 
 def parse_failover_flags(raw: bytes | str) -> FailoverFlags:
     return _parse(FailoverFlags, raw)
+
+
+def parse_learned_scorers(raw: bytes | str) -> LearnedScorers:
+    """Parse and validate a `learned-scorers` document (every scorer compiled); raise ConfigError naming the field.
+    Whether each entry fits the routing configuration is apply_learned's business: a misfit is ignored there."""
+    return _parse(LearnedScorers, raw)
 
 
 class _Object(dict):

@@ -93,6 +93,11 @@ class DynamicPolicy(StrictModel):
         default=BUNDLED_NAME,
         description="The scorer (a key of `scorers`, or bundled) whose score is this route's complexity feature",
     )
+    learned: bool = Field(
+        default=True,
+        description="Use the route's learned scorer from the learned-scorers profile, with the threshold "
+        "calibrated for it, when there is one that fits this route; false keeps `scorer` and the rules as written",
+    )
 
 
 class Labelling(StrictModel):

@@ -8,6 +8,7 @@ validator checks them with the models themselves.
 from __future__ import annotations
 
 from routing_engine.config.flags import FailoverFlags
+from routing_engine.config.learned import LearnedScorers
 from routing_engine.config.routing import RoutingConfig
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
@@ -21,6 +22,11 @@ def routing_json_schema() -> dict:
 def flags_json_schema() -> dict:
     """The schema of the `failover-flags` profile."""
     return _draft4(FailoverFlags.model_json_schema(by_alias=True), "Model router failover flags")
+
+
+def learned_json_schema() -> dict:
+    """The schema of the `learned-scorers` profile (written by the scorer trainer)."""
+    return _draft4(LearnedScorers.model_json_schema(by_alias=True), "Model router learned scorers")
 
 
 def _draft4(schema: dict, title: str) -> dict:
