@@ -317,14 +317,20 @@ class _Raw:
         self.closed = True
 
 
-@pytest.fixture
-def streaming():
-    """A real bedrock-runtime client whose HTTP layer answers ConverseStream with the bytes a test queues."""
+@pytest.fixture(params=["botocore's EventStream", "aws_adapters.event_stream"])
+def streaming(request):
+    """A real bedrock-runtime client whose HTTP layer answers ConverseStream with the bytes a test queues; each test
+    runs twice: events read by botocore's EventStream, and by the router's reader (`boto3_client_factory`'s hook),
+    which must give the same answers and errors."""
     import json
 
     from botocore.awsrequest import AWSResponse
 
+    from aws_adapters.event_stream import capture
+
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    if request.param == "aws_adapters.event_stream":
+        client.meta.events.register("before-parse.bedrock-runtime.ConverseStream", capture)
     sent: list[dict] = []
     queued: list[list[bytes]] = []
     raws: list[_Raw] = []
