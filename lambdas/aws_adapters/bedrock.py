@@ -327,6 +327,31 @@ def _user_agent(boto3_version: str) -> str:
     )
 
 
+SERVICES = ("bedrock-runtime",)  # what the router's own boto3 session makes clients for
+
+
+def _session(services: tuple[str, ...] = SERVICES):
+    """A boto3 session for the Bedrock clients whose botocore loader knows only `services`. botocore's loader checks
+    that a service exists by listing every service it has data for (a listdir and a stat per directory, about 400 of
+    them: 15-20 ms of a cold start's first client here); this one answers that check for the services named, from
+    the same search paths, with the same data (AWS_DATA_PATH honoured) and botocore's UnknownServiceError for any
+    other. Everything else (credentials, configuration, handlers) is a normal session's."""
+    import boto3
+    import botocore.session
+    from botocore.loaders import Loader, instance_cache
+
+    class _KnownServices(Loader):
+        @instance_cache
+        def list_available_services(self, type_name):
+            return sorted(s for s in services if self.list_api_versions(s, type_name))
+
+    core = botocore.session.get_session()
+    extra = core.get_config_variable("data_path")  # AWS_DATA_PATH, read as botocore.loaders.create_loader reads it
+    paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)] if extra else []
+    core.register_component("data_loader", _KnownServices(extra_search_paths=paths))
+    return boto3.session.Session(botocore_session=core)
+
+
 def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
     """Real clients, configured for a router that validates and retries on its own:
     - no SDK retries (`total_max_attempts=1`): the router fails over to another model inside one deadline;
@@ -344,15 +369,16 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
     hook = _invocation_ids()
     lock = threading.Lock()
     user_agent: str | None = None
+    session = None
 
     def make(region: str | None, timeout_s: float):
         # boto3 loads with the first client, not with the app: a cold start whose first request calls no model (a
         # dry run, a health check, a refused request) never pays for it. Clients are made one at a time: boto3's
-        # default session is not safe to build clients on from several threads at once.
+        # session is not safe to build clients on from several threads at once.
         import boto3
         from botocore.config import Config
 
-        nonlocal user_agent
+        nonlocal user_agent, session
         if user_agent is None:
             user_agent = _user_agent(boto3.__version__)
         config = Config(
@@ -366,7 +392,9 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
             user_agent_extra="model-router",
         )
         with lock:
-            client = boto3.client("bedrock-runtime", region_name=region or default_region, config=config)
+            if session is None:
+                session = _session()
+            client = session.client("bedrock-runtime", region_name=region or default_region, config=config)
         client.meta.events.register("before-call.bedrock-runtime", hook)
         client.meta.events.register("before-parse.bedrock-runtime.ConverseStream", capture)
         return client

@@ -715,3 +715,20 @@ def test_a_reasoning_stream_yields_its_text_then_its_signature(streaming):
         TextDelta("Done."),
     ]
     assert isinstance(events[-1], ModelReply) and events[-1].cache_read_tokens == 4
+
+
+def test_the_router_s_own_session_loads_botocore_s_bedrock_model_and_knows_no_other_service():
+    # Given the session the router's Bedrock clients are made on (its loader skips botocore's scan of every service)
+    import botocore.session
+    from botocore.exceptions import UnknownServiceError
+
+    from aws_adapters.bedrock import _session
+
+    ours = _session()._session.get_component("data_loader")
+    theirs = botocore.session.get_session().get_component("data_loader")
+    # Then it loads the very service model and endpoint rules botocore's own loader loads
+    for kind in ("service-2", "endpoint-rule-set-1"):
+        assert ours.load_service_model("bedrock-runtime", kind) == theirs.load_service_model("bedrock-runtime", kind)
+    # And a service it was not made for is botocore's UnknownServiceError, not a silent half-loaded client
+    with pytest.raises(UnknownServiceError):
+        _session().client("sqs", region_name="us-east-1")
