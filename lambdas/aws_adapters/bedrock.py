@@ -327,29 +327,12 @@ def _user_agent(boto3_version: str) -> str:
     )
 
 
-SERVICES = ("bedrock-runtime",)  # what the router's own boto3 session makes clients for
+def _session():
+    """The boto3 session the Bedrock clients are made on: a normal one (credentials, configuration, handlers) whose
+    botocore loader skips one cold-start cost, `aws_adapters.boto_session.FastLoader`."""
+    from aws_adapters.boto_session import session
 
-
-def _session(services: tuple[str, ...] = SERVICES):
-    """A boto3 session for the Bedrock clients whose botocore loader knows only `services`. botocore's loader checks
-    that a service exists by listing every service it has data for (a listdir and a stat per directory, about 400 of
-    them: 15-20 ms of a cold start's first client here); this one answers that check for the services named, from
-    the same search paths, with the same data (AWS_DATA_PATH honoured) and botocore's UnknownServiceError for any
-    other. Everything else (credentials, configuration, handlers) is a normal session's."""
-    import boto3
-    import botocore.session
-    from botocore.loaders import Loader, instance_cache
-
-    class _KnownServices(Loader):
-        @instance_cache
-        def list_available_services(self, type_name):
-            return sorted(s for s in services if self.list_api_versions(s, type_name))
-
-    core = botocore.session.get_session()
-    extra = core.get_config_variable("data_path")  # AWS_DATA_PATH, read as botocore.loaders.create_loader reads it
-    paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)] if extra else []
-    core.register_component("data_loader", _KnownServices(extra_search_paths=paths))
-    return boto3.session.Session(botocore_session=core)
+    return session(("bedrock-runtime",))
 
 
 def boto3_client_factory(default_region: str | None = None) -> ClientFactory:

@@ -717,7 +717,7 @@ def test_a_reasoning_stream_yields_its_text_then_its_signature(streaming):
     assert isinstance(events[-1], ModelReply) and events[-1].cache_read_tokens == 4
 
 
-def test_the_router_s_own_session_loads_botocore_s_bedrock_model_and_knows_no_other_service():
+def test_the_router_s_own_session_loads_botocore_s_models_for_bedrock_and_every_other_service():
     # Given the session the router's Bedrock clients are made on (its loader skips botocore's scan of every service)
     import botocore.session
     from botocore.exceptions import UnknownServiceError
@@ -729,6 +729,10 @@ def test_the_router_s_own_session_loads_botocore_s_bedrock_model_and_knows_no_ot
     # Then it loads the very service model and endpoint rules botocore's own loader loads
     for kind in ("service-2", "endpoint-rule-set-1"):
         assert ours.load_service_model("bedrock-runtime", kind) == theirs.load_service_model("bedrock-runtime", kind)
-    # And a service it was not made for is botocore's UnknownServiceError, not a silent half-loaded client
+    # And any other service (the STS client an assume-role credential provider makes) loads as botocore loads it
+    assert ours.load_service_model("sts", "service-2") == theirs.load_service_model("sts", "service-2")
+    assert _session().client("sts", region_name="us-east-1").meta.service_model.service_name == "sts"
+    # And the full listing, when asked for, is botocore's; an unknown name is botocore's UnknownServiceError
+    assert list(ours.list_available_services("service-2")) == theirs.list_available_services("service-2")
     with pytest.raises(UnknownServiceError):
-        _session().client("sqs", region_name="us-east-1")
+        _session().client("no-such-service", region_name="us-east-1")
