@@ -179,6 +179,10 @@ class LazyServices(dict):
     __hash__ = None  # type: ignore[assignment]
 
 
+def _nth_services(full: Callable[[], dict], index: int) -> Callable[[], dict]:
+    return lambda: full()["partitions"][index]["services"]
+
+
 def endpoints_document(text: str, services: tuple[str, ...]) -> dict | None:
     """`json.loads(text)` of botocore's endpoints file, with only `services` parsed before they are needed (see
     above); None when the text is not laid out as botocore writes it."""
@@ -193,7 +197,7 @@ def endpoints_document(text: str, services: tuple[str, ...]) -> dict | None:
                 whole.append(json.loads(text, object_pairs_hook=OrderedDict))
             return whole[0]
 
-    partitions = []
+    partitions: list[dict] = []
     pos = len(_PARTITIONS)
     while True:
         start = text.find(_SERVICES, pos)
@@ -216,10 +220,7 @@ def endpoints_document(text: str, services: tuple[str, ...]) -> dict | None:
             part = json.loads(text[pos:start] + _SERVICES + ",".join(entries) + "}\n  }", object_pairs_hook=OrderedDict)
         except ValueError:
             return None
-        index = len(partitions)
-        part["services"] = LazyServices(
-            part["services"], frozenset(absent), lambda index=index: full()["partitions"][index]["services"]
-        )
+        part["services"] = LazyServices(part["services"], frozenset(absent), _nth_services(full, len(partitions)))
         partitions.append(part)
         pos = end + len(_SERVICES_END)
         if text.startswith(", ", pos):
