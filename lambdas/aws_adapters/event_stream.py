@@ -222,6 +222,10 @@ class EventFrames:
 
                     raise InvalidHeadersLength(header_length)
                 payload_end = total - 4
+                if payload_end < _PRELUDE + header_length:  # shorter than its own headers: never a message
+                    from botocore.eventstream import InvalidPayloadLength
+
+                    raise InvalidPayloadLength(payload_end - _PRELUDE - header_length)
                 if payload_end - _PRELUDE - header_length > _MAX_PAYLOAD:
                     from botocore.eventstream import InvalidPayloadLength
 

@@ -194,3 +194,11 @@ def test_the_client_hook_hands_the_raw_stream_to_the_router_s_reader_and_closing
         customized_response_dict=untouched,
     )
     assert untouched == {}
+
+
+def test_a_prelude_shorter_than_its_own_headers_ends_the_stream_with_an_error_not_a_loop():
+    # a well-formed prelude (valid CRC) whose total length is less than its headers: no message can be read from it
+    prelude = (0).to_bytes(4, "big") + (20).to_bytes(4, "big")
+    broken = prelude + zlib.crc32(prelude).to_bytes(4, "big") + b"\x00" * 24
+    with pytest.raises(Exception):  # noqa: B017 - any error ends the model's stream (ModelStreamErrorException)
+        router_reads([broken])
