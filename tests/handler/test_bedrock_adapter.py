@@ -317,14 +317,20 @@ class _Raw:
         self.closed = True
 
 
-@pytest.fixture
-def streaming():
-    """A real bedrock-runtime client whose HTTP layer answers ConverseStream with the bytes a test queues."""
+@pytest.fixture(params=["botocore's EventStream", "aws_adapters.event_stream"])
+def streaming(request):
+    """A real bedrock-runtime client whose HTTP layer answers ConverseStream with the bytes a test queues; each test
+    runs twice: events read by botocore's EventStream, and by the router's reader (`boto3_client_factory`'s hook),
+    which must give the same answers and errors."""
     import json
 
     from botocore.awsrequest import AWSResponse
 
+    from aws_adapters.event_stream import capture
+
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    if request.param == "aws_adapters.event_stream":
+        client.meta.events.register("before-parse.bedrock-runtime.ConverseStream", capture)
     sent: list[dict] = []
     queued: list[list[bytes]] = []
     raws: list[_Raw] = []
@@ -709,3 +715,24 @@ def test_a_reasoning_stream_yields_its_text_then_its_signature(streaming):
         TextDelta("Done."),
     ]
     assert isinstance(events[-1], ModelReply) and events[-1].cache_read_tokens == 4
+
+
+def test_the_router_s_own_session_loads_botocore_s_models_for_bedrock_and_every_other_service():
+    # Given the session the router's Bedrock clients are made on (its loader skips botocore's scan of every service)
+    import botocore.session
+    from botocore.exceptions import UnknownServiceError
+
+    from aws_adapters.bedrock import _session
+
+    ours = _session()._session.get_component("data_loader")
+    theirs = botocore.session.get_session().get_component("data_loader")
+    # Then it loads the very service model and endpoint rules botocore's own loader loads
+    for kind in ("service-2", "endpoint-rule-set-1"):
+        assert ours.load_service_model("bedrock-runtime", kind) == theirs.load_service_model("bedrock-runtime", kind)
+    # And any other service (the STS client an assume-role credential provider makes) loads as botocore loads it
+    assert ours.load_service_model("sts", "service-2") == theirs.load_service_model("sts", "service-2")
+    assert _session().client("sts", region_name="us-east-1").meta.service_model.service_name == "sts"
+    # And the full listing, when asked for, is botocore's; an unknown name is botocore's UnknownServiceError
+    assert list(ours.list_available_services("service-2")) == theirs.list_available_services("service-2")
+    with pytest.raises(UnknownServiceError):
+        _session().client("no-such-service", region_name="us-east-1")
