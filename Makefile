@@ -51,7 +51,7 @@ synth: install check-node ## synthesize the CloudFormation template into cdk.out
 # The peers and the profiler install into benchmarks/ only (their own venvs, benchmarks/portkey/node_modules), never
 # into the router's runtime. Without Node.js/npm the Portkey comparison is skipped with a message, and so is the
 # profile without py-spy.
-bench: install ## production path vs Portkey and LiteLLM, its profile, the router's AWS cost, app overhead, TTFT, cold start, throughput, failover drill, decision speed, label loop, translation gap
+bench: install ## production path vs Portkey and LiteLLM, its profile, the router's AWS cost, app overhead, TTFT, cold start, instructions per request, throughput, failover drill, decision speed, label loop, translation gap
 	test -x benchmarks/.venv-litellm/bin/litellm || ($(PYTHON) -m venv benchmarks/.venv-litellm && \
 		benchmarks/.venv-litellm/bin/pip install --quiet -r benchmarks/requirements-litellm.txt) || \
 		echo "LiteLLM's proxy could not be installed: its comparisons will be skipped"
@@ -65,6 +65,7 @@ bench: install ## production path vs Portkey and LiteLLM, its profile, the route
 	$(PY) -m benchmarks.profile_production
 	$(PY) -m benchmarks.router_cost
 	$(PY) -m benchmarks.cold_start
+	$(PY) -m benchmarks.request_instructions --requests 200
 	$(PY) -m benchmarks.app_overhead
 	$(PY) -m benchmarks.ttft
 	$(PY) -m benchmarks.server_throughput
