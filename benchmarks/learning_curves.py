@@ -188,7 +188,7 @@ def _gate_record(line: dict, res: Any, targets: list[float], rows: list[dict], r
         return [round(float(x), 5) for x in xs]
 
     return {
-        **{k: line[k] for k in ("dataset", "split", "n", "shuffled", "gain", "same_gain", "proposed", "setting")},
+        **{k: line.get(k) for k in ("dataset", "split", "n", "shuffled", "gain", "same_gain", "proposed", "setting")},
         "targets": r(targets),
         "folds": res.folds,
         "current": r(res.current),
@@ -268,12 +268,28 @@ def summary(args: argparse.Namespace) -> None:
                 f"gate {ds} N={n}, fresh prompts of the labels' own distribution: proposed in "
                 f"{sum(x['proposed'] for x in big)} of {len(big)} splits with a gain >= 0.02 (of {len(xs)}; gains "
                 f"{[round(x['same_gain'], 3) for x in xs]}; serving {_interval([x['same_serving'] for x in xs])}, "
-                f"learned {_interval([x['same_learned'] for x in xs])})"
+                f"learned {_interval([x['same_learned'] for x in xs])}); gate z by split "
+                f"{ {x['split']: (x.get('gate') or {}).get('z_now') for x in big} }"
             )
     shuffled = [x for x in lines if x["shuffled"]]
+    for ds, n in keys:  # the fresh gain a learner gets from no signal at all: its largest over the shuffled runs
+        noise = [x["same_gain"] for x in shuffled if x["dataset"] == ds and x["n"] == n and x.get("same_gain")]
+        xs = [x for x in curves if x["dataset"] == ds and x["n"] == n and x.get("same_gain") is not None]
+        if noise and xs:
+            big = [x for x in xs if x["same_gain"] > max(noise)]
+            print(
+                f"gate {ds} N={n}: proposed in {sum(x['proposed'] for x in big)} of {len(big)} splits whose fresh gain "
+                f"is above every one of the {len(noise)} shuffled runs' fresh gains (largest {max(noise):.3f})"
+            )
     for ds, n in sorted({(x["dataset"], x["n"]) for x in shuffled}):
         xs = [x for x in shuffled if x["dataset"] == ds and x["n"] == n]
-        print(f"gate {ds} N={n}, verdicts shuffled: proposed in {sum(x['proposed'] for x in xs)} of {len(xs)} runs")
+        zs = [(x.get("gate") or {}).get("z_now") for x in xs]
+        zs = [z for z in zs if z is not None]
+        rms = math.sqrt(statistics.fmean(z * z for z in zs)) if zs else float("nan")
+        print(
+            f"gate {ds} N={n}, verdicts shuffled: proposed in {sum(x['proposed'] for x in xs)} of {len(xs)} runs "
+            f"(z root mean square {rms:.2f}, largest {max(zs, default=float('nan')):.2f}; z {sorted(zs)})"
+        )
     if args.plot:
         import matplotlib
 
