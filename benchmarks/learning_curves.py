@@ -283,8 +283,7 @@ def summary(args: argparse.Namespace) -> None:
             )
     for ds, n in sorted({(x["dataset"], x["n"]) for x in shuffled}):
         xs = [x for x in shuffled if x["dataset"] == ds and x["n"] == n]
-        zs = [(x.get("gate") or {}).get("z_now") for x in xs]
-        zs = [z for z in zs if z is not None]
+        zs: list[float] = [z for x in xs if (z := (x.get("gate") or {}).get("z_now")) is not None]
         rms = math.sqrt(statistics.fmean(z * z for z in zs)) if zs else float("nan")
         print(
             f"gate {ds} N={n}, verdicts shuffled: proposed in {sum(x['proposed'] for x in xs)} of {len(xs)} runs "
@@ -351,6 +350,10 @@ def _fresh_interval(fresh: dict, resamples: int = 400) -> tuple[float | None, fl
     return point, boot[int(0.025 * len(boot))], boot[int(0.975 * len(boot)) - 1]
 
 
+def _other_folds_loss(losses: dict[int, float], fold: int) -> float:
+    return sum(v for g, v in losses.items() if g != fold)
+
+
 def gates(args: argparse.Namespace) -> None:
     """Re-decide stored runs (``run --gate-out``) under gate variants, without refitting."""
     recs = [json.loads(x) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x]
@@ -365,10 +368,10 @@ def gates(args: argparse.Namespace) -> None:
         best = min(range(len(losses)), key=lambda k: sum(losses[k].values()))
         variants = {"selected": [rec["cv_logits"][best][i] for i in held]}
         # each fold's scores from the setting with the lowest loss on the other folds
-        choice = {
-            f: min(range(len(losses)), key=lambda k, f=f: sum(v for g, v in losses[k].items() if g != f))
-            for f in set(sub[1])
-        }
+        choice: dict[int, int] = {}
+        for f in set(sub[1]):
+            other = [_other_folds_loss(fl, f) for fl in losses]
+            choice[f] = other.index(min(other))
         variants["other_folds"] = [rec["cv_logits"][choice[folds[i]]][i] for i in held]
         out = {"dataset": rec["dataset"], "split": rec["split"], "n": rec["n"], "shuffled": rec["shuffled"]}
         for name, scores in variants.items():
@@ -376,7 +379,7 @@ def gates(args: argparse.Namespace) -> None:
             out[name] = g.get("z")
         point, lo, hi = _fresh_interval(rec["fresh"]) if args.fresh else (rec.get("same_gain"), None, None)
         out["fresh_gain"] = None if point is None else round(point, 3)
-        if lo is not None:
+        if lo is not None and hi is not None:
             out["fresh_ci"] = [round(lo, 3), round(hi, 3)]
         out["settings"] = len(losses)
         print(json.dumps(out), flush=True)
