@@ -35,7 +35,7 @@ share of the judge's verdicts that favour the strong model, a tie 0.5) and their
    sees it once. For a model linear in its targets with a symmetric influence (ridge-like: a heavily
    regularised logistic fit is close) that part of the variance is twice what ``sd(d)`` estimates, the part
    from the serving scorer's ranks is estimated right, so the true variance is at most twice the per-label
-   one. Measured on shuffled verdicts (no signal), the per-label z spread with a root mean square of 1.57 on
+   one. Measured on shuffled verdicts (no signal), the per-label z spread with a root mean square of 1.51 on
    MMLU at 2,000 labels and 1.17 on chat at 500 (1.41 expected when the learnt part dominates), and 2 of 17
    MMLU runs passed the uncorrected bound; corrected, 0 of 40 MMLU and 0 of 23 chat runs are proposed, and 17
    of 21 MMLU splits whose fresh prompts gained at least 0.02 APGR (README, "What N judged labels buy").
