@@ -5,6 +5,8 @@
     python -m benchmarks.learning_curves run --dataset mmlu --sizes 2000 --splits 10 --out G.jsonl   # gate power
     python -m benchmarks.learning_curves run --dataset mmlu --sizes 2000 --splits 20 --shuffle --out S.jsonl
     python -m benchmarks.learning_curves summary R.jsonl [G.jsonl S.jsonl] [--plot curves.png]
+    python -m benchmarks.learning_curves run ... --gate-out GI.jsonl      # also store what the gate read
+    python -m benchmarks.learning_curves gates GI.jsonl [--fresh]         # re-decide stored runs, no refitting
 
 Data (read from ../shared/eval/routing-benchmark, never copied): `mmlu` is the MMLU rows of dev.jsonl, split by
 subject: a split holds 30% of the subjects out whole (the fresh prompts), half of the other subjects (with GSM8K)
@@ -27,6 +29,11 @@ Per split and N, on the held-out prompts (APGR, RouteLLM's metric on the rows' o
 `same_*`: the same scorers on the unlabelled rest of the training pool (prompts of the labels' own subjects or
 instructions, never labelled): the fresh prompts of a route's own traffic, where the gate's decision is judged.
 `--shuffle` permutes the N targets (no signal left): the gate must then rarely propose.
+
+`--gate-out` stores per run what the gate reads (the N targets, folds, the serving scorer's scores, every tried
+setting's out-of-fold logits) and the fresh prompts' outcomes with both scorers' scores, so gate variants are
+re-decided offline by `gates` (with `--fresh`: each fresh gain's 95% bootstrap interval) instead of refitting (a
+2,000-label MMLU run costs 1-7 minutes).
 
 `summary` prints the table (mean over splits, 95% t-interval over splits) and the gate's error rates, and draws the
 curves with matplotlib (`--plot`).
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> None:
     groups = sorted({r[key] for r in rows})
     sizes = [int(x) for x in args.sizes.split(",")]
     out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - one line per run, flushed as it goes
+    gate_out = open(args.gate_out, "a", encoding="utf-8") if args.gate_out else None  # noqa: SIM115
     for split in range(args.first_split, args.first_split + args.splits):
         rng = random.Random(split)
         order = groups[:]
@@ -163,8 +171,36 @@ def run(args: argparse.Namespace) -> None:
                 line["tfidf_c"] = ref.c
             out.write(json.dumps(line) + "\n")
             out.flush()
+            if gate_out is not None:  # what the gate read, so gate variants are re-decided without refitting
+                gate_out.write(json.dumps(_gate_record(line, res, t, rows, rest, serving, vectors)) + "\n")
+                gate_out.flush()
             print(json.dumps({k: line[k] for k in line if k != "gate"}), file=sys.stderr, flush=True)
     out.close()
+    if gate_out is not None:
+        gate_out.close()
+
+
+def _gate_record(line: dict, res: Any, targets: list[float], rows: list[dict], rest: list[int], serving, vectors):
+    """One run's gate inputs (``--gate-out``): the N targets, folds, the serving scorer's scores, each tried
+    setting's out-of-fold logits, and the fresh prompts' outcomes and both scorers' scores (the fresh gain)."""
+
+    def r(xs):
+        return [round(float(x), 5) for x in xs]
+
+    return {
+        **{k: line.get(k) for k in ("dataset", "split", "n", "shuffled", "gain", "same_gain", "proposed", "setting")},
+        "targets": r(targets),
+        "folds": res.folds,
+        "current": r(res.current),
+        "cv": res.cv,
+        "cv_logits": [r(o) for o in res.cv_logits],
+        "fresh": {
+            "weak": [rows[i]["weak_score"] for i in rest],
+            "strong": [rows[i]["strong_score"] for i in rest],
+            "serving": r(serving.score(vectors[i]) for i in rest),
+            "learned": r(res.candidate.score(vectors[i]) for i in rest),
+        },
+    }
 
 
 def _interval(values: list[float]) -> str:
@@ -179,10 +215,15 @@ def _interval(values: list[float]) -> str:
 
 
 def _decided(line: Any) -> Any:
-    """The line with ``proposed`` as the gate decides today (its z above label_learning.GATE_Z): runs stored under
-    an earlier threshold are counted as the current gate would count them."""
-    z = (line.get("gate") or {}).get("z")
-    return {**line, "proposed": z > label_learning.GATE_Z} if isinstance(z, (int, float)) else line
+    """The line with ``proposed`` as the gate decides today: its z (over the cross-fitting-corrected standard
+    error) above label_learning.GATE_Z. Runs stored before the correction (no ``variance_factor``: their z is
+    over the per-label standard error) are counted as the current gate would count them."""
+    g = line.get("gate") or {}
+    z = g.get("z")
+    if not isinstance(z, (int, float)):
+        return line
+    z *= math.sqrt(g.get("variance_factor", 1.0) / label_learning.CROSS_FIT_VARIANCE)
+    return {**line, "proposed": z > label_learning.GATE_Z, "gate": {**g, "z_now": round(z, 3)}}
 
 
 def summary(args: argparse.Namespace) -> None:
@@ -227,12 +268,27 @@ def summary(args: argparse.Namespace) -> None:
                 f"gate {ds} N={n}, fresh prompts of the labels' own distribution: proposed in "
                 f"{sum(x['proposed'] for x in big)} of {len(big)} splits with a gain >= 0.02 (of {len(xs)}; gains "
                 f"{[round(x['same_gain'], 3) for x in xs]}; serving {_interval([x['same_serving'] for x in xs])}, "
-                f"learned {_interval([x['same_learned'] for x in xs])})"
+                f"learned {_interval([x['same_learned'] for x in xs])}); gate z by split "
+                f"{ {x['split']: (x.get('gate') or {}).get('z_now') for x in big} }"
             )
     shuffled = [x for x in lines if x["shuffled"]]
+    for ds, n in keys:  # the fresh gain a learner gets from no signal at all: its largest over the shuffled runs
+        noise = [x["same_gain"] for x in shuffled if x["dataset"] == ds and x["n"] == n and x.get("same_gain")]
+        xs = [x for x in curves if x["dataset"] == ds and x["n"] == n and x.get("same_gain") is not None]
+        if noise and xs:
+            big = [x for x in xs if x["same_gain"] > max(noise)]
+            print(
+                f"gate {ds} N={n}: proposed in {sum(x['proposed'] for x in big)} of {len(big)} splits whose fresh gain "
+                f"is above every one of the {len(noise)} shuffled runs' fresh gains (largest {max(noise):.3f})"
+            )
     for ds, n in sorted({(x["dataset"], x["n"]) for x in shuffled}):
         xs = [x for x in shuffled if x["dataset"] == ds and x["n"] == n]
-        print(f"gate {ds} N={n}, verdicts shuffled: proposed in {sum(x['proposed'] for x in xs)} of {len(xs)} runs")
+        zs: list[float] = [z for x in xs if (z := (x.get("gate") or {}).get("z_now")) is not None]
+        rms = math.sqrt(statistics.fmean(z * z for z in zs)) if zs else float("nan")
+        print(
+            f"gate {ds} N={n}, verdicts shuffled: proposed in {sum(x['proposed'] for x in xs)} of {len(xs)} runs "
+            f"(z root mean square {rms:.2f}, largest {max(zs, default=float('nan')):.2f}; z {sorted(zs)})"
+        )
     if args.plot:
         import matplotlib
 
@@ -268,6 +324,67 @@ def summary(args: argparse.Namespace) -> None:
         print(f"plot: {args.plot}")
 
 
+def _fold_losses(logits: list[float], targets: list[float], folds: list[int]) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for z, t, f in zip(logits, targets, folds):
+        if f >= 0:
+            out[f] = out.get(f, 0.0) + (z + math.log1p(math.exp(-z)) if z > 0 else math.log1p(math.exp(z))) - t * z
+    return out
+
+
+def _fresh_interval(fresh: dict, resamples: int = 400) -> tuple[float | None, float | None, float | None]:
+    """The fresh prompts' APGR gain (learned - serving) and its 95% bootstrap interval (prompts resampled)."""
+    n = len(fresh["weak"])
+    if n < 200:
+        return None, None, None
+
+    def gain(idx):
+        rows = [{"weak_score": fresh["weak"][i], "strong_score": fresh["strong"][i]} for i in idx]
+        a = apgr([fresh["learned"][i] for i in idx], rows)
+        b = apgr([fresh["serving"][i] for i in idx], rows)
+        return None if a is None or b is None else a - b
+
+    rng = random.Random(0)
+    boot = sorted(g for g in (gain([rng.randrange(n) for _ in range(n)]) for _ in range(resamples)) if g is not None)
+    point = gain(range(n))
+    return point, boot[int(0.025 * len(boot))], boot[int(0.975 * len(boot)) - 1]
+
+
+def _other_folds_loss(losses: dict[int, float], fold: int) -> float:
+    return sum(v for g, v in losses.items() if g != fold)
+
+
+def gates(args: argparse.Namespace) -> None:
+    """Re-decide stored runs (``run --gate-out``) under gate variants, without refitting."""
+    recs = [json.loads(x) for path in args.files for x in Path(path).read_text(encoding="utf-8").splitlines() if x]
+    skip = {(d, int(k)) for d, _, k in (item.partition(":") for item in (args.skip or "").split(",") if item)}
+    for rec in recs:
+        if (rec["dataset"], rec["split"]) in skip:
+            continue
+        t, folds, cur = rec["targets"], rec["folds"], rec["current"]
+        held = [i for i, f in enumerate(folds) if f >= 0]
+        sub = [t[i] for i in held], [folds[i] for i in held], [cur[i] for i in held]
+        losses = [_fold_losses(o, t, folds) for o in rec["cv_logits"]]
+        best = min(range(len(losses)), key=lambda k: sum(losses[k].values()))
+        variants = {"selected": [rec["cv_logits"][best][i] for i in held]}
+        # each fold's scores from the setting with the lowest loss on the other folds
+        choice: dict[int, int] = {}
+        for f in set(sub[1]):
+            other = [_other_folds_loss(fl, f) for fl in losses]
+            choice[f] = other.index(min(other))
+        variants["other_folds"] = [rec["cv_logits"][choice[folds[i]]][i] for i in held]
+        out = {"dataset": rec["dataset"], "split": rec["split"], "n": rec["n"], "shuffled": rec["shuffled"]}
+        for name, scores in variants.items():
+            g = label_learning.gate(*sub[:2], scores, sub[2])
+            out[name] = g.get("z")
+        point, lo, hi = _fresh_interval(rec["fresh"]) if args.fresh else (rec.get("same_gain"), None, None)
+        out["fresh_gain"] = None if point is None else round(point, 3)
+        if lo is not None and hi is not None:
+            out["fresh_ci"] = [round(lo, 3), round(hi, 3)]
+        out["settings"] = len(losses)
+        print(json.dumps(out), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.learning_curves", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -279,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shuffle", action="store_true", help="permute the targets: no signal left")
     r.add_argument("--no-reference", action="store_true", help="skip the TF-IDF reference")
     r.add_argument("--out", required=True, help="results, one JSON line per (split, N), appended")
+    r.add_argument("--gate-out", help="also append each run's gate inputs here (for `gates`: no refitting)")
     s = sub.add_parser("summary")
     s.add_argument("files", nargs="+")
     s.add_argument("--plot")
@@ -287,7 +405,14 @@ def main(argv: list[str] | None = None) -> int:
         help="DATASET:SPLIT,... left out of the curves (a split whose held-out prompts have no quality gap between "
         "the models: APGR divides by that gap, so its figures are meaningless, e.g. mmlu:5)",
     )
+    g = sub.add_parser("gates", help="re-decide stored runs (run --gate-out) under gate variants, no refitting")
+    g.add_argument("files", nargs="+")
+    g.add_argument("--skip")
+    g.add_argument("--fresh", action="store_true", help="bootstrap interval of each run's fresh-prompt gain")
     args = parser.parse_args(argv)
+    if args.cmd == "gates":
+        gates(args)
+        return 0
     if args.cmd == "run":
         if not (SHARED / "dev.jsonl").is_file():
             print(

@@ -19,8 +19,9 @@ How one route is trained (`train_route`):
    recover that fraction of the judged quality gap), or, when neither is set, the share the current threshold gives
    with the current scorer on the same labels (a new scorer must not quietly change the route's cost).
 4. Proposed when the gate's paired per-prompt comparison with the serving scorer, out of fold on every label, has
-   a one-sided 97.5% lower confidence bound of the gain in judged quality above 0 (a candidate no better than the
-   serving scorer is proposed in at most 2.5% of runs; measured in the README). The report also carries both scorers' APGR on the labels
+   a one-sided 97.5% lower confidence bound of the gain in judged quality above 0, its standard error widened for
+   cross-fitting (label_learning, step 4; a candidate no better than the serving scorer is rarely proposed:
+   measured in the README). The report also carries both scorers' APGR on the labels
    (the candidate's out of fold) with bootstrap intervals, for a reviewer.
 """
 
@@ -310,7 +311,7 @@ def train_route(
             "proposed",
             (
                 f"the candidate ranks better out of fold: its per-prompt gain {gate['gain']:+.4f} has a one-sided "
-                f"97.5% lower bound {gate['ci'][0]:+.4f} above 0 over {gate['n']} labels"
+                f"97.5% lower bound {gate['ci'][0]:+.4f} above 0 over {gate['n']} labels (z {gate['z']:.2f})"
             ),
         )
     elif gate["gain"] is None:
