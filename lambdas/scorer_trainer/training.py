@@ -11,9 +11,10 @@ How one route is trained (`train_route`):
    labels judged for another pair answer another question, and are counted `other_pair`. Fewer than
    `labelling.min_labels` usable labels: outcome `too_few`, nothing is fitted.
 2. Learn and gate (`routing_engine.label_learning.learn`): the newest `MAX_LABELS` usable labels in 4 folds by a
-   hash of their stored features (deterministic; a prompt judged twice is one prompt in one fold); an idf-weighted logistic fit of the dense and hashed features with the
-   serving scorer's score as one more feature, its regularisation chosen by cross-validation; every label scored
-   out of fold; the candidate refitted on all labels.
+   hash of their stored features (deterministic; a prompt judged twice is one prompt in one fold); an idf-weighted
+   logistic fit of the dense and hashed features (the serving scorer's score is not a feature: it cost quality on
+   judged chat labels), its regularisation chosen by cross-validation; every label scored out of fold; the
+   candidate refitted on all labels.
 3. Threshold: the labelled rule's complexity threshold is calibrated on the labels so the candidate sends
    `labelling.target_strong_share` of them to the strong model (with `target_quality`: the fewest strong calls that
    recover that fraction of the judged quality gap), or, when neither is set, the share the current threshold gives
