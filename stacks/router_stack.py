@@ -73,38 +73,28 @@ class RouterStack(Stack):
         self.powertools_layer, self.web_adapter_layer = public_layers(
             self, powertools_version=settings.powertools_version, lwa_layer_version=settings.lwa_layer_version
         )
-        self.config_validator = create_python_function(
-            self,
-            "RoutingConfigValidator",
-            code=lambda_code,
-            handler="config_validator.handler.lambda_handler",
-            description="AppConfig validator: the router's own parser on every routing document",
-            service_name="config-validator",
-            metrics_namespace=METRICS_NAMESPACE,
-            stage=settings.stage,
-            memory_mb=512,
-            timeout=Duration.seconds(15),
-            log_retention_days=settings.log_retention_days,
-            layers=[self.powertools_layer],  # pydantic
-            environment={validator_env.CONFIG_PROFILE: validator_env.ROUTING},
-        )
+
+        def validator(construct_id: str, document: str, profile: str):
+            return create_python_function(
+                self,
+                construct_id,
+                code=lambda_code,
+                handler="config_validator.handler.lambda_handler",
+                description=f"AppConfig validator: the router's own parser on every {document} document",
+                service_name="config-validator",
+                metrics_namespace=METRICS_NAMESPACE,
+                stage=settings.stage,
+                memory_mb=512,
+                timeout=Duration.seconds(15),
+                log_retention_days=settings.log_retention_days,
+                layers=[self.powertools_layer],  # pydantic
+                environment={validator_env.CONFIG_PROFILE: profile},
+            )
+
+        self.config_validator = validator("RoutingConfigValidator", "routing", validator_env.ROUTING)
         # The same validator code for the learned-scorers profile, told which document it gets: an AppConfig
         # validator's event names the profile by id only, and the profile cannot name a function that names it.
-        self.learned_validator = create_python_function(
-            self,
-            "LearnedScorersValidator",
-            code=lambda_code,
-            handler="config_validator.handler.lambda_handler",
-            description="AppConfig validator: the router's own parser on every learned-scorers document",
-            service_name="config-validator",
-            metrics_namespace=METRICS_NAMESPACE,
-            stage=settings.stage,
-            memory_mb=512,
-            timeout=Duration.seconds(15),
-            log_retention_days=settings.log_retention_days,
-            layers=[self.powertools_layer],  # pydantic
-            environment={validator_env.CONFIG_PROFILE: validator_env.LEARNED_SCORERS},
-        )
+        self.learned_validator = validator("LearnedScorersValidator", "learned-scorers", validator_env.LEARNED_SCORERS)
         self.rollout_monitor_role = iam.Role(
             self,
             "RolloutMonitorRole",
