@@ -165,6 +165,42 @@ def test_an_appconfig_failure_at_cold_start_serves_the_bundled_fallback_then_rec
     assert recovered.value.config.routes["faq"].model == "claude-haiku"
 
 
+def test_a_failing_appconfig_is_not_asked_on_every_request_but_again_after_a_backoff(appconfig, events, routing_config):
+    client, stubber = appconfig
+    # Given AppConfig fails once at cold start (a 45 s cache age), a bundled copy ships, and a clock we move
+    now = [1000.0]
+    fetch = appconfig_fetcher(
+        application=APP,
+        environment=ENV,
+        profile=PROFILE,
+        max_age_s=45,
+        client_factory=lambda: client,
+        clock=lambda: now[0],
+    )
+    store = LastGoodStore(
+        "routing", fetch, build_engine(), source="appconfig", fallback=encode(routing_config), on_event=events.append
+    )
+    stubber.add_client_error(
+        "start_configuration_session", service_error_code="InternalServerException", http_status_code=500
+    )
+    assert store.get().source == "bundled"
+    # When more requests arrive within the next second (the Stubber fails any call it was not given)
+    later = [store.get() for _ in range(5)]
+    # Then they are served from the bundled copy without asking AppConfig, and the failure was reported once
+    assert [s.source for s in later] == ["bundled"] * 5
+    assert [e.kind for e in events] == ["fetch_failed"]
+    stubber.assert_no_pending_responses()
+    # And once the back-off has passed, AppConfig is asked again and its document served
+    now[0] += 1.01
+    stubber.add_response("start_configuration_session", session_response("token-9"), SESSION_PARAMS)
+    stubber.add_response(
+        "get_latest_configuration",
+        configuration_response(encode(routing_config), "token-10"),
+        {"ConfigurationToken": "token-9"},
+    )
+    assert store.get().source == "appconfig"
+
+
 def test_an_empty_configuration_means_no_change(appconfig, events, routing_config):
     client, stubber = appconfig
     # Given a document is being served

@@ -23,6 +23,10 @@ class ConfigUnavailable(Exception):
     """No valid configuration has ever been obtained and there is no fallback."""
 
 
+class FetchDeferred(Exception):
+    """The source failed a moment ago and is not asked again yet (see appconfig_fetcher): already reported."""
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot(Generic[T]):
     value: T
@@ -67,6 +71,8 @@ class LastGoodStore(Generic[T]):
     def get(self) -> Snapshot[T]:
         try:
             raw = self._fetch()
+        except FetchDeferred:  # the failure was reported when it happened; keep serving what we have
+            return self._current or self._use_fallback()
         except Exception as exc:  # noqa: BLE001 - any fetch failure: keep serving what we have
             self._on_event(ConfigEvent(self.name, "fetch_failed", f"{type(exc).__name__}: {exc}"))
             return self._current or self._use_fallback()
@@ -99,18 +105,30 @@ class LastGoodStore(Generic[T]):
 
 
 def appconfig_fetcher(
-    *, application: str, environment: str, profile: str, max_age_s: int, client_factory: Callable[[], object]
+    *,
+    application: str,
+    environment: str,
+    profile: str,
+    max_age_s: int,
+    client_factory: Callable[[], object],
+    clock: Callable[[], float] = time.monotonic,
 ) -> Callable[[], bytes]:
     """Fetch through Powertools' AppConfigProvider, which caches for `max_age_s` and polls with session tokens.
 
     After a failed poll the provider is rebuilt, so an expired or broken session token starts a new session
-    instead of failing forever.
+    instead of failing forever. A failure is not retried on every request: the next try waits 1 s, then 2, 4, ...
+    up to `max_age_s` (the staleness the profile accepts anyway), and until then the fetch raises FetchDeferred at
+    once. Without that, an AppConfig outage (or a role that may not read a profile) would cost every request a
+    new session and up to the client's timeouts, per profile.
     """
     from aws_lambda_powertools.utilities.parameters import AppConfigProvider
 
     holder: dict[str, AppConfigProvider] = {}
+    backoff = {"failures": 0, "retry_at": float("-inf")}
 
     def fetch() -> bytes:
+        if clock() < backoff["retry_at"]:
+            raise FetchDeferred(f"{profile}: failed {int(backoff['failures'])} time(s); not asked again yet")
         provider = holder.get("p")
         if provider is None:
             provider = holder["p"] = AppConfigProvider(
@@ -120,7 +138,11 @@ def appconfig_fetcher(
             value = provider.get(profile, max_age=max_age_s)
         except Exception:
             holder.pop("p", None)
+            backoff["failures"] += 1
+            backoff["retry_at"] = clock() + min(float(max_age_s), 2.0 ** (backoff["failures"] - 1))
             raise
+        backoff["failures"] = 0
+        backoff["retry_at"] = float("-inf")
         return value if isinstance(value, bytes) else str(value).encode()
 
     return fetch
