@@ -54,23 +54,12 @@ def import_ms(module: str, snippet: str = IMPORT_SNIPPET) -> float:
 
 
 def factory_start_ms() -> float:
+    from benchmarks.production_path import ours_argv  # the command the production path runs (Lambda's own start)
+
     port = free_port()
     server = Server(
         "uvicorn --factory create_app_from_env",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "router.http.app:create_app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        ours_argv(port),
         port,
         bench_env(AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1"),
     )
