@@ -11,6 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from aws_adapters.bedrock import BedrockConverse
+from tests.unit.engine_fixtures import scorer_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "config" / "routing.json"
@@ -208,17 +209,6 @@ def test_dry_run_on_a_shadow_route_includes_the_dynamic_trace(route):
 # --- the route's scorer (delivered in the configuration) ------------------------------------------------
 
 
-def flat_scorer(intercept: float, version: str) -> dict:
-    """A valid scorer spec that scores every prompt sigmoid(intercept) (all weights zero)."""
-    from routing_engine.scorer import bundled
-
-    spec = bundled().spec()
-    spec.update(version=version, intercept=intercept)
-    spec["dense"]["coef"] = [0.0] * len(spec["dense"]["coef"])
-    spec["hashed"]["coef"] = []
-    return spec
-
-
 def test_answers_of_a_dynamic_route_name_the_scorer_version(route):
     from routing_engine.scorer import bundled
 
@@ -247,7 +237,7 @@ def test_the_openai_api_names_the_scorer_version_too(web_adapter):
 def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redeploy(router_service, web_adapter):
     # Given the bundled configuration with a retrained scorer for `auto` that finds every prompt easy
     config = json.loads(BUNDLED.read_text())
-    config["scorers"] = {"retrained": flat_scorer(-4.0, "retrained-2026-12-02")}
+    config["scorers"] = {"retrained": scorer_spec(-4.0, "retrained-2026-12-02")}
     config["routes"]["auto"]["dynamic"]["scorer"] = "retrained"
     router_service(config, env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
 
@@ -260,7 +250,7 @@ def test_a_scorer_delivered_in_the_configuration_changes_the_route_with_no_redep
     assert easy["routing"]["rule"] != "hard-question"
     assert easy["routing"]["scorer_version"] == "retrained-2026-12-02"
     # and when the next configuration version's scorer finds every prompt hard, the same prompt is hard
-    config["scorers"]["retrained"] = flat_scorer(4.0, "retrained-2026-12-03")
+    config["scorers"]["retrained"] = scorer_spec(4.0, "retrained-2026-12-03")
     router_service(config, env={"PROMPT_ROUTER_ARN": ROUTER_ARN})
     hard = dry(HARD)
     assert (hard["routing"]["rule"], hard["routing"]["model"]) == ("hard-question", "claude-opus")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import json_lines
+from tests.unit.engine_fixtures import scorer_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "config" / "routing.json"
@@ -21,21 +22,10 @@ ROUTER_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt-router/nova"
 PROMPT = "Explain what a database index is."
 
 
-def flat_scorer(intercept: float, version: str) -> dict:
-    """A valid scorer spec that scores every prompt sigmoid(intercept) (all weights zero)."""
-    from routing_engine.scorer import bundled
-
-    spec = bundled().spec()
-    spec.update(version=version, intercept=intercept)
-    spec["dense"]["coef"] = [0.0] * len(spec["dense"]["coef"])
-    spec["hashed"]["coef"] = []
-    return spec
-
-
 def learned_doc(threshold: float, *, rule: str = "hard-question", version: str = "auto-20261207T2200-n2000") -> dict:
     # every prompt scores 0.5: under the routing document's own bound (gte 0.5879) it is never hard; under the
     # threshold calibrated for this scorer it is hard exactly when 0.5 >= threshold
-    return {"routes": {"auto": {"rule": rule, "threshold": threshold, "scorer": flat_scorer(0.0, version)}}}
+    return {"routes": {"auto": {"rule": rule, "threshold": threshold, "scorer": scorer_spec(0.0, version)}}}
 
 
 @pytest.fixture

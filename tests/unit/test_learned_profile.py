@@ -20,23 +20,14 @@ from routing_engine.config import (
     parse_learned_scorers,
     parse_routing_config,
 )
+from tests.unit.engine_fixtures import scorer_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTING = json.loads((ROOT / "config" / "routing.json").read_text())
 
 
-def flat_scorer(intercept: float, version: str) -> dict:
-    from routing_engine.scorer import bundled
-
-    spec = bundled().spec()
-    spec.update(version=version, intercept=intercept)
-    spec["dense"]["coef"] = [0.0] * len(spec["dense"]["coef"])
-    spec["hashed"]["coef"] = []
-    return spec
-
-
 def entry(version: str = "auto-v1", threshold: float = 0.45, rule: str = "hard-question", **extra) -> dict:
-    return {"rule": rule, "threshold": threshold, "scorer": flat_scorer(0.0, version), **extra}
+    return {"rule": rule, "threshold": threshold, "scorer": scorer_spec(0.0, version), **extra}
 
 
 def doc(**routes) -> bytes:
