@@ -374,12 +374,7 @@ def propose_config(config_json: bytes | str, route: str, report: TrainingReport)
     cmp.pop("gt", None)
     cmp.pop("gte", None)
     cmp["gte"] = report.threshold["new"]
-    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    if len(raw) > APPCONFIG_HOSTED_MAX_BYTES:
-        raise ProposalTooLarge(
-            f"the proposed configuration is {len(raw):,} bytes, over AppConfig's hosted limit "
-            f"of {APPCONFIG_HOSTED_MAX_BYTES:,} bytes; remove unused scorers from it"
-        )
+    raw = _hosted_document(doc, "configuration", "; remove unused scorers from it")
     try:
         parse_routing_config(raw)
     except ConfigError as exc:
@@ -418,12 +413,7 @@ def propose_learned(
         raise ConfigError("the deployed learned-scorers document is not a JSON object")
     routes = doc.setdefault("routes", {})
     routes[route] = learned_entry(report, config.labelling_of(route))
-    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    if len(raw) > APPCONFIG_HOSTED_MAX_BYTES:
-        raise ProposalTooLarge(
-            f"the proposed learned-scorers document is {len(raw):,} bytes, over AppConfig's hosted limit "
-            f"of {APPCONFIG_HOSTED_MAX_BYTES:,} bytes"
-        )
+    raw = _hosted_document(doc, "learned-scorers document")
     try:
         learned = parse_learned_scorers(raw)
     except ConfigError as exc:
@@ -435,6 +425,18 @@ def propose_learned(
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _hosted_document(doc: dict, what: str, hint: str = "") -> bytes:
+    """`doc` written compactly (a scorer's weights are thousands of numbers); ProposalTooLarge when it is over
+    AppConfig's hosted limit, APPCONFIG_HOSTED_MAX_BYTES."""
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(raw) > APPCONFIG_HOSTED_MAX_BYTES:
+        raise ProposalTooLarge(
+            f"the proposed {what} is {len(raw):,} bytes, over AppConfig's hosted limit "
+            f"of {APPCONFIG_HOSTED_MAX_BYTES:,} bytes{hint}"
+        )
+    return raw
 
 
 def share_for_quality(scores: Sequence[float], targets: Sequence[float], quality: float) -> float | None:
