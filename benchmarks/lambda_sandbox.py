@@ -39,7 +39,7 @@ def runtime_and_layer_dir(root: Path) -> str:
             if top.endswith((".dist-info", ".pth")) or top in ("..", "bin", "__pycache__"):
                 continue
             source = file.locate()
-            top_path = type(source)(str(source)[: str(source).index(top) + len(top)])
+            top_path = Path(str(source)[: str(source).index(top) + len(top)])
             if not (root / top).exists():
                 (root / top).symlink_to(top_path)
     return str(root)
