@@ -1,7 +1,7 @@
 """Cold start: process start to first answered request, and the import time of the app against `import boto3`,
 all in fresh interpreters, interleaved, median of N.
 
-    python -m benchmarks.cold_start [--runs 7]
+    python -m benchmarks.cold_start [--runs 7] [--asset-python /path/to/python3.13]
 
 - `uvicorn --factory router.http.app:create_app_from_env` (the Lambda's factory, what the Lambda Web Adapter
   runs), ROUTER_CONFIG_FILE=config/routing.json, AWS_REGION set, the Lambda's Powertools settings (tracing off):
@@ -21,7 +21,9 @@ all in fresh interpreters, interleaved, median of N.
   done and to the first dry-run answer, `python -S` with only the asset and the runtime's and Powertools layer's
   packages on the path (benchmarks/lambda_sandbox.py; those, like the stdlib, keep their compiled cache), and the
   `-X importtime` self time by package of both. Without bytecode each cold start compiles every module of the
-  asset (ours, starlette, uvicorn, anyio, ...) from source.
+  asset (ours, starlette, uvicorn, anyio, ...) from source. `--asset-python` runs these rows with another Python
+  (the Lambda's is 3.13): the asset's and the runtime's packages are then installed for its version (pip, cached)
+  and compiled by it.
 The client polls every 5 ms, so the times are at most 5 ms late. Goal (issue 18): importing the app at most 1.2x
 `import boto3`, process start to first answer at most 0.4 s.
 """
@@ -39,9 +41,15 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks._common import PROMPT, ROOT, Server, bench_env, free_port, median, running, spread, table
-from benchmarks.lambda_sandbox import runtime_and_layer_dir, sandbox_env, set_read_only
+from benchmarks.lambda_sandbox import lambda_asset_module, runtime_and_layer_dir, sandbox_env, set_read_only
+
+if TYPE_CHECKING:
+    from stacks.lambda_asset import Platform
+
+lambda_asset = lambda_asset_module()  # the synth's staging, without starting aws-cdk-lib
 
 IMPORT_SNIPPET = "import time; t = time.perf_counter(); import {mod}; print((time.perf_counter() - t) * 1000)"
 FACTORY_SNIPPET = (
@@ -96,11 +104,11 @@ def local_server_start_ms() -> float:
 
 
 def self_time_by_package(
-    module: str, env: dict[str, str] | None = None, flags: tuple[str, ...] = ()
+    module: str, env: dict[str, str] | None = None, flags: tuple[str, ...] = (), python: str = sys.executable
 ) -> dict[str, float]:
     """ms of import self time per top-level package, from `python -X importtime -c "import module"`."""
     done = subprocess.run(
-        [sys.executable, *flags, "-X", "importtime", "-c", f"import {module}"],
+        [python, *flags, "-X", "importtime", "-c", f"import {module}"],
         env=env or bench_env(),
         capture_output=True,
         text=True,
@@ -148,31 +156,72 @@ class ProductionFirstAnswer:
 
 
 class StagedAssets:
-    """The Lambda asset staged for this machine twice, without and with bytecode, read-only, in a temporary
-    directory (staged outside the timing)."""
+    """The Lambda asset staged twice, without and with bytecode, read-only, in a temporary directory (staged
+    outside the timing), for this interpreter or for `python` (`--asset-python`, e.g. a Python 3.13 like the
+    Lambda's: the asset's and the runtime's packages are then installed for its version and this machine)."""
 
     def __init__(self) -> None:
         self.root: Path | None = None
         self.assets: dict[bool, Path] = {}
         self.runtime = ""
+        self.python = sys.executable
 
     def __enter__(self) -> StagedAssets:
-        from stacks.lambda_asset import HOST, stage_lambda_asset
-
         self.root = Path(tempfile.mkdtemp(prefix="cold-start-asset-"))
+        platform = lambda_asset.HOST
+        if self.python != sys.executable:
+            platform = self._platform_of(self.python)
+            os.environ[lambda_asset.PYC_PYTHON_ENV] = (
+                self.python
+            )  # this process's own environment: the staging compiles with it
+            if lambda_asset.find_bytecode_compiler(platform.python_version)[0] is None:
+                raise SystemExit(f"{self.python} cannot compile for Python {platform.python_version}")
         for bytecode in (False, True):
-            self.assets[bytecode] = stage_lambda_asset(
+            self.assets[bytecode] = lambda_asset.stage_lambda_asset(
                 source_dir=ROOT / "lambdas",
                 routing_config=(ROOT / "config" / "routing.json").read_bytes(),
                 staging_root=self.root / ("with" if bytecode else "without"),
-                platform=HOST,
+                platform=platform,
                 bytecode=bytecode,
             )
             set_read_only(self.assets[bytecode])
         if not any(self.assets[True].rglob("*.pyc")):
             raise SystemExit("the asset staged with bytecode has no .pyc files: see the staging's message above")
-        self.runtime = runtime_and_layer_dir(self.root / "runtime")
+        if platform is lambda_asset.HOST:
+            self.runtime = runtime_and_layer_dir(self.root / "runtime")
+        else:
+            self.runtime = self._runtime_for(platform)
         return self
+
+    @staticmethod
+    def _platform_of(python: str) -> Platform:
+        version = subprocess.run(
+            [python, "-I", "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        machine = os.uname().machine
+        return lambda_asset.Platform(
+            platforms=(f"manylinux_2_28_{machine}", f"manylinux2014_{machine}"), python_version=version
+        )
+
+    def _runtime_for(self, platform: Platform) -> str:
+        """The runtime's and the Powertools layer's packages, at this venv's versions, installed for `platform`
+        and compiled by the asset's Python (as the runtime and the layer are assumed to be: see docs/decisions.md)."""
+        import importlib.metadata
+
+        from benchmarks.lambda_sandbox import RUNTIME_AND_LAYER
+
+        assert self.root is not None
+        pins = self.root / "runtime-requirements.txt"
+        pins.write_text("".join(f"{d}=={importlib.metadata.version(d)}\n" for d in RUNTIME_AND_LAYER))
+        runtime = self.root / "runtime"
+        shutil.copytree(lambda_asset.install_requirements(pins, platform=platform), runtime, symlinks=True)
+        subprocess.run(
+            [self.python, "-I", "-m", "compileall", "-q", str(runtime)], check=True, stdout=subprocess.DEVNULL
+        )
+        return str(runtime)
 
     def __exit__(self, *exc) -> None:
         if self.root is not None:
@@ -188,7 +237,7 @@ class StagedAssets:
         """Process start to `import router.http.app` done (the interpreter's own start included), in ms."""
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-S", "-c", "import router.http.app"],
+            [self.python, "-S", "-c", "import router.http.app"],
             env=self.env(bytecode),
             check=True,
             timeout=60,
@@ -201,7 +250,7 @@ class StagedAssets:
 
         port = free_port()
         argv = ours_argv(port)
-        server = Server("staged asset", [argv[0], "-S", *argv[1:]], port, self.env(bytecode), cwd=str(self.root))
+        server = Server("staged asset", [self.python, "-S", *argv[1:]], port, self.env(bytecode), cwd=str(self.root))
         with running(server):
             return (
                 server.wait_ready(
@@ -211,7 +260,7 @@ class StagedAssets:
             )
 
     def self_time_by_package(self, bytecode: bool) -> dict[str, float]:
-        return self_time_by_package("router.http.app", self.env(bytecode), ("-S",))
+        return self_time_by_package("router.http.app", self.env(bytecode), ("-S",), self.python)
 
 
 PRODUCTION = ProductionFirstAnswer()
@@ -236,7 +285,13 @@ VARIANTS: dict[str, Callable[[], float]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--asset-python",
+        default=sys.executable,
+        help="the Python that runs the staged asset's rows (default: this one); e.g. a python3.13 like the Lambda's",
+    )
     args = parser.parse_args(argv)
+    ASSETS.python = args.asset_python
     import_ms("router.http.app")  # compile .pyc files once
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
     ratios, asset_ratios = [], []

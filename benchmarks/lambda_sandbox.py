@@ -7,9 +7,14 @@ Used by the asset tests (tests/infra/test_lambda_asset.py) and the cold-start be
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import stat
+import sys
 from pathlib import Path
+from types import ModuleType
+
+LAMBDA_ASSET_PY = Path(__file__).resolve().parent.parent / "stacks" / "lambda_asset.py"
 
 # What the Lambda gets without our asset: the runtime's boto3 and the Powertools layer (with pydantic).
 RUNTIME_AND_LAYER = (
@@ -65,3 +70,16 @@ def sandbox_env(asset: Path, runtime: str, base: dict[str, str]) -> dict[str, st
         "PYTHONPATH": os.pathsep.join([str(asset), runtime]),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def lambda_asset_module() -> ModuleType:
+    """stacks/lambda_asset.py (the staging, plain Python) loaded without `stacks/__init__.py`, which starts
+    aws-cdk-lib on Node.js: a benchmark stages the asset as the synth does without needing either."""
+    name = "_model_router_lambda_asset"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, LAMBDA_ASSET_PY)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the class is made
+        spec.loader.exec_module(module)
+    return sys.modules[name]
