@@ -309,7 +309,6 @@ def test_the_app_imports_from_the_staged_bytecode_without_compiling_a_module(hos
     assert compiled == []
     assert any("/router/http/__pycache__/app." in line for line in loaded)
     assert any("/uvicorn/__pycache__/" in line for line in loaded)
-    assert not list(host_asset.rglob(f"*.{sys.implementation.cache_tag}.opt-*.pyc"))  # nothing written meanwhile
 
 
 def test_without_a_python_of_the_target_version_the_asset_has_no_bytecode_and_the_synth_says_so(
