@@ -168,12 +168,13 @@ class StagedAssets:
 
     def __enter__(self) -> StagedAssets:
         self.root = Path(tempfile.mkdtemp(prefix="cold-start-asset-"))
-        platform = lambda_asset.HOST
-        if self.python != sys.executable:
-            platform = self._platform_of(self.python)
-            os.environ[lambda_asset.PYC_PYTHON_ENV] = (
-                self.python
-            )  # this process's own environment: the staging compiles with it
+        self.python = os.path.abspath(shutil.which(self.python) or self.python)  # the rows run in another directory
+        platform = self._platform_of(self.python)
+        if platform.python_version == lambda_asset.HOST.python_version:
+            platform = lambda_asset.HOST  # the same version: this venv's packages serve
+        else:
+            # this process's own environment: the staging compiles with it
+            os.environ[lambda_asset.PYC_PYTHON_ENV] = self.python
             if lambda_asset.find_bytecode_compiler(platform.python_version)[0] is None:
                 raise SystemExit(f"{self.python} cannot compile for Python {platform.python_version}")
         for bytecode in (False, True):
