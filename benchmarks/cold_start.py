@@ -260,6 +260,25 @@ class StagedAssets:
                 * 1000
             )
 
+    def compiled_from_source(self, bytecode: bool, modules: str = "router.http.app") -> list[Path]:
+        """The asset's source files `import modules` compiles (`python -v` names each: "code object from <file>.py",
+        where a module read from its pyc names the pyc, quoted)."""
+        done = subprocess.run(
+            [self.python, "-S", "-v", "-c", f"import {modules}"],
+            env=self.env(bytecode),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            cwd=self.root,
+        )
+        prefix = f"# code object from {self.assets[bytecode]}/"
+        return [
+            Path(line.removeprefix("# code object from "))
+            for line in done.stderr.splitlines()
+            if line.startswith(prefix)
+        ]
+
     def self_time_by_package(self, bytecode: bool) -> dict[str, float]:
         return self_time_by_package("router.http.app", self.env(bytecode), ("-S",), self.python)
 
@@ -315,6 +334,14 @@ def main(argv: list[str] | None = None) -> int:
             for bytecode, acc in asset_packages.items():
                 for package, ms in ASSETS.self_time_by_package(bytecode).items():
                     acc[package].append(ms)
+        compiled_lines = []
+        for modules in ("router.http.app", "uvicorn.main, router.http.app"):
+            compiled = {b: ASSETS.compiled_from_source(b, modules) for b in (False, True)}
+            compiled_lines.append(
+                f"python -S -v -c 'import {modules}' from the staged asset compiles {len(compiled[False])} of its "
+                f"modules from source without bytecode ({sum(f.stat().st_size for f in compiled[False]) / 1e6:.2f} "
+                f"MB), {len(compiled[True])} with"
+            )
     rows = [[name, f"{median(v):.0f}", spread(v, 0)] for name, v in samples.items()]
     rows.append(["import router.http.app / import boto3 (per run)", f"{median(ratios):.2f}x", spread(ratios, 2)])
     rows.append(
@@ -344,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                 [[k, f"{ms:.1f}", f"{100 * ms / total:.0f}%"] for ms, k in top],
             )
         )
+    print()
+    print("\n".join(compiled_lines))
     without, with_ = ({k: median(v) for k, v in asset_packages[b].items()} for b in (False, True))
     top_asset = sorted(without, key=lambda k: without[k] - with_.get(k, 0.0), reverse=True)[:12]
     print()
