@@ -25,7 +25,9 @@ def _source(tmp_path: Path) -> tuple[Path, Path]:
 def test_stages_code_without_caches_or_tests_and_with_the_bundled_config(tmp_path):
     src, config = _source(tmp_path)  # no router/ package yet: staging must not need it
 
-    staged = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
+    staged = stage_lambda_asset(
+        source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out", bytecode=False
+    )
 
     assert _tree(staged) == {"routing_engine/config.py": b"X = 1\n", BUNDLED_CONFIG_PATH: b'{"models": {}}\n'}
 
@@ -62,7 +64,6 @@ def test_staged_files_are_readable_by_the_lambda_user(tmp_path):
 
 # --- executables, bundled requirements, and an asset that starts -------------------------------
 
-import importlib.metadata  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -72,27 +73,11 @@ import urllib.request  # noqa: E402
 
 import pytest  # noqa: E402
 
+from benchmarks.lambda_sandbox import runtime_and_layer_dir  # noqa: E402
 from stacks.lambda_asset import HOST, LAMBDA_ARM64, install_requirements  # noqa: E402
 from stacks.settings import REPO_ROOT  # noqa: E402
 
 LAMBDAS = REPO_ROOT / "lambdas"
-# What the Lambda gets without our asset: the runtime's boto3 and the Powertools layer (with pydantic).
-RUNTIME_AND_LAYER = (
-    "aws-lambda-powertools",
-    "pydantic",
-    "pydantic-core",
-    "annotated-types",
-    "typing-inspection",
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "jmespath",
-    "python-dateutil",
-    "six",
-    "urllib3",
-    "aws-xray-sdk",
-    "wrapt",
-)
 
 
 def test_an_executable_source_file_stays_executable_and_the_others_do_not(tmp_path):
@@ -181,21 +166,6 @@ def host_asset(tmp_path_factory):
     )
 
 
-def _runtime_and_layer_dir(root) -> str:
-    """A directory with only what the runtime and the Powertools layer provide, linked from this venv."""
-    root.mkdir(exist_ok=True)
-    for dist in RUNTIME_AND_LAYER:
-        for file in importlib.metadata.distribution(dist).files or []:
-            top = file.parts[0]
-            if top.endswith((".dist-info", ".pth")) or top in ("..", "bin", "__pycache__"):
-                continue
-            source = file.locate()
-            top_path = type(source)(str(source)[: str(source).index(top) + len(top)])
-            if not (root / top).exists():
-                (root / top).symlink_to(top_path)
-    return str(root)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -213,7 +183,7 @@ def test_the_staged_asset_starts_the_app_with_run_sh_and_answers_ready(host_asse
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "LAMBDA_TASK_ROOT": str(host_asset),
-        "LAMBDA_RUNTIME_DIR": _runtime_and_layer_dir(tmp_path / "runtime"),
+        "LAMBDA_RUNTIME_DIR": runtime_and_layer_dir(tmp_path / "runtime"),
         "AWS_LWA_PORT": str(port),
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -262,7 +232,7 @@ def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_pat
         "print(starlette.__file__); print(uvicorn.__file__); print(re2.__file__)"
     )
     env = {
-        "PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
+        "PYTHONPATH": os.pathsep.join([str(host_asset), runtime_and_layer_dir(tmp_path / "runtime")]),
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
@@ -279,10 +249,128 @@ def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_pat
 def test_every_handler_based_function_imports_from_the_asset_and_the_layer_alone(host_asset, tmp_path, handler):
     # Given only what a handler-based Lambda has on its path: the asset root (/var/task) and the layer (/opt/python)
     env = {
-        "PYTHONPATH": os.pathsep.join([str(host_asset), _runtime_and_layer_dir(tmp_path / "runtime")]),
+        "PYTHONPATH": os.pathsep.join([str(host_asset), runtime_and_layer_dir(tmp_path / "runtime")]),
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     # When its handler module is imported, then it imports (routing_engine's re2 included)
     result = subprocess.run([sys.executable, "-S", "-c", f"import {handler}"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- bytecode: /var/task is read-only, so the asset brings its own -------------------------------
+
+import importlib.util  # noqa: E402
+
+from benchmarks.lambda_sandbox import sandbox_env  # noqa: E402
+from stacks.lambda_asset import PYC_PYTHON_ENV, Platform, find_bytecode_compiler  # noqa: E402
+
+HOST_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+OTHER_VERSION = "3.13" if HOST_VERSION != "3.13" else "3.12"  # a target this interpreter cannot compile for
+
+
+def _pyc_flags(pyc: Path) -> tuple[bytes, int, bytes]:
+    """(magic number, flags, source hash) of a PEP 552 header; flags 0b01 = hash-based, source not checked."""
+    header = pyc.read_bytes()[:16]
+    return header[:4], int.from_bytes(header[4:8], "little"), header[8:16]
+
+
+def test_with_a_python_of_the_target_version_every_module_gets_an_unchecked_hash_pyc(host_asset):
+    sources = sorted(host_asset.rglob("*.py"))
+    assert len(sources) > 100  # ours and the bundled packages (starlette, uvicorn, anyio, ...)
+
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))  # the name this interpreter looks for
+        assert pyc.is_file(), f"no bytecode for {source.relative_to(host_asset)}"
+        magic, flags, source_hash = _pyc_flags(pyc)
+        assert (magic, flags) == (importlib.util.MAGIC_NUMBER, 0b01), source
+        assert source_hash == importlib.util.source_hash(source.read_bytes()), source
+        assert pyc.stat().st_mode & 0o777 == 0o644 and pyc.parent.stat().st_mode & 0o777 == 0o755
+
+
+def test_the_app_imports_from_the_staged_bytecode_without_compiling_a_module(host_asset, tmp_path):
+    # Given the asset's path as in Lambda, and nothing written beside it (as a read-only /var/task)
+    env = sandbox_env(
+        host_asset,
+        runtime_and_layer_dir(tmp_path / "runtime"),
+        {"PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    # When the app and the HTTP server are imported, with the import system's messages on (-v)
+    result = subprocess.run(
+        [sys.executable, "-S", "-v", "-c", "import uvicorn.main, router.http.app"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Then every module of the asset came from its .pyc: none was compiled from its source
+    loaded = [line for line in result.stderr.splitlines() if line.startswith(f"# code object from '{host_asset}")]
+    compiled = [line for line in result.stderr.splitlines() if line.startswith(f"# code object from {host_asset}")]
+    assert compiled == []
+    assert any("/router/http/__pycache__/app." in line for line in loaded)
+    assert any("/uvicorn/__pycache__/" in line for line in loaded)
+
+
+def test_without_a_python_of_the_target_version_the_asset_has_no_bytecode_and_the_synth_says_so(
+    tmp_path, monkeypatch, capsys
+):
+    src, config = _source(tmp_path)
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no python3.X anywhere
+    monkeypatch.delenv(PYC_PYTHON_ENV, raising=False)
+
+    staged = stage_lambda_asset(
+        source_dir=src,
+        routing_config=config.read_bytes(),
+        staging_root=tmp_path / "out",
+        platform=Platform(platforms=(), python_version=OTHER_VERSION),
+    )
+
+    assert not list(staged.rglob("*.pyc")) and not list(staged.rglob("__pycache__"))
+    said = capsys.readouterr().err
+    assert said.count("WITHOUT bytecode") == 1
+    assert f"no python{OTHER_VERSION} on PATH" in said and PYC_PYTHON_ENV in said
+
+
+def test_an_interpreter_of_another_version_named_by_the_variable_is_refused_with_its_version(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv(PYC_PYTHON_ENV, sys.executable)
+
+    compiler, why = find_bytecode_compiler(OTHER_VERSION)
+
+    assert compiler is None
+    assert f"{PYC_PYTHON_ENV}={sys.executable}" in why and f"not CPython {OTHER_VERSION}" in why
+
+
+def test_with_and_without_bytecode_are_different_assets_and_staging_twice_gives_the_same_bytes(tmp_path):
+    from aws_cdk import FileSystem  # the fingerprint Code.from_asset gives the asset
+
+    def stage(name: str, bytecode: bool = True) -> Path:
+        return stage_lambda_asset(
+            source_dir=LAMBDAS,
+            routing_config=(REPO_ROOT / "config" / "routing.json").read_bytes(),
+            staging_root=tmp_path / name,
+            platform=HOST,
+            bytecode=bytecode,
+        )
+
+    first, second, without = stage("a"), stage("b"), stage("c", bytecode=False)  # each compiled by a new process
+
+    assert first.name == second.name != without.name
+    assert _tree(first) == _tree(second)  # the pycs too, byte for byte
+    assert FileSystem.fingerprint(str(first)) == FileSystem.fingerprint(str(second))
+    assert FileSystem.fingerprint(str(first)) != FileSystem.fingerprint(str(without))
+
+
+THREE_THIRTEEN, WHY_NOT = find_bytecode_compiler(LAMBDA_ARM64.python_version)
+
+
+@pytest.mark.skipif(THREE_THIRTEEN is None, reason=f"no Python 3.13 here to compile with: {WHY_NOT}")
+def test_for_the_lambdas_python_the_pycs_are_that_pythons(tmp_path):
+    src, config = _source(tmp_path)
+
+    staged = stage_lambda_asset(source_dir=src, routing_config=config.read_bytes(), staging_root=tmp_path / "out")
+
+    pyc = staged / "routing_engine" / "__pycache__" / "config.cpython-313.pyc"
+    assert THREE_THIRTEEN is not None and _pyc_flags(pyc)[:2] == (bytes.fromhex(THREE_THIRTEEN.magic), 0b01)
