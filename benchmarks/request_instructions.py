@@ -1,18 +1,20 @@
 """Instructions per request on the production path, counted by valgrind's callgrind: a figure that does not move
 with the machine's load (CPU ms per request does, on a shared machine), for before/after comparisons.
 
-    python -m benchmarks.request_instructions [--requests 200] [--baseline /path/to/other/checkout] [--out FILE]
-        [--first-answer]
+    python -m benchmarks.request_instructions [--requests 200] [--connections 1] [--baseline /path/to/other/checkout]
+        [--out FILE] [--first-answer]
 
 The server is the production path as benchmarks/production_path.py starts it (uvicorn with the Lambda's app
 factory, the real botocore client against benchmarks.mock_upstreams, the Lambda's environment, the request log
 line and EMF metrics on), run under `valgrind --tool=callgrind`. After it has answered 30 warm-up requests of each
 kind, its counters are zeroed (`callgrind_control --zero`), it answers --requests requests one at a time over one
-keep-alive connection, and its counters are dumped (`callgrind_control --dump`): the instructions of the whole
-server process (every thread: event loop, worker threads, botocore) for those requests, divided by their number.
-Only the server runs under valgrind; the mock and this client run natively. One connection, so figures are
-per request without contention (at 16 or 64 connections the event loop batches work and per-request costs differ
-a little). With --baseline, the same is measured for another checkout's `lambdas/` (same interpreter and
+keep-alive connection (or --connections at once), and its counters are dumped (`callgrind_control --dump`): the
+instructions of the whole server process (every thread: event loop, worker threads, botocore) for those requests,
+divided by their number. Only the server runs under valgrind; the mock and this client run natively. With one
+connection the figures are per request without contention; with --connections N (as production_path.py's 16/64)
+they include what concurrency adds in user space: the cyclic GC over more live objects, the event loop's batches,
+more worker threads. Valgrind runs one thread at a time, so kernel work (futex waits, context switches) and cache
+misses are not in them: CPU ms per request in production_path.py includes those. With --baseline, the same is measured for another checkout's `lambdas/` (same interpreter and
 packages), and the ratio printed. Needs valgrind (`apt-get install valgrind`); slow (about 50x native).
 
 --first-answer adds a cold start counted the same way: a fresh interpreter under callgrind, from its start to the
@@ -52,7 +54,7 @@ def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 
 
-def measure_tree(root: Path, mock_port: int, requests: int, out_dir: Path) -> dict[str, float]:
+def measure_tree(root: Path, mock_port: int, requests: int, out_dir: Path, connections: int = 1) -> dict[str, float]:
     port = free_port()
     out_file = out_dir / f"callgrind.{root.name}.%p"
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", *ours_argv(port)]
@@ -64,14 +66,14 @@ def measure_tree(root: Path, mock_port: int, requests: int, out_dir: Path) -> di
         pid = str(server.proc.pid)
         for mode in MODES:
             raw = chat_bytes(port, mode == "streamed")
-            warm = load(port, raw, concurrency=1, requests=30, duration_s=600, per_request_timeout_s=120)
+            warm = load(port, raw, concurrency=connections, requests=30, duration_s=600, per_request_timeout_s=120)
             if warm.ok != 30:
                 raise RuntimeError(f"warm-up failed: {warm.statuses}, {warm.errors} errors")
             _control("--zero", pid)
             done = load(
                 port,
                 raw,
-                concurrency=1,
+                concurrency=connections,
                 requests=requests,
                 duration_s=3600,
                 marker=MARKER if mode == "streamed" else None,
@@ -141,6 +143,7 @@ def first_answer_instructions(root: Path, mock_port: int, out_dir: Path) -> floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=1, help="requests sent at once (keep-alive connections)")
     parser.add_argument("--baseline", help="another checkout, measured the same way")
     parser.add_argument("--out", help="also write the table to this file")
     parser.add_argument("--first-answer", action="store_true", help="also count a cold start's first answer")
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, running(mock_server(mock_port)) as (mock,):
         mock.wait_ready("/v1/chat/completions", timeout_s=30, body={"model": "m", "messages": MESSAGES})
         for name, root in trees:
-            figures[name] = measure_tree(root, mock_port, args.requests, Path(tmp))
+            figures[name] = measure_tree(root, mock_port, args.requests, Path(tmp), args.connections)
             if args.first_answer:
                 figures[name]["first"] = first_answer_instructions(root, mock_port, Path(tmp))
     columns = [*MODES, "first"] if args.first_answer else list(MODES)
@@ -166,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         mine, base = figures[trees[0][0]], figures[trees[1][0]]
         rows.append(["this / baseline", *(f"{mine[m] / base[m]:.3f}" for m in columns)])
     text = table(
-        f"Instructions (callgrind, whole server process): per request, millions, {args.requests} requests one at a "
-        f"time after 30 warm-up; a cold start's first answer, billions (load average {os.getloadavg()[0]:.1f} does "
+        f"Instructions (callgrind, whole server process): per request, millions, {args.requests} requests "
+        f"{'one at a time' if args.connections == 1 else f'over {args.connections} connections at once'} after 30 "
+        f"warm-up; a cold start's first answer, billions (load average {os.getloadavg()[0]:.1f} does "
         "not affect these)",
         [
             "server",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -71,12 +72,21 @@ NO_API = "none"  # the log line's `api` for a request no endpoint took (404, 405
 Endpoint = Callable[[Request, CallContext, float], Awaitable[Response]]
 
 
-def create_app(service: RouterService, *, identity: Identity = "apigateway", keepalive_s: float = 15.0) -> Starlette:
+def create_app(
+    service: RouterService,
+    *,
+    identity: Identity = "apigateway",
+    keepalive_s: float = 15.0,
+    freeze_after_first_answer: bool = False,
+) -> Starlette:
     """`identity`: who a caller is: API Gateway's request context (behind the Lambda Web Adapter) or the key the
-    client sends (local mode). `keepalive_s`: the longest silence in a stream before a comment line keeps it open."""
+    client sends (local mode). `keepalive_s`: the longest silence in a stream before a comment line keeps it open.
+    `freeze_after_first_answer`: once the first request that called a model has ended, move every object alive then
+    (boto3's service model and client, the configuration, the modules) out of the cyclic collector's reach
+    (`gc.freeze`), for a long-lived server process (see `tune_gc`)."""
     if identity not in IDENTITIES:
         raise ValueError(f"identity must be one of {', '.join(IDENTITIES)}, not {identity!r}")
-    endpoints = _Endpoints(service, IDENTITIES[identity], keepalive_s)
+    endpoints = _Endpoints(service, IDENTITIES[identity], keepalive_s, freeze_after_first_answer)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -113,9 +123,31 @@ def create_app_from_env() -> Starlette:
     from router import wiring
 
     settings = RouterSettings.from_env(os.environ)
-    return create_app(
-        wiring.service_from_settings(settings), identity="apigateway" if settings.in_lambda else "api_key_header"
+    app = create_app(
+        wiring.service_from_settings(settings),
+        identity="apigateway" if settings.in_lambda else "api_key_header",
+        freeze_after_first_answer=True,
     )
+    tune_gc()
+    return app
+
+
+# Allocations (net of frees) between two young-generation collections; CPython's default is 700.
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """The cyclic garbage collector for a server process (docs/decisions.md, issue 18; `python -m
+    benchmarks.server_gc`). What is alive once the app is built (the modules, the configuration's models;
+    `freeze_after_first_answer` adds boto3's client and service model) is frozen out of its reach: a warm process
+    tracked ~70,000 objects, and the full collection that walked them, about twice per 1,000 requests under load,
+    paused the request that met it (140 ms at load 5). The young generation is collected every 10,000 net allocations
+    instead of 700: a request leaves almost no cyclic garbage (a botocore response parser, a few objects), but the
+    objects of requests in flight counted against the default threshold, so it collected every 5-25 requests and
+    promoted what was in flight towards those full collections."""
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
@@ -149,11 +181,54 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(received)
 
 
+class _Opened:
+    """A stream opened in the worker thread, with its first frames built there too (`head`: up to and including
+    the first content, which `open_stream` has already read), so the first token needs no further thread hop; the
+    rest is pulled by the relay's pump. `ended`: the frames ran to their end (not cut short by a leaving client)."""
+
+    def __init__(self, wire: WireFormat, chat: ChatRequest, answer: AnswerStream, ctx: CallContext, backend: str):
+        self.chat = chat
+        self.answer = answer
+        self._frames = wire.stream_frames(
+            answer.events(), chat, answer.result, request_id=ctx.request_id, backend=backend
+        )
+        self.head: list[bytes] = []
+        self.ended = False
+        self._error: Exception | None = None
+        try:
+            for frame in self._frames:
+                self.head.append(frame)
+                if answer.content_started:
+                    return
+            self.ended = True
+        except Exception as exc:  # noqa: BLE001 - raised where the pump would have raised it: in the relay
+            self._error = exc
+
+    def rest(self) -> Iterator[bytes] | None:
+        """The frames after `head`, or None when `head` is the whole stream."""
+        if self.ended:
+            return None
+        return self._tail()
+
+    def _tail(self) -> Iterator[bytes]:
+        if self._error is not None:
+            raise self._error
+        yield from self._frames
+        self.ended = True
+
+
 class _Endpoints:
-    def __init__(self, service: RouterService, context_of: Callable[[Request], CallContext], keepalive_s: float):
+    def __init__(
+        self,
+        service: RouterService,
+        context_of: Callable[[Request], CallContext],
+        keepalive_s: float,
+        freeze_after_first_answer: bool = False,
+    ):
         self.service = service
         self.context_of = context_of
         self.keepalive_s = keepalive_s
+        self._to_freeze = freeze_after_first_answer
 
     def guarded(self, endpoint: Endpoint, api: str, wire: WireFormat = DEFAULT_WIRE) -> Callable:
         """`endpoint` with its call context, and the last line of defence: a bug is a JSON 500 in `wire`'s error
@@ -203,8 +278,7 @@ class _Endpoints:
             outcome = await anyio.to_thread.run_sync(self._handle, wire, raw, ctx, started)
             if isinstance(outcome, Response):
                 return outcome
-            chat, answer = outcome
-            return self._stream_response(wire, chat, answer, ctx, started)
+            return self._stream_response(wire, outcome, ctx, started)
 
         return endpoint
 
@@ -233,9 +307,7 @@ class _Endpoints:
         with obs.traced(f"## {wire.API_NAME}", ctx.trace_id):
             return self._handle_traced(wire, raw, ctx, started)
 
-    def _handle_traced(
-        self, wire: WireFormat, raw: bytes, ctx: CallContext, started: float
-    ) -> Response | tuple[ChatRequest, AnswerStream]:
+    def _handle_traced(self, wire: WireFormat, raw: bytes, ctx: CallContext, started: float) -> Response | _Opened:
         svc = self.service
         chat: ChatRequest | None = None
         try:
@@ -244,10 +316,10 @@ class _Endpoints:
             chat = check_request(wire.parse(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages))
             caller, request_id, remaining_s = ctx.caller, ctx.request_id, ctx.remaining_s()
             if chat.stream and not chat.dry_run:
-                stream = svc.open_stream(
+                answer = svc.open_stream(
                     chat, caller=caller, request_id=request_id, remaining_s=remaining_s, snapshot=snap
                 )
-                return chat, stream
+                return _Opened(wire, chat, answer, ctx, svc.backend)
             result = svc.complete(chat, caller=caller, request_id=request_id, remaining_s=remaining_s, snapshot=snap)
         except RouterFailure as failure:
             return self._fail(wire.API_NAME, wire, failure, ctx, started, chat)
@@ -269,22 +341,15 @@ class _Endpoints:
         return response
 
     def _stream_response(
-        self, wire: WireFormat, chat: ChatRequest, answer: AnswerStream, ctx: CallContext, started: float
+        self, wire: WireFormat, opened: _Opened, ctx: CallContext, started: float
     ) -> StreamingResponse:
+        chat, answer = opened.chat, opened.answer
         result = answer.result
-        frames = wire.stream_frames(
-            answer.events(), chat, result, request_id=ctx.request_id, backend=self.service.backend
-        )
-        state = {"ended": False}
-
-        def tracked() -> Iterator[bytes]:
-            yield from frames
-            state["ended"] = True
 
         def on_close() -> None:
-            answer.close(completed=state["ended"])
+            answer.close(completed=opened.ended)
             self._record(
-                wire.API_NAME, ctx, started, chat, result, answer.failure, wire=wire, disconnected=not state["ended"]
+                wire.API_NAME, ctx, started, chat, result, answer.failure, wire=wire, disconnected=not opened.ended
             )
 
         async def release() -> None:  # after the stream's last byte: the sender may build the sample now
@@ -292,7 +357,7 @@ class _Endpoints:
 
         headers = {**self._routing_headers(wire, result, ctx), "cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(
-            relay(tracked(), keepalive_s=self.keepalive_s, on_close=on_close),
+            relay(opened.rest(), keepalive_s=self.keepalive_s, on_close=on_close, head=opened.head),
             media_type="text/event-stream",
             headers=headers,
             background=BackgroundTask(release) if answer.drawn else None,  # only a drawn stream may hand a sample
@@ -310,6 +375,10 @@ class _Endpoints:
         wire: WireFormat = DEFAULT_WIRE,
         disconnected: bool = False,
     ) -> None:
+        if self._to_freeze and result is not None and result.attempts:
+            # the first request that called a model has loaded boto3, built its client and read the service model
+            self._to_freeze = False
+            gc.freeze()
         obs.log_request(
             api,
             request_id=ctx.request_id,
