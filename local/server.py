@@ -225,6 +225,9 @@ def _serve(args: argparse.Namespace, spend_client) -> int:
     import uvicorn
 
     from local.http_limits import BoundedHeadProtocol
+    from router.http.app import tune_gc
+
+    tune_gc()  # a long-lived server process, as in Lambda (docs/decisions.md, 2026-12-08)
 
     try:  # bind first, so a taken port is a one-line error and uvicorn gets a ready socket
         # IPPROTO_TCP, not 0: asyncio turns TCP_NODELAY on only for sockets that say they are TCP, and without it
