@@ -270,7 +270,11 @@ class Engine:
         self._direct_reasons = {key: f"model {key} requested by name" for key in config.models}
         self._policies: dict[str, _Policy] = {}
         for name, route in config.routes.items():
-            policy = route.dynamic or DynamicPolicy(rules=(), default=Target(model=route.model))
+            # A static route's policy, from parts already validated: model_construct, as validating it would build
+            # DynamicPolicy's own validator (its rules, comparisons...) on the first request for nothing
+            policy = route.dynamic or DynamicPolicy.model_construct(
+                rules=(), default=Target.model_construct(model=route.model)
+            )
             rules = tuple(
                 (
                     rule,

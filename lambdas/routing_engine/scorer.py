@@ -119,20 +119,40 @@ class ScorerError(ValueError):
         self.reason = message
 
 
+class _Deferred:
+    """A module regex compiled on its first use, which then puts the compiled pattern in its own place in this
+    module's globals: every later use is the plain pattern. A static route never scores, so a cold start that
+    only serves static routes never compiles these (12 patterns, 90 M instructions of the import; the CJK
+    character classes are most of it)."""
+
+    def __init__(self, name: str, pattern: str, flags: int = 0) -> None:
+        self._name, self._pattern, self._flags = name, pattern, flags
+
+    def __getattr__(self, attr: str) -> Any:
+        compiled = re.compile(self._pattern, self._flags)
+        globals()[self._name] = compiled
+        return getattr(compiled, attr)
+
+
+def _deferred(name: str, pattern: str, flags: int = 0) -> Any:
+    return _Deferred(name, pattern, flags)
+
+
 # --------------------------------------------------------------------------
-# Scripts, tokens and patterns (built once at import)
+# Scripts, tokens and patterns (tables built at import, regexes on first use)
 # --------------------------------------------------------------------------
 # Han (CJK unified + ext A + compatibility), Hiragana, Katakana (+ phonetic ext, half-width after NFKC is
 # full-width), Hangul syllables and jamo.
 _CJK_RANGES = "\u1100-\u11ff\u3040-\u30ff\u31f0-\u31ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_CJK_RUN_RE = re.compile(f"[{_CJK_RANGES}]+")
+_CJK_RUN_RE: re.Pattern[str] = _deferred("_CJK_RUN_RE", f"[{_CJK_RANGES}]+")
 # Words are runs of letters of any script (with their combining marks), CJK excepted; they are cut from the
 # UTF-8 bytes with one ``bytes.translate`` (ASCII letters kept, other ASCII bytes -> space, non-ASCII bytes
 # kept), after CJK runs and non-ASCII punctuation, symbols and emoji are blanked out (non-ASCII text only).
-_NON_LETTER_RE = re.compile(
+_NON_LETTER_RE: re.Pattern[str] = _deferred(
+    "_NON_LETTER_RE",
     f"[{_CJK_RANGES}\u00a0-\u00bf\u00d7\u00f7\u02b9-\u02ff\u060c\u061b\u061f\u066a-\u066d"
     "\u06d4\u0964\u0965\u2000-\u2bff\u2e00-\u2e7f\u3000-\u303f\ufe10-\ufe6f\uff00-\uffef"
-    "\U0001f000-\U0001faff]+"
+    "\U0001f000-\U0001faff]+",
 )
 _SPACE = 0x20
 _WORD_TABLE = bytes(i if (97 <= i <= 122 or i >= 0x80) else _SPACE for i in range(256))
@@ -140,12 +160,12 @@ _WORD_TABLE = bytes(i if (97 <= i <= 122 or i >= 0x80) else _SPACE for i in rang
 # "3.5" and "1,000" are one number.
 _NUM_TABLE = bytes(ord("0") if 48 <= i <= 57 else ord(".") if i in (44, 46) else _SPACE for i in range(256))
 # ! or ? directly followed by CJK text ends a sentence too (no space after a Japanese question).
-_CJK_SENTENCE_RE = re.compile(f"[!?][{_CJK_RANGES}]")
+_CJK_SENTENCE_RE: re.Pattern[str] = _deferred("_CJK_SENTENCE_RE", f"[!?][{_CJK_RANGES}]")
 # Multiple-choice options ("A. ...", "(b) ...") at line starts: captures the body.
 # Matched on "\n" + text: the leading literal lets the regex engine jump from newline to newline (8x faster than a
 # multiline "^" tried at every position); "." stops at the line's end as "$" did.
-_OPTION_RE = re.compile(r"\n[ \t]*\(?[A-Ja-j][.)][ \t]*(\S.*)")
-_FRACTION_RE = re.compile(r"\d\s?/\s?\d")
+_OPTION_RE: re.Pattern[str] = _deferred("_OPTION_RE", r"\n[ \t]*\(?[A-Ja-j][.)][ \t]*(\S.*)")
+_FRACTION_RE: re.Pattern[str] = _deferred("_FRACTION_RE", r"\d\s?/\s?\d")
 _MATH_CHARS = "=+*^<>\u00d7\u00f7\u221a\u2211\u222b\u2264\u2265\u2260\u2202\u03c0\u2212\u2248\u221e"
 _MONEY_CHARS = "$\u20ac\u00a3\u00a5\u20b9\u20a9"  # $ EUR GBP YEN/YUAN INR WON (after NFKC)
 _CODE_CHARS = "{};`"
@@ -320,7 +340,7 @@ def _trie_pattern(terms: Sequence[str]) -> str:
     return emit(trie)
 
 
-_KW_CJK_RE = re.compile(_trie_pattern(list(_KW_CJK)))
+_KW_CJK_RE: re.Pattern[str] = _deferred("_KW_CJK_RE", _trie_pattern(list(_KW_CJK)))
 
 DENSE_FEATURES: tuple[str, ...] = (
     (
@@ -485,20 +505,23 @@ class FeatureVector:
 # --------------------------------------------------------------------------
 # Splitting the task from the attachment
 # --------------------------------------------------------------------------
-_FENCE_RE = re.compile(r"(?s)(?:^|\n)[ \t]*(```|~~~)[^\n]*\n.*?(?:\n[ \t]*\1[ \t]*(?=\n|$)|$)")
+_FENCE_RE: re.Pattern[str] = _deferred(
+    "_FENCE_RE", r"(?s)(?:^|\n)[ \t]*(```|~~~)[^\n]*\n.*?(?:\n[ \t]*\1[ \t]*(?=\n|$)|$)"
+)
 # Tags that wrap pasted material (<document>, <email>, <context>, <doc_2>, ...). The closing tags present are
 # collected in one pass first and a closing tag is then found with str.find only for a name that has one, so
 # a text full of distinct unclosed tags still costs linear time (it was quadratic: 14 ms on 20 KB).
-_OPEN_TAG_RE = re.compile(
+_OPEN_TAG_RE: re.Pattern[str] = _deferred(
+    "_OPEN_TAG_RE",
     r"<((?:document|documents|doc|context|email|mail|message|text|article|file|transcript|data|input|"
     r"source|passage|code|log|logs|paper|essay|report|content|excerpt|quote|example|attachment|html|"
     r"xml|json|table)[\w-]{0,20})(?:\s[^<>]{0,200})?>",
     re.IGNORECASE,
 )
-_CLOSE_TAG_RE = re.compile(r"</([\w-]{1,40})")
+_CLOSE_TAG_RE: re.Pattern[str] = _deferred("_CLOSE_TAG_RE", r"</([\w-]{1,40})")
 _MAX_TAGS = 256
-_QUOTE_RE = re.compile(r"(?m)(?:^[ \t]*>.*(?:\n|$))+")
-_PARA_RE = re.compile(r"\n[ \t]*\n\s*")
+_QUOTE_RE: re.Pattern[str] = _deferred("_QUOTE_RE", r"(?m)(?:^[ \t]*>.*(?:\n|$))+")
+_PARA_RE: re.Pattern[str] = _deferred("_PARA_RE", r"\n[ \t]*\n\s*")
 # A last user turn longer than this (in Latin-equivalent characters), in several paragraphs, may hold a
 # pasted text; paragraphs at least _LONG_PARAGRAPH long are candidates for pasted material.
 _PASTE_MIN_CHARS = 600
@@ -714,7 +737,7 @@ def _window(text: str) -> tuple[str, float]:
 # needs nothing else, and full NFKC of a CJK text costs ~10x more than the rest of the scoring.
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH[0x3000] = 0x20
-_FULLWIDTH_RE = re.compile("[\uff01-\uff5e\u3000]+")
+_FULLWIDTH_RE: re.Pattern[str] = _deferred("_FULLWIDTH_RE", "[\uff01-\uff5e\u3000]+")
 _is_nfkc = unicodedata.is_normalized
 _nfkc = unicodedata.normalize
 

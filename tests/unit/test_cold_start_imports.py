@@ -31,3 +31,47 @@ def test_the_app_is_built_without_loading_boto3_until_a_model_is_called():
     assert done.returncode == 0, done.stderr
     # Then neither boto3 nor a botocore client has been loaded: the first model call loads them
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_app_is_built_without_compiling_the_complexity_scorers_regexes():
+    # Given the Lambda's app factory (static routes never score a prompt, so they never need these patterns)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "lambdas"),
+        "ROUTER_CONFIG_FILE": str(ROOT / "config" / "routing.json"),
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    code = (
+        "import re\n"
+        "from router.http.app import create_app_from_env\n"
+        "create_app_from_env()\n"
+        "from routing_engine import scorer\n"
+        "print(sorted(n for n, v in vars(scorer).items() if isinstance(v, re.Pattern)))\n"
+        "scorer.bundled().score_text('Why? Explain 日本語', ())\n"
+        "print(len([v for v in vars(scorer).values() if isinstance(v, re.Pattern)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, after = done.stdout.split("\n")[:2]
+    # Then none of the scorer's regexes is compiled yet; scoring a prompt compiles those it uses
+    assert before == "[]"
+    assert int(after) > 0
+
+
+def test_the_anthropic_body_models_are_built_by_the_first_anthropic_request_not_by_the_app():
+    # Given the Lambda's app factory, then an Anthropic Messages body parsed
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lambdas"), "AWS_REGION": "us-east-1"}
+    code = (
+        "import sys\n"
+        "import router.http.app\n"
+        "print('router.http.anthropic_body' in sys.modules)\n"
+        "from router.http import anthropic_api\n"
+        'body = \'{"model": "faq", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}\'\n'
+        "print(anthropic_api.parse(body, max_messages=10).messages[0].role)\n"
+        "print('router.http.anthropic_body' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # Then the app alone has not loaded them; the first Anthropic request has, and parses as before
+    assert done.stdout.split() == ["False", "user", "True"]

@@ -26,9 +26,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from aws_adapters.conversation import (
     CachePoint,
@@ -54,10 +52,13 @@ from aws_adapters.conversation import (
 from router.chat import ChatRequest, Finished, StreamEvent, StreamFailed
 from router.failures import RouterFailure, invalid
 from router.http import errors
-from router.http.parsing import TOOL_NAME, b64, check_count, load_json, merge_turns, validate
+from router.http.parsing import b64, check_count, load_json, merge_turns, validate
 from router.http.sse import HOLE, sse, template
 from router.http.wire import round_cost, routing
 from router.result import RouteResult, TokenCount
+
+if TYPE_CHECKING:
+    from router.http.anthropic_body import AnthropicBody
 
 API_NAME = "anthropic"  # the request's log line says which API served it
 REQUEST_ID_HEADER = "request-id"  # what the Anthropic SDKs read a response's request id from
@@ -84,45 +85,6 @@ DROPPED_FIELDS = ("context_management", "service_tier", "inference_geo", "speed"
 _DOCUMENT_NAME = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)  # fields we do not know are noted, not refused
-
-
-class AnthropicMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-    role: Literal["user", "assistant", "system"]
-    content: str | list[dict[str, Any]]
-
-
-class AnthropicBody(_Open):
-    model: str = Field(min_length=1, max_length=256)
-    messages: list[AnthropicMessage]
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)  # required for messages, not for counting
-    system: str | list[dict[str, Any]] | None = None
-    stop_sequences: list[str] | None = None
-    temperature: float | None = Field(default=None, ge=0, le=1)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
-    metadata: dict[str, Any] | None = None
-    stream: bool | None = False
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None
-    output_config: dict[str, Any] | None = None
-    cache_control: dict[str, Any] | None = None
-    mcp_servers: list[Any] | None = None
-    dry_run: bool = False  # ours, sent with the anthropic SDK's extra_body={"dry_run": True}
-    max_cost_usd: float | None = Field(default=None, gt=0)  # ours, likewise
-
-
-class ToolParam(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)  # strict, input_examples, ... : not for Converse
-    name: str = Field(pattern=TOOL_NAME)
-    description: str | None = None
-    input_schema: dict[str, Any]
-    cache_control: dict[str, Any] | None = None
-
-
 # --- in --------------------------------------------------------------------------------------------
 
 
@@ -136,6 +98,8 @@ def parse_count(text: str, *, max_messages: int) -> ChatRequest:
 
 
 def _parse(text: str, max_messages: int, *, counting: bool) -> ChatRequest:
+    from router.http.anthropic_body import AnthropicBody  # on first use: other APIs' cold starts never build it
+
     parsed = validate(AnthropicBody, load_json(text))
     if parsed.max_tokens is None and not counting:
         raise invalid("invalid_request", "max_tokens: Field required", param="max_tokens")
@@ -384,6 +348,8 @@ def _tool(raw: dict, where: str) -> ToolSpec:
             "custom tool (name, description, input_schema) and run it yourself",
             param=where,
         )
+    from router.http.anthropic_body import ToolParam  # on first use, as AnthropicBody
+
     tool = validate(ToolParam, raw)
     if tool.input_schema.get("type", "object") != "object":
         raise invalid("invalid_request", f"{where}.input_schema: must describe an object", param=where)
