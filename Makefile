@@ -65,6 +65,7 @@ bench: install ## production path vs Portkey and LiteLLM, its profile, the route
 	$(PY) -m benchmarks.profile_production
 	$(PY) -m benchmarks.router_cost
 	$(PY) -m benchmarks.cold_start
+	$(PY) -m benchmarks.first_clients
 	$(PY) -m benchmarks.request_instructions --requests 200
 	$(PY) -m benchmarks.app_overhead
 	$(PY) -m benchmarks.ttft

@@ -112,6 +112,10 @@ def bench_env(**extra: str) -> dict[str, str]:
         "ROUTER_CONFIG_FILE": str(ROOT / "config" / "routing.json"),
     }
     env.pop("LOCAL_FAULTS", None)
+    # The Lambda asset ships bytecode (stacks/lambda_asset.py): the router's processes here read and write theirs as
+    # well, even where the shell says not to (PYTHONDONTWRITEBYTECODE), or every fresh process would compile the
+    # router from source, which no deployed cold start does.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra)
     return env
 

@@ -327,14 +327,6 @@ def _user_agent(boto3_version: str) -> str:
     )
 
 
-def _session():
-    """The boto3 session the Bedrock clients are made on: a normal one (credentials, configuration, handlers) whose
-    botocore loader skips one cold-start cost, `aws_adapters.boto_session.FastLoader`."""
-    from aws_adapters.boto_session import session
-
-    return session(("bedrock-runtime",))
-
-
 def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
     """Real clients, configured for a router that validates and retries on its own:
     - no SDK retries (`total_max_attempts=1`): the router fails over to another model inside one deadline;
@@ -350,18 +342,17 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
       the raw response): the same events and errors as botocore's EventStream at about a third of its CPU per
       event (benchmarks/results/request-instructions.txt)."""
     hook = _invocation_ids()
-    lock = threading.Lock()
     user_agent: str | None = None
-    session = None
 
     def make(region: str | None, timeout_s: float):
         # boto3 loads with the first client, not with the app: a cold start whose first request calls no model (a
-        # dry run, a health check, a refused request) never pays for it. Clients are made one at a time: boto3's
-        # session is not safe to build clients on from several threads at once.
+        # dry run, a health check, a refused request) never pays for it.
         import boto3
         from botocore.config import Config
 
-        nonlocal user_agent, session
+        from aws_adapters import boto_session
+
+        nonlocal user_agent
         if user_agent is None:
             user_agent = _user_agent(boto3.__version__)
         config = Config(
@@ -374,10 +365,9 @@ def boto3_client_factory(default_region: str | None = None) -> ClientFactory:
             user_agent=user_agent,
             user_agent_extra="model-router",
         )
-        with lock:
-            if session is None:
-                session = _session()
-            client = session.client("bedrock-runtime", region_name=region or default_region, config=config)
+        # on the process's shared session (aws_adapters.boto_session.client: botocore's loader without its cold-start
+        # scans), one client at a time
+        client = boto_session.client("bedrock-runtime", region_name=region or default_region, config=config)
         client.meta.events.register("before-call.bedrock-runtime", hook)
         client.meta.events.register("before-parse.bedrock-runtime.ConverseStream", capture)
         return client

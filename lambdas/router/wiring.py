@@ -233,10 +233,11 @@ def _optional_file(path: str, empty: bytes = EMPTY_FLAGS) -> Callable[[], bytes]
 
 
 def _appconfigdata_client(region: str | None):
-    import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    from aws_adapters import boto_session
+
+    return boto_session.client(
         "appconfigdata",
         region_name=region,
         config=Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 2, "mode": "standard"}),

@@ -717,22 +717,45 @@ def test_a_reasoning_stream_yields_its_text_then_its_signature(streaming):
     assert isinstance(events[-1], ModelReply) and events[-1].cache_read_tokens == 4
 
 
-def test_the_router_s_own_session_loads_botocore_s_models_for_bedrock_and_every_other_service():
-    # Given the session the router's Bedrock clients are made on (its loader skips botocore's scan of every service)
+def test_the_router_s_own_session_loads_botocore_s_models_for_its_services_and_every_other_service():
+    # Given the session all the router's clients are made on (its loader skips botocore's scan of every service)
     import botocore.session
     from botocore.exceptions import UnknownServiceError
 
-    from aws_adapters.bedrock import _session
+    from aws_adapters import boto_session
 
-    ours = _session()._session.get_component("data_loader")
+    session = boto_session.session(boto_session.ROUTER_SERVICES)
+    ours = session._session.get_component("data_loader")
     theirs = botocore.session.get_session().get_component("data_loader")
-    # Then it loads the very service model and endpoint rules botocore's own loader loads
-    for kind in ("service-2", "endpoint-rule-set-1"):
-        assert ours.load_service_model("bedrock-runtime", kind) == theirs.load_service_model("bedrock-runtime", kind)
+    # Then it loads the very service models and endpoint rules botocore's own loader loads, for Bedrock, AppConfig,
+    # DynamoDB and SQS
+    for service in boto_session.ROUTER_SERVICES:
+        for kind in ("service-2", "endpoint-rule-set-1"):
+            assert ours.load_service_model(service, kind) == theirs.load_service_model(service, kind)
     # And any other service (the STS client an assume-role credential provider makes) loads as botocore loads it
     assert ours.load_service_model("sts", "service-2") == theirs.load_service_model("sts", "service-2")
-    assert _session().client("sts", region_name="us-east-1").meta.service_model.service_name == "sts"
+    assert session.client("sts", region_name="us-east-1").meta.service_model.service_name == "sts"
     # And the full listing, when asked for, is botocore's; an unknown name is botocore's UnknownServiceError
     assert list(ours.list_available_services("service-2")) == theirs.list_available_services("service-2")
     with pytest.raises(UnknownServiceError):
-        _session().client("no-such-service", region_name="us-east-1")
+        session.client("no-such-service", region_name="us-east-1")
+
+
+def test_the_router_s_clients_are_made_on_one_shared_session():
+    # Given the clients a cold start makes: AppConfig's data plane, the spend table, the label queue and Bedrock
+    from aws_adapters import boto_session
+    from aws_adapters.bedrock import boto3_client_factory
+    from router.adapters.sample_queue import sqs_client
+    from router.adapters.spend_store import dynamodb_client
+    from router.wiring import _appconfigdata_client
+
+    clients = [
+        _appconfigdata_client("us-east-1"),
+        dynamodb_client("us-east-1"),
+        sqs_client("us-east-1"),
+        boto3_client_factory("us-east-1")(None, 5.0),
+    ]
+    # Then each is the service it names, all made on one session whose loader knows the router's services
+    assert sorted(c.meta.service_model.service_name for c in clients) == sorted(boto_session.ROUTER_SERVICES)
+    loaders = {id(c._loader) for c in clients}
+    assert len(loaders) == 1 and isinstance(clients[0]._loader, boto_session.FastLoader)

@@ -61,10 +61,11 @@ class MemorySampleQueue:
 def sqs_client(region: str | None):
     """boto3's SQS client with short timeouts and standard retries: a send cut by a frozen Lambda environment
     (the connection is gone after the thaw) is retried on the next attempt instead of being lost."""
-    import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    from aws_adapters import boto_session
+
+    return boto_session.client(
         "sqs",
         region_name=region,
         config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"}),

@@ -115,10 +115,11 @@ class DynamoSpendStore:
 
 def dynamodb_client(region: str | None):
     """Short timeouts and one retry: a slow table must cost a request little, since the router fails open."""
-    import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    from aws_adapters import boto_session
+
+    return boto_session.client(
         "dynamodb",
         region_name=region,
         config=Config(connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 2, "mode": "standard"}),
