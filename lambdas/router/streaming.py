@@ -54,7 +54,6 @@ class AnswerStream:
         self.failure: RouterFailure | None = None
         self._out_chars = 0  # text and tool input sent so far: what a stream cut short is billed for, roughly
         self._client_closed = False
-        self.content_started = False  # events() has yielded the first event (the content open_stream waited for)
         # Label sampling draws a stream at its start: only a drawn stream keeps its answer's text for the sample.
         self.drawn = sampler.predraw(engine, result)
         self._text: list[str] = []
@@ -68,7 +67,6 @@ class AnswerStream:
                 if clock() > self._deadline:
                     self._stream.expire()
                     break
-                self.content_started = True
                 if isinstance(event, TextDelta):
                     self._out_chars += len(event.text)
                     if self.drawn:

@@ -271,6 +271,29 @@ def test_long_pauses_are_filled_with_comment_keepalives(router_service, fake_bed
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks(reply.text)) == "ab"
 
 
+def test_a_model_that_reasons_before_it_answers_keeps_the_stream_alive_while_it_thinks(
+    router_service, fake_bedrock, web_adapter
+):
+    # Given a model whose stream opens with reasoning (which OpenAI's wire does not show) and pauses before its text
+    service = router_service()
+    web_adapter.serve(service, keepalive_s=0.05)
+    opening = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "let me think"}}}},
+    ]
+    tail = [
+        {"contentBlockDelta": {"contentBlockIndex": 1, "delta": {"text": "42"}}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {"metadata": {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}, "metrics": {}}},
+    ]
+    fake_bedrock.script(HAIKU_ID, [*opening, Pause(0.3), *tail])
+    reply = web_adapter.request("POST", "/v1/chat/completions", chat(stream=True))
+    # Then the response started and comment lines kept it alive while the model thought (a stream that waited for
+    # the first text before sending anything would meet an idle timeout on a long think), and the answer is whole
+    assert (":", "keep-alive") in sse_events(reply.text)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks(reply.text)) == "42"
+
+
 @pytest.mark.usefixtures("router")
 def test_a_streamed_request_logs_one_line_with_time_to_first_token(
     post, fake_bedrock, captured_stdout, parse_json_lines

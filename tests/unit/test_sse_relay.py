@@ -70,23 +70,3 @@ def test_a_silent_model_gets_keepalives_and_an_error_mid_stream_follows_the_fram
     assert sse.KEEPALIVE in out
     assert b"".join(c for c in out if c != sse.KEEPALIVE) == b"data: a\n\ndata: b\n\ndata: c\n\n"
     assert error == "model broke"
-
-
-def test_frames_built_before_the_relay_go_out_first_and_once_then_the_rest_in_order():
-    # Given the first frames built by the thread that opened the stream (up to the first content), and the rest
-    head = [b"data: role\n\n", b"data: first\n\n"]
-    rest = [f"data: {i}\n\n".encode() for i in range(sse.BUFFER_FRAMES * 2)]
-    closed = threading.Event()
-
-    async def run(frames, head):
-        return [c async for c in sse.relay(frames, keepalive_s=5.0, on_close=closed.set, head=head)]
-
-    out = asyncio.run(run(iter(rest), head))
-    # Then the head is the first write, and every frame arrives once, in order
-    assert out[0] == b"".join(head)
-    assert b"".join(out) == b"".join(head + rest)
-    assert closed.is_set()
-    # And a head that is the whole stream (nothing left to pump) is sent, and the answer closed
-    closed.clear()
-    assert asyncio.run(run(None, head)) == [b"".join(head)]
-    assert closed.is_set()

@@ -181,42 +181,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(received)
 
 
-class _Opened:
-    """A stream opened in the worker thread, with its first frames built there too (`head`: up to and including
-    the first content, which `open_stream` has already read), so the first token needs no further thread hop; the
-    rest is pulled by the relay's pump. `ended`: the frames ran to their end (not cut short by a leaving client)."""
-
-    def __init__(self, wire: WireFormat, chat: ChatRequest, answer: AnswerStream, ctx: CallContext, backend: str):
-        self.chat = chat
-        self.answer = answer
-        self._frames = wire.stream_frames(
-            answer.events(), chat, answer.result, request_id=ctx.request_id, backend=backend
-        )
-        self.head: list[bytes] = []
-        self.ended = False
-        self._error: Exception | None = None
-        try:
-            for frame in self._frames:
-                self.head.append(frame)
-                if answer.content_started:
-                    return
-            self.ended = True
-        except Exception as exc:  # noqa: BLE001 - raised where the pump would have raised it: in the relay
-            self._error = exc
-
-    def rest(self) -> Iterator[bytes] | None:
-        """The frames after `head`, or None when `head` is the whole stream."""
-        if self.ended:
-            return None
-        return self._tail()
-
-    def _tail(self) -> Iterator[bytes]:
-        if self._error is not None:
-            raise self._error
-        yield from self._frames
-        self.ended = True
-
-
 class _Endpoints:
     def __init__(
         self,
@@ -278,7 +242,8 @@ class _Endpoints:
             outcome = await anyio.to_thread.run_sync(self._handle, wire, raw, ctx, started)
             if isinstance(outcome, Response):
                 return outcome
-            return self._stream_response(wire, outcome, ctx, started)
+            chat, answer = outcome
+            return self._stream_response(wire, chat, answer, ctx, started)
 
         return endpoint
 
@@ -307,7 +272,9 @@ class _Endpoints:
         with obs.traced(f"## {wire.API_NAME}", ctx.trace_id):
             return self._handle_traced(wire, raw, ctx, started)
 
-    def _handle_traced(self, wire: WireFormat, raw: bytes, ctx: CallContext, started: float) -> Response | _Opened:
+    def _handle_traced(
+        self, wire: WireFormat, raw: bytes, ctx: CallContext, started: float
+    ) -> Response | tuple[ChatRequest, AnswerStream]:
         svc = self.service
         chat: ChatRequest | None = None
         try:
@@ -316,10 +283,10 @@ class _Endpoints:
             chat = check_request(wire.parse(decode_body(raw, limits.max_body_bytes), max_messages=limits.max_messages))
             caller, request_id, remaining_s = ctx.caller, ctx.request_id, ctx.remaining_s()
             if chat.stream and not chat.dry_run:
-                answer = svc.open_stream(
+                stream = svc.open_stream(
                     chat, caller=caller, request_id=request_id, remaining_s=remaining_s, snapshot=snap
                 )
-                return _Opened(wire, chat, answer, ctx, svc.backend)
+                return chat, stream
             result = svc.complete(chat, caller=caller, request_id=request_id, remaining_s=remaining_s, snapshot=snap)
         except RouterFailure as failure:
             return self._fail(wire.API_NAME, wire, failure, ctx, started, chat)
@@ -341,15 +308,22 @@ class _Endpoints:
         return response
 
     def _stream_response(
-        self, wire: WireFormat, opened: _Opened, ctx: CallContext, started: float
+        self, wire: WireFormat, chat: ChatRequest, answer: AnswerStream, ctx: CallContext, started: float
     ) -> StreamingResponse:
-        chat, answer = opened.chat, opened.answer
         result = answer.result
+        frames = wire.stream_frames(
+            answer.events(), chat, result, request_id=ctx.request_id, backend=self.service.backend
+        )
+        state = {"ended": False}
+
+        def tracked() -> Iterator[bytes]:
+            yield from frames
+            state["ended"] = True
 
         def on_close() -> None:
-            answer.close(completed=opened.ended)
+            answer.close(completed=state["ended"])
             self._record(
-                wire.API_NAME, ctx, started, chat, result, answer.failure, wire=wire, disconnected=not opened.ended
+                wire.API_NAME, ctx, started, chat, result, answer.failure, wire=wire, disconnected=not state["ended"]
             )
 
         async def release() -> None:  # after the stream's last byte: the sender may build the sample now
@@ -357,7 +331,7 @@ class _Endpoints:
 
         headers = {**self._routing_headers(wire, result, ctx), "cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(
-            relay(opened.rest(), keepalive_s=self.keepalive_s, on_close=on_close, head=opened.head),
+            relay(tracked(), keepalive_s=self.keepalive_s, on_close=on_close),
             media_type="text/event-stream",
             headers=headers,
             background=BackgroundTask(release) if answer.drawn else None,  # only a drawn stream may hand a sample

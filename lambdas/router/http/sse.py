@@ -7,7 +7,7 @@ import asyncio
 import json
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -49,35 +49,16 @@ def _pumps() -> ThreadPoolExecutor:
     return _pool
 
 
-async def relay(
-    frames: Iterator[bytes] | None,
-    *,
-    keepalive_s: float,
-    on_close: Callable[[], None],
-    head: Sequence[bytes] = (),
-) -> AsyncIterator[bytes]:
+async def relay(frames: Iterator[bytes], *, keepalive_s: float, on_close: Callable[[], None]) -> AsyncIterator[bytes]:
     """Pull `frames` (a blocking iterator over the model's stream) in one worker thread and yield them, with a
     comment line whenever the model is silent for `keepalive_s`, so no idle timeout cuts a slow model.
-
-    `head`: frames already built (by the thread that opened the stream, up to its first content), sent at once,
-    before the pump starts: the first token goes out without waiting for a pump thread to wake and hand it back.
-    `frames` None: `head` is the whole stream.
 
     Hand-offs between the pump thread and the event loop are per batch, not per frame: the pump appends each frame
     to a queue and wakes the loop only when no wake-up is already pending; the loop takes every frame waiting and
     sends them in one write. The pump waits (it does not spin) only when the client reads slower than the model
-    generates (`BUFFER_FRAMES` queued) and, without a `head`, once after the first content until that is out: the
-    first token is sent at once instead of after a batch the pump would build while holding the GIL. When the client
-    disconnects the server stops this generator: `on_close` then stops the model's stream, which ends the pump
-    thread too."""
-    if frames is None:
-        try:
-            if head:
-                yield b"".join(head)
-        finally:
-            on_close()
-        return
-    first_sent = bool(head)
+    generates (`BUFFER_FRAMES` queued) and once, after the first content, until that is out: the first token is
+    sent at once instead of after a batch the pump would build while holding the GIL. When the client disconnects
+    the server stops this generator: `on_close` then stops the model's stream, which ends the pump thread too."""
     loop = asyncio.get_running_loop()
     queue: deque = deque()
     signalled = [False]  # a wake-up is on its way to the loop: the pump need not send another
@@ -85,8 +66,6 @@ async def relay(
     room = threading.Event()  # cleared by the pump when the queue is full, set by the loop once it has drained it
     room.set()
     first_out = threading.Event()  # the first batch (the role and the first content) has been sent
-    if first_sent:
-        first_out.set()
     stopped = threading.Event()
 
     def wake() -> None:  # on the loop
@@ -124,16 +103,14 @@ async def relay(
                     if len(queue) >= BUFFER_FRAMES and not wait(room):
                         return
                 put(frame)
-                if sent == 1 and not first_sent and not wait(first_out):
+                if sent == 1 and not wait(first_out):
                     return
             put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop side, which re-raises it
             put(exc)
 
+    _pumps().submit(pump)
     try:
-        if first_sent:
-            yield b"".join(head)
-        _pumps().submit(pump)
         while True:
             signalled[0] = False  # from here on a new frame sends a new wake-up
             if not queue:
