@@ -9,6 +9,7 @@ listing, so every service still loads exactly as botocore loads it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -90,20 +91,22 @@ class FastLoader(Loader):
 # The services the router's own process calls: Bedrock, AppConfig's data plane (its configuration), DynamoDB (the
 # spend table) and SQS (the label queue). All of its clients are made on one session that knows them.
 ROUTER_SERVICES = ("bedrock-runtime", "appconfigdata", "dynamodb", "sqs")
-_shared_lock = threading.Lock()
-_shared: list[boto3.session.Session] = []
+_client_lock = threading.Lock()
+
+
+@functools.cache
+def _router_session() -> boto3.session.Session:
+    return session(ROUTER_SERVICES)
 
 
 def client(service: str, *, region_name: str | None, config):
     """A client on the process's shared `session(ROUTER_SERVICES)`. A cold start's first request makes three or four
     clients (AppConfig, the spend table, Bedrock); on boto3's default session every other service's first client
     lists botocore's ~400 service directories and parses the whole endpoints document again
-    (`python -m benchmarks.first_clients`). Clients are made one at a time: a boto3 session is not safe to build clients on from
-    several threads at once."""
-    with _shared_lock:
-        if not _shared:
-            _shared.append(session(ROUTER_SERVICES))
-        return _shared[0].client(service, region_name=region_name, config=config)
+    (`python -m benchmarks.first_clients`). Clients are made one at a time: a boto3 session is not safe to build
+    clients on from several threads at once."""
+    with _client_lock:
+        return _router_session().client(service, region_name=region_name, config=config)
 
 
 def session(services: tuple[str, ...]) -> boto3.session.Session:
