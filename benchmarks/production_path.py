@@ -195,13 +195,19 @@ def litellm_upstream_config(path: Path, mock_port: int) -> Path:
 # --- measuring -------------------------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), 0.0 where that is not readable."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process (Linux /proc), (0.0, 0.0) where that is not readable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, 0.0 where that is not readable."""
+    return sum(cpu_times(pid))
 
 
 def run_load(port: int, raw: bytes, concurrency: int, seconds: float, marker: bytes | None):

@@ -32,6 +32,7 @@ from benchmarks.production_path import (
     MESSAGES,
     OURS,
     bodies,
+    cpu_times,
     lwa_headers,
     mock_server,
     ours_argv,
@@ -71,8 +72,7 @@ uvicorn.main.main()
 
 def _proc(pid: int) -> tuple[float, float, int, int]:
     """User and system CPU seconds, voluntary and involuntary context switches (every thread)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
+    user, system = cpu_times(pid)
     voluntary = involuntary = 0
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -81,7 +81,7 @@ def _proc(pid: int) -> tuple[float, float, int, int]:
             continue
         voluntary += int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
         involuntary += int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
-    return int(fields[11]) / tick, int(fields[12]) / tick, voluntary, involuntary
+    return user, system, voluntary, involuntary
 
 
 def _ask(pid: int, sig: int, out: Path) -> dict:
