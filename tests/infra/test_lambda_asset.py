@@ -64,7 +64,6 @@ def test_staged_files_are_readable_by_the_lambda_user(tmp_path):
 
 # --- executables, bundled requirements, and an asset that starts -------------------------------
 
-import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -73,7 +72,7 @@ import urllib.request  # noqa: E402
 
 import pytest  # noqa: E402
 
-from benchmarks.lambda_sandbox import runtime_and_layer_dir  # noqa: E402
+from benchmarks.lambda_sandbox import runtime_and_layer_dir, sandbox_env  # noqa: E402
 from stacks.lambda_asset import HOST, LAMBDA_ARM64, install_requirements  # noqa: E402
 from stacks.settings import REPO_ROOT  # noqa: E402
 
@@ -166,6 +165,16 @@ def host_asset(tmp_path_factory):
     )
 
 
+def _lambda_path_env(asset: Path, tmp_path: Path) -> dict[str, str]:
+    """A handler-based Lambda's module path: the asset root (/var/task), then the runtime's and the layer's packages;
+    nothing written beside the asset."""
+    return sandbox_env(
+        asset,
+        runtime_and_layer_dir(tmp_path / "runtime"),
+        {"PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -231,11 +240,7 @@ def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_pat
         "assert callable(app.create_app_from_env); "
         "print(starlette.__file__); print(uvicorn.__file__); print(re2.__file__)"
     )
-    env = {
-        "PYTHONPATH": os.pathsep.join([str(host_asset), runtime_and_layer_dir(tmp_path / "runtime")]),
-        "PYDANTIC_DISABLE_PLUGINS": "__all__",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = _lambda_path_env(host_asset, tmp_path)
 
     result = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True)
 
@@ -248,11 +253,7 @@ def test_the_staged_asset_imports_its_http_stack_from_itself(host_asset, tmp_pat
 )
 def test_every_handler_based_function_imports_from_the_asset_and_the_layer_alone(host_asset, tmp_path, handler):
     # Given only what a handler-based Lambda has on its path: the asset root (/var/task) and the layer (/opt/python)
-    env = {
-        "PYTHONPATH": os.pathsep.join([str(host_asset), runtime_and_layer_dir(tmp_path / "runtime")]),
-        "PYDANTIC_DISABLE_PLUGINS": "__all__",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = _lambda_path_env(host_asset, tmp_path)
     # When its handler module is imported, then it imports (routing_engine's re2 included)
     result = subprocess.run([sys.executable, "-S", "-c", f"import {handler}"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -262,7 +263,6 @@ def test_every_handler_based_function_imports_from_the_asset_and_the_layer_alone
 
 import importlib.util  # noqa: E402
 
-from benchmarks.lambda_sandbox import sandbox_env  # noqa: E402
 from stacks.lambda_asset import PYC_PYTHON_ENV, Platform, find_bytecode_compiler  # noqa: E402
 
 HOST_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -290,11 +290,7 @@ def test_with_a_python_of_the_target_version_every_module_gets_an_unchecked_hash
 
 def test_the_app_imports_from_the_staged_bytecode_without_compiling_a_module(host_asset, tmp_path):
     # Given the asset's path as in Lambda, and nothing written beside it (as a read-only /var/task)
-    env = sandbox_env(
-        host_asset,
-        runtime_and_layer_dir(tmp_path / "runtime"),
-        {"PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "us-east-1"},
-    )
+    env = _lambda_path_env(host_asset, tmp_path)
     # When the app and the HTTP server are imported, with the import system's messages on (-v)
     result = subprocess.run(
         [sys.executable, "-S", "-v", "-c", "import uvicorn.main, router.http.app"],
