@@ -122,7 +122,7 @@ class ScorerError(ValueError):
 class _Deferred:
     """A module regex compiled on its first use, which then puts the compiled pattern in its own place in this
     module's globals: every later use is the plain pattern. A static route never scores, so a cold start that
-    only serves static routes never compiles these (12 patterns, 90 M instructions of the import; the CJK
+    only serves static routes never compiles these (12 patterns, 88 M of its 105 M import instructions; the CJK
     character classes are most of it)."""
 
     def __init__(self, name: str, pattern: str, flags: int = 0) -> None:
