@@ -370,3 +370,16 @@ def test_for_the_lambdas_python_the_pycs_are_that_pythons(tmp_path):
 
     pyc = staged / "routing_engine" / "__pycache__" / "config.cpython-313.pyc"
     assert THREE_THIRTEEN is not None and _pyc_flags(pyc)[:2] == (bytes.fromhex(THREE_THIRTEEN.magic), 0b01)
+
+
+# Lambda's CodeSizeUnzipped quota: "the maximum size of a function's deployment package and layers when they're
+# extracted" (Lambda API reference, AccountLimit), 250 MB. The layers' share is not measurable offline: the Powertools
+# layer (with pydantic) and the Web Adapter's binary are given a generous 60 MB.
+LAMBDA_UNZIPPED_BYTES = 250 * 1024 * 1024
+LAYERS_ALLOWANCE_BYTES = 60 * 1024 * 1024
+
+
+def test_the_asset_with_its_bytecode_leaves_its_layers_room_under_lambda_s_unzipped_size_limit(host_asset):
+    assert list(host_asset.rglob("*.pyc"))  # the bytecode the staging adds is counted
+    size = sum(p.stat().st_size for p in host_asset.rglob("*") if p.is_file())
+    assert size + LAYERS_ALLOWANCE_BYTES <= LAMBDA_UNZIPPED_BYTES, f"{size / 2**20:.1f} MB"
